@@ -1,0 +1,90 @@
+# The two commands of the README: `make run` (the whole service locally) and `make test`
+# (every check). Each installs what it needs on a fresh machine.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Lambda runtime in template.yaml is python3.13; the venv, tests and local runtime
+# use the same interpreter (pyenv ships it in the machine image).
+PYTHON_MINOR := 3.13
+PYTHON ?= $(firstword $(shell command -v python$(PYTHON_MINOR) 2>/dev/null) $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_MINOR).*/bin/python$(PYTHON_MINOR)))
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# sam build needs python3.13 on PATH: the venv's.
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install run test lint format typecheck template openapi openapi-check rules build \
+        unit integration e2e infrastructure pytest dynamodb-local clean
+
+help:
+	@echo "make run    - the whole service locally: API on http://127.0.0.1:3000, schedules, DynamoDB Local"
+	@echo "make test   - every check: ruff, mypy, cfn-lint, sam validate, openapi staleness, pytest"
+	@echo "make rules  - rule -> code -> tests table (RULES.md traceability)"
+	@echo "make openapi / make build / make unit|integration|e2e|infrastructure / make clean"
+
+$(VENV)/bin/python:
+	@test -n "$(PYTHON)" || { echo "python$(PYTHON_MINOR) not found (pyenv install $(PYTHON_MINOR) or put it on PATH)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): $(VENV)/bin/python requirements-dev.txt layers/shared/python/requirements.txt
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(INSTALLED)
+
+dynamodb-local: install
+	$(BIN)/python -c "from local_runtime.dynamodb_local import ensure_installed, ROOT; print(ensure_installed(ROOT))"
+
+run: install
+	$(BIN)/python -m local_runtime
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Strict on the layer; each function is checked on its own since every handler module is app.py.
+typecheck: install
+	$(BIN)/mypy layers/shared/python/lifecycle local_runtime scripts
+	for fn in functions/*/app.py; do MYPYPATH=layers/shared/python $(BIN)/mypy --follow-imports=silent $$fn || exit 1; done
+
+template: install
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint
+
+openapi: install
+	$(BIN)/python scripts/openapi.py
+
+openapi-check: install
+	$(BIN)/python scripts/openapi.py --check
+
+rules: install
+	$(BIN)/python scripts/rules.py
+
+build: install
+	$(BIN)/sam build
+
+unit: install
+	$(BIN)/pytest tests/unit
+integration: dynamodb-local
+	$(BIN)/pytest tests/integration
+e2e: dynamodb-local
+	$(BIN)/pytest tests/e2e
+infrastructure: install
+	$(BIN)/pytest tests/infrastructure
+
+pytest: dynamodb-local
+	$(BIN)/pytest
+
+# The README's second command; .ci/run calls it. Ends with pytest's summary line.
+test: lint typecheck template openapi-check pytest
+
+clean:
+	rm -rf $(VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

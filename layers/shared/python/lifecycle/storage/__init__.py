@@ -1,0 +1,34 @@
+"""pynamodb models, one per table of template.yaml (tests check they cannot drift).
+
+``configure()`` points every model at the tables and endpoint of the given settings;
+it runs once on import with the function's environment, and tests call it again to
+switch between moto and DynamoDB Local.
+"""
+
+from __future__ import annotations
+
+from pynamodb.models import Model
+
+from lifecycle.settings import Settings, get_settings
+from lifecycle.storage.accounts import Account
+from lifecycle.storage.campaigns import Campaign
+
+# Model → the Settings field holding its table name (set from template.yaml's Globals).
+MODELS: dict[type[Model], str] = {
+    Account: "accounts_table",
+    Campaign: "campaigns_table",
+}
+
+
+def configure(settings: Settings) -> None:
+    for model, setting in MODELS.items():
+        model.Meta.table_name = getattr(settings, setting)
+        model.Meta.host = settings.dynamodb_endpoint
+        model.Meta.region = settings.region
+        # pynamodb caches the connection per model; drop it so the new endpoint is used.
+        model._connection = None
+
+
+configure(get_settings())
+
+__all__ = ["MODELS", "Account", "Campaign", "configure"]

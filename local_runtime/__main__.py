@@ -1,0 +1,137 @@
+"""``python -m local_runtime``: DynamoDB Local, the template's tables, its schedules and its HTTP API.
+
+Stops everything it started (the DynamoDB Local JVM included, waited for) on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from local_runtime.template import ROOT
+
+# The layer's package (``lifecycle``) is what Lambda mounts at /opt/python; the runtime's
+# own modules import its clock, so it goes on the path before they are imported.
+_LAYER = str(ROOT / "layers" / "shared" / "python")
+if _LAYER not in sys.path:
+    sys.path.insert(0, _LAYER)
+
+from local_runtime import dynamodb_local, server  # noqa: E402 - needs the layer on sys.path
+from local_runtime.functions import Functions  # noqa: E402
+from local_runtime.scheduler import Scheduler  # noqa: E402
+from local_runtime.template import Resolver, load, routes, schedules  # noqa: E402
+
+log = logging.getLogger("local_runtime")
+READY_LINE = "local runtime ready on http://{host}:{port}"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local_runtime", description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="HTTP port (env PORT)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to serve on (default 127.0.0.1)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".local/data"),
+        help="DynamoDB data and the email outbox; relative paths are from the repository root",
+    )
+    parser.add_argument("--in-memory", action="store_true", help="keep DynamoDB data in memory only")
+    parser.add_argument("--dynamodb-port", type=int, default=None, help="DynamoDB Local's port (default: a free one)")
+    parser.add_argument("--no-schedules", action="store_true", help="do not fire schedules (run them via /_local/)")
+    return parser.parse_args(argv)
+
+
+def _stop_on_sigterm() -> None:
+    # SIGTERM takes the same way out as Ctrl-C: serve_forever returns, the finally blocks clean up.
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _ignore_signals() -> None:
+    # A second Ctrl-C while cleaning up must not leave the JVM behind.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _announce(host: str, port: int, dynamodb: dynamodb_local.DynamoDBLocal) -> None:
+    api = f"http://{host}:{port}"
+    storage = "in memory" if dynamodb.data_dir is None else f"data in {dynamodb.data_dir}"
+    print(f"API       {api}", flush=True)
+    print(f"Docs      {api}/docs", flush=True)
+    print(f"OpenAPI   {api}/openapi.json", flush=True)
+    print(f"DynamoDB  {dynamodb.endpoint} ({storage})", flush=True)
+    print(READY_LINE.format(host=host, port=port), flush=True)
+
+
+def run(args: argparse.Namespace) -> None:
+    template = load()
+    resolver = Resolver(template)
+    data_dir = args.data_dir if args.data_dir.is_absolute() else ROOT / args.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    jar = dynamodb_local.ensure_installed(ROOT)
+    dynamodb = dynamodb_local.DynamoDBLocal(
+        args.dynamodb_port or dynamodb_local.free_port(),
+        None if args.in_memory else data_dir / "dynamodb",
+        jar=jar,
+    )
+    with contextlib.ExitStack() as cleanup:
+        try:
+            _start_and_serve(args, data_dir, template, resolver, dynamodb, cleanup)
+        finally:
+            _ignore_signals()  # before the ExitStack stops what was started
+
+
+def _start_and_serve(
+    args: argparse.Namespace,
+    data_dir: Path,
+    template: dict[str, Any],
+    resolver: Resolver,
+    dynamodb: dynamodb_local.DynamoDBLocal,
+    cleanup: contextlib.ExitStack,
+) -> None:
+    # Bound first, so a taken port fails before DynamoDB Local is started for nothing.
+    server.configure_environment(template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE)
+    functions = Functions(template, resolver.stack_name)
+    app = server.LocalApi(template, resolver, functions, data_dir)
+    http = server.serve(app, args.host, args.port)
+    cleanup.callback(http.server_close)
+    dynamodb.start()
+    cleanup.callback(dynamodb.stop)
+    dynamodb_local.create_tables(dynamodb.endpoint, template, resolver)
+    every_schedule = schedules(template, resolver)
+    functions.preload([route.function for route in routes(template)] + [s.function for s in every_schedule])
+    if not args.no_schedules:
+        scheduler = Scheduler(every_schedule, app.run_schedule)
+        scheduler.start()
+        cleanup.callback(scheduler.stop)
+    _announce(args.host, http.server_port, dynamodb)
+    http.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug swallows the KeyboardInterrupt
+    log.info("stopping the scheduler, the HTTP server and DynamoDB Local")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _stop_on_sigterm()
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        pass  # stopped while starting; everything started was stopped on the way out
+    except dynamodb_local.DynamoDBLocalError as error:
+        log.error("%s", error)
+        return 1
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The template's Lambda functions, imported from their folders and invoked in this process.
+
+Every handler module is ``app.py``, so each is imported by file path under its own
+module name (``fn_<LogicalId>``). A function's sibling modules (``import models``) are
+importable while its handler module loads; afterwards they are taken out of
+``sys.modules`` again, so two functions may each have a ``models.py``. Handler code
+must therefore import its siblings at module level, as Lambda code usually does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from local_runtime.events import LambdaContext
+from local_runtime.template import ROOT, function_setting
+
+log = logging.getLogger("local_runtime.functions")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: str
+    handler: str
+    timeout: int
+    memory_size: int
+    function_name: str
+
+
+def function_spec(template: dict[str, Any], stack_name: str, logical_id: str) -> FunctionSpec:
+    props = template["Resources"][logical_id]["Properties"]
+    return FunctionSpec(
+        logical_id=logical_id,
+        code_uri=str(props["CodeUri"]),
+        handler=str(props["Handler"]),
+        timeout=int(function_setting(template, logical_id, "Timeout")),
+        memory_size=int(function_setting(template, logical_id, "MemorySize")),
+        # SAM adds a random suffix in AWS; locally the stack and logical id are enough.
+        function_name=f"{stack_name}-{logical_id}",
+    )
+
+
+def _sibling_names(folder: Path) -> set[str]:
+    modules = {path.stem for path in folder.glob("*.py")}
+    packages = {path.name for path in folder.iterdir() if (path / "__init__.py").is_file()}
+    return modules | packages
+
+
+@contextlib.contextmanager
+def _sibling_imports(folder: Path) -> Iterator[None]:
+    """Make ``folder``'s modules importable by their plain names, only while the handler loads."""
+    names = _sibling_names(folder)
+
+    def ours(name: str) -> bool:
+        return name.split(".", 1)[0] in names
+
+    shadowed = {name: sys.modules.pop(name) for name in list(sys.modules) if ours(name)}
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+        # The handler module keeps its own references; the names go back to whoever had them.
+        for name in [name for name in sys.modules if ours(name)]:
+            del sys.modules[name]
+        sys.modules.update(shadowed)
+
+
+def load_handler(spec: FunctionSpec, root: Path = ROOT) -> Handler:
+    """Import ``spec``'s handler module from its CodeUri and return the handler callable."""
+    module_path, _, attribute = spec.handler.rpartition(".")
+    folder = (root / spec.code_uri).resolve()
+    source = folder / (module_path.replace(".", "/") + ".py")
+    module_name = f"fn_{spec.logical_id}"
+    module_spec = importlib.util.spec_from_file_location(module_name, source)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot load {source}")
+    module: ModuleType = importlib.util.module_from_spec(module_spec)
+    # Registered before it runs: pydantic and dataclasses look their module up by name.
+    sys.modules[module_name] = module
+    try:
+        with _sibling_imports(folder):
+            module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise ImportError(f"{source} has no callable {attribute!r} (Handler: {spec.handler})")
+    return handler  # type: ignore[no-any-return]
+
+
+class Functions:
+    """Loads each function on first use and invokes it as Lambda would: one invocation at a time.
+
+    All functions share this process and the layer's module-level singletons (Logger,
+    Metrics, the idempotency store), which Lambda never shares between two concurrent
+    invocations; one lock keeps the local runtime to that guarantee.
+    """
+
+    def __init__(self, template: dict[str, Any], stack_name: str, root: Path = ROOT) -> None:
+        self._template = template
+        self._stack_name = stack_name
+        self._root = root
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+
+    def spec(self, logical_id: str) -> FunctionSpec:
+        return function_spec(self._template, self._stack_name, logical_id)
+
+    def _handler(self, logical_id: str) -> Handler:
+        handler = self._handlers.get(logical_id)
+        if handler is None:
+            started = time.perf_counter()
+            handler = load_handler(self.spec(logical_id), self._root)
+            self._handlers[logical_id] = handler
+            log.info("loaded %s in %.0f ms", logical_id, (time.perf_counter() - started) * 1000)
+        return handler
+
+    def preload(self, logical_ids: list[str]) -> None:
+        """Import every handler now, so import errors show at start; they are retried on use."""
+        for logical_id in dict.fromkeys(logical_ids):
+            try:
+                with self._lock:
+                    self._handler(logical_id)
+            except Exception:
+                log.exception("%s failed to load; its routes answer 500 until it loads", logical_id)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Run the function's handler on ``event``; its exceptions propagate, as a failed invoke."""
+        with self._lock:
+            handler = self._handler(logical_id)
+            spec = self.spec(logical_id)
+            context = LambdaContext(spec.function_name, spec.timeout, spec.memory_size)
+            result = handler(event, context)
+        if context.get_remaining_time_in_millis() == 0:
+            # Lambda would have killed it; a thread cannot be killed, so say so loudly instead.
+            log.warning("%s ran past its %d s Timeout; in AWS this invocation fails", logical_id, spec.timeout)
+        return result

@@ -1,0 +1,230 @@
+"""template.yaml as data: tables, routes, schedules and the functions' environment.
+
+Everything the local runtime and the tests know about the deployment comes from here,
+so they can never restate (and drift from) the template.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+LOCAL_STACK_NAME = "helpdesk-local"
+# Where the local stack "is deployed": ARNs, event payloads and boto3 clients use these.
+LOCAL_REGION = "eu-central-1"
+LOCAL_ACCOUNT_ID = "123456789012"  # AWS's documentation account id: never a real one
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags (!Ref, !Sub, …) as their long form."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@lru_cache(maxsize=4)
+def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        document = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} is not a template")
+    return document
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template.get("Resources", {}).items() if res.get("Type") == kind}
+
+
+@dataclass
+class Resolver:
+    """Resolves the intrinsic functions the local runtime needs, as deployed locally."""
+
+    template: dict[str, Any]
+    stack_name: str = LOCAL_STACK_NAME
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def table_name(self, logical_id: str) -> str:
+        return f"{self.stack_name}-{logical_id}"
+
+    def parameter(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        spec = self.template.get("Parameters", {}).get(name)
+        if spec is None or "Default" not in spec:
+            raise KeyError(f"parameter {name} has no default")
+        return str(spec["Default"])
+
+    def condition(self, name: str) -> bool:
+        expression = self.template["Conditions"][name]
+        ((function, args),) = expression.items()
+        if function != "Fn::Equals":
+            raise NotImplementedError(function)
+        left, right = (self.resolve(arg) for arg in args)
+        return bool(left == right)
+
+    def ref(self, name: str) -> str:
+        if name == "AWS::StackName":
+            return self.stack_name
+        if name == "AWS::Region":
+            return LOCAL_REGION
+        if name == "AWS::AccountId":
+            return LOCAL_ACCOUNT_ID
+        if name in self.template.get("Parameters", {}):
+            return self.parameter(name)
+        resource = self.template["Resources"].get(name)
+        if resource is not None and resource["Type"] == "AWS::DynamoDB::Table":
+            return self.table_name(name)
+        raise KeyError(f"cannot resolve Ref {name} locally")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::Sub":
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self.ref(m.group(1)), arg)
+            if key == "Fn::If":
+                name, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(name) else when_false)
+            if key == "Fn::Equals":
+                return self.resolve(arg[0]) == self.resolve(arg[1])
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    create_args: dict[str, Any]
+    ttl_attribute: str | None
+
+
+def tables(template: dict[str, Any], resolver: Resolver) -> list[TableSpec]:
+    """Each DynamoDB table as boto3 ``create_table`` arguments, named for the local stack."""
+    specs = []
+    for logical_id, resource in resources(template, "AWS::DynamoDB::Table").items():
+        props = resource["Properties"]
+        args: dict[str, Any] = {
+            "TableName": resolver.table_name(logical_id),
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        ttl = props.get("TimeToLiveSpecification") or {}
+        specs.append(TableSpec(logical_id, args, ttl.get("AttributeName") if ttl.get("Enabled") else None))
+    return specs
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    code_uri: str
+    handler: str
+    public: bool
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _function_code(resource: dict[str, Any]) -> tuple[str, str]:
+    props = resource["Properties"]
+    return str(props["CodeUri"]), str(props["Handler"])
+
+
+def routes(template: dict[str, Any]) -> list[Route]:
+    """Every HttpApi event of every function."""
+    found = []
+    for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
+        code_uri, handler = _function_code(resource)
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            props = event["Properties"]
+            authorizer = (props.get("Auth") or {}).get("Authorizer")
+            found.append(
+                Route(
+                    method=props["Method"].upper(),
+                    path=props["Path"],
+                    function=logical_id,
+                    code_uri=code_uri,
+                    handler=handler,
+                    public=authorizer == "NONE",
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    expression: str
+    function: str
+    code_uri: str
+    handler: str
+
+
+def schedules(template: dict[str, Any], resolver: Resolver) -> list[Schedule]:
+    """Every Schedule event; its name is the event's ``Name`` without the stack prefix."""
+    found = []
+    for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
+        code_uri, handler = _function_code(resource)
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "Schedule":
+                continue
+            props = event["Properties"]
+            name = str(resolver.resolve(props["Name"])).removeprefix(f"{resolver.stack_name}-")
+            expression = str(resolver.resolve(props["Schedule"]))
+            found.append(Schedule(name, expression, logical_id, code_uri, handler))
+    return found
+
+
+def function_environment(template: dict[str, Any], resolver: Resolver) -> dict[str, str]:
+    """The Globals environment every function runs with, resolved for the local stack."""
+    variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return {name: str(resolver.resolve(value)) for name, value in variables.items()}
+
+
+# Lambda's own defaults for what neither the function nor ``Globals`` sets.
+_LAMBDA_DEFAULTS: dict[str, int] = {"Timeout": 3, "MemorySize": 128}
+
+
+def function_setting(template: dict[str, Any], logical_id: str, name: str) -> Any:
+    """A function property as SAM applies it: the function's own, else ``Globals``, else Lambda's default."""
+    props = template["Resources"][logical_id].get("Properties", {})
+    if name in props:
+        return props[name]
+    globals_ = template.get("Globals", {}).get("Function", {})
+    if name in globals_:
+        return globals_[name]
+    if name in _LAMBDA_DEFAULTS:
+        return _LAMBDA_DEFAULTS[name]
+    raise KeyError(f"{logical_id} has no {name} and Lambda has no default for it")

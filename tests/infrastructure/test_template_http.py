@@ -1,0 +1,132 @@
+"""The HTTP API and the schedules agree with the contract in shared/spec/API.md."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from local_runtime.template import Resolver, resources, routes, schedules
+
+ALWAYS_PUBLIC = {"GET /openapi.json", "GET /docs"}
+ROUTE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\s+(/[^\s,()]*)")
+
+
+def section(markdown: str, heading: str) -> str:
+    """The text under ``## <heading…>`` up to the next ``## `` heading."""
+    match = re.search(rf"^## {re.escape(heading)}.*?$(.*?)(?=^## |\Z)", markdown, re.MULTILINE | re.DOTALL)
+    assert match, f"API.md has no '## {heading}' section"
+    return match.group(1)
+
+
+def table_after(text: str, caption: str | None = None) -> list[list[str]]:
+    """Body rows (cells stripped) of the first Markdown table after the line starting with ``caption``."""
+    lines = text.splitlines()
+    start = next((n for n, line in enumerate(lines) if caption is None or line.startswith(caption)), None)
+    assert start is not None, f"API.md has no table captioned '{caption}'"
+    rows = []
+    for line in lines[start:]:
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return [row for row in rows[2:] if row]  # the header and the --- line
+
+
+def api_md_schedules(api_md: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in table_after(section(api_md, "Schedules"))}
+
+
+def api_md_public_routes(api_md: str) -> set[str]:
+    rows = table_after(section(api_md, "Routes"), caption="Public")
+    return {f"{method} {path}" for row in rows for method, path in ROUTE.findall(row[0])}
+
+
+def http_events(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(function, route key, event properties) for every HttpApi event."""
+    found = []
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                props = event["Properties"]
+                found.append((name, f"{props['Method'].upper()} {props['Path']}", props))
+    return found
+
+
+def test_http_api_authorizes_with_a_jwt_authorizer_configured_by_parameters(template: dict[str, Any]) -> None:
+    """Issuer and audience are stack parameters, so each stage trusts its own identity provider."""
+    apis = resources(template, "AWS::Serverless::HttpApi")
+    assert apis, "template has no AWS::Serverless::HttpApi"
+    parameters = template.get("Parameters", {})
+    for name, api in apis.items():
+        auth = api["Properties"].get("Auth", {})
+        default = auth.get("DefaultAuthorizer")
+        authorizer = auth.get("Authorizers", {}).get(default)
+        assert authorizer is not None, f"{name}: DefaultAuthorizer {default!r} is not one of its Authorizers"
+        jwt = authorizer.get("JwtConfiguration")
+        assert jwt, f"{name}: {default} is not a JWT authorizer"
+        assert authorizer.get("IdentitySource") == "$request.header.Authorization"
+        for value in [jwt.get("issuer"), *(jwt.get("audience") or [None])]:
+            ref = value.get("Ref") if isinstance(value, dict) else None
+            assert ref in parameters, f"{name}: JWT issuer/audience {value!r} must be !Ref <Parameter>"
+
+
+def test_every_route_is_on_the_authorized_api(template: dict[str, Any]) -> None:
+    """An HttpApi event without ``ApiId`` lands on SAM's implicit API, which has no authorizer."""
+    apis = resources(template, "AWS::Serverless::HttpApi")
+    for function, route_key, props in http_events(template):
+        api = props.get("ApiId", {})
+        assert isinstance(api, dict), f"{function} {route_key}: ApiId must be !Ref <HttpApi>"
+        assert api.get("Ref") in apis, f"{function} {route_key}: ApiId must be !Ref <HttpApi>"
+
+
+def test_public_routes_are_throttled(template: dict[str, Any], resolver: Resolver) -> None:
+    """R-REG-2: public routes (signups, redemptions, …) carry their own per-route rate and burst
+    limits in the API's RouteSettings, resolving to positive numbers."""
+    apis = resources(template, "AWS::Serverless::HttpApi")
+    for function, route_key, props in http_events(template):
+        if (props.get("Auth") or {}).get("Authorizer") != "NONE":
+            continue
+        settings = apis[props["ApiId"]["Ref"]]["Properties"].get("RouteSettings", {}).get(route_key)
+        assert settings, f"{function}: public route {route_key} has no RouteSettings entry"
+        for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+            assert limit in settings, f"{function}: public route {route_key} has no {limit}"
+            assert float(resolver.resolve(settings[limit])) > 0, f"{route_key} {limit} must be positive"
+
+
+def test_public_routes_are_the_contract_public_routes(template: dict[str, Any], api_md: str) -> None:
+    """A route without a token is one API.md lists as public (or the OpenAPI document and its
+    page), and every route API.md lists as public is public in the template."""
+    documented = api_md_public_routes(api_md) | ALWAYS_PUBLIC
+    for route in routes(template):
+        if route.public:
+            assert route.route_key in documented, f"{route.route_key} is public but API.md does not list it so"
+        else:
+            assert route.route_key not in documented, f"{route.route_key} is public in API.md but needs a token"
+
+
+def test_local_only_routes_are_never_deployed(template: dict[str, Any]) -> None:
+    deployed = [route.route_key for route in routes(template) if route.path.startswith("/_local")]
+    assert not deployed, f"/_local routes belong to the local runtime only: {deployed}"
+
+
+def test_schedules_are_the_contract_schedules(template: dict[str, Any], resolver: Resolver, api_md: str) -> None:
+    """Each Schedule event's ``Name`` (after the stack prefix) is a schedule of API.md, once."""
+    documented = api_md_schedules(api_md)
+    names = [schedule.name for schedule in schedules(template, resolver)]
+    unknown = [name for name in names if name not in documented]
+    assert not unknown, f"schedules API.md does not list: {unknown} (known: {sorted(documented)})"
+    assert len(names) == len(set(names)), f"a schedule name is used twice: {names}"
+
+
+@pytest.mark.parametrize("stack_name", ["helpdesk-local", "helpdesk-prod"])
+def test_schedule_names_and_defaults_do_not_depend_on_the_stack(
+    template: dict[str, Any], api_md: str, stack_name: str
+) -> None:
+    """The stack prefix is stripped whatever the stack is called, and the default expressions
+    are API.md's default schedules."""
+    documented = api_md_schedules(api_md)
+    for schedule in schedules(template, Resolver(template, stack_name=stack_name)):
+        assert schedule.name in documented, f"{schedule.name} (stack {stack_name}) is not an API.md schedule"
+        assert schedule.expression == documented[schedule.name].strip("`"), f"{schedule.name} default schedule"

@@ -1,0 +1,40 @@
+"""Unit tier: logic and handlers over moto's in-process DynamoDB, tables made from template.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lifecycle import clock
+from lifecycle.settings import Settings, get_settings
+from local_runtime import template
+from tests.conftest import point_service_at
+
+
+def create_tables(client: object, resolver: template.Resolver) -> None:
+    for spec in template.tables(template.load(), resolver):
+        client.create_table(**spec.create_args)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Fresh moto tables for one test; yields the settings the models now use."""
+    with mock_aws():
+        resolver = template.Resolver(template.load())
+        create_tables(boto3.client("dynamodb", region_name="eu-central-1"), resolver)
+        point_service_at({}, monkeypatch)
+        yield get_settings()
+        point_service_at({}, monkeypatch)
+
+
+@pytest.fixture
+def frozen_now() -> Iterator[datetime]:
+    """The clock stood still at a fixed instant for the test."""
+    instant = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+    clock.set_now(instant)
+    yield instant
+    clock.set_now(None)
