@@ -7,7 +7,9 @@ SHELL := /bin/bash
 # The Lambda runtime in template.yaml is python3.13; the venv, tests and local runtime
 # use the same interpreter (pyenv ships it in the machine image).
 PYTHON_MINOR := 3.13
-PYTHON ?= $(firstword $(shell command -v python$(PYTHON_MINOR) 2>/dev/null) $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_MINOR).*/bin/python$(PYTHON_MINOR)))
+# pyenv's own install first: its shim on PATH refuses to run while the global version differs.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_MINOR).*/bin/python$(PYTHON_MINOR)) \
+                      $(shell python$(PYTHON_MINOR) -c 'import sys; print(sys.executable)' 2>/dev/null))
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed

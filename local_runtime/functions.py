@@ -78,12 +78,13 @@ def _sibling_imports(folder: Path) -> Iterator[None]:
         sys.modules.update(shadowed)
 
 
-def load_handler(spec: FunctionSpec, root: Path = ROOT) -> Handler:
+def load_handler(spec: FunctionSpec, root: Path = ROOT, instance: int = 0) -> Handler:
     """Import ``spec``'s handler module from its CodeUri and return the handler callable."""
     module_path, _, attribute = spec.handler.rpartition(".")
     folder = (root / spec.code_uri).resolve()
     source = folder / (module_path.replace(".", "/") + ".py")
-    module_name = f"fn_{spec.logical_id}"
+    # Each instance is a module of its own, like a Lambda execution environment of its own.
+    module_name = f"fn_{spec.logical_id}" + (f"_{instance}" if instance else "")
     module_spec = importlib.util.spec_from_file_location(module_name, source)
     if module_spec is None or module_spec.loader is None:
         raise ImportError(f"cannot load {source}")
@@ -102,47 +103,104 @@ def load_handler(spec: FunctionSpec, root: Path = ROOT) -> Handler:
     return handler  # type: ignore[no-any-return]
 
 
-class Functions:
-    """Loads each function on first use and invokes it as Lambda would: one invocation at a time.
+class _Pool:
+    """The execution environments of one function: each runs one invocation at a time.
 
-    All functions share this process and the layer's module-level singletons (Logger,
-    Metrics, the idempotency store), which Lambda never shares between two concurrent
-    invocations; one lock keeps the local runtime to that guarantee.
+    Powertools' resolver keeps the current event on the ``app`` object, so a handler
+    module must never serve two requests at once; Lambda guarantees that by giving each
+    concurrent invocation its own environment, and so does this pool: concurrent
+    requests get their own module instances (cold starts included), up to ``limit``.
     """
 
-    def __init__(self, template: dict[str, Any], stack_name: str, root: Path = ROOT) -> None:
+    def __init__(self, spec: FunctionSpec, root: Path, limit: int) -> None:
+        self.spec = spec
+        self._root = root
+        self._limit = limit
+        self._idle: list[Handler] = []
+        self._created = 0
+        self._available = threading.Condition()
+
+    def _load(self, instance: int) -> Handler:
+        started = time.perf_counter()
+        handler = load_handler(self.spec, self._root, instance)
+        log.info(
+            "%s: environment %d ready in %.0f ms",
+            self.spec.logical_id,
+            instance,
+            (time.perf_counter() - started) * 1000,
+        )
+        return handler
+
+    @contextlib.contextmanager
+    def environment(self) -> Iterator[Handler]:
+        with self._available:
+            while not self._idle and self._created >= self._limit:
+                self._available.wait()
+            handler = self._idle.pop() if self._idle else None
+            instance = self._created
+            if handler is None:
+                self._created += 1
+        if handler is None:
+            try:
+                with _IMPORT_LOCK:  # imports touch sys.modules and sys.path: one at a time
+                    handler = self._load(instance)
+            except BaseException:
+                with self._available:
+                    self._created -= 1
+                    self._available.notify()
+                raise
+        try:
+            yield handler
+        finally:
+            with self._available:
+                self._idle.append(handler)
+                self._available.notify()
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+class Functions:
+    """Loads and invokes the template's functions as Lambda would, concurrency included.
+
+    Handler modules of one function never run two invocations at once (see ``_Pool``);
+    the layer's modules are shared by all, as only thread-safe clients and the Logger
+    live at module level there. Metrics are disabled locally, so their shared buffer
+    is never flushed by the wrong invocation.
+    """
+
+    def __init__(self, template: dict[str, Any], stack_name: str, root: Path = ROOT, max_concurrency: int = 16) -> None:
         self._template = template
         self._stack_name = stack_name
         self._root = root
-        self._handlers: dict[str, Handler] = {}
-        self._lock = threading.Lock()
+        self._max_concurrency = max_concurrency
+        self._pools: dict[str, _Pool] = {}
+        self._pools_lock = threading.Lock()
 
     def spec(self, logical_id: str) -> FunctionSpec:
         return function_spec(self._template, self._stack_name, logical_id)
 
-    def _handler(self, logical_id: str) -> Handler:
-        handler = self._handlers.get(logical_id)
-        if handler is None:
-            started = time.perf_counter()
-            handler = load_handler(self.spec(logical_id), self._root)
-            self._handlers[logical_id] = handler
-            log.info("loaded %s in %.0f ms", logical_id, (time.perf_counter() - started) * 1000)
-        return handler
+    def _pool(self, logical_id: str) -> _Pool:
+        with self._pools_lock:
+            pool = self._pools.get(logical_id)
+            if pool is None:
+                pool = self._pools[logical_id] = _Pool(self.spec(logical_id), self._root, self._max_concurrency)
+            return pool
 
     def preload(self, logical_ids: list[str]) -> None:
-        """Import every handler now, so import errors show at start; they are retried on use."""
+        """Start one environment of each function now, so import errors show at start."""
         for logical_id in dict.fromkeys(logical_ids):
             try:
-                with self._lock:
-                    self._handler(logical_id)
+                with self._pool(logical_id).environment():
+                    pass
             except Exception:
                 log.exception("%s failed to load; its routes answer 500 until it loads", logical_id)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Run the function's handler on ``event``; its exceptions propagate, as a failed invoke."""
-        with self._lock:
-            handler = self._handler(logical_id)
-            spec = self.spec(logical_id)
+        pool = self._pool(logical_id)
+        spec = pool.spec
+        with pool.environment() as handler:
             context = LambdaContext(spec.function_name, spec.timeout, spec.memory_size)
             result = handler(event, context)
         if context.get_remaining_time_in_millis() == 0:

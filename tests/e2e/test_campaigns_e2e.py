@@ -89,3 +89,23 @@ def test_the_openapi_document_describes_the_campaign_routes(runtime: Runtime) ->
     document = runtime.get("/openapi.json").json()
     assert {"/admin/campaigns", "/admin/campaigns/{id}"} <= set(document["paths"])
     assert "Problem" in document["components"]["schemas"]
+
+
+def test_concurrent_http_creates_of_one_campaign_yield_exactly_one_201(runtime: Runtime, staff: str) -> None:
+    """Concurrent requests really race (one environment per request, as in Lambda) and the
+    conditional put still lets exactly one through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    campaign_id = f"race-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        replies = list(
+            pool.map(
+                lambda n: runtime.post("/admin/campaigns", json=_deal(campaign_id, name=f"n{n}"), token=staff),
+                range(32),
+            )
+        )
+    statuses = [reply.status_code for reply in replies]
+    assert statuses.count(201) == 1
+    assert statuses.count(409) == 31
+    winner = next(reply.json() for reply in replies if reply.status_code == 201)
+    assert runtime.get(f"/admin/campaigns/{campaign_id}", token=staff).json()["name"] == winner["name"]

@@ -57,3 +57,38 @@ def test_missing_handler_attribute_is_an_import_error(tmp_path: Path) -> None:
     write_function(tmp_path, "four", "fourth")
     with pytest.raises(ImportError, match="no callable"):
         load_handler(FunctionSpec("FourFunction", "functions/four/", "app.other", 10, 128, "local-Four"), tmp_path)
+
+
+def test_concurrent_invocations_run_at_once_each_in_its_own_environment(tmp_path: Path) -> None:
+    """As in Lambda: concurrent requests are not serialised, and no module serves two at once."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    code = tmp_path / "functions" / "five"
+    code.mkdir(parents=True)
+    (code / "app.py").write_text(
+        "import threading\nbusy = threading.Lock()\n\n"
+        "def lambda_handler(event, context):\n"
+        "    assert busy.acquire(blocking=False), 'two invocations in one environment'\n"
+        "    try:\n"
+        "        event['barrier'].wait(timeout=10)\n"
+        "        return id(busy)\n"
+        "    finally:\n"
+        "        busy.release()\n",
+        encoding="utf-8",
+    )
+    template = {
+        "Resources": {
+            "FiveFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": "functions/five/", "Handler": "app.lambda_handler"},
+            }
+        }
+    }
+    functions = Functions(template, "local", tmp_path, max_concurrency=8)
+    barrier = threading.Barrier(4)  # breaks (and the test fails) unless all four run at once
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        environments = list(pool.map(lambda _: functions.invoke("FiveFunction", {"barrier": barrier}), range(4)))
+    assert len(set(environments)) == 4
+    # A later request reuses a warm environment instead of starting a fifth.
+    assert functions.invoke("FiveFunction", {"barrier": threading.Barrier(1)}) in environments
