@@ -76,6 +76,17 @@ def test_a_body_that_is_not_json_is_415_never_500() -> None:
     assert (reply.status, reply.code) == (415, "unsupported_media_type")
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"])
+def test_only_json_bodies_are_accepted(content_type: str) -> None:
+    reply = call("POST", "/admin/campaigns", raw_body=b"a=b", claims=STAFF, headers={"content-type": content_type})
+    assert (reply.status, reply.code) == (415, "unsupported_media_type")
+
+
+def test_json_with_a_charset_is_json() -> None:
+    json_utf8 = {"content-type": "application/json; charset=utf-8"}
+    assert call("POST", "/admin/campaigns", body=TERMS_DEAL, claims=STAFF, headers=json_utf8).status == 201
+
+
 def test_json_that_is_not_utf8_is_422_never_500() -> None:
     reply = call("POST", "/admin/campaigns", raw_body=b"\xff\xfe\x00", claims=STAFF)
     assert (reply.status, reply.code) == (422, "validation_error")

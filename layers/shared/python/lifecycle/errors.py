@@ -64,6 +64,12 @@ class IdempotencyInProgress(Conflict):
         self.headers["Retry-After"] = "1"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"

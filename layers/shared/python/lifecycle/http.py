@@ -125,6 +125,15 @@ def _is_throttle(exc: BaseException) -> bool:
     return False
 
 
+def _not_json(event: dict[str, Any]) -> bool:
+    """API.md: JSON in and out. A body of another type (a form, say) is refused plainly
+    rather than half-parsed; a missing Content-Type is read as JSON, as scripts omit it."""
+    if not event.get("body"):
+        return False
+    content_type = (event.get("headers") or {}).get("content-type") or "application/json"
+    return str(content_type).split(";", 1)[0].strip().lower() != "application/json"
+
+
 def create_app() -> APIGatewayHttpResolver:
     """A resolver with validation on and every error mapped to problem+json."""
     app = APIGatewayHttpResolver(enable_validation=True)
@@ -150,8 +159,8 @@ def create_app() -> APIGatewayHttpResolver:
         )
 
     @app.exception_handler(RequestUnsupportedContentType)
-    def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
-        return problem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json")
+    def _unsupported(_: RequestUnsupportedContentType) -> Response[str]:
+        return problem_for(errors.UnsupportedMediaType("Send the body as application/json"))
 
     @app.not_found
     def _no_route(_: Exception) -> Response[str]:
@@ -216,6 +225,8 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
     )
 
     def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if _not_json(event):
+            return _plain_problem(errors.UnsupportedMediaType("Send the body as application/json"))
         response: dict[str, Any] = app.resolve(event, context)
         if response["statusCode"] >= 500:
             raise _DoNotRemember(response)
