@@ -21,8 +21,13 @@ class Settings(BaseModel):
     dynamodb_endpoint: str | None = None
 
     accounts_table: str = "accounts"
+    audit_table: str = "audit"
     campaigns_table: str = "campaigns"
+    claims_table: str = "claims"
     idempotency_table: str = "idempotency"
+    rate_limits_table: str = "rate-limits"
+    users_table: str = "users"
+    vouchers_table: str = "vouchers"
 
     # R-PAY-2: every plan starts with a free trial of up to 14 days.
     trial_days: int = Field(default=14, ge=0, le=14)

@@ -11,12 +11,22 @@ from pynamodb.models import Model
 
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage.accounts import Account
+from lifecycle.storage.audit import AuditEvent
 from lifecycle.storage.campaigns import Campaign
+from lifecycle.storage.claims import Claim
+from lifecycle.storage.rate_limits import RateCounter
+from lifecycle.storage.users import User
+from lifecycle.storage.vouchers import Voucher
 
 # Model → the Settings field holding its table name (set from template.yaml's Globals).
 MODELS: dict[type[Model], str] = {
     Account: "accounts_table",
+    AuditEvent: "audit_table",
     Campaign: "campaigns_table",
+    Claim: "claims_table",
+    RateCounter: "rate_limits_table",
+    User: "users_table",
+    Voucher: "vouchers_table",
 }
 
 
@@ -31,4 +41,4 @@ def configure(settings: Settings) -> None:
 
 configure(get_settings())
 
-__all__ = ["MODELS", "Account", "Campaign", "configure"]
+__all__ = ["MODELS", "Account", "AuditEvent", "Campaign", "Claim", "RateCounter", "User", "Voucher", "configure"]

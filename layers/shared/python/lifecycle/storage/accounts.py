@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -21,6 +26,16 @@ class TrialDueIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped
     trial_ends_at = UTCDateTimeAttribute(range_key=True)
 
 
+class OwnerEmailIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped-call]  # pynamodb
+    """Accounts by their owner's canonical email: R-VOUCH-11 finds the same owner's other accounts."""
+
+    class Meta:
+        index_name = "by-owner-email"
+        projection = KeysOnlyProjection()
+
+    owner_email_canonical = UnicodeAttribute(hash_key=True)
+
+
 class Account(Model):
     class Meta:
         table_name = "accounts"
@@ -32,8 +47,31 @@ class Account(Model):
     created_at = UTCDateTimeAttribute()
     # None while access is full; otherwise the reason shown as ``access`` (API.md).
     access_blocked_reason = UnicodeAttribute(null=True)
+    subdomain = UnicodeAttribute(null=True)
+    company_name = UnicodeAttribute(null=True)
+    owner_id = UnicodeAttribute(null=True)
+    owner_email = UnicodeAttribute(null=True)
+    owner_email_canonical = UnicodeAttribute(null=True)
+    lifetime = BooleanAttribute(default=False)
+    included_seats = NumberAttribute(default=1)
     trial_ends_at = UTCDateTimeAttribute(null=True)
     trial_sweep = UnicodeAttribute(null=True)
     has_payment_method = BooleanAttribute(default=False)
+    # The voucher applied to this account (R-VOUCH-4: at most one, ever).
+    voucher_code_hash = UnicodeAttribute(null=True)
+    voucher_campaign_id = UnicodeAttribute(null=True)
+    voucher_redeemed_at = UTCDateTimeAttribute(null=True)
+    # R-TERMS-1..3: the terms version accepted last, and how.
+    terms_version = UnicodeAttribute(null=True)
+    terms_accepted_at = UTCDateTimeAttribute(null=True)
+    terms_accepted_ip = UnicodeAttribute(null=True)
+    terms_accepted_user_agent = UnicodeAttribute(null=True)
+    terms_acceptance = UnicodeAttribute(null=True)  # "explicit" or "continued_use"
+    authority_to_bind = BooleanAttribute(default=False)
+    # R-VOUCH-2: attempts to redeem this account's code again.
+    abuse_signals = NumberAttribute(default=0)
+    # Set when the account is due for deletion by the purge procedure (R-TERM-3, R-VOUCH-11).
+    purge_after = UTCDateTimeAttribute(null=True)
 
     trial_due = TrialDueIndex()
+    by_owner_email = OwnerEmailIndex()

@@ -1,0 +1,23 @@
+"""The Claims table: names that must be unique across all accounts.
+
+``subdomain#<slug>`` and ``owner-email#<address>`` items are written in the same
+transaction as the account, with ``attribute_not_exists``: uniqueness is a DynamoDB
+condition, never a read-then-write.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+SUBDOMAIN = "subdomain#"
+OWNER_EMAIL = "owner-email#"
+
+
+class Claim(Model):
+    class Meta:
+        table_name = "claims"
+
+    claim = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    claimed_at = UTCDateTimeAttribute()

@@ -1,0 +1,30 @@
+"""The Vouchers table: one item per code, keyed by a keyed hash of the normalised code.
+
+A leaked dump holds no redeemable code (only HMACs). The campaign's terms are copied
+onto each code at import, so redemption needs no read of the campaign: the deadline
+is a condition of the redemption transaction itself (R-VOUCH-2, R-VOUCH-3).
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+
+class Voucher(Model):
+    class Meta:
+        table_name = "vouchers"
+
+    code_hash = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute()
+    plan = UnicodeAttribute()
+    included_seats = NumberAttribute()
+    price_amount = NumberAttribute()
+    price_currency = UnicodeAttribute()
+    # Exclusive end: the campaign's redeem-by instant plus one second ("inclusive of the last second").
+    redeemable_until = UTCDateTimeAttribute()
+    imported_at = UTCDateTimeAttribute()
+    redeemed_at = UTCDateTimeAttribute(null=True)
+    account_id = UnicodeAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+    revoke_reason = UnicodeAttribute(null=True)
