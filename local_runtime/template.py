@@ -22,6 +22,15 @@ LOCAL_REGION = "eu-central-1"
 LOCAL_ACCOUNT_ID = "123456789012"  # AWS's documentation account id: never a real one
 
 
+# The local stack's parameter overrides: API.md asks the local runtime for generous rate
+# limits (at least 1,000 public requests per minute per IP) so scripted clients pass.
+LOCAL_PARAMETERS = {
+    "SignupLimitPerIp": "1000",
+    "SignupLimitPerEmail": "1000",
+    "SignupWindowSeconds": "60",
+}
+
+
 class _CfnLoader(yaml.SafeLoader):
     """Reads CloudFormation short-form tags (!Ref, !Sub, …) as their long form."""
 
@@ -62,7 +71,7 @@ class Resolver:
 
     template: dict[str, Any]
     stack_name: str = LOCAL_STACK_NAME
-    parameters: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=lambda: dict(LOCAL_PARAMETERS))
 
     def table_name(self, logical_id: str) -> str:
         return f"{self.stack_name}-{logical_id}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +30,23 @@ class Settings(BaseModel):
     users_table: str = "users"
     vouchers_table: str = "vouchers"
 
+    # R-TERMS-1: the terms version a signup accepts until staff publish a newer one.
+    terms_version: str = "2019-09-01"
+    # R-REG-1: the minimum age, on the signup date in UTC.
+    minimum_age_years: int = Field(default=18, ge=18)
+    # R-REG-2: the human check ("local": the token "human" passes; "turnstile": Cloudflare's API).
+    human_check_provider: Literal["local", "turnstile"] = "local"
+    human_check_secret: str = ""
+    # R-REG-2: fixed-window limits per IP and per email on the public signup routes.
+    signup_limit_per_ip: int = Field(default=10, ge=1)
+    signup_limit_per_email: int = Field(default=3, ge=1)
+    signup_window_seconds: int = Field(default=3600, ge=1)
+    # R-REG-3: refuse addresses at these domains (comma-separated) when set.
+    disposable_email_domains: str = ""
+    # Keys the HMAC that stores voucher codes, so a table dump reveals no redeemable code.
+    voucher_pepper: str = Field(default="local-voucher-pepper", min_length=16)
+    # The Terms' own lifetime deal (RULES.md §3), the default campaign.
+    default_campaign_id: str = "appsumo-2019"
     # R-PAY-2: every plan starts with a free trial of up to 14 days.
     trial_days: int = Field(default=14, ge=0, le=14)
     # Sweep indexes are split into this many partitions so no GSI partition runs hot.
