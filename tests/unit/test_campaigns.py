@@ -6,8 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
+from pynamodb.exceptions import DoesNotExist
 
-from lifecycle.campaigns import CampaignInput, create_campaign, deadline_instant, get_campaign
+from lifecycle.campaigns import (
+    TERMS_CREATOR,
+    CampaignInput,
+    create_campaign,
+    deadline_instant,
+    get_campaign,
+    get_or_default,
+)
 from lifecycle.errors import CampaignExists, NotFound
 from lifecycle.settings import Settings
 from lifecycle.storage import Campaign
@@ -57,7 +65,7 @@ def test_the_terms_deal_is_stored_and_read_back(tables: Settings, frozen_now: da
     assert created.redeem_by == "2019-11-30T23:59:59Z"
     assert created.created_at == "2026-11-25T12:00:00Z"
 
-    read = get_campaign("appsumo-2019")
+    read = get_campaign("appsumo-2019", now=frozen_now)
     assert read == created
     assert read.codes.model_dump() == {"total": 0, "redeemed": 0, "abuse_signals": 0}
     stored = Campaign.get("appsumo-2019")
@@ -74,6 +82,53 @@ def test_a_campaign_id_is_never_overwritten(tables: Settings, frozen_now: dateti
     assert Campaign.get("appsumo-2019").name == "AppSumo lifetime deal"
 
 
-def test_an_unknown_campaign_is_not_found(tables: Settings) -> None:
+def test_an_unknown_campaign_is_not_found(tables: Settings, frozen_now: datetime) -> None:
     with pytest.raises(NotFound):
-        get_campaign("nope")
+        get_campaign("nope", now=frozen_now)
+    with pytest.raises(NotFound):
+        get_or_default("nope", frozen_now)
+    assert Campaign.count() == 0
+
+
+def test_the_default_campaign_is_made_from_the_terms_on_first_use(tables: Settings, frozen_now: datetime) -> None:
+    """RULES.md §3: the Terms' deal exists without staff creating it, with the Terms' values."""
+    assert tables.default_campaign_id == "appsumo-2019"
+    view = get_campaign("appsumo-2019", now=frozen_now)
+    expected = CampaignInput.model_validate(TERMS_DEAL)
+    assert view.model_dump(include={"campaign_id", "name", "plan", "included_seats", "price", "time_zone"}) == (
+        expected.model_dump(include={"campaign_id", "name", "plan", "included_seats", "price", "time_zone"})
+    )
+    assert (view.redeem_by, view.redeem_by_local) == ("2019-11-30T23:59:59Z", "2019-11-30T23:59:59")
+    assert view.codes.model_dump() == {"total": 0, "redeemed": 0, "abuse_signals": 0}
+    assert Campaign.get("appsumo-2019").created_by == TERMS_CREATOR
+
+
+def test_the_default_campaign_is_made_once_and_never_overwritten(tables: Settings, frozen_now: datetime) -> None:
+    first = get_or_default("appsumo-2019", frozen_now)
+    first.update(actions=[Campaign.codes_total.add(3)])
+    again = get_or_default("appsumo-2019", datetime(2027, 1, 1, tzinfo=UTC))
+    assert (again.created_at, again.codes_total) == (frozen_now, 3)
+    with pytest.raises(CampaignExists):
+        create_campaign(CampaignInput.model_validate(TERMS_DEAL), created_by="staff-1", now=frozen_now)
+
+
+def test_a_default_campaign_made_by_a_concurrent_reader_or_by_staff_is_kept(
+    tables: Settings, frozen_now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between this reader's miss and its conditional put another writer stores the campaign:
+    the put loses, nothing is overwritten, and the winner's campaign is answered."""
+    staff_copy = CampaignInput.model_validate({**TERMS_DEAL, "time_zone": "Europe/Sofia"})
+    real_get = Campaign.get
+    misses: list[str] = []
+
+    def get_that_misses_once(campaign_id: str, **kwargs: object) -> Campaign:
+        if not misses:
+            misses.append(campaign_id)
+            create_campaign(staff_copy, created_by="staff-1", now=frozen_now)  # the concurrent writer
+            raise DoesNotExist
+        return real_get(campaign_id, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Campaign, "get", get_that_misses_once)
+    campaign = get_or_default("appsumo-2019", frozen_now)
+    assert (campaign.time_zone, campaign.created_by) == ("Europe/Sofia", "staff-1")
+    assert real_get("appsumo-2019").time_zone == "Europe/Sofia"

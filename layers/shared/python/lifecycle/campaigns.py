@@ -3,6 +3,9 @@
 A campaign fixes the plan, the included seats, the one-off price and the redeem-by
 deadline of its codes. The deadline is stored as the instant it denotes: a local time
 is read in the campaign's time zone, an instant with ``Z``/offset is taken as is.
+
+The Terms' own deal is the default campaign (``settings.default_campaign_id``): it need
+not be created by staff, it comes into being with the Terms' values on first use.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from lifecycle import clock
 from lifecycle.errors import CampaignExists, NotFound
 from lifecycle.money import Money
 from lifecycle.plans import Plan
+from lifecycle.settings import get_settings
 from lifecycle.storage import Campaign
 
 CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="lower-case slug")]
@@ -113,9 +117,26 @@ class CampaignView(BaseModel):
         )
 
 
-def create_campaign(data: CampaignInput, created_by: str, now: datetime) -> CampaignView:
-    """Store a new campaign; an existing id is a conflict (never overwritten)."""
-    item = Campaign(
+def terms_deal(campaign_id: str) -> CampaignInput:
+    """RULES.md §3: the Terms' AppSumo deal, 5900 cents one-off for the all-inclusive plan with
+    2 seats for life, redeemable until 2019-11-30T23:59:59 (end of 30 November 2019) in UTC."""
+    return CampaignInput(
+        campaign_id=campaign_id,
+        name="AppSumo lifetime deal",
+        plan="all-inclusive",
+        included_seats=2,
+        price=Money(amount=5900, currency="USD"),
+        redeem_by="2019-11-30T23:59:59",
+        time_zone="UTC",
+    )
+
+
+# ``created_by`` of the default campaign: the Terms made it, not a staff member.
+TERMS_CREATOR = "terms"
+
+
+def _campaign_item(data: CampaignInput, created_by: str, now: datetime) -> Campaign:
+    return Campaign(
         data.campaign_id,
         name=data.name,
         plan=data.plan,
@@ -128,17 +149,45 @@ def create_campaign(data: CampaignInput, created_by: str, now: datetime) -> Camp
         created_at=now,
         created_by=created_by,
     )
+
+
+def _put_new(item: Campaign) -> bool:
+    """Store ``item`` unless its id exists (then False): a conditional put, never an overwrite."""
     try:
         item.save(condition=Campaign.id.does_not_exist())
     except PutError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise CampaignExists(f"Campaign {data.campaign_id!r} already exists") from exc
+            return False
         raise
+    return True
+
+
+def create_campaign(data: CampaignInput, created_by: str, now: datetime) -> CampaignView:
+    """Store a new campaign; an existing id is a conflict (never overwritten)."""
+    item = _campaign_item(data, created_by, now)
+    if not _put_new(item):
+        raise CampaignExists(f"Campaign {data.campaign_id!r} already exists")
     return CampaignView.of(item)
 
 
-def get_campaign(campaign_id: str) -> CampaignView:
+def get_or_default(campaign_id: str, now: datetime) -> Campaign:
+    """The stored campaign, or 404; the default campaign is materialised from the Terms.
+
+    The first reader of the default id stores the Terms' deal with a conditional put; a
+    concurrent first reader loses that race harmlessly and reads the winner's item, so
+    the default campaign exists once and staff's own copy (if they made one) is kept.
+    """
     try:
-        return CampaignView.of(Campaign.get(campaign_id, consistent_read=True))
+        return Campaign.get(campaign_id, consistent_read=True)
     except DoesNotExist as exc:
-        raise NotFound(f"No campaign {campaign_id!r}") from exc
+        if campaign_id != get_settings().default_campaign_id:
+            raise NotFound(f"No campaign {campaign_id!r}") from exc
+    item = _campaign_item(terms_deal(campaign_id), created_by=TERMS_CREATOR, now=now)
+    if _put_new(item):
+        return item
+    return Campaign.get(campaign_id, consistent_read=True)
+
+
+def get_campaign(campaign_id: str, now: datetime) -> CampaignView:
+    """``GET /admin/campaigns/{id}``: the campaign and its code counts (the default one always exists)."""
+    return CampaignView.of(get_or_default(campaign_id, now))

@@ -78,3 +78,98 @@ class ServiceUnavailable(DomainError):
     def __init__(self, detail: str | None = None, retry_after: int = 1, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.headers["Retry-After"] = str(retry_after)
+
+
+# ---------------------------------------------------------------- signup and redemption
+
+
+class Unprocessable(DomainError):
+    status = 422
+    code = "unprocessable"
+    title = "The request cannot be processed"
+
+
+class TermsNotAccepted(Unprocessable):
+    code = "terms_not_accepted"
+    title = "The terms must be accepted, with authority to bind the organisation"
+
+
+class Underage(Unprocessable):
+    code = "underage"
+    title = "The person registering must be at least 18 years old"
+
+
+class SubdomainTaken(Conflict):
+    code = "subdomain_taken"
+    title = "This subdomain is taken"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    title = "This email already owns an account"
+
+
+class VoucherNotFound(NotFound):
+    code = "voucher_not_found"
+    title = "No such voucher code"
+
+
+class VoucherAlreadyRedeemed(Conflict):
+    code = "voucher_already_redeemed"
+    title = "This voucher code has been redeemed already"
+
+
+class VoucherExpired(DomainError):
+    status = 410
+    code = "voucher_expired"
+    title = "This voucher code can no longer be redeemed"
+
+
+class VoucherNotStackable(Conflict):
+    code = "voucher_not_stackable"
+    title = "This account already has a voucher; codes do not stack"
+
+
+class VoucherRevoked(DomainError):
+    status = 410
+    code = "voucher_revoked"
+    title = "This voucher code has been revoked"
+
+
+class InvalidField(Unprocessable):
+    """A field that passed the schema but not a rule (e.g. no subdomain can be derived)."""
+
+    code = "validation_error"
+    title = "The request is not valid"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("See errors[] for each field", errors=[{"field": field, "message": message}])
+
+
+# ---------------------------------------------------------------- bots and rate limits (R-REG-2)
+
+
+class BotSuspected(Forbidden):
+    """R-REG-2: the human check failed or the honeypot field was filled."""
+
+    code = "bot_suspected"
+    title = "The request looks automated"
+
+
+class HumanCheckUnavailable(ServiceUnavailable):
+    """R-REG-2: the CAPTCHA provider could not answer; the signup may be retried."""
+
+    code = "human_check_unavailable"
+    title = "The human check is unavailable, retry later"
+
+
+class RateLimited(DomainError):
+    """R-REG-2: too many signups from one IP or for one email in the current window."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests, retry later"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["Retry-After"] = str(max(1, retry_after))

@@ -182,6 +182,12 @@ def current_principal(app: APIGatewayHttpResolver) -> Principal:
     return principal_from_claims(claims)
 
 
+def source(app: APIGatewayHttpResolver) -> tuple[str, str]:
+    """The caller's IP and user agent, as API Gateway saw them."""
+    http = app.current_event.request_context.http
+    return http.source_ip or "", http.user_agent or ""
+
+
 class _DoNotRemember(Exception):
     """A 5xx response: the idempotency record is dropped so a retry runs again."""
 

@@ -54,6 +54,8 @@ class Account(Model):
     owner_email_canonical = UnicodeAttribute(null=True)
     lifetime = BooleanAttribute(default=False)
     included_seats = NumberAttribute(default=1)
+    # Users holding a seat (owner included); kept by conditional ADDs when users come and go.
+    seats_used = NumberAttribute(default=1)
     trial_ends_at = UTCDateTimeAttribute(null=True)
     trial_sweep = UnicodeAttribute(null=True)
     has_payment_method = BooleanAttribute(default=False)

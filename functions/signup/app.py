@@ -1,0 +1,36 @@
+"""``POST /signups``: trial signup (R-PAY-2), public and rate limited (R-REG-2)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from lifecycle import clock, signup
+from lifecycle.accounts import AccountView
+from lifecycle.http import create_app, lambda_handler_for, problem_responses, source
+from lifecycle.settings import get_settings
+
+app = create_app()
+
+REGISTRATION_ERRORS = {
+    "s403": "bot_suspected",
+    "s409": "subdomain_taken, email_taken",
+    "s422": "validation_error, underage, terms_not_accepted",
+    "s429": "rate_limited",
+    "s503": "human_check_unavailable",
+}
+
+
+@app.post(
+    "/signups",
+    summary="Start a free trial",
+    tags=["public"],
+    security=[],
+    responses={201: {"description": "the account, trialing"}, **problem_responses(**REGISTRATION_ERRORS)},
+)
+def create_signup(form: Annotated[signup.SignupInput, Body()]) -> tuple[AccountView, int]:
+    ip, user_agent = source(app)
+    meta = signup.RequestMeta(ip=ip, user_agent=user_agent)
+    return signup.sign_up(form, meta, clock.now(), get_settings()), 201
+
+
+lambda_handler = lambda_handler_for(app)

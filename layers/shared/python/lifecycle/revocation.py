@@ -1,0 +1,90 @@
+"""Revoking an abused voucher (R-VOUCH-11).
+
+The code's account loses access (``suspended``, reason ``voucher_revoked``); the other
+accounts the same owner created with other codes are marked for removal, which the
+purge procedure (R-TERM-3) carries out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
+
+from lifecycle import audit, errors
+from lifecycle.settings import Settings
+from lifecycle.storage import Account, Voucher
+from lifecycle.vouchers import InvalidVoucherCode, code_hash, normalise_code
+
+VOUCHER_REVOKED = "voucher_revoked"
+
+
+class RevokeInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: Literal["abuse", "fraud"] = Field(description="abuse: R-VOUCH-2 signals; fraud: other evidence")
+    evidence: Annotated[str, Field(min_length=1, max_length=4000, description="for staff, kept in the audit")]
+
+
+class Revocation(BaseModel):
+    campaign_id: str
+    account_id: str | None
+    marked_for_removal: list[str]
+
+
+def _voucher(raw_code: str, settings: Settings) -> Voucher:
+    try:
+        return Voucher.get(code_hash(normalise_code(raw_code), settings.voucher_pepper), consistent_read=True)
+    except (InvalidVoucherCode, DoesNotExist) as exc:
+        raise errors.VoucherNotFound("No such voucher code") from exc
+
+
+def _block(account_id: str, status: str, now: datetime, purge: bool) -> bool:
+    """Block the account; False if it no longer exists (already purged)."""
+    actions: list[Action] = [Account.status.set(status), Account.access_blocked_reason.set(VOUCHER_REVOKED)]
+    if purge:
+        actions.append(Account.purge_after.set(now))
+    try:
+        Account(account_id).update(actions=actions, condition=Account.id.exists())
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _other_voucher_accounts(account: Account) -> list[str]:
+    """The same owner's other accounts created with a code (R-VOUCH-11), via the owner-email index."""
+    if not account.owner_email_canonical:
+        return []
+    others = []
+    for key in Account.by_owner_email.query(account.owner_email_canonical):
+        if key.id == account.id:
+            continue
+        other = Account.get(key.id, consistent_read=True)
+        if other.voucher_code_hash is not None:
+            others.append(other.id)
+    return others
+
+
+def revoke(raw_code: str, form: RevokeInput, staff_id: str, now: datetime, settings: Settings) -> Revocation:
+    """R-VOUCH-11. Running it again for the same code changes nothing more."""
+    voucher = _voucher(raw_code, settings)
+    if voucher.revoked_at is None:
+        voucher.update(actions=[Voucher.revoked_at.set(now), Voucher.revoke_reason.set(form.reason)])
+    removed: list[str] = []
+    if voucher.account_id is not None:
+        try:
+            account = Account.get(voucher.account_id, consistent_read=True)
+        except DoesNotExist:
+            return Revocation(campaign_id=voucher.campaign_id, account_id=voucher.account_id, marked_for_removal=[])
+        _block(account.id, "suspended", now, purge=False)
+        audit.event(account.id, "voucher_revoked", staff_id, now, reason=form.reason, evidence=form.evidence).save()
+        for other_id in _other_voucher_accounts(account):
+            if _block(other_id, "terminated", now, purge=True):
+                audit.event(other_id, "marked_for_removal", staff_id, now, because_of=account.id).save()
+                removed.append(other_id)
+    return Revocation(campaign_id=voucher.campaign_id, account_id=voucher.account_id, marked_for_removal=removed)

@@ -1,0 +1,406 @@
+"""Accounts come into being: trial signup (R-PAY-2), voucher redemption (R-VOUCH-1..5)
+and a code applied to an existing account (R-VOUCH-4).
+
+Each is one DynamoDB transaction: the account, its owner, the unique subdomain and
+owner-email claims, the audit event and (for a voucher) the code's redemption commit
+together or not at all. Uniqueness and exactly-once are conditions of that
+transaction, never a read-then-write.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from lifecycle import audit, clock, errors, registration
+from lifecycle.accounts import AccountView
+from lifecycle.human_check import check_human, verifier_for
+from lifecycle.plans import BillingPeriod, Plan
+from lifecycle.rate_limit import check_signup_limits
+from lifecycle.settings import Settings, get_settings
+from lifecycle.storage import Account, Campaign, Claim, User, Voucher
+from lifecycle.storage.base import shard_of
+from lifecycle.storage.claims import OWNER_EMAIL, SUBDOMAIN
+from lifecycle.vouchers import InvalidVoucherCode, code_hash, normalise_code
+
+CONFLICT_RETRIES = 3
+
+
+# ---------------------------------------------------------------- input
+
+
+class Registrant(BaseModel):
+    """The person and organisation registering (R-REG-1..3, R-TERMS-1..2, R-VOUCH-1)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    full_name: Annotated[str, Field(min_length=1, max_length=200, description="legal full name")]
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    company_name: Annotated[str, Field(min_length=1, max_length=200)]
+    birth_date: date
+    accept_terms: bool
+    authority_to_bind: bool = False
+    human_token: Annotated[str, Field(min_length=1, max_length=4096, description="CAPTCHA token")]
+    website: Annotated[str | None, Field(max_length=500, description="leave empty (bots fill it)")] = None
+    subdomain: Annotated[str | None, Field(max_length=63, description="derived from company_name if absent")] = None
+
+    @field_validator("full_name")
+    @classmethod
+    def _legal_name(cls, value: str) -> str:
+        return registration.validate_legal_name(value)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return registration.normalise_email(value, registration.disposable_domains(get_settings()))
+
+    @field_validator("birth_date")
+    @classmethod
+    def _born(cls, value: date) -> date:
+        registration.age_on(value, registration.signup_date(clock.now()))  # refuses future dates
+        return value
+
+    @field_validator("subdomain")
+    @classmethod
+    def _subdomain(cls, value: str | None) -> str | None:
+        return registration.validate_subdomain(value) if value is not None else None
+
+
+class SignupInput(Registrant):
+    """``POST /signups``: a trial of the chosen plan (R-PAY-2)."""
+
+    plan: Plan
+    billing_period: BillingPeriod = "monthly"
+
+
+class RedemptionInput(Registrant):
+    """``POST /redemptions``: a lifetime account from a voucher code."""
+
+    code: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ApplyCodeInput(BaseModel):
+    """``POST /accounts/{id}/redemptions``: a code for an account that has none (R-VOUCH-4)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """Where a request came from, as evidence of the terms acceptance (R-TERMS-1)."""
+
+    ip: str
+    user_agent: str
+
+
+# ---------------------------------------------------------------- admission
+
+
+def admit(form: Registrant, meta: RequestMeta, now: datetime, settings: Settings) -> None:
+    """The checks before anything is written: rate limits and the human check (R-REG-2),
+    terms acceptance and authority to bind (R-TERMS-1, R-TERMS-2), age (R-REG-1)."""
+    check_signup_limits(meta.ip, form.email, settings, now)
+    check_human(verifier_for(settings), form.human_token, meta.ip, form.website)
+    if not form.accept_terms:
+        raise errors.TermsNotAccepted("accept_terms must be true to register")
+    if not form.authority_to_bind:
+        raise errors.TermsNotAccepted(f"authority_to_bind must be true: you accept on behalf of {form.company_name!r}")
+    if not registration.is_adult(form.birth_date, registration.signup_date(now), settings.minimum_age_years):
+        raise errors.Underage(f"You must be at least {settings.minimum_age_years} to register")
+
+
+def _subdomain(form: Registrant) -> str:
+    if form.subdomain is not None:
+        return form.subdomain
+    try:
+        return registration.subdomain_for(form.company_name)
+    except registration.InvalidSubdomain as exc:
+        raise errors.InvalidField("company_name", f"{exc}; give a subdomain explicitly") from exc
+
+
+def _new_account(form: Registrant, meta: RequestMeta, now: datetime, settings: Settings) -> tuple[Account, User]:
+    account_id, owner_id = f"acc_{uuid.uuid4().hex[:20]}", f"usr_{uuid.uuid4().hex[:20]}"
+    account = Account(
+        account_id,
+        created_at=now,
+        subdomain=_subdomain(form),
+        company_name=form.company_name,
+        owner_id=owner_id,
+        owner_email=form.email,
+        owner_email_canonical=registration.canonical_email(form.email),
+        terms_version=settings.terms_version,
+        terms_accepted_at=now,
+        terms_accepted_ip=meta.ip,
+        terms_accepted_user_agent=meta.user_agent[:512],
+        terms_acceptance="explicit",
+        authority_to_bind=form.authority_to_bind,
+        seats_used=1,
+    )
+    owner = User(account_id, owner_id, role="owner", full_name=form.full_name, email=form.email, created_at=now)
+    return account, owner
+
+
+# ---------------------------------------------------------------- the transaction
+
+
+class _Outcome:
+    """Maps a cancelled transaction's reasons (one per item, in pynamodb's order: puts,
+    then updates) to the error the client sees."""
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+
+    def put(self, tx: TransactWrite, label: str, item: Model, condition: Any) -> None:
+        tx.save(item, condition=condition)
+        self.labels.append(label)
+
+    def failed(self, exc: TransactWriteError) -> list[str]:
+        put_labels = [label for label in self.labels if not label.startswith("update:")]
+        update_labels = [label for label in self.labels if label.startswith("update:")]
+        ordered = put_labels + update_labels
+        return [
+            label
+            for label, reason in zip(ordered, exc.cancellation_reasons, strict=False)
+            if reason is not None and reason.code == "ConditionalCheckFailed"
+        ]
+
+
+def _conflicted(exc: TransactWriteError) -> bool:
+    return any(reason is not None and reason.code == "TransactionConflict" for reason in exc.cancellation_reasons)
+
+
+@lru_cache(maxsize=4)
+def _connection(host: str | None, region: str) -> Connection:
+    """One pynamodb connection per endpoint, reused across invocations like the models' own."""
+    return Connection(host=host, region=region)
+
+
+def _commit(build: Callable[[TransactWrite, _Outcome], None], on_failure: Callable[[list[str]], None]) -> None:
+    """Run the transaction; a conflict with a concurrent one is retried, a failed
+    condition becomes the client's error through ``on_failure``."""
+    settings = get_settings()
+    for attempt in range(CONFLICT_RETRIES + 1):
+        outcome = _Outcome()
+        try:
+            with TransactWrite(connection=_connection(settings.dynamodb_endpoint, settings.region)) as tx:
+                build(tx, outcome)
+            return
+        except TransactWriteError as exc:
+            failed = outcome.failed(exc)
+            if failed:
+                on_failure(failed)
+            if not _conflicted(exc) or attempt == CONFLICT_RETRIES:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter, not security
+
+
+def _account_items(tx: TransactWrite, outcome: _Outcome, account: Account, owner: User, event: Model) -> None:
+    outcome.put(tx, "account", account, Account.id.does_not_exist())
+    claim_at = account.created_at
+    subdomain = Claim(SUBDOMAIN + str(account.subdomain), account_id=account.id, claimed_at=claim_at)
+    outcome.put(tx, "subdomain", subdomain, Claim.claim.does_not_exist())
+    email = Claim(OWNER_EMAIL + str(account.owner_email), account_id=account.id, claimed_at=claim_at)
+    outcome.put(tx, "email", email, Claim.claim.does_not_exist())
+    outcome.put(tx, "owner", owner, User.user_id.does_not_exist())
+    outcome.put(tx, "audit", event, None)
+
+
+def _claims_failed(account: Account) -> Callable[[list[str]], None]:
+    def raise_for(failed: list[str]) -> None:
+        if "subdomain" in failed:
+            slug = str(account.subdomain)
+            suggestion = registration.suggest_subdomain(slug, _subdomain_taken)
+            raise errors.SubdomainTaken(f"{slug!r} is taken; try {suggestion!r}", suggestion=suggestion)
+        if "email" in failed:
+            raise errors.EmailTaken("This email already owns an account; sign in instead")
+
+    return raise_for
+
+
+def _subdomain_taken(slug: str) -> bool:
+    try:
+        Claim.get(SUBDOMAIN + slug)
+    except DoesNotExist:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- trial signup
+
+
+def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Settings) -> AccountView:
+    """R-PAY-2: a trial of ``settings.trial_days`` on the chosen plan, owned by the registrant."""
+    admit(form, meta, now, settings)
+    account, owner = _new_account(form, meta, now, settings)
+    account.status = "trialing"
+    account.plan = form.plan
+    account.billing_period = form.billing_period
+    account.trial_ends_at = now + timedelta(days=settings.trial_days)
+    # Enters the trial sweep's index until a payment method is added (R-PAY-3).
+    account.trial_sweep = shard_of(account.id, settings.sweep_shards)
+    event = audit.event(account.id, "account_created", owner.user_id, now, via="trial_signup", plan=form.plan)
+
+    _commit(lambda tx, out: _account_items(tx, out, account, owner, event), _claims_failed(account))
+    return AccountView.of(account)
+
+
+# ---------------------------------------------------------------- vouchers
+
+
+def _voucher(raw_code: str, settings: Settings) -> tuple[str, Voucher]:
+    try:
+        hashed = code_hash(normalise_code(raw_code), settings.voucher_pepper)
+    except InvalidVoucherCode as exc:
+        raise errors.VoucherNotFound("No such voucher code") from exc
+    try:
+        return hashed, Voucher.get(hashed, consistent_read=True)
+    except DoesNotExist as exc:
+        raise errors.VoucherNotFound("No such voucher code") from exc
+
+
+def _check_redeemable(voucher: Voucher, now: datetime) -> None:
+    """R-VOUCH-3 and R-VOUCH-2, as far as a read can tell; the transaction re-checks."""
+    if voucher.revoked_at is not None:
+        raise errors.VoucherRevoked("This code was revoked")
+    if voucher.redeemed_at is not None:
+        record_reuse_attempt(voucher, now)
+        raise errors.VoucherAlreadyRedeemed("This code has been redeemed already")
+    if now >= voucher.redeemable_until:
+        raise errors.VoucherExpired("This code's campaign has ended")
+
+
+def record_reuse_attempt(voucher: Voucher, now: datetime) -> None:
+    """R-VOUCH-2: a second attempt is an abuse signal on the account that holds the code.
+
+    Plain atomic ADDs, not a transaction: many losers of a race must not conflict
+    with each other over the same two items.
+    """
+    if voucher.account_id:
+        _add_if_exists(Account(voucher.account_id), Account.abuse_signals, Account.id)
+        audit.event(voucher.account_id, "voucher_reuse_attempt", "anonymous", now).save()
+    _add_if_exists(Campaign(voucher.campaign_id), Campaign.abuse_signals, Campaign.id)
+
+
+def _add_if_exists(item: Model, counter: Any, key: Any) -> None:
+    """ADD 1 to ``counter``, never creating a half item where the target is gone."""
+    try:
+        item.update(actions=[counter.add(1)], condition=key.exists())
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def _claim_voucher(tx: TransactWrite, outcome: _Outcome, hashed: str, account_id: str, now: datetime) -> None:
+    tx.update(
+        Voucher(hashed),
+        actions=[Voucher.redeemed_at.set(now), Voucher.account_id.set(account_id)],
+        condition=(
+            Voucher.code_hash.exists()
+            & Voucher.redeemed_at.does_not_exist()
+            & Voucher.revoked_at.does_not_exist()
+            & (Voucher.redeemable_until > now)
+        ),
+    )
+    outcome.labels.append("update:voucher")
+
+
+def _voucher_failed(hashed: str, now: datetime, then: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
+    def raise_for(failed: list[str]) -> None:
+        if "update:voucher" in failed:
+            # The read said redeemable; a concurrent redeemer won or the deadline passed.
+            _check_redeemable(Voucher.get(hashed, consistent_read=True), now)
+            raise errors.VoucherAlreadyRedeemed("This code has been redeemed already")
+        then(failed)
+
+    return raise_for
+
+
+def _apply_voucher_terms(account: Account, voucher: Voucher, hashed: str, now: datetime) -> None:
+    """R-VOUCH-5: lifetime access for the package's seats on its plan, no subscription charge."""
+    account.status = "active"
+    account.lifetime = True
+    account.plan = voucher.plan
+    account.billing_period = "monthly"  # extra seats are billed monthly (R-VOUCH-6)
+    account.included_seats = voucher.included_seats
+    account.voucher_code_hash = hashed
+    account.voucher_campaign_id = voucher.campaign_id
+    account.voucher_redeemed_at = now
+
+
+def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Settings) -> AccountView:
+    """R-VOUCH-1..3, R-VOUCH-5: a new lifetime account from a code, exactly once ever."""
+    admit(form, meta, now, settings)
+    hashed, voucher = _voucher(form.code, settings)
+    _check_redeemable(voucher, now)
+    account, owner = _new_account(form, meta, now, settings)
+    _apply_voucher_terms(account, voucher, hashed, now)
+    event = audit.event(
+        account.id, "account_created", owner.user_id, now, via="voucher", campaign_id=voucher.campaign_id
+    )
+
+    def build(tx: TransactWrite, outcome: _Outcome) -> None:
+        _account_items(tx, outcome, account, owner, event)
+        _claim_voucher(tx, outcome, hashed, account.id, now)
+
+    _commit(build, _voucher_failed(hashed, now, _claims_failed(account)))
+    return AccountView.of(account)
+
+
+def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime, settings: Settings) -> AccountView:
+    """R-VOUCH-4: one code per account; a trial becomes a lifetime account.
+
+    A second code fails the account's condition, so the transaction also leaves the
+    rejected code unredeemed.
+    """
+    if account.voucher_code_hash is not None:
+        raise errors.VoucherNotStackable("This account already has a voucher")
+    hashed, voucher = _voucher(form.code, settings)
+    _check_redeemable(voucher, now)
+    event = audit.event(account.id, "voucher_applied", actor, now, campaign_id=voucher.campaign_id)
+
+    def build(tx: TransactWrite, outcome: _Outcome) -> None:
+        upgraded = Account(account.id)
+        _apply_voucher_terms(upgraded, voucher, hashed, now)
+        tx.update(
+            upgraded,
+            actions=[
+                Account.status.set("active"),
+                Account.lifetime.set(True),
+                Account.plan.set(voucher.plan),
+                Account.billing_period.set("monthly"),
+                Account.included_seats.set(voucher.included_seats),
+                Account.voucher_code_hash.set(hashed),
+                Account.voucher_campaign_id.set(voucher.campaign_id),
+                Account.voucher_redeemed_at.set(now),
+                Account.access_blocked_reason.remove(),
+                Account.trial_sweep.remove(),
+                Account.trial_ends_at.remove(),
+            ],
+            condition=Account.id.exists() & Account.voucher_code_hash.does_not_exist(),
+        )
+        outcome.labels.append("update:account")
+        _claim_voucher(tx, outcome, hashed, account.id, now)
+        outcome.put(tx, "audit", event, None)
+
+    def on_failure(failed: list[str]) -> None:
+        # A code applied concurrently to this account wins over anything the voucher says.
+        if "update:account" in failed:
+            raise errors.VoucherNotStackable("This account already has a voucher")
+        _voucher_failed(hashed, now, lambda _: None)(failed)
+
+    _commit(build, on_failure)
+    return AccountView.of(Account.get(account.id, consistent_read=True))

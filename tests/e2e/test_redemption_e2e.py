@@ -1,0 +1,86 @@
+"""Accounts coming into being over HTTP through the local runtime, races included."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Runtime
+
+pytestmark = pytest.mark.e2e
+
+
+def _person(tag: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "full_name": "Maria Ivanova",
+        "email": f"{tag}@example.com",
+        "company_name": f"Company {tag}",
+        "birth_date": "1990-05-17",
+        "accept_terms": True,
+        "authority_to_bind": True,
+        "human_token": "human",
+        **changes,
+    }
+
+
+def _campaign_with_codes(runtime: Runtime, count: int) -> tuple[str, list[str]]:
+    staff = runtime.token("staff-1", None, "staff")
+    campaign_id = f"race-{uuid.uuid4().hex[:8]}"
+    created = runtime.post(
+        "/admin/campaigns",
+        json={
+            "campaign_id": campaign_id,
+            "name": "Race",
+            "price": {"amount": 5900, "currency": "USD"},
+            "redeem_by": "2099-12-31T23:59:59",
+            "time_zone": "Europe/Sofia",
+        },
+        token=staff,
+    )
+    assert created.status_code == 201, created.text
+    codes = runtime.post(f"/admin/campaigns/{campaign_id}/codes", json={"count": count}, token=staff)
+    assert codes.status_code == 201, codes.text
+    return campaign_id, codes.json()["codes"]
+
+
+def test_r_vouch_2_fifty_concurrent_redemptions_of_one_code_make_exactly_one_account(runtime: Runtime) -> None:
+    campaign_id, (code,) = _campaign_with_codes(runtime, 1)
+    tags = [uuid.uuid4().hex[:10] for _ in range(50)]
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        replies = list(pool.map(lambda tag: runtime.post("/redemptions", json=_person(tag, code=code)), tags))
+
+    statuses = [reply.status_code for reply in replies]
+    assert statuses.count(201) == 1, [reply.text for reply in replies if reply.status_code not in (201, 409)]
+    assert statuses.count(409) == 49
+    assert {reply.json()["code"] for reply in replies if reply.status_code == 409} == {"voucher_already_redeemed"}
+
+    winner = next(reply.json() for reply in replies if reply.status_code == 201)
+    staff = runtime.token("staff-1", None, "staff")
+    campaign = runtime.get(f"/admin/campaigns/{campaign_id}", token=staff).json()
+    assert campaign["codes"]["redeemed"] in (0, 1)  # counted by the codes issue's counter, if kept
+    assert campaign["codes"]["abuse_signals"] == 49
+    owner = runtime.token(winner["owner_id"], winner["id"], "owner")
+    account = runtime.get(f"/accounts/{winner['id']}", token=owner)
+    assert (account.status_code, account.json()["lifetime"]) == (200, True)
+
+
+def test_a_voucher_signup_then_a_trial_then_a_second_code_over_http(runtime: Runtime) -> None:
+    _, codes = _campaign_with_codes(runtime, 2)
+    tag = uuid.uuid4().hex[:10]
+    lifetime = runtime.post("/redemptions", json=_person(tag, code=codes[0].lower().replace("-", " ")))
+    assert lifetime.status_code == 201, lifetime.text
+    again = runtime.post("/redemptions", json=_person(tag + "x", code=codes[0]))
+    assert (again.status_code, again.json()["code"]) == (409, "voucher_already_redeemed")
+
+    trial = runtime.post("/signups", json=_person(tag + "t", plan="ticket-chat", billing_period="annual"))
+    assert trial.status_code == 201, trial.text
+    body = trial.json()
+    assert (body["status"], body["billing_period"]) == ("trialing", "annual")
+    owner = runtime.token(body["owner_id"], body["id"], "owner")
+    applied = runtime.post(f"/accounts/{body['id']}/redemptions", json={"code": codes[1]}, token=owner)
+    assert (applied.status_code, applied.json()["lifetime"]) == (200, True)
+    other_owner = runtime.token("u", "acc_someone_else", "owner")
+    assert runtime.get(f"/accounts/{body['id']}", token=other_owner).status_code == 404

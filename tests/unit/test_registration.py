@@ -1,0 +1,326 @@
+"""Registration checks (RULES.md §6, R-VOUCH-1, R-VOUCH-11): pure functions, no storage.
+
+The Cyrillic letters and typographic apostrophes below are the point of the tests, so
+ruff's look-alike check (RUF001) is silenced on those lines.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from pydantic import BaseModel, ValidationError, field_validator
+
+from lifecycle.registration import (
+    RESERVED_SUBDOMAINS,
+    DisposableEmail,
+    InvalidBirthDate,
+    InvalidEmail,
+    InvalidName,
+    InvalidSubdomain,
+    age_on,
+    canonical_email,
+    disposable_domains,
+    is_adult,
+    normalise_email,
+    signup_date,
+    subdomain_for,
+    suggest_subdomain,
+    validate_legal_name,
+    validate_subdomain,
+)
+from lifecycle.settings import Settings
+
+# --- R-VOUCH-1: subdomains --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("company", "slug"),
+    [
+        ("Ясен ООД", "yasen-ood"),
+        ("Müller & Söhne GmbH", "muller-sohne-gmbh"),
+        ("Щастие ЕООД", "shtastie-eood"),
+        ("Жълта Къща", "zhalta-kashta"),
+        ("Юнашки Чай", "yunashki-chay"),
+        ("София Софтуер", "sofia-softuer"),
+        ("Ёлка Київ Ґанок", "yolka-kiyiv-ganok"),
+        ("Łódź Straße", "lodz-strasse"),
+        ("  ACME, Inc.  ", "acme-inc"),
+        ("Crème Brûlée 2024 Ltd", "creme-brulee-2024-ltd"),
+        ("a--b__c", "a-b-c"),
+    ],
+)
+def test_r_vouch_1_subdomain_is_derived_from_the_company_name(company: str, slug: str) -> None:
+    assert subdomain_for(company) == slug
+
+
+def test_r_vouch_1_subdomain_is_cut_at_a_dash_to_40_characters() -> None:
+    slug = subdomain_for("The Very Long Company Name Limited International Holdings")
+    assert slug == "the-very-long-company-name-limited"
+    assert len(subdomain_for("x" * 60)) == 40
+    assert subdomain_for("y" * 45 + " co") == "y" * 40
+
+
+@pytest.mark.parametrize("company", ["", "Ab", "  --ab--  ", "株式会社", "!!!", "Я"])
+def test_r_vouch_1_subdomain_needs_three_letters_or_digits(company: str) -> None:
+    with pytest.raises(InvalidSubdomain, match="at least 3"):
+        subdomain_for(company)
+
+
+@pytest.mark.parametrize("company", ["WWW", "Api", "Admin", "Support", "Test", "Status"])
+def test_r_vouch_1_subdomain_refuses_reserved_names(company: str) -> None:
+    with pytest.raises(InvalidSubdomain, match="reserved"):
+        subdomain_for(company)
+
+
+def test_r_vouch_1_reserved_names_cover_the_vendor_hosts() -> None:
+    assert {"www", "api", "admin", "app", "mail", "smtp", "support", "help", "status", "docs"} <= RESERVED_SUBDOMAINS
+    assert {
+        "billing",
+        "login",
+        "auth",
+        "static",
+        "cdn",
+        "blog",
+        "dev",
+        "staging",
+        "test",
+        "root",
+    } <= RESERVED_SUBDOMAINS
+
+
+@pytest.mark.parametrize(("given", "slug"), [("acme", "acme"), ("Acme-Help ", "acme-help"), ("a1b", "a1b")])
+def test_r_vouch_1_explicit_subdomain_accepted(given: str, slug: str) -> None:
+    assert validate_subdomain(given) == slug
+
+
+@pytest.mark.parametrize(
+    "given", ["ab", "-acme", "acme-", "ac--me", "xn--bcher-kva", "acme.help", "acmé", "a" * 41, "www", "api"]
+)
+def test_r_vouch_1_explicit_subdomain_refused(given: str) -> None:
+    with pytest.raises(InvalidSubdomain):
+        validate_subdomain(given)
+
+
+def test_r_vouch_1_suggestion_is_the_first_free_numbered_slug() -> None:
+    taken = {"acme-2", "acme-3"}
+    assert suggest_subdomain("acme", taken.__contains__) == "acme-4"
+
+
+def test_r_vouch_1_suggestion_stays_within_40_characters() -> None:
+    slug = "a" * 40
+    suggestion = suggest_subdomain(slug, lambda _: False)
+    assert suggestion == "a" * 38 + "-2"
+    assert validate_subdomain(suggestion) == suggestion
+
+
+def test_r_vouch_1_suggestion_asks_at_most_20_times_then_adds_a_random_suffix() -> None:
+    asked: list[str] = []
+
+    def taken(candidate: str) -> bool:
+        asked.append(candidate)
+        return True
+
+    suggestion = suggest_subdomain("acme", taken)
+    assert asked == [f"acme-{n}" for n in range(2, 22)]
+    assert re.fullmatch(r"acme-[a-z0-9]{4}", suggestion)
+
+
+# --- R-REG-3: email ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("Ana.Petrova@Example.COM", "ana.petrova@example.com"),
+        ("  ana@example.net ", "ana@example.net"),
+        ("ana+deal@example.org", "ana+deal@example.org"),
+        ("o'brien@mail.example.co.uk", "o'brien@mail.example.co.uk"),
+        ("user@bücher.de", "user@xn--bcher-kva.de"),
+        ("user@xn--bcher-kva.de", "user@xn--bcher-kva.de"),
+        ("user@пример.бг", "user@xn--e1afmkfd.xn--90ae"),  # noqa: RUF001
+        ("a_b-c!#$%&*/=?^`{|}~@example.com", "a_b-c!#$%&*/=?^`{|}~@example.com"),
+    ],
+)
+def test_r_reg_3_valid_emails_are_normalised(given: str, normalised: str) -> None:
+    assert normalise_email(given) == normalised
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "",
+        "ana",
+        "ana@",
+        "@example.com",
+        "ana@@example.com",
+        "ana@b@example.com",
+        ".ana@example.com",
+        "ana.@example.com",
+        "an..a@example.com",
+        '"ana"@example.com',
+        "an a@example.com",
+        "анна@example.com",
+        "a" * 65 + "@example.com",
+        "ana@localhost",
+        "ana@example",
+        "ana@example.c",
+        "ana@example.123",
+        "ana@-example.com",
+        "ana@example-.com",
+        "ana@exa_mple.com",
+        "ana@example..com",
+        "ana@.example.com",
+        "ana@example.com.",
+        "ana@" + "x" * 64 + ".com",
+        "ana@[192.0.2.1]",
+        "ana@192.0.2.1",
+        "a@" + ".".join(["x" * 60] * 5) + ".com",
+    ],
+)
+def test_r_reg_3_invalid_emails_are_refused(given: str) -> None:
+    with pytest.raises(InvalidEmail):
+        normalise_email(given)
+
+
+def test_r_reg_3_disposable_domains_and_their_subdomains_are_refused() -> None:
+    refused = frozenset({"mailinator.com"})
+    with pytest.raises(DisposableEmail, match="disposable"):
+        normalise_email("bot@mailinator.com", refused)
+    with pytest.raises(DisposableEmail):
+        normalise_email("bot@eu.Mailinator.com", refused)
+    assert normalise_email("ana@notmailinator.com", refused) == "ana@notmailinator.com"
+    assert normalise_email("bot@mailinator.com") == "bot@mailinator.com"
+
+
+def test_r_reg_3_disposable_domains_come_from_the_setting() -> None:
+    settings = Settings(disposable_email_domains=" Mailinator.com, ,yopmail.com.,tempмейл.бг")  # noqa: RUF001
+    assert disposable_domains(settings) == {"mailinator.com", "yopmail.com", "xn--temp-y4dyof.xn--90ae"}
+    assert disposable_domains(Settings()) == frozenset()
+
+
+def test_r_vouch_11_canonical_email_drops_the_plus_tag() -> None:
+    assert canonical_email("Ana+Deal2@Example.com") == "ana@example.com"
+    assert canonical_email("ana@example.com") == "ana@example.com"
+    assert canonical_email("a.na+x+y@example.com") == "a.na@example.com"
+    assert canonical_email("+x@example.com") == "+x@example.com"
+
+
+def test_r_reg_3_errors_are_value_errors_pydantic_reports_as_messages() -> None:
+    class Signup(BaseModel):
+        email: str
+        full_name: str
+
+        @field_validator("email")
+        @classmethod
+        def _email(cls, value: str) -> str:
+            return normalise_email(value)
+
+        @field_validator("full_name")
+        @classmethod
+        def _name(cls, value: str) -> str:
+            return validate_legal_name(value)
+
+    with pytest.raises(ValidationError) as caught:
+        Signup(email="ana@", full_name="Ana")
+    messages = {error["loc"][0]: error["msg"] for error in caught.value.errors()}
+    assert "domain" in str(messages["email"])
+    assert "given name and family name" in str(messages["full_name"])
+    assert Signup(email="ANA@example.com", full_name=" Ana  Petrova ").email == "ana@example.com"
+
+
+# --- R-REG-1: age -----------------------------------------------------------------------
+
+
+def test_r_reg_1_age_counts_completed_years() -> None:
+    born = date(2008, 11, 25)
+    assert age_on(born, date(2026, 11, 24)) == 17
+    assert age_on(born, date(2026, 11, 25)) == 18
+    assert age_on(born, born) == 0
+
+
+def test_r_reg_1_adult_from_the_eighteenth_birthday() -> None:
+    born = date(2008, 11, 25)
+    assert not is_adult(born, date(2026, 11, 24), 18)
+    assert is_adult(born, date(2026, 11, 25), 18)
+    assert not is_adult(born, date(2026, 11, 25), 21)
+
+
+def test_r_reg_1_leap_day_birthday_is_1_march_in_common_years() -> None:
+    born = date(2008, 2, 29)
+    assert not is_adult(born, date(2026, 2, 28), 18)
+    assert is_adult(born, date(2026, 3, 1), 18)
+    assert age_on(born, date(2028, 2, 28)) == 19
+    assert age_on(born, date(2028, 2, 29)) == 20
+
+
+def test_r_reg_1_birth_date_in_the_future_is_invalid() -> None:
+    with pytest.raises(InvalidBirthDate, match="future"):
+        age_on(date(2026, 11, 26), date(2026, 11, 25))
+    assert issubclass(InvalidBirthDate, ValueError)
+
+
+def test_r_reg_1_age_is_computed_on_the_signup_date_in_utc() -> None:
+    # 00:30 on 25 November in Sofia is still 24 November in UTC: not yet 18 there.
+    sofia = timezone(timedelta(hours=2))
+    now = datetime(2026, 11, 25, 0, 30, tzinfo=sofia)
+    assert signup_date(now) == date(2026, 11, 24)
+    assert not is_adult(date(2008, 11, 25), signup_date(now), 18)
+    assert signup_date(datetime(2026, 11, 25, 23, 59, tzinfo=UTC)) == date(2026, 11, 25)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        signup_date(datetime(2026, 11, 25))
+
+
+# --- R-REG-3: legal full name -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [
+        ("Ana Petrova", "Ana Petrova"),
+        ("  Ана   Петрова\tИванова ", "Ана Петрова Иванова"),  # noqa: RUF001
+        ("Jean-Luc O'Neill", "Jean-Luc O'Neill"),
+        ("Seán O’Brien", "Seán O’Brien"),  # noqa: RUF001
+        ("J.R.R. Tolkien", "J.R.R. Tolkien"),
+        ("Martin Luther King Jr.", "Martin Luther King Jr."),
+        ("Γιώργος Παπαδόπουλος", "Γιώργος Παπαδόπουλος"),
+        ("李 小龍", "李 小龍"),
+        ("देवनागरी हिन्दी", "देवनागरी हिन्दी"),
+        ("Sea\u0301n Murphy", "Seán Murphy"),
+    ],
+)
+def test_r_reg_3_legal_names_are_accepted_and_tidied(given: str, name: str) -> None:
+    assert validate_legal_name(given) == name
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ("Ana", "given name and family name"),
+        ("   ", "2 to 200"),
+        ("Ana .", "given name and family name"),
+        ("Ana Petrova2", "only letters"),
+        ("R2 D2", "only letters"),
+        ("ana@example.com Petrova", "only letters"),
+        ("https://spam.example Ana", "only letters"),
+        ("Ana www.spam.example", "web address"),
+        ("Visit example.com", "web address"),
+        ("Ana_Petrova Ivanova", "only letters"),
+        ("Ana " + "b" * 200, "2 to 200"),
+    ],
+)
+def test_r_reg_3_non_names_are_refused(given: str, reason: str) -> None:
+    with pytest.raises(InvalidName, match=reason):
+        validate_legal_name(given)
+
+
+def test_r_reg_3_email_is_at_most_254_characters() -> None:
+    local = "a" * 64
+
+    def domain(last_label: int) -> str:
+        return "b" * 63 + "." + "c" * 63 + "." + "d" * last_label + ".com"
+
+    assert len(normalise_email(f"{local}@{domain(57)}")) == 254
+    with pytest.raises(InvalidEmail, match="254"):
+        normalise_email(f"{local}@{domain(58)}")
