@@ -7,6 +7,7 @@ then point the storage models at moto (unit) or DynamoDB Local (integration).
 from __future__ import annotations
 
 import os
+import tempfile
 
 from local_runtime import template
 
@@ -19,6 +20,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
+# Notices go to a file in tests, never to SES (the local runtime does the same).
+os.environ.setdefault("LOCAL_OUTBOX_PATH", os.path.join(tempfile.gettempdir(), f"outbox-{os.getpid()}.jsonl"))
 
 
 def point_service_at(environment: dict[str, str], monkeypatch: object) -> None:

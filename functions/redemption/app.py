@@ -9,6 +9,7 @@ from lifecycle import accounts, clock, revocation, signup
 from lifecycle.accounts import AccountView
 from lifecycle.auth import require_member, require_staff
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses, source
+from lifecycle.observability import MetricUnit, metrics
 from lifecycle.settings import get_settings
 
 app = create_app()
@@ -37,7 +38,9 @@ VOUCHER_ERRORS = {"s404": "voucher_not_found", "s409": "voucher_already_redeemed
 def create_redemption(form: Annotated[signup.RedemptionInput, Body()]) -> tuple[AccountView, int]:
     ip, user_agent = source(app)
     meta = signup.RequestMeta(ip=ip, user_agent=user_agent)
-    return signup.redeem(form, meta, clock.now(), get_settings()), 201
+    account = signup.redeem(form, meta, clock.now(), get_settings())
+    metrics.add_metric(name="VouchersRedeemed", unit=MetricUnit.Count, value=1)
+    return account, 201
 
 
 @app.post(

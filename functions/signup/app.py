@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from lifecycle import clock, signup
 from lifecycle.accounts import AccountView
 from lifecycle.http import create_app, lambda_handler_for, problem_responses, source
+from lifecycle.observability import MetricUnit, metrics
 from lifecycle.settings import get_settings
 
 app = create_app()
@@ -30,7 +31,9 @@ REGISTRATION_ERRORS = {
 def create_signup(form: Annotated[signup.SignupInput, Body()]) -> tuple[AccountView, int]:
     ip, user_agent = source(app)
     meta = signup.RequestMeta(ip=ip, user_agent=user_agent)
-    return signup.sign_up(form, meta, clock.now(), get_settings()), 201
+    account = signup.sign_up(form, meta, clock.now(), get_settings())
+    metrics.add_metric(name="TrialsStarted", unit=MetricUnit.Count, value=1)
+    return account, 201
 
 
 lambda_handler = lambda_handler_for(app)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,21 @@ class Runtime:
         response = self.post("/_local/token", json={"sub": sub, "account_id": account_id, "role": role})
         response.raise_for_status()
         return str(response.json()["token"])
+
+    def create_campaign(self, prefix: str, **changes: Any) -> str:
+        """A fresh voucher campaign (unique id, far deadline) created by staff; returns its id."""
+        campaign_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        deal = {
+            "campaign_id": campaign_id,
+            "name": "Test deal",
+            "price": {"amount": 5900, "currency": "USD"},
+            "redeem_by": "2099-12-31T23:59:59",
+            "time_zone": "Europe/Sofia",
+            **changes,
+        }
+        created = self.post("/admin/campaigns", json=deal, token=self.token("staff-1", None, "staff"))
+        assert created.status_code == 201, created.text
+        return campaign_id
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -5,8 +5,6 @@ Token → API Gateway v2 event → CampaignsFunction → DynamoDB Local, as a st
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.e2e.conftest import Runtime
@@ -20,18 +18,8 @@ def staff(runtime: Runtime) -> str:
 
 
 @pytest.fixture
-def campaign_id(runtime: Runtime, staff: str) -> str:
-    campaign_id = f"codes-{uuid.uuid4().hex[:8]}"
-    deal = {
-        "campaign_id": campaign_id,
-        "name": "Spring deal",
-        "price": {"amount": 5900, "currency": "USD"},
-        "redeem_by": "2030-03-31T23:59:59",
-        "time_zone": "Europe/Sofia",
-    }
-    created = runtime.post("/admin/campaigns", json=deal, token=staff)
-    assert created.status_code == 201, created.text
-    return campaign_id
+def campaign_id(runtime: Runtime) -> str:
+    return runtime.create_campaign("codes", name="Spring deal", redeem_by="2030-03-31T23:59:59")
 
 
 def test_staff_generate_5_codes_import_3_more_and_the_campaign_counts_8(

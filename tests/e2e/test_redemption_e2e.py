@@ -28,19 +28,7 @@ def _person(tag: str, **changes: Any) -> dict[str, Any]:
 
 def _campaign_with_codes(runtime: Runtime, count: int) -> tuple[str, list[str]]:
     staff = runtime.token("staff-1", None, "staff")
-    campaign_id = f"race-{uuid.uuid4().hex[:8]}"
-    created = runtime.post(
-        "/admin/campaigns",
-        json={
-            "campaign_id": campaign_id,
-            "name": "Race",
-            "price": {"amount": 5900, "currency": "USD"},
-            "redeem_by": "2099-12-31T23:59:59",
-            "time_zone": "Europe/Sofia",
-        },
-        token=staff,
-    )
-    assert created.status_code == 201, created.text
+    campaign_id = runtime.create_campaign("race")
     codes = runtime.post(f"/admin/campaigns/{campaign_id}/codes", json={"count": count}, token=staff)
     assert codes.status_code == 201, codes.text
     return campaign_id, codes.json()["codes"]
@@ -60,7 +48,7 @@ def test_r_vouch_2_fifty_concurrent_redemptions_of_one_code_make_exactly_one_acc
     winner = next(reply.json() for reply in replies if reply.status_code == 201)
     staff = runtime.token("staff-1", None, "staff")
     campaign = runtime.get(f"/admin/campaigns/{campaign_id}", token=staff).json()
-    assert campaign["codes"]["redeemed"] in (0, 1)  # counted by the codes issue's counter, if kept
+    assert campaign["codes"]["redeemed"] == 1
     assert campaign["codes"]["abuse_signals"] == 49
     owner = runtime.token(winner["owner_id"], winner["id"], "owner")
     account = runtime.get(f"/accounts/{winner['id']}", token=owner)

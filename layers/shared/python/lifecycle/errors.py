@@ -173,3 +173,20 @@ class RateLimited(DomainError):
     def __init__(self, detail: str | None = None, retry_after: int = 1, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.headers["Retry-After"] = str(max(1, retry_after))
+
+
+# ---------------------------------------------------------------- terms and activity (R-TERMS-3)
+
+
+class TermsVersionExists(Conflict):
+    """R-TERMS-3: a version string is published once; a new text needs a new version."""
+
+    code = "terms_version_exists"
+    title = "This terms version has been published already"
+
+
+class AccountBlocked(Forbidden):
+    """The account's access is not full (``access`` in API.md): its members cannot use it."""
+
+    code = "account_blocked"
+    title = "This account's access is blocked"

@@ -2,7 +2,8 @@
 
 The code's account loses access (``suspended``, reason ``voucher_revoked``); the other
 accounts the same owner created with other codes are marked for removal, which the
-purge procedure (R-TERM-3) carries out.
+purge procedure (R-TERM-3) carries out. The owner of each is notified (``voucher_revoked``,
+``account_marked_for_removal``), once: a rerun finds them already blocked.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
-from lifecycle import audit, errors
+from lifecycle import audit, errors, notices, notifications
+from lifecycle.notices import NoticeType
+from lifecycle.observability import logger
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, Voucher
 from lifecycle.vouchers import InvalidVoucherCode, code_hash, normalise_code
@@ -56,7 +59,7 @@ def _block(account_id: str, status: str, now: datetime, purge: bool) -> bool:
     return True
 
 
-def _other_voucher_accounts(account: Account) -> list[str]:
+def _other_voucher_accounts(account: Account) -> list[Account]:
     """The same owner's other accounts created with a code (R-VOUCH-11), via the owner-email index."""
     if not account.owner_email_canonical:
         return []
@@ -66,8 +69,30 @@ def _other_voucher_accounts(account: Account) -> list[str]:
             continue
         other = Account.get(key.id, consistent_read=True)
         if other.voucher_code_hash is not None:
-            others.append(other.id)
+            others.append(other)
     return others
+
+
+def _notify_owner(account: Account, type: NoticeType, now: datetime, **facts: object) -> None:
+    """R-VOUCH-11: the account's owner is told what happened to it and why."""
+    if not account.owner_email:
+        logger.warning("no owner email to notify", extra={"account_id": account.id, "notice_type": type})
+        return
+    notifications.notify(account.id, type, account.owner_email, now, subdomain=account.subdomain or account.id, **facts)
+
+
+def _remove_others(account: Account, staff_id: str, now: datetime, reason: str) -> list[str]:
+    """Mark the owner's other voucher accounts for removal (R-VOUCH-11); each owner is told once."""
+    removed = []
+    for other in _other_voucher_accounts(account):
+        if not _block(other.id, "terminated", now, purge=True):
+            continue
+        audit.event(other.id, "marked_for_removal", staff_id, now, because_of=account.id).save()
+        removed.append(other.id)
+        if other.purge_after is None:
+            revoked = account.subdomain or account.id
+            _notify_owner(other, "account_marked_for_removal", now, revoked_subdomain=revoked, reason=reason)
+    return removed
 
 
 def revoke(raw_code: str, form: RevokeInput, staff_id: str, now: datetime, settings: Settings) -> Revocation:
@@ -81,10 +106,10 @@ def revoke(raw_code: str, form: RevokeInput, staff_id: str, now: datetime, setti
             account = Account.get(voucher.account_id, consistent_read=True)
         except DoesNotExist:
             return Revocation(campaign_id=voucher.campaign_id, account_id=voucher.account_id, marked_for_removal=[])
+        reason = notices.REVOCATION_REASONS[form.reason]
         _block(account.id, "suspended", now, purge=False)
         audit.event(account.id, "voucher_revoked", staff_id, now, reason=form.reason, evidence=form.evidence).save()
-        for other_id in _other_voucher_accounts(account):
-            if _block(other_id, "terminated", now, purge=True):
-                audit.event(other_id, "marked_for_removal", staff_id, now, because_of=account.id).save()
-                removed.append(other_id)
+        if account.access_blocked_reason != VOUCHER_REVOKED:  # blocked by this call: tell the owner once
+            _notify_owner(account, "voucher_revoked", now, reason=reason)
+        removed = _remove_others(account, staff_id, now, reason)
     return Revocation(campaign_id=voucher.campaign_id, account_id=voucher.account_id, marked_for_removal=removed)

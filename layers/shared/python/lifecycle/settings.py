@@ -26,12 +26,22 @@ class Settings(BaseModel):
     campaigns_table: str = "campaigns"
     claims_table: str = "claims"
     idempotency_table: str = "idempotency"
+    notifications_table: str = "notifications"
     rate_limits_table: str = "rate-limits"
+    sessions_table: str = "sessions"
+    terms_table: str = "terms"
     users_table: str = "users"
     vouchers_table: str = "vouchers"
 
     # R-TERMS-1: the terms version a signup accepts until staff publish a newer one.
     terms_version: str = "2019-09-01"
+    # Notices go by SES in AWS; the local runtime sets LOCAL_OUTBOX_PATH and they go to that file.
+    email_from: str = "notices@helpdesk.example"
+    local_outbox_path: str | None = None
+    # Sessions (device, IP, user agent) are network data: kept this long, then expired by TTL.
+    session_retention_days: int = Field(default=90, ge=1)
+    # Activity is written at most once per this many seconds per user (API.md "Activity").
+    activity_write_interval_seconds: int = Field(default=60, ge=0)
     # R-REG-1: the minimum age, on the signup date in UTC.
     minimum_age_years: int = Field(default=18, ge=18)
     # R-REG-2: the human check ("local": the token "human" passes; "turnstile": Cloudflare's API).

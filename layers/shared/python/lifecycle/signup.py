@@ -24,7 +24,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import audit, clock, errors, registration
+from lifecycle import audit, clock, errors, registration, terms
 from lifecycle.accounts import AccountView
 from lifecycle.human_check import check_human, verifier_for
 from lifecycle.plans import BillingPeriod, Plan
@@ -142,7 +142,7 @@ def _new_account(form: Registrant, meta: RequestMeta, now: datetime, settings: S
         owner_id=owner_id,
         owner_email=form.email,
         owner_email_canonical=registration.canonical_email(form.email),
-        terms_version=settings.terms_version,
+        terms_version=terms.current_version(now),
         terms_accepted_at=now,
         terms_accepted_ip=meta.ip,
         terms_accepted_user_agent=meta.user_agent[:512],
@@ -357,6 +357,7 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
         _claim_voucher(tx, outcome, hashed, account.id, now)
 
     _commit(build, _voucher_failed(hashed, now, _claims_failed(account)))
+    _add_if_exists(Campaign(voucher.campaign_id), Campaign.codes_redeemed, Campaign.id)
     return AccountView.of(account)
 
 
@@ -403,4 +404,5 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
         _voucher_failed(hashed, now, lambda _: None)(failed)
 
     _commit(build, on_failure)
+    _add_if_exists(Campaign(voucher.campaign_id), Campaign.codes_redeemed, Campaign.id)
     return AccountView.of(Account.get(account.id, consistent_read=True))

@@ -14,7 +14,10 @@ from lifecycle.storage.accounts import Account
 from lifecycle.storage.audit import AuditEvent
 from lifecycle.storage.campaigns import Campaign
 from lifecycle.storage.claims import Claim
+from lifecycle.storage.notifications import Notification
 from lifecycle.storage.rate_limits import RateCounter
+from lifecycle.storage.sessions import Session
+from lifecycle.storage.terms import TermsVersion
 from lifecycle.storage.users import User
 from lifecycle.storage.vouchers import Voucher
 
@@ -24,7 +27,10 @@ MODELS: dict[type[Model], str] = {
     AuditEvent: "audit_table",
     Campaign: "campaigns_table",
     Claim: "claims_table",
+    Notification: "notifications_table",
     RateCounter: "rate_limits_table",
+    Session: "sessions_table",
+    TermsVersion: "terms_table",
     User: "users_table",
     Voucher: "vouchers_table",
 }
@@ -41,4 +47,17 @@ def configure(settings: Settings) -> None:
 
 configure(get_settings())
 
-__all__ = ["MODELS", "Account", "AuditEvent", "Campaign", "Claim", "RateCounter", "User", "Voucher", "configure"]
+__all__ = [
+    "MODELS",
+    "Account",
+    "AuditEvent",
+    "Campaign",
+    "Claim",
+    "Notification",
+    "RateCounter",
+    "Session",
+    "TermsVersion",
+    "User",
+    "Voucher",
+    "configure",
+]

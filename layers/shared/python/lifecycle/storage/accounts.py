@@ -70,6 +70,8 @@ class Account(Model):
     terms_accepted_user_agent = UnicodeAttribute(null=True)
     terms_acceptance = UnicodeAttribute(null=True)  # "explicit" or "continued_use"
     authority_to_bind = BooleanAttribute(default=False)
+    # The last login or use of the help desk (API.md "Activity"; R-TERM-6).
+    last_active_at = UTCDateTimeAttribute(null=True)
     # R-VOUCH-2: attempts to redeem this account's code again.
     abuse_signals = NumberAttribute(default=0)
     # Set when the account is due for deletion by the purge procedure (R-TERM-3, R-VOUCH-11).

@@ -16,3 +16,5 @@ class User(Model):
     full_name = UnicodeAttribute()
     email = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    # Written at most once a minute per user, so activity stays one cheap update.
+    last_active_at = UTCDateTimeAttribute(null=True)

@@ -1,0 +1,208 @@
+"""The texts of the notices, in plain English: what happened and what the reader can do.
+
+One template per notice type (API.md "Notification" ``type`` list, plus R-VOUCH-11's
+two). Each template names the facts it needs as ``{fields}``; ``render`` refuses a
+missing or unexpected fact (``KeyError``), so a caller cannot send half a notice.
+
+The texts live in this one module so a translation can be added beside ``ENGLISH``
+without touching the code that sends them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from string import Formatter
+from typing import Literal, NamedTuple, get_args
+
+from lifecycle.money import Money
+
+NoticeType = Literal[
+    "welcome",
+    "extra_seat_warning",
+    "shared_login_detected",
+    "usage_limit_exceeded",
+    "receipt",
+    "payment_failed",
+    "payment_required",
+    "price_change_notice",
+    "trial_ended",
+    "inactivity_warning",
+    "account_deleted",
+    "suspension_warning",
+    "termination_warning",
+    "cancellation_confirmed",
+    "privacy_request_verification",
+    "privacy_request_completed",
+    "voucher_revoked",
+    "account_marked_for_removal",
+]
+NOTICE_TYPES: tuple[NoticeType, ...] = get_args(NoticeType)
+
+
+class Template(NamedTuple):
+    subject: str
+    body: str
+
+
+SIGN_OFF = "\n\nThe Help Desk team"
+REPLY_IF_MISTAKEN = "If you think this is a mistake, reply to this email and our support staff will review it."
+
+ENGLISH: dict[NoticeType, Template] = {
+    "welcome": Template(
+        "Welcome to your help desk",
+        "Your help desk {subdomain} is ready on the {plan} plan. Sign in to add your team and start "
+        "answering tickets.\n\nIf you did not sign up, reply to this email and we will close the account.",
+    ),
+    # R-VOUCH-7, R-VOUCH-8
+    "extra_seat_warning": Template(
+        "You now have more users than your package includes",
+        "Help desk {subdomain} now has {seats_used} users; your package includes {included_seats}. "
+        "Each extra user costs {seat_price} a month, billed monthly for the time the user exists.\n\n"
+        "Before the first charge, add your billing details and a card or PayPal in Billing. "
+        "To avoid the charge, remove the extra users.",
+    ),
+    # R-USE-1, R-USE-2
+    "shared_login_detected": Template(
+        "A login of your help desk is shared",
+        "The login of {user} in help desk {subdomain} was used by more than one person on {days} days "
+        "this billing period. One login is for one person, so a shared-login fee of {fee} will be added "
+        "to your next invoice.\n\nTo avoid the fee in future, give each person their own user.",
+    ),
+    # R-FAIR-2
+    "usage_limit_exceeded": Template(
+        "Your help desk is over its usage limit",
+        "Help desk {subdomain} has used {usage}, above the {limit} included in its plan. Our staff will "
+        "review the account and may change its limits.\n\nTo stay within the limits, reduce the usage or "
+        "move to a paid plan in Billing.",
+    ),
+    # R-PAY-11
+    "receipt": Template(
+        "Receipt for your payment of {amount}",
+        "We received your payment of {amount} for help desk {subdomain} on {paid_at}, for invoice "
+        "{invoice_number}.\n\nThe invoice is in Billing. Thank you.",
+    ),
+    "payment_failed": Template(
+        "Your payment of {amount} did not go through",
+        "We could not charge {amount} for help desk {subdomain}; nothing was charged.\n\nPlease check "
+        "your payment method, or replace it in Billing, so the service can continue.",
+    ),
+    # R-VOUCH-10
+    "payment_required": Template(
+        "Your help desk needs billing details",
+        "Help desk {subdomain} has lost access because the first charge for its extra users is due and "
+        "the billing details or payment method are missing.\n\nAdd them in Billing and access returns "
+        "at once.",
+    ),
+    # R-PAY-9
+    "price_change_notice": Template(
+        "The price of the {plan} plan is changing",
+        "From {effective_at}, the {plan} plan will cost {new_price} instead of {old_price}.\n\nNothing "
+        "changes before then. If you do not want the new price, you can change your plan or stop the "
+        "account before that date.",
+    ),
+    # R-PAY-3
+    "trial_ended": Template(
+        "Your free trial has ended",
+        "The free trial of help desk {subdomain} on the {plan} plan ended on {trial_ends_at}, without a "
+        "payment method, so the account is suspended. Your data is kept.\n\nAdd a card in Billing and "
+        "the account is active again at once.",
+    ),
+    # R-TERM-6
+    "inactivity_warning": Template(
+        "Your help desk will be deleted for inactivity",
+        "Nobody has used help desk {subdomain} since {last_active_at}. If it stays unused, it will be "
+        "deleted with all its data on {delete_at}.\n\nTo keep it, sign in or use the help desk before "
+        "then.",
+    ),
+    # R-TERM-3, R-TERM-6
+    "account_deleted": Template(
+        "Your help desk has been deleted",
+        "Help desk {subdomain} and all its content were deleted on {deleted_at} and cannot be recovered. "
+        "We keep only what the law requires, such as invoices.\n\nYou are welcome to sign up again at "
+        "any time.",
+    ),
+    # R-TERM-4
+    "suspension_warning": Template(
+        "Your help desk is about to be suspended",
+        "Our staff will suspend help desk {subdomain} on {suspend_at}. The reason: {reason}.\n\n"
+        "While suspended, nobody can use it, but the data is kept. " + REPLY_IF_MISTAKEN,
+    ),
+    # R-TERM-4
+    "termination_warning": Template(
+        "Your help desk is about to be closed",
+        "Our staff will close help desk {subdomain} on {terminate_at}. The reason: {reason}.\n\n"
+        "After that its content is deleted and cannot be recovered; export what you need before then. "
+        + REPLY_IF_MISTAKEN,
+    ),
+    # R-TERM-1, R-TERM-2
+    "cancellation_confirmed": Template(
+        "Your help desk has been cancelled",
+        "Help desk {subdomain} was cancelled on {cancelled_at}. Access has ended and there will be no "
+        "further charges.\n\nAll its content will be deleted and cannot be recovered. We keep only what "
+        "the law requires, such as invoices.",
+    ),
+    # R-GDPR-10
+    "privacy_request_verification": Template(
+        "Please confirm your data protection request",
+        "We received a request for {request_type} of the personal data we hold about this address "
+        "(reference {reference}).\n\nBefore we act on it we need to know it was you: reply to this "
+        "email to confirm. We will answer by {due_at}. If you did not make this request, ignore this "
+        "email and nothing will happen.",
+    ),
+    # R-GDPR-10
+    "privacy_request_completed": Template(
+        "Your data protection request is complete",
+        "Your request for {request_type} (reference {reference}) was completed on {completed_at}.\n\n"
+        "If you have questions about the result, reply to this email. You may also complain to your "
+        "data protection authority.",
+    ),
+    # R-VOUCH-11
+    "voucher_revoked": Template(
+        "Your lifetime-deal code has been revoked",
+        "The lifetime-deal code of help desk {subdomain} has been revoked because {reason}. The account "
+        "has lost access.\n\n" + REPLY_IF_MISTAKEN,
+    ),
+    # R-VOUCH-11
+    "account_marked_for_removal": Template(
+        "Your help desk will be removed",
+        "Help desk {subdomain} will be removed with all its data: it was created with another "
+        "lifetime-deal code by the owner of help desk {revoked_subdomain}, whose code has been revoked "
+        "because {reason}. The deal allows one code per person.\n\n" + REPLY_IF_MISTAKEN,
+    ),
+}
+
+# R-VOUCH-11: the staff's reason for a revocation, as the notice says it.
+REVOCATION_REASONS: dict[str, str] = {
+    "abuse": "it was used in a way the deal does not allow, such as sharing the code or redeeming it again",
+    "fraud": "the purchase of the code was found to be fraudulent",
+}
+
+
+def fields(template: Template) -> frozenset[str]:
+    """The facts a template needs."""
+    parsed = [*Formatter().parse(template.subject), *Formatter().parse(template.body)]
+    return frozenset(name for _, name, _, _ in parsed if name)
+
+
+def plain(value: object) -> str:
+    """A fact as a reader sees it: instants as "25 November 2026, 12:00 UTC", money as "39.00 USD"."""
+    if isinstance(value, datetime):
+        instant = value.astimezone(UTC)
+        return f"{instant.day} {instant:%B %Y, %H:%M} UTC"
+    if isinstance(value, Money):
+        whole, cents = divmod(abs(value.amount), 100)
+        sign = "-" if value.amount < 0 else ""
+        return f"{sign}{whole:,}.{cents:02d} {value.currency}"
+    return str(value)
+
+
+def render(type: NoticeType, **facts: object) -> tuple[str, str]:
+    """``(subject, body)`` of a notice; ``KeyError`` if a fact is missing or not the template's."""
+    template = ENGLISH[type]
+    needed = fields(template)
+    if missing := needed - facts.keys():
+        raise KeyError(f"{type} needs the facts {sorted(missing)}")
+    if unexpected := facts.keys() - needed:
+        raise KeyError(f"{type} takes no facts {sorted(unexpected)}")
+    texts = {name: plain(value) for name, value in facts.items()}
+    return template.subject.format_map(texts), template.body.format_map(texts) + SIGN_OFF

@@ -1,0 +1,25 @@
+"""The Sessions table: logins and uses of the help desk (API.md "Activity").
+
+Kept for shared-login detection (R-USE-1) and as the activity that resets inactivity
+(R-TERM-6); network data, so each item expires by TTL after the retention setting.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+
+class Session(Model):
+    class Meta:
+        table_name = "sessions"
+
+    account_id = UnicodeAttribute(hash_key=True)
+    # "<user_id>#<ISO instant>#<uuid>": one user's sessions sort together, by time.
+    session_key = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    device_id = UnicodeAttribute()
+    ip = UnicodeAttribute()
+    user_agent = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()

@@ -1,0 +1,56 @@
+"""Notices over HTTP through the local runtime: a revoked code's owner is notified (R-VOUCH-11),
+the email lands in the local outbox and the owner finds it in the account's notices."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Runtime
+
+pytestmark = pytest.mark.e2e
+
+
+def _redemption(tag: str, code: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "full_name": "Maria Ivanova",
+        "email": f"{tag}@example.com",
+        "company_name": f"Company {tag}",
+        "birth_date": "1990-05-17",
+        "accept_terms": True,
+        "authority_to_bind": True,
+        "human_token": "human",
+    }
+
+
+def test_r_vouch_11_revoking_a_redeemed_code_notifies_its_owner_by_email_and_in_the_list(runtime: Runtime) -> None:
+    staff = runtime.token("staff-1", None, "staff")
+    campaign_id = runtime.create_campaign("notice")
+    generated = runtime.post(f"/admin/campaigns/{campaign_id}/codes", json={"count": 1}, token=staff)
+    assert generated.status_code == 201, generated.text
+    (code,) = generated.json()["codes"]
+    tag = uuid.uuid4().hex[:10]
+    redeemed = runtime.post("/redemptions", json=_redemption(tag, code))
+    assert redeemed.status_code == 201, redeemed.text
+    account = redeemed.json()
+
+    revoked = runtime.post(
+        f"/admin/vouchers/{code}/revoke", json={"reason": "abuse", "evidence": "redeemed twice"}, token=staff
+    )
+    assert revoked.status_code == 200, revoked.text
+
+    outbox = runtime.get("/_local/outbox").json()["items"]
+    (notice,) = [item for item in outbox if item["account_id"] == account["id"]]
+    assert (notice["type"], notice["to"]) == ("voucher_revoked", f"{tag}@example.com")
+    assert account["subdomain"] in notice["body"]
+    assert notice["sent_at"] is not None
+
+    owner = runtime.token(account["owner_id"], account["id"], "owner")
+    listed = runtime.get(f"/accounts/{account['id']}/notifications", token=owner)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["items"] == [notice]
+    agent = runtime.token("usr_agent", account["id"], "agent")
+    assert runtime.get(f"/accounts/{account['id']}/notifications", token=agent).status_code == 403

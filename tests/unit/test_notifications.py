@@ -1,0 +1,316 @@
+"""Notices over moto: texts, the record kept before sending, the outbox and SES senders,
+the owner's list, and the R-VOUCH-11 notices of a revocation.
+
+"Notify" (RULES.md conventions): a record is written and sent by email; notices are
+evidence, kept, listed and never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lifecycle import clock, notifications
+from lifecycle.money import Money
+from lifecycle.notices import NOTICE_TYPES, NoticeType, render
+from lifecycle.notifications import NotificationView, OutboxSender, SesSender, notify, sender_for
+from lifecycle.settings import Settings, get_settings
+from lifecycle.storage import AuditEvent, Notification
+from local_runtime.template import ROOT
+from tests.conftest import point_service_at
+from tests.support import STAFF, call, member
+from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
+
+API_MD = ROOT.parent / "shared" / "spec" / "API.md"
+WHEN = datetime(2026, 12, 9, 12, 0, tzinfo=NOW.tzinfo)
+SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
+    "welcome": {"subdomain": "yasen", "plan": "ticket"},
+    "extra_seat_warning": {
+        "subdomain": "yasen",
+        "seats_used": 3,
+        "included_seats": 2,
+        "seat_price": Money(amount=3900),
+    },
+    "shared_login_detected": {"subdomain": "yasen", "user": "Maria Ivanova", "days": 3, "fee": Money(amount=3900)},
+    "usage_limit_exceeded": {"subdomain": "yasen", "usage": "1,250 tickets this month", "limit": "1,000 tickets"},
+    "receipt": {"subdomain": "yasen", "amount": Money(amount=5900), "paid_at": WHEN, "invoice_number": "2026-0001"},
+    "payment_failed": {"subdomain": "yasen", "amount": Money(amount=3900)},
+    "payment_required": {"subdomain": "yasen"},
+    "price_change_notice": {
+        "plan": "ticket",
+        "old_price": Money(amount=1900),
+        "new_price": Money(amount=2400),
+        "effective_at": WHEN,
+    },
+    "trial_ended": {"subdomain": "yasen", "plan": "ticket", "trial_ends_at": WHEN},
+    "inactivity_warning": {"subdomain": "yasen", "last_active_at": NOW, "delete_at": WHEN},
+    "account_deleted": {"subdomain": "yasen", "deleted_at": WHEN},
+    "suspension_warning": {"subdomain": "yasen", "reason": "unpaid invoices", "suspend_at": WHEN},
+    "termination_warning": {"subdomain": "yasen", "reason": "false registration data", "terminate_at": WHEN},
+    "cancellation_confirmed": {"subdomain": "yasen", "cancelled_at": WHEN},
+    "privacy_request_verification": {"request_type": "erasure", "reference": "dsr_1", "due_at": WHEN},
+    "privacy_request_completed": {"request_type": "erasure", "reference": "dsr_1", "completed_at": WHEN},
+    "voucher_revoked": {"subdomain": "yasen", "reason": "it was shared"},
+    "account_marked_for_removal": {"subdomain": "again", "revoked_subdomain": "yasen", "reason": "it was shared"},
+}
+
+
+@pytest.fixture(autouse=True)
+def _world(tables: Settings) -> Iterator[None]:
+    clock.set_now(NOW)
+    yield
+    clock.set_now(None)
+
+
+@pytest.fixture
+def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The local sender, writing to a file whose folder does not exist yet."""
+    path = tmp_path / "local" / "outbox.jsonl"
+    point_service_at({"LOCAL_OUTBOX_PATH": str(path)}, monkeypatch)
+    yield path
+    monkeypatch.delenv("LOCAL_OUTBOX_PATH")
+    get_settings.cache_clear()
+
+
+def outbox_items(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def unsent_ids() -> set[str]:
+    shards = range(get_settings().sweep_shards)
+    return {key.notification_key for shard in shards for key in Notification.unsent.query(str(shard))}
+
+
+class FailingSender:
+    def send(self, notice: NotificationView, now: datetime) -> str:
+        raise ConnectionError(f"provider refused {notice.to}")
+
+
+# ---------------------------------------------------------------- texts
+
+
+def test_the_texts_cover_api_md_types_and_every_type_has_sample_facts() -> None:
+    sentence = re.search(r"`type` is one of a documented list, at least:(.*?)\.\n", API_MD.read_text(), re.DOTALL)
+    assert sentence, "API.md no longer lists the notification types where this test looks"
+    documented = set(re.findall(r"`([a-z_]+)`", sentence.group(1)))
+    assert documented <= set(NOTICE_TYPES), f"types API.md lists but notices.py lacks: {documented - set(NOTICE_TYPES)}"
+    assert set(SAMPLE_FACTS) == set(NOTICE_TYPES)
+
+
+@pytest.mark.parametrize("notice_type", NOTICE_TYPES)
+def test_every_notice_type_renders_in_plain_words(notice_type: NoticeType) -> None:
+    subject, body = render(notice_type, **SAMPLE_FACTS[notice_type])
+    assert subject
+    assert len(body) < 800
+    assert "{" not in subject + body
+    assert "None" not in subject + body
+    for value in SAMPLE_FACTS[notice_type].values():
+        if isinstance(value, str):
+            assert value in subject + body
+
+
+def test_facts_read_as_people_write_them() -> None:
+    _, body = render("receipt", **SAMPLE_FACTS["receipt"])
+    assert "59.00 USD" in body
+    assert "9 December 2026, 12:00 UTC" in body
+
+
+def test_a_missing_or_unexpected_fact_is_refused_at_render_time() -> None:
+    with pytest.raises(KeyError, match="reason"):
+        render("voucher_revoked", subdomain="yasen")
+    with pytest.raises(KeyError, match="evidence"):
+        render("voucher_revoked", subdomain="yasen", reason="x", evidence="staff only")
+
+
+# ---------------------------------------------------------------- notify
+
+
+def test_notify_keeps_the_record_then_sends_it_to_the_outbox_and_marks_it_sent(
+    outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen_before_sending: list[Notification] = []
+
+    class Spy(OutboxSender):
+        def send(self, notice: NotificationView, now: datetime) -> str:
+            seen_before_sending.extend(item for item in Notification.query("acc_1") if item.id == notice.id)
+            return super().send(notice, now)
+
+    monkeypatch.setattr(notifications, "sender_for", lambda settings: Spy(outbox))
+    record = notify("acc_1", "voucher_revoked", "maria@example.com", NOW, subdomain="yasen", reason="it was shared")
+
+    (before,) = seen_before_sending
+    assert (before.sent_at, before.unsent_shard is not None, before.attempts) == (None, True, 0)
+    (line,) = outbox_items(outbox)
+    assert line == {
+        "id": record.id,
+        "type": "voucher_revoked",
+        "to": "maria@example.com",
+        "account_id": "acc_1",
+        "subject": record.subject,
+        "body": record.body,
+        "created_at": "2026-11-25T12:00:00Z",
+        "sent_at": "2026-11-25T12:00:00Z",
+    }
+    stored = Notification.get("acc_1", record.notification_key)
+    assert (stored.sent_at, stored.unsent_shard, stored.attempts) == (NOW, None, 1)
+    assert stored.provider_message_id == f"outbox-{record.id}"
+    assert unsent_ids() == set()
+
+
+def test_a_failed_send_keeps_the_notice_unsent_and_listed_and_the_caller_goes_on(
+    tables: Settings, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(notifications, "sender_for", lambda settings: FailingSender())
+    record = notify("acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+
+    stored = Notification.get("acc_1", record.notification_key)
+    assert (stored.sent_at, stored.attempts, stored.last_error) == (None, 1, "ConnectionError")
+    assert unsent_ids() == {record.notification_key}
+    listed = call("GET", "/accounts/acc_1/notifications", claims=member("acc_1")).body["items"]
+    assert [(item["id"], item["sent_at"]) for item in listed] == [(record.id, None)]
+    assert "maria@example.com" not in capfd.readouterr().out  # logs carry no personal data
+
+
+def test_the_outbox_sender_writes_whole_lines_under_concurrency(tmp_path: Path) -> None:
+    sender = OutboxSender(tmp_path / "outbox.jsonl")
+    views = [
+        NotificationView(
+            id=f"ntf_{n}",
+            type="welcome",
+            to="a@example.com",
+            account_id="acc_1",
+            subject="s",
+            body="Здравейте " * 500,
+            created_at="2026-11-25T12:00:00Z",
+            sent_at=None,
+        )
+        for n in range(40)
+    ]
+    threads = [threading.Thread(target=sender.send, args=(view, NOW)) for view in views]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(item["id"] for item in outbox_items(tmp_path / "outbox.jsonl")) == sorted(v.id for v in views)
+
+
+@pytest.fixture
+def in_aws(tables: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """No local outbox configured: notices go by SES (moto's), as in AWS."""
+    monkeypatch.delenv("LOCAL_OUTBOX_PATH", raising=False)
+    point_service_at({}, monkeypatch)
+    return get_settings()
+
+
+def test_in_aws_notices_go_by_ses_from_the_configured_address(in_aws: Settings) -> None:
+    settings = get_settings()
+    assert settings.local_outbox_path is None
+    sender = sender_for(settings)
+    assert isinstance(sender, SesSender)
+    assert sender.from_address == settings.email_from
+    boto3.client("sesv2").create_email_identity(EmailIdentity=settings.email_from)
+
+    record = notify("acc_1", "welcome", "maria@example.com", NOW, subdomain="yasen", plan="ticket")
+
+    stored = Notification.get("acc_1", record.notification_key)
+    assert stored.sent_at == NOW
+    assert stored.provider_message_id
+
+
+def test_ses_refusing_the_sender_keeps_the_notice_for_a_retry(in_aws: Settings) -> None:
+    record = notify("acc_1", "welcome", "maria@example.com", NOW, subdomain="yasen", plan="ticket")
+    assert (record.sent_at, record.attempts, record.last_error) == (None, 1, "MessageRejected")
+    assert unsent_ids() == {record.notification_key}
+
+
+# ---------------------------------------------------------------- GET /accounts/{id}/notifications
+
+
+def test_the_owner_lists_the_accounts_notices_newest_first(outbox: Path) -> None:
+    first = notify("acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    second = notify("acc_1", "account_deleted", "maria@example.com", NOW + timedelta(hours=1), **_deleted())
+    notify("acc_2", "payment_required", "ivan@example.com", NOW, subdomain="other")
+
+    reply = call("GET", "/accounts/acc_1/notifications", claims=member("acc_1"))
+
+    assert reply.status == 200, reply.body
+    assert [item["id"] for item in reply.body["items"]] == [second.id, first.id]
+    assert reply.body["items"][1] == {
+        "id": first.id,
+        "type": "payment_required",
+        "to": "maria@example.com",
+        "account_id": "acc_1",
+        "subject": first.subject,
+        "body": first.body,
+        "created_at": "2026-11-25T12:00:00Z",
+        "sent_at": "2026-11-25T12:00:00Z",
+    }
+
+
+def _deleted() -> dict[str, object]:
+    return {"subdomain": "yasen", "deleted_at": NOW}
+
+
+def test_only_the_owner_reads_the_notices_and_other_accounts_are_not_found(outbox: Path) -> None:
+    notify("acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    path = "/accounts/acc_1/notifications"
+    for claims, status, code in (
+        (member("acc_1", "agent"), 403, "forbidden"),
+        (member("acc_1", "admin"), 403, "forbidden"),
+        (member("acc_2", "owner"), 404, "not_found"),
+        (None, 401, "unauthorized"),
+    ):
+        reply = call("GET", path, claims=claims)
+        assert (reply.status, reply.code) == (status, code), claims
+
+
+def test_r_use_4_support_staff_may_read_the_notices_and_the_access_is_audited(outbox: Path) -> None:
+    notify("acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    reply = call("GET", "/accounts/acc_1/notifications", claims=STAFF)
+    assert (reply.status, len(reply.body["items"])) == (200, 1)
+    (event,) = AuditEvent.query("acc_1")
+    assert (event.type, event.actor, event.details.as_dict()) == (
+        "staff_access",
+        "staff-1",
+        {"resource": "notifications"},
+    )
+
+
+# ---------------------------------------------------------------- R-VOUCH-11
+
+
+def test_r_vouch_11_revocation_notifies_the_blocked_owner_and_each_account_marked_for_removal(outbox: Path) -> None:
+    add_voucher("LIFE-0000-AAAA")
+    add_voucher("LIFE-0000-BBBB")
+    abused = call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA", email="maria+1@example.com")).body
+    other = call(
+        "POST", "/redemptions", body=person(code="LIFE-0000-BBBB", email="maria+2@example.com", subdomain="again")
+    ).body
+    call("POST", "/signups", body={**TRIAL, "email": "maria+3@example.com", "subdomain": "trial-co"})
+    revoke = {"reason": "abuse", "evidence": "reuse x12 from 198.51.100.7"}
+
+    assert call("POST", "/admin/vouchers/LIFE-0000-AAAA/revoke", body=revoke, claims=STAFF).status == 200
+
+    sent = [(item["type"], item["to"], item["account_id"]) for item in outbox_items(outbox)]
+    assert sent == [
+        ("voucher_revoked", "maria+1@example.com", abused["id"]),
+        ("account_marked_for_removal", "maria+2@example.com", other["id"]),
+    ]
+    revoked, removed = outbox_items(outbox)
+    assert abused["subdomain"] in revoked["body"]
+    assert "198.51.100.7" not in revoked["body"]  # the evidence is for staff only
+    assert abused["subdomain"] in removed["body"]
+    assert "again" in removed["body"]
+    owner_view = call("GET", f"/accounts/{abused['id']}/notifications", claims=member(abused["id"]))
+    assert [item["type"] for item in owner_view.body["items"]] == ["voucher_revoked"]
+
+    call("POST", "/admin/vouchers/LIFE-0000-AAAA/revoke", body=revoke, claims=STAFF)
+    assert len(outbox_items(outbox)) == 2  # a rerun notifies nobody again
