@@ -106,8 +106,9 @@ def load_handler(spec: FunctionSpec, root: Path = ROOT, instance: int = 0) -> Ha
 class _Pool:
     """The execution environments of one function: each runs one invocation at a time.
 
-    Powertools' resolver keeps the current event on the ``app`` object, so a handler
-    module must never serve two requests at once; Lambda guarantees that by giving each
+    A handler module must never serve two requests at once (Powertools keeps request
+    state on its resolver, and the current event even on a class shared by the whole
+    process, which ``lifecycle.http`` keeps per thread); Lambda guarantees that by giving each
     concurrent invocation its own environment, and so does this pool: concurrent
     requests get their own module instances (cold starts included), up to ``limit``.
     """

@@ -54,15 +54,19 @@ def call(
     raw_body: bytes | None = None,
     claims: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    source_ip: str = "127.0.0.1",
 ) -> Reply:
-    """One HTTP request through the function the template routes it to."""
+    """One HTTP request through the function the template routes it to (``path`` may carry ``?query``)."""
+    path, _, query_string = path.partition("?")
     route, params = _route(method, path)
     payload = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
     request = events.HttpRequest(
         method=method,
         path=path,
+        query_string=query_string,
         headers=list({"content-type": "application/json", **(headers or {})}.items()),
         body=payload,
+        source_ip=source_ip,
     )
     result = _handler(route.function)(events.http_event(request, route, params, claims), _context(route.function))
     reply_headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}

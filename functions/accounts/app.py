@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from lifecycle import accounts
+from lifecycle import accounts, clock
 from lifecycle.accounts import AccountView
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 
@@ -14,11 +14,12 @@ app = create_app()
 @app.get(
     "/accounts/<id>",
     summary="An account: status, plan, seats, trial, voucher, access",
+    description="Support staff may read any account; each such read is recorded in its audit log (R-USE-4).",
     tags=["accounts"],
     responses={200: {"description": "the account"}, **problem_responses(s401="unauthorized", s404="not_found")},
 )
 def get_account(id: Annotated[str, Path(max_length=64)]) -> AccountView:
-    return accounts.get_for(current_principal(app), id)
+    return accounts.get_for(current_principal(app), id, clock.now())
 
 
 lambda_handler = lambda_handler_for(app)

@@ -39,7 +39,14 @@ SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
         "included_seats": 2,
         "seat_price": Money(amount=3900),
     },
-    "shared_login_detected": {"subdomain": "yasen", "user": "Maria Ivanova", "days": 3, "fee": Money(amount=3900)},
+    "shared_login_detected": {
+        "subdomain": "yasen",
+        "user": "Maria Ivanova",
+        "days": 3,
+        "period": "25 November to 24 December 2026",
+        "evidence": "- 2026-11-25: 3 devices on 2 networks, 12:00 to 12:10 UTC",
+        "fee": Money(amount=3900),
+    },
     "usage_limit_exceeded": {"subdomain": "yasen", "usage": "1,250 tickets this month", "limit": "1,000 tickets"},
     "receipt": {"subdomain": "yasen", "amount": Money(amount=5900), "paid_at": WHEN, "invoice_number": "2026-0001"},
     "payment_failed": {"subdomain": "yasen", "amount": Money(amount=3900)},
@@ -60,6 +67,13 @@ SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
     "privacy_request_completed": {"request_type": "erasure", "reference": "dsr_1", "completed_at": WHEN},
     "voucher_revoked": {"subdomain": "yasen", "reason": "it was shared"},
     "account_marked_for_removal": {"subdomain": "again", "revoked_subdomain": "yasen", "reason": "it was shared"},
+    "custom_request_approved": {
+        "subdomain": "yasen",
+        "title": "Export to our ERP",
+        "specification": "A nightly CSV export of closed tickets.",
+        "price": Money(amount=120000),
+    },
+    "custom_request_refused": {"subdomain": "yasen", "title": "Export to our ERP", "reason": "we cannot support it"},
 }
 
 

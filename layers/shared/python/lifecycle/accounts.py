@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from pynamodb.exceptions import DoesNotExist
 
-from lifecycle import clock
+from lifecycle import audit, clock
 from lifecycle.auth import Principal, require_member
 from lifecycle.errors import NotFound
 from lifecycle.plans import BillingPeriod, Plan
@@ -42,6 +42,8 @@ class AccountView(BaseModel):
     @classmethod
     def of(cls, item: Account) -> AccountView:
         included, used = int(item.included_seats), int(item.seats_used)
+        # Users beyond the included seats hold extra seats, even while an included one is free.
+        extra = used - min(int(item.included_seats_used), included)
         voucher = None
         if item.voucher_campaign_id and item.voucher_redeemed_at:
             voucher = VoucherInfo(
@@ -55,7 +57,7 @@ class AccountView(BaseModel):
             billing_period=item.billing_period,  # type: ignore[arg-type]
             lifetime=bool(item.lifetime),
             owner_id=item.owner_id,
-            seats=Seats(included=included, used=used, extra=max(0, used - included)),
+            seats=Seats(included=included, used=used, extra=max(0, extra)),
             trial_ends_at=_iso(item.trial_ends_at),
             voucher=voucher,
             access=item.access_blocked_reason or "full",
@@ -76,7 +78,10 @@ def load(account_id: str) -> Account:
     return account
 
 
-def get_for(principal: Principal, account_id: str) -> AccountView:
-    """A member's (or staff's) view of the account; anyone else gets 404, never 403."""
+def get_for(principal: Principal, account_id: str, now: datetime) -> AccountView:
+    """A member's (or staff's) view of the account; anyone else gets 404, never 403.
+    R-USE-4: a support staff read is recorded in the account's audit log."""
     require_member(principal, account_id)
-    return AccountView.of(load(account_id))
+    account = load(account_id)
+    audit.record_staff_access(principal, account_id, "account", now)
+    return AccountView.of(account)

@@ -6,8 +6,10 @@ the account's ``last_active_at`` that the inactivity sweep reads, and is the con
 use by which an account accepts a newly published terms version (R-TERMS-3).
 
 Kept cheap: one read of the account, one put, and at most one conditional update of
-the user and one of the account. ``last_active_at`` is written at most once per
-``activity_write_interval_seconds``; a write skipped by its condition is not an error.
+the user and one of the account; then one Query of the user's last sessions for
+shared-login detection (R-USE-1, ``lifecycle.shared_logins``). ``last_active_at`` is
+written at most once per ``activity_write_interval_seconds``; a write skipped by its
+condition is not an error.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from lifecycle import accounts, audit, clock, errors, terms
+from lifecycle import accounts, audit, clock, errors, shared_logins, terms
 from lifecycle.auth import Principal, Role, require_member
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, Session, User
@@ -66,17 +68,19 @@ def record(
         raise errors.Forbidden("Staff access is not account activity")
     require_member(principal, account_id, MEMBER_ROLES)
     account = accounts.load(account_id)
-    _require_access(account)
+    require_access(account)
     _save_session(account_id, principal.user_id, device_id, ip, user_agent, now, settings)
     # The account's last acceptance bounds how stale the cached current version may be.
     version = terms.current_version(now, fresh_after=account.terms_accepted_at)
     since = now - timedelta(seconds=settings.activity_write_interval_seconds)
     _touch(User(account_id, principal.user_id), User.last_active_at, User.user_id.exists(), now, since)
     _touch_account(account, principal.user_id, version, (ip, user_agent), now, since)
+    shared_logins.observe(account, principal.user_id, now, settings)
     return ActivityView(user_id=principal.user_id, device_id=device_id, at=clock.to_iso(now), terms_version=version)
 
 
-def _require_access(account: Account) -> None:
+def require_access(account: Account) -> None:
+    """403 ``account_blocked`` unless the account's access is full (API.md ``access``)."""
     reason = account.access_blocked_reason or (account.status if account.status in BLOCKED_STATUSES else None)
     if reason is not None:
         raise errors.AccountBlocked(f"The account's access is blocked: {reason}", access=reason)

@@ -190,3 +190,35 @@ class AccountBlocked(Forbidden):
 
     code = "account_blocked"
     title = "This account's access is blocked"
+
+
+# ---------------------------------------------------------------- users and seats (R-USE-3)
+
+
+class SeatLimitReached(Conflict):
+    """R-USE-3: the account already has as many users as its plan (or override) allows."""
+
+    code = "seat_limit_reached"
+    title = "The account has as many users as its plan allows"
+
+
+class UserExists(Conflict):
+    """The email is already a user of this account."""
+
+    code = "user_exists"
+    title = "This email is already a user of the account"
+
+
+class CannotRemoveOwner(Conflict):
+    code = "cannot_remove_owner"
+    title = "The account's owner cannot be removed"
+
+
+# ---------------------------------------------------------------- custom development (R-CUSTOM-1)
+
+
+class AlreadyDecided(Conflict):
+    """R-CUSTOM-1: a custom development request is approved or refused once."""
+
+    code = "already_decided"
+    title = "This request has been decided already"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import binascii
 import json
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -134,9 +136,44 @@ def _not_json(event: dict[str, Any]) -> bool:
     return str(content_type).split(";", 1)[0].strip().lower() != "application/json"
 
 
+class _Resolver(APIGatewayHttpResolver):
+    """Powertools keeps the request it resolves on its ``BaseRouter`` class: one per process.
+
+    Lambda runs one invocation per process at a time, but the local runtime and the
+    integration tests run concurrent invocations in one process, where one request would
+    read another's body. Each invocation runs on one thread, so the request is kept per
+    thread here.
+    """
+
+    _request = threading.local()
+
+    @property  # type: ignore[override]
+    def current_event(self) -> APIGatewayProxyEventV2:
+        event: APIGatewayProxyEventV2 = self._request.event
+        return event
+
+    @current_event.setter
+    def current_event(self, value: APIGatewayProxyEventV2) -> None:
+        self._request.event = value
+
+    @property
+    def lambda_context(self) -> LambdaContext:
+        context: LambdaContext = self._request.context
+        return context
+
+    @lambda_context.setter
+    def lambda_context(self, value: LambdaContext) -> None:
+        self._request.context = value
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self.current_event = self._to_proxy_event(dict(event))  # type: ignore[assignment]
+        self.lambda_context = context
+        return super().resolve(event, context)
+
+
 def create_app() -> APIGatewayHttpResolver:
     """A resolver with validation on and every error mapped to problem+json."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = _Resolver(enable_validation=True)
 
     @app.exception_handler(errors.DomainError)
     def _domain_error(error: errors.DomainError) -> Response[str]:

@@ -35,6 +35,8 @@ NoticeType = Literal[
     "privacy_request_completed",
     "voucher_revoked",
     "account_marked_for_removal",
+    "custom_request_approved",
+    "custom_request_refused",
 ]
 NOTICE_TYPES: tuple[NoticeType, ...] = get_args(NoticeType)
 
@@ -53,11 +55,12 @@ ENGLISH: dict[NoticeType, Template] = {
         "Your help desk {subdomain} is ready on the {plan} plan. Sign in to add your team and start "
         "answering tickets.\n\nIf you did not sign up, reply to this email and we will close the account.",
     ),
-    # R-VOUCH-7, R-VOUCH-8
+    # R-VOUCH-6, R-VOUCH-7, R-VOUCH-8
     "extra_seat_warning": Template(
-        "You now have more users than your package includes",
-        "Help desk {subdomain} now has {seats_used} users; your package includes {included_seats}. "
-        "Each extra user costs {seat_price} a month, billed monthly for the time the user exists.\n\n"
+        "Your package's seats are exceeded",
+        "Help desk {subdomain} now has {seats_used} users, but your package includes {included_seats}: "
+        "the package's seats are exceeded. Each extra user costs the standard all-inclusive price, "
+        "{seat_price} a month, billed monthly for the time the user exists.\n\n"
         "Before the first charge, add your billing details and a card or PayPal in Billing. "
         "To avoid the charge, remove the extra users.",
     ),
@@ -65,8 +68,10 @@ ENGLISH: dict[NoticeType, Template] = {
     "shared_login_detected": Template(
         "A login of your help desk is shared",
         "The login of {user} in help desk {subdomain} was used by more than one person on {days} days "
-        "this billing period. One login is for one person, so a shared-login fee of {fee} will be added "
-        "to your next invoice.\n\nTo avoid the fee in future, give each person their own user.",
+        "of the billing period {period}, each time on more devices at once than one person uses:\n"
+        "{evidence}\n\nOne login is for one person, so a shared-login fee of {fee} will be added "
+        "to your next invoice. The evidence is under Shared logins in your account.\n\nTo avoid the fee "
+        "in future, give each person their own user. " + REPLY_IF_MISTAKEN,
     ),
     # R-FAIR-2
     "usage_limit_exceeded": Template(
@@ -168,6 +173,21 @@ ENGLISH: dict[NoticeType, Template] = {
         "Help desk {subdomain} will be removed with all its data: it was created with another "
         "lifetime-deal code by the owner of help desk {revoked_subdomain}, whose code has been revoked "
         "because {reason}. The deal allows one code per person.\n\n" + REPLY_IF_MISTAKEN,
+    ),
+    # R-CUSTOM-1: the Terms' written approval; it states the specification, the price agreed
+    # in advance and that the results belong to the vendor.
+    "custom_request_approved": Template(
+        "Your custom development request is approved: {title}",
+        'We will develop "{title}" for help desk {subdomain} to this specification:\n\n{specification}\n\n'
+        "The price, agreed in advance, is {price}. The result of the development is the exclusive "
+        "intellectual property of the vendor, who may reuse it for other customers.\n\n"
+        "If this is not what we agreed, reply to this email before the work starts.",
+    ),
+    # R-CUSTOM-1
+    "custom_request_refused": Template(
+        "Your custom development request was declined: {title}",
+        'We will not develop "{title}" for help desk {subdomain}. The reason: {reason}.\n\n'
+        "You are welcome to file another request.",
     ),
 }
 

@@ -31,7 +31,6 @@ from lifecycle.storage import Notification
 from lifecycle.storage.base import shard_of
 
 LIST_LIMIT = 200
-STAFF_ACCESS = "staff_access"
 
 
 class NotificationView(BaseModel):
@@ -150,10 +149,19 @@ def notify(account_id: str, type: NoticeType, to: str, now: datetime, **facts: o
     Raises only when the record cannot be rendered (``KeyError``) or saved; a failed
     send is recorded on the notice and logged, never raised.
     """
+    record = compose(account_id, type, to, now, **facts)
+    record.save(condition=Notification.notification_key.does_not_exist())
+    deliver(record, now, sender_for(get_settings()))
+    return record
+
+
+def compose(account_id: str, type: NoticeType, to: str, now: datetime, **facts: object) -> Notification:
+    """The unsaved, unsent record of a notice: a caller may save it inside its own
+    transaction (the notice commits with what it tells of), then ``deliver`` it."""
     settings = get_settings()
     subject, body = notices.render(type, **facts)
     notice_id = f"ntf_{uuid.uuid4().hex[:20]}"
-    record = Notification(
+    return Notification(
         account_id,
         f"{now.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{notice_id}",
         id=notice_id,
@@ -165,9 +173,6 @@ def notify(account_id: str, type: NoticeType, to: str, now: datetime, **facts: o
         attempts=0,
         unsent_shard=shard_of(notice_id, settings.sweep_shards),
     )
-    record.save(condition=Notification.notification_key.does_not_exist())
-    deliver(record, now, sender_for(settings))
-    return record
 
 
 def deliver(record: Notification, now: datetime, sender: Sender) -> bool:
@@ -230,6 +235,5 @@ def list_for(account_id: str) -> list[NotificationView]:
 def read_for(principal: Principal, account_id: str, now: datetime) -> NotificationList:
     """``GET /accounts/{id}/notifications``: the owner's; support staff's reads are audited (R-USE-4)."""
     require_member(principal, account_id, roles=("owner",))
-    if principal.is_staff:
-        audit.event(account_id, STAFF_ACCESS, principal.user_id, now, resource="notifications").save()
+    audit.record_staff_access(principal, account_id, "notifications", now)
     return NotificationList(items=list_for(account_id))

@@ -6,11 +6,36 @@ number in a rule is a setting"). Table names come from ``Globals`` in template.y
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lifecycle.plans import Plan
+
+# R-USE-3: the plans' seat limits until the billing rules make them data of their own.
+DEFAULT_SEAT_LIMITS: dict[Plan, int] = {"free": 1, "ticket": 10, "ticket-chat": 25, "all-inclusive": 100}
+
+
+class UsageLimits(BaseModel):
+    """R-FAIR-1: fair-usage limits; ``None`` is unlimited."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tickets_per_month: int | None = Field(default=None, ge=0)
+    storage_bytes: int | None = Field(default=None, ge=0)
+
+
+# R-FAIR-1: the free plan gets 1000 tickets a month and 1 GB (10^9 bytes) of storage; the
+# paid plans are unlimited unless staff set an account's own limits.
+DEFAULT_USAGE_LIMITS: dict[Plan, UsageLimits] = {
+    "free": UsageLimits(tickets_per_month=1000, storage_bytes=1_000_000_000),
+    "ticket": UsageLimits(),
+    "ticket-chat": UsageLimits(),
+    "all-inclusive": UsageLimits(),
+}
 
 
 class Settings(BaseModel):
@@ -25,11 +50,15 @@ class Settings(BaseModel):
     audit_table: str = "audit"
     campaigns_table: str = "campaigns"
     claims_table: str = "claims"
+    custom_requests_table: str = "custom-requests"
     idempotency_table: str = "idempotency"
     notifications_table: str = "notifications"
     rate_limits_table: str = "rate-limits"
+    seat_intervals_table: str = "seat-intervals"
     sessions_table: str = "sessions"
+    shared_login_detections_table: str = "shared-login-detections"
     terms_table: str = "terms"
+    usage_table: str = "usage"
     users_table: str = "users"
     vouchers_table: str = "vouchers"
 
@@ -42,6 +71,17 @@ class Settings(BaseModel):
     session_retention_days: int = Field(default=90, ge=1)
     # Activity is written at most once per this many seconds per user (API.md "Activity").
     activity_write_interval_seconds: int = Field(default=60, ge=0)
+    # R-USE-1 (lifecycle.shared_logins): one person may have this many devices active within one
+    # window (a phone and a laptop); more distinct devices of one user in a window is concurrent use.
+    shared_login_max_devices: int = Field(default=2, ge=1)
+    shared_login_window_minutes: int = Field(default=15, ge=1)
+    # R-USE-1, R-USE-2: UTC days with concurrent use, in one monthly period, that make a shared login.
+    shared_login_days_per_period: int = Field(default=3, ge=1)
+    # R-USE-2: the monthly shared-login fee, one extra seat's price, in cents.
+    shared_login_fee_cents: int = Field(default=3900, ge=0)
+    # The evidence keeps networks, not addresses: IPv4 /24 and IPv6 /48 prefixes.
+    shared_login_ipv4_prefix: int = Field(default=24, ge=8, le=32)
+    shared_login_ipv6_prefix: int = Field(default=48, ge=16, le=128)
     # R-REG-1: the minimum age, on the signup date in UTC.
     minimum_age_years: int = Field(default=18, ge=18)
     # R-REG-2: the human check ("local": the token "human" passes; "turnstile": Cloudflare's API).
@@ -65,6 +105,41 @@ class Settings(BaseModel):
     sweep_time_margin_ms: int = Field(default=10_000, ge=0)
     # Same Idempotency-Key and body within this window returns the first response.
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # R-USE-3: users (owner included) a plan allows; env SEAT_LIMITS is JSON such as
+    # {"ticket": 12}, merged over these defaults. An account's ``seat_limit`` overrides it.
+    seat_limits: dict[Plan, int] = Field(default_factory=lambda: dict(DEFAULT_SEAT_LIMITS))
+    # R-VOUCH-6: an extra user costs the standard all-inclusive price per month.
+    extra_seat_price_cents: int = Field(default=3900, ge=0)
+
+    @field_validator("seat_limits", mode="before")
+    @classmethod
+    def _seat_limits(cls, value: object) -> object:
+        """JSON from the environment, merged over the defaults; a limit is at least 1 (the owner)."""
+        parsed = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(parsed, dict):
+            raise ValueError("seat_limits is a JSON object of plan -> users")
+        merged = {**DEFAULT_SEAT_LIMITS, **parsed}
+        if any(not isinstance(limit, int) or limit < 1 for limit in merged.values()):
+            raise ValueError("each seat limit is a whole number of at least 1")
+        return merged
+
+    # R-FAIR-1: each plan's usage limits; env USAGE_LIMITS is JSON such as
+    # {"ticket": {"tickets_per_month": 5000, "storage_bytes": null}}, merged over these defaults
+    # plan by plan. Staff's per-account limits override them.
+    usage_limits: dict[Plan, UsageLimits] = Field(default_factory=lambda: dict(DEFAULT_USAGE_LIMITS))
+    # R-PAY-10: a month's report flags the account to staff for an enterprise offer when its
+    # end users reach this many, or its queries that month reach this many per agent (seat).
+    enterprise_end_users: int = Field(default=10_000, ge=1)
+    enterprise_queries_per_agent: int = Field(default=5_000, ge=1)
+
+    @field_validator("usage_limits", mode="before")
+    @classmethod
+    def _usage_limits(cls, value: object) -> object:
+        """JSON from the environment, merged over the defaults plan by plan."""
+        parsed = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(parsed, dict):
+            raise ValueError("usage_limits is a JSON object of plan -> limits")
+        return {**DEFAULT_USAGE_LIMITS, **parsed}
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

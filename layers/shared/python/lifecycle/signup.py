@@ -158,8 +158,9 @@ def _new_account(form: Registrant, meta: RequestMeta, now: datetime, settings: S
 
 
 class _Outcome:
-    """Maps a cancelled transaction's reasons (one per item, in pynamodb's order: puts,
-    then updates) to the error the client sees."""
+    """Maps a cancelled transaction's reasons (one per item, in pynamodb's order: deletes,
+    puts, then updates) to the error the client sees. Labels of updates start with
+    ``update:``, those of deletes with ``delete:``."""
 
     def __init__(self) -> None:
         self.labels: list[str] = []
@@ -168,10 +169,15 @@ class _Outcome:
         tx.save(item, condition=condition)
         self.labels.append(label)
 
+    def delete(self, tx: TransactWrite, label: str, item: Model, condition: Any) -> None:
+        tx.delete(item, condition=condition)
+        self.labels.append("delete:" + label)
+
     def failed(self, exc: TransactWriteError) -> list[str]:
-        put_labels = [label for label in self.labels if not label.startswith("update:")]
-        update_labels = [label for label in self.labels if label.startswith("update:")]
-        ordered = put_labels + update_labels
+        def sent_as(label: str) -> int:
+            return 0 if label.startswith("delete:") else 2 if label.startswith("update:") else 1
+
+        ordered = sorted(self.labels, key=sent_as)  # stable: each kind keeps its own order
         return [
             label
             for label, reason in zip(ordered, exc.cancellation_reasons, strict=False)

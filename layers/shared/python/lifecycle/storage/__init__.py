@@ -14,10 +14,14 @@ from lifecycle.storage.accounts import Account
 from lifecycle.storage.audit import AuditEvent
 from lifecycle.storage.campaigns import Campaign
 from lifecycle.storage.claims import Claim
+from lifecycle.storage.custom_requests import CustomRequest
 from lifecycle.storage.notifications import Notification
 from lifecycle.storage.rate_limits import RateCounter
+from lifecycle.storage.seat_intervals import SeatInterval
 from lifecycle.storage.sessions import Session
+from lifecycle.storage.shared_logins import SharedLoginDetection
 from lifecycle.storage.terms import TermsVersion
+from lifecycle.storage.usage import Usage
 from lifecycle.storage.users import User
 from lifecycle.storage.vouchers import Voucher
 
@@ -27,10 +31,14 @@ MODELS: dict[type[Model], str] = {
     AuditEvent: "audit_table",
     Campaign: "campaigns_table",
     Claim: "claims_table",
+    CustomRequest: "custom_requests_table",
     Notification: "notifications_table",
     RateCounter: "rate_limits_table",
+    SeatInterval: "seat_intervals_table",
     Session: "sessions_table",
+    SharedLoginDetection: "shared_login_detections_table",
     TermsVersion: "terms_table",
+    Usage: "usage_table",
     User: "users_table",
     Voucher: "vouchers_table",
 }
@@ -53,10 +61,14 @@ __all__ = [
     "AuditEvent",
     "Campaign",
     "Claim",
+    "CustomRequest",
     "Notification",
     "RateCounter",
+    "SeatInterval",
     "Session",
+    "SharedLoginDetection",
     "TermsVersion",
+    "Usage",
     "User",
     "Voucher",
     "configure",

@@ -56,6 +56,11 @@ class Account(Model):
     included_seats = NumberAttribute(default=1)
     # Users holding a seat (owner included); kept by conditional ADDs when users come and go.
     seats_used = NumberAttribute(default=1)
+    # Users holding one of the included seats (owner included); the others hold extra seats
+    # with a seat interval each (R-VOUCH-6). Kept by the same conditional ADDs.
+    included_seats_used = NumberAttribute(default=1)
+    # R-USE-3: staff's per-account seat limit; None means the plan's (setting ``seat_limits``).
+    seat_limit = NumberAttribute(null=True)
     trial_ends_at = UTCDateTimeAttribute(null=True)
     trial_sweep = UnicodeAttribute(null=True)
     has_payment_method = BooleanAttribute(default=False)
@@ -74,6 +79,9 @@ class Account(Model):
     last_active_at = UTCDateTimeAttribute(null=True)
     # R-VOUCH-2: attempts to redeem this account's code again.
     abuse_signals = NumberAttribute(default=0)
+    # R-FAIR-1: staff's per-account usage limits; None means the plan's (setting ``usage_limits``).
+    usage_limit_tickets_per_month = NumberAttribute(null=True)
+    usage_limit_storage_bytes = NumberAttribute(null=True)
     # Set when the account is due for deletion by the purge procedure (R-TERM-3, R-VOUCH-11).
     purge_after = UTCDateTimeAttribute(null=True)
 

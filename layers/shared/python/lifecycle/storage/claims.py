@@ -2,7 +2,8 @@
 
 ``subdomain#<slug>`` and ``owner-email#<address>`` items are written in the same
 transaction as the account, with ``attribute_not_exists``: uniqueness is a DynamoDB
-condition, never a read-then-write.
+condition, never a read-then-write. ``user-email#<account id>#<address>`` does the same
+for the users added to an account, and is deleted with the user.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pynamodb.models import Model
 
 SUBDOMAIN = "subdomain#"
 OWNER_EMAIL = "owner-email#"
+# "user-email#<account id>#<address>": one user per address within an account.
+USER_EMAIL = "user-email#"
 
 
 class Claim(Model):

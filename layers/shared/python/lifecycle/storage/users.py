@@ -18,3 +18,5 @@ class User(Model):
     created_at = UTCDateTimeAttribute()
     # Written at most once a minute per user, so activity stays one cheap update.
     last_active_at = UTCDateTimeAttribute(null=True)
+    # The key of the user's open extra-seat interval (R-VOUCH-6), so removal can close it.
+    seat_interval_key = UnicodeAttribute(null=True)

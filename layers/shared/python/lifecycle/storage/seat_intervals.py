@@ -1,0 +1,25 @@
+"""The SeatIntervals table: the time each extra user held a seat (R-VOUCH-6).
+
+A user added beyond the account's included seats opens an interval (``end`` null); its
+removal closes it (``end`` = the removal time). Billing prices intervals by the second;
+an account's intervals are one Query, never a Scan.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+
+class SeatInterval(Model):
+    class Meta:
+        table_name = "seat-intervals"
+
+    account_id = UnicodeAttribute(hash_key=True)
+    # "<user_id>#<start ISO>": one user's intervals sort together, by start.
+    interval_key = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    start = UTCDateTimeAttribute()
+    # None while the user still holds the seat.
+    end = UTCDateTimeAttribute(null=True)
+    billable = BooleanAttribute()

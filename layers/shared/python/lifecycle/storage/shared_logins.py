@@ -1,0 +1,54 @@
+"""The SharedLoginDetections table: shared-login evidence (R-USE-1) and fees (R-USE-2).
+
+Two kinds of item share an account's partition, both under the billing period's key:
+
+- a **detection day**, ``"<period start>#<user_id>#<day>"``: one per user per UTC day with
+  concurrent use, put once (``attribute_not_exists``) and then only extended. Its evidence
+  is the devices, the networks (IP prefixes, never full addresses: data minimisation) and
+  the first and last time concurrent use was seen that day;
+- the period's **fee**, ``"<period start>#fee"``: marked once by a conditional update when
+  a user's detection days reach the setting; billing turns a pending fee into an invoice
+  line, staff may waive it.
+
+A query with ``begins_with("<period start>#")`` reads a period whole.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+DETECTION = "detection"
+FEE = "fee"
+
+
+class SharedLoginDetection(Model):
+    class Meta:
+        table_name = "shared-login-detections"
+
+    account_id = UnicodeAttribute(hash_key=True)
+    detection_key = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()  # DETECTION or FEE
+    period_start = UTCDateTimeAttribute()
+    period_end = UTCDateTimeAttribute()
+
+    # A detection day.
+    user_id = UnicodeAttribute(null=True)
+    day = UnicodeAttribute(null=True)  # "YYYY-MM-DD", UTC
+    devices = UnicodeSetAttribute(null=True)
+    networks = UnicodeSetAttribute(null=True)  # "203.0.113.0/24", "2001:db8:1::/48"
+    first_seen = UTCDateTimeAttribute(null=True)
+    last_seen = UTCDateTimeAttribute(null=True)
+    windows = NumberAttribute(null=True)  # activities that found concurrent use that day
+
+    # The period's fee.
+    status = UnicodeAttribute(null=True)  # "pending" → invoiced by billing, or "waived" by staff
+    amount = NumberAttribute(null=True)  # integer cents
+    currency = UnicodeAttribute(null=True)
+    users = UnicodeSetAttribute(null=True)  # the users whose detection days reached the setting
+    detection_days = NumberAttribute(null=True)  # the first such user's days when it was marked
+    marked_at = UTCDateTimeAttribute(null=True)
+    notice_id = UnicodeAttribute(null=True)
+    waived_at = UTCDateTimeAttribute(null=True)
+    waived_by = UnicodeAttribute(null=True)
+    waive_reason = UnicodeAttribute(null=True)
