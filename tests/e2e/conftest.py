@@ -28,6 +28,20 @@ STOP_TIMEOUT_SECONDS = 30.0
 READY_LINE = "local runtime ready on http://127.0.0.1:{port}"
 
 
+def registrant(tag: str, **changes: Any) -> dict[str, Any]:
+    """A valid signup or redemption body; its email and company are unique to ``tag``."""
+    return {
+        "full_name": "Maria Ivanova",
+        "email": f"{tag}@example.com",
+        "company_name": f"Company {tag}",
+        "birth_date": "1990-05-17",
+        "accept_terms": True,
+        "authority_to_bind": True,
+        "human_token": "human",
+        **changes,
+    }
+
+
 @dataclass
 class Runtime:
     """The running local runtime and small helpers to call it."""

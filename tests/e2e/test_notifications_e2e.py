@@ -4,26 +4,12 @@ the email lands in the local outbox and the owner finds it in the account's noti
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Runtime, registrant
 
 pytestmark = pytest.mark.e2e
-
-
-def _redemption(tag: str, code: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "full_name": "Maria Ivanova",
-        "email": f"{tag}@example.com",
-        "company_name": f"Company {tag}",
-        "birth_date": "1990-05-17",
-        "accept_terms": True,
-        "authority_to_bind": True,
-        "human_token": "human",
-    }
 
 
 def test_r_vouch_11_revoking_a_redeemed_code_notifies_its_owner_by_email_and_in_the_list(runtime: Runtime) -> None:
@@ -33,7 +19,7 @@ def test_r_vouch_11_revoking_a_redeemed_code_notifies_its_owner_by_email_and_in_
     assert generated.status_code == 201, generated.text
     (code,) = generated.json()["codes"]
     tag = uuid.uuid4().hex[:10]
-    redeemed = runtime.post("/redemptions", json=_redemption(tag, code))
+    redeemed = runtime.post("/redemptions", json=registrant(tag, code=code))
     assert redeemed.status_code == 201, redeemed.text
     account = redeemed.json()
 

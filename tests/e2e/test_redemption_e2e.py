@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Runtime, registrant
 
 pytestmark = pytest.mark.e2e
-
-
-def _person(tag: str, **changes: Any) -> dict[str, Any]:
-    return {
-        "full_name": "Maria Ivanova",
-        "email": f"{tag}@example.com",
-        "company_name": f"Company {tag}",
-        "birth_date": "1990-05-17",
-        "accept_terms": True,
-        "authority_to_bind": True,
-        "human_token": "human",
-        **changes,
-    }
 
 
 def _campaign_with_codes(runtime: Runtime, count: int) -> tuple[str, list[str]]:
@@ -38,7 +24,7 @@ def test_r_vouch_2_fifty_concurrent_redemptions_of_one_code_make_exactly_one_acc
     campaign_id, (code,) = _campaign_with_codes(runtime, 1)
     tags = [uuid.uuid4().hex[:10] for _ in range(50)]
     with ThreadPoolExecutor(max_workers=50) as pool:
-        replies = list(pool.map(lambda tag: runtime.post("/redemptions", json=_person(tag, code=code)), tags))
+        replies = list(pool.map(lambda tag: runtime.post("/redemptions", json=registrant(tag, code=code)), tags))
 
     statuses = [reply.status_code for reply in replies]
     assert statuses.count(201) == 1, [reply.text for reply in replies if reply.status_code not in (201, 409)]
@@ -58,12 +44,12 @@ def test_r_vouch_2_fifty_concurrent_redemptions_of_one_code_make_exactly_one_acc
 def test_a_voucher_signup_then_a_trial_then_a_second_code_over_http(runtime: Runtime) -> None:
     _, codes = _campaign_with_codes(runtime, 2)
     tag = uuid.uuid4().hex[:10]
-    lifetime = runtime.post("/redemptions", json=_person(tag, code=codes[0].lower().replace("-", " ")))
+    lifetime = runtime.post("/redemptions", json=registrant(tag, code=codes[0].lower().replace("-", " ")))
     assert lifetime.status_code == 201, lifetime.text
-    again = runtime.post("/redemptions", json=_person(tag + "x", code=codes[0]))
+    again = runtime.post("/redemptions", json=registrant(tag + "x", code=codes[0]))
     assert (again.status_code, again.json()["code"]) == (409, "voucher_already_redeemed")
 
-    trial = runtime.post("/signups", json=_person(tag + "t", plan="ticket-chat", billing_period="annual"))
+    trial = runtime.post("/signups", json=registrant(tag + "t", plan="ticket-chat", billing_period="annual"))
     assert trial.status_code == 201, trial.text
     body = trial.json()
     assert (body["status"], body["billing_period"]) == ("trialing", "annual")

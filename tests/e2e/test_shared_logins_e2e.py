@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Runtime, registrant
 
 pytestmark = pytest.mark.e2e
 
@@ -34,17 +34,7 @@ def test_r_use_2_three_days_of_shared_use_mark_a_pending_fee_and_notify_the_owne
     _at(runtime, SIGNED_UP)
     signup = runtime.post(
         "/signups",
-        json={
-            "full_name": "Maria Ivanova",
-            "email": f"shared-{tag}@example.com",
-            "company_name": f"Shared {tag}",
-            "subdomain": f"shared-{tag}",
-            "birth_date": "1990-05-17",
-            "accept_terms": True,
-            "authority_to_bind": True,
-            "human_token": "human",
-            "plan": "ticket",
-        },
+        json=registrant(f"shared-{tag}", company_name=f"Shared {tag}", subdomain=f"shared-{tag}", plan="ticket"),
     )
     assert signup.status_code == 201, signup.text
     account = signup.json()

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Runtime, registrant
 
 pytestmark = pytest.mark.e2e
 
@@ -20,17 +20,7 @@ def test_r_terms_3_a_fresh_trial_accepts_a_version_published_after_its_signup_by
     tag = uuid.uuid4().hex[:10]
     signup = runtime.post(
         "/signups",
-        json={
-            "full_name": "Maria Ivanova",
-            "email": f"terms-{tag}@example.com",
-            "company_name": f"Terms {tag}",
-            "subdomain": f"terms-{tag}",
-            "birth_date": "1990-05-17",
-            "accept_terms": True,
-            "authority_to_bind": True,
-            "human_token": "human",
-            "plan": "ticket",
-        },
+        json=registrant(f"terms-{tag}", company_name=f"Terms {tag}", subdomain=f"terms-{tag}", plan="ticket"),
     )
     assert signup.status_code == 201, signup.text
     account = signup.json()

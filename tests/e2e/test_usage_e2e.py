@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Runtime, registrant
 
 pytestmark = pytest.mark.e2e
 
@@ -19,17 +19,7 @@ def _trial(runtime: Runtime, plan: str = "free") -> dict[str, Any]:
     tag = uuid.uuid4().hex[:10]
     signup = runtime.post(
         "/signups",
-        json={
-            "full_name": "Maria Ivanova",
-            "email": f"usage-{tag}@example.com",
-            "company_name": f"Usage {tag}",
-            "subdomain": f"usage-{tag}",
-            "birth_date": "1990-05-17",
-            "accept_terms": True,
-            "authority_to_bind": True,
-            "human_token": "human",
-            "plan": plan,
-        },
+        json=registrant(f"usage-{tag}", company_name=f"Usage {tag}", subdomain=f"usage-{tag}", plan=plan),
     )
     assert signup.status_code == 201, signup.text
     return dict(signup.json())

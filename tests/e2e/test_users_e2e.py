@@ -5,26 +5,12 @@ log (R-USE-4)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Runtime, registrant
 
 pytestmark = pytest.mark.e2e
-
-
-def _redemption(tag: str, code: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "full_name": "Maria Ivanova",
-        "email": f"{tag}@example.com",
-        "company_name": f"Company {tag}",
-        "birth_date": "1990-05-17",
-        "accept_terms": True,
-        "authority_to_bind": True,
-        "human_token": "human",
-    }
 
 
 def _user(tag: str, n: int) -> dict[str, str]:
@@ -38,7 +24,7 @@ def test_r_vouch_5_r_vouch_7_r_use_4_extra_user_warned_removed_and_audited(runti
     assert generated.status_code == 201, generated.text
     (code,) = generated.json()["codes"]
     tag = uuid.uuid4().hex[:10]
-    redeemed = runtime.post("/redemptions", json=_redemption(tag, code))
+    redeemed = runtime.post("/redemptions", json=registrant(tag, code=code))
     assert redeemed.status_code == 201, redeemed.text
     account = redeemed.json()
     owner = runtime.token(account["owner_id"], account["id"], "owner")

@@ -20,8 +20,11 @@ import string
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Annotated
 
-from lifecycle.settings import Settings
+from pydantic import AfterValidator, Field
+
+from lifecycle.settings import Settings, get_settings
 
 SUBDOMAIN_MAX = 40
 SUBDOMAIN_MIN = 3
@@ -321,3 +324,18 @@ def validate_legal_name(full_name: str) -> str:
     if any(_looks_like_address(word) for word in words):
         raise InvalidName("the full name cannot be a web address")
     return name
+
+
+# ---------------------------------------------------------------- request field types
+
+
+def _configured_email(address: str) -> str:
+    return normalise_email(address, disposable_domains(get_settings()))
+
+
+# Request fields that carry a person's legal name or email (R-REG-3), validated the same
+# way wherever a person is registered or added.
+LegalName = Annotated[
+    str, Field(min_length=1, max_length=200, description="legal full name"), AfterValidator(validate_legal_name)
+]
+EmailAddress = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_configured_email)]

@@ -46,8 +46,8 @@ class Registrant(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    full_name: Annotated[str, Field(min_length=1, max_length=200, description="legal full name")]
-    email: Annotated[str, Field(min_length=3, max_length=254)]
+    full_name: registration.LegalName
+    email: registration.EmailAddress
     company_name: Annotated[str, Field(min_length=1, max_length=200)]
     birth_date: date
     accept_terms: bool
@@ -55,16 +55,6 @@ class Registrant(BaseModel):
     human_token: Annotated[str, Field(min_length=1, max_length=4096, description="CAPTCHA token")]
     website: Annotated[str | None, Field(max_length=500, description="leave empty (bots fill it)")] = None
     subdomain: Annotated[str | None, Field(max_length=63, description="derived from company_name if absent")] = None
-
-    @field_validator("full_name")
-    @classmethod
-    def _legal_name(cls, value: str) -> str:
-        return registration.validate_legal_name(value)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return registration.normalise_email(value, registration.disposable_domains(get_settings()))
 
     @field_validator("birth_date")
     @classmethod

@@ -19,9 +19,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -49,19 +49,9 @@ class NewUser(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    full_name: Annotated[str, Field(min_length=1, max_length=200, description="legal full name")]
-    email: Annotated[str, Field(min_length=3, max_length=254)]
+    full_name: registration.LegalName
+    email: registration.EmailAddress
     role: NewRole
-
-    @field_validator("full_name")
-    @classmethod
-    def _legal_name(cls, value: str) -> str:
-        return registration.validate_legal_name(value)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return registration.normalise_email(value, registration.disposable_domains(get_settings()))
 
 
 class UserView(BaseModel):
