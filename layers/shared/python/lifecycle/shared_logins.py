@@ -39,21 +39,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import audit, clock, errors, notifications
+from lifecycle import audit, clock, errors, notifications, transactions
 from lifecycle.auth import Principal, require_member
 from lifecycle.billing_periods import Period, monthly_period
 from lifecycle.money import Money
 from lifecycle.observability import logger
-from lifecycle.settings import Settings, get_settings
+from lifecycle.settings import Settings
 from lifecycle.storage import Account, Notification, Session, SharedLoginDetection, User
 from lifecycle.storage.shared_logins import DETECTION, FEE
 
@@ -177,18 +175,11 @@ def _detection_days(account_id: str, period_key: str, user_id: str) -> list[Shar
 # ---------------------------------------------------------------- the fee (R-USE-2)
 
 
-@lru_cache(maxsize=4)
-def _connection(region: str, host: str | None) -> Connection:
-    """One pynamodb connection per endpoint for the transactions, like the models' own."""
-    return Connection(region=region, host=host)
-
-
 def _transact(build: Callable[[TransactWrite], None]) -> bool:
     """Commit; False when a condition failed. A conflict with a concurrent transaction is retried."""
-    settings = get_settings()
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
-            with TransactWrite(connection=_connection(settings.region, settings.dynamodb_endpoint)) as tx:
+            with TransactWrite(connection=transactions.connection()) as tx:
                 build(tx)
             return True
         except TransactWriteError as exc:

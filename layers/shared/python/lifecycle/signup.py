@@ -9,18 +9,14 @@ transaction, never a read-then-write.
 
 from __future__ import annotations
 
-import random
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -29,14 +25,12 @@ from lifecycle.accounts import AccountView
 from lifecycle.human_check import check_human, verifier_for
 from lifecycle.plans import BillingPeriod, Plan
 from lifecycle.rate_limit import check_signup_limits
-from lifecycle.settings import Settings, get_settings
+from lifecycle.settings import Settings
 from lifecycle.storage import Account, Campaign, Claim, User, Voucher
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.claims import OWNER_EMAIL, SUBDOMAIN
+from lifecycle.transactions import Outcome, commit
 from lifecycle.vouchers import InvalidVoucherCode, code_hash, normalise_code
-
-CONFLICT_RETRIES = 3
-
 
 # ---------------------------------------------------------------- input
 
@@ -147,64 +141,7 @@ def _new_account(form: Registrant, meta: RequestMeta, now: datetime, settings: S
 # ---------------------------------------------------------------- the transaction
 
 
-class _Outcome:
-    """Maps a cancelled transaction's reasons (one per item, in pynamodb's order: deletes,
-    puts, then updates) to the error the client sees. Labels of updates start with
-    ``update:``, those of deletes with ``delete:``."""
-
-    def __init__(self) -> None:
-        self.labels: list[str] = []
-
-    def put(self, tx: TransactWrite, label: str, item: Model, condition: Any) -> None:
-        tx.save(item, condition=condition)
-        self.labels.append(label)
-
-    def delete(self, tx: TransactWrite, label: str, item: Model, condition: Any) -> None:
-        tx.delete(item, condition=condition)
-        self.labels.append("delete:" + label)
-
-    def failed(self, exc: TransactWriteError) -> list[str]:
-        def sent_as(label: str) -> int:
-            return 0 if label.startswith("delete:") else 2 if label.startswith("update:") else 1
-
-        ordered = sorted(self.labels, key=sent_as)  # stable: each kind keeps its own order
-        return [
-            label
-            for label, reason in zip(ordered, exc.cancellation_reasons, strict=False)
-            if reason is not None and reason.code == "ConditionalCheckFailed"
-        ]
-
-
-def _conflicted(exc: TransactWriteError) -> bool:
-    return any(reason is not None and reason.code == "TransactionConflict" for reason in exc.cancellation_reasons)
-
-
-@lru_cache(maxsize=4)
-def _connection(host: str | None, region: str) -> Connection:
-    """One pynamodb connection per endpoint, reused across invocations like the models' own."""
-    return Connection(host=host, region=region)
-
-
-def _commit(build: Callable[[TransactWrite, _Outcome], None], on_failure: Callable[[list[str]], None]) -> None:
-    """Run the transaction; a conflict with a concurrent one is retried, a failed
-    condition becomes the client's error through ``on_failure``."""
-    settings = get_settings()
-    for attempt in range(CONFLICT_RETRIES + 1):
-        outcome = _Outcome()
-        try:
-            with TransactWrite(connection=_connection(settings.dynamodb_endpoint, settings.region)) as tx:
-                build(tx, outcome)
-            return
-        except TransactWriteError as exc:
-            failed = outcome.failed(exc)
-            if failed:
-                on_failure(failed)
-            if not _conflicted(exc) or attempt == CONFLICT_RETRIES:
-                raise
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter, not security
-
-
-def _account_items(tx: TransactWrite, outcome: _Outcome, account: Account, owner: User, event: Model) -> None:
+def _account_items(tx: TransactWrite, outcome: Outcome, account: Account, owner: User, event: Model) -> None:
     outcome.put(tx, "account", account, Account.id.does_not_exist())
     claim_at = account.created_at
     subdomain = Claim(SUBDOMAIN + str(account.subdomain), account_id=account.id, claimed_at=claim_at)
@@ -250,7 +187,7 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
     account.trial_sweep = shard_of(account.id, settings.sweep_shards)
     event = audit.event(account.id, "account_created", owner.user_id, now, via="trial_signup", plan=form.plan)
 
-    _commit(lambda tx, out: _account_items(tx, out, account, owner, event), _claims_failed(account))
+    commit(lambda tx, out: _account_items(tx, out, account, owner, event), _claims_failed(account))
     return AccountView.of(account)
 
 
@@ -300,7 +237,7 @@ def _add_if_exists(item: Model, counter: Any, key: Any) -> None:
             raise
 
 
-def _claim_voucher(tx: TransactWrite, outcome: _Outcome, hashed: str, account_id: str, now: datetime) -> None:
+def _claim_voucher(tx: TransactWrite, outcome: Outcome, hashed: str, account_id: str, now: datetime) -> None:
     tx.update(
         Voucher(hashed),
         actions=[Voucher.redeemed_at.set(now), Voucher.account_id.set(account_id)],
@@ -348,11 +285,11 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
         account.id, "account_created", owner.user_id, now, via="voucher", campaign_id=voucher.campaign_id
     )
 
-    def build(tx: TransactWrite, outcome: _Outcome) -> None:
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
         _account_items(tx, outcome, account, owner, event)
         _claim_voucher(tx, outcome, hashed, account.id, now)
 
-    _commit(build, _voucher_failed(hashed, now, _claims_failed(account)))
+    commit(build, _voucher_failed(hashed, now, _claims_failed(account)))
     _add_if_exists(Campaign(voucher.campaign_id), Campaign.codes_redeemed, Campaign.id)
     return AccountView.of(account)
 
@@ -369,7 +306,7 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
     _check_redeemable(voucher, now)
     event = audit.event(account.id, "voucher_applied", actor, now, campaign_id=voucher.campaign_id)
 
-    def build(tx: TransactWrite, outcome: _Outcome) -> None:
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
         upgraded = Account(account.id)
         _apply_voucher_terms(upgraded, voucher, hashed, now)
         tx.update(
@@ -399,6 +336,6 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
             raise errors.VoucherNotStackable("This account already has a voucher")
         _voucher_failed(hashed, now, lambda _: None)(failed)
 
-    _commit(build, on_failure)
+    commit(build, on_failure)
     _add_if_exists(Campaign(voucher.campaign_id), Campaign.codes_redeemed, Campaign.id)
     return AccountView.of(Account.get(account.id, consistent_read=True))

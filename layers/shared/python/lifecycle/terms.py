@@ -16,15 +16,13 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import clock, errors
+from lifecycle import clock, errors, transactions
 from lifecycle.settings import get_settings
 from lifecycle.storage import TermsVersion
 from lifecycle.storage.terms import TERMS_OF_SERVICE
@@ -67,12 +65,6 @@ class TermsHistory(BaseModel):
 # ---------------------------------------------------------------- publishing
 
 
-@lru_cache(maxsize=4)
-def _connection(region: str, host: str | None) -> Connection:
-    """One connection per endpoint for the publishing transaction, like the models' own."""
-    return Connection(region=region, host=host)
-
-
 def _reason_codes(exc: TransactWriteError) -> list[str | None]:
     return [reason.code if reason is not None else None for reason in exc.cancellation_reasons]
 
@@ -87,9 +79,8 @@ def publish(version: str, staff_id: str, now: datetime) -> TermsView:
         raise errors.InvalidField("version", "1 to 40 letters, digits, '.', '_' or '-'")
     item = TermsVersion(TERMS_OF_SERVICE, now, version=version, published_by=staff_id)
     claim = TermsVersion(VERSION_CLAIM + version, CLAIM_SORT_KEY, version=version, published_by=staff_id)
-    settings = get_settings()
     try:
-        with TransactWrite(connection=_connection(settings.region, settings.dynamodb_endpoint)) as tx:
+        with TransactWrite(connection=transactions.connection()) as tx:
             tx.save(claim, condition=TermsVersion.document.does_not_exist())
             tx.save(item, condition=TermsVersion.document.does_not_exist())
     except TransactWriteError as exc:

@@ -32,9 +32,9 @@ from lifecycle.activity import BLOCKED_STATUSES, require_access
 from lifecycle.auth import Principal, Role, require_member
 from lifecycle.money import Money
 from lifecycle.settings import Settings, get_settings
-from lifecycle.signup import _commit, _Outcome
 from lifecycle.storage import Account, Claim, Notification, SeatInterval, User
 from lifecycle.storage.claims import USER_EMAIL
+from lifecycle.transactions import Outcome, commit
 
 # Who may add and remove users (API.md).
 MANAGER_ROLES: tuple[Role, ...] = ("owner", "admin")
@@ -150,7 +150,7 @@ def _add(account: Account, actor: Principal, form: NewUser, now: datetime, setti
     )
     notice = _extra_seat_warning(account, now, settings) if billable else None
 
-    def build(tx: TransactWrite, outcome: _Outcome) -> None:
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
         outcome.put(tx, "user", user, User.user_id.does_not_exist())
         outcome.put(tx, "email", claim, Claim.claim.does_not_exist())
         outcome.put(tx, "audit", event, None)
@@ -160,13 +160,13 @@ def _add(account: Account, actor: Principal, form: NewUser, now: datetime, setti
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
         _take_seat(tx, outcome, account.id, billable, limit)
 
-    _commit(build, _add_failed(account.id, settings))
+    commit(build, _add_failed(account.id, settings))
     if notice is not None:
         notifications.deliver(notice, now, notifications.sender_for(settings))
     return UserView.of(user)
 
 
-def _take_seat(tx: TransactWrite, outcome: _Outcome, account_id: str, billable: bool, limit: int) -> None:
+def _take_seat(tx: TransactWrite, outcome: Outcome, account_id: str, billable: bool, limit: int) -> None:
     """R-USE-3: ADD 1 to ``seats_used`` while it is under ``limit``; an included seat also
     counts in ``included_seats_used``, and is taken only while one is free (R-VOUCH-5)."""
     included_full = Account.included_seats_used >= Account.included_seats
@@ -254,7 +254,7 @@ def remove_user(account: Account, actor: Principal, user_id: str, now: datetime)
         billable=bool(user.seat_interval_key),
     )
 
-    def build(tx: TransactWrite, outcome: _Outcome) -> None:
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
         still_there = User.user_id.exists() & (User.role != "owner")
         outcome.delete(tx, "user", User(account.id, user_id), still_there)
         outcome.delete(tx, "email", Claim(_email_claim(account.id, user.email)), None)
@@ -266,10 +266,10 @@ def remove_user(account: Account, actor: Principal, user_id: str, now: datetime)
             raise errors.NotFound("No such user")  # removed concurrently
         raise errors.Conflict("The user could not be removed; retry")
 
-    _commit(build, raise_for)
+    commit(build, raise_for)
 
 
-def _free_seat(tx: TransactWrite, outcome: _Outcome, user: User, now: datetime) -> None:
+def _free_seat(tx: TransactWrite, outcome: Outcome, user: User, now: datetime) -> None:
     """The counters ADD -1 (the owner's seat is never freed); an extra user's open interval
     ends now (R-VOUCH-6), an included user's seat becomes free for the next user."""
     freed: list[Action] = [Account.seats_used.add(-1)]

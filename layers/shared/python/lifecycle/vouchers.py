@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -28,6 +27,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from lifecycle import transactions
 from lifecycle.campaigns import get_or_default
 from lifecycle.observability import logger
 from lifecycle.settings import get_settings
@@ -221,8 +221,7 @@ def _write_all(items: list[Voucher], campaign: Campaign) -> _Outcome:
     The counter is updated even when a chunk failed (its error is raised afterwards), so
     ``codes_total`` matches the codes stored whatever happened to the rest.
     """
-    settings = get_settings()
-    connection = _connection(settings.region, settings.dynamodb_endpoint)
+    connection = transactions.connection()
     chunks = [items[i : i + TRANSACTION_SIZE] for i in range(0, len(items), TRANSACTION_SIZE)]
     total = _Outcome()
     with ThreadPoolExecutor(max_workers=max(1, min(WRITERS, len(chunks)))) as pool:
@@ -234,15 +233,6 @@ def _write_all(items: list[Voucher], campaign: Campaign) -> _Outcome:
     if total.error is not None:
         raise total.error
     return total
-
-
-@lru_cache(maxsize=4)
-def _connection(region: str, host: str | None) -> Connection:
-    """A connection for the writers' transactions, made once per endpoint like the models' own."""
-    connection = Connection(region=region, host=host)
-    # botocore's client is thread-safe once made; making it is not, so it is made here.
-    _ = connection.client
-    return connection
 
 
 def _result(future: Future[_Outcome]) -> _Outcome:
