@@ -146,6 +146,13 @@ class InvalidField(Unprocessable):
         super().__init__("See errors[] for each field", errors=[{"field": field, "message": message}])
 
 
+class InvalidVatId(InvalidField):
+    """R-PAY-14: an EU VAT ID that does not have its member state's format."""
+
+    code = "invalid_vat_id"
+    title = "The VAT ID is not valid for the country"
+
+
 # ---------------------------------------------------------------- bots and rate limits (R-REG-2)
 
 

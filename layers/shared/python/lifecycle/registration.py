@@ -326,6 +326,21 @@ def validate_legal_name(full_name: str) -> str:
     return name
 
 
+def validate_name_part(part: str) -> str:
+    """R-VOUCH-8: one part of a real name (a given or a family name), by the rules of
+    ``validate_legal_name`` for its characters: "Mary Ann" and "de la Cruz" are one part."""
+    name = " ".join(unicodedata.normalize("NFC", part).split())
+    if not 1 <= len(name) <= _NAME_MAX:
+        raise InvalidName("the name must be 1 to 200 characters")
+    if not all(_name_char_allowed(char) for char in name):
+        raise InvalidName("the name may contain only letters, spaces, hyphens, apostrophes and periods")
+    if not any(char.isalpha() for char in name):
+        raise InvalidName("the name must contain letters")
+    if any(_looks_like_address(word) for word in name.split(" ")):
+        raise InvalidName("the name cannot be a web address")
+    return name
+
+
 # ---------------------------------------------------------------- request field types
 
 
@@ -337,5 +352,8 @@ def _configured_email(address: str) -> str:
 # way wherever a person is registered or added.
 LegalName = Annotated[
     str, Field(min_length=1, max_length=200, description="legal full name"), AfterValidator(validate_legal_name)
+]
+NamePart = Annotated[
+    str, Field(min_length=1, max_length=200, description="a given or family name"), AfterValidator(validate_name_part)
 ]
 EmailAddress = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_configured_email)]

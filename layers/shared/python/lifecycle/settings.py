@@ -48,6 +48,7 @@ class Settings(BaseModel):
 
     accounts_table: str = "accounts"
     audit_table: str = "audit"
+    billing_details_table: str = "billing-details"
     campaigns_table: str = "campaigns"
     claims_table: str = "claims"
     custom_requests_table: str = "custom-requests"

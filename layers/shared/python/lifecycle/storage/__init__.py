@@ -12,6 +12,7 @@ from pynamodb.models import Model
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage.accounts import Account
 from lifecycle.storage.audit import AuditEvent
+from lifecycle.storage.billing_details import BillingDetailsVersion
 from lifecycle.storage.campaigns import Campaign
 from lifecycle.storage.claims import Claim
 from lifecycle.storage.custom_requests import CustomRequest
@@ -29,6 +30,7 @@ from lifecycle.storage.vouchers import Voucher
 MODELS: dict[type[Model], str] = {
     Account: "accounts_table",
     AuditEvent: "audit_table",
+    BillingDetailsVersion: "billing_details_table",
     Campaign: "campaigns_table",
     Claim: "claims_table",
     CustomRequest: "custom_requests_table",
@@ -59,6 +61,7 @@ __all__ = [
     "MODELS",
     "Account",
     "AuditEvent",
+    "BillingDetailsVersion",
     "Campaign",
     "Claim",
     "CustomRequest",

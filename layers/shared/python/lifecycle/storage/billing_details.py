@@ -1,0 +1,32 @@
+"""The BillingDetails table: every version of an account's billing details (R-VOUCH-8, R-PAY-14).
+
+A version is never changed: new details are a new item keyed by the instant they apply
+from, so an invoice reads the details valid at its issue time and details given later
+never rewrite an invoice already issued (R-PAY-14).
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+
+class BillingDetailsVersion(Model):
+    class Meta:
+        table_name = "billing-details"
+
+    account_id = UnicodeAttribute(hash_key=True)
+    # The instant these details apply from; they hold until the next version's.
+    valid_from = UTCDateTimeAttribute(range_key=True)
+    first_name = UnicodeAttribute()
+    last_name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    company = UnicodeAttribute()
+    street = UnicodeAttribute()
+    city = UnicodeAttribute()
+    postal_code = UnicodeAttribute()
+    region = UnicodeAttribute(null=True)
+    country = UnicodeAttribute()
+    vat_id = UnicodeAttribute(null=True)
+    company_registration = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute()

@@ -1,0 +1,256 @@
+"""Billing details over moto (``/accounts/{id}/billing-details``): the required fields
+(R-VOUCH-8), EU VAT ID formats and versions applying from now (R-PAY-14), and that a voucher
+account without extra users is not asked for them (R-VOUCH-9). Each test goes through the
+function the template routes to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from lifecycle import billing_details, clock
+from lifecycle.settings import Settings
+from lifecycle.storage import AuditEvent, BillingDetailsVersion
+from tests.support import STAFF, Reply, call, member
+from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
+
+
+@pytest.fixture(autouse=True)
+def _world(tables: Settings) -> Iterator[None]:
+    clock.set_now(NOW)
+    yield
+    clock.set_now(None)
+
+
+@pytest.fixture
+def account() -> dict[str, Any]:
+    reply = call("POST", "/signups", body=TRIAL)
+    assert reply.status == 201, reply.body
+    return dict(reply.body)
+
+
+def owner_of(account: dict[str, Any]) -> dict[str, str]:
+    return member(account["id"], "owner", sub=account["owner_id"])
+
+
+def details(**changes: Any) -> dict[str, Any]:
+    address = {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "region": None, "country": "BG"}
+    body: dict[str, Any] = {
+        "first_name": "Maria",
+        "last_name": "Ivanova",
+        "email": "billing@example.com",
+        "company": "Example Ltd",
+        "address": address,
+        "vat_id": "BG123456789",
+        "company_registration": "123456789",
+    }
+    for key, value in changes.items():
+        if key in address:
+            address[key] = value
+        else:
+            body[key] = value
+    return body
+
+
+def put(account: dict[str, Any], body: dict[str, Any], claims: dict[str, Any] | None = None) -> Reply:
+    return call("PUT", f"/accounts/{account['id']}/billing-details", body=body, claims=claims or owner_of(account))
+
+
+def get(account: dict[str, Any], claims: dict[str, Any] | None = None) -> Reply:
+    return call("GET", f"/accounts/{account['id']}/billing-details", claims=claims or owner_of(account))
+
+
+def fields(reply: Reply) -> list[str]:
+    return [error["field"] for error in reply.body.get("errors", [])]
+
+
+def test_r_vouch_8_valid_full_details_are_stored_and_read_back(account: dict[str, Any]) -> None:
+    reply = put(account, details(vat_id="bg 123.456-789"))
+    assert reply.status == 200, reply.body
+    assert reply.body["vat_id"] == "BG123456789"
+    assert reply.body["applies_from"] == "2026-11-25T12:00:00Z"
+    assert reply.body["address"]["country"] == "BG"
+    assert get(account).body == reply.body
+    (stored,) = BillingDetailsVersion.query(account["id"])
+    assert (stored.first_name, stored.company_registration, stored.valid_from) == ("Maria", "123456789", NOW)
+    events = [event.type for event in AuditEvent.query(account["id"])]
+    assert "billing_details_updated" in events
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["first_name", "last_name", "email", "company", "street", "city", "postal_code", "country"],
+)
+def test_r_vouch_8_every_required_field_is_required(account: dict[str, Any], field: str) -> None:
+    body = details()
+    if field in body:
+        del body[field]
+        expected = field
+    else:
+        del body["address"][field]
+        expected = f"address.{field}"
+    reply = put(account, body)
+    assert (reply.status, reply.code) == (422, "validation_error")
+    assert expected in fields(reply)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", "M4ria"),
+        ("last_name", "www.example.com"),
+        ("first_name", "   "),
+        ("email", "not-an-address"),
+        ("company", "  "),
+        ("street", " "),
+        ("country", "XX"),
+        ("country", "Bulgaria"),
+    ],
+)
+def test_r_vouch_8_names_email_company_and_address_must_be_real(
+    account: dict[str, Any], field: str, value: str
+) -> None:
+    reply = put(account, details(**{field: value}))
+    assert (reply.status, reply.code) == (422, "validation_error"), reply.body
+
+
+def test_r_vouch_8_names_of_any_script_with_spaces_and_apostrophes_are_real(account: dict[str, Any]) -> None:
+    reply = put(account, details(first_name="Мария-Елена", last_name="O'Neill de la Cruz"))
+    assert reply.status == 200, reply.body
+
+
+@pytest.mark.parametrize("country", sorted(billing_details.REGION_REQUIRED))
+def test_r_vouch_8_region_is_required_where_addresses_need_it(account: dict[str, Any], country: str) -> None:
+    reply = put(account, details(country=country, region=None, vat_id=None, company_registration=None))
+    assert (reply.status, reply.code) == (422, "validation_error")
+    assert fields(reply) == ["address.region"]
+    given = put(account, details(country=country, region="Region", vat_id=None, company_registration=None))
+    assert given.status == 200, given.body
+
+
+def test_r_vouch_8_region_is_optional_elsewhere(account: dict[str, Any]) -> None:
+    reply = put(account, details(country="DE", vat_id=None, company_registration=None))
+    assert (reply.status, reply.body["address"]["region"], reply.body["company_registration"]) == (200, None, None)
+
+
+@pytest.mark.parametrize("number", [None, "", "12345678", "1234567890", "12345678901234", "ABCDEFGHI"])
+def test_r_vouch_8_bulgaria_requires_a_uic_of_9_or_13_digits(account: dict[str, Any], number: str | None) -> None:
+    reply = put(account, details(company_registration=number))
+    assert (reply.status, reply.code) == (422, "validation_error")
+    assert fields(reply) == ["company_registration"]
+
+
+@pytest.mark.parametrize(("number", "stored"), [("123456789", "123456789"), ("1234 5678 90123", "1234567890123")])
+def test_r_vouch_8_a_bulgarian_uic_of_9_or_13_digits_is_accepted(
+    account: dict[str, Any], number: str, stored: str
+) -> None:
+    reply = put(account, details(company_registration=number))
+    assert (reply.status, reply.body["company_registration"]) == (200, stored)
+
+
+@pytest.mark.parametrize(
+    ("country", "vat_id", "normalised"),
+    [
+        ("BG", "BG1234567890", "BG1234567890"),
+        ("DE", "de 123 456 789", "DE123456789"),
+        ("FR", "FR-AB-123456789", "FRAB123456789"),
+        ("GR", "EL123456789", "EL123456789"),
+        ("AT", "ATU12345678", "ATU12345678"),
+        ("NL", "NL123456789B01", "NL123456789B01"),
+        ("IE", "IE1234567WA", "IE1234567WA"),
+        ("ES", "ESX1234567Z", "ESX1234567Z"),
+        ("SE", "SE123456789001", "SE123456789001"),
+    ],
+)
+def test_r_pay_14_vat_ids_of_member_states_are_accepted_and_normalised(
+    account: dict[str, Any], country: str, vat_id: str, normalised: str
+) -> None:
+    registration = "123456789" if country == "BG" else None
+    reply = put(account, details(country=country, vat_id=vat_id, company_registration=registration))
+    assert (reply.status, reply.body["vat_id"]) == (200, normalised), reply.body
+
+
+@pytest.mark.parametrize(
+    ("country", "vat_id"),
+    [
+        ("DE", "DE12345678"),  # one digit short
+        ("BG", "BG12345678901"),  # one digit long
+        ("FR", "FR12345678"),
+        ("AT", "AT12345678"),  # the U is part of the format
+        ("NL", "NL123456789C01"),
+        ("GR", "GR123456789"),  # Greece's VAT prefix is EL
+        ("DE", "BG123456789"),  # a Bulgarian VAT ID for a German address
+        ("US", "DE123456789"),  # an EU VAT ID for an address outside the EU
+        ("BG", "123456789"),  # no prefix
+    ],
+)
+def test_r_pay_14_a_vat_id_of_the_wrong_format_or_country_is_invalid_vat_id(
+    account: dict[str, Any], country: str, vat_id: str
+) -> None:
+    region = "California" if country == "US" else None
+    registration = "123456789" if country == "BG" else None
+    reply = put(account, details(country=country, region=region, vat_id=vat_id, company_registration=registration))
+    assert (reply.status, reply.code) == (422, "invalid_vat_id"), reply.body
+    assert fields(reply) == ["vat_id"]
+    assert list(BillingDetailsVersion.query(account["id"])) == []
+
+
+def test_r_pay_14_the_eu_vat_table_is_the_27_member_states() -> None:
+    assert len(billing_details.EU_VAT_FORMATS) == 27
+    assert "EL" in billing_details.EU_VAT_FORMATS
+    assert set(billing_details.EU_VAT_FORMATS) - {"EL"} <= billing_details.COUNTRIES
+    assert len(billing_details.COUNTRIES) == 249
+
+
+def test_r_pay_14_new_details_apply_from_now_and_the_earlier_version_is_kept(account: dict[str, Any]) -> None:
+    first = put(account, details(vat_id=None))
+    assert first.status == 200, first.body
+    later = NOW + timedelta(days=3)
+    clock.set_now(later)
+    second = put(account, details(vat_id="BG987654321", company="Example Holding"))
+    assert (second.status, second.body["applies_from"]) == (200, "2026-11-28T12:00:00Z")
+
+    # An invoice issued before the change keeps the details it was issued with, never the VAT ID.
+    before = billing_details.valid_at(account["id"], later - timedelta(seconds=1))
+    assert before is not None
+    assert (before.vat_id, before.company, before.applies_from) == (None, "Example Ltd", "2026-11-25T12:00:00Z")
+    now = billing_details.valid_at(account["id"], later)
+    assert now is not None
+    assert (now.vat_id, now.company) == ("BG987654321", "Example Holding")
+    assert billing_details.valid_at(account["id"], NOW - timedelta(seconds=1)) is None
+    assert get(account).body == second.body
+    assert len(list(BillingDetailsVersion.query(account["id"]))) == 2
+
+
+def test_only_the_owner_gives_billing_details_and_other_accounts_are_404(account: dict[str, Any]) -> None:
+    for role in ("admin", "agent"):
+        reply = put(account, details(), claims=member(account["id"], role, sub="user-2"))
+        assert (reply.status, reply.code) == (403, "forbidden")
+        assert get(account, claims=member(account["id"], role, sub="user-2")).status == 403
+    other = member("acc_other", "owner", sub="user-9")
+    assert put(account, details(), claims=other).status == 404
+    assert get(account, claims=other).status == 404
+    assert put(account, details(), claims=STAFF).status == 403
+
+
+def test_r_use_4_staff_reads_of_billing_details_are_audited(account: dict[str, Any]) -> None:
+    assert put(account, details()).status == 200
+    assert get(account, claims=STAFF).status == 200
+    accesses = [event.details.as_dict() for event in AuditEvent.query(account["id"]) if event.type == "staff_access"]  # type: ignore[no-untyped-call]
+    assert accesses == [{"resource": "billing_details"}]
+
+
+def test_r_vouch_9_a_voucher_account_without_extra_users_is_not_asked_for_billing_details() -> None:
+    add_voucher("BILL-DEAL-0001")
+    reply = call("POST", "/redemptions", body=person(code="BILL-DEAL-0001", email="owner@example.com"))
+    assert reply.status == 201, reply.body
+    voucher_account = dict(reply.body)
+    assert voucher_account["seats"]["extra"] == 0
+    # No details given, and nothing asks for them: the account is active with full access.
+    assert get(voucher_account).code == "not_found"
+    seen = call("GET", f"/accounts/{voucher_account['id']}", claims=owner_of(voucher_account)).body
+    assert (seen["status"], seen["access"]) == ("active", "full")
