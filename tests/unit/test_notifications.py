@@ -63,6 +63,7 @@ SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
     "suspension_warning": {"subdomain": "yasen", "reason": "unpaid invoices", "suspend_at": WHEN},
     "termination_warning": {"subdomain": "yasen", "reason": "false registration data", "terminate_at": WHEN},
     "cancellation_confirmed": {"subdomain": "yasen", "cancelled_at": WHEN},
+    "cancellation_overdue": {"request_id": "ccr_1", "account": "acc_1", "requested_at": WHEN, "due_by": WHEN},
     "privacy_request_verification": {"request_type": "erasure", "reference": "dsr_1", "due_at": WHEN},
     "privacy_request_completed": {"request_type": "erasure", "reference": "dsr_1", "completed_at": WHEN},
     "voucher_revoked": {"subdomain": "yasen", "reason": "it was shared"},

@@ -229,3 +229,10 @@ class AlreadyDecided(Conflict):
 
     code = "already_decided"
     title = "This request has been decided already"
+
+
+class AlreadyConfirmed(Conflict):
+    """R-TERM-2: an emailed cancellation request is confirmed once."""
+
+    code = "already_confirmed"
+    title = "This cancellation request has been confirmed already"

@@ -31,6 +31,7 @@ NoticeType = Literal[
     "suspension_warning",
     "termination_warning",
     "cancellation_confirmed",
+    "cancellation_overdue",
     "privacy_request_verification",
     "privacy_request_completed",
     "voucher_revoked",
@@ -145,6 +146,13 @@ ENGLISH: dict[NoticeType, Template] = {
         "Help desk {subdomain} was cancelled on {cancelled_at}. Access has ended and there will be no "
         "further charges.\n\nAll its content will be deleted and cannot be recovered. We keep only what "
         "the law requires, such as invoices.",
+    ),
+    # R-TERM-2: to staff, when an emailed cancellation is still unconfirmed after its deadline.
+    "cancellation_overdue": Template(
+        "Overdue cancellation request {request_id}",
+        "The owner of account {account} asked on {requested_at} to cancel it. Staff had to confirm "
+        "the cancellation by {due_by}, and it is still pending.\n\nConfirm it now in the staff tools "
+        "(POST /admin/cancellation-requests/{request_id}/confirm).",
     ),
     # R-GDPR-10
     "privacy_request_verification": Template(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
@@ -50,6 +51,7 @@ class Settings(BaseModel):
     audit_table: str = "audit"
     billing_details_table: str = "billing-details"
     campaigns_table: str = "campaigns"
+    cancellation_requests_table: str = "cancellation-requests"
     claims_table: str = "claims"
     custom_requests_table: str = "custom-requests"
     idempotency_table: str = "idempotency"
@@ -68,6 +70,12 @@ class Settings(BaseModel):
     # Notices go by SES in AWS; the local runtime sets LOCAL_OUTBOX_PATH and they go to that file.
     email_from: str = "notices@helpdesk.example"
     local_outbox_path: str | None = None
+    # Where notices to staff go (R-TERM-2: an overdue cancellation request's escalation).
+    staff_email: str = "support@helpdesk.example"
+    # R-TERM-2: the business-day calendar staff's 1-day deadline counts in, in UTC. Saturdays and
+    # Sundays are never business days; env BUSINESS_HOLIDAYS lists further days off as
+    # comma-separated ISO dates ("2026-12-24,2026-12-25"); none by default.
+    business_holidays: frozenset[date] = frozenset()
     # Sessions (device, IP, user agent) are network data: kept this long, then expired by TTL.
     session_retention_days: int = Field(default=90, ge=1)
     # Activity is written at most once per this many seconds per user (API.md "Activity").
@@ -141,6 +149,14 @@ class Settings(BaseModel):
         if not isinstance(parsed, dict):
             raise ValueError("usage_limits is a JSON object of plan -> limits")
         return {**DEFAULT_USAGE_LIMITS, **parsed}
+
+    @field_validator("business_holidays", mode="before")
+    @classmethod
+    def _business_holidays(cls, value: object) -> object:
+        """Comma-separated ISO dates from the environment; blanks are ignored."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -14,6 +14,7 @@ from lifecycle.storage.accounts import Account
 from lifecycle.storage.audit import AuditEvent
 from lifecycle.storage.billing_details import BillingDetailsVersion
 from lifecycle.storage.campaigns import Campaign
+from lifecycle.storage.cancellation_requests import CancellationRequest
 from lifecycle.storage.claims import Claim
 from lifecycle.storage.custom_requests import CustomRequest
 from lifecycle.storage.notifications import Notification
@@ -32,6 +33,7 @@ MODELS: dict[type[Model], str] = {
     AuditEvent: "audit_table",
     BillingDetailsVersion: "billing_details_table",
     Campaign: "campaigns_table",
+    CancellationRequest: "cancellation_requests_table",
     Claim: "claims_table",
     CustomRequest: "custom_requests_table",
     Notification: "notifications_table",
@@ -63,6 +65,7 @@ __all__ = [
     "AuditEvent",
     "BillingDetailsVersion",
     "Campaign",
+    "CancellationRequest",
     "Claim",
     "CustomRequest",
     "Notification",

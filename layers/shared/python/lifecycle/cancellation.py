@@ -1,0 +1,316 @@
+"""Cancellation by the owner: "Stop account" (R-TERM-1) and by email (R-TERM-2).
+
+Cancelling is one conditional transaction: the account becomes ``cancelled`` with its
+access blocked, leaves the trial sweep's index (the only index a charging sweep reads
+today, so nothing charges it again), is queued for the purge procedure (R-TERM-3:
+``purge_after`` = now; the purge itself is a later issue), and its audit event and the
+owner's ``cancellation_confirmed`` notice commit with it. The condition (not cancelled
+yet) makes a second cancel a no-op that answers with the same state and sends nothing.
+
+``refund`` and ``cancellation_fee`` stay null until prepaid credit (R-CREDIT-2) exists.
+
+An emailed request is recorded ``pending`` with ``due_by``, the end of the next business
+day (settings' calendar, UTC). Staff confirm it, which cancels as above in the same
+transaction; the ``cancellation-sla-sweep`` escalates overdue ones to staff once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from lifecycle import accounts, audit, clock, errors, notifications
+from lifecycle.auth import Principal, require_member
+from lifecycle.money import Money
+from lifecycle.settings import Settings, get_settings
+from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
+from lifecycle.storage.base import shard_of
+from lifecycle.storage.cancellation_requests import CONFIRMED, PENDING
+from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.transactions import Outcome, commit
+
+CANCELLED: Literal["cancelled"] = "cancelled"
+# An account in these statuses is not cancelled again (terminated is staff's, R-TERM-4).
+TERMINATED = "terminated"
+ENDED = (CANCELLED, TERMINATED)
+PAGE_SIZE = 100
+SWEEP = "cancellation-sla-sweep"
+
+
+class CancelView(BaseModel):
+    """``POST /accounts/{id}/cancel``: R-CREDIT-2's refund and fee are null until credit exists."""
+
+    status: Literal["cancelled"]
+    refund: Money | None = None
+    cancellation_fee: Money | None = None
+
+
+class CancellationRequestView(BaseModel):
+    request_id: str
+    account_id: str
+    status: Literal["pending", "confirmed"]
+    requested_at: str
+    due_by: str
+    escalated_at: str | None
+    confirmed_at: str | None
+
+    @classmethod
+    def of(cls, item: CancellationRequest) -> CancellationRequestView:
+        return cls(
+            request_id=item.id,
+            account_id=item.account_id,
+            status=item.status,  # type: ignore[arg-type]  # written from the two statuses only
+            requested_at=clock.to_iso(item.requested_at),
+            due_by=clock.to_iso(item.due_by),
+            escalated_at=clock.to_iso(item.escalated_at) if item.escalated_at is not None else None,
+            confirmed_at=clock.to_iso(item.confirmed_at) if item.confirmed_at is not None else None,
+        )
+
+
+class _AccountEnded(Exception):
+    """The account was cancelled (or terminated) already; nothing was written."""
+
+
+class _NotDue(Exception):
+    """The request was confirmed or escalated meanwhile; nothing was written."""
+
+
+# ---------------------------------------------------------------- cancelling
+
+
+def _require_owner(principal: Principal, account_id: str) -> None:
+    if principal.is_staff:
+        raise errors.Forbidden("Only the account's owner cancels it; staff confirm emailed requests")
+    require_member(principal, account_id, roles=("owner",))
+
+
+def stop(principal: Principal, account_id: str, now: datetime) -> CancelView:
+    """R-TERM-1 "Stop account": effective at once; a second call answers the same."""
+    _require_owner(principal, account_id)
+    account = accounts.load(account_id)
+    if account.status == TERMINATED:
+        raise errors.Conflict("Staff terminated this account already")
+    if account.status not in ENDED:
+        with contextlib.suppress(_AccountEnded):  # a concurrent cancel won; the answer is the same
+            _cancel(account, principal.user_id, now, "profile")
+    return CancelView(status=CANCELLED)
+
+
+def _cancel(
+    account: Account,
+    actor: str,
+    now: datetime,
+    via: str,
+    also: Callable[[TransactWrite, Outcome], None] | None = None,
+    also_failed: Callable[[list[str]], None] | None = None,
+) -> None:
+    """One transaction: the account cancelled, its audit event, the owner's notice (then sent)."""
+    notice = None
+    if account.owner_email:
+        notice = notifications.compose(
+            account.id,
+            "cancellation_confirmed",
+            account.owner_email,
+            now,
+            subdomain=account.subdomain or account.id,
+            cancelled_at=now,
+        )
+
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        tx.update(
+            Account(account.id),
+            actions=[
+                Account.status.set(CANCELLED),
+                Account.access_blocked_reason.set(CANCELLED),
+                # Leaves every index a charging sweep reads (R-TERM-1: no further charges).
+                Account.trial_sweep.remove(),
+                # R-TERM-3: queued for the purge procedure at once.
+                Account.purge_after.set(now),
+            ],
+            condition=Account.id.exists() & ~Account.status.is_in(*ENDED),
+        )
+        outcome.labels.append("update:account")
+        outcome.put(tx, "audit", _event(account.id, actor, now, via), AuditEvent.event_key.does_not_exist())
+        if notice is not None:
+            outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+        if also is not None:
+            also(tx, outcome)
+
+    def on_failure(failed: list[str]) -> None:
+        if also_failed is not None:
+            also_failed(failed)
+        if "update:account" in failed:
+            raise _AccountEnded
+
+    commit(build, on_failure)
+    if notice is not None:
+        notifications.deliver(notice, now, notifications.sender_for(get_settings()))
+
+
+def _event(account_id: str, actor: str, now: datetime, via: str, **details: Any) -> AuditEvent:
+    return audit.event(account_id, "account_cancelled", actor, now, via=via, purge_after=clock.to_iso(now), **details)
+
+
+# ---------------------------------------------------------------- by email (R-TERM-2)
+
+
+def due_by(now: datetime, settings: Settings) -> datetime:
+    """R-TERM-2: the end (last microsecond, UTC) of the first business day after ``now``'s day."""
+    day = now.astimezone(UTC).date()
+    while True:
+        day += timedelta(days=1)
+        if is_business_day(day, settings):
+            return datetime.combine(day, time.max, tzinfo=UTC)
+
+
+def is_business_day(day: date, settings: Settings) -> bool:
+    """Monday to Friday, except the settings' holidays."""
+    return day.weekday() < 5 and day not in settings.business_holidays
+
+
+def request(principal: Principal, account_id: str, now: datetime) -> CancellationRequestView:
+    """R-TERM-2: the owner's cancellation as received by email, pending until staff confirm it."""
+    _require_owner(principal, account_id)
+    accounts.load(account_id)
+    settings = get_settings()
+    request_id = f"ccr_{uuid.uuid4().hex[:20]}"
+    item = CancellationRequest(
+        request_id,
+        account_id=account_id,
+        status=PENDING,
+        requested_at=now,
+        requested_by=principal.user_id,
+        due_by=due_by(now, settings),
+        sla_sweep=shard_of(request_id, settings.sweep_shards),
+    )
+
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        outcome.put(tx, "request", item, CancellationRequest.id.does_not_exist())
+        event = audit.event(account_id, "cancellation_requested", principal.user_id, now, request_id=request_id)
+        outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
+
+    commit(build, _id_taken)
+    return CancellationRequestView.of(item)
+
+
+def _id_taken(failed: list[str]) -> None:
+    # Only a random id colliding fails the condition; a retry draws another.
+    raise errors.ServiceUnavailable("The request could not be recorded; retry shortly")
+
+
+def confirm(request_id: str, staff_id: str, now: datetime) -> CancellationRequestView:
+    """R-TERM-2: staff confirm an emailed cancellation; the account is cancelled as in R-TERM-1,
+    in the same transaction. A request confirmed already is 409 ``already_confirmed``."""
+    pending = _load_request(request_id)
+    if pending.status != PENDING:
+        raise errors.AlreadyConfirmed()
+    actions: list[Action] = [
+        CancellationRequest.status.set(CONFIRMED),
+        CancellationRequest.confirmed_at.set(now),
+        CancellationRequest.confirmed_by.set(staff_id),
+        CancellationRequest.sla_sweep.remove(),
+    ]
+
+    def mark(tx: TransactWrite, outcome: Outcome) -> None:
+        tx.update(CancellationRequest(request_id), actions, condition=CancellationRequest.status == PENDING)
+        outcome.labels.append("update:request")
+
+    def on_failure(failed: list[str]) -> None:
+        if "update:request" in failed:
+            raise errors.AlreadyConfirmed()
+
+    account = accounts.load(pending.account_id)
+    try:
+        if account.status in ENDED:
+            raise _AccountEnded
+        _cancel(account, staff_id, now, "email", also=mark, also_failed=on_failure)
+    except _AccountEnded:
+        # The owner stopped the account meanwhile: only the request is confirmed.
+        commit(mark, on_failure)
+    return CancellationRequestView.of(_load_request(request_id))
+
+
+def _load_request(request_id: str) -> CancellationRequest:
+    try:
+        return CancellationRequest.get(request_id, consistent_read=True)
+    except DoesNotExist as exc:
+        raise errors.NotFound("No such cancellation request") from exc
+
+
+# ---------------------------------------------------------------- the SLA sweep
+
+
+def _overdue(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
+    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
+        return CancellationRequest.sla_due.query(
+            shard,
+            CancellationRequest.due_by < now,
+            limit=PAGE_SIZE,
+            page_size=PAGE_SIZE,
+            last_evaluated_key=after,
+        )
+
+    return query
+
+
+def _escalate(now: datetime, settings: Settings) -> Callable[[CancellationRequest], bool]:
+    def act(due: CancellationRequest) -> bool:
+        """R-TERM-2: staff notified and the escalation audited, once: the condition (still pending,
+        still in the index) makes a rerun or a concurrent confirmation a no-op."""
+        item = CancellationRequest.get(due.id, consistent_read=True)
+        notice = notifications.compose(
+            item.account_id,
+            "cancellation_overdue",
+            settings.staff_email,
+            now,
+            request_id=item.id,
+            account=item.account_id,
+            requested_at=item.requested_at,
+            due_by=item.due_by,
+        )
+
+        def build(tx: TransactWrite, outcome: Outcome) -> None:
+            tx.update(
+                CancellationRequest(item.id),
+                actions=[CancellationRequest.escalated_at.set(now), CancellationRequest.sla_sweep.remove()],
+                condition=(CancellationRequest.status == PENDING) & CancellationRequest.sla_sweep.exists(),
+            )
+            outcome.labels.append("update:request")
+            event = audit.event(item.account_id, "cancellation_escalated", SWEEP, now, request_id=item.id)
+            outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
+            outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+
+        def on_failure(failed: list[str]) -> None:
+            if "update:request" in failed:
+                raise _NotDue
+
+        try:
+            commit(build, on_failure)
+        except _NotDue:
+            return False
+        notifications.deliver(notice, now, notifications.sender_for(settings))
+        return True
+
+    return act
+
+
+def escalate_overdue(
+    request: SweepRequest, now: datetime, remaining_ms: Callable[[], int], settings: Settings
+) -> SweepSummary:
+    """The ``cancellation-sla-sweep`` schedule (R-TERM-2)."""
+    return run_sweep(
+        shards=settings.sweep_shards,
+        query_due=_overdue(now),
+        act=_escalate(now, settings),
+        request=request,
+        remaining_ms=remaining_ms,
+        margin_ms=settings.sweep_time_margin_ms,
+    )

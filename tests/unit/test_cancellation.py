@@ -1,0 +1,212 @@
+"""Cancellation over moto: the owner's "Stop account" (R-TERM-1), a cancellation asked by
+email, staff's confirmation and the SLA sweep's escalation (R-TERM-2). Requests go through
+the function the template routes to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecycle import clock
+from lifecycle.cancellation import due_by, escalate_overdue
+from lifecycle.settings import Settings, get_settings
+from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
+from lifecycle.sweeps import SweepRequest
+from tests.conftest import point_service_at
+from tests.support import STAFF, Reply, call, member
+from tests.unit.test_signup import NOW, TRIAL
+
+
+@pytest.fixture(autouse=True)
+def _world(tables: Settings) -> Iterator[None]:
+    clock.set_now(NOW)
+    yield
+    clock.set_now(None)
+
+
+@pytest.fixture
+def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "outbox.jsonl"
+    point_service_at({"LOCAL_OUTBOX_PATH": str(path)}, monkeypatch)
+    yield path
+    monkeypatch.delenv("LOCAL_OUTBOX_PATH")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def account(outbox: Path) -> dict[str, Any]:
+    reply = call("POST", "/signups", body=TRIAL)
+    assert reply.status == 201, reply.body
+    return dict(reply.body)
+
+
+def owner_of(account: dict[str, Any]) -> dict[str, str]:
+    return member(account["id"], "owner", sub=account["owner_id"])
+
+
+def cancel(account: dict[str, Any], claims: dict[str, Any] | None = None) -> Reply:
+    return call("POST", f"/accounts/{account['id']}/cancel", claims=claims or owner_of(account))
+
+
+def ask(account: dict[str, Any]) -> Reply:
+    return call("POST", f"/accounts/{account['id']}/cancellation-requests", claims=owner_of(account))
+
+
+def confirm(request_id: str) -> Reply:
+    return call("POST", f"/admin/cancellation-requests/{request_id}/confirm", claims=STAFF)
+
+
+def sent(outbox: Path, type_: str) -> list[dict[str, Any]]:
+    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
+    return [notice for notice in map(json.loads, lines) if notice["type"] == type_]
+
+
+def audit_types(account_id: str) -> list[str]:
+    return [event.type for event in AuditEvent.query(account_id)]
+
+
+def an_agent(account: dict[str, Any]) -> dict[str, str]:
+    body = {"full_name": "Petar Georgiev", "email": "agent1@example.com", "role": "agent"}
+    added = call("POST", f"/accounts/{account['id']}/users", body=body, claims=owner_of(account))
+    assert added.status == 201, added.body
+    return member(account["id"], "agent", sub=added.body["user_id"])
+
+
+def _forever() -> int:
+    return 10**9
+
+
+# ---------------------------------------------------------------- R-TERM-1
+
+
+def test_r_term_1_stop_account_cancels_at_once_and_ends_access(account: dict[str, Any], outbox: Path) -> None:
+    agent = an_agent(account)
+    assert call("POST", f"/accounts/{account['id']}/sessions", body={"device_id": "d1"}, claims=agent).status == 201
+
+    reply = cancel(account)
+
+    assert (reply.status, reply.body) == (200, {"status": "cancelled", "refund": None, "cancellation_fee": None})
+    stored = Account.get(account["id"], consistent_read=True)
+    assert (stored.status, stored.access_blocked_reason) == ("cancelled", "cancelled")
+    assert stored.trial_sweep is None  # out of every index a charging sweep reads
+    assert stored.purge_after == NOW  # queued for the purge procedure (R-TERM-3)
+    refused = call("POST", f"/accounts/{account['id']}/sessions", body={"device_id": "d1"}, claims=agent)
+    assert (refused.status, refused.code) == (403, "account_blocked")
+    (notice,) = sent(outbox, "cancellation_confirmed")
+    assert notice["to"] == TRIAL["email"]
+    assert "account_cancelled" in audit_types(account["id"])
+    # Members still see the account, now cancelled, per API.md.
+    seen = call("GET", f"/accounts/{account['id']}", claims=agent)
+    assert (seen.status, seen.body["status"], seen.body["access"]) == (200, "cancelled", "cancelled")
+
+
+def test_r_term_1_stopping_twice_answers_the_same_and_notifies_once(account: dict[str, Any], outbox: Path) -> None:
+    first = cancel(account)
+    again = cancel(account)
+    assert (again.status, again.body) == (first.status, first.body)
+    assert len(sent(outbox, "cancellation_confirmed")) == 1
+    assert audit_types(account["id"]).count("account_cancelled") == 1
+    notices = list(Notification.query(account["id"]))
+    assert [n.type for n in notices].count("cancellation_confirmed") == 1
+
+
+def test_r_term_1_only_the_owner_stops_the_account(account: dict[str, Any]) -> None:
+    agent = an_agent(account)
+    assert (cancel(account, agent).status, cancel(account, agent).code) == (403, "forbidden")
+    other = cancel(account, member("acc_other", "owner", sub="someone"))
+    assert (other.status, other.code) == (404, "not_found")
+    assert cancel(account, STAFF).status == 403
+    assert Account.get(account["id"]).status == "trialing"
+
+
+# ---------------------------------------------------------------- R-TERM-2
+
+
+def test_r_term_2_due_by_is_the_end_of_the_next_business_day() -> None:
+    calendar = Settings(business_holidays="2026-11-30")  # type: ignore[arg-type]  # parsed from env text
+    wednesday = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    friday = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+    assert due_by(wednesday, Settings()).date() == date(2026, 11, 26)
+    assert due_by(friday, Settings()) == datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC)  # over the weekend
+    assert due_by(friday, calendar).date() == date(2026, 12, 1)  # Monday is a holiday
+    assert calendar.business_holidays == frozenset({date(2026, 11, 30)})
+
+
+def test_r_term_2_an_emailed_request_is_pending_until_staff_confirm_it(account: dict[str, Any], outbox: Path) -> None:
+    asked = ask(account)
+    assert asked.status == 202, asked.body
+    assert (asked.body["status"], asked.body["due_by"]) == ("pending", "2026-11-26T23:59:59Z")
+    assert Account.get(account["id"]).status == "trialing"
+
+    confirmed = confirm(asked.body["request_id"])
+
+    assert (confirmed.status, confirmed.body["status"]) == (200, "confirmed")
+    stored = Account.get(account["id"], consistent_read=True)
+    assert (stored.status, stored.access_blocked_reason, stored.purge_after) == ("cancelled", "cancelled", NOW)
+    assert len(sent(outbox, "cancellation_confirmed")) == 1
+    assert CancellationRequest.get(asked.body["request_id"]).sla_sweep is None
+
+
+def test_r_term_2_confirming_twice_is_409(account: dict[str, Any]) -> None:
+    request_id = ask(account).body["request_id"]
+    assert confirm(request_id).status == 200
+    again = confirm(request_id)
+    assert (again.status, again.code) == (409, "already_confirmed")
+    assert (confirm("ccr_missing").status, confirm("ccr_missing").code) == (404, "not_found")
+
+
+def test_r_term_2_confirming_after_stop_account_only_confirms(account: dict[str, Any], outbox: Path) -> None:
+    request_id = ask(account).body["request_id"]
+    cancel(account)
+    assert confirm(request_id).body["status"] == "confirmed"
+    assert len(sent(outbox, "cancellation_confirmed")) == 1
+
+
+def test_r_term_2_only_the_owner_asks_and_only_staff_confirm(account: dict[str, Any]) -> None:
+    agent = an_agent(account)
+    refused = call("POST", f"/accounts/{account['id']}/cancellation-requests", claims=agent)
+    assert (refused.status, refused.code) == (403, "forbidden")
+    request_id = ask(account).body["request_id"]
+    by_owner = call("POST", f"/admin/cancellation-requests/{request_id}/confirm", claims=owner_of(account))
+    assert by_owner.status == 403
+
+
+def test_r_term_2_the_sla_sweep_escalates_an_overdue_request_once(
+    account: dict[str, Any], outbox: Path, tables: Settings
+) -> None:
+    overdue = ask(account).body
+    clock.set_now(NOW + timedelta(days=1))  # Thursday: due Friday night
+    not_yet = ask(account).body
+    later = datetime(2026, 11, 27, 0, 0, 1, tzinfo=UTC)  # after the first's deadline only
+
+    preview = escalate_overdue(SweepRequest(dry_run=True), later, _forever, get_settings())
+    assert (preview.examined, preview.changed) == (1, 0)
+    assert CancellationRequest.get(overdue["request_id"]).escalated_at is None
+    assert sent(outbox, "cancellation_overdue") == []
+
+    summary = escalate_overdue(SweepRequest(), later, _forever, get_settings())
+    assert (summary.examined, summary.changed, summary.errors) == (1, 1, 0)
+    assert CancellationRequest.get(overdue["request_id"]).escalated_at == later
+    assert CancellationRequest.get(not_yet["request_id"]).escalated_at is None
+    (notice,) = sent(outbox, "cancellation_overdue")
+    assert notice["to"] == get_settings().staff_email
+    assert overdue["request_id"] in notice["subject"]
+    assert "cancellation_escalated" in audit_types(account["id"])
+
+    again = escalate_overdue(SweepRequest(), later, _forever, get_settings())
+    assert (again.examined, again.changed) == (0, 0)
+    assert len(sent(outbox, "cancellation_overdue")) == 1
+    # Escalated, still pending: staff can still confirm it.
+    assert confirm(overdue["request_id"]).status == 200
+
+
+def test_r_term_1_a_terminated_account_is_not_cancelled_again(account: dict[str, Any], outbox: Path) -> None:
+    Account(account["id"]).update(actions=[Account.status.set("terminated")])
+    reply = cancel(account)
+    assert (reply.status, reply.code) == (409, "conflict")
+    assert sent(outbox, "cancellation_confirmed") == []
