@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from local_runtime import events, template
@@ -90,3 +91,13 @@ STAFF = {"sub": "staff-1", "role": "staff"}
 
 def member(account_id: str, role: str = "owner", sub: str = "user-1") -> dict[str, str]:
     return {"sub": sub, "account_id": account_id, "role": role}
+
+
+def owner_of(account: dict[str, Any]) -> dict[str, str]:
+    """The claims of ``account``'s owner, from an API account object."""
+    return member(account["id"], "owner", sub=account["owner_id"])
+
+
+def outbox_items(path: Path) -> list[dict[str, Any]]:
+    """The notices the local sender wrote to ``path``, oldest first."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []

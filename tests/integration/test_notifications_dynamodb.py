@@ -14,7 +14,8 @@ from lifecycle.notifications import OutboxSender, deliver, list_for, notify
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Notification
 from tests.conftest import point_service_at
-from tests.unit.test_notifications import FailingSender, outbox_items, unsent_ids
+from tests.support import outbox_items
+from tests.unit.test_notifications import FailingSender, unsent_ids
 
 pytestmark = [pytest.mark.integration]
 

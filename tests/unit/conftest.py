@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 import pytest
@@ -38,3 +39,13 @@ def frozen_now() -> Iterator[datetime]:
     clock.set_now(instant)
     yield instant
     clock.set_now(None)
+
+
+@pytest.fixture
+def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's own local outbox (the session's default one is shared by every test)."""
+    path = tmp_path / "outbox.jsonl"
+    point_service_at({"LOCAL_OUTBOX_PATH": str(path)}, monkeypatch)
+    yield path
+    monkeypatch.delenv("LOCAL_OUTBOX_PATH")
+    get_settings.cache_clear()

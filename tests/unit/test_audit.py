@@ -12,7 +12,7 @@ import pytest
 from lifecycle import audit, clock
 from lifecycle.settings import Settings
 from lifecycle.storage import AuditEvent
-from tests.support import STAFF, call, member
+from tests.support import STAFF, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL
 
 
@@ -28,10 +28,6 @@ def account() -> dict[str, Any]:
     reply = call("POST", "/signups", body=TRIAL)
     assert reply.status == 201, reply.body
     return dict(reply.body)
-
-
-def owner_of(account: dict[str, Any]) -> dict[str, str]:
-    return member(account["id"], "owner", sub=account["owner_id"])
 
 
 def audit_of(account: dict[str, Any], claims: dict[str, Any] | None = None) -> list[dict[str, Any]]:

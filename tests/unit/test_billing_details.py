@@ -15,7 +15,7 @@ import pytest
 from lifecycle import billing_details, clock
 from lifecycle.settings import Settings
 from lifecycle.storage import AuditEvent, BillingDetailsVersion
-from tests.support import STAFF, Reply, call, member
+from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 
@@ -31,10 +31,6 @@ def account() -> dict[str, Any]:
     reply = call("POST", "/signups", body=TRIAL)
     assert reply.status == 201, reply.body
     return dict(reply.body)
-
-
-def owner_of(account: dict[str, Any]) -> dict[str, str]:
-    return member(account["id"], "owner", sub=account["owner_id"])
 
 
 def details(**changes: Any) -> dict[str, Any]:

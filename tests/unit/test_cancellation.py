@@ -17,8 +17,7 @@ from lifecycle.cancellation import due_by, escalate_overdue
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
 from lifecycle.sweeps import SweepRequest
-from tests.conftest import point_service_at
-from tests.support import STAFF, Reply, call, member
+from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL
 
 
@@ -30,23 +29,10 @@ def _world(tables: Settings) -> Iterator[None]:
 
 
 @pytest.fixture
-def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "outbox.jsonl"
-    point_service_at({"LOCAL_OUTBOX_PATH": str(path)}, monkeypatch)
-    yield path
-    monkeypatch.delenv("LOCAL_OUTBOX_PATH")
-    get_settings.cache_clear()
-
-
-@pytest.fixture
 def account(outbox: Path) -> dict[str, Any]:
     reply = call("POST", "/signups", body=TRIAL)
     assert reply.status == 201, reply.body
     return dict(reply.body)
-
-
-def owner_of(account: dict[str, Any]) -> dict[str, str]:
-    return member(account["id"], "owner", sub=account["owner_id"])
 
 
 def cancel(account: dict[str, Any], claims: dict[str, Any] | None = None) -> Reply:

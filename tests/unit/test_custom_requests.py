@@ -16,7 +16,7 @@ import pytest
 from lifecycle import clock
 from lifecycle.settings import Settings
 from lifecycle.storage import AuditEvent, CustomRequest, Notification
-from tests.support import STAFF, Reply, call, member
+from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import TRIAL
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -40,10 +40,6 @@ def account() -> dict[str, Any]:
     reply = call("POST", "/signups", body=TRIAL)
     assert reply.status == 201, reply.body
     return dict(reply.body)
-
-
-def owner_of(account: dict[str, Any]) -> dict[str, str]:
-    return member(account["id"], "owner", sub=account["owner_id"])
 
 
 def file_request(account: dict[str, Any], claims: dict[str, Any] | None = None, **body: Any) -> Reply:

@@ -7,13 +7,11 @@ evidence, kept, listed and never silently dropped.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -26,7 +24,7 @@ from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import AuditEvent, Notification
 from local_runtime.template import ROOT
 from tests.conftest import point_service_at
-from tests.support import STAFF, call, member
+from tests.support import STAFF, call, member, outbox_items
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 API_MD = ROOT.parent / "shared" / "spec" / "API.md"
@@ -93,10 +91,6 @@ def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     yield path
     monkeypatch.delenv("LOCAL_OUTBOX_PATH")
     get_settings.cache_clear()
-
-
-def outbox_items(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def unsent_ids() -> set[str]:

@@ -15,7 +15,7 @@ import pytest
 from lifecycle import clock, terms
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, Session, User
-from tests.support import STAFF, Reply, call, member
+from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import TRIAL
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -35,10 +35,6 @@ def account() -> dict[str, Any]:
     reply = call("POST", "/signups", body=TRIAL)
     assert reply.status == 201, reply.body
     return dict(reply.body)
-
-
-def owner_of(account: dict[str, Any]) -> dict[str, str]:
-    return member(account["id"], "owner", sub=account["owner_id"])
 
 
 def post_session(account_id: str, claims: dict[str, Any] | None, device_id: str = "laptop-1", **headers: str) -> Reply:

@@ -17,10 +17,10 @@ import pytest
 
 from lifecycle import clock, terms
 from lifecycle.billing_periods import monthly_period
-from lifecycle.settings import Settings, get_settings
+from lifecycle.settings import Settings
 from lifecycle.storage import AuditEvent, SharedLoginDetection
 from tests.conftest import point_service_at
-from tests.support import STAFF, Reply, call, member
+from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import TRIAL
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # the account's creation: periods start on the 25th
@@ -38,24 +38,10 @@ def _world(tables: Settings) -> Iterator[None]:
 
 
 @pytest.fixture
-def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """This test's own local outbox (the session's default one is shared by every test)."""
-    path = tmp_path / "outbox.jsonl"
-    point_service_at({"LOCAL_OUTBOX_PATH": str(path)}, monkeypatch)
-    yield path
-    monkeypatch.delenv("LOCAL_OUTBOX_PATH")
-    get_settings.cache_clear()
-
-
-@pytest.fixture
 def account(outbox: Path) -> dict[str, Any]:
     reply = call("POST", "/signups", body=TRIAL)
     assert reply.status == 201, reply.body
     return dict(reply.body)
-
-
-def owner_of(account: dict[str, Any]) -> dict[str, str]:
-    return member(account["id"], "owner", sub=account["owner_id"])
 
 
 def use(account: dict[str, Any], device: str, ip: str, at: datetime, claims: dict[str, str] | None = None) -> None:

@@ -17,7 +17,7 @@ from lifecycle import clock
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Notification, Usage
 from tests.conftest import point_service_at
-from tests.support import STAFF, Reply, call, member
+from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import TRIAL
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -42,10 +42,6 @@ def sign_up(plan: str = "free", n: int = 1) -> dict[str, Any]:
 @pytest.fixture
 def free() -> dict[str, Any]:
     return sign_up("free")
-
-
-def owner_of(account: dict[str, Any]) -> dict[str, str]:
-    return member(account["id"], "owner", sub=account["owner_id"])
 
 
 def report(account_id: str, claims: dict[str, Any] | None = STAFF, **body: Any) -> Reply:

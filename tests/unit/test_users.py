@@ -5,7 +5,6 @@ warning (R-VOUCH-7) and roles. Each test goes through the function the template 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,8 +16,7 @@ from lifecycle import clock
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Claim, Notification, SeatInterval, User
 from lifecycle.users import seat_limit
-from tests.conftest import point_service_at
-from tests.support import STAFF, Reply, call, member
+from tests.support import STAFF, Reply, call, member, outbox_items, owner_of
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 
@@ -27,15 +25,6 @@ def _world(tables: Settings) -> Iterator[None]:
     clock.set_now(NOW)
     yield
     clock.set_now(None)
-
-
-@pytest.fixture
-def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "outbox.jsonl"
-    point_service_at({"LOCAL_OUTBOX_PATH": str(path)}, monkeypatch)
-    yield path
-    monkeypatch.delenv("LOCAL_OUTBOX_PATH")
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -52,10 +41,6 @@ def lifetime() -> dict[str, Any]:
     assert reply.status == 201, reply.body
     assert reply.body["seats"] == {"included": 2, "used": 1, "extra": 0}
     return dict(reply.body)
-
-
-def owner_of(account: dict[str, Any]) -> dict[str, str]:
-    return member(account["id"], "owner", sub=account["owner_id"])
 
 
 def new_user(n: int, role: str = "agent") -> dict[str, str]:
@@ -77,10 +62,6 @@ def seats(account: dict[str, Any]) -> dict[str, int]:
 
 def intervals(account: dict[str, Any]) -> list[SeatInterval]:
     return list(SeatInterval.query(account["id"], consistent_read=True))
-
-
-def outbox_items(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 # ---------------------------------------------------------------- R-USE-3
