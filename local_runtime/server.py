@@ -47,6 +47,8 @@ log = logging.getLogger("local_runtime.http")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:helpdesk:problem:"
 OUTBOX_FILE = "outbox.jsonl"
+# The local payment provider's journal (API.md "Payment tokens"), shared by every handler.
+PAYMENTS_FILE = "payments.jsonl"
 LAYER_PATH = ROOT / "layers" / "shared" / "python"
 # Environment a developer's shell may carry that must not reach the local functions.
 _SCRUBBED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -100,6 +102,7 @@ def configure_environment(
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "LOCAL_OUTBOX_PATH": str(outbox_path),
+        "LOCAL_PAYMENTS_PATH": str(outbox_path.with_name(PAYMENTS_FILE)),
     }
     for name in _SCRUBBED_ENV:
         os.environ.pop(name, None)

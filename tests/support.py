@@ -101,3 +101,42 @@ def owner_of(account: dict[str, Any]) -> dict[str, str]:
 def outbox_items(path: Path) -> list[dict[str, Any]]:
     """The notices the local sender wrote to ``path``, oldest first."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def billing_details_body(**changes: Any) -> dict[str, Any]:
+    """Complete billing details (R-VOUCH-8) of a Bulgarian company; ``changes`` replace fields
+    or address fields by name."""
+    address: dict[str, Any] = {
+        "street": "1 Vitosha Blvd",
+        "city": "Sofia",
+        "postal_code": "1000",
+        "region": None,
+        "country": "BG",
+    }
+    body: dict[str, Any] = {
+        "first_name": "Maria",
+        "last_name": "Ivanova",
+        "email": "billing@example.com",
+        "company": "Example Ltd",
+        "address": address,
+        "vat_id": "BG123456789",
+        "company_registration": "123456789",
+    }
+    for key, value in changes.items():
+        if key in address:
+            address[key] = value
+        else:
+            body[key] = value
+    return body
+
+
+def pay(account: dict[str, Any], token: str = "tok_visa", method: str = "card", **details: Any) -> Reply:  # noqa: S107
+    """The owner gives billing details, then a payment method (R-VOUCH-8, R-PAY-12)."""
+    claims = owner_of(account)
+    given = call(
+        "PUT", f"/accounts/{account['id']}/billing-details", body=billing_details_body(**details), claims=claims
+    )
+    assert given.status == 200, given.body
+    return call(
+        "PUT", f"/accounts/{account['id']}/payment-method", body={"type": method, "token": token}, claims=claims
+    )

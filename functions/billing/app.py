@@ -1,11 +1,12 @@
-"""An account's billing details (R-VOUCH-8), with its EU VAT ID (R-PAY-14)."""
+"""Billing details (R-VOUCH-8, R-PAY-14), the payment method (R-PAY-3/4/12) and invoices (R-PAY-1/11)."""
 
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from lifecycle import accounts, billing_details, clock
+from lifecycle import accounts, billing_details, clock, invoicing, payment_methods
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.settings import get_settings
 
 app = create_app()
 
@@ -48,6 +49,64 @@ def put_billing_details(
 )
 def get_billing_details(id: Annotated[str, Path(max_length=64)]) -> billing_details.BillingDetailsView:
     return billing_details.get_for(current_principal(app), id, clock.now())
+
+
+@app.put(
+    "/accounts/<id>/payment-method",
+    summary="Give or replace the payment method (owner)",
+    description=(
+        "`type` card or paypal and the payment provider's `token`; only the provider's references are "
+        "stored, never card data (R-PAY-12). During the trial, or after it expired, the trial ends and the "
+        "first period is charged at once (R-PAY-4, R-PAY-3): `invoice` is the invoice issued for it and a "
+        "receipt is emailed (R-PAY-11). A declined charge is 402 and changes nothing."
+    ),
+    tags=["billing"],
+    responses={
+        200: {"description": "the method's type, the account, and the invoice of an immediate charge (or null)"},
+        **problem_responses(
+            s401="unauthorized",
+            s402="payment_declined",
+            s403="forbidden",
+            s404="not_found",
+            s409="billing_details_required, conflict",
+            s422="validation_error",
+        ),
+    },
+)
+def put_payment_method(
+    id: Annotated[str, Path(max_length=64)],
+    form: Annotated[payment_methods.PaymentMethodInput, Body()],
+) -> payment_methods.PaymentMethodView:
+    return payment_methods.put_for(current_principal(app), id, form, clock.now(), get_settings())
+
+
+@app.get(
+    "/accounts/<id>/invoices",
+    summary="Invoices and credit notes, newest first",
+    description="Each line says why it costs what it costs: period, seconds, unit price and the rule.",
+    tags=["billing"],
+    responses={
+        200: {"description": "`{items: [...]}`"},
+        **problem_responses(s401="unauthorized", s404="not_found"),
+    },
+)
+def list_invoices(id: Annotated[str, Path(max_length=64)]) -> invoicing.InvoiceList:
+    return invoicing.list_for(current_principal(app), id, clock.now())
+
+
+@app.get(
+    "/accounts/<id>/invoices/<invoice_id>",
+    summary="One invoice or credit note",
+    tags=["billing"],
+    responses={
+        200: {"description": "the invoice"},
+        **problem_responses(s401="unauthorized", s404="not_found"),
+    },
+)
+def get_invoice(
+    id: Annotated[str, Path(max_length=64)], invoice_id: Annotated[str, Path(max_length=80)]
+) -> invoicing.InvoiceView:
+    return invoicing.get_for(current_principal(app), id, invoice_id, clock.now())
 
 
 lambda_handler = lambda_handler_for(app)

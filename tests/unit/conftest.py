@@ -49,3 +49,13 @@ def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     yield path
     monkeypatch.delenv("LOCAL_OUTBOX_PATH")
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def payments_journal(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's own local payment provider journal, so its charges can be counted."""
+    path = tmp_path / "payments.jsonl"
+    point_service_at({"LOCAL_PAYMENTS_PATH": str(path)}, monkeypatch)
+    yield path
+    monkeypatch.delenv("LOCAL_PAYMENTS_PATH")
+    get_settings.cache_clear()

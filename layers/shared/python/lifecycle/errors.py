@@ -236,3 +236,59 @@ class AlreadyConfirmed(Conflict):
 
     code = "already_confirmed"
     title = "This cancellation request has been confirmed already"
+
+
+# ---------------------------------------------------------------- billing (R-PAY-*, R-VOUCH-8..10)
+
+
+class BillingDetailsRequired(Conflict):
+    """R-VOUCH-8: a charge needs the billing details first (an invoice carries them)."""
+
+    code = "billing_details_required"
+    title = "Give the billing details first"
+
+
+class PaymentMethodRequired(Conflict):
+    """A charge needs a payment method (card or PayPal) first."""
+
+    code = "payment_method_required"
+    title = "Add a payment method first"
+
+
+class DowngradeNeedsConfirmation(Conflict):
+    """R-PAY-8: what the lower plan loses is listed; the owner confirms before it is scheduled."""
+
+    code = "downgrade_needs_confirmation"
+    title = "Confirm the downgrade: the lower plan loses what is listed"
+
+
+class CorrectionWindowClosed(Conflict):
+    """R-PAY-13: corrections only within the window after the latest invoice."""
+
+    code = "correction_window_closed"
+    title = "The correction window of this invoice has closed"
+
+
+class AlreadyCorrected(Conflict):
+    """R-PAY-13: an invoice is credited once."""
+
+    code = "already_corrected"
+    title = "This invoice has been corrected already"
+
+
+class NoticeTooShort(Unprocessable):
+    """R-PAY-9: a price takes effect at least the notice period after the owners' notices."""
+
+    code = "notice_too_short"
+    title = "The price change needs a longer notice"
+
+
+# ---------------------------------------------------------------- payments (R-PAY-12)
+
+
+class PaymentDeclined(DomainError):
+    """API.md "A declined charge": the provider refused the charge; nothing is saved."""
+
+    status = 402
+    code = "payment_declined"
+    title = "The payment was declined"

@@ -12,7 +12,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from lifecycle.plans import Plan
 
@@ -39,6 +39,33 @@ DEFAULT_USAGE_LIMITS: dict[Plan, UsageLimits] = {
 }
 
 
+class PlanPrice(BaseModel):
+    """A plan's standing price per seat, in cents, for each billing period (plans are data)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    monthly: int = Field(ge=0)
+    annual: int = Field(ge=0)
+
+
+# The standing prices per seat. R-VOUCH-6: the all-inclusive plan's standard price is 3900
+# cents per user per month; the annual price is ten months'. Staff schedule changes (R-PAY-9).
+DEFAULT_PLAN_PRICES: dict[Plan, PlanPrice] = {
+    "free": PlanPrice(monthly=0, annual=0),
+    "ticket": PlanPrice(monthly=1900, annual=19_000),
+    "ticket-chat": PlanPrice(monthly=2900, annual=29_000),
+    "all-inclusive": PlanPrice(monthly=3900, annual=39_000),
+}
+
+# Standard VAT rates of the EU member states in basis points (2025), by ISO 3166-1 country.
+DEFAULT_VAT_RATES: dict[str, int] = {
+    "AT": 2000, "BE": 2100, "BG": 2000, "CY": 1900, "CZ": 2100, "DE": 1900, "DK": 2500, "EE": 2400,
+    "ES": 2100, "FI": 2550, "FR": 2000, "GR": 2400, "HR": 2500, "HU": 2700, "IE": 2300, "IT": 2200,
+    "LT": 2100, "LU": 1700, "LV": 2100, "MT": 1800, "NL": 2100, "PL": 2300, "PT": 2300, "RO": 2100,
+    "SE": 2500, "SI": 2200, "SK": 2300,
+}  # fmt: skip
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -55,7 +82,10 @@ class Settings(BaseModel):
     claims_table: str = "claims"
     custom_requests_table: str = "custom-requests"
     idempotency_table: str = "idempotency"
+    invoices_table: str = "invoices"
+    invoice_series_table: str = "invoice-series"
     notifications_table: str = "notifications"
+    prices_table: str = "prices"
     rate_limits_table: str = "rate-limits"
     seat_intervals_table: str = "seat-intervals"
     sessions_table: str = "sessions"
@@ -119,6 +149,11 @@ class Settings(BaseModel):
     seat_limits: dict[Plan, int] = Field(default_factory=lambda: dict(DEFAULT_SEAT_LIMITS))
     # R-VOUCH-6: an extra user costs the standard all-inclusive price per month.
     extra_seat_price_cents: int = Field(default=3900, ge=0)
+    # R-PAY-12: the payment provider ("local": tokens decide the outcome, API.md; "stripe" in AWS).
+    payment_provider: Literal["local", "stripe"] = "local"
+    payment_provider_secret: str = ""
+    # The local provider's journal (the local runtime sets it so every handler shares it).
+    local_payments_path: str | None = None
 
     @field_validator("seat_limits", mode="before")
     @classmethod
@@ -140,6 +175,46 @@ class Settings(BaseModel):
     # end users reach this many, or its queries that month reach this many per agent (seat).
     enterprise_end_users: int = Field(default=10_000, ge=1)
     enterprise_queries_per_agent: int = Field(default=5_000, ge=1)
+
+    # ---- billing
+    # Every price and invoice is in this currency (integer cents).
+    currency: str = Field(default="USD", pattern="^[A-Z]{3}$")
+    # Plans are data: env PLAN_PRICES is JSON such as {"ticket": {"monthly": 2000, "annual": 20000}},
+    # merged over the defaults plan by plan.
+    plan_prices: dict[Plan, PlanPrice] = Field(default_factory=lambda: dict(DEFAULT_PLAN_PRICES))
+    # R-PAY-9: a new price takes effect at least this many days after every affected owner's notice.
+    price_notice_days: int = Field(default=30, ge=0)
+    # R-PAY-13: billing details on the latest invoice can be corrected this long after its issue.
+    correction_window_seconds: int = Field(default=15 * 24 * 3600, ge=0)
+    # A failed charge is retried after each of these many hours; after the last one the account
+    # is payment_required. Env PAYMENT_RETRY_HOURS: "24,72,168".
+    payment_retry_hours: tuple[int, ...] = (24, 72, 168)
+    # The vendor's country (Quality Unit, s.r.o.) and the VAT rates invoices apply (basis points);
+    # env VAT_RATES JSON is merged over the defaults.
+    vendor_country: str = Field(default="SK", pattern="^[A-Z]{2}$")
+    vat_rates: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_VAT_RATES))
+    # R-CREDIT-1: prepaid credit lasts this many months at a constant seat count.
+    credit_validity_months: int = Field(default=12, ge=1)
+    # R-CREDIT-2: leaving early refunds this share of the remaining credit; the rest is the fee.
+    credit_refund_percent: int = Field(default=50, ge=0, le=100)
+
+    @field_validator("plan_prices", "vat_rates", mode="before")
+    @classmethod
+    def _merged_prices(cls, value: object, info: ValidationInfo) -> object:
+        """JSON from the environment, merged over the defaults key by key."""
+        parsed = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(parsed, dict):
+            raise ValueError(f"{info.field_name} is a JSON object")
+        if info.field_name == "plan_prices":
+            return {**DEFAULT_PLAN_PRICES, **parsed}
+        return {**DEFAULT_VAT_RATES, **parsed}
+
+    @field_validator("payment_retry_hours", mode="before")
+    @classmethod
+    def _retry_hours(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("usage_limits", mode="before")
     @classmethod

@@ -20,12 +20,12 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import audit, clock, errors, registration, terms
+from lifecycle import audit, billing_periods, clock, errors, registration, terms
 from lifecycle.accounts import AccountView
 from lifecycle.human_check import check_human, verifier_for
 from lifecycle.plans import BillingPeriod, Plan
 from lifecycle.rate_limit import check_signup_limits
-from lifecycle.settings import Settings
+from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, Campaign, Claim, User, Voucher
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.claims import OWNER_EMAIL, SUBDOMAIN
@@ -185,6 +185,8 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
     account.trial_ends_at = now + timedelta(days=settings.trial_days)
     # Enters the trial sweep's index until a payment method is added (R-PAY-3).
     account.trial_sweep = shard_of(account.id, settings.sweep_shards)
+    # R-PAY-9: a price change of this plan notifies this owner too.
+    account.price_key = f"{form.plan}#{form.billing_period}"
     event = audit.event(account.id, "account_created", owner.user_id, now, via="trial_signup", plan=form.plan)
 
     commit(lambda tx, out: _account_items(tx, out, account, owner, event), _claims_failed(account))
@@ -262,8 +264,18 @@ def _voucher_failed(hashed: str, now: datetime, then: Callable[[list[str]], None
     return raise_for
 
 
+def _voucher_billing(now: datetime) -> tuple[datetime, datetime]:
+    """R-VOUCH-6: a voucher account's extra seats are billed monthly in arrears, from now:
+    (everything before ``now`` is billed, the billing run looks again at the period's end)."""
+    return now, billing_periods.monthly_period(now, now).ends_at
+
+
 def _apply_voucher_terms(account: Account, voucher: Voucher, hashed: str, now: datetime) -> None:
     """R-VOUCH-5: lifetime access for the package's seats on its plan, no subscription charge."""
+    account.billed_through, account.bill_due_at = _voucher_billing(now)
+    account.billing_anchor = now
+    account.billing_shard = shard_of(account.id, get_settings().sweep_shards)
+    account.price_key = None
     account.status = "active"
     account.lifetime = True
     account.plan = voucher.plan
@@ -323,6 +335,12 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
                 Account.access_blocked_reason.remove(),
                 Account.trial_sweep.remove(),
                 Account.trial_ends_at.remove(),
+                # No subscription any more (R-VOUCH-5): extra seats are billed in arrears from now.
+                Account.price_key.remove(),
+                Account.billing_anchor.set(upgraded.billing_anchor),
+                Account.billed_through.set(upgraded.billed_through),
+                Account.billing_shard.set(upgraded.billing_shard),
+                Account.bill_due_at.set(upgraded.bill_due_at),
             ],
             condition=Account.id.exists() & Account.voucher_code_hash.does_not_exist(),
         )

@@ -17,7 +17,9 @@ from lifecycle.storage.campaigns import Campaign
 from lifecycle.storage.cancellation_requests import CancellationRequest
 from lifecycle.storage.claims import Claim
 from lifecycle.storage.custom_requests import CustomRequest
+from lifecycle.storage.invoices import Invoice, InvoiceSeries
 from lifecycle.storage.notifications import Notification
+from lifecycle.storage.prices import PriceChange
 from lifecycle.storage.rate_limits import RateCounter
 from lifecycle.storage.seat_intervals import SeatInterval
 from lifecycle.storage.sessions import Session
@@ -36,7 +38,10 @@ MODELS: dict[type[Model], str] = {
     CancellationRequest: "cancellation_requests_table",
     Claim: "claims_table",
     CustomRequest: "custom_requests_table",
+    Invoice: "invoices_table",
+    InvoiceSeries: "invoice_series_table",
     Notification: "notifications_table",
+    PriceChange: "prices_table",
     RateCounter: "rate_limits_table",
     SeatInterval: "seat_intervals_table",
     Session: "sessions_table",
@@ -68,7 +73,10 @@ __all__ = [
     "CancellationRequest",
     "Claim",
     "CustomRequest",
+    "Invoice",
+    "InvoiceSeries",
     "Notification",
+    "PriceChange",
     "RateCounter",
     "SeatInterval",
     "Session",

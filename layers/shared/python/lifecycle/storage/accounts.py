@@ -36,6 +36,34 @@ class OwnerEmailIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyp
     owner_email_canonical = UnicodeAttribute(hash_key=True)
 
 
+class BillingDueIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped-call]  # pynamodb
+    """Sparse: accounts the billing run must look at, by when (R-PAY-1, R-VOUCH-6/10).
+
+    Subscriptions carry their period's end (billed in advance), voucher accounts their
+    monthly period's end (extra seats billed in arrears), failed charges their next retry.
+    Ended accounts leave it (R-TERM-1: no further charges).
+    """
+
+    class Meta:
+        index_name = "billing-due"
+        projection = KeysOnlyProjection()
+
+    billing_shard = UnicodeAttribute(hash_key=True)
+    bill_due_at = UTCDateTimeAttribute(range_key=True)
+
+
+class PriceKeyIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped-call]  # pynamodb
+    """Sparse: subscriptions (trials included) by "<plan>#<billing period>", the owners a
+    price change of that plan must notify first (R-PAY-9)."""
+
+    class Meta:
+        index_name = "by-price"
+        projection = KeysOnlyProjection()
+
+    price_key = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
 class Account(Model):
     class Meta:
         table_name = "accounts"
@@ -85,5 +113,40 @@ class Account(Model):
     # Set when the account is due for deletion by the purge procedure (R-TERM-3, R-VOUCH-11).
     purge_after = UTCDateTimeAttribute(null=True)
 
+    # ---- billing (R-PAY-*, R-VOUCH-6..10, R-CREDIT-*)
+    # Seats a subscription bills for (API.md "Subscription"); None on voucher accounts.
+    seats = NumberAttribute(null=True)
+    # "<plan>#<billing period>" while the account is a subscription that is not ended (by-price).
+    price_key = UnicodeAttribute(null=True)
+    # Periods are anchored here (API.md "Billing periods"): a subscription's first paid instant,
+    # a voucher account's creation.
+    billing_anchor = UTCDateTimeAttribute(null=True)
+    # The period a subscription has paid for, [period_start, period_end).
+    period_start = UTCDateTimeAttribute(null=True)
+    period_end = UTCDateTimeAttribute(null=True)
+    # Voucher accounts: everything before this is invoiced (extra seats are billed in arrears).
+    billed_through = UTCDateTimeAttribute(null=True)
+    billing_shard = UnicodeAttribute(null=True)
+    bill_due_at = UTCDateTimeAttribute(null=True)
+    # The payment method: only the provider's references, never card data (R-PAY-12).
+    payment_method_type = UnicodeAttribute(null=True)  # "card" or "paypal"
+    payment_method_ref = UnicodeAttribute(null=True)
+    payment_customer_id = UnicodeAttribute(null=True)
+    # Failed charges of the invoice being collected; reset by a successful charge.
+    charge_attempts = NumberAttribute(default=0)
+    # R-PAY-8: a confirmed downgrade waiting for the next period.
+    pending_plan = UnicodeAttribute(null=True)
+    pending_seats = NumberAttribute(null=True)
+    pending_billing_period = UnicodeAttribute(null=True)
+    # R-PAY-13: the latest invoice, whose correction window is open for a while.
+    last_invoice_id = UnicodeAttribute(null=True)
+    last_invoice_at = UTCDateTimeAttribute(null=True)
+    # R-CREDIT-1..2: prepaid credit in cents and until when it lasts at the current seats.
+    credit_balance = NumberAttribute(default=0)
+    credit_valid_until = UTCDateTimeAttribute(null=True)
+    credit_updated_at = UTCDateTimeAttribute(null=True)
+
     trial_due = TrialDueIndex()
+    billing_due = BillingDueIndex()
+    by_price = PriceKeyIndex()
     by_owner_email = OwnerEmailIndex()

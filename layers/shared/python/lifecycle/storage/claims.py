@@ -15,6 +15,9 @@ SUBDOMAIN = "subdomain#"
 OWNER_EMAIL = "owner-email#"
 # "user-email#<account id>#<address>": one user per address within an account.
 USER_EMAIL = "user-email#"
+# "invoice#<account id>#<purpose>": one invoice per account and purpose (a period's renewal, the
+# first period, a correction), so a retried charge or billing run never issues a second one.
+INVOICE = "invoice#"
 
 
 class Claim(Model):
@@ -24,3 +27,5 @@ class Claim(Model):
     claim = UnicodeAttribute(hash_key=True)
     account_id = UnicodeAttribute()
     claimed_at = UTCDateTimeAttribute()
+    # What the claim is held for, where that is not the account itself (an invoice's id).
+    ref = UnicodeAttribute(null=True)

@@ -1,0 +1,195 @@
+"""``PUT /accounts/{id}/payment-method`` over moto: only provider references are stored
+(R-PAY-12), a card during the trial ends it and charges the first period at once with a
+receipt (R-PAY-4, R-PAY-11), a card after the trial expired reactivates the account
+(R-PAY-3), a declined card changes nothing, and invoices are numbered without gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecycle import clock, payments
+from lifecycle.settings import Settings, get_settings
+from lifecycle.storage import Account, AuditEvent, Invoice
+from tests.support import billing_details_body, call, member, outbox_items, owner_of, pay, run_schedule
+from tests.unit.test_signup import NOW, TRIAL
+
+
+@pytest.fixture(autouse=True)
+def _world(tables: Settings, payments_journal: Path, outbox: Path) -> Iterator[None]:
+    clock.set_now(NOW)
+    yield
+    clock.set_now(None)
+
+
+@pytest.fixture
+def account() -> dict[str, Any]:
+    reply = call("POST", "/signups", body=TRIAL)  # the ticket plan, monthly
+    assert reply.status == 201, reply.body
+    return dict(reply.body)
+
+
+def charges() -> list[payments.Charge]:
+    provider = payments.provider_for(get_settings())
+    assert isinstance(provider, payments.LocalProvider)
+    return provider.charges()
+
+
+def test_r_pay_4_a_card_during_the_trial_ends_it_and_charges_the_first_period_at_once(
+    account: dict[str, Any], outbox: Path
+) -> None:
+    reply = pay(account)
+    assert reply.status == 200, reply.body
+    assert reply.body["type"] == "card"
+    assert reply.body["account"]["status"] == "active"
+    assert reply.body["account"]["access"] == "full"
+    invoice = reply.body["invoice"]
+    assert (invoice["kind"], invoice["status"]) == ("invoice", "paid")
+    (line,) = invoice["lines"]
+    # The ticket plan's standing monthly price per seat, one seat, the whole first month.
+    assert line["unit_price"] == {"amount": 1900, "currency": "USD"}
+    assert (line["quantity"], line["amount"]["amount"], line["rule"]) == (1, 1900, "R-PAY-4")
+    assert (invoice["period_start"], invoice["period_end"]) == ("2026-11-25T00:00:00Z", "2026-12-25T00:00:00Z")
+    # Bulgaria is not the vendor's country and the customer gave a VAT ID: reverse charge.
+    assert invoice["tax"]["amount"] == 0
+    assert "Reverse charge" in invoice["tax_note"]
+    assert invoice["total"] == {"amount": 1900, "currency": "USD"}
+    assert [charge.amount.amount for charge in charges()] == [1900]
+    stored = Account.get(account["id"])
+    assert stored.trial_sweep is None
+    assert stored.bill_due_at == NOW.replace(hour=0) + timedelta(days=30)
+    # R-PAY-11: the receipt names the invoice.
+    receipts = [notice for notice in outbox_items(outbox) if notice["type"] == "receipt"]
+    assert len(receipts) == 1
+    assert invoice["number"] in receipts[0]["body"]
+
+
+def test_r_pay_12_only_the_providers_references_are_stored(account: dict[str, Any]) -> None:
+    assert pay(account, token="tok_visa").status == 200
+    stored = Account.get(account["id"]).attribute_values
+    assert stored["payment_method_ref"].startswith("pm_")
+    assert stored["payment_customer_id"]
+    assert "tok_visa" not in str(stored)
+
+
+def test_r_pay_12_replacing_the_method_later_charges_nothing(account: dict[str, Any]) -> None:
+    assert pay(account).status == 200
+    reply = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "paypal", "token": "tok_paypal_buyer"},
+        claims=owner_of(account),
+    )
+    assert reply.status == 200, reply.body
+    assert (reply.body["invoice"], reply.body["type"]) == (None, "paypal")
+    assert len(charges()) == 1
+    assert Account.get(account["id"]).payment_method_type == "paypal"
+    assert "payment_method_replaced" in [event.type for event in AuditEvent.query(account["id"])]
+
+
+def test_a_declined_card_saves_nothing_and_the_trial_goes_on(account: dict[str, Any]) -> None:
+    reply = pay(account, token="tok_chargeDeclined")
+    assert (reply.status, reply.code) == (402, "payment_declined")
+    stored = Account.get(account["id"])
+    assert (stored.status, stored.has_payment_method, stored.payment_method_ref) == ("trialing", False, None)
+    assert list(Invoice.query(account["id"])) == []
+
+
+def test_r_vouch_8_the_billing_details_come_first(account: dict[str, Any]) -> None:
+    reply = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "card", "token": "tok_visa"},
+        claims=owner_of(account),
+    )
+    assert (reply.status, reply.code) == (409, "billing_details_required")
+    assert charges() == []
+
+
+def test_r_pay_3_a_card_after_the_trial_expired_reactivates_and_charges(account: dict[str, Any]) -> None:
+    clock.set_now(NOW + timedelta(days=15))
+    assert run_schedule("trial-sweep")["changed"] == 1
+    assert Account.get(account["id"]).status == "trial_expired"
+    reply = pay(account)
+    assert reply.status == 200, reply.body
+    assert reply.body["account"]["status"] == "active"
+    assert reply.body["invoice"]["lines"][0]["rule"] == "R-PAY-3"
+    assert len(charges()) == 1
+
+
+def test_r_pay_3_the_sweep_after_the_card_changes_nothing(account: dict[str, Any]) -> None:
+    assert pay(account).status == 200
+    clock.set_now(NOW + timedelta(days=15))
+    assert run_schedule("trial-sweep")["changed"] == 0
+    assert Account.get(account["id"]).status == "active"
+
+
+def test_r_pay_1_invoices_are_numbered_without_gaps_across_accounts() -> None:
+    numbers = []
+    for index in range(3):
+        body = {**TRIAL, "email": f"owner{index}@example.com", "company_name": f"Company {index}"}
+        created = call("POST", "/signups", body=body)
+        assert created.status == 201, created.body
+        reply = pay(dict(created.body))
+        numbers.append(reply.body["invoice"]["number"])
+    first = int(numbers[0].split("-")[1])
+    assert numbers == [f"INV-{n:06d}" for n in range(first, first + 3)]
+
+
+@pytest.mark.parametrize(
+    ("details", "tax", "note"),
+    [
+        # The vendor's own country (Slovakia, 23 %) even with a VAT ID: 19.00 → 4.37.
+        ({"country": "SK", "vat_id": "SK1234567890", "company_registration": "12345678"}, 437, None),
+        # Another member state without a VAT ID: that state's rate (Germany, 19 %): 3.61.
+        ({"country": "DE", "vat_id": None, "company_registration": None}, 361, None),
+        # Outside the EU: no VAT, and the invoice says why.
+        ({"country": "US", "region": "NY", "vat_id": None, "company_registration": None}, 0, "Outside the scope"),
+    ],
+)
+def test_r_pay_14_vat_follows_the_details_valid_at_issue(
+    account: dict[str, Any], details: dict[str, Any], tax: int, note: str | None
+) -> None:
+    reply = pay(account, **details)
+    assert reply.status == 200, reply.body
+    invoice = reply.body["invoice"]
+    assert (invoice["tax"]["amount"], invoice["total"]["amount"]) == (tax, 1900 + tax)
+    assert invoice["tax_note"] is None if note is None else note in invoice["tax_note"]
+    assert invoice["billing_details"]["address"]["country"] == details["country"]
+    assert charges()[0].amount.amount == 1900 + tax
+
+
+def test_invoices_are_listed_newest_first_and_read_by_members_only(account: dict[str, Any]) -> None:
+    invoice = pay(account).body["invoice"]
+    listed = call("GET", f"/accounts/{account['id']}/invoices", claims=owner_of(account))
+    assert listed.status == 200
+    assert [item["id"] for item in listed.body["items"]] == [invoice["id"]]
+    one = call("GET", f"/accounts/{account['id']}/invoices/{invoice['id']}", claims=owner_of(account))
+    assert one.body == invoice
+    stranger = call("GET", f"/accounts/{account['id']}/invoices", claims=member("acc_other"))
+    assert (stranger.status, stranger.code) == (404, "not_found")
+    missing = call("GET", f"/accounts/{account['id']}/invoices/inv_nope", claims=owner_of(account))
+    assert missing.status == 404
+
+
+def test_only_the_owner_gives_a_payment_method(account: dict[str, Any]) -> None:
+    call("PUT", f"/accounts/{account['id']}/billing-details", body=billing_details_body(), claims=owner_of(account))
+    reply = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "card", "token": "tok_visa"},
+        claims=member(account["id"], "admin", sub="usr_admin"),
+    )
+    assert reply.status == 403
+
+
+@pytest.mark.parametrize("token", ["4242424242424242", "tok", "tok visa", ""])
+def test_r_pay_12_a_card_number_or_malformed_token_is_refused(account: dict[str, Any], token: str) -> None:
+    reply = pay(account, token=token)
+    assert (reply.status, reply.code) == (422, "validation_error")
+    assert charges() == []
