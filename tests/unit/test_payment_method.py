@@ -193,3 +193,21 @@ def test_r_pay_12_a_card_number_or_malformed_token_is_refused(account: dict[str,
     reply = pay(account, token=token)
     assert (reply.status, reply.code) == (422, "validation_error")
     assert charges() == []
+
+
+def test_r_pay_12_a_declined_card_then_another_card_charges_the_other_once(account: dict[str, Any]) -> None:
+    assert pay(account, token="tok_chargeDeclined").status == 402
+    replaced = pay(account, token="tok_mastercard")
+    assert replaced.status == 200, replaced.body
+    assert replaced.body["account"]["status"] == "active"
+    assert [charge.amount.amount for charge in charges()] == [1900]
+
+
+def test_r_pay_3_the_expired_trials_owner_is_told_once(account: dict[str, Any], outbox: Path) -> None:
+    clock.set_now(NOW + timedelta(days=15))
+    assert run_schedule("trial-sweep")["changed"] == 1
+    assert run_schedule("trial-sweep")["changed"] == 0
+    ended = [notice for notice in outbox_items(outbox) if notice["type"] == "trial_ended"]
+    assert len(ended) == 1
+    assert ended[0]["to"] == TRIAL["email"]
+    assert call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).body["access"] == "trial_expired"

@@ -4,9 +4,9 @@
 The order of a charge is fixed, so that money and records never disagree:
 
 1. the invoice is computed (lines, the billing details valid now, VAT);
-2. the provider charges its total under an idempotency key made of the account and the
-   invoice's *purpose* ("first-period", "renewal#<period start>" …), so any retry of the
-   same purpose charges once;
+2. the provider charges its total under an idempotency key made of the account, the
+   invoice's *purpose* ("first-period", "renewal#<period start>" …) and the payment
+   method, so any retry of the same purpose with the same method charges once;
 3. one transaction issues it: the purpose's claim (once per account and purpose), the
    series counter (``last_number = n - 1`` → ``n``: no gaps, no duplicates), the invoice,
    the caller's account change and the receipt notice (R-PAY-11);
@@ -182,9 +182,13 @@ def prepare(draft: Draft, now: datetime, settings: Settings) -> Invoice:
     )
 
 
-def charge_key(account_id: str, purpose: str) -> str:
-    """The provider's idempotency key: one charge per account and purpose, ever."""
-    return f"{account_id}:{purpose}"
+def charge_key(account_id: str, purpose: str, method_ref: str) -> str:
+    """The provider's idempotency key: one charge per account, purpose and payment method.
+
+    A retry with the same method replays the first outcome (a success is never charged
+    twice); a declined method does not poison the purpose for the next method.
+    """
+    return f"{account_id}:{purpose}:{method_ref}"
 
 
 def charge_and_issue(
@@ -211,7 +215,7 @@ def charge_and_issue(
         account.payment_customer_id,
         account.payment_method_ref,
         total,
-        idempotency_key=charge_key(account.id, draft.purpose),
+        idempotency_key=charge_key(account.id, draft.purpose, account.payment_method_ref),
         description=_description(account, draft),
     )
     invoice.charge_id = charge.id
@@ -222,7 +226,7 @@ def charge_and_issue(
         # An earlier attempt of the same purpose committed: the provider answered its charge.
         return issued_for(account.id, draft.purpose) or invoice
     except Exception:
-        provider.refund(charge.id, total, idempotency_key="refund:" + charge_key(account.id, draft.purpose))
+        provider.refund(charge.id, total, idempotency_key="refund:" + charge.id)
         raise
     if receipt is not None:
         notifications.deliver(receipt, now, notifications.sender_for(settings))

@@ -6,11 +6,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.transactions import TransactWrite
 
+from lifecycle import notifications
 from lifecycle.settings import Settings
-from lifecycle.storage import Account
+from lifecycle.storage import Account, Notification
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.transactions import Outcome, commit
 
 TRIAL_EXPIRED = "trial_expired"
 PAGE_SIZE = 100
@@ -29,12 +32,30 @@ def _due_trials(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage
     return query
 
 
-def _expire(now: datetime) -> Callable[[Account], bool]:
+def _expire(now: datetime, settings: Settings) -> Callable[[Account], bool]:
     def act(due: Account) -> bool:
-        """R-PAY-3: suspend as ``trial_expired``; the conditions make a rerun (or a card
-        added in the same instant, which clears ``has_payment_method``'s guard) a no-op."""
+        """R-PAY-3: suspend as ``trial_expired`` and tell the owner, in one transaction; the
+        conditions make a rerun (or a card added in the same instant, which sets
+        ``has_payment_method``) a no-op that sends nothing."""
         try:
-            Account(due.id).update(
+            account = Account.get(due.id, consistent_read=True)
+        except DoesNotExist:
+            return False
+        notice = None
+        if account.owner_email:
+            notice = notifications.compose(
+                account.id,
+                "trial_ended",
+                account.owner_email,
+                now,
+                subdomain=account.subdomain or account.id,
+                plan=account.plan,
+                trial_ends_at=account.trial_ends_at or now,
+            )
+
+        def build(tx: TransactWrite, outcome: Outcome) -> None:
+            tx.update(
+                Account(account.id),
                 actions=[
                     Account.status.set(TRIAL_EXPIRED),
                     Account.access_blocked_reason.set(TRIAL_EXPIRED),
@@ -46,13 +67,27 @@ def _expire(now: datetime) -> Callable[[Account], bool]:
                     & (Account.trial_ends_at <= now)
                 ),
             )
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
+            outcome.labels.append("update:account")
+            if notice is not None:
+                outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+
+        try:
+            commit(build, _raise_unchanged)
+        except _Unchanged:
+            return False
+        if notice is not None:
+            notifications.deliver(notice, now, notifications.sender_for(settings))
         return True
 
     return act
+
+
+class _Unchanged(Exception):
+    """The trial is no longer due: a card came, or another run expired it."""
+
+
+def _raise_unchanged(failed: list[str]) -> None:
+    raise _Unchanged
 
 
 def expire_trials(
@@ -62,7 +97,7 @@ def expire_trials(
     return run_sweep(
         shards=settings.sweep_shards,
         query_due=_due_trials(now),
-        act=_expire(now),
+        act=_expire(now, settings),
         request=request,
         remaining_ms=remaining_ms,
         margin_ms=settings.sweep_time_margin_ms,
