@@ -1,10 +1,11 @@
-"""Billing details (R-VOUCH-8, R-PAY-14), the payment method (R-PAY-3/4/12) and invoices (R-PAY-1/11)."""
+"""Billing details (R-VOUCH-8, R-PAY-14), the payment method (R-PAY-3/4/12), invoices (R-PAY-1/11)
+and their corrections (R-PAY-13)."""
 
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from lifecycle import accounts, billing_details, clock, invoicing, payment_methods
+from lifecycle import accounts, billing_details, clock, corrections, invoicing, payment_methods
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.settings import get_settings
 
@@ -107,6 +108,38 @@ def get_invoice(
     id: Annotated[str, Path(max_length=64)], invoice_id: Annotated[str, Path(max_length=80)]
 ) -> invoicing.InvoiceView:
     return invoicing.get_for(current_principal(app), id, invoice_id, clock.now())
+
+
+@app.post(
+    "/accounts/<id>/invoices/<invoice_id>/corrections",
+    summary="Correct the billing details of the latest invoice (owner)",
+    description=(
+        "R-PAY-13: within 15 days of the latest invoice's issue, a credit note cancels it and a reissued "
+        "invoice with the new billing details replaces it; both are returned. The reissue keeps the "
+        "original's lines, amounts, tax and payment: nothing is charged or refunded (R-PAY-14), and it keeps "
+        "the original's correction window. The new details, validated as `PUT …/billing-details`, also "
+        "become the account's details from now. Older invoices and requests after the window are "
+        "`correction_window_closed`; an invoice corrected before is `already_corrected`."
+    ),
+    tags=["billing"],
+    responses={
+        201: {"description": "`{credit_note, invoice}`"},
+        **problem_responses(
+            s401="unauthorized",
+            s403="forbidden",
+            s404="not_found",
+            s409="correction_window_closed, already_corrected, conflict",
+            s422="validation_error, invalid_vat_id",
+        ),
+    },
+)
+def correct_invoice(
+    id: Annotated[str, Path(max_length=64)],
+    invoice_id: Annotated[str, Path(max_length=80)],
+    form: Annotated[corrections.CorrectionInput, Body()],
+) -> tuple[corrections.CorrectionView, int]:
+    view = corrections.correct_for(current_principal(app), id, invoice_id, form, clock.now(), get_settings())
+    return view, 201
 
 
 lambda_handler = lambda_handler_for(app)

@@ -22,8 +22,10 @@ CANCEL_ERRORS = {**OWNER_ERRORS, "s409": "conflict"}
     "/accounts/<id>/cancel",
     summary='"Stop account": cancel the account at once',
     description=(
-        "R-TERM-1: access ends at once and the account is queued for deletion; calling it again answers "
-        "the same. `refund` and `cancellation_fee` are null until prepaid credit exists (R-CREDIT-2)."
+        "R-TERM-1: access ends at once, nothing is charged any more and the account is queued for deletion; "
+        "calling it again answers the same. R-CREDIT-2: with prepaid credit left, `refund` (50% of it, paid "
+        "back to the payment method) and `cancellation_fee` (the rest); both null without credit. Nothing "
+        "else is refunded (R-PAY-7)."
     ),
     tags=["accounts"],
     responses={200: {"description": "status `cancelled`"}, **problem_responses(**CANCEL_ERRORS)},

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock
+from lifecycle import clock, payments
 from lifecycle.cancellation import due_by, escalate_overdue
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
 from lifecycle.sweeps import SweepRequest
-from tests.support import STAFF, Reply, call, member, owner_of
+from tests.support import STAFF, Reply, call, member, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL
 
 
@@ -196,3 +196,43 @@ def test_r_term_1_a_terminated_account_is_not_cancelled_again(account: dict[str,
     reply = cancel(account)
     assert (reply.status, reply.code) == (409, "conflict")
     assert sent(outbox, "cancellation_confirmed") == []
+
+
+# ---------------------------------------------------------------- no further charges, no refunds
+
+
+def _billing_due(account_id: str) -> list[str]:
+    """The account in the billing run's index, across its shards (what the billing run queries)."""
+    shards = get_settings().sweep_shards
+    return [
+        item.id for shard in range(shards) for item in Account.billing_due.query(str(shard)) if item.id == account_id
+    ]
+
+
+def test_r_term_1_a_cancelled_subscription_leaves_the_billing_run_and_price_indexes(
+    account: dict[str, Any], payments_journal: Path
+) -> None:
+    assert pay(account).status == 200
+    paid = Account.get(account["id"], consistent_read=True)
+    assert paid.billing_shard is not None
+    assert _billing_due(account["id"]) == [account["id"]]
+    assert [item.id for item in Account.by_price.query("ticket#monthly")] == [account["id"]]
+
+    assert cancel(account).status == 200
+
+    stored = Account.get(account["id"], consistent_read=True)
+    assert (stored.billing_shard, stored.bill_due_at, stored.price_key, stored.trial_sweep) == (None, None, None, None)
+    assert _billing_due(account["id"]) == []
+    assert list(Account.by_price.query("ticket#monthly")) == []
+
+
+def test_r_pay_7_cancelling_a_paid_month_refunds_nothing(account: dict[str, Any], payments_journal: Path) -> None:
+    assert pay(account).status == 200
+    clock.set_now(NOW + timedelta(days=3))  # most of the paid month is left
+    reply = cancel(account)
+    assert (reply.status, reply.body) == (200, {"status": "cancelled", "refund": None, "cancellation_fee": None})
+    provider = payments.provider_for(get_settings())
+    assert isinstance(provider, payments.LocalProvider)
+    assert provider.refunds() == []
+    (event,) = [event for event in AuditEvent.query(account["id"]) if event.type == "account_cancelled"]
+    assert "refund" not in event.details.as_dict()  # type: ignore[no-untyped-call]

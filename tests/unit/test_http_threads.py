@@ -58,3 +58,24 @@ def test_concurrent_requests_to_different_resolvers_never_see_each_others_bodies
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         answers = list(pool.map(run, range(THREADS)))
     assert answers == [{"text": f"note {n}", "path": f"/notes/{n}"} for n in range(THREADS)]
+
+
+def test_concurrent_requests_to_one_resolver_keep_their_own_routes() -> None:
+    """Powertools keeps the matched route in ``app.context`` while resolving; one resolver
+    (one function's module) serving concurrent requests must not mix them up."""
+    barrier = threading.Barrier(THREADS)
+    app = create_app()
+
+    @app.post("/notes/<n>")
+    def echo(n: str, note: Annotated[Note, Body()]) -> dict[str, str]:
+        barrier.wait(timeout=10)
+        return {"text": note.text, "n": n, "path": app.current_event.path}
+
+    def run(n: int) -> dict[str, Any]:
+        result: dict[str, Any] = app.resolve(_event(f"/notes/{n}", f"note {n}"), None)
+        assert result["statusCode"] == 200, result
+        return dict(json.loads(result["body"]))
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        answers = list(pool.map(run, range(THREADS)))
+    assert answers == [{"text": f"note {n}", "n": str(n), "path": f"/notes/{n}"} for n in range(THREADS)]

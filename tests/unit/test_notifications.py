@@ -31,6 +31,7 @@ API_MD = ROOT.parent / "shared" / "spec" / "API.md"
 WHEN = datetime(2026, 12, 9, 12, 0, tzinfo=NOW.tzinfo)
 SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
     "welcome": {"subdomain": "yasen", "plan": "ticket"},
+    "account_reinstated": {"subdomain": "yasen", "reinstated_at": WHEN},
     "extra_seat_warning": {
         "subdomain": "yasen",
         "seats_used": 3,

@@ -1,13 +1,19 @@
 """Cancellation by the owner: "Stop account" (R-TERM-1) and by email (R-TERM-2).
 
 Cancelling is one conditional transaction: the account becomes ``cancelled`` with its
-access blocked, leaves the trial sweep's index (the only index a charging sweep reads
-today, so nothing charges it again), is queued for the purge procedure (R-TERM-3:
-``purge_after`` = now; the purge itself is a later issue), and its audit event and the
-owner's ``cancellation_confirmed`` notice commit with it. The condition (not cancelled
-yet) makes a second cancel a no-op that answers with the same state and sends nothing.
+access blocked, leaves every index a charging sweep or a price change reads (trial-due,
+billing-due, by-price: R-TERM-1 "no further charges"), is queued for the purge procedure
+(R-TERM-3: ``purge_after`` = now and ``purge_shard``: the purge sweep deletes it), and its audit event
+and the owner's ``cancellation_confirmed`` notice commit with it. The condition (not
+cancelled yet) makes a second cancel a no-op that answers with the same state and sends
+nothing.
 
-``refund`` and ``cancellation_fee`` stay null until prepaid credit (R-CREDIT-2) exists.
+R-CREDIT-2: prepaid credit left is settled to 0 in the same transaction (condition: the
+credit did not move since it was read, else it is read again), and the refund owed
+(``credit_refund_percent`` of it; the rest is the cancellation fee) is recorded in it, then
+paid back through the provider (``lifecycle.credit``). The answer carries ``refund`` and
+``cancellation_fee``, null without credit; a repeated cancel pays what is still owed and
+answers the same. R-PAY-7: nothing else is ever refunded.
 
 An emailed request is recorded ``pending`` with ``due_by``, the end of the next business
 day (settings' calendar, UTC). Staff confirm it, which cancels as above in the same
@@ -27,7 +33,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import accounts, audit, clock, errors, notifications
+from lifecycle import accounts, audit, clock, credit, errors, notifications
 from lifecycle.auth import Principal, require_member
 from lifecycle.money import Money
 from lifecycle.settings import Settings, get_settings
@@ -43,14 +49,22 @@ TERMINATED = "terminated"
 ENDED = (CANCELLED, TERMINATED)
 PAGE_SIZE = 100
 SWEEP = "cancellation-sla-sweep"
+# A cancel whose credit moved meanwhile (a purchase, a seat change) reads it again.
+CREDIT_RETRIES = 5
 
 
 class CancelView(BaseModel):
-    """``POST /accounts/{id}/cancel``: R-CREDIT-2's refund and fee are null until credit exists."""
+    """``POST /accounts/{id}/cancel``: R-CREDIT-2's refund and fee, null without credit left."""
 
     status: Literal["cancelled"]
     refund: Money | None = None
     cancellation_fee: Money | None = None
+
+    @classmethod
+    def of(cls, left: credit.Leaving | None) -> CancelView:
+        if left is None:
+            return cls(status=CANCELLED)
+        return cls(status=CANCELLED, refund=left.refund, cancellation_fee=left.cancellation_fee)
 
 
 class CancellationRequestView(BaseModel):
@@ -79,6 +93,10 @@ class _AccountEnded(Exception):
     """The account was cancelled (or terminated) already; nothing was written."""
 
 
+class _CreditMoved(Exception):
+    """The account's credit changed since it was read (a purchase or a seat change)."""
+
+
 class _NotDue(Exception):
     """The request was confirmed or escalated meanwhile; nothing was written."""
 
@@ -100,8 +118,9 @@ def stop(principal: Principal, account_id: str, now: datetime) -> CancelView:
         raise errors.Conflict("Staff terminated this account already")
     if account.status not in ENDED:
         with contextlib.suppress(_AccountEnded):  # a concurrent cancel won; the answer is the same
-            _cancel(account, principal.user_id, now, "profile")
-    return CancelView(status=CANCELLED)
+            return CancelView.of(_cancel(account, principal.user_id, now, "profile"))
+    # Cancelled before: pay what may still be owed (R-CREDIT-2) and answer as the first time.
+    return CancelView.of(credit.refund_owed(account_id, get_settings()))
 
 
 def _cancel(
@@ -111,8 +130,10 @@ def _cancel(
     via: str,
     also: Callable[[TransactWrite, Outcome], None] | None = None,
     also_failed: Callable[[list[str]], None] | None = None,
-) -> None:
-    """One transaction: the account cancelled, its audit event, the owner's notice (then sent)."""
+) -> credit.Leaving | None:
+    """One transaction: the account cancelled with its credit closed, its audit event, the
+    owner's notice (then sent) and the refund owed (then paid, R-CREDIT-2)."""
+    settings = get_settings()
     notice = None
     if account.owner_email:
         notice = notifications.compose(
@@ -123,40 +144,81 @@ def _cancel(
             subdomain=account.subdomain or account.id,
             cancelled_at=now,
         )
+    for _ in range(CREDIT_RETRIES):
+        left = credit.leaving(account, now, settings)
+        try:
+            commit(_cancelling(account, actor, now, via, left, notice, also), _cancel_failed(also_failed))
+        except _CreditMoved:
+            account = accounts.load(account.id)
+            if account.status in ENDED:
+                raise _AccountEnded from None
+            continue
+        break
+    else:
+        raise errors.ServiceUnavailable("Too many concurrent changes to this account; retry shortly")
+    if notice is not None:
+        notifications.deliver(notice, now, notifications.sender_for(settings))
+    return credit.refund_owed(account.id, settings) if left is not None else None
 
+
+def _cancelling(
+    account: Account,
+    actor: str,
+    now: datetime,
+    via: str,
+    left: credit.Leaving | None,
+    notice: Notification | None,
+    also: Callable[[TransactWrite, Outcome], None] | None,
+) -> Callable[[TransactWrite, Outcome], None]:
     def build(tx: TransactWrite, outcome: Outcome) -> None:
+        credit_actions, credit_unchanged = credit.close(tx, outcome, account, now, left)
         tx.update(
             Account(account.id),
             actions=[
                 Account.status.set(CANCELLED),
                 Account.access_blocked_reason.set(CANCELLED),
-                # Leaves every index a charging sweep reads (R-TERM-1: no further charges).
+                # Leaves every index a charging sweep or a price change reads (R-TERM-1: no
+                # further charges): the trial sweep, the billing run, the price notices.
                 Account.trial_sweep.remove(),
+                Account.billing_shard.remove(),
+                Account.bill_due_at.remove(),
+                Account.price_key.remove(),
                 # R-TERM-3: queued for the purge procedure at once.
                 Account.purge_after.set(now),
+                Account.purge_shard.set(shard_of(account.id, get_settings().sweep_shards)),  # the purge-due index
+                *credit_actions,
             ],
-            condition=Account.id.exists() & ~Account.status.is_in(*ENDED),
+            condition=Account.id.exists() & ~Account.status.is_in(*ENDED) & credit_unchanged,
         )
         outcome.labels.append("update:account")
-        outcome.put(tx, "audit", _event(account.id, actor, now, via), AuditEvent.event_key.does_not_exist())
+        outcome.put(tx, "audit", _event(account.id, actor, now, via, left), AuditEvent.event_key.does_not_exist())
         if notice is not None:
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
         if also is not None:
             also(tx, outcome)
 
+    return build
+
+
+def _cancel_failed(also_failed: Callable[[list[str]], None] | None) -> Callable[[list[str]], None]:
     def on_failure(failed: list[str]) -> None:
         if also_failed is not None:
             also_failed(failed)
-        if "update:account" in failed:
-            raise _AccountEnded
+        if "update:account" in failed or "credit_refund" in failed:
+            # Ended meanwhile, or its credit moved: the caller reads it again to tell which.
+            raise _CreditMoved
 
-    commit(build, on_failure)
-    if notice is not None:
-        notifications.deliver(notice, now, notifications.sender_for(get_settings()))
+    return on_failure
 
 
-def _event(account_id: str, actor: str, now: datetime, via: str, **details: Any) -> AuditEvent:
-    return audit.event(account_id, "account_cancelled", actor, now, via=via, purge_after=clock.to_iso(now), **details)
+def _event(account_id: str, actor: str, now: datetime, via: str, left: credit.Leaving | None) -> AuditEvent:
+    """The cancellation's audit event; R-CREDIT-2's refund and fee as amounts only."""
+    details: dict[str, Any] = {"via": via, "purge_after": clock.to_iso(now)}
+    if left is not None:
+        details.update(
+            refund=left.refund.amount, cancellation_fee=left.cancellation_fee.amount, currency=left.refund.currency
+        )
+    return audit.event(account_id, "account_cancelled", actor, now, **details)
 
 
 # ---------------------------------------------------------------- by email (R-TERM-2)
@@ -211,6 +273,7 @@ def confirm(request_id: str, staff_id: str, now: datetime) -> CancellationReques
     in the same transaction. A request confirmed already is 409 ``already_confirmed``."""
     pending = _load_request(request_id)
     if pending.status != PENDING:
+        credit.refund_owed(pending.account_id, get_settings())  # a refund an earlier confirm left owed
         raise errors.AlreadyConfirmed()
     actions: list[Action] = [
         CancellationRequest.status.set(CONFIRMED),

@@ -165,6 +165,19 @@ class _Resolver(APIGatewayHttpResolver):
     def lambda_context(self, value: LambdaContext) -> None:
         self._request.context = value
 
+    # Powertools keeps the matched route and its arguments in ``context`` while resolving:
+    # per thread too, or concurrent requests read each other's route.
+    @property
+    def context(self) -> dict[str, Any]:
+        if not hasattr(self._request, "app_context"):
+            self._request.app_context = {}
+        values: dict[str, Any] = self._request.app_context
+        return values
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self._request.app_context = value
+
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         self.current_event = self._to_proxy_event(dict(event))  # type: ignore[assignment]
         self.lambda_context = context

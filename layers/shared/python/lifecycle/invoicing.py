@@ -32,7 +32,7 @@ from pynamodb.transactions import TransactWrite
 from lifecycle import audit, billing_details, clock, notifications, payments, tax
 from lifecycle.auth import Principal, require_member
 from lifecycle.billing_details import BillingDetailsView
-from lifecycle.errors import BillingDetailsRequired, NotFound, PaymentMethodRequired
+from lifecycle.errors import BillingDetailsRequired, NotFound, PaymentMethodRequired, ServiceUnavailable
 from lifecycle.money import Money
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification
@@ -199,11 +199,31 @@ def charge_and_issue(
     settings: Settings | None = None,
 ) -> Invoice:
     """Charge the draft's total to the account's payment method, then issue it as paid
-    with the caller's account change and the receipt, in one transaction (module doc)."""
+    with the caller's account change and the receipt, in one transaction (module doc).
+    A purpose issued before answers the invoice issued for it."""
     settings = settings or get_settings()
     existing = issued_for(account.id, draft.purpose)
     if existing is not None:
         return existing
+    try:
+        return charge_then_issue(account, draft, now, change, settings)
+    except PurposeIssued:
+        # An earlier attempt of the same purpose committed: the provider answered its charge.
+        return issued_for(account.id, draft.purpose) or prepare(draft, now, settings)
+
+
+def charge_then_issue(
+    account: Account, draft: Draft, now: datetime, change: AccountChange, settings: Settings, attempt: int = 0
+) -> Invoice:
+    """The charge and the issuing transaction; raises ``PurposeIssued`` when another attempt
+    issued the purpose first.
+
+    ``attempt`` > 0 is a retry after a decline: a new provider key, so the provider really
+    tries again (the same key would replay the decline). A charge whose issuing fails is
+    refunded, unless a concurrent attempt issued the purpose with this very charge (it then
+    stands) or the failure was contention only (503: a retry replays this charge's key and
+    issues it).
+    """
     invoice = prepare(draft, now, settings)
     if invoice.billing_details is None:
         raise BillingDetailsRequired("Give the billing details first: an invoice is made out to them")
@@ -211,22 +231,23 @@ def charge_and_issue(
         raise PaymentMethodRequired("Add a card or PayPal first")
     provider = payments.provider_for(settings)
     total = Money(amount=int(invoice.total), currency=invoice.currency)
+    key = charge_key(account.id, draft.purpose, account.payment_method_ref)
     charge = provider.charge(
         account.payment_customer_id,
         account.payment_method_ref,
         total,
-        idempotency_key=charge_key(account.id, draft.purpose, account.payment_method_ref),
+        idempotency_key=key + (f":retry-{attempt}" if attempt else ""),
         description=_description(account, draft),
     )
-    invoice.charge_id = charge.id
-    invoice.paid_at = now
+    invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
     try:
         receipt = issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
-    except PurposeIssued:
-        # An earlier attempt of the same purpose committed: the provider answered its charge.
-        return issued_for(account.id, draft.purpose) or invoice
+    except ServiceUnavailable:
+        raise
     except Exception:
-        provider.refund(charge.id, total, idempotency_key="refund:" + charge.id)
+        issued = issued_for(account.id, draft.purpose)
+        if issued is None or issued.charge_id != charge.id:
+            provider.refund(charge.id, total, idempotency_key="refund:" + charge.id)
         raise
     if receipt is not None:
         notifications.deliver(receipt, now, notifications.sender_for(settings))
@@ -358,11 +379,15 @@ def issued_for(account_id: str, purpose: str) -> Invoice | None:
 
 
 def list_for(principal: Principal, account_id: str, now: datetime) -> InvoiceList:
-    """Invoices and credit notes, newest first (their ids sort by issue time); staff reads
-    are audited (R-USE-4)."""
+    """Invoices and credit notes, newest first (by issue time, then number: a credit note and
+    its reissued invoice share an instant); staff reads are audited (R-USE-4)."""
     require_member(principal, account_id)
     audit.record_staff_access(principal, account_id, "invoices", now)
-    items = Invoice.query(account_id, scan_index_forward=False, consistent_read=True)
+    items = sorted(
+        Invoice.query(account_id, consistent_read=True),
+        key=lambda item: (item.issued_at, item.number),
+        reverse=True,
+    )
     return InvoiceList(items=[InvoiceView.of(item) for item in items])
 
 

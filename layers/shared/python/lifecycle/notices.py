@@ -38,6 +38,7 @@ NoticeType = Literal[
     "account_marked_for_removal",
     "custom_request_approved",
     "custom_request_refused",
+    "account_reinstated",
 ]
 NOTICE_TYPES: tuple[NoticeType, ...] = get_args(NoticeType)
 
@@ -92,12 +93,12 @@ ENGLISH: dict[NoticeType, Template] = {
         "We could not charge {amount} for help desk {subdomain}; nothing was charged.\n\nPlease check "
         "your payment method, or replace it in Billing, so the service can continue.",
     ),
-    # R-VOUCH-10
+    # R-VOUCH-10, and a charge still declined after its retries (lifecycle.billing_run)
     "payment_required": Template(
         "Your help desk needs billing details",
-        "Help desk {subdomain} has lost access because the first charge for its extra users is due and "
-        "the billing details or payment method are missing.\n\nAdd them in Billing and access returns "
-        "at once.",
+        "Help desk {subdomain} has lost access because a charge is due (such as the first charge for its "
+        "extra users) and the billing details or a payment method that can be charged are missing.\n\n"
+        "Add them in Billing, or replace the payment method, and access returns at once.",
     ),
     # R-PAY-9
     "price_change_notice": Template(
@@ -118,7 +119,8 @@ ENGLISH: dict[NoticeType, Template] = {
         "Your help desk will be deleted for inactivity",
         "Nobody has used help desk {subdomain} since {last_active_at}. If it stays unused, it will be "
         "deleted with all its data on {delete_at}.\n\nTo keep it, sign in or use the help desk before "
-        "then.",
+        "then. If its access is blocked (a trial ended or a payment is due), add a payment method in "
+        "Billing first.",
     ),
     # R-TERM-3, R-TERM-6
     "account_deleted": Template(
@@ -127,18 +129,20 @@ ENGLISH: dict[NoticeType, Template] = {
         "We keep only what the law requires, such as invoices.\n\nYou are welcome to sign up again at "
         "any time.",
     ),
-    # R-TERM-4
+    # R-TERM-4: recorded in the same transaction as the suspension, just before it; the reason
+    # is STAFF_ACTION_REASONS' plain words, never staff's own details or evidence (R-TERM-5).
     "suspension_warning": Template(
-        "Your help desk is about to be suspended",
-        "Our staff will suspend help desk {subdomain} on {suspend_at}. The reason: {reason}.\n\n"
-        "While suspended, nobody can use it, but the data is kept. " + REPLY_IF_MISTAKEN,
+        "Your help desk is being suspended",
+        "Our staff are suspending help desk {subdomain} as of {suspend_at}. The reason: {reason}.\n\n"
+        "While it is suspended, nobody can sign in or use it, but nothing is deleted. Once the reason "
+        "is resolved, our staff can reinstate it as it was. " + REPLY_IF_MISTAKEN,
     ),
-    # R-TERM-4
+    # R-TERM-4, as the suspension warning, for a termination.
     "termination_warning": Template(
-        "Your help desk is about to be closed",
-        "Our staff will close help desk {subdomain} on {terminate_at}. The reason: {reason}.\n\n"
-        "After that its content is deleted and cannot be recovered; export what you need before then. "
-        + REPLY_IF_MISTAKEN,
+        "Your help desk is being closed",
+        "Our staff are closing help desk {subdomain} as of {terminate_at}. The reason: {reason}.\n\n"
+        "Access ends then and there will be no further charges. Its content will be deleted and "
+        "cannot be recovered; we keep only what the law requires, such as invoices. " + REPLY_IF_MISTAKEN,
     ),
     # R-TERM-1, R-TERM-2
     "cancellation_confirmed": Template(
@@ -197,12 +201,31 @@ ENGLISH: dict[NoticeType, Template] = {
         'We will not develop "{title}" for help desk {subdomain}. The reason: {reason}.\n\n'
         "You are welcome to file another request.",
     ),
+    # R-TERM-4: staff lifted a suspension.
+    "account_reinstated": Template(
+        "Your help desk is available again",
+        "Our staff lifted the suspension of help desk {subdomain} on {reinstated_at}. Everyone can sign "
+        "in and use it again, and its data is as it was.",
+    ),
 }
 
 # R-VOUCH-11: the staff's reason for a revocation, as the notice says it.
 REVOCATION_REASONS: dict[str, str] = {
     "abuse": "it was used in a way the deal does not allow, such as sharing the code or redeeming it again",
     "fraud": "the purchase of the code was found to be fraudulent",
+}
+
+
+# R-TERM-4, R-REG-4: staff's reason for a suspension or termination, as the owner's warning says
+# it. Staff's details and evidence stay with staff (R-TERM-5). Fraud is never warned of.
+STAFF_ACTION_REASONS: dict[str, str] = {
+    "non_payment": "payments for the account are overdue",
+    "terms_violation": "the account was used in a way the Terms of Service do not allow",
+    "abuse": "the account was used to abuse the service or other people",
+    "fraud": "fraud is suspected",
+    "false_information": "false information was given at registration, or someone was impersonated",
+    "fair_usage": "the account's usage goes beyond what the fair usage policy allows",
+    "other": "a matter our staff will explain if you reply to this email",
 }
 
 

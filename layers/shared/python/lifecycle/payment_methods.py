@@ -1,8 +1,10 @@
-"""The owner's payment method (R-PAY-3, R-PAY-4, R-PAY-12).
+"""The owner's payment method (R-PAY-3, R-PAY-4, R-PAY-12, R-VOUCH-10).
 
 Only the provider's references are stored (customer and payment method ids), never card
 data. During a trial (or after it expired) adding one ends the trial and charges the
-first period at once; otherwise it replaces the method for the next charges.
+first period at once; on a ``payment_required`` account it settles what is due
+(``lifecycle.billing_run.settle``) and restores access at once; otherwise it replaces the
+method for the next charges.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import accounts, audit, billing_details, payments, subscriptions
+from lifecycle import accounts, audit, billing_details, billing_run, payments, subscriptions
 from lifecycle.accounts import AccountView
 from lifecycle.auth import Principal, require_member
 from lifecycle.cancellation import ENDED
@@ -85,6 +87,9 @@ def _after_attach(principal: Principal, account: Account, now: datetime, setting
     in_trial = account.status in (subscriptions.TRIALING, subscriptions.TRIAL_EXPIRED) and not account.lifetime
     if in_trial and not account.has_payment_method:
         return _end_trial(principal, account, now, settings)
+    if account.status == subscriptions.PAYMENT_REQUIRED:
+        # R-VOUCH-10: everything due is charged to the new method, then access returns at once.
+        return billing_run.settle(account, now, settings, actor=principal.user_id)
     _replace(principal, account, now)
     return None
 

@@ -18,8 +18,9 @@ from pynamodb.expressions.update import Action
 from lifecycle import audit, errors, notices, notifications
 from lifecycle.notices import NoticeType
 from lifecycle.observability import logger
-from lifecycle.settings import Settings
+from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, Voucher
+from lifecycle.storage.base import shard_of
 from lifecycle.vouchers import InvalidVoucherCode, code_hash, normalise_code
 
 VOUCHER_REVOKED = "voucher_revoked"
@@ -50,6 +51,7 @@ def _block(account_id: str, status: str, now: datetime, purge: bool) -> bool:
     actions: list[Action] = [Account.status.set(status), Account.access_blocked_reason.set(VOUCHER_REVOKED)]
     if purge:
         actions.append(Account.purge_after.set(now))
+        actions.append(Account.purge_shard.set(shard_of(account_id, get_settings().sweep_shards)))
     try:
         Account(account_id).update(actions=actions, condition=Account.id.exists())
     except UpdateError as exc:

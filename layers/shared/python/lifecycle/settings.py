@@ -81,12 +81,14 @@ class Settings(BaseModel):
     cancellation_requests_table: str = "cancellation-requests"
     claims_table: str = "claims"
     custom_requests_table: str = "custom-requests"
+    deletion_certificates_table: str = "deletion-certificates"
     idempotency_table: str = "idempotency"
     invoices_table: str = "invoices"
     invoice_series_table: str = "invoice-series"
     notifications_table: str = "notifications"
     prices_table: str = "prices"
     rate_limits_table: str = "rate-limits"
+    retention_table: str = "retention"
     seat_intervals_table: str = "seat-intervals"
     sessions_table: str = "sessions"
     shared_login_detections_table: str = "shared-login-detections"
@@ -197,6 +199,24 @@ class Settings(BaseModel):
     credit_validity_months: int = Field(default=12, ge=1)
     # R-CREDIT-2: leaving early refunds this share of the remaining credit; the rest is the fee.
     credit_refund_percent: int = Field(default=50, ge=0, le=100)
+
+    # ---- the end of accounts (R-TERM-3, R-TERM-6, R-GDPR-2)
+    # R-TERM-6: days without activity before the warning, and before termination and purge.
+    inactivity_warning_days: int = Field(default=28, ge=1)
+    inactivity_termination_days: int = Field(default=56, ge=2)
+    # Which accounts the inactivity rule covers: "unpaid" (any account without a paid
+    # subscription in good standing), "all", or "none".
+    inactivity_policy: Literal["unpaid", "all", "none"] = "unpaid"
+    # R-GDPR-2: personal data of ended customers (from the end of use) and of non-customers
+    # (from their consent) is erased after this many years.
+    retention_years: int = Field(default=5, ge=1)
+    # Accounting law: invoices and credit notes are kept this many years after their issue, past the
+    # purge (R-TERM-3); their billing details are masked after the later of both periods (R-GDPR-2).
+    invoice_retention_years: int = Field(default=10, ge=1)
+    # Point-in-time recovery keeps backups this many days: after that no backup holds purged data.
+    backup_retention_days: int = Field(default=35, ge=0)
+    # The purge retries the owner's account_deleted notice this long, then completes without it.
+    purge_notice_retry_hours: int = Field(default=24, ge=0)
 
     @field_validator("plan_prices", "vat_rates", mode="before")
     @classmethod

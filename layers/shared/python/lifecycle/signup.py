@@ -133,6 +133,9 @@ def _new_account(form: Registrant, meta: RequestMeta, now: datetime, settings: S
         terms_acceptance="explicit",
         authority_to_bind=form.authority_to_bind,
         seats_used=1,
+        # R-TERM-6: the inactivity sweep looks at it once it has gone unused for the warning period.
+        inactivity_shard=shard_of(account_id, settings.sweep_shards),
+        inactivity_due_at=now + timedelta(days=settings.inactivity_warning_days),
     )
     owner = User(account_id, owner_id, role="owner", full_name=form.full_name, email=form.email, created_at=now)
     return account, owner

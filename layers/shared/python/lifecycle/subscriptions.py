@@ -107,6 +107,50 @@ def start_paid_period(
     tx.update(
         Account(account.id),
         actions=actions,
-        condition=Account.status.is_in(TRIALING, TRIAL_EXPIRED) & (Account.has_payment_method == False),  # noqa: E712
+        # The plan it was priced at is still the plan: a concurrent change fails this card.
+        condition=(
+            Account.status.is_in(TRIALING, TRIAL_EXPIRED)
+            & (Account.has_payment_method == False)  # noqa: E712 - pynamodb condition
+            & (Account.plan == account.plan)
+            & (Account.billing_period == account.billing_period)
+        ),
     )
     outcome.labels.append("update:account")
+
+
+# ---------------------------------------------------------------- scheduled changes (R-PAY-8)
+
+
+def has_pending(account: Account) -> bool:
+    """A change is scheduled for the next period (a confirmed downgrade or a billing-period change)."""
+    return (
+        account.pending_plan is not None
+        or account.pending_seats is not None
+        or account.pending_billing_period is not None
+    )
+
+
+def next_period_terms(account: Account) -> tuple[str, int, str]:
+    """The plan, seats and billing period the next period is billed at: the scheduled change
+    where there is one (``lifecycle.subscription_changes`` stores all three), else the current ones."""
+    return (
+        account.pending_plan or account.plan,
+        int(account.pending_seats) if account.pending_seats is not None else billed_seats(account),
+        account.pending_billing_period or account.billing_period,
+    )
+
+
+def applying_pending(account: Account) -> list[Any]:
+    """The update actions that make the scheduled change the subscription (for the billing run,
+    at the period it takes effect): plan, seats, billing period and price key set, pending removed.
+    A billing-period change re-anchors the periods at that instant (``lifecycle.subscription_changes``)."""
+    plan, seats, billing_period = next_period_terms(account)
+    return [
+        Account.plan.set(plan),
+        Account.seats.set(seats),
+        Account.billing_period.set(billing_period),
+        Account.price_key.set(pricing.price_key(plan, billing_period)),
+        Account.pending_plan.remove(),
+        Account.pending_seats.remove(),
+        Account.pending_billing_period.remove(),
+    ]

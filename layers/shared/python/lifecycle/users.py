@@ -27,7 +27,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import accounts, audit, clock, errors, notifications, registration
+from lifecycle import accounts, audit, clock, credit, errors, notifications, registration
 from lifecycle.activity import BLOCKED_STATUSES, require_access
 from lifecycle.auth import Principal, Role, require_member
 from lifecycle.money import Money
@@ -163,6 +163,7 @@ def _add(account: Account, actor: Principal, form: NewUser, now: datetime, setti
     commit(build, _add_failed(account.id, settings))
     if notice is not None:
         notifications.deliver(notice, now, notifications.sender_for(settings))
+    credit.rebase(account.id, now, settings)  # R-CREDIT-1: the seats changed; a no-op without credit
     return UserView.of(user)
 
 
@@ -267,6 +268,7 @@ def remove_user(account: Account, actor: Principal, user_id: str, now: datetime)
         raise errors.Conflict("The user could not be removed; retry")
 
     commit(build, raise_for)
+    credit.rebase(account.id, now, get_settings())  # R-CREDIT-1: the seats changed; a no-op without credit
 
 
 def _free_seat(tx: TransactWrite, outcome: Outcome, user: User, now: datetime) -> None:

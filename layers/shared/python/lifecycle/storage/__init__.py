@@ -21,6 +21,7 @@ from lifecycle.storage.invoices import Invoice, InvoiceSeries
 from lifecycle.storage.notifications import Notification
 from lifecycle.storage.prices import PriceChange
 from lifecycle.storage.rate_limits import RateCounter
+from lifecycle.storage.retention import DeletionCertificate, RetentionItem
 from lifecycle.storage.seat_intervals import SeatInterval
 from lifecycle.storage.sessions import Session
 from lifecycle.storage.shared_logins import SharedLoginDetection
@@ -35,6 +36,7 @@ MODELS: dict[type[Model], str] = {
     AuditEvent: "audit_table",
     BillingDetailsVersion: "billing_details_table",
     Campaign: "campaigns_table",
+    DeletionCertificate: "deletion_certificates_table",
     CancellationRequest: "cancellation_requests_table",
     Claim: "claims_table",
     CustomRequest: "custom_requests_table",
@@ -43,6 +45,7 @@ MODELS: dict[type[Model], str] = {
     Notification: "notifications_table",
     PriceChange: "prices_table",
     RateCounter: "rate_limits_table",
+    RetentionItem: "retention_table",
     SeatInterval: "seat_intervals_table",
     Session: "sessions_table",
     SharedLoginDetection: "shared_login_detections_table",
@@ -73,11 +76,13 @@ __all__ = [
     "CancellationRequest",
     "Claim",
     "CustomRequest",
+    "DeletionCertificate",
     "Invoice",
     "InvoiceSeries",
     "Notification",
     "PriceChange",
     "RateCounter",
+    "RetentionItem",
     "SeatInterval",
     "Session",
     "SharedLoginDetection",

@@ -64,6 +64,32 @@ class PriceKeyIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped
     id = UnicodeAttribute(range_key=True)
 
 
+class InactivityDueIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped-call]  # pynamodb
+    """Sparse: accounts by when the inactivity sweep must next look at them (R-TERM-6).
+
+    ``inactivity_due_at`` is the last activity (or creation) plus the warning threshold;
+    after the warning, plus the termination threshold. Activity moves it forward.
+    """
+
+    class Meta:
+        index_name = "inactivity-due"
+        projection = KeysOnlyProjection()
+
+    inactivity_shard = UnicodeAttribute(hash_key=True)
+    inactivity_due_at = UTCDateTimeAttribute(range_key=True)
+
+
+class PurgeDueIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped-call]  # pynamodb
+    """Sparse: cancelled or terminated accounts waiting for the purge procedure (R-TERM-3)."""
+
+    class Meta:
+        index_name = "purge-due"
+        projection = KeysOnlyProjection()
+
+    purge_shard = UnicodeAttribute(hash_key=True)
+    purge_after = UTCDateTimeAttribute(range_key=True)
+
+
 class Account(Model):
     class Meta:
         table_name = "accounts"
@@ -112,6 +138,18 @@ class Account(Model):
     usage_limit_storage_bytes = NumberAttribute(null=True)
     # Set when the account is due for deletion by the purge procedure (R-TERM-3, R-VOUCH-11).
     purge_after = UTCDateTimeAttribute(null=True)
+    # Set with ``purge_after``: puts the account into the sparse ``purge-due`` index.
+    purge_shard = UnicodeAttribute(null=True)
+    # R-TERM-6: when the inactivity sweep looks next (see InactivityDueIndex), and the warning.
+    inactivity_shard = UnicodeAttribute(null=True)
+    inactivity_due_at = UTCDateTimeAttribute(null=True)
+    inactivity_warned_at = UTCDateTimeAttribute(null=True)
+    # R-TERM-4, R-TERM-5: staff's suspension or termination, and why.
+    suspended_at = UTCDateTimeAttribute(null=True)
+    status_reason = UnicodeAttribute(null=True)
+    # The status to return to when staff reinstate a suspended account.
+    status_before_suspension = UnicodeAttribute(null=True)
+    ended_at = UTCDateTimeAttribute(null=True)
 
     # ---- billing (R-PAY-*, R-VOUCH-6..10, R-CREDIT-*)
     # Seats a subscription bills for (API.md "Subscription"); None on voucher accounts.
@@ -149,4 +187,6 @@ class Account(Model):
     trial_due = TrialDueIndex()
     billing_due = BillingDueIndex()
     by_price = PriceKeyIndex()
+    inactivity_due = InactivityDueIndex()
+    purge_due = PurgeDueIndex()
     by_owner_email = OwnerEmailIndex()

@@ -1,0 +1,67 @@
+"""Scheduled price changes (R-PAY-9): staff schedule them after notifying every affected
+owner; owners read the changes of their plan that are coming."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+
+from lifecycle import clock, price_changes
+from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.settings import get_settings
+
+app = create_app()
+
+STAFF_ONLY = {"s401": "unauthorized", "s403": "forbidden"}
+
+
+@app.post(
+    "/admin/prices",
+    summary="Schedule a plan's new price (staff)",
+    description=(
+        "R-PAY-9: `plan`, `billing_period` (default `monthly`), `price` per seat and period, and "
+        "`effective_at`. Every affected owner (subscriptions and trials of that plan and billing period) "
+        "gets a `price_change_notice` now, so `effective_at` must be at least 30 days from now "
+        "(`notice_too_short`, checked before anything is sent). The price applies from the first billing "
+        "period starting on or after `effective_at`. One change per plan, billing period and instant."
+    ),
+    tags=["staff"],
+    responses={
+        201: {"description": "`{id, plan, billing_period, price, previous_price, effective_at, notified_accounts}`"},
+        **problem_responses(s409="conflict", s422="validation_error, notice_too_short", **STAFF_ONLY),
+    },
+)
+def schedule_price(
+    form: Annotated[price_changes.PriceChangeInput, Body()],
+) -> tuple[price_changes.PriceChangeView, int]:
+    return price_changes.schedule(current_principal(app), form, clock.now(), get_settings()), 201
+
+
+@app.get(
+    "/admin/prices",
+    summary="Scheduled price changes (staff)",
+    description="By plan and billing period, earliest first; past ones included.",
+    tags=["staff"],
+    responses={200: {"description": "`{items: [...]}`"}, **problem_responses(**STAFF_ONLY)},
+)
+def list_prices() -> price_changes.PriceChangeList:
+    return price_changes.list_all(current_principal(app), get_settings())
+
+
+@app.get(
+    "/accounts/<id>/price-changes",
+    summary="Coming price changes of the account's plan",
+    description=(
+        "R-PAY-9: the changes of the account's plan and billing period that are not in force yet, "
+        "each with the price before it. Support staff reads are recorded in the audit log (R-USE-4)."
+    ),
+    tags=["billing"],
+    responses={
+        200: {"description": "`{items: [{plan, billing_period, price, previous_price, effective_at}]}`"},
+        **problem_responses(s401="unauthorized", s404="not_found"),
+    },
+)
+def list_price_changes(id: Annotated[str, Path(max_length=64)]) -> price_changes.UpcomingPriceList:
+    return price_changes.upcoming_for(current_principal(app), id, clock.now(), get_settings())
+
+
+lambda_handler = lambda_handler_for(app)

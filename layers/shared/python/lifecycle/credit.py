@@ -1,0 +1,489 @@
+"""Prepaid credit (R-CREDIT-1, R-CREDIT-2): bought with the payment method, run down by the
+second at the account's seat cost, and half of what is left refunded when the account is
+cancelled before it runs out.
+
+The model
+---------
+- **Seat cost** (cents per month): the seats the credit pays for times their monthly price.
+  A subscription pays for ``billed_seats`` at ``pricing.seat_price(plan, "monthly", t)``
+  (annual subscriptions too: the monthly price is the price of a seat-month). A voucher
+  (lifetime) account's included seats cost nothing (R-VOUCH-5), so its credit pays for its
+  extra seats (users beyond the included seats, as ``GET /accounts/{id}`` counts them) at
+  ``settings.extra_seat_price_cents``. With a seat cost of 0 (no extra seat, a free plan)
+  the credit does not run down and has no end (``valid_until`` null).
+- **Rate**: seat cost * 12 per year of ``YEAR_SECONDS`` = 365 * 86 400 s. A 365-day year,
+  so 12 months' worth of credit at a constant seat count lasts exactly 365 days
+  (R-CREDIT-1 "valid 12 months while the seat count stays the same").
+- **Stored**: ``credit_balance`` (cents) as of ``credit_updated_at`` (whole seconds), and
+  ``credit_valid_until``, the instant it runs out at the rate of that settlement:
+  ``updated_at + div_round_half_up(balance * YEAR_SECONDS, seat cost * 12)`` seconds.
+- **Balance at t**: ``balance - div_round_half_up(balance * elapsed, valid_until - updated_at)``
+  with ``elapsed`` the whole seconds since ``updated_at``, clamped to [0, that span]: never
+  negative, exactly 0 at ``valid_until``. This is ``elapsed * seat cost * 12 / YEAR_SECONDS``
+  up to the rounding of ``valid_until`` to the second, but taken from the stored pair,
+  not from the seats read now: a seat change commits before its rebase reads the account,
+  and the time before it must be charged at the seats it had.
+- **Settlement** (a purchase, a seat change, the cancellation): the balance at ``t``
+  becomes the stored balance as of ``t`` (floored to the second, so no fraction of a
+  second is ever lost or charged twice) and ``valid_until`` is computed again at the
+  seat cost of ``t``. R-CREDIT-1: adding seats shortens what remains, removing seats
+  lengthens it, in proportion to the seat cost; there is no cap. A price change applies
+  to the credit from the next settlement (the rate is the one of the last settlement).
+- Every settlement is one conditional update: ``credit_updated_at`` and the seat counts
+  and plan it was computed from are unchanged. A purchase computes its update from the
+  account read when its transaction is built, after the (slow) charge; a concurrent seat
+  change makes a rebase read again; nothing is ever settled twice or lost.
+
+Leaving early (R-CREDIT-2): the cancelling transaction settles the credit to 0 and
+records the refund owed (``settings.credit_refund_percent`` of the remainder, rounded
+half-up; the rest is the cancellation fee) in a ``credit-refund#<account>`` claim. The
+refund is then paid back across the charges the credit was bought with, newest first,
+never more than a charge's total, under the idempotency key
+``credit-refund:<account>:<charge>``; a repeated cancel (or confirmation) pays whatever
+is still owed and answers the same amounts. Nothing else is ever refunded (R-PAY-7).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from lifecycle import accounts, audit, clock, payments, pricing, subscriptions
+from lifecycle.auth import Principal, require_member
+from lifecycle.errors import Conflict, Forbidden, InvalidField, ServiceUnavailable
+from lifecycle.invoicing import AccountChange, Draft, InvoiceView, Line, charge_and_issue
+from lifecycle.money import Money, div_round_half_up
+from lifecycle.settings import Settings
+from lifecycle.storage import Account, AuditEvent, Claim, Invoice
+from lifecycle.transactions import Outcome, commit
+
+YEAR_SECONDS = 365 * 86_400
+MONTHS_PER_YEAR = 12
+# "prepaid-credit#<instant to the microsecond>": one invoice per purchase (corrections own "credit#").
+PURPOSE = "prepaid-credit#"
+REFUND_CLAIM = "credit-refund#"
+# Stripe's largest single charge; a larger amount is a typo, not a purchase.
+MAX_PURCHASE_CENTS = 99_999_999
+SETTLE_RETRIES = 5
+# Dates stay far inside what DynamoDB and datetime hold: an absurd balance for its seats
+# (thousands of years' worth) lasts at most this long, running down correspondingly slower.
+MAX_VALIDITY_SECONDS = 1000 * YEAR_SECONDS
+# Accounts whose credit is closed (the cancellation settles it to 0).
+_ENDED = ("cancelled", "terminated")
+
+
+# ---------------------------------------------------------------- arithmetic (pure)
+
+
+@dataclass(frozen=True)
+class Credit:
+    """The stored credit: ``balance`` cents as of ``updated_at``, running out at ``valid_until``."""
+
+    balance: int
+    updated_at: datetime | None
+    valid_until: datetime | None
+
+    @classmethod
+    def of(cls, account: Account) -> Credit:
+        return cls(int(account.credit_balance or 0), account.credit_updated_at, account.credit_valid_until)
+
+
+def _second(instant: datetime) -> datetime:
+    return instant.replace(microsecond=0)
+
+
+def settled(credit: Credit, now: datetime) -> Credit:
+    """The credit at ``now`` (floored to the second): the rate since the last settlement
+    (``balance`` over ``valid_until - updated_at``) taken off; never negative, never back in time."""
+    at = _second(now)
+    if credit.updated_at is None or credit.balance <= 0:
+        return Credit(max(credit.balance, 0), at, None if credit.balance <= 0 else credit.valid_until)
+    if at <= credit.updated_at:
+        return credit
+    if credit.valid_until is None:  # a seat cost of 0: it does not run down
+        return Credit(credit.balance, at, None)
+    span = (credit.valid_until - credit.updated_at) // timedelta(seconds=1)
+    elapsed = (at - credit.updated_at) // timedelta(seconds=1)
+    if span <= 0 or elapsed >= span:
+        return Credit(0, at, credit.valid_until)
+    consumed = div_round_half_up(credit.balance * elapsed, span)
+    return Credit(max(credit.balance - consumed, 0), at, credit.valid_until)
+
+
+def valid_until(balance: int, at: datetime, monthly_seat_cost: int) -> datetime | None:
+    """R-CREDIT-1: when ``balance`` runs out from ``at`` at ``monthly_seat_cost`` (cents per
+    month for all the seats); None when nothing runs it down."""
+    if monthly_seat_cost <= 0:
+        return None
+    if balance <= 0:
+        return at
+    seconds = div_round_half_up(balance * YEAR_SECONDS, monthly_seat_cost * MONTHS_PER_YEAR)
+    return at + timedelta(seconds=min(seconds, MAX_VALIDITY_SECONDS))
+
+
+def rebased(credit: Credit, now: datetime, monthly_seat_cost: int) -> Credit:
+    """Settled to ``now`` and lasting at the seat cost of ``now``."""
+    current = settled(credit, now)
+    if current.balance <= 0:
+        return current
+    assert current.updated_at is not None  # settled() always dates a positive balance
+    return Credit(
+        current.balance, current.updated_at, valid_until(current.balance, current.updated_at, monthly_seat_cost)
+    )
+
+
+def topped_up(credit: Credit, amount: int, now: datetime, monthly_seat_cost: int) -> Credit:
+    """A purchase of ``amount`` cents at ``now``."""
+    current = settled(credit, now)
+    at = current.updated_at or _second(now)
+    balance = current.balance + amount
+    return Credit(balance, at, valid_until(balance, at, monthly_seat_cost))
+
+
+def refund_split(remaining: int, percent: int) -> tuple[int, int]:
+    """R-CREDIT-2: (refund, cancellation fee) of the remaining credit."""
+    refund = div_round_half_up(remaining * percent, 100)
+    return refund, remaining - refund
+
+
+# ---------------------------------------------------------------- the seats it pays for
+
+
+@dataclass(frozen=True)
+class SeatCost:
+    seats: int
+    seat_price: Money
+
+    @property
+    def monthly(self) -> int:
+        return self.seats * self.seat_price.amount
+
+
+def seat_cost(account: Account, at: datetime, settings: Settings) -> SeatCost:
+    """The seats the credit pays for and their monthly price (module doc)."""
+    if account.lifetime:
+        included = int(account.included_seats)
+        extra = int(account.seats_used) - min(int(account.included_seats_used), included)
+        return SeatCost(max(extra, 0), Money(amount=settings.extra_seat_price_cents, currency=settings.currency))
+    price = pricing.seat_price(account.plan, "monthly", at, settings)  # type: ignore[arg-type]  # a stored Plan
+    return SeatCost(subscriptions.billed_seats(account), price)
+
+
+def _equal(attribute: Any, value: Any) -> Condition:
+    condition: Condition = attribute.does_not_exist() if value is None else attribute == value
+    return condition
+
+
+def unchanged(account: Account) -> Condition:
+    """The credit is still the one read with ``account``: balance, date and validity (two
+    settlements within one second share a date, so the date alone does not tell)."""
+    balance: Condition = Account.credit_balance == int(account.credit_balance or 0)
+    if not account.credit_balance:
+        balance = Account.credit_balance.does_not_exist() | balance
+    condition: Condition = (
+        balance
+        & _equal(Account.credit_updated_at, account.credit_updated_at)
+        & _equal(Account.credit_valid_until, account.credit_valid_until)
+    )
+    return condition
+
+
+def _same_seats(account: Account) -> Condition:
+    """The account still has the credit, seats and plan a settlement was computed from."""
+    condition: Condition = (
+        unchanged(account)
+        & _equal(Account.seats, account.seats)
+        & (Account.seats_used == account.seats_used)
+        & (Account.included_seats_used == account.included_seats_used)
+        & (Account.included_seats == account.included_seats)
+        & (Account.plan == account.plan)
+        & ~Account.status.is_in(*_ENDED)
+    )
+    return condition
+
+
+def _stored(credit: Credit) -> list[Action]:
+    actions: list[Action] = [Account.credit_balance.set(credit.balance)]
+    if credit.updated_at is not None:
+        actions.append(Account.credit_updated_at.set(credit.updated_at))
+    if credit.valid_until is not None:
+        actions.append(Account.credit_valid_until.set(credit.valid_until))
+    else:
+        actions.append(Account.credit_valid_until.remove())
+    return actions
+
+
+# ---------------------------------------------------------------- reading
+
+
+class CreditView(BaseModel):
+    """API.md "Prepaid credit"."""
+
+    balance: Money
+    valid_until: str | None
+    seat_price: Money
+    seats: int
+
+    @classmethod
+    def of(cls, account: Account, now: datetime, settings: Settings) -> CreditView:
+        current = settled(Credit.of(account), now)
+        cost = seat_cost(account, now, settings)
+        return cls(
+            balance=Money(amount=current.balance, currency=settings.currency),
+            valid_until=_iso(current.valid_until),
+            seat_price=cost.seat_price,
+            seats=cost.seats,
+        )
+
+
+class CreditPurchaseView(CreditView):
+    invoice: InvoiceView
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return clock.to_iso(instant) if instant is not None else None
+
+
+def get_for(principal: Principal, account_id: str, now: datetime, settings: Settings) -> CreditView:
+    """``GET /accounts/{id}/credit``: any member; a staff read is audited (R-USE-4)."""
+    require_member(principal, account_id)
+    account = accounts.load(account_id)
+    audit.record_staff_access(principal, account_id, "credit", now)
+    return CreditView.of(account, now, settings)
+
+
+# ---------------------------------------------------------------- buying
+
+
+class CreditPurchase(BaseModel):
+    """``POST /accounts/{id}/credit``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money
+
+
+def _check_amount(amount: Money, settings: Settings) -> None:
+    if amount.currency != settings.currency:
+        raise InvalidField("amount.currency", f"credit is bought in the account's currency, {settings.currency}")
+    if not 0 < amount.amount <= MAX_PURCHASE_CENTS:
+        raise InvalidField("amount.amount", f"must be between 1 and {MAX_PURCHASE_CENTS} cents")
+
+
+def buy(
+    principal: Principal, account_id: str, form: CreditPurchase, now: datetime, settings: Settings
+) -> CreditPurchaseView:
+    """R-CREDIT-1: the amount is charged to the payment method and invoiced; the credit is
+    settled to now, topped up and its validity computed at the current seats, in the
+    invoice's own transaction. A declined charge saves nothing (402)."""
+    require_member(principal, account_id, roles=("owner",))
+    if principal.is_staff:
+        raise Forbidden("Only the account's owner buys credit")
+    _check_amount(form.amount, settings)
+    account = accounts.load(account_id)
+    if account.status in _ENDED:
+        raise Conflict("The account has ended")
+    amount = form.amount.amount
+    line = Line(description="Prepaid credit", quantity=1, unit_price=form.amount, amount=form.amount, rule="R-CREDIT-1")
+    draft = Draft(account_id=account_id, purpose=PURPOSE + now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), lines=[line])
+
+    def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice) -> None:
+        # Read when the transaction is built, after the charge: a seat change during it is seen.
+        current = Account.get(account_id, consistent_read=True)
+        credit = topped_up(Credit.of(current), amount, now, seat_cost(current, now, settings).monthly)
+        actions = [
+            *_stored(credit),
+            Account.last_invoice_id.set(invoice.invoice_id),
+            Account.last_invoice_at.set(invoice.issued_at),
+        ]
+        tx.update(Account(account_id), actions=actions, condition=_same_seats(current))
+        outcome.labels.append("update:account")
+        event = audit.event(
+            account_id, "credit_bought", principal.user_id, now, amount=amount, invoice_id=invoice.invoice_id
+        )
+        outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
+
+    def failed(labels: list[str]) -> None:
+        if "update:series" in labels:
+            # Another invoice took the number too: ``issue`` builds the transaction again,
+            # reading the account again, so a concurrent purchase is not a failure.
+            return
+        raise Conflict("The account changed while the credit was bought (it ended, or its seats changed); retry")
+
+    invoice = charge_and_issue(account, draft, now, AccountChange(build, failed), settings)
+    view = CreditView.of(accounts.load(account_id), now, settings)
+    return CreditPurchaseView(**view.model_dump(), invoice=InvoiceView.of(invoice))
+
+
+# ---------------------------------------------------------------- seat changes (R-CREDIT-1)
+
+
+def rebase(account_id: str, now: datetime, settings: Settings) -> None:
+    """R-CREDIT-1, after the seats changed: settle the credit to now and compute its validity
+    at the current seats. One conditional update (the credit, seats and plan it read are
+    unchanged); a concurrent change makes it read again. Accounts without credit left (or
+    ended) are not written."""
+    for _ in range(SETTLE_RETRIES):
+        try:
+            account = Account.get(account_id, consistent_read=True)
+        except DoesNotExist:
+            return
+        stored = Credit.of(account)
+        if account.status in _ENDED or stored.balance <= 0:
+            return
+        credit = rebased(stored, now, seat_cost(account, now, settings).monthly)
+        if credit.balance <= 0 or credit == stored:
+            return  # run out already (its valid_until says when), or nothing moved
+
+        def build(tx: TransactWrite, outcome: Outcome, account: Account = account, credit: Credit = credit) -> None:
+            tx.update(Account(account_id), actions=_stored(credit), condition=_same_seats(account))
+            outcome.labels.append("update:account")
+
+        try:
+            commit(build, _raise_moved)
+        except _Moved:
+            continue
+        return
+    raise ServiceUnavailable("Too many concurrent changes to this account's seats; retry shortly")
+
+
+class _Moved(Exception):
+    """The account's credit or seats changed since it was read."""
+
+
+def _raise_moved(failed: list[str]) -> None:
+    raise _Moved
+
+
+# ---------------------------------------------------------------- what it has paid for (the billing run)
+
+
+def covered(
+    account: Account, start: datetime, end: datetime, now: datetime, monthly_seat_cost: int | None = None
+) -> tuple[datetime, datetime] | None:
+    """R-CREDIT-1 for the billing run: the part ``[since, until)`` of ``[start, end)`` the
+    credit pays for, as known at ``now``, or None. ``until`` is ``valid_until`` settled to
+    ``now`` (``settled``), or, given ``monthly_seat_cost`` (the seats change now), rebased at
+    that cost now, as ``rebase`` will store it. ``since``: credit runs from its first
+    purchase (time before it was not paid by credit); without a settlement after ``start``
+    it was running all along. A credit that does not run down (``valid_until`` null: its
+    seats cost nothing) pays for nothing. A lapse (run out, bought again) is not recorded:
+    the time between counts as covered."""
+    stored = Credit.of(account)
+    if stored.balance <= 0 or stored.updated_at is None:
+        return None
+    current = settled(stored, now) if monthly_seat_cost is None else rebased(stored, now, monthly_seat_cost)
+    if current.valid_until is None or current.valid_until <= start:
+        return None
+    since = start
+    if stored.updated_at > start:  # bought or settled since ``start``: was it running before?
+        first = _first_purchase(account.id)
+        since = max(start, first) if first is not None else start
+    until = min(current.valid_until, end)
+    return (since, until) if since < until else None
+
+
+def _first_purchase(account_id: str) -> datetime | None:
+    """When the account's credit first started to run: its first purchase (one Query)."""
+    found = Invoice.query(account_id, filter_condition=Invoice.purpose.startswith(PURPOSE), consistent_read=True)
+    for invoice in found:
+        if invoice.kind == "invoice":
+            return _second(invoice.issued_at)
+    return None
+
+
+# ---------------------------------------------------------------- leaving early (R-CREDIT-2)
+
+
+@dataclass(frozen=True)
+class Leaving:
+    """What the cancellation does with the credit: the refund owed and the fee kept."""
+
+    refund: Money
+    cancellation_fee: Money
+
+    def as_ref(self) -> str:
+        return json.dumps(
+            {"refund": self.refund.amount, "fee": self.cancellation_fee.amount, "currency": self.refund.currency}
+        )
+
+    @classmethod
+    def of_ref(cls, ref: str) -> Leaving:
+        data = json.loads(ref)
+        currency = str(data["currency"])
+        return cls(
+            Money(amount=int(data["refund"]), currency=currency), Money(amount=int(data["fee"]), currency=currency)
+        )
+
+
+def leaving(account: Account, now: datetime, settings: Settings) -> Leaving | None:
+    """R-CREDIT-2: with credit left and not expired, ``credit_refund_percent`` of it is
+    refunded (never more than its purchases' charges), the rest is the cancellation fee."""
+    current = settled(Credit.of(account), now)
+    if current.balance <= 0 or (current.valid_until is not None and _second(now) >= current.valid_until):
+        return None
+    refund, _ = refund_split(current.balance, settings.credit_refund_percent)
+    refund = min(refund, sum(amount for _, amount in _purchases(account.id)))
+    return Leaving(
+        Money(amount=refund, currency=settings.currency),
+        Money(amount=current.balance - refund, currency=settings.currency),
+    )
+
+
+def close(
+    tx: TransactWrite, outcome: Outcome, account: Account, now: datetime, left: Leaving | None
+) -> tuple[list[Action], Condition]:
+    """The cancelling transaction's part: the credit settled to 0 (the account's actions and
+    the condition that it did not move since ``account`` was read) and, when some is left,
+    the claim recording the refund owed (put as "credit_refund"; once per account)."""
+    condition = unchanged(account)
+    if int(account.credit_balance or 0) <= 0 and account.credit_updated_at is None:
+        return [], condition
+    actions: list[Action] = [
+        Account.credit_balance.set(0),
+        Account.credit_updated_at.set(max(_second(now), account.credit_updated_at or _second(now))),
+        Account.credit_valid_until.remove(),
+    ]
+    if left is not None:
+        claim = Claim(REFUND_CLAIM + account.id, account_id=account.id, claimed_at=now, ref=left.as_ref())
+        outcome.put(tx, "credit_refund", claim, Claim.claim.does_not_exist())
+    return actions, condition
+
+
+def refund_owed(account_id: str, settings: Settings) -> Leaving | None:
+    """R-CREDIT-2: pay the refund the cancellation recorded (again: every call is idempotent
+    per charge) and answer what was refunded and kept; None when there was no credit."""
+    try:
+        claim = Claim.get(REFUND_CLAIM + account_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    left = Leaving.of_ref(str(claim.ref))
+    provider = payments.provider_for(settings)
+    owed = left.refund.amount
+    for charge_id, total in _purchases(account_id):
+        if owed <= 0:
+            break
+        part = min(owed, total)
+        provider.refund(
+            charge_id,
+            Money(amount=part, currency=left.refund.currency),
+            idempotency_key=f"credit-refund:{account_id}:{charge_id}",
+        )
+        owed -= part
+    return left
+
+
+def _purchases(account_id: str) -> Iterator[tuple[str, int]]:
+    """The charges credit was bought with and their totals, newest first."""
+    for invoice in Invoice.query(account_id, scan_index_forward=False, consistent_read=True):
+        if invoice.purpose.startswith(PURPOSE) and invoice.charge_id and invoice.kind == "invoice":
+            yield str(invoice.charge_id), int(invoice.total)

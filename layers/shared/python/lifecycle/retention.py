@@ -1,0 +1,407 @@
+"""The retention schedule and its sweep (R-GDPR-2): personal data kept after the end of use
+is erased when its time comes.
+
+What is kept, and until when, is one ``RetentionItem`` per data subject, in the sparse
+``retention-due`` index (``retention_shard``, ``erase_at``) until it is erased:
+
+- ``ended_customer`` (``account#<id>``, written by the purge, lifecycle.purge): the billing
+  details snapshot on the invoices kept by law. R-GDPR-2 keeps personal data 5 years
+  after the end of use (``retention_years``); accounting law keeps invoices, which must name
+  the customer, ``invoice_retention_years`` (10) after their issue. A legal obligation
+  overrides erasure (GDPR Art. 17(3)(b)), so ``erase_at`` is the later of the two; then
+  names, email, company, address and the company's identifiers become ``"erased"`` and
+  only the country stays (alone it identifies nobody; the VAT treatment of the kept
+  invoice rests on it). The invoice itself stays: its number keeps the series gap-free.
+- ``non_customer`` (``person#<hash>``, ``schedule_non_customer``): a person's consent and
+  contact records, ``retention_years`` after the consent. Their tables come with the
+  consent records' issue, which registers its eraser in ``ERASERS``.
+
+The sweep finds the eraser of an item's kind in ``ERASERS`` (an item of an unknown kind
+is an error and stays due), records a certificate (reason ``retention``) before it
+starts, and marks the item erased (``retention_shard`` removed) in one transaction with
+the certificate's completion. Erasers skip what they erased already, so a run stopped
+half-way, or out of time, is finished by the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import Field
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.transactions import TransactWrite
+
+from lifecycle import clock
+from lifecycle.observability import logger
+from lifecycle.settings import Settings, get_settings
+from lifecycle.storage import DeletionCertificate, Invoice, RetentionItem
+from lifecycle.storage.base import shard_of
+from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.transactions import Outcome, commit
+
+SWEEP = "retention-sweep"
+ENDED_CUSTOMER = "ended_customer"
+NON_CUSTOMER = "non_customer"
+ACCOUNT = "account#"
+PERSON = "person#"
+RETENTION = "retention"  # the certificate's reason
+ERASED = "erased"
+# Set in a masked billing details snapshot: when it was masked (and that it was).
+ERASED_AT = "erased_at"
+PAGE_SIZE = 100
+# The billing details snapshot's fields that name or locate the customer (API.md "Billing details").
+PERSONAL_FIELDS = ("first_name", "last_name", "email", "company", "vat_id", "company_registration")
+ADDRESS_FIELDS = ("street", "city", "postal_code", "region")
+
+
+# ---------------------------------------------------------------- shared with the purge
+
+
+class OutOfTime(Exception):
+    """Less Lambda time is left than the sweep's margin: stop; the item stays due."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The run's time: checked before each batch of writes."""
+
+    remaining_ms: Callable[[], int]
+    margin_ms: int
+
+    def check(self) -> None:
+        if self.remaining_ms() < self.margin_ms:
+            raise OutOfTime
+
+
+@dataclass
+class Tally:
+    """What one run did, for its summary: items per table, subjects left for the next run."""
+
+    items: dict[str, int] = field(default_factory=dict)
+    unfinished: int = 0
+
+    def add(self, table: str, count: int) -> None:
+        self.items[table] = self.items.get(table, 0) + count
+
+
+class TallySummary(SweepSummary):
+    """A sweep's summary (API.md) plus its items per table (a dry run: what it would change)."""
+
+    items: dict[str, int] = Field(default_factory=dict)
+    unfinished: int = Field(default=0, description="subjects begun but left for the next run (time ran short)")
+
+    @classmethod
+    def of(cls, summary: SweepSummary, tally: Tally) -> TallySummary:
+        return cls.model_validate({**summary.model_dump(), "items": tally.items, "unfinished": tally.unfinished})
+
+
+def certificate_id(subject: str) -> str:
+    """A deletion certificate's id, derived from what it certifies: a rerun finds the same one."""
+    return "del_" + hashlib.sha256(subject.encode()).hexdigest()[:24]
+
+
+def started_certificate(cert_id: str, account_id: str | None, reason: str, now: datetime) -> DeletionCertificate:
+    """The certificate, created with ``started_at`` before anything is deleted, or the one a
+    stopped run created (it keeps its start and the counts recorded so far)."""
+    cert = DeletionCertificate(cert_id, account_id=account_id, reason=reason, started_at=now, deleted={}, kept=[])
+    try:
+        cert.save(condition=DeletionCertificate.id.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return DeletionCertificate.get(cert_id, consistent_read=True)
+    return cert
+
+
+def add_years(instant: datetime, years: int) -> datetime:
+    """The same instant ``years`` later; 29 February becomes 28 February."""
+    try:
+        return instant.replace(year=instant.year + years)
+    except ValueError:
+        return instant.replace(year=instant.year + years, day=28)
+
+
+# ---------------------------------------------------------------- scheduling
+
+
+def ended_customer_erase_at(ended_at: datetime, latest_invoice_at: datetime | None, settings: Settings) -> datetime:
+    """R-GDPR-2 against accounting law: the later of ``retention_years`` after the end of use
+    and ``invoice_retention_years`` after the latest kept invoice."""
+    erase_at = add_years(ended_at, settings.retention_years)
+    if latest_invoice_at is not None:
+        erase_at = max(erase_at, add_years(latest_invoice_at, settings.invoice_retention_years))
+    return erase_at
+
+
+def ended_customer(
+    account_id: str, ended_at: datetime, latest_invoice_at: datetime | None, cert_id: str, settings: Settings
+) -> RetentionItem:
+    """The unsaved schedule of a purged account's kept personal data (the purge saves it)."""
+    key = ACCOUNT + account_id
+    return RetentionItem(
+        key,
+        kind=ENDED_CUSTOMER,
+        basis=(
+            f"invoices kept {settings.invoice_retention_years} years by accounting law hold the billing details; "
+            f"R-GDPR-2 keeps personal data {settings.retention_years} years after the end of use"
+        ),
+        ended_at=ended_at,
+        erase_at=ended_customer_erase_at(ended_at, latest_invoice_at, settings),
+        retention_shard=shard_of(key, settings.sweep_shards),
+        certificate_id=cert_id,
+    )
+
+
+def schedule_non_customer(
+    person_key: str, consent_given_at: datetime, now: datetime, settings: Settings | None = None
+) -> RetentionItem:
+    """R-GDPR-2: a non-customer's consent lasts ``retention_years``; then their consent and
+    contact records are erased. ``person_key`` identifies the person without being personal
+    data (a keyed hash of the canonical email). A consent given again later moves the date
+    on, never back; an erased person who consents again is scheduled anew."""
+    if consent_given_at > now:
+        raise ValueError("a consent cannot be given in the future")
+    settings = settings or get_settings()
+    key = PERSON + person_key
+    item = RetentionItem(
+        key,
+        kind=NON_CUSTOMER,
+        basis=f"R-GDPR-2: a non-customer's consent lasts {settings.retention_years} years",
+        ended_at=consent_given_at,
+        erase_at=add_years(consent_given_at, settings.retention_years),
+        retention_shard=shard_of(key, settings.sweep_shards),
+    )
+    try:
+        item.save(condition=RetentionItem.subject_key.does_not_exist() | (RetentionItem.ended_at < consent_given_at))
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return RetentionItem.get(key, consistent_read=True)  # a later consent is on record already
+    return item
+
+
+# ---------------------------------------------------------------- erasers
+
+
+@dataclass(frozen=True)
+class Erasing:
+    """What an eraser is given: the instant, settings, the run's time, and whether it is a dry run."""
+
+    now: datetime
+    settings: Settings
+    budget: Budget
+    dry_run: bool = False
+
+
+@dataclass
+class Erasure:
+    """What an eraser did (a dry run: would do): items whose personal data it erased per
+    table, and what stays (the certificate's ``kept`` entries, without personal data)."""
+
+    erased: dict[str, int] = field(default_factory=dict)
+    kept: list[dict[str, Any]] = field(default_factory=list)
+
+
+Eraser = Callable[[RetentionItem, Erasing], Erasure]
+# kind → its eraser. Each must be idempotent (skip what it erased already) and call
+# ``budget.check()`` before each write, so a run out of time is resumed by the next.
+ERASERS: dict[str, Eraser] = {}
+
+
+def masked(details: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A billing details snapshot without personal data: every field that names or locates
+    the customer is ``"erased"`` (an empty one stays empty); the country stays."""
+    out = dict(details)
+    for name in PERSONAL_FIELDS:
+        if out.get(name) is not None:
+            out[name] = ERASED
+    address = dict(out.get("address") or {})
+    for name in ADDRESS_FIELDS:
+        if address.get(name) is not None:
+            address[name] = ERASED
+    out["address"] = address
+    out[ERASED_AT] = clock.to_iso(now)
+    return out
+
+
+def _erase_ended_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
+    """R-GDPR-2: mask the billing details on the ended customer's kept invoices and credit notes."""
+    account_id = item.subject_key.removeprefix(ACCOUNT)
+    with_details = 0
+    for invoice in Invoice.query(account_id, consistent_read=True, page_size=PAGE_SIZE):
+        details = invoice.billing_details
+        if details is None:
+            continue
+        with_details += 1
+        if erasing.dry_run or details.get(ERASED_AT) is not None:
+            continue
+        erasing.budget.check()
+        invoice.update(
+            actions=[Invoice.billing_details.set(masked(details, erasing.now))],
+            condition=Invoice.invoice_id.exists(),
+        )
+    if not erasing.dry_run:
+        _note_on_purge_certificate(account_id, erasing.now)
+    kept = {
+        "table": "invoices",
+        "items": with_details,
+        "legal_basis": (
+            f"accounting law: invoices are kept {erasing.settings.invoice_retention_years} years; "
+            "their billing details are masked, only the country stays"
+        ),
+        "personal_data": False,
+        "erase_at": None,
+    }
+    return Erasure(erased={"invoices": with_details}, kept=[kept] if with_details else [])
+
+
+def _note_on_purge_certificate(account_id: str, now: datetime) -> None:
+    """The purge's certificate said its invoices hold personal data until ``erase_at``; now they do not."""
+    try:
+        cert = DeletionCertificate.get(certificate_id(account_id), consistent_read=True)
+    except DoesNotExist:
+        return
+    kept = [
+        {**entry, "personal_data": False, ERASED_AT: clock.to_iso(now)}
+        if entry.get("table") == "invoices" and entry.get("personal_data")
+        else entry
+        for entry in cert.kept or []
+    ]
+    if kept != cert.kept:
+        cert.update(actions=[DeletionCertificate.kept.set(kept)])
+
+
+ERASERS[ENDED_CUSTOMER] = _erase_ended_customer
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+class UnknownKind(Exception):
+    """No eraser is registered for the item's kind: it stays due (an error in the summary)."""
+
+
+class _Erased(Exception):
+    """Another run erased the item meanwhile."""
+
+
+def _due(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
+    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
+        return RetentionItem.retention_due.query(
+            shard,
+            RetentionItem.erase_at <= now,
+            limit=PAGE_SIZE,
+            page_size=PAGE_SIZE,
+            last_evaluated_key=after,
+        )
+
+    return query
+
+
+def _eraser_for(item: RetentionItem) -> Eraser:
+    eraser = ERASERS.get(item.kind)
+    if eraser is None:
+        logger.error("no eraser for this retention kind", extra={"kind": item.kind})
+        raise UnknownKind(item.kind)
+    return eraser
+
+
+def _still_due(due: RetentionItem, now: datetime) -> RetentionItem | None:
+    try:
+        item = RetentionItem.get(due.subject_key, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if item.retention_shard is None or item.erased_at is not None or item.erase_at > now:
+        return None
+    return item
+
+
+def _erase(erasing: Erasing, tally: Tally) -> Callable[[RetentionItem], bool]:
+    def act(due: RetentionItem) -> bool:
+        """R-GDPR-2: erase one subject's kept personal data, certify it, mark the item erased."""
+        try:
+            erasing.budget.check()
+        except OutOfTime:
+            tally.unfinished += 1
+            return False
+        item = _still_due(due, erasing.now)
+        if item is None:
+            return False
+        eraser = _eraser_for(item)
+        if erasing.dry_run:
+            for table, count in eraser(item, erasing).erased.items():
+                tally.add(table, count)
+            return False
+        account_id = item.subject_key.removeprefix(ACCOUNT) if item.subject_key.startswith(ACCOUNT) else None
+        cert = started_certificate(
+            certificate_id(RETENTION + "#" + item.subject_key), account_id, RETENTION, erasing.now
+        )
+        try:
+            erasure = eraser(item, erasing)
+            _complete(item, cert, erasure, erasing.now, erasing.settings)
+        except OutOfTime:
+            tally.unfinished += 1
+            return False
+        except _Erased:
+            return False
+        for table, count in erasure.erased.items():
+            tally.add(table, count)
+        return True
+
+    return act
+
+
+def _complete(
+    item: RetentionItem, cert: DeletionCertificate, erasure: Erasure, now: datetime, settings: Settings
+) -> None:
+    """One transaction: the certificate completed and the item out of the index."""
+
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        tx.update(
+            DeletionCertificate(cert.id),
+            actions=[
+                DeletionCertificate.completed_at.set(now),
+                DeletionCertificate.unrecoverable_after.set(now + timedelta(days=settings.backup_retention_days)),
+                DeletionCertificate.deleted.set(erasure.erased),
+                DeletionCertificate.kept.set(erasure.kept),
+            ],
+            condition=DeletionCertificate.completed_at.does_not_exist(),
+        )
+        outcome.labels.append("update:certificate")
+        tx.update(
+            RetentionItem(item.subject_key),
+            actions=[
+                RetentionItem.erased_at.set(now),
+                RetentionItem.retention_shard.remove(),
+                RetentionItem.certificate_id.set(cert.id),
+            ],
+            condition=RetentionItem.retention_shard.exists(),
+        )
+        outcome.labels.append("update:item")
+
+    def on_failure(failed: list[str]) -> None:
+        raise _Erased
+
+    commit(build, on_failure)
+
+
+def erase_due(
+    request: SweepRequest, now: datetime, remaining_ms: Callable[[], int], settings: Settings
+) -> TallySummary:
+    """The ``retention-sweep`` schedule (R-GDPR-2). A dry run counts per table what it would erase."""
+    tally = Tally()
+    erasing = Erasing(now, settings, Budget(remaining_ms, settings.sweep_time_margin_ms), dry_run=request.dry_run)
+    summary = run_sweep(
+        shards=settings.sweep_shards,
+        query_due=_due(now),
+        act=_erase(erasing, tally),
+        # The dry run is the eraser's own, so it can count per table; run_sweep's would only count items.
+        request=request.model_copy(update={"dry_run": False}),
+        remaining_ms=remaining_ms,
+        margin_ms=settings.sweep_time_margin_ms,
+    )
+    return TallySummary.of(summary, tally)

@@ -1,0 +1,63 @@
+"""Deletion certificates (R-TERM-3, R-GDPR-5) and the retention schedule (R-GDPR-2).
+
+A **deletion certificate** records that an account's (or a person's) data was deleted:
+counts per table, what was kept and on which legal basis, when. It holds no personal
+data, so it can be kept as long as the vendor needs to prove the deletion.
+
+A **retention item** says when personal data that was kept (e.g. the billing details on
+issued invoices of an ended customer, or a non-customer's consent record) must be erased;
+the retention sweep reads only the due ones through the sparse ``retention-due`` index.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+
+class DeletionCertificate(Model):
+    class Meta:
+        table_name = "deletion-certificates"
+
+    id = UnicodeAttribute(hash_key=True)  # "del_<hex>"
+    # The deleted account's id: an opaque identifier, not personal data.
+    account_id = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute()  # "cancelled", "terminated", "inactivity", "erasure_request", "retention"
+    started_at = UTCDateTimeAttribute()
+    completed_at = UTCDateTimeAttribute(null=True)
+    # Point-in-time recovery ages out: after this instant no backup holds the deleted data.
+    unrecoverable_after = UTCDateTimeAttribute(null=True)
+    # When the owner was told (``account_deleted``); the address itself is not kept.
+    notified_at = UTCDateTimeAttribute(null=True)
+    # {"<table>": <items deleted>}
+    deleted = JSONAttribute(default=dict)
+    # [{"table", "items", "legal_basis", "personal_data": bool, "erase_at"}]
+    kept = JSONAttribute(default=list)
+
+
+class RetentionDueIndex(GlobalSecondaryIndex["RetentionItem"]):  # type: ignore[no-untyped-call]  # pynamodb
+    class Meta:
+        index_name = "retention-due"
+        projection = KeysOnlyProjection()
+
+    retention_shard = UnicodeAttribute(hash_key=True)
+    erase_at = UTCDateTimeAttribute(range_key=True)
+
+
+class RetentionItem(Model):
+    class Meta:
+        table_name = "retention"
+
+    # "account#<id>" (an ended customer's kept records) or "person#<hash>" (a non-customer).
+    subject_key = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # "ended_customer" or "non_customer"
+    basis = UnicodeAttribute()  # why it was kept until now
+    ended_at = UTCDateTimeAttribute()  # end of use, or the consent's date
+    erase_at = UTCDateTimeAttribute()
+    # Sparse: removed once erased, so the index holds only what is still due.
+    retention_shard = UnicodeAttribute(null=True)
+    erased_at = UTCDateTimeAttribute(null=True)
+    certificate_id = UnicodeAttribute(null=True)
+
+    retention_due = RetentionDueIndex()

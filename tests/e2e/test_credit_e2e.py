@@ -1,0 +1,80 @@
+"""Prepaid credit over HTTP through the local runtime: an owner buys a year of credit
+(R-CREDIT-1), it runs down with time, and stopping the account early refunds half of what
+is left, the other half being the cancellation fee (R-CREDIT-2)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.e2e.conftest import Runtime, registrant
+
+pytestmark = pytest.mark.e2e
+
+BOUGHT = datetime(2033, 3, 1, 10, 0, tzinfo=UTC)
+TICKET = 1900
+
+
+@pytest.fixture
+def real_time(runtime: Runtime) -> Iterator[None]:
+    """The runtime is shared: the next test starts on real time whatever this one did."""
+    yield
+    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
+
+
+def _at(runtime: Runtime, instant: datetime) -> None:
+    runtime.put("/_local/clock", json={"now": instant.strftime("%Y-%m-%dT%H:%M:%SZ")}).raise_for_status()
+
+
+def _usd(cents: int) -> dict[str, object]:
+    return {"amount": cents, "currency": "USD"}
+
+
+@pytest.mark.usefixtures("real_time")
+def test_r_credit_1_r_credit_2_credit_bought_then_the_account_stopped_refunds_half_of_what_is_left(
+    runtime: Runtime,
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    _at(runtime, BOUGHT)
+    signed_up = runtime.post("/signups", json=registrant(f"credit-{tag}", plan="ticket", billing_period="monthly"))
+    assert signed_up.status_code == 201, signed_up.text
+    account = signed_up.json()
+    owner = runtime.token(account["owner_id"], account["id"], "owner")
+    base = f"/accounts/{account['id']}"
+    details = {
+        "first_name": "Maria",
+        "last_name": "Ivanova",
+        "email": f"{tag}-billing@example.com",
+        "company": f"Company {tag}",
+        "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "country": "BG"},
+        "vat_id": "BG123456789",
+        "company_registration": "123456789",
+    }
+    assert runtime.put(f"{base}/billing-details", json=details, token=owner).status_code == 200
+    paid = runtime.put(f"{base}/payment-method", json={"type": "card", "token": "tok_visa"}, token=owner)
+    assert paid.status_code == 200, paid.text
+
+    bought = runtime.post(
+        f"{base}/credit",
+        json={"amount": _usd(12 * TICKET)},
+        token=owner,
+        headers={"Idempotency-Key": f"{tag}-credit"},
+    )
+    assert bought.status_code == 201, bought.text
+    body = bought.json()
+    assert (body["balance"], body["seats"], body["seat_price"]) == (_usd(22_800), 1, _usd(TICKET))
+    assert body["valid_until"] == "2034-03-01T10:00:00Z"  # a year's worth at one seat: 365 days
+    assert body["invoice"]["lines"][0]["rule"] == "R-CREDIT-1"
+
+    _at(runtime, BOUGHT + timedelta(days=73))  # a fifth of the year used
+    read = runtime.get(f"{base}/credit", token=owner)
+    assert (read.status_code, read.json()["balance"]) == (200, _usd(18_240))
+
+    stopped = runtime.post(f"{base}/cancel", token=owner)
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json() == {"status": "cancelled", "refund": _usd(9_120), "cancellation_fee": _usd(9_120)}
+    after = runtime.get(f"{base}/credit", token=owner).json()
+    assert (after["balance"], after["valid_until"]) == (_usd(0), None)

@@ -1,0 +1,417 @@
+"""The purge procedure over moto (R-TERM-3, R-VOUCH-11's removal): an account with items in
+every table, made through the API, cancelled, then the ``purge-sweep`` schedule."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pynamodb.connection import Connection
+from pynamodb.models import Model
+
+from lifecycle import clock, purge, storage, terms
+from lifecycle.purge import PURGE_MAP, purge_due, table_of
+from lifecycle.retention import add_years, certificate_id
+from lifecycle.settings import Settings
+from lifecycle.storage import (
+    MODELS,
+    Account,
+    Campaign,
+    Claim,
+    DeletionCertificate,
+    Invoice,
+    InvoiceSeries,
+    PriceChange,
+    RateCounter,
+    RetentionItem,
+    Session,
+    TermsVersion,
+    Voucher,
+)
+from lifecycle.storage.base import shard_of
+from lifecycle.sweeps import SweepRequest
+from tests.support import STAFF, call, member, outbox_items, owner_of, pay, run_schedule
+from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
+
+AGENT = {"full_name": "Petar Georgiev", "email": "agent1@example.com", "role": "agent"}
+CODE = "LIFE-0000-AAAA"
+# Everything of the account that is personal: none of it may be on the certificate.
+PERSONAL = ("maria@example.com", "Maria Ivanova", "Ясен ООД", "Petar Georgiev", "agent1@example.com", "Ivanova")
+# Kept past the purge (or its proof and schedule), and tables that hold no account's data.
+NOT_DELETED = {Invoice, Voucher, DeletionCertificate, RetentionItem}
+NOT_ACCOUNT_DATA = {Campaign, InvoiceSeries, PriceChange, TermsVersion, RateCounter}
+
+
+@pytest.fixture(autouse=True)
+def _world(tables: Settings) -> Iterator[None]:
+    terms._cache_clear()
+    clock.set_now(NOW)
+    yield
+    clock.set_now(None)
+    terms._cache_clear()
+
+
+def _ok(reply: Any, status: int) -> dict[str, Any]:
+    assert reply.status == status, reply.body
+    return dict(reply.body) if isinstance(reply.body, dict) else {}
+
+
+def at(minutes: int) -> datetime:
+    instant = NOW + timedelta(minutes=minutes)
+    clock.set_now(instant)
+    return instant
+
+
+def rich_account() -> dict[str, Any]:
+    """An account with items in every table an account has items in, all made through the API."""
+    account = _ok(call("POST", "/signups", body=TRIAL), 201)
+    owner, path = owner_of(account), f"/accounts/{account['id']}"
+    # Users, a user-email claim, an extra seat's interval (R-VOUCH-6), its warning notice.
+    _ok(call("POST", f"{path}/users", body=AGENT, claims=owner), 201)
+    # Sessions; three devices on one login within minutes: a shared-login detection day (R-USE-1).
+    for minutes, device, ip in ((1, "laptop", "203.0.113.10"), (3, "phone", "192.0.2.44"), (5, "pc", "198.51.100.7")):
+        at(minutes)
+        _ok(call("POST", f"{path}/sessions", body={"device_id": device}, claims=owner, source_ip=ip), 201)
+    at(10)
+    # Billing details, the first period's invoice, its purpose claim and the receipt (R-PAY-4).
+    _ok(pay(account), 200)
+    _ok(call("POST", f"/admin/accounts/{account['id']}/usage", body={"tickets": 12}, claims=STAFF), 200)
+    _ok(call("POST", f"{path}/custom-requests", body={"title": "ERP export", "description": "CSV"}, claims=owner), 201)
+    _ok(call("POST", f"{path}/cancellation-requests", claims=owner), 202)
+    add_voucher(CODE)
+    _ok(call("POST", f"{path}/redemptions", body={"code": CODE}, claims=owner), 200)
+    _ok(call("GET", path, claims=STAFF), 200)  # a staff read in the audit log (R-USE-4)
+    return account
+
+
+def cancel(account: dict[str, Any]) -> None:
+    at(20)
+    _ok(call("POST", f"/accounts/{account['id']}/cancel", claims=owner_of(account)), 200)
+
+
+def of_account(model: type[Model], account_id: str) -> list[Model]:
+    """The account's items in one table (a test-only Scan, to see every item)."""
+    found = []
+    for item in model.scan(consistent_read=True):
+        values = item.attribute_values
+        if account_id in (values.get("account_id"), values.get("id")) or values.get("subject_key") == (
+            "account#" + account_id
+        ):
+            found.append(item)
+    return found
+
+
+def inventory(account_id: str) -> dict[str, int]:
+    """What the purge must delete, counted directly: every table the purge map deletes from."""
+    deleted = set(MODELS) - NOT_DELETED - NOT_ACCOUNT_DATA - {Account}
+    return {table_of(model): len(of_account(model, account_id)) for model in deleted}
+
+
+def certificate(account_id: str) -> DeletionCertificate:
+    return DeletionCertificate.get(certificate_id(account_id), consistent_read=True)
+
+
+def _no_scan(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the purge reads through Queries and keys, never a Scan")
+
+
+def _forever() -> int:
+    return 10**9
+
+
+# ---------------------------------------------------------------- the map
+
+
+def test_r_term_3_every_model_of_the_storage_is_declared_in_the_purge_map() -> None:
+    assert purge.undeclared() == set(), "declare in lifecycle.purge.PURGE_MAP what the purge does with these"
+    assert set(PURGE_MAP) == set(MODELS)
+
+
+def test_r_term_3_a_new_model_without_a_declaration_is_reported() -> None:
+    class Tickets(Model):
+        class Meta:
+            table_name = "tickets"
+
+    assert purge.undeclared({**MODELS, Tickets: "tickets_table"}) == {Tickets}
+
+
+# ---------------------------------------------------------------- the whole purge
+
+
+def test_r_term_3_the_purge_deletes_every_item_of_the_account_in_every_table_but_its_invoices(
+    outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = rich_account()
+    account_id = account["id"]
+    cancel(account)
+    before = inventory(account_id)
+    assert all(before.values()), f"the scenario must put items in every table: {before}"
+    invoices = len(of_account(Invoice, account_id))
+    assert invoices >= 1
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Connection, "scan", _no_scan)
+        summary = run_schedule("purge-sweep")
+
+    assert (summary["examined"], summary["changed"], summary["errors"], summary["next"]) == (1, 1, 0, None)
+    for model in MODELS:
+        if model not in NOT_DELETED:
+            assert of_account(model, account_id) == [], f"{table_of(model)} still holds items of the account"
+    assert len(of_account(Invoice, account_id)) == invoices  # kept by law
+    assert summary["items"] == {**before, "accounts": 1}
+
+    cert = certificate(account_id)
+    assert cert.deleted == {**before, "accounts": 1}  # what existed, table by table
+    assert cert.reason == "cancelled"
+    assert (cert.started_at, cert.completed_at) == (NOW + timedelta(minutes=20), NOW + timedelta(minutes=20))
+    assert cert.unrecoverable_after == cert.completed_at + timedelta(days=35)  # PITR ages out
+    kept = {entry["table"]: entry for entry in cert.kept}
+    assert kept["invoices"]["items"] == invoices
+    assert kept["invoices"]["personal_data"] is True
+    assert "accounting law" in kept["invoices"]["legal_basis"]
+    assert kept["vouchers"]["personal_data"] is False
+    assert kept["idempotency"]["legal_basis"] == "expires within 24 h"
+
+
+def test_r_term_3_the_account_is_gone_for_the_api_and_its_names_are_free_again(outbox: Path) -> None:
+    account = rich_account()
+    cancel(account)
+    run_schedule("purge-sweep")
+
+    reply = call("GET", f"/accounts/{account['id']}", claims=owner_of(account))
+    assert (reply.status, reply.code) == (404, "not_found")
+    assert call("GET", f"/accounts/{account['id']}", claims=STAFF).status == 404
+    again = _ok(call("POST", "/signups", body=TRIAL), 201)  # same company, same email
+    assert again["subdomain"] == account["subdomain"]
+    assert again["id"] != account["id"]
+
+
+def test_r_term_3_the_owner_is_told_and_the_notice_is_not_kept_under_the_deleted_account(outbox: Path) -> None:
+    account = rich_account()
+    cancel(account)
+    run_schedule("purge-sweep")
+
+    (deleted,) = [item for item in outbox_items(outbox) if item["type"] == "account_deleted"]
+    assert deleted["to"] == "maria@example.com"
+    assert account["subdomain"] in deleted["body"]
+    assert certificate(account["id"]).notified_at == NOW + timedelta(minutes=20)
+    assert [i for i in of_account(storage.Notification, account["id"])] == []
+
+
+def test_r_term_3_the_certificate_holds_no_personal_data(outbox: Path) -> None:
+    account = rich_account()
+    cancel(account)
+    run_schedule("purge-sweep")
+
+    document = json.dumps(certificate(account["id"]).to_simple_dict(), ensure_ascii=False)
+    for personal in (*PERSONAL, account["subdomain"]):
+        assert personal not in document
+
+
+def test_r_vouch_2_the_redeemed_code_stays_redeemed_without_its_link_to_the_account(outbox: Path) -> None:
+    account = rich_account()
+    cancel(account)
+    run_schedule("purge-sweep")
+
+    (voucher,) = Voucher.scan()
+    assert voucher.redeemed_at is not None
+    assert voucher.account_id is None
+    reply = call("POST", "/redemptions", body=person(code=CODE, email="someone@example.com", subdomain="other"))
+    assert (reply.status, reply.code) == (409, "voucher_already_redeemed")
+    assert of_account(storage.AuditEvent, account["id"]) == []  # the reuse attempt wrote nothing under it
+
+
+def test_r_gdpr_2_the_kept_invoices_are_scheduled_for_masking_after_the_later_legal_period(outbox: Path) -> None:
+    account = rich_account()
+    cancel(account)
+    latest = max(invoice.issued_at for invoice in of_account(Invoice, account["id"]))
+    run_schedule("purge-sweep")
+
+    item = RetentionItem.get("account#" + account["id"])
+    assert (item.kind, item.ended_at) == ("ended_customer", NOW + timedelta(minutes=20))
+    assert item.erase_at == add_years(latest, 10)  # accounting law's 10 years outlast R-GDPR-2's 5
+    assert item.retention_shard is not None
+    assert {entry["table"]: entry for entry in certificate(account["id"]).kept}["invoices"]["erase_at"] == (
+        clock.to_iso(item.erase_at)
+    )
+
+
+# ---------------------------------------------------------------- idempotent, resumable, dry run
+
+
+def test_r_term_3_running_the_purge_again_changes_nothing(outbox: Path) -> None:
+    account = rich_account()
+    cancel(account)
+    run_schedule("purge-sweep")
+    first = certificate(account["id"]).to_simple_dict()
+
+    again = run_schedule("purge-sweep")
+
+    assert (again["examined"], again["changed"], again["errors"], again["items"]) == (0, 0, 0, {})
+    assert certificate(account["id"]).to_simple_dict() == first
+    assert len([i for i in outbox_items(outbox) if i["type"] == "account_deleted"]) == 1
+
+
+@pytest.mark.parametrize("survives", [0, 6])
+def test_r_term_3_a_purge_killed_half_way_is_finished_by_the_next_run_with_exact_counts(
+    outbox: Path, monkeypatch: pytest.MonkeyPatch, survives: int
+) -> None:
+    """The process dies after ``survives`` batches of deletes; the rerun finishes the job."""
+    account = rich_account()
+    cancel(account)
+    before = inventory(account["id"])
+    real = purge._delete_keys
+    batches = iter(range(survives + 1))
+
+    def dying(model: type[Model], items: list[Model]) -> None:
+        if next(batches, survives) == survives:
+            raise RuntimeError("killed")
+        real(model, items)
+
+    monkeypatch.setattr(purge, "_delete_keys", dying)
+    killed = run_schedule("purge-sweep")
+    assert (killed["changed"], killed["errors"]) == (0, 1)
+    assert call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).status == 200  # still there
+    assert certificate(account["id"]).completed_at is None
+
+    monkeypatch.setattr(purge, "_delete_keys", real)
+    finished = run_schedule("purge-sweep")
+
+    assert (finished["changed"], finished["errors"]) == (1, 0)
+    assert certificate(account["id"]).deleted == {**before, "accounts": 1}
+    assert call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).status == 404
+
+
+def test_r_term_3_items_written_after_their_tables_turn_are_deleted_and_counted_too(
+    outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A staff read of the ended account while it is being purged writes an audit event (R-USE-4)."""
+    account = rich_account()
+    cancel(account)
+    before = inventory(account["id"])
+    real = purge._delete_keys
+
+    def then_a_staff_read(model: type[Model], items: list[Model]) -> None:
+        real(model, items)
+        if purge.table_of(model) == "audit":
+            _ok(call("GET", f"/accounts/{account['id']}", claims=STAFF), 200)
+
+    monkeypatch.setattr(purge, "_delete_keys", then_a_staff_read)
+    summary = run_schedule("purge-sweep")
+
+    assert (summary["changed"], summary["items"]["audit"]) == (1, before["audit"] + 1)
+    assert of_account(storage.AuditEvent, account["id"]) == []
+    assert certificate(account["id"]).deleted == {**before, "audit": before["audit"] + 1, "accounts": 1}
+
+
+def test_r_term_3_a_large_account_continues_on_the_next_run_when_time_runs_short(
+    outbox: Path, tables: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = rich_account()
+    cancel(account)
+    for index in range(120):
+        Session(
+            account["id"],
+            f"{account['owner_id']}#bulk#{index:04d}",
+            user_id=account["owner_id"],
+            device_id="d",
+            ip="192.0.2.1",
+            user_agent="test",
+            at=NOW,
+            expires_at=NOW + timedelta(days=90),
+        ).save()
+    before = inventory(account["id"])
+    deleted = 0
+    real = purge._delete_keys
+
+    def counted(model: type[Model], items: list[Model]) -> None:
+        nonlocal deleted
+        real(model, items)
+        deleted += len(items)
+
+    monkeypatch.setattr(purge, "_delete_keys", counted)
+    first = purge_due(SweepRequest(), clock.now(), lambda: 0 if deleted >= 50 else 10**9, tables)
+
+    assert (first.changed, first.unfinished) == (0, 1)
+    assert 0 < sum(first.items.values()) < sum(before.values())
+    assert Account.get(account["id"]).purge_shard is not None  # still in the purge-due index
+
+    rest = purge_due(SweepRequest(), clock.now(), _forever, tables)
+    assert (rest.changed, rest.unfinished) == (1, 0)
+    assert certificate(account["id"]).deleted == {**before, "accounts": 1}
+    assert of_account(Session, account["id"]) == []
+
+
+def test_a_dry_run_lists_what_the_purge_would_delete_and_changes_nothing(outbox: Path) -> None:
+    account = rich_account()
+    cancel(account)
+    before = inventory(account["id"])
+
+    preview = run_schedule("purge-sweep", {"dry_run": True})
+
+    assert (preview["examined"], preview["changed"]) == (1, 0)
+    assert preview["items"] == {**before, "accounts": 1}
+    assert inventory(account["id"]) == before
+    assert list(DeletionCertificate.scan()) == []
+
+
+def test_r_term_3_only_accounts_whose_purge_time_has_come_are_purged(outbox: Path, tables: Settings) -> None:
+    account = _ok(call("POST", "/signups", body=TRIAL), 201)
+    later = Account.get(account["id"])
+    later.update(
+        actions=[
+            Account.purge_after.set(NOW + timedelta(days=1)),
+            Account.purge_shard.set(shard_of(later.id, tables.sweep_shards)),
+        ]
+    )
+    summary = run_schedule("purge-sweep")
+    assert (summary["examined"], summary["changed"]) == (0, 0)
+    assert call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).status == 200
+
+
+def test_r_term_3_a_cancelled_account_enters_the_purge_due_index(outbox: Path, tables: Settings) -> None:
+    account = _ok(call("POST", "/signups", body=TRIAL), 201)
+    cancel(account)
+    stored = Account.get(account["id"])
+    assert stored.purge_shard == shard_of(account["id"], tables.sweep_shards)
+    assert stored.purge_after == NOW + timedelta(minutes=20)
+
+
+# ---------------------------------------------------------------- R-VOUCH-11
+
+
+def test_r_vouch_11_the_owners_other_voucher_accounts_are_purged_with_reason_voucher_revoked(outbox: Path) -> None:
+    add_voucher("LIFE-0000-AAAA")
+    add_voucher("LIFE-0000-BBBB")
+    abused = _ok(call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA", email="maria+1@example.com")), 201)
+    other = _ok(
+        call(
+            "POST", "/redemptions", body=person(code="LIFE-0000-BBBB", email="maria+2@example.com", subdomain="again")
+        ),
+        201,
+    )
+    revoke = {"reason": "abuse", "evidence": "reuse x12"}
+    _ok(call("POST", "/admin/vouchers/LIFE-0000-AAAA/revoke", body=revoke, claims=STAFF), 200)
+
+    summary = run_schedule("purge-sweep")
+
+    assert summary["changed"] == 1
+    assert call("GET", f"/accounts/{other['id']}", claims=member(other["id"])).status == 404
+    assert certificate(other["id"]).reason == "voucher_revoked"
+    # The revoked account itself is suspended, not removed.
+    assert call("GET", f"/accounts/{abused['id']}", claims=STAFF).status == 200
+    assert Claim.count("subdomain#again") == 0
+
+
+def test_the_reason_comes_from_the_accounts_status() -> None:
+    def reason(**values: Any) -> str:
+        return purge.reason_of(Account("a", plan="free", billing_period="monthly", created_at=NOW, **values))
+
+    assert reason(status="cancelled", access_blocked_reason="cancelled") == "cancelled"
+    assert reason(status="terminated", status_reason="fraud") == "terminated"
+    assert reason(status="terminated", access_blocked_reason="voucher_revoked") == "voucher_revoked"
+    assert reason(status="terminated", status_reason="inactivity") == "inactivity"
