@@ -18,13 +18,14 @@ export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install run test lint format typecheck template openapi openapi-check rules bench build \
+.PHONY: help install run test lint format typecheck template openapi openapi-check rules bench simulate build \
         unit integration e2e infrastructure pytest dynamodb-local clean
 
 help:
 	@echo "make run    - the whole service locally: API on http://127.0.0.1:3000, schedules, DynamoDB Local"
 	@echo "make test   - every check: ruff, mypy, cfn-lint, sam validate, openapi staleness, pytest"
 	@echo "make rules  - rule -> code -> tests table (RULES.md traceability)"
+	@echo "make simulate - a scripted account lifecycle through the local runtime's clock, printed as a timeline"
 	@echo "make bench  - sweeps at scale: 100,000 accounts in DynamoDB Local, items read vs due (BENCH_ARGS=--accounts N)"
 	@echo "make openapi / make build / make unit|integration|e2e|infrastructure / make clean"
 
@@ -74,6 +75,10 @@ rules: install
 # Not a test: loads 100,000 accounts into DynamoDB Local and prints what each sweep reads.
 bench: install
 	$(BIN)/python scripts/bench_sweeps.py $(BENCH_ARGS)
+
+# A scripted lifecycle (trial, expiry, inactivity, purge, retention) printed as a timeline.
+simulate: install
+	$(BIN)/python scripts/simulate_lifecycle.py
 
 build: install
 	$(BIN)/sam build

@@ -272,7 +272,7 @@ def main() -> int:
         server.stop()
 
     print()
-    header = f"{'sweep':24} {'in index':>9} {'due':>6} {'examined':>9} {'changed':>8} {'errors':>6} "
+    header = f"{'sweep':24} {'loaded':>9} {'due':>6} {'examined':>9} {'changed':>8} {'errors':>6} "
     header += f"{'index items read':>17} {'Scan':>5} {'DynamoDB calls':>15} {'wall s':>8}"
     print(header)
     print("-" * len(header))

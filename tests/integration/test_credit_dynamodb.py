@@ -28,6 +28,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_tables")]
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TICKET = 1900
 PURCHASES = 8
+# The first period, paid by card when the trial ends, runs until then: credit bought during
+# it starts to run down there (R-CREDIT-1: the seats are never paid twice).
+PAID_UNTIL = datetime(2026, 12, 25, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -117,15 +120,15 @@ def test_r_credit_1_purchases_racing_seat_changes_lose_no_update() -> None:
     )
     # R-CREDIT-1: the validity is the one of the seats the account ended with (the owner and 3).
     assert int(stored.seats_used) == 4
-    assert stored.credit_updated_at == NOW
+    assert stored.credit_updated_at == stored.credit_since == PAID_UNTIL
     seconds = div_round_half_up(int(stored.credit_balance) * YEAR_SECONDS, 12 * 4 * TICKET)
-    assert stored.credit_valid_until == NOW + timedelta(seconds=seconds)
+    assert stored.credit_valid_until == PAID_UNTIL + timedelta(seconds=seconds)
 
 
 def test_r_credit_2_a_purchase_racing_the_cancellation_is_refunded_or_counted() -> None:
     account, owner = paying_account()
     credit.buy(owner, account["id"], CreditPurchase(amount=Money(amount=12 * TICKET)), NOW, get_settings())
-    later = NOW + timedelta(days=73)
+    later = PAID_UNTIL + timedelta(days=73)
     clock.set_now(later)
     racing = CreditPurchase(amount=Money(amount=10_000))
 

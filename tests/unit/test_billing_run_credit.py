@@ -18,7 +18,7 @@ from lifecycle import clock
 from lifecycle.credit import YEAR_SECONDS
 from lifecycle.money import div_round_half_up
 from lifecycle.settings import Settings
-from lifecycle.storage import AuditEvent, Invoice
+from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import call, owner_of, pay
 from tests.unit.test_billing_run import (
     FIRST_END,
@@ -36,11 +36,13 @@ from tests.unit.test_billing_run import (
     subscription,
 )
 from tests.unit.test_credit import EXTRA_SEAT, TICKET, YEAR, buy, iso, read, usd
-from tests.unit.test_signup import NOW
+from tests.unit.test_signup import NOW, TRIAL
 
 HOUR = timedelta(hours=1)
+ANNUAL = 19_000  # the ticket plan's standing annual seat price
 # One seat-month of credit lasts a twelfth of a 365-day year: 30 days 10 hours. Bought at
-# NOW (25 November 2026, 12:00) it runs out on 25 December at 22:00.
+# NOW (25 November 2026, 12:00) by a voucher account it runs out on 25 December at 22:00; a
+# subscription's runs from the end of its period paid by card, FIRST_END, to 24 January 10:00.
 MONTH_OF_CREDIT = timedelta(seconds=YEAR_SECONDS // 12)
 RUNS_OUT = NOW + MONTH_OF_CREDIT
 
@@ -92,7 +94,7 @@ def change(account: dict[str, Any], **body: Any) -> Any:
 
 def test_r_credit_1_a_renewal_the_credit_covers_is_neither_charged_nor_invoiced() -> None:
     account = paying_subscription()
-    assert buy(account, 12 * TICKET).status == 201  # valid until 25 November 2027, 12:00
+    assert buy(account, 12 * TICKET).status == 201  # from 25 December 2026 until 25 December 2027
     assert charges() == [TICKET, 12 * TICKET]
 
     at(FIRST_END + HOUR)
@@ -110,52 +112,95 @@ def test_r_credit_1_a_renewal_the_credit_covers_is_neither_charged_nor_invoiced(
         "covered_until": "2027-01-25T00:00:00Z",
     }
     # The credit was not touched: it keeps running down at the seat cost.
-    assert read(account).body["valid_until"] == iso(NOW + YEAR)
+    assert read(account).body["valid_until"] == iso(FIRST_END + YEAR)
+
+
+def renewal(k: int) -> datetime:
+    """The k-th renewal of the monthly subscriptions here: 25 December 2026 is the first."""
+    month = 11 + k
+    return datetime(2026 + (month - 1) // 12, (month - 1) % 12 + 1, 25, tzinfo=UTC)
+
+
+def test_r_credit_1_twelve_months_bought_mid_period_pay_the_next_12_renewals_month_by_month() -> None:
+    """Gap 1: the period paid by card is not paid again by the credit."""
+    account = paying_subscription()
+    at(datetime(2026, 12, 10, 9, 30, tzinfo=UTC))  # mid-period: paid by card until 25 December
+    bought = buy(account, 12 * TICKET)
+    assert bought.status == 201, bought.body
+    assert (bought.body["balance"], bought.body["valid_until"]) == (usd(12 * TICKET), iso(FIRST_END + YEAR))
+    assert iso(FIRST_END + YEAR) == "2027-12-25T00:00:00Z"
+    at(FIRST_END - timedelta(seconds=1))
+    assert read(account).body["balance"] == usd(12 * TICKET)  # nothing used during the paid period
+
+    for k in range(1, 13):  # 25 December 2026 … 25 November 2027
+        at(renewal(k) + HOUR)
+        assert run()["changed"] == 1
+        assert charges() == [TICKET, 12 * TICKET], k
+        assert stored(account).period_start == renewal(k)
+    assert len(billed(account)) == 1  # the first period's only
+    assert len(events(account, "period_covered_by_credit")) == 12
+
+    at(renewal(13) + HOUR)  # 25 December 2027: the credit has run out, the full price
+    run()
+    (line,) = billed(account)[-1]["lines"]
+    assert (line["rule"], line["amount"]) == ("R-PAY-1", usd(TICKET))
+    assert charges() == [TICKET, 12 * TICKET, TICKET]
+    assert read(account).body["balance"] == usd(0)
 
 
 def test_r_credit_1_twelve_months_of_credit_cover_every_renewal_until_it_runs_out_then_the_rest_is_billed() -> None:
     account = paying_subscription()
     assert buy(account, 12 * TICKET).status == 201
 
-    at(datetime(2027, 11, 25, 1, 0, tzinfo=UTC))  # a catch-up: twelve periods are due
+    at(renewal(14) + HOUR)  # a catch-up: fourteen periods are due
     run()
-    # The renewals of 25 December 2026 … 25 October 2027 end before the credit runs out.
-    assert len(events(account, "period_covered_by_credit")) == 11
-    (renewal,) = billed(account)[1:]
-    (line,) = renewal["lines"]
-    uncovered = MONTH_30 - 12 * 3600  # the credit pays until 12:00 of the period's first day
-    assert div_round_half_up(TICKET * uncovered, MONTH_30) == 1868
-    assert (line["rule"], line["amount"], line["seconds"], line["period_seconds"]) == (
-        "R-CREDIT-1",
-        usd(1868),
-        uncovered,
-        MONTH_30,
-    )
-    assert (line["quantity"], line["unit_price"]) == (1, usd(TICKET))
-    assert line["description"] == (
-        "Ticket plan, monthly subscription, 1 seat, 2027-11-25 to 2027-12-25, covered by prepaid credit "
-        "until 2027-11-25T12:00:00Z: 2,548,800 of 2,592,000 seconds billed"
-    )
-    assert (line["period_start"], line["period_end"]) == ("2027-11-25T12:00:00Z", "2027-12-25T00:00:00Z")
-    assert (renewal["period_start"], renewal["period_end"]) == ("2027-11-25T00:00:00Z", "2027-12-25T00:00:00Z")
-    assert charges() == [TICKET, 12 * TICKET, 1868]
+    # The renewals of 25 December 2026 … 25 November 2027 end when the credit runs out.
+    assert len(events(account, "period_covered_by_credit")) == 12
+    assert [invoice["lines"][0]["rule"] for invoice in billed(account)[1:]] == ["R-PAY-1", "R-PAY-1"]
+    assert [invoice["period_start"] for invoice in billed(account)[1:]] == [iso(renewal(13)), iso(renewal(14))]
+    assert charges() == [TICKET, 12 * TICKET, TICKET, TICKET]
+
+
+def test_r_credit_1_an_annual_subscription_s_credit_starts_when_its_paid_year_ends() -> None:
+    body = {**TRIAL, "billing_period": "annual", "email": "annual@example.com", "company_name": "Annual"}
+    signed_up = call("POST", "/signups", body=body)
+    assert signed_up.status == 201, signed_up.body
+    account = dict(signed_up.body)
+    assert pay(account).status == 200  # the trial ends: 25 November 2026 to 2027, by card
+    assert charges() == [ANNUAL]
+    year_end = datetime(2027, 11, 25, tzinfo=UTC)
+    assert stored(account).period_end == year_end
+    at(datetime(2027, 5, 3, 8, 0, tzinfo=UTC))
+    bought = buy(account, 12 * TICKET)
+    assert bought.status == 201, bought.body
+    assert bought.body["valid_until"] == iso(year_end + YEAR) == "2028-11-24T00:00:00Z"  # 2028 is a leap year
+
+    at(year_end + HOUR)
+    run()
+    # The credit pays 365 of the 366 days: only 29 February's worth is charged.
+    (line,) = billed(account)[-1]["lines"]
+    leap_year = 366 * 86_400
+    assert (line["rule"], line["seconds"], line["period_seconds"]) == ("R-CREDIT-1", 86_400, leap_year)
+    assert line["amount"] == usd(div_round_half_up(ANNUAL * 86_400, leap_year))
+    assert charges() == [ANNUAL, 12 * TICKET, div_round_half_up(ANNUAL * 86_400, leap_year)]
 
 
 def test_r_credit_1_credit_running_out_mid_period_leaves_only_the_uncovered_seconds_to_charge() -> None:
     account = paying_subscription()
-    assert buy(account, TICKET).status == 201  # one seat-month: until 25 December, 22:00
-    assert read(account).body["valid_until"] == iso(RUNS_OUT) == "2026-12-25T22:00:00Z"
+    assert buy(account, TICKET).status == 201  # one seat-month from 25 December: until 24 January, 10:00
+    assert read(account).body["valid_until"] == iso(FIRST_END + MONTH_OF_CREDIT) == "2027-01-24T10:00:00Z"
 
     at(FIRST_END + HOUR)
     run()
     (renewal,) = billed(account)[1:]
     (line,) = renewal["lines"]
-    uncovered = MONTH_31 - 22 * 3600
-    assert div_round_half_up(TICKET * uncovered, MONTH_31) == 1844
-    assert (line["amount"], line["seconds"], line["period_seconds"]) == (usd(1844), uncovered, MONTH_31)
-    assert "covered by prepaid credit until 2026-12-25T22:00:00Z" in line["description"]
-    assert renewal["total"] == usd(1844)
-    assert charges() == [TICKET, TICKET, 1844]
+    uncovered = 14 * 3600
+    assert div_round_half_up(TICKET * uncovered, MONTH_31) == 36
+    assert (line["amount"], line["seconds"], line["period_seconds"]) == (usd(36), uncovered, MONTH_31)
+    assert "covered by prepaid credit until 2027-01-24T10:00:00Z" in line["description"]
+    assert (line["period_start"], line["period_end"]) == ("2027-01-24T10:00:00Z", "2027-01-25T00:00:00Z")
+    assert renewal["total"] == usd(36)
+    assert charges() == [TICKET, TICKET, 36]
     assert events(account, "period_covered_by_credit") == []
 
     # The next period: the credit has run out, the full price again.
@@ -238,10 +283,14 @@ def test_r_credit_1_r_vouch_6_an_extra_seat_is_not_billed_while_the_credit_cover
     assert (charges(), invoices(account), stored(account).billed_through) == before
 
 
-def test_r_credit_1_r_vouch_6_credit_bought_mid_month_does_not_pay_for_the_time_before_it() -> None:
+@pytest.mark.parametrize("recorded", [True, False], ids=["credit_since", "older-account-without-credit_since"])
+def test_r_credit_1_r_vouch_6_credit_bought_mid_month_does_not_pay_for_the_time_before_it(recorded: bool) -> None:
     account = voucher_with_an_extra_user()
     at(datetime(2026, 12, 10, tzinfo=UTC))
     assert buy(account, 12 * EXTRA_SEAT).status == 201
+    assert stored(account).credit_since == datetime(2026, 12, 10, tzinfo=UTC)  # a voucher account's runs now
+    if not recorded:  # bought before ``credit_since`` existed: the first purchase's invoice says it
+        Account(account["id"]).update(actions=[Account.credit_since.remove()])
 
     at(FIRST_END + HOUR)
     run()
@@ -259,9 +308,9 @@ def test_r_credit_1_r_vouch_6_credit_bought_mid_month_does_not_pay_for_the_time_
 def test_r_credit_1_more_seats_through_put_subscription_shorten_the_credit() -> None:
     account = paying_subscription()
     assert buy(account, 12 * TICKET).status == 201
-    assert read(account).body["valid_until"] == iso(NOW + YEAR)
+    assert read(account).body["valid_until"] == iso(FIRST_END + YEAR)
 
-    at(NOW + timedelta(days=73))  # a fifth of the year used at one seat
+    at(FIRST_END + timedelta(days=73))  # a fifth of the year used at one seat
     reply = change(account, seats=2)
     assert reply.status == 200, reply.body
     assert reply.body["subscription"]["seats"] == 2
@@ -270,7 +319,7 @@ def test_r_credit_1_more_seats_through_put_subscription_shorten_the_credit() -> 
     assert (after["balance"], after["seats"], after["valid_until"]) == (
         usd(18_240),
         2,
-        iso(NOW + timedelta(days=73 + 146)),
+        iso(FIRST_END + timedelta(days=73 + 146)),
     )
 
 
@@ -278,7 +327,7 @@ def test_r_credit_1_pending_seats_applied_at_a_renewal_settle_the_credit_at_the_
     account = paying_subscription()
     assert change(account, seats=2).status == 200  # monthly: applies now, charged from the next invoice
     assert buy(account, 12 * 2 * TICKET).status == 201
-    assert read(account).body["valid_until"] == iso(NOW + YEAR)
+    assert read(account).body["valid_until"] == iso(FIRST_END + YEAR)
     scheduled = change(account, seats=1, confirm_downgrade=True)
     assert scheduled.status == 200, scheduled.body
     assert scheduled.body["subscription"]["pending"]["seats"] == 1
@@ -289,8 +338,117 @@ def test_r_credit_1_pending_seats_applied_at_a_renewal_settle_the_credit_at_the_
     assert stored(account).seats == 1
     after = read(account).body
     balance = after["balance"]["amount"]
-    assert balance == 12 * 2 * TICKET - div_round_half_up(
-        12 * 2 * TICKET * ((FIRST_END + HOUR - NOW) // timedelta(seconds=1)), YEAR_SECONDS
-    )
+    assert balance == 12 * 2 * TICKET - div_round_half_up(12 * 2 * TICKET * 3600, YEAR_SECONDS)  # an hour at two
     lasts = div_round_half_up(balance * YEAR_SECONDS, 12 * TICKET)
     assert (after["seats"], after["valid_until"]) == (1, iso(FIRST_END + HOUR + timedelta(seconds=lasts)))
+
+
+# ---------------------------------------------------------------- a lapse: run out, bought again later
+
+
+def test_r_credit_1_r_vouch_6_a_lapse_within_a_month_is_billed_to_the_second() -> None:
+    """Gap 2: the seat's time between the credit running out and the next purchase is
+    billed, the time either run paid for is not."""
+    account = voucher_with_an_extra_user()
+    assert buy(account, EXTRA_SEAT).status == 201  # runs out on 25 December, 22:00
+    at(FIRST_END + HOUR)
+    run()
+    assert billed(account) == []  # the first month: paid by the credit
+    again = datetime(2027, 1, 10, tzinfo=UTC)
+    at(again)
+    assert read(account).body["balance"] == usd(0)
+    assert buy(account, 12 * EXTRA_SEAT).status == 201
+    assert stored(account).credit_since == again
+
+    at(SECOND_END + HOUR)
+    run()
+    (invoice,) = billed(account)
+    (line,) = invoice["lines"]
+    gap = (again - RUNS_OUT) // timedelta(seconds=1)
+    assert gap == 15 * 86_400 + 2 * 3600  # 25 December 22:00 to 10 January 00:00
+    amount = div_round_half_up(gap * EXTRA_SEAT, MONTH_31)
+    assert (line["rule"], line["seconds"], line["period_seconds"], line["amount"]) == (
+        "R-VOUCH-6",
+        gap,
+        MONTH_31,
+        usd(amount),
+    )
+    assert (line["period_start"], line["period_end"]) == (iso(RUNS_OUT), iso(again))
+    assert line["description"].endswith(
+        "(before it, covered by prepaid credit until 2026-12-25T22:00:00Z; after it, from 2027-01-10T00:00:00Z)"
+    )
+    assert charges() == [EXTRA_SEAT, 12 * EXTRA_SEAT, amount]
+    # The purchase that began the new run recorded the run before it.
+    restarted = [event.details.as_dict() for event in events(account, "credit_bought")]  # type: ignore[no-untyped-call]
+    assert [(d["runs_from"], d.get("previous_run_from"), d.get("previous_run_until")) for d in restarted] == [
+        (iso(NOW), None, None),
+        (iso(again), iso(NOW), iso(RUNS_OUT)),
+    ]
+
+
+def test_r_credit_1_r_vouch_6_a_lapse_across_months_is_billed_exactly_once() -> None:
+    account = voucher_with_an_extra_user()
+    assert buy(account, EXTRA_SEAT).status == 201  # runs out on 25 December, 22:00
+    at(FIRST_END + HOUR)
+    run()
+    at(SECOND_END + HOUR)
+    run()  # 25 December to 25 January: billed from 22:00 on
+    again = datetime(2027, 2, 10, tzinfo=UTC)
+    at(again)
+    assert buy(account, 12 * EXTRA_SEAT).status == 201
+    at(datetime(2027, 2, 25, 1, 0, tzinfo=UTC))
+    run()
+
+    lines = [line for invoice in billed(account) for line in invoice["lines"]]
+    assert [(line["period_start"], line["period_end"]) for line in lines] == [
+        (iso(RUNS_OUT), iso(SECOND_END)),
+        (iso(SECOND_END), iso(again)),  # not covered: the new credit runs from 10 February
+    ]
+    assert sum(line["seconds"] for line in lines) == (again - RUNS_OUT) // timedelta(seconds=1)
+    assert lines[1]["amount"] == usd(div_round_half_up(16 * 86_400 * EXTRA_SEAT, MONTH_31))
+
+
+def test_r_credit_1_a_renewal_falling_in_a_lapse_is_charged_for_the_time_before_the_new_credit() -> None:
+    """The billing run is late: the renewal of 25 January, when no credit was left, is
+    billed after credit was bought again on 10 February; it pays from 10 February only."""
+    account = paying_subscription()
+    assert buy(account, TICKET).status == 201  # 25 December to 24 January, 10:00
+    at(FIRST_END + HOUR)
+    run()
+    assert charges() == [TICKET, TICKET, 36]  # the 14 hours after it
+    again = datetime(2027, 2, 10, tzinfo=UTC)
+    at(again)  # the period paid until 25 January has ended: the new credit runs now
+    bought = buy(account, 12 * TICKET)
+    assert bought.status == 201, bought.body
+    assert bought.body["valid_until"] == iso(again + YEAR)
+
+    at(again + HOUR)
+    run()
+    (line,) = billed(account)[-1]["lines"]
+    seconds = 16 * 86_400  # 25 January to 10 February
+    assert (line["rule"], line["seconds"], line["period_seconds"]) == ("R-CREDIT-1", seconds, MONTH_31)
+    assert (line["period_start"], line["period_end"]) == (iso(SECOND_END), iso(again))
+    assert line["amount"] == usd(div_round_half_up(TICKET * seconds, MONTH_31))
+    assert "covered by prepaid credit from 2027-02-10T00:00:00Z" in line["description"]
+    assert charges() == [TICKET, TICKET, 36, 12 * TICKET, div_round_half_up(TICKET * seconds, MONTH_31)]
+
+
+def test_r_credit_1_credit_bought_again_during_a_period_paid_by_card_starts_when_it_ends() -> None:
+    account = paying_subscription()
+    assert buy(account, TICKET).status == 201  # 25 December to 24 January, 10:00
+    at(FIRST_END + HOUR)
+    run()
+    at(SECOND_END + HOUR)
+    run()  # 25 January to 25 February: the full price, by card
+    assert charges() == [TICKET, TICKET, 36, TICKET]
+    at(datetime(2027, 2, 10, tzinfo=UTC))
+    bought = buy(account, 12 * TICKET)
+    assert bought.status == 201, bought.body
+    third_end = datetime(2027, 2, 25, tzinfo=UTC)
+    assert bought.body["valid_until"] == iso(third_end + YEAR)
+    assert stored(account).credit_since == third_end
+
+    at(third_end + HOUR)
+    run()
+    assert charges() == [TICKET, TICKET, 36, TICKET, 12 * TICKET]
+    assert len(events(account, "period_covered_by_credit")) == 1

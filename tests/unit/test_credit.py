@@ -7,7 +7,7 @@ is checked with hypothesis."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 YEAR = timedelta(days=365)
 TICKET = 1900  # the ticket plan's standing monthly seat price
 EXTRA_SEAT = 3900
+# The fixture's first period, [25 November, 25 December), is paid by card when the trial
+# ends: credit bought during it starts to run down when it ends (R-CREDIT-1, never paid twice).
+PAID_UNTIL = datetime(2026, 12, 25, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -173,6 +176,23 @@ def test_r_credit_1_settling_often_loses_or_adds_at_most_a_cent_per_settlement(
     assert abs(stepped.balance - once.balance) <= len(steps) * (1 + 12 * cost / YEAR_SECONDS) + 1
 
 
+def test_r_credit_1_credit_bought_during_a_period_paid_by_card_waits_for_its_end() -> None:
+    starts = NOW + timedelta(days=30)
+    bought = credit.topped_up(Credit(0, None, None), 12 * TICKET, NOW, TICKET, starts)
+    assert bought == Credit(12 * TICKET, starts, starts + YEAR)
+    assert credit.settled(bought, starts - timedelta(seconds=1)) == bought  # nothing used before it
+    assert credit.settled(bought, starts + YEAR / 2).balance == 6 * TICKET
+    # More seats before it starts: half as long, still from its start.
+    assert credit.rebased(bought, NOW + timedelta(days=1), 2 * TICKET) == Credit(
+        12 * TICKET, starts, starts + timedelta(days=182, hours=12)
+    )
+    # A top-up before it starts adds to it and keeps its start; one while it runs continues it.
+    more = credit.topped_up(bought, 12 * TICKET, NOW + timedelta(days=1), TICKET, starts + YEAR)
+    assert more == Credit(24 * TICKET, starts, starts + 2 * YEAR)
+    running = credit.topped_up(bought, 12 * TICKET, starts + YEAR / 2, TICKET, starts + YEAR)
+    assert running == Credit(18 * TICKET, starts + YEAR / 2, starts + 2 * YEAR)
+
+
 def test_r_credit_1_a_seat_cost_of_zero_does_not_run_it_down() -> None:
     bought = credit.topped_up(Credit(0, None, None), 5000, NOW, 0)
     assert bought.valid_until is None
@@ -219,7 +239,7 @@ def test_r_credit_1_twelve_months_of_credit_for_two_seats_is_valid_twelve_months
     body = reply.body
     assert (body["balance"], body["valid_until"], body["seat_price"], body["seats"]) == (
         usd(45_600),
-        iso(NOW + YEAR),
+        iso(PAID_UNTIL + YEAR),
         usd(TICKET),
         2,
     )
@@ -236,9 +256,10 @@ def test_r_credit_1_twelve_months_of_credit_for_two_seats_is_valid_twelve_months
     receipts = [notice for notice in outbox_items(outbox) if notice["type"] == "receipt"]
     assert invoice["number"] in receipts[-1]["body"]
     stored = Account.get(account["id"])
-    assert (stored.credit_balance, stored.credit_updated_at, stored.last_invoice_id) == (
+    assert (stored.credit_balance, stored.credit_updated_at, stored.credit_since, stored.last_invoice_id) == (
         45_600,
-        NOW,
+        PAID_UNTIL,
+        PAID_UNTIL,
         invoice["id"],
     )
     assert "credit_bought" in [event.type for event in AuditEvent.query(account["id"])]
@@ -248,14 +269,16 @@ def test_r_credit_1_twelve_months_of_credit_for_two_seats_is_valid_twelve_months
 def test_r_credit_1_the_balance_runs_down_by_the_second_and_stops_at_zero(account: dict[str, Any]) -> None:
     add_agent(account, 1)
     assert buy(account, 45_600).status == 201
-    clock.set_now(NOW + timedelta(days=73))  # a fifth of the year
+    clock.set_now(PAID_UNTIL - timedelta(seconds=1))  # the period paid by card: nothing used yet
+    assert read(account).body["balance"] == usd(45_600)
+    clock.set_now(PAID_UNTIL + timedelta(days=73))  # a fifth of the year
     assert read(account).body["balance"] == usd(36_480)
-    clock.set_now(NOW + timedelta(days=365, seconds=-1))
+    clock.set_now(PAID_UNTIL + timedelta(days=365, seconds=-1))
     assert read(account).body["balance"] == usd(div_round_half_up(45_600, YEAR_SECONDS))
-    clock.set_now(NOW + timedelta(days=400))
+    clock.set_now(PAID_UNTIL + timedelta(days=400))
     assert read(account).body == {
         "balance": usd(0),
-        "valid_until": iso(NOW + YEAR),
+        "valid_until": iso(PAID_UNTIL + YEAR),
         "seat_price": usd(TICKET),
         "seats": 2,
     }
@@ -267,41 +290,64 @@ def test_r_credit_1_adding_seats_shortens_the_validity_and_removing_them_lengthe
     add_agent(account, 1)
     assert buy(account, 12 * 2 * TICKET).status == 201
     third, fourth = add_agent(account, 3), add_agent(account, 4)
-    # Twice the seats at once: half the time (182.5 days), to the second.
+    # Twice the seats before it starts: half the time (182.5 days) from its start, to the second.
     after = read(account).body
     assert (after["balance"], after["seats"], after["valid_until"]) == (
         usd(45_600),
         4,
-        iso(NOW + timedelta(days=182, hours=12)),
+        iso(PAID_UNTIL + timedelta(days=182, hours=12)),
     )
+    stored = Account.get(account["id"])
+    assert (stored.credit_updated_at, stored.credit_since) == (PAID_UNTIL, PAID_UNTIL)  # still nothing used
     remove(account, third)
     remove(account, fourth)
-    assert read(account).body["valid_until"] == iso(NOW + YEAR)
+    assert read(account).body["valid_until"] == iso(PAID_UNTIL + YEAR)
 
 
 def test_r_credit_1_a_seat_change_later_settles_the_past_at_the_old_seats(account: dict[str, Any]) -> None:
     add_agent(account, 1)
     assert buy(account, 45_600).status == 201
-    clock.set_now(NOW + timedelta(days=73))
+    clock.set_now(PAID_UNTIL + timedelta(days=73))
     add_agent(account, 3)
     add_agent(account, 4)
     # 73 days at 2 seats used a fifth; the 36 480 left last 0.4 of a year at 4 seats.
     after = read(account).body
-    assert (after["balance"], after["valid_until"]) == (usd(36_480), iso(NOW + timedelta(days=73 + 146)))
+    assert (after["balance"], after["valid_until"]) == (usd(36_480), iso(PAID_UNTIL + timedelta(days=73 + 146)))
     stored = Account.get(account["id"])
-    assert (stored.credit_balance, stored.credit_updated_at) == (36_480, NOW + timedelta(days=73))
+    assert (stored.credit_balance, stored.credit_updated_at) == (36_480, PAID_UNTIL + timedelta(days=73))
 
 
 def test_r_credit_1_buying_more_adds_to_what_is_left(account: dict[str, Any]) -> None:
-    assert buy(account, 12 * TICKET).status == 201  # one seat: a year
-    clock.set_now(NOW + timedelta(days=73))
+    assert buy(account, 12 * TICKET).status == 201  # one seat: a year from the paid period's end
+    clock.set_now(PAID_UNTIL + timedelta(days=73))
     reply = buy(account, 12 * TICKET)
     assert reply.status == 201, reply.body
     left = 12 * TICKET - 12 * TICKET // 5
     assert reply.body["balance"] == usd(left + 12 * TICKET)
     seconds = div_round_half_up((left + 12 * TICKET) * YEAR_SECONDS, 12 * TICKET)
-    assert reply.body["valid_until"] == iso(NOW + timedelta(days=73, seconds=seconds))
+    assert reply.body["valid_until"] == iso(PAID_UNTIL + timedelta(days=73, seconds=seconds))
     assert len([i for i in Invoice.query(account["id"]) if i.purpose.startswith("prepaid-credit#")]) == 2
+    assert Account.get(account["id"]).credit_since == PAID_UNTIL  # the same run of credit
+
+
+def test_r_credit_1_two_purchases_during_the_paid_period_both_wait_for_its_end(account: dict[str, Any]) -> None:
+    assert buy(account, 12 * TICKET).status == 201
+    clock.set_now(NOW + timedelta(days=20))
+    reply = buy(account, 12 * TICKET)
+    assert reply.status == 201, reply.body
+    assert (reply.body["balance"], reply.body["valid_until"]) == (usd(24 * TICKET), iso(PAID_UNTIL + 2 * YEAR))
+    stored = Account.get(account["id"])
+    assert (stored.credit_updated_at, stored.credit_since) == (PAID_UNTIL, PAID_UNTIL)
+
+
+def test_r_credit_2_cancelled_before_the_credit_started_refunds_half_of_all_of_it(account: dict[str, Any]) -> None:
+    assert buy(account, 12 * TICKET).status == 201
+    clock.set_now(NOW + timedelta(days=20))  # still in the period paid by card
+    assert cancel(account).body == {
+        "status": "cancelled",
+        "refund": usd(6 * TICKET),
+        "cancellation_fee": usd(6 * TICKET),
+    }
 
 
 def test_r_credit_1_a_voucher_account_s_credit_pays_for_its_extra_seats() -> None:
@@ -410,7 +456,7 @@ def test_r_credit_2_stop_account_refunds_half_of_the_credit_left(account: dict[s
     add_agent(account, 1)
     bought = buy(account, 45_600)
     assert bought.status == 201
-    clock.set_now(NOW + timedelta(days=73))
+    clock.set_now(PAID_UNTIL + timedelta(days=73))
 
     reply = cancel(account)
 
@@ -451,8 +497,8 @@ def test_r_credit_2_the_refund_comes_from_the_newest_purchases_first(
 
 
 def test_r_credit_2_credit_that_ran_out_refunds_nothing(account: dict[str, Any]) -> None:
-    assert buy(account, 1_900).status == 201  # one seat-month
-    clock.set_now(NOW + timedelta(days=40))
+    assert buy(account, 1_900).status == 201  # one seat-month after the paid period
+    clock.set_now(PAID_UNTIL + timedelta(days=40))
     reply = cancel(account)
     assert reply.body == {"status": "cancelled", "refund": None, "cancellation_fee": None}
     assert provider().refunds() == []
@@ -483,7 +529,7 @@ def test_r_credit_2_a_confirmed_emailed_cancellation_refunds_too(account: dict[s
     assert buy(account, 12 * TICKET).status == 201
     asked = call("POST", f"/accounts/{account['id']}/cancellation-requests", claims=owner_of(account))
     assert asked.status == 202
-    clock.set_now(NOW + timedelta(days=73))
+    clock.set_now(PAID_UNTIL + timedelta(days=73))
     confirmed = call("POST", f"/admin/cancellation-requests/{asked.body['request_id']}/confirm", claims=STAFF)
     assert confirmed.status == 200, confirmed.body
     assert [r.amount.amount for r in provider().refunds()] == [div_round_half_up(12 * TICKET * 4 // 5, 2)]

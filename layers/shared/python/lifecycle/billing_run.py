@@ -18,7 +18,8 @@ An account the run must look at carries ``bill_due_at`` in the sparse ``billing-
   just moves on.
 
 Prepaid credit (R-CREDIT-1) was invoiced and paid when bought: the time it pays for
-(``credit.covered``) is not billed again. A renewal it covers whole is neither charged nor
+(``credit.covered``: the runs of credit within the period, a lapse between two runs
+excluded) is not billed again. A renewal it covers whole is neither charged nor
 invoiced (the account moves on with a ``period_covered_by_credit`` audit event); one it
 covers in part bills only the uncovered seconds (one R-CREDIT-1 line, prorated); a voucher
 month's seat intervals lose the covered time before they are priced. Fees are never paid
@@ -282,16 +283,16 @@ def _seats_bill(account: Account, status: str, now: datetime, settings: Settings
     intervals = _intervals(account.id, billed_through, period)
     price = settings.extra_seat_price_cents
     used = metering.seat_lines(intervals, period, price)
-    paid = _credit_window(account, period, now) if used else None
+    paid = _credit_windows(account, period, now) if used else []
     # R-CREDIT-1: the seconds the credit paid for are not billed again.
-    seats = used if paid is None else metering.seat_lines(_uncovered(intervals, paid), period, price)
+    seats = metering.seat_lines(_uncovered(intervals, paid), period, price) if paid else used
     fees = _pending_fees(account, period.starts_at, period.ends_at)
     if not used and fees and not _can_charge(account, now):
         fees = []  # R-VOUCH-9: no extra users, nobody is asked; the fee stays pending for staff
     lines = [_seat_line(line, settings, paid) for line in seats] + [_fee_line(fee) for fee in fees]
     condition = (Account.status == status) & _position(account)
     events = []
-    if paid is not None and not seats:
+    if paid and not seats:
         events.append(_covered_event(account, period, paid, now))
         if not fees:
             condition &= credit.unchanged(account)  # nothing charged: a settlement meanwhile recomputes it
@@ -337,15 +338,15 @@ def _renewal_bill(account: Account, status: str, now: datetime, settings: Settin
     had_credit = int(account.credit_balance or 0) > 0
     # R-CREDIT-1: at the seats of the new period when they change (as the rebase after it stores).
     cost = _monthly_seat_cost(account, plan, seats, now, settings) if had_credit and reseated else None
-    paid = _credit_window(account, period, now, cost)
+    paid = _credit_windows(account, period, now, cost)
     condition = (Account.status == status) & _position(account) & _terms_unchanged(account)
     events = []
-    if paid is not None and paid == (period.starts_at, period.ends_at):
+    if paid == [(period.starts_at, period.ends_at)]:
         lines = []  # all paid by the credit: nothing charged for the plan, no invoice for it
         events.append(_covered_event(account, period, paid, now))
         if not fees:
             condition &= credit.unchanged(account)  # nothing charged: a settlement meanwhile recomputes it
-    elif paid is not None:
+    elif paid:
         lines = [_credit_line(line, period, paid)]
     else:
         lines = [line]
@@ -437,6 +438,7 @@ def _rebase(account: Account, now: datetime, settings: Settings) -> None:
             "credit_balance": fresh.credit_balance,
             "credit_updated_at": fresh.credit_updated_at,
             "credit_valid_until": fresh.credit_valid_until,
+            "credit_since": fresh.credit_since,
         },
     )
 
@@ -479,12 +481,12 @@ def _intervals(account_id: str, billed_through: datetime, period: Period) -> lis
     return [metering.Interval(item.user_id, max(item.start, billed_through), item.end) for item in found]
 
 
-def _seat_line(line: metering.SeatLine, settings: Settings, paid: tuple[datetime, datetime] | None = None) -> Line:
-    note = ""
-    if paid is not None and line.start == paid[1]:
-        note = f" (before it, covered by prepaid credit until {clock.to_iso(paid[1])})"
-    elif paid is not None and line.end == paid[0]:
-        note = f" (after it, covered by prepaid credit from {clock.to_iso(paid[0])})"
+def _seat_line(line: metering.SeatLine, settings: Settings, paid: list[credit.Window] | None = None) -> Line:
+    before = [until for _, until in paid or [] if until == line.start]
+    after = [since for since, _ in paid or [] if since == line.end]
+    notes = [f"before it, covered by prepaid credit until {clock.to_iso(until)}" for until in before]
+    notes += [f"after it, {'' if notes else 'covered by prepaid credit '}from {clock.to_iso(since)}" for since in after]
+    note = f" ({'; '.join(notes)})" if notes else ""
     return Line(
         description=(
             f"Extra user {line.user_id}, {line.start:%Y-%m-%d %H:%M} to {line.end:%Y-%m-%d %H:%M}, "
@@ -504,12 +506,12 @@ def _seat_line(line: metering.SeatLine, settings: Settings, paid: tuple[datetime
 # ---------------------------------------------------------------- prepaid credit (R-CREDIT-1)
 
 
-def _credit_window(
+def _credit_windows(
     account: Account, period: Period, now: datetime, monthly_seat_cost: int | None = None
-) -> tuple[datetime, datetime] | None:
-    """The part of ``period`` the prepaid credit pays for (``credit.covered``); cheap without credit."""
+) -> list[credit.Window]:
+    """The parts of ``period`` the prepaid credit pays for (``credit.covered``); cheap without credit."""
     if int(account.credit_balance or 0) <= 0:
-        return None
+        return []
     return credit.covered(account, period.starts_at, period.ends_at, now, monthly_seat_cost)
 
 
@@ -520,35 +522,39 @@ def _monthly_seat_cost(account: Account, plan: str, seats: int, now: datetime, s
     return billed * pricing.seat_price(plan, "monthly", now, settings).amount  # type: ignore[arg-type]  # a stored Plan
 
 
-def _uncovered(intervals: list[metering.Interval], paid: tuple[datetime, datetime]) -> list[metering.Interval]:
-    """The seat intervals without the time the credit paid for: at most two pieces each."""
-    since, until = paid
-    pieces = []
-    for interval in intervals:
-        if interval.start < since:
-            end = since if interval.end is None else min(interval.end, since)
-            pieces.append(metering.Interval(interval.user_id, interval.start, end))
-        if interval.end is None or interval.end > until:
-            pieces.append(metering.Interval(interval.user_id, max(interval.start, until), interval.end))
-    return pieces
+def _uncovered(intervals: list[metering.Interval], paid: list[credit.Window]) -> list[metering.Interval]:
+    """The seat intervals without the time the credit paid for (each window splits an
+    interval in at most two pieces)."""
+    for since, until in paid:
+        pieces = []
+        for interval in intervals:
+            if interval.start < since:
+                end = since if interval.end is None else min(interval.end, since)
+                pieces.append(metering.Interval(interval.user_id, interval.start, end))
+            if interval.end is None or interval.end > until:
+                pieces.append(metering.Interval(interval.user_id, max(interval.start, until), interval.end))
+        intervals = pieces
+    return intervals
 
 
-def _credit_line(line: Line, period: Period, paid: tuple[datetime, datetime]) -> Line:
+def _credit_line(line: Line, period: Period, paid: list[credit.Window]) -> Line:
     """The renewal's plan line for the seconds the credit does not pay for, prorated by the
     second and rounded half-up (R-CREDIT-1; the plan line's seat count and unit price)."""
-    since, until = paid
-    covered_seconds = (until - since) // timedelta(seconds=1)
+    covered_seconds = sum((until - since) // timedelta(seconds=1) for since, until in paid)
     seconds = period.seconds - covered_seconds
     amount = proration.prorate(line.amount.amount, seconds, period.seconds)
-    if since > period.starts_at and until < period.ends_at:
-        covered_by = f"covered by prepaid credit from {clock.to_iso(since)} until {clock.to_iso(until)}"
-        billed_from, billed_to = period.starts_at, period.ends_at
-    elif since > period.starts_at:
-        covered_by = f"covered by prepaid credit from {clock.to_iso(since)}"
-        billed_from, billed_to = period.starts_at, since
-    else:
-        covered_by = f"covered by prepaid credit until {clock.to_iso(until)}"
-        billed_from, billed_to = until, period.ends_at
+    (first_since, first_until), (last_since, last_until) = paid[0], paid[-1]
+    billed_from = period.starts_at if first_since > period.starts_at else first_until
+    billed_to = period.ends_at if last_until < period.ends_at else last_since
+    spans = []
+    for since, until in paid:
+        if since > period.starts_at and until < period.ends_at:
+            spans.append(f"from {clock.to_iso(since)} until {clock.to_iso(until)}")
+        elif since > period.starts_at:
+            spans.append(f"from {clock.to_iso(since)}")
+        else:
+            spans.append(f"until {clock.to_iso(until)}")
+    covered_by = "covered by prepaid credit " + " and ".join(spans)
     return Line(
         description=f"{line.description}, {covered_by}: {seconds:,} of {period.seconds:,} seconds billed",
         quantity=line.quantity,
@@ -562,7 +568,7 @@ def _credit_line(line: Line, period: Period, paid: tuple[datetime, datetime]) ->
     )
 
 
-def _covered_event(account: Account, period: Period, paid: tuple[datetime, datetime], now: datetime) -> AuditEvent:
+def _covered_event(account: Account, period: Period, paid: list[credit.Window], now: datetime) -> AuditEvent:
     return audit.event(
         account.id,
         "period_covered_by_credit",
@@ -571,7 +577,7 @@ def _covered_event(account: Account, period: Period, paid: tuple[datetime, datet
         rule="R-CREDIT-1",
         period_start=clock.to_iso(period.starts_at),
         period_end=clock.to_iso(period.ends_at),
-        covered_until=clock.to_iso(paid[1]),
+        covered_until=clock.to_iso(paid[-1][1]),
     )
 
 

@@ -29,6 +29,19 @@ The model
   seat cost of ``t``. R-CREDIT-1: adding seats shortens what remains, removing seats
   lengthens it, in proportion to the seat cost; there is no cap. A price change applies
   to the credit from the next settlement (the rate is the one of the last settlement).
+- **When it starts** (never paying twice for the same seat time): a subscription's paid
+  period containing now (``period_start <= now < period_end``) was paid by card until
+  ``period_end``, so credit bought then with none left starts there (``consumption_start``):
+  ``credit_updated_at`` is that future instant, which ``settled`` reads as "nothing used
+  yet", and ``valid_until`` is counted from it; a rebase before it recomputes
+  ``valid_until`` from it too, and a top-up before it adds to it. A voucher account (billed
+  in arrears) and a subscription with no paid period running start now. A top-up while
+  credit runs continues the run.
+- **Runs** (never giving unpaid time away): ``credit_since`` is when the current run began,
+  set by a purchase with none left (to its start) and kept by top-ups. That purchase's
+  ``credit_bought`` event records ``runs_from`` and the run that ran out before it
+  (``previous_run_from``/``previous_run_until``), so ``covered`` leaves the lapse between
+  two runs to be billed.
 - Every settlement is one conditional update: ``credit_updated_at`` and the seat counts
   and plan it was computed from are unchanged. A purchase computes its update from the
   account read when its transaction is built, after the (slow) charge; a concurrent seat
@@ -141,12 +154,31 @@ def rebased(credit: Credit, now: datetime, monthly_seat_cost: int) -> Credit:
     )
 
 
-def topped_up(credit: Credit, amount: int, now: datetime, monthly_seat_cost: int) -> Credit:
-    """A purchase of ``amount`` cents at ``now``."""
+def topped_up(
+    credit: Credit, amount: int, now: datetime, monthly_seat_cost: int, starts: datetime | None = None
+) -> Credit:
+    """A purchase of ``amount`` cents at ``now``. With credit left it adds to it (running, or
+    waiting for its start); with none left the new credit starts running at ``starts``
+    (``consumption_start``: the end of the period already paid by card), or now."""
     current = settled(credit, now)
-    at = current.updated_at or _second(now)
+    if current.balance > 0 and current.updated_at is not None:
+        at = current.updated_at
+    else:
+        at = _second(now) if starts is None else max(_second(now), _second(starts))
     balance = current.balance + amount
     return Credit(balance, at, valid_until(balance, at, monthly_seat_cost))
+
+
+def consumption_start(account: Account, now: datetime) -> datetime:
+    """When credit bought at ``now`` with none left starts to run down (R-CREDIT-1: never
+    during time already paid). A subscription's paid period containing now was paid for by
+    card until its end (``period_end``), so the credit starts there; a voucher account is
+    billed in arrears and starts now, as does a subscription with no paid period running."""
+    at = _second(now)
+    start, end = account.period_start, account.period_end
+    if account.lifetime or start is None or end is None or not start <= at < end:
+        return at
+    return _second(end)
 
 
 def refund_split(remaining: int, percent: int) -> tuple[int, int]:
@@ -284,7 +316,9 @@ def buy(
 ) -> CreditPurchaseView:
     """R-CREDIT-1: the amount is charged to the payment method and invoiced; the credit is
     settled to now, topped up and its validity computed at the current seats, in the
-    invoice's own transaction. A declined charge saves nothing (402)."""
+    invoice's own transaction. With none left, a new run of credit begins (``credit_since``)
+    at ``consumption_start``: a subscription's period paid by card is not paid again, so its
+    credit runs from the period's end. A declined charge saves nothing (402)."""
     require_member(principal, account_id, roles=("owner",))
     if principal.is_staff:
         raise Forbidden("Only the account's owner buys credit")
@@ -299,16 +333,23 @@ def buy(
     def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice) -> None:
         # Read when the transaction is built, after the charge: a seat change during it is seen.
         current = Account.get(account_id, consistent_read=True)
-        credit = topped_up(Credit.of(current), amount, now, seat_cost(current, now, settings).monthly)
+        before = Credit.of(current)
+        starts = consumption_start(current, now)
+        credit = topped_up(before, amount, now, seat_cost(current, now, settings).monthly, starts)
         actions = [
             *_stored(credit),
             Account.last_invoice_id.set(invoice.invoice_id),
             Account.last_invoice_at.set(invoice.issued_at),
         ]
+        run: dict[str, str] = {}
+        if settled(before, now).balance <= 0:  # a new run of credit: time before it is not paid by it
+            assert credit.updated_at is not None  # topped_up always dates a purchase
+            actions.append(Account.credit_since.set(credit.updated_at))
+            run = {"runs_from": clock.to_iso(credit.updated_at), **_previous_run(current, now)}
         tx.update(Account(account_id), actions=actions, condition=_same_seats(current))
         outcome.labels.append("update:account")
         event = audit.event(
-            account_id, "credit_bought", principal.user_id, now, amount=amount, invoice_id=invoice.invoice_id
+            account_id, "credit_bought", principal.user_id, now, amount=amount, invoice_id=invoice.invoice_id, **run
         )
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
@@ -367,29 +408,84 @@ def _raise_moved(failed: list[str]) -> None:
 # ---------------------------------------------------------------- what it has paid for (the billing run)
 
 
+Window = tuple[datetime, datetime]
+
+
 def covered(
     account: Account, start: datetime, end: datetime, now: datetime, monthly_seat_cost: int | None = None
-) -> tuple[datetime, datetime] | None:
-    """R-CREDIT-1 for the billing run: the part ``[since, until)`` of ``[start, end)`` the
-    credit pays for, as known at ``now``, or None. ``until`` is ``valid_until`` settled to
-    ``now`` (``settled``), or, given ``monthly_seat_cost`` (the seats change now), rebased at
-    that cost now, as ``rebase`` will store it. ``since``: credit runs from its first
-    purchase (time before it was not paid by credit); without a settlement after ``start``
-    it was running all along. A credit that does not run down (``valid_until`` null: its
-    seats cost nothing) pays for nothing. A lapse (run out, bought again) is not recorded:
-    the time between counts as covered."""
+) -> list[Window]:
+    """R-CREDIT-1 for the billing run: the parts ``[since, until)`` of ``[start, end)`` the
+    credit pays for, as known at ``now``, in order and disjoint (empty: none).
+
+    The current run: from ``credit_since`` (when it began: time before it was not paid by
+    it, and a run that waits for the end of a period paid by card begins there) until
+    ``valid_until`` settled to ``now`` (``settled``), or, given ``monthly_seat_cost`` (the
+    seats change now), rebased at that cost now, as ``rebase`` will store it. A credit
+    that does not run down (``valid_until`` null: its seats cost nothing) pays for nothing.
+    Runs before a lapse (ran out, bought again later) that reach into ``[start, since)``
+    are read from the ``credit_bought`` events that began a new run (one Query, only
+    then): the lapse between is not covered. Accounts from before ``credit_since`` fall
+    back to the first purchase's invoice when the credit was settled after ``start``."""
     stored = Credit.of(account)
     if stored.balance <= 0 or stored.updated_at is None:
-        return None
+        return []
     current = settled(stored, now) if monthly_seat_cost is None else rebased(stored, now, monthly_seat_cost)
     if current.valid_until is None or current.valid_until <= start:
-        return None
-    since = start
-    if stored.updated_at > start:  # bought or settled since ``start``: was it running before?
-        first = _first_purchase(account.id)
-        since = max(start, first) if first is not None else start
+        return []
+    since = account.credit_since
+    if since is None:
+        since = start
+        if stored.updated_at > start:  # bought or settled since ``start``: was it running before?
+            first = _first_purchase(account.id)
+            since = max(start, first) if first is not None else start
     until = min(current.valid_until, end)
-    return (since, until) if since < until else None
+    windows = _earlier_runs(account.id, start, min(since, end)) if since > start else []
+    if max(since, start) < until:
+        windows.append((max(since, start), until))
+    return windows
+
+
+def _previous_run(account: Account, now: datetime) -> dict[str, str]:
+    """The run of credit that ran out before a purchase starts a new one, for its
+    ``credit_bought`` event: ``previous_run_from`` (when known) and ``previous_run_until``."""
+    stored = Credit.of(account)
+    if stored.balance <= 0 or stored.valid_until is None or stored.valid_until > _second(now):
+        return {}  # none, or closed (cancelled): nothing it paid for
+    run = {"previous_run_until": clock.to_iso(stored.valid_until)}
+    if account.credit_since is not None:
+        run["previous_run_from"] = clock.to_iso(account.credit_since)
+    return run
+
+
+def _earlier_runs(account_id: str, start: datetime, before: datetime) -> list[Window]:
+    """The parts of ``[start, before)`` paid by runs of credit that ran out before the
+    current one began: the ``credit_bought`` events since ``start`` that record one."""
+    found = AuditEvent.query(
+        account_id,
+        AuditEvent.event_key > start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        filter_condition=AuditEvent.type == "credit_bought",
+        consistent_read=True,
+    )
+    windows = []
+    for event in found:
+        details = event.details.as_dict()  # type: ignore[no-untyped-call]  # pynamodb
+        if "previous_run_until" not in details:
+            continue
+        since = clock.parse_iso(str(details.get("previous_run_from") or clock.to_iso(start)))
+        until = min(clock.parse_iso(str(details["previous_run_until"])), before)
+        if max(since, start) < until:
+            windows.append((max(since, start), until))
+    return _merged(windows)
+
+
+def _merged(windows: list[Window]) -> list[Window]:
+    merged: list[Window] = []
+    for since, until in sorted(windows):
+        if merged and since <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], until))
+        else:
+            merged.append((since, until))
+    return merged
 
 
 def _first_purchase(account_id: str) -> datetime | None:

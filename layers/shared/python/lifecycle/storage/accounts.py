@@ -183,6 +183,8 @@ class Account(Model):
     credit_balance = NumberAttribute(default=0)
     credit_valid_until = UTCDateTimeAttribute(null=True)
     credit_updated_at = UTCDateTimeAttribute(null=True)
+    # R-CREDIT-1: when the current run of credit began (bought with none left); not paid before.
+    credit_since = UTCDateTimeAttribute(null=True)
 
     trial_due = TrialDueIndex()
     billing_due = BillingDueIndex()
