@@ -15,7 +15,7 @@ import pytest
 from lifecycle import billing_details, clock
 from lifecycle.settings import Settings
 from lifecycle.storage import AuditEvent, BillingDetailsVersion
-from tests.support import STAFF, Reply, call, member, owner_of
+from tests.support import STAFF, Reply, billing_details_body, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 
@@ -34,22 +34,7 @@ def account() -> dict[str, Any]:
 
 
 def details(**changes: Any) -> dict[str, Any]:
-    address = {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "region": None, "country": "BG"}
-    body: dict[str, Any] = {
-        "first_name": "Maria",
-        "last_name": "Ivanova",
-        "email": "billing@example.com",
-        "company": "Example Ltd",
-        "address": address,
-        "vat_id": "BG123456789",
-        "company_registration": "123456789",
-    }
-    for key, value in changes.items():
-        if key in address:
-            address[key] = value
-        else:
-            body[key] = value
-    return body
+    return billing_details_body(**changes)
 
 
 def put(account: dict[str, Any], body: dict[str, Any], claims: dict[str, Any] | None = None) -> Reply:

@@ -223,8 +223,17 @@ def put_for(principal: Principal, account: Account, form: BillingDetails, now: d
     an invoice issued before now keeps the details it was issued with."""
     require_owner(principal, account.id)
     details = validated(form)
-    version = BillingDetailsVersion(
-        account.id,
+    version = version_of(account.id, details, principal.user_id, now)
+    version.save()
+    # Ids and outcome only: the details themselves are personal data.
+    audit.event(account.id, "billing_details_updated", principal.user_id, now, vat_id_given=bool(details.vat_id)).save()
+    return _view(version)
+
+
+def version_of(account_id: str, details: BillingDetails, actor: str, now: datetime) -> BillingDetailsVersion:
+    """Validated ``details`` as a new version applying from ``now`` (unsaved)."""
+    return BillingDetailsVersion(
+        account_id,
         now,
         first_name=details.first_name,
         last_name=details.last_name,
@@ -237,12 +246,8 @@ def put_for(principal: Principal, account: Account, form: BillingDetails, now: d
         country=details.address.country,
         vat_id=details.vat_id,
         company_registration=details.company_registration,
-        updated_by=principal.user_id,
+        updated_by=actor,
     )
-    version.save()
-    # Ids and outcome only: the details themselves are personal data.
-    audit.event(account.id, "billing_details_updated", principal.user_id, now, vat_id_given=bool(details.vat_id)).save()
-    return _view(version)
 
 
 def valid_at(account_id: str, instant: datetime) -> BillingDetailsView | None:

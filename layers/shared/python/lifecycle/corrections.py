@@ -41,7 +41,7 @@ from lifecycle.errors import AlreadyCorrected, Conflict, CorrectionWindowClosed,
 from lifecycle.invoicing import CREDITED, ISSUED, PAID, AccountChange, InvoiceView, Line
 from lifecycle.money import Money
 from lifecycle.settings import Settings
-from lifecycle.storage import Account, AuditEvent, BillingDetailsVersion, Invoice
+from lifecycle.storage import Account, AuditEvent, Invoice
 from lifecycle.transactions import Outcome
 
 RULE = "R-PAY-13"
@@ -261,7 +261,7 @@ def _issue_reissue(
         {**details.model_dump(mode="json"), "applies_from": applies_from, "updated_at": applies_from}
     )
     reissued = reissue_of(original, view, now)
-    version = _version(account.id, details, principal.user_id, now)
+    version = billing_details.version_of(account.id, details, principal.user_id, now)
     events = [
         audit.event(account.id, "billing_details_updated", principal.user_id, now, vat_id_given=bool(details.vat_id)),
         audit.event(
@@ -303,23 +303,3 @@ def _issue_reissue(
     except invoicing.PurposeIssued as exc:
         raise AlreadyCorrected("This invoice has been reissued by another request") from exc
     return reissued
-
-
-def _version(account_id: str, details: BillingDetails, actor: str, now: datetime) -> BillingDetailsVersion:
-    """The new details as the account's current ones from now (as ``billing_details.put_for``)."""
-    return BillingDetailsVersion(
-        account_id,
-        now,
-        first_name=details.first_name,
-        last_name=details.last_name,
-        email=details.email,
-        company=details.company,
-        street=details.address.street,
-        city=details.address.city,
-        postal_code=details.address.postal_code,
-        region=details.address.region,
-        country=details.address.country,
-        vat_id=details.vat_id,
-        company_registration=details.company_registration,
-        updated_by=actor,
-    )
