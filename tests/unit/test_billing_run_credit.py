@@ -452,3 +452,27 @@ def test_r_credit_1_credit_bought_again_during_a_period_paid_by_card_starts_when
     run()
     assert charges() == [TICKET, TICKET, 36, TICKET, 12 * TICKET]
     assert len(events(account, "period_covered_by_credit")) == 1
+
+
+def test_r_credit_1_r_pay_5_an_upgrade_while_credit_pays_the_period_is_not_charged_to_the_card_too() -> None:
+    body = {**TRIAL, "billing_period": "annual", "email": "annual-up@example.com", "company_name": "Annual Up"}
+    signed_up = call("POST", "/signups", body=body)
+    assert signed_up.status == 201, signed_up.body
+    account = dict(signed_up.body)
+    assert pay(account).status == 200  # 25 November 2026 to 2027, by card
+    year_end = datetime(2027, 11, 25, tzinfo=UTC)
+    at(datetime(2027, 5, 3, 8, 0, tzinfo=UTC))
+    assert buy(account, 24 * TICKET).status == 201  # two years of one seat, from the paid year's end
+    at(year_end + HOUR)
+    run()  # the renewal is paid by the credit
+    before = read(account).body["valid_until"]
+    paid = charges()
+
+    at(datetime(2028, 3, 1, 12, 0, tzinfo=UTC))
+    reply = change(account, seats=2)
+
+    assert reply.status == 200, reply.body
+    assert (reply.body["proration"], reply.body["invoice"]) == (None, None)
+    assert charges() == paid  # no card charge for time the credit pays
+    assert reply.body["subscription"]["seats"] == 2
+    assert read(account).body["valid_until"] < before  # the credit runs out sooner at two seats

@@ -227,11 +227,27 @@ def _within_period(
     decision = replace(decision, applied=applied, pending=target if target != applied else None)
     if not upgrade or current.billing_period == "monthly":
         return decision  # R-PAY-6: monthly billing is never prorated
+    if credit_pays_now(decision.account, decision.now):
+        # R-CREDIT-1: prepaid credit pays this period's seats; the added seats make it run out
+        # sooner (rebased after the change) instead of a card charge for the same time.
+        return decision
     explained = upgrade_charge(0, difference, period, decision.now, settings.currency)
     if explained.amount.amount == 0:
         return replace(decision, proration=explained)
     draft = _proration_draft(decision.account, current, applied, period, explained, difference, decision.now)
     return replace(decision, proration=explained, draft=draft)
+
+
+def credit_pays_now(account: Account, now: datetime) -> bool:
+    """Prepaid credit is running now: it began (``credit_since``) and has not run out."""
+    current = credit.settled(credit.Credit.of(account), now)
+    began = account.credit_since or account.credit_updated_at
+    return (
+        current.balance > 0
+        and current.valid_until is not None
+        and began is not None
+        and began <= now < current.valid_until
+    )
 
 
 def _in_trial(account: Account) -> bool:
