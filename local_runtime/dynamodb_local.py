@@ -205,8 +205,39 @@ def _exists(dynamodb: Any, name: str) -> dict[str, Any] | None:
     return table
 
 
+def _add_missing_indexes(dynamodb: Any, table: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """A table kept in --data-dir from an older template gets the indexes added since (one
+    update each, as DynamoDB requires); DynamoDB Local backfills them from the items."""
+    present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    definitions = {d["AttributeName"]: d for d in args.get("AttributeDefinitions", [])}
+    for index in args.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in present:
+            continue
+        names = {key["AttributeName"] for key in index["KeySchema"]}
+        dynamodb.update_table(
+            TableName=args["TableName"],
+            AttributeDefinitions=[definitions[name] for name in sorted(names)],
+            GlobalSecondaryIndexUpdates=[{"Create": {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}}],
+        )
+        _wait_for_index(dynamodb, args["TableName"], index["IndexName"])
+        log.info("table %s: added index %s from template.yaml", args["TableName"], index["IndexName"])
+    refreshed: dict[str, Any] = dynamodb.describe_table(TableName=args["TableName"])["Table"]
+    return refreshed
+
+
+def _wait_for_index(dynamodb: Any, table: str, name: str) -> None:
+    """Only one index may be built at a time: wait until this one is active."""
+    deadline = time.monotonic() + TABLE_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        indexes = dynamodb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        if any(index["IndexName"] == name and index.get("IndexStatus") == "ACTIVE" for index in indexes):
+            return
+        time.sleep(0.2)
+    raise DynamoDBLocalError(f"index {name} of {table} did not become active")
+
+
 def _warn_if_drifted(table: dict[str, Any], args: dict[str, Any]) -> None:
-    """A table kept in --data-dir from an older template: say so rather than fail later."""
+    """A table whose keys (or indexes) differ from the template: say so rather than fail later."""
     indexes = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
     wanted = {index["IndexName"] for index in args.get("GlobalSecondaryIndexes", [])}
     if table["KeySchema"] != args["KeySchema"] or indexes != wanted:
@@ -234,7 +265,7 @@ def create_tables(endpoint: str, template: dict[str, Any], resolver: Resolver) -
         if existing is None:
             dynamodb.create_table(**spec.create_args)
         else:
-            _warn_if_drifted(existing, spec.create_args)
+            _warn_if_drifted(_add_missing_indexes(dynamodb, existing, spec.create_args), spec.create_args)
         dynamodb.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": int(TABLE_TIMEOUT_SECONDS / 0.2)}
         )
