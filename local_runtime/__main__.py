@@ -99,7 +99,8 @@ def _start_and_serve(
     cleanup: contextlib.ExitStack,
 ) -> None:
     # Bound first, so a taken port fails before DynamoDB Local is started for nothing.
-    server.configure_environment(template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE)
+    base_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    server.configure_environment(template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE, base_url)
     functions = Functions(template, resolver.stack_name)
     app = server.LocalApi(template, resolver, functions, data_dir)
     http = server.serve(app, args.host, args.port)

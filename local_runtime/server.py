@@ -49,6 +49,8 @@ PROBLEM_TYPE_BASE = "urn:helpdesk:problem:"
 OUTBOX_FILE = "outbox.jsonl"
 # The local payment provider's journal (API.md "Payment tokens"), shared by every handler.
 PAYMENTS_FILE = "payments.jsonl"
+# Access and portability exports (R-GDPR-3, R-GDPR-7), where S3 keeps them in AWS.
+EXPORTS_DIR = "exports"
 LAYER_PATH = ROOT / "layers" / "shared" / "python"
 # Environment a developer's shell may carry that must not reach the local functions.
 _SCRUBBED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -85,7 +87,11 @@ def invalid(field: str, message: str) -> BadRequest:
 
 
 def configure_environment(
-    template: dict[str, Any], resolver: Resolver, dynamodb_endpoint: str, outbox_path: Path
+    template: dict[str, Any],
+    resolver: Resolver,
+    dynamodb_endpoint: str,
+    outbox_path: Path,
+    public_base_url: str | None = None,
 ) -> dict[str, str]:
     """Give this process the environment every function runs with, and the layer on sys.path.
 
@@ -103,7 +109,11 @@ def configure_environment(
         "POWERTOOLS_METRICS_DISABLED": "true",
         "LOCAL_OUTBOX_PATH": str(outbox_path),
         "LOCAL_PAYMENTS_PATH": str(outbox_path.with_name(PAYMENTS_FILE)),
+        "LOCAL_EXPORTS_PATH": str(outbox_path.with_name(EXPORTS_DIR)),
     }
+    if public_base_url is not None:
+        # Links in emails (verification, export download, unsubscribe) point at this runtime.
+        env["PUBLIC_BASE_URL"] = public_base_url
     for name in _SCRUBBED_ENV:
         os.environ.pop(name, None)
     os.environ.update(env)

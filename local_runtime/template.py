@@ -104,6 +104,9 @@ class Resolver:
         resource = self.template["Resources"].get(name)
         if resource is not None and resource["Type"] == "AWS::DynamoDB::Table":
             return self.table_name(name)
+        if resource is not None and resource["Type"] == "AWS::S3::Bucket":
+            # Locally no bucket is used (LOCAL_EXPORTS_PATH); the name is only passed along.
+            return f"{self.stack_name}-{name}".lower()
         raise KeyError(f"cannot resolve Ref {name} locally")
 
     def resolve(self, value: Any) -> Any:

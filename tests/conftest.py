@@ -22,6 +22,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
 # Notices go to a file in tests, never to SES (the local runtime does the same).
 os.environ.setdefault("LOCAL_OUTBOX_PATH", os.path.join(tempfile.gettempdir(), f"outbox-{os.getpid()}.jsonl"))
+# Access exports go to a folder in tests, never to S3 (the local runtime does the same).
+os.environ.setdefault("LOCAL_EXPORTS_PATH", os.path.join(tempfile.gettempdir(), f"exports-{os.getpid()}"))
 
 
 def point_service_at(environment: dict[str, str], monkeypatch: object) -> None:

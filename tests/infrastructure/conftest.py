@@ -50,5 +50,11 @@ def api_md() -> str:
 
 
 @pytest.fixture(scope="session")
+def api_additions() -> str:
+    """docs/API-ADDITIONS.md: the routes and schedules the project adds to API.md, with why."""
+    return (ROOT / "docs" / "API-ADDITIONS.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT

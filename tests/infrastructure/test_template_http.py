@@ -1,4 +1,5 @@
-"""The HTTP API and the schedules agree with the contract in shared/spec/API.md."""
+"""The HTTP API and the schedules agree with the contract in shared/spec/API.md and the
+project's recorded additions to it (docs/API-ADDITIONS.md)."""
 
 from __future__ import annotations
 
@@ -95,10 +96,12 @@ def test_public_routes_are_throttled(template: dict[str, Any], resolver: Resolve
             assert float(resolver.resolve(settings[limit])) > 0, f"{route_key} {limit} must be positive"
 
 
-def test_public_routes_are_the_contract_public_routes(template: dict[str, Any], api_md: str) -> None:
-    """A route without a token is one API.md lists as public (or the OpenAPI document and its
-    page), and every route API.md lists as public is public in the template."""
-    documented = api_md_public_routes(api_md) | ALWAYS_PUBLIC
+def test_public_routes_are_the_contract_public_routes(
+    template: dict[str, Any], api_md: str, api_additions: str
+) -> None:
+    """A route without a token is one API.md (or the additions page) lists as public (or the
+    OpenAPI document and its page), and every route they list as public is public in the template."""
+    documented = api_md_public_routes(api_md) | api_md_public_routes(api_additions) | ALWAYS_PUBLIC
     for route in routes(template):
         if route.public:
             assert route.route_key in documented, f"{route.route_key} is public but API.md does not list it so"
@@ -111,9 +114,12 @@ def test_local_only_routes_are_never_deployed(template: dict[str, Any]) -> None:
     assert not deployed, f"/_local routes belong to the local runtime only: {deployed}"
 
 
-def test_schedules_are_the_contract_schedules(template: dict[str, Any], resolver: Resolver, api_md: str) -> None:
-    """Each Schedule event's ``Name`` (after the stack prefix) is a schedule of API.md, once."""
-    documented = api_md_schedules(api_md)
+def test_schedules_are_the_contract_schedules(
+    template: dict[str, Any], resolver: Resolver, api_md: str, api_additions: str
+) -> None:
+    """Each Schedule event's ``Name`` (after the stack prefix) is a schedule of API.md or the
+    additions page, once."""
+    documented = api_md_schedules(api_md) | api_md_schedules(api_additions)
     names = [schedule.name for schedule in schedules(template, resolver)]
     unknown = [name for name in names if name not in documented]
     assert not unknown, f"schedules API.md does not list: {unknown} (known: {sorted(documented)})"
@@ -122,11 +128,11 @@ def test_schedules_are_the_contract_schedules(template: dict[str, Any], resolver
 
 @pytest.mark.parametrize("stack_name", ["helpdesk-local", "helpdesk-prod"])
 def test_schedule_names_and_defaults_do_not_depend_on_the_stack(
-    template: dict[str, Any], api_md: str, stack_name: str
+    template: dict[str, Any], api_md: str, api_additions: str, stack_name: str
 ) -> None:
     """The stack prefix is stripped whatever the stack is called, and the default expressions
-    are API.md's default schedules."""
-    documented = api_md_schedules(api_md)
+    are API.md's (or the additions page's) default schedules."""
+    documented = api_md_schedules(api_md) | api_md_schedules(api_additions)
     for schedule in schedules(template, Resolver(template, stack_name=stack_name)):
         assert schedule.name in documented, f"{schedule.name} (stack {stack_name}) is not an API.md schedule"
         assert schedule.expression == documented[schedule.name].strip("`"), f"{schedule.name} default schedule"

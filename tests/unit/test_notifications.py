@@ -63,8 +63,32 @@ SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
     "termination_warning": {"subdomain": "yasen", "reason": "false registration data", "terminate_at": WHEN},
     "cancellation_confirmed": {"subdomain": "yasen", "cancelled_at": WHEN},
     "cancellation_overdue": {"request_id": "ccr_1", "account": "acc_1", "requested_at": WHEN, "due_by": WHEN},
-    "privacy_request_verification": {"request_type": "erasure", "reference": "dsr_1", "due_at": WHEN},
-    "privacy_request_completed": {"request_type": "erasure", "reference": "dsr_1", "completed_at": WHEN},
+    "privacy_request_verification": {
+        "request_type": "erasure of your personal data",
+        "reference": "dsr_1",
+        "verification_link": "https://api.helpdesk.example/privacy/requests/dsr_1/verification?token=abc.def",
+        "link_expires_at": NOW,
+        "due_at": WHEN,
+    },
+    "privacy_request_completed": {
+        "request_type": "a copy of your personal data in a portable format",
+        "reference": "dsr_1",
+        "completed_at": WHEN,
+        "summary": "Your data is ready to download.",
+        "download": "\n\nThe download link:\nhttps://api.helpdesk.example/privacy/exports/dsr_1?token=x",
+    },
+    "privacy_request_rejected": {
+        "request_type": "erasure of your personal data",
+        "reference": "dsr_1",
+        "reason": "we could not confirm that the request came from the address's owner.",
+    },
+    "privacy_request_overdue": {
+        "request_id": "dsr_1",
+        "request_type": "erasure",
+        "received_at": NOW,
+        "due_at": WHEN,
+        "status": "verified",
+    },
     "voucher_revoked": {"subdomain": "yasen", "reason": "it was shared"},
     "account_marked_for_removal": {"subdomain": "again", "revoked_subdomain": "yasen", "reason": "it was shared"},
     "custom_request_approved": {
@@ -74,6 +98,11 @@ SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
         "price": Money(amount=120000),
     },
     "custom_request_refused": {"subdomain": "yasen", "title": "Export to our ERP", "reason": "we cannot support it"},
+    "product_news": {
+        "headline": "Chat widgets are here",
+        "news": "Your help desk can now answer chats.",
+        "unsubscribe_url": "https://api.helpdesk.example/privacy/unsubscribe?token=t",
+    },
 }
 
 

@@ -224,7 +224,9 @@ def test_local_journal_keeps_only_the_token_r_pay_12(tmp_path: Path) -> None:
     events = [json.loads(line) for line in text.splitlines()]
     assert all(re.fullmatch(r"(cus|pm|ch)_[0-9a-f]{24}", event["id"]) for event in events)
     given = json.dumps([event["request"] for event in events])
-    assert not re.search(r"\d[\d -]{11,}\d", given)
+    # The provider's own ids are random hex and may hold a run of digits by chance.
+    without_ids = re.sub(r"\b(cus|pm|ch)_[0-9a-f]{24}\b", "", given)
+    assert not re.search(r"\d[\d -]{11,}\d", without_ids)
 
 
 def test_local_journal_is_shared_across_processes(tmp_path: Path) -> None:

@@ -22,10 +22,12 @@ from lifecycle.storage import (
     Account,
     Campaign,
     Claim,
+    Consent,
     DeletionCertificate,
     Invoice,
     InvoiceSeries,
     PriceChange,
+    PrivacyRequest,
     RateCounter,
     RetentionItem,
     Session,
@@ -43,7 +45,8 @@ CODE = "LIFE-0000-AAAA"
 PERSONAL = ("maria@example.com", "Maria Ivanova", "Ясен ООД", "Petar Georgiev", "agent1@example.com", "Ivanova")
 # Kept past the purge (or its proof and schedule), and tables that hold no account's data.
 NOT_DELETED = {Invoice, Voucher, DeletionCertificate, RetentionItem}
-NOT_ACCOUNT_DATA = {Campaign, InvoiceSeries, PriceChange, TermsVersion, RateCounter}
+# Consents and data subject requests are kept per person (lifecycle.consents), not per account.
+NOT_ACCOUNT_DATA = {Campaign, InvoiceSeries, PriceChange, TermsVersion, RateCounter, Consent, PrivacyRequest}
 
 
 @pytest.fixture(autouse=True)

@@ -292,3 +292,44 @@ class PaymentDeclined(DomainError):
     status = 402
     code = "payment_declined"
     title = "The payment was declined"
+
+
+# ---------------------------------------------------------------- data protection (R-GDPR-3..10)
+
+
+class InvalidToken(DomainError):
+    status = 400
+    code = "invalid_token"
+    title = "The link is invalid or has expired"
+
+
+class RequestNotVerified(Conflict):
+    code = "request_not_verified"
+    title = "The data subject's identity is not verified yet"
+
+
+class RequestClosed(Conflict):
+    code = "request_closed"
+    title = "The request is already completed or rejected"
+
+
+class ExportUnavailable(DomainError):
+    status = 410
+    code = "export_unavailable"
+    title = "The export was already downloaded or its link has expired"
+
+
+class OwnsLiveAccount(Conflict):
+    code = "owns_live_account"
+    title = "The data subject owns an account in use; it must be stopped before erasure"
+
+
+class RequestInProgress(Conflict):
+    """R-GDPR-10: another completion of the same data subject request is running."""
+
+    code = "request_in_progress"
+    title = "The request is being completed; retry shortly"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 30, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["Retry-After"] = str(retry_after)

@@ -34,13 +34,19 @@ NoticeType = Literal[
     "cancellation_overdue",
     "privacy_request_verification",
     "privacy_request_completed",
+    "privacy_request_rejected",
+    "privacy_request_overdue",
     "voucher_revoked",
     "account_marked_for_removal",
     "custom_request_approved",
     "custom_request_refused",
     "account_reinstated",
+    "product_news",
 ]
 NOTICE_TYPES: tuple[NoticeType, ...] = get_args(NoticeType)
+# R-GDPR-6, R-GDPR-8, R-GDPR-9: marketing, sent only by ``notifications.notify_marketing``, which
+# checks the person's consent and adds the one-click unsubscribe link (``{unsubscribe_url}``).
+MARKETING_TYPES: frozenset[NoticeType] = frozenset({"product_news"})
 
 
 class Template(NamedTuple):
@@ -158,20 +164,35 @@ ENGLISH: dict[NoticeType, Template] = {
         "the cancellation by {due_by}, and it is still pending.\n\nConfirm it now in the staff tools "
         "(POST /admin/cancellation-requests/{request_id}/confirm).",
     ),
-    # R-GDPR-10
+    # R-GDPR-10: the link is signed, names the request and expires (lifecycle.privacy.sign).
     "privacy_request_verification": Template(
         "Please confirm your data protection request",
-        "We received a request for {request_type} of the personal data we hold about this address "
-        "(reference {reference}).\n\nBefore we act on it we need to know it was you: reply to this "
-        "email to confirm. We will answer by {due_at}. If you did not make this request, ignore this "
-        "email and nothing will happen.",
+        "We received a request from this address for {request_type} (reference {reference}).\n\n"
+        "Before we act on it we need to know it was you. Confirm it with this link, valid until "
+        "{link_expires_at}:\n{verification_link}\n\nWe will answer by {due_at}. If you did not make this "
+        "request, ignore this email and nothing will happen.",
     ),
-    # R-GDPR-10
+    # R-GDPR-10: ``summary`` is the action's own words; ``download`` is empty or a paragraph with
+    # the export's link (R-GDPR-3, R-GDPR-7).
     "privacy_request_completed": Template(
         "Your data protection request is complete",
         "Your request for {request_type} (reference {reference}) was completed on {completed_at}.\n\n"
-        "If you have questions about the result, reply to this email. You may also complain to your "
-        "data protection authority.",
+        "{summary}{download}\n\nIf you have questions about the result, reply to this email. You may "
+        "also complain to your data protection authority.",
+    ),
+    # R-GDPR-10: a rejection states its reason and the subject's remedies (GDPR Art. 12(4)).
+    "privacy_request_rejected": Template(
+        "Your data protection request was declined",
+        "We did not carry out your request for {request_type} (reference {reference}). The reason: "
+        "{reason}\n\nYou may make a new request, reply to this email, or complain to your data "
+        "protection authority.",
+    ),
+    # R-GDPR-10: to staff, once, when a request is still open at its due date. No personal data.
+    "privacy_request_overdue": Template(
+        "Overdue data protection request {request_id}",
+        "The request {request_id} for {request_type}, received on {received_at}, had to be answered by "
+        "{due_at} and is still {status}.\n\nComplete or reject it now in the staff tools "
+        "(GET /admin/privacy/requests/{request_id}).",
     ),
     # R-VOUCH-11
     "voucher_revoked": Template(
@@ -207,7 +228,25 @@ ENGLISH: dict[NoticeType, Template] = {
         "Our staff lifted the suspension of help desk {subdomain} on {reinstated_at}. Everyone can sign "
         "in and use it again, and its data is as it was.",
     ),
+    # R-GDPR-9: marketing, to a person who consented; the one-click link withdraws the consent.
+    "product_news": Template(
+        "{headline}",
+        "{news}\n\nYou receive this because you agreed to receive product news from us. To stop, "
+        "unsubscribe with one click: {unsubscribe_url}",
+    ),
 }
+
+# R-GDPR-10: a data subject request's type as its notices say it ("a request for ...").
+REQUEST_TYPE_WORDS: dict[str, str] = {
+    "access": "access to your personal data",
+    "rectification": "correction of your personal data",
+    "erasure": "erasure of your personal data",
+    "restriction": "restriction of the processing of your personal data",
+    "portability": "a copy of your personal data in a portable format",
+    "objection": "objection to the processing of your personal data",
+    "withdraw_consent": "withdrawal of your consent",
+}
+
 
 # R-VOUCH-11: the staff's reason for a revocation, as the notice says it.
 REVOCATION_REASONS: dict[str, str] = {

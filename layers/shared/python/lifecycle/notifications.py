@@ -7,6 +7,13 @@ One conditional update marks it sent. A failed send leaves it unsent with the at
 counted, for a retry: notices are evidence and are never silently dropped, and a
 failing email provider never fails the caller's request.
 
+Marketing (``notices.MARKETING_TYPES``) goes only through ``notify_marketing``: it is sent
+to a person (not an account) who consented and has not withdrawn, objected or been
+restricted (R-GDPR-6, R-GDPR-8, R-GDPR-9, lifecycle.consents), is kept under
+``privacy.PERSON_NOTICES`` and carries the one-click unsubscribe link in its text and in
+RFC 8058's ``List-Unsubscribe`` and ``List-Unsubscribe-Post`` headers. ``notify`` and
+``compose`` refuse a marketing type, so nothing bypasses the consent check.
+
 Logs carry ids, notice types and error class names only, never addresses or texts.
 """
 
@@ -22,7 +29,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 from pynamodb.exceptions import UpdateError
 
-from lifecycle import audit, clock, notices
+from lifecycle import audit, clock, consents, notices, privacy
 from lifecycle.auth import Principal, require_member
 from lifecycle.notices import NoticeType
 from lifecycle.observability import logger
@@ -58,6 +65,29 @@ class NotificationView(BaseModel):
             created_at=clock.to_iso(item.created_at),
             sent_at=clock.to_iso(item.sent_at) if item.sent_at is not None else None,
         )
+
+
+class MarketingView(NotificationView):
+    """A marketing notice as sent: with RFC 8058's one-click unsubscribe headers (R-GDPR-9).
+    The local outbox line carries them as ``headers``; API.md's fields are unchanged."""
+
+    headers: dict[str, str] = Field(description="List-Unsubscribe and List-Unsubscribe-Post (RFC 8058)")
+
+
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """RFC 8058: the mail client's one-click unsubscribe POSTs to ``url``."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def view_of(record: Notification) -> NotificationView:
+    """The notice as a sender gets it: a marketing notice to a person with its unsubscribe
+    headers (derived from the record, so a retried send carries them too)."""
+    view = NotificationView.of(record)
+    if record.type not in notices.MARKETING_TYPES or not record.account_id.startswith(privacy.PERSON_NOTICES):
+        return view
+    person_key = record.account_id.removeprefix(privacy.PERSON_NOTICES)
+    url = consents.unsubscribe_link(person_key, get_settings())
+    return MarketingView(**view.model_dump(), headers=unsubscribe_headers(url))
 
 
 class NotificationList(BaseModel):
@@ -114,15 +144,17 @@ class SesSender:
             return self._client
 
     def send(self, notice: NotificationView, now: datetime) -> str:
+        simple: dict[str, Any] = {
+            "Subject": {"Data": notice.subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": notice.body, "Charset": "UTF-8"}},
+        }
+        if isinstance(notice, MarketingView):
+            # R-GDPR-9, RFC 8058: SES v2 sends custom headers of a simple message as given.
+            simple["Headers"] = [{"Name": name, "Value": value} for name, value in notice.headers.items()]
         reply = self._ses().send_email(
             FromEmailAddress=self.from_address,
             Destination={"ToAddresses": [notice.to]},
-            Content={
-                "Simple": {
-                    "Subject": {"Data": notice.subject, "Charset": "UTF-8"},
-                    "Body": {"Text": {"Data": notice.body, "Charset": "UTF-8"}},
-                }
-            },
+            Content={"Simple": simple},
         )
         return str(reply["MessageId"])
 
@@ -157,7 +189,14 @@ def notify(account_id: str, type: NoticeType, to: str, now: datetime, **facts: o
 
 def compose(account_id: str, type: NoticeType, to: str, now: datetime, **facts: object) -> Notification:
     """The unsaved, unsent record of a notice: a caller may save it inside its own
-    transaction (the notice commits with what it tells of), then ``deliver`` it."""
+    transaction (the notice commits with what it tells of), then ``deliver`` it.
+    ``ValueError`` for a marketing type: that is ``notify_marketing``'s, which checks consent."""
+    if type in notices.MARKETING_TYPES:
+        raise ValueError(f"{type} is marketing: send it with notify_marketing (R-GDPR-6, R-GDPR-8, R-GDPR-9)")
+    return _composed(account_id, type, to, now, **facts)
+
+
+def _composed(account_id: str, type: NoticeType, to: str, now: datetime, **facts: object) -> Notification:
     settings = get_settings()
     subject, body = notices.render(type, **facts)
     notice_id = f"ntf_{uuid.uuid4().hex[:20]}"
@@ -175,10 +214,33 @@ def compose(account_id: str, type: NoticeType, to: str, now: datetime, **facts: 
     )
 
 
+def notify_marketing(email: str, type: NoticeType, now: datetime, **facts: object) -> Notification | None:
+    """R-GDPR-6, R-GDPR-8, R-GDPR-9: a marketing notice to a person, only while they consent
+    and have not withdrawn, objected or been restricted; None (nothing kept or sent, a reason
+    code logged) otherwise. The one-click unsubscribe link is added as ``unsubscribe_url``
+    and as RFC 8058 headers (``view_of``)."""
+    if type not in notices.MARKETING_TYPES:
+        raise ValueError(f"{type} is not marketing: send it with notify")
+    if "unsubscribe_url" in facts:
+        raise KeyError("unsubscribe_url is the person's own link: notify_marketing adds it")
+    settings = get_settings()
+    person_key = privacy.person_key(email, settings)
+    reason = consents.why_not(person_key, "marketing", settings)
+    if reason is not None:
+        logger.info("marketing notice not sent", extra={"notice_type": type, "reason": reason})
+        return None
+    url = consents.unsubscribe_link(person_key, settings)
+    to = privacy.normalised(email)
+    record = _composed(privacy.PERSON_NOTICES + person_key, type, to, now, unsubscribe_url=url, **facts)
+    record.save(condition=Notification.notification_key.does_not_exist())
+    deliver(record, now, sender_for(settings))
+    return record
+
+
 def deliver(record: Notification, now: datetime, sender: Sender) -> bool:
     """Send a saved, unsent notice once; True if the provider accepted it (a retry sweep reuses this)."""
     try:
-        message_id = sender.send(NotificationView.of(record), now)
+        message_id = sender.send(view_of(record), now)
     except Exception as exc:  # any provider failure: the notice stays unsent for a retry
         _record_failure(record, exc)
         return False

@@ -22,12 +22,14 @@ from lifecycle.storage import (
     Campaign,
     CancellationRequest,
     Claim,
+    Consent,
     CustomRequest,
     DeletionCertificate,
     Invoice,
     InvoiceSeries,
     Notification,
     PriceChange,
+    PrivacyRequest,
     RateCounter,
     RetentionItem,
     SeatInterval,
@@ -108,6 +110,18 @@ INVENTORY: dict[type[Model], tuple[PersonalField, ...]] = {
     PriceChange: (),
     DeletionCertificate: (),  # by design: counts and legal bases, no personal data (R-TERM-3)
     RetentionItem: (),
+    # R-GDPR-1: kept per person; the address is where marketing goes. The times, sources and
+    # text versions name nobody alone; ``history`` is the evidence of each step (Art. 7(1)).
+    Consent: (
+        *_fields("contact", "data_subject", "consent", "email"),
+        *_fields("support", "service", "legal_obligation", "history"),
+    ),
+    # R-GDPR-10: the subject's request (their address, what they wrote, the corrections they
+    # asked for), kept as the evidence of answering it.
+    PrivacyRequest: (
+        *_fields("contact", "data_subject", "legal_obligation", "email"),
+        *_fields("support", "data_subject", "legal_obligation", "details", "corrections"),
+    ),
 }
 
 

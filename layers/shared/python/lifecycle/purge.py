@@ -66,12 +66,14 @@ from lifecycle.storage import (
     Campaign,
     CancellationRequest,
     Claim,
+    Consent,
     CustomRequest,
     DeletionCertificate,
     Invoice,
     InvoiceSeries,
     Notification,
     PriceChange,
+    PrivacyRequest,
     RateCounter,
     RetentionItem,
     SeatInterval,
@@ -261,6 +263,12 @@ PURGE_MAP: dict[type[Model], Treatment] = {
     InvoiceSeries: NotAccountData("one counter per numbering series"),
     PriceChange: NotAccountData("scheduled plan prices"),
     TermsVersion: NotAccountData("published terms versions"),
+    Consent: NotAccountData(
+        "kept per person, not per account; erased by an erasure request (R-GDPR-5) or the retention sweep (R-GDPR-2)"
+    ),
+    PrivacyRequest: NotAccountData(
+        "kept per person, not per account; erased by an erasure request (R-GDPR-5) or the retention sweep (R-GDPR-2)"
+    ),
     RateCounter: NotAccountData(
         "keyed by window and a hash of an IP or email, not by account (not findable without a Scan); "
         "each counter expires by TTL after its window"
@@ -444,6 +452,10 @@ def _notify(account: Account, cert: DeletionCertificate, now: datetime, settings
 
 class _Purged(Exception):
     """Another run completed this purge meanwhile."""
+
+
+# The same, by a public name, for callers of ``purge_account`` outside the sweep (the erasure, R-GDPR-5).
+PurgedMeanwhile = _Purged
 
 
 def _raise_purged(failed: list[str]) -> None:

@@ -12,12 +12,16 @@ What is kept, and until when, is one ``RetentionItem`` per data subject, in the 
   names, email, company, address and the company's identifiers become ``"erased"`` and
   only the country stays (alone it identifies nobody; the VAT treatment of the kept
   invoice rests on it). The invoice itself stays: its number keeps the series gap-free.
-- ``non_customer`` (``person#<hash>``, ``schedule_non_customer``): a person's consent and
-  contact records, ``retention_years`` after the consent. Their tables come with the
-  consent records' issue, which registers its eraser in ``ERASERS``.
+- ``non_customer`` (``person#<person key>``, ``schedule_non_customer``): a person's consent
+  records (Consents) and the notices sent to them as a person (Notifications under
+  ``privacy.PERSON_NOTICES``), ``retention_years`` after their latest consent or request
+  (lifecycle.consents). When it is due, a person who still uses the service (a user of an
+  account that exists and has not ended) keeps them and the date moves on
+  (``POSTPONERS``); otherwise they are deleted, nothing kept.
 
 The sweep finds the eraser of an item's kind in ``ERASERS`` (an item of an unknown kind
-is an error and stays due), records a certificate (reason ``retention``) before it
+is an error and stays due), asks the kind's postponer (``POSTPONERS``) whether the
+subject still uses the service, records a certificate (reason ``retention``) before it
 starts, and marks the item erased (``retention_shard`` removed) in one transaction with
 the certificate's completion. Erasers skip what they erased already, so a run stopped
 half-way, or out of time, is finished by the next one.
@@ -32,13 +36,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import clock
+from lifecycle import clock, privacy
 from lifecycle.observability import logger
 from lifecycle.settings import Settings, get_settings
-from lifecycle.storage import DeletionCertificate, Invoice, RetentionItem
+from lifecycle.storage import Account, Consent, DeletionCertificate, Invoice, Notification, RetentionItem, User
 from lifecycle.storage.base import shard_of
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
 from lifecycle.transactions import Outcome, commit
@@ -156,18 +160,11 @@ def ended_customer(
     )
 
 
-def schedule_non_customer(
-    person_key: str, consent_given_at: datetime, now: datetime, settings: Settings | None = None
-) -> RetentionItem:
-    """R-GDPR-2: a non-customer's consent lasts ``retention_years``; then their consent and
-    contact records are erased. ``person_key`` identifies the person without being personal
-    data (a keyed hash of the canonical email). A consent given again later moves the date
-    on, never back; an erased person who consents again is scheduled anew."""
-    if consent_given_at > now:
-        raise ValueError("a consent cannot be given in the future")
-    settings = settings or get_settings()
+def non_customer(person_key: str, consent_given_at: datetime, settings: Settings) -> RetentionItem:
+    """The unsaved schedule of a person's consent records (``schedule_non_customer`` saves it;
+    a transaction that records a consent puts it with the consent, lifecycle.consents)."""
     key = PERSON + person_key
-    item = RetentionItem(
+    return RetentionItem(
         key,
         kind=NON_CUSTOMER,
         basis=f"R-GDPR-2: a non-customer's consent lasts {settings.retention_years} years",
@@ -175,12 +172,25 @@ def schedule_non_customer(
         erase_at=add_years(consent_given_at, settings.retention_years),
         retention_shard=shard_of(key, settings.sweep_shards),
     )
+
+
+def schedule_non_customer(
+    person_key: str, consent_given_at: datetime, now: datetime, settings: Settings | None = None
+) -> RetentionItem:
+    """R-GDPR-2: a non-customer's consent lasts ``retention_years``; then their consent and
+    contact records are erased. ``person_key`` (``lifecycle.privacy.person_key``) is a keyed
+    hash of the *normalised* email (lower case, ASCII domain; a ``+tag`` is kept, unlike the
+    canonical email), so the key names nobody. A consent given again later moves the date
+    on, never back; an erased person who consents again is scheduled anew."""
+    if consent_given_at > now:
+        raise ValueError("a consent cannot be given in the future")
+    item = non_customer(person_key, consent_given_at, settings or get_settings())
     try:
         item.save(condition=RetentionItem.subject_key.does_not_exist() | (RetentionItem.ended_at < consent_given_at))
     except PutError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-        return RetentionItem.get(key, consistent_read=True)  # a later consent is on record already
+        return RetentionItem.get(item.subject_key, consistent_read=True)  # a later consent is on record already
     return item
 
 
@@ -210,6 +220,11 @@ Eraser = Callable[[RetentionItem, Erasing], Erasure]
 # kind → its eraser. Each must be idempotent (skip what it erased already) and call
 # ``budget.check()`` before each write, so a run out of time is resumed by the next.
 ERASERS: dict[str, Eraser] = {}
+# kind → whether the subject still uses the service, asked before anything is certified or
+# erased. One that does keeps its data (R-GDPR-2: kept while the person uses the service):
+# the postponer moves its ``erase_at`` on (not in a dry run) and returns True.
+Postponer = Callable[[RetentionItem, Erasing], bool]
+POSTPONERS: dict[str, Postponer] = {}
 
 
 def masked(details: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -278,6 +293,101 @@ def _note_on_purge_certificate(account_id: str, now: datetime) -> None:
 ERASERS[ENDED_CUSTOMER] = _erase_ended_customer
 
 
+# ---------------------------------------------------------------- non-customers
+
+CONSENTS = "consents"
+NOTIFICATIONS = "notifications"
+# An account in one of these has ended (lifecycle.cancellation.ENDED; not imported: a cycle).
+ENDED_STATUSES = ("cancelled", "terminated")
+
+
+def _uses_the_service(person_key: str) -> bool:
+    """R-GDPR-2: the person is a user (the owner included) of an account that exists and has
+    not ended. Found from the addresses on their consent records through the Users
+    ``by-email`` index, each membership confirmed by consistent reads (the index lags)."""
+    addresses = {item.email for item in Consent.query(person_key, consistent_read=True) if item.email}
+    for address in sorted(addresses):
+        try:
+            email = privacy.normalised(address)
+        except ValueError:  # masked by an erasure
+            continue
+        for key in User.by_email.query(email):
+            try:
+                User.get(key.account_id, key.user_id, consistent_read=True)
+                account = Account.get(key.account_id, consistent_read=True)
+            except DoesNotExist:
+                continue
+            if account.status not in ENDED_STATUSES:
+                return True
+    return False
+
+
+def _postpone_non_customer(item: RetentionItem, erasing: Erasing) -> bool:
+    """A person still using the service keeps their consent records: ``erase_at`` moves
+    ``retention_years`` on from now, to be asked again then."""
+    person_key = item.subject_key.removeprefix(PERSON)
+    if not _uses_the_service(person_key):
+        return False
+    if not erasing.dry_run:
+        schedule_non_customer(person_key, erasing.now, erasing.now, erasing.settings)
+    logger.info("retention postponed: the person still uses the service", extra={"kind": item.kind})
+    return True
+
+
+def _counted_once(subject_key: str, counts: dict[str, int]) -> dict[str, int]:
+    """The counts on the run's certificate, recorded before the first delete: a run resumed
+    after some deletes certifies what the first one found, not what was left."""
+    cert = DeletionCertificate.get(certificate_id(RETENTION + "#" + subject_key), consistent_read=True)
+    recorded = dict(cert.deleted or {})
+    if all(table in recorded for table in counts):
+        return {table: int(recorded[table]) for table in counts}
+    try:
+        cert.update(
+            actions=[DeletionCertificate.deleted.set({**recorded, **counts})],
+            condition=DeletionCertificate.deleted == cert.deleted,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise _Erased from exc  # a concurrent run is erasing the same person
+    return counts
+
+
+def _delete_consent(consent: Consent, item: RetentionItem) -> None:
+    """Delete one consent item unless it was given after the schedule was made: the person
+    consented again meanwhile, so their schedule moved on and this run must stop."""
+    try:
+        consent.delete(condition=Consent.given_at.does_not_exist() | (Consent.given_at <= item.ended_at))
+    except DeleteError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise _Erased from exc
+
+
+def _erase_non_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
+    """R-GDPR-2: a non-customer's consent lasts ``retention_years``; then their consent
+    records and the notices sent to them as a person are deleted, nothing kept."""
+    person_key = item.subject_key.removeprefix(PERSON)
+    consents = list(Consent.query(person_key, consistent_read=True))
+    notices = list(Notification.query(privacy.PERSON_NOTICES + person_key, consistent_read=True, page_size=PAGE_SIZE))
+    counts = {CONSENTS: len(consents), NOTIFICATIONS: len(notices)}
+    if erasing.dry_run:
+        return Erasure(erased=counts)
+    erasing.budget.check()
+    counts = _counted_once(item.subject_key, counts)
+    for consent in consents:
+        erasing.budget.check()
+        _delete_consent(consent, item)
+    for notice in notices:
+        erasing.budget.check()
+        notice.delete()
+    return Erasure(erased=counts)
+
+
+ERASERS[NON_CUSTOMER] = _erase_non_customer
+POSTPONERS[NON_CUSTOMER] = _postpone_non_customer
+
+
 # ---------------------------------------------------------------- the sweep
 
 
@@ -286,7 +396,7 @@ class UnknownKind(Exception):
 
 
 class _Erased(Exception):
-    """Another run erased the item meanwhile."""
+    """Another run erased the item meanwhile, or its subject came back (a new consent moved it on)."""
 
 
 def _due(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
@@ -332,6 +442,9 @@ def _erase(erasing: Erasing, tally: Tally) -> Callable[[RetentionItem], bool]:
         if item is None:
             return False
         eraser = _eraser_for(item)
+        postponer = POSTPONERS.get(item.kind)
+        if postponer is not None and postponer(item, erasing):
+            return False
         if erasing.dry_run:
             for table, count in eraser(item, erasing).erased.items():
                 tally.add(table, count)
@@ -379,7 +492,8 @@ def _complete(
                 RetentionItem.retention_shard.remove(),
                 RetentionItem.certificate_id.set(cert.id),
             ],
-            condition=RetentionItem.retention_shard.exists(),
+            # Still due: not moved on meanwhile by a new consent (schedule_non_customer).
+            condition=RetentionItem.retention_shard.exists() & (RetentionItem.erase_at <= now),
         )
         outcome.labels.append("update:item")
 

@@ -80,6 +80,7 @@ class Settings(BaseModel):
     campaigns_table: str = "campaigns"
     cancellation_requests_table: str = "cancellation-requests"
     claims_table: str = "claims"
+    consents_table: str = "consents"
     custom_requests_table: str = "custom-requests"
     deletion_certificates_table: str = "deletion-certificates"
     idempotency_table: str = "idempotency"
@@ -87,6 +88,7 @@ class Settings(BaseModel):
     invoice_series_table: str = "invoice-series"
     notifications_table: str = "notifications"
     prices_table: str = "prices"
+    privacy_requests_table: str = "privacy-requests"
     rate_limits_table: str = "rate-limits"
     retention_table: str = "retention"
     seat_intervals_table: str = "seat-intervals"
@@ -217,6 +219,24 @@ class Settings(BaseModel):
     backup_retention_days: int = Field(default=35, ge=0)
     # The purge retries the owner's account_deleted notice this long, then completes without it.
     purge_notice_retry_hours: int = Field(default=24, ge=0)
+
+    # ---- data protection (R-GDPR-1, R-GDPR-3..10)
+    # Keys the HMAC of signed links (verification, export download, unsubscribe) and of
+    # person keys (the hash that finds a person's consent and request records).
+    link_signing_secret: str = Field(default="local-link-signing-secret", min_length=16)
+    # Where links in emails point: the public API's base URL (the local runtime sets its own).
+    public_base_url: str = "https://api.helpdesk.example"
+    # R-GDPR-10: a data subject request is answered within this many days of its receipt.
+    privacy_response_days: int = Field(default=30, ge=1)
+    # The identity verification link in the privacy_request_verification notice lasts this long.
+    privacy_verification_hours: int = Field(default=72, ge=1)
+    # R-GDPR-3, R-GDPR-7: the export's download link lasts this long and works once.
+    export_link_hours: int = Field(default=168, ge=1)
+    # The version of the consent texts the signup and redemption forms show (R-GDPR-1).
+    consent_text_version: str = "2019-09-01"
+    # Exports are objects in this S3 bucket in AWS; the local runtime keeps them in this folder.
+    exports_bucket: str = ""
+    local_exports_path: str | None = None
 
     @field_validator("plan_prices", "vat_rates", mode="before")
     @classmethod

@@ -2,8 +2,8 @@
 and a code applied to an existing account (R-VOUCH-4).
 
 Each is one DynamoDB transaction: the account, its owner, the unique subdomain and
-owner-email claims, the audit event and (for a voucher) the code's redemption commit
-together or not at all. Uniqueness and exactly-once are conditions of that
+owner-email claims, the audit event, the consents the form collected (R-GDPR-1) and (for
+a voucher) the code's redemption commit together or not at all. Uniqueness and exactly-once are conditions of that
 transaction, never a read-then-write.
 """
 
@@ -20,10 +20,11 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import audit, billing_periods, clock, errors, registration, terms
+from lifecycle import audit, billing_periods, clock, consents, errors, registration, terms
 from lifecycle.accounts import AccountView
 from lifecycle.human_check import check_human, verifier_for
 from lifecycle.plans import BillingPeriod, Plan
+from lifecycle.privacy import Purpose
 from lifecycle.rate_limit import check_signup_limits
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, Campaign, Claim, User, Voucher
@@ -49,6 +50,13 @@ class Registrant(BaseModel):
     human_token: Annotated[str, Field(min_length=1, max_length=4096, description="CAPTCHA token")]
     website: Annotated[str | None, Field(max_length=500, description="leave empty (bots fill it)")] = None
     subdomain: Annotated[str | None, Field(max_length=63, description="derived from company_name if absent")] = None
+    # R-GDPR-1: only what the registrant ticked; nothing is pre-ticked, so absent means none.
+    consents: list[Purpose] = Field(
+        default_factory=list,
+        max_length=3,
+        description="R-GDPR-1: the purposes the registrant consents to (marketing, customer_service, profiling); "
+        "none unless ticked",
+    )
 
     @field_validator("birth_date")
     @classmethod
@@ -60,6 +68,13 @@ class Registrant(BaseModel):
     @classmethod
     def _subdomain(cls, value: str | None) -> str | None:
         return registration.validate_subdomain(value) if value is not None else None
+
+    @field_validator("consents")
+    @classmethod
+    def _once_each(cls, value: list[Purpose]) -> list[Purpose]:
+        if len(set(value)) != len(value):
+            raise ValueError("each purpose may be given once")
+        return value
 
 
 class SignupInput(Registrant):
@@ -192,7 +207,11 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
     account.price_key = f"{form.plan}#{form.billing_period}"
     event = audit.event(account.id, "account_created", owner.user_id, now, via="trial_signup", plan=form.plan)
 
-    commit(lambda tx, out: _account_items(tx, out, account, owner, event), _claims_failed(account))
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        _account_items(tx, outcome, account, owner, event)
+        consents.record_given(tx, outcome, form.email, form.consents, "signup", account.id, now, settings)
+
+    commit(build, _claims_failed(account))
     return AccountView.of(account)
 
 
@@ -303,6 +322,7 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         _account_items(tx, outcome, account, owner, event)
         _claim_voucher(tx, outcome, hashed, account.id, now)
+        consents.record_given(tx, outcome, form.email, form.consents, "redemption", account.id, now, settings)
 
     commit(build, _voucher_failed(hashed, now, _claims_failed(account)))
     _add_if_exists(Campaign(voucher.campaign_id), Campaign.codes_redeemed, Campaign.id)

@@ -11,6 +11,10 @@ the report that sets it sends the notice, however many reports run at once. A mo
 whose end users or queries per agent reach the settings' thresholds is flagged for an
 enterprise offer the same way, once, for staff only. A new month starts from zero, with
 no flags.
+
+The enterprise flag is profiling (the account's usage analysed to make an offer): it is
+skipped while the owner has objected to profiling or their processing is restricted
+(R-GDPR-8, R-GDPR-6; lifecycle.consents).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pynamodb.attributes import MapAttribute, NumberAttribute, UTCDateTimeAttrib
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
-from lifecycle import accounts, audit, clock, errors, notifications
+from lifecycle import accounts, audit, clock, consents, errors, notifications
 from lifecycle.auth import Principal, require_member
 from lifecycle.money import div_round_half_up
 from lifecycle.observability import logger
@@ -177,7 +181,12 @@ def report(account_id: str, form: UsageReport, now: datetime, settings: Settings
         _notify_over_limit(account, usage, crossed, limits, now)
     agents = max(1, int(account.seats_used))
     signals = enterprise_signals(usage, agents, settings)
-    if signals and usage.enterprise_flagged_at is None and _flag_enterprise(usage, signals, now):
+    if (
+        signals
+        and usage.enterprise_flagged_at is None
+        and _may_profile(account, settings)
+        and _flag_enterprise(usage, signals, now)
+    ):
         flagged.append("enterprise")
         logger.info("account flagged for an enterprise offer", extra={"account_id": account_id})
     view = _view(account, usage, settings)
@@ -225,6 +234,17 @@ def _flag_usage(usage: Usage, crossed: list[str], limits: Limits, now: datetime)
         Usage.usage_flag_evidence.set(evidence),
     ]
     return _set_once(usage, actions, Usage.usage_flagged_at)
+
+
+def _may_profile(account: Account, settings: Settings) -> bool:
+    """R-GDPR-6, R-GDPR-8: the enterprise offer's analysis stops when the owner objected to
+    profiling or is restricted. An account without an owner's address profiles nobody."""
+    if not account.owner_email:
+        return True
+    reason = consents.why_not(account.owner_email, "profiling", settings)
+    if reason is not None:
+        logger.info("enterprise flag skipped", extra={"account_id": account.id, "reason": reason})
+    return reason is None
 
 
 def _flag_enterprise(usage: Usage, evidence: dict[str, int], now: datetime) -> bool:

@@ -245,30 +245,41 @@ def remove_user(account: Account, actor: Principal, user_id: str, now: datetime)
         raise errors.NotFound("No such user") from exc
     if user.role == "owner":
         raise errors.CannotRemoveOwner("Transfer the ownership or cancel the account instead")
-    event = audit.event(
-        account.id,
-        "user_removed",
-        actor.user_id,
-        now,
-        user_id=user_id,
-        role=user.role,
-        billable=bool(user.seat_interval_key),
-    )
-
-    def build(tx: TransactWrite, outcome: Outcome) -> None:
-        still_there = User.user_id.exists() & (User.role != "owner")
-        outcome.delete(tx, "user", User(account.id, user_id), still_there)
-        outcome.delete(tx, "email", Claim(_email_claim(account.id, user.email)), None)
-        outcome.put(tx, "audit", event, None)
-        _free_seat(tx, outcome, user, now)
 
     def raise_for(failed: list[str]) -> None:
         if "delete:user" in failed:
             raise errors.NotFound("No such user")  # removed concurrently
         raise errors.Conflict("The user could not be removed; retry")
 
-    commit(build, raise_for)
+    commit(removal(user, actor.user_id, now), raise_for)
     credit.rebase(account.id, now, get_settings())  # R-CREDIT-1: the seats changed; a no-op without credit
+
+
+def removal(user: User, actor_id: str, now: datetime, **details: str) -> Callable[[TransactWrite, Outcome], None]:
+    """The transaction that removes ``user`` (not the owner) and frees its seat, for
+    ``remove_user`` and for the erasure of a data subject (R-GDPR-5, actor: the staff id),
+    which adds its certificate's counts to it. Labels: ``delete:user`` fails when the user
+    is gone already. ``details`` go on the ``user_removed`` event (no personal data). The
+    caller commits it, then rebases the account's credit (R-CREDIT-1)."""
+    event = audit.event(
+        user.account_id,
+        "user_removed",
+        actor_id,
+        now,
+        user_id=user.user_id,
+        role=user.role,
+        billable=bool(user.seat_interval_key),
+        **details,
+    )
+
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        still_there = User.user_id.exists() & (User.role != "owner")
+        outcome.delete(tx, "user", User(user.account_id, user.user_id), still_there)
+        outcome.delete(tx, "email", Claim(_email_claim(user.account_id, user.email)), None)
+        outcome.put(tx, "audit", event, None)
+        _free_seat(tx, outcome, user, now)
+
+    return build
 
 
 def _free_seat(tx: TransactWrite, outcome: Outcome, user: User, now: datetime) -> None:

@@ -7,6 +7,9 @@ switch between moto and DynamoDB Local.
 
 from __future__ import annotations
 
+import botocore.loaders
+import botocore.session
+import pynamodb.connection.base
 from pynamodb.models import Model
 
 from lifecycle.settings import Settings, get_settings
@@ -20,6 +23,7 @@ from lifecycle.storage.custom_requests import CustomRequest
 from lifecycle.storage.invoices import Invoice, InvoiceSeries
 from lifecycle.storage.notifications import Notification
 from lifecycle.storage.prices import PriceChange
+from lifecycle.storage.privacy import Consent, PrivacyRequest
 from lifecycle.storage.rate_limits import RateCounter
 from lifecycle.storage.retention import DeletionCertificate, RetentionItem
 from lifecycle.storage.seat_intervals import SeatInterval
@@ -39,11 +43,13 @@ MODELS: dict[type[Model], str] = {
     DeletionCertificate: "deletion_certificates_table",
     CancellationRequest: "cancellation_requests_table",
     Claim: "claims_table",
+    Consent: "consents_table",
     CustomRequest: "custom_requests_table",
     Invoice: "invoices_table",
     InvoiceSeries: "invoice_series_table",
     Notification: "notifications_table",
     PriceChange: "prices_table",
+    PrivacyRequest: "privacy_requests_table",
     RateCounter: "rate_limits_table",
     RetentionItem: "retention_table",
     SeatInterval: "seat_intervals_table",
@@ -54,6 +60,22 @@ MODELS: dict[type[Model], str] = {
     User: "users_table",
     Voucher: "vouchers_table",
 }
+
+
+# pynamodb opens one botocore session per model (and thread), and each session loads
+# DynamoDB's service description from disk again: ~20 tables made every cold start, and
+# every test, parse the same JSON ~20 times. Sessions made for pynamodb share one loader
+# (its caches are read-mostly dicts), so the description is parsed once per process.
+_LOADER = botocore.loaders.create_loader()
+
+
+def _session_with_shared_loader() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _LOADER)
+    return session
+
+
+pynamodb.connection.base.get_session = _session_with_shared_loader  # type: ignore[attr-defined,assignment]
 
 
 def configure(settings: Settings) -> None:
@@ -75,12 +97,14 @@ __all__ = [
     "Campaign",
     "CancellationRequest",
     "Claim",
+    "Consent",
     "CustomRequest",
     "DeletionCertificate",
     "Invoice",
     "InvoiceSeries",
     "Notification",
     "PriceChange",
+    "PrivacyRequest",
     "RateCounter",
     "RetentionItem",
     "SeatInterval",

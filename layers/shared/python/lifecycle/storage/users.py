@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+
+
+class UserEmailIndex(GlobalSecondaryIndex["User"]):  # type: ignore[no-untyped-call]  # pynamodb
+    """Users by their (normalised) email, across accounts: a data subject's memberships
+    (R-GDPR-3..5) without a Scan."""
+
+    class Meta:
+        index_name = "by-email"
+        projection = KeysOnlyProjection()
+
+    email = UnicodeAttribute(hash_key=True)
 
 
 class User(Model):
@@ -20,3 +32,5 @@ class User(Model):
     last_active_at = UTCDateTimeAttribute(null=True)
     # The key of the user's open extra-seat interval (R-VOUCH-6), so removal can close it.
     seat_interval_key = UnicodeAttribute(null=True)
+
+    by_email = UserEmailIndex()
