@@ -455,7 +455,7 @@ def test_r_gdpr_2_a_non_customers_records_are_erased_five_years_after_the_consen
 
     summary = erase_due(SweepRequest(), NOW, _forever, get_settings())
 
-    assert (summary.changed, summary.items) == (1, {"consents": 2, "notifications": 1})
+    assert (summary.changed, summary.items) == (1, {"consents": 2, "notifications": 1, "privacy_requests": 0})
     assert items() == {}
     assert person_notices() == []
     scheduled = RetentionItem.get("person#" + key())
@@ -464,7 +464,7 @@ def test_r_gdpr_2_a_non_customers_records_are_erased_five_years_after_the_consen
     assert (cert.reason, cert.account_id, cert.deleted, cert.kept) == (
         "retention",
         None,
-        {"consents": 2, "notifications": 1},
+        {"consents": 2, "notifications": 1, "privacy_requests": 0},
         [],
     )
     assert EMAIL not in str(cert.to_simple_dict())
@@ -478,7 +478,7 @@ def test_r_gdpr_2_an_ex_customers_consents_are_erased_when_due(outbox: Path) -> 
 
     summary = erase_due(SweepRequest(), NOW, _forever, get_settings())
 
-    assert (summary.changed, summary.items) == (1, {"consents": 1, "notifications": 0})
+    assert (summary.changed, summary.items) == (1, {"consents": 1, "notifications": 0, "privacy_requests": 0})
     assert items() == {}
 
 
@@ -503,7 +503,7 @@ def test_r_gdpr_2_a_current_customers_consents_are_kept_and_the_date_moves_on(ou
 def test_r_gdpr_2_a_dry_run_counts_a_non_customers_records_and_erases_nothing(outbox: Path) -> None:
     person_records()
     preview = erase_due(SweepRequest(dry_run=True), NOW, _forever, get_settings())
-    assert (preview.changed, preview.items) == (0, {"consents": 2, "notifications": 1})
+    assert (preview.changed, preview.items) == (0, {"consents": 2, "notifications": 1, "privacy_requests": 0})
     assert len(items()) == 2
     assert len(person_notices()) == 1
     assert RetentionItem.get("person#" + key()).retention_shard is not None
@@ -526,7 +526,7 @@ def test_r_gdpr_2_an_erasure_out_of_time_is_finished_by_the_next_run_with_exact_
 
     rest = erase_due(SweepRequest(), NOW, _forever, get_settings())
 
-    assert (rest.changed, rest.items) == (1, {"consents": 2, "notifications": 1})
+    assert (rest.changed, rest.items) == (1, {"consents": 2, "notifications": 1, "privacy_requests": 0})
     assert items() == {}
     assert person_notices() == []
 

@@ -53,6 +53,7 @@ from lifecycle import (
     privacy,
     rate_limit,
     rectification,
+    retention,
 )
 from lifecycle.notifications import NotificationView
 from lifecycle.observability import logger
@@ -396,9 +397,19 @@ def receive(form: RequestInput, ip: str, now: datetime, settings: Settings) -> S
         outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
     commit(build, _id_taken)
+    _keep_until_due(item, now, settings)
     notifications.deliver(notice, now, notifications.sender_for(settings))
     logger.info("privacy request received", extra={"request_id": item.id, "request_type": item.type})
     return SubjectRequestView.of(item)
+
+
+def _keep_until_due(item: PrivacyRequest, now: datetime, settings: Settings) -> None:
+    """R-GDPR-2: the request and the notices about it are the person's data too; they are kept
+    ``retention_years`` from the person's latest request (or consent), then the retention
+    sweep masks the answered requests and deletes the notices (lifecycle.retention). An
+    erasure has erased them already, so it schedules nothing."""
+    if not (item.type == "erasure" and item.status == "completed"):
+        retention.schedule_non_customer(item.person_key, now, now, settings)
 
 
 def _received(form: RequestInput, now: datetime, settings: Settings) -> PrivacyRequest:
@@ -524,6 +535,7 @@ def reject(request_id: str, form: RejectInput, staff_id: str, now: datetime, set
         return _Step("rejected", staff_id, note=form.reason, status="rejected", actions=rejected, notice=notice)
 
     item, _ = _advance(request_id, _no_such_request(), plan, now, settings)
+    _keep_until_due(item, now, settings)
     return StaffRequestView.at(item, now)
 
 
@@ -562,6 +574,7 @@ def complete(
         raise
     told = _tell_erased(claimed, address, result, now, settings) if claimed.type == "erasure" else None
     item, _ = _advance(request_id, _no_such_request(), _finish(result, told, staff_id, now), now, settings)
+    _keep_until_due(item, now, settings)
     return StaffRequestView.at(item, now)
 
 

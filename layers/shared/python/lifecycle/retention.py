@@ -13,11 +13,14 @@ What is kept, and until when, is one ``RetentionItem`` per data subject, in the 
   only the country stays (alone it identifies nobody; the VAT treatment of the kept
   invoice rests on it). The invoice itself stays: its number keeps the series gap-free.
 - ``non_customer`` (``person#<person key>``, ``schedule_non_customer``): a person's consent
-  records (Consents) and the notices sent to them as a person (Notifications under
-  ``privacy.PERSON_NOTICES``), ``retention_years`` after their latest consent or request
-  (lifecycle.consents). When it is due, a person who still uses the service (a user of an
-  account that exists and has not ended) keeps them and the date moves on
-  (``POSTPONERS``); otherwise they are deleted, nothing kept.
+  records (Consents), the notices sent to them as a person (Notifications under
+  ``privacy.PERSON_NOTICES``) and their answered data subject requests (PrivacyRequests),
+  ``retention_years`` after their latest consent or request (lifecycle.consents,
+  lifecycle.privacy_requests). When it is due, a person who still uses the service (a user
+  of an account that exists and has not ended) keeps them and the date moves on
+  (``POSTPONERS``); otherwise consents and notices are deleted, and the answered requests
+  are masked: they stay, without the address and what the person wrote, as the record
+  that they were answered (R-GDPR-10). A request still open is left to be answered.
 
 The sweep finds the eraser of an item's kind in ``ERASERS`` (an item of an unknown kind
 is an error and stays due), asks the kind's postponer (``POSTPONERS``) whether the
@@ -42,7 +45,16 @@ from pynamodb.transactions import TransactWrite
 from lifecycle import clock, privacy
 from lifecycle.observability import logger
 from lifecycle.settings import Settings, get_settings
-from lifecycle.storage import Account, Consent, DeletionCertificate, Invoice, Notification, RetentionItem, User
+from lifecycle.storage import (
+    Account,
+    Consent,
+    DeletionCertificate,
+    Invoice,
+    Notification,
+    PrivacyRequest,
+    RetentionItem,
+    User,
+)
 from lifecycle.storage.base import shard_of
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
 from lifecycle.transactions import Outcome, commit
@@ -297,6 +309,9 @@ ERASERS[ENDED_CUSTOMER] = _erase_ended_customer
 
 CONSENTS = "consents"
 NOTIFICATIONS = "notifications"
+PRIVACY_REQUESTS = "privacy_requests"
+# A data subject request in one of these was answered (lifecycle.privacy_requests; not imported: a cycle).
+CLOSED_REQUESTS = ("completed", "rejected")
 # An account in one of these has ended (lifecycle.cancellation.ENDED; not imported: a cycle).
 ENDED_STATUSES = ("cancelled", "terminated")
 
@@ -306,6 +321,7 @@ def _uses_the_service(person_key: str) -> bool:
     not ended. Found from the addresses on their consent records through the Users
     ``by-email`` index, each membership confirmed by consistent reads (the index lags)."""
     addresses = {item.email for item in Consent.query(person_key, consistent_read=True) if item.email}
+    addresses |= {request.email for request in _requests_of(person_key)}
     for address in sorted(addresses):
         try:
             email = privacy.normalised(address)
@@ -364,13 +380,43 @@ def _delete_consent(consent: Consent, item: RetentionItem) -> None:
         raise _Erased from exc
 
 
+def _requests_of(person_key: str) -> list[PrivacyRequest]:
+    """The person's data subject requests (the ``by-person`` index, confirmed by consistent reads)."""
+    ids = sorted({key.id for key in PrivacyRequest.by_person.query(person_key)})
+    found = list(PrivacyRequest.batch_get(ids, consistent_read=True)) if ids else []
+    return [request for request in found if request.person_key == person_key]
+
+
+def _answered_unmasked(person_key: str) -> list[PrivacyRequest]:
+    return [r for r in _requests_of(person_key) if r.status in CLOSED_REQUESTS and r.email != ERASED]
+
+
+def _mask_request(request: PrivacyRequest) -> None:
+    """The answered request stays as the record of its answer, without the person's address,
+    what they wrote or the corrections they asked for."""
+    try:
+        request.update(
+            actions=[
+                PrivacyRequest.email.set(ERASED),
+                PrivacyRequest.details.remove(),
+                PrivacyRequest.corrections.remove(),
+            ],
+            condition=PrivacyRequest.email == request.email,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise  # otherwise masked by another run meanwhile
+
+
 def _erase_non_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
     """R-GDPR-2: a non-customer's consent lasts ``retention_years``; then their consent
-    records and the notices sent to them as a person are deleted, nothing kept."""
+    records and the notices sent to them as a person are deleted, and their answered
+    requests are masked (kept, without personal data, as the record of the answer)."""
     person_key = item.subject_key.removeprefix(PERSON)
     consents = list(Consent.query(person_key, consistent_read=True))
     notices = list(Notification.query(privacy.PERSON_NOTICES + person_key, consistent_read=True, page_size=PAGE_SIZE))
-    counts = {CONSENTS: len(consents), NOTIFICATIONS: len(notices)}
+    requests = _answered_unmasked(person_key)
+    counts = {CONSENTS: len(consents), NOTIFICATIONS: len(notices), PRIVACY_REQUESTS: len(requests)}
     if erasing.dry_run:
         return Erasure(erased=counts)
     erasing.budget.check()
@@ -381,7 +427,17 @@ def _erase_non_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
     for notice in notices:
         erasing.budget.check()
         notice.delete()
-    return Erasure(erased=counts)
+    for request in requests:
+        erasing.budget.check()
+        _mask_request(request)
+    kept = {
+        "table": PRIVACY_REQUESTS,
+        "items": counts[PRIVACY_REQUESTS],
+        "legal_basis": "R-GDPR-10: the record that each request was answered, without personal data",
+        "personal_data": False,
+        "erase_at": None,
+    }
+    return Erasure(erased=counts, kept=[kept] if counts[PRIVACY_REQUESTS] else [])
 
 
 ERASERS[NON_CUSTOMER] = _erase_non_customer
