@@ -17,6 +17,7 @@ that each examined exactly what was due.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -155,6 +156,22 @@ def retention_item(index: int) -> dict[str, Any]:
     }
 
 
+def privacy_request_item(index: int) -> dict[str, Any]:
+    due = NOW - timedelta(hours=1) if index % 100 == 0 else NOW + timedelta(days=20)
+    received = due - timedelta(days=30)
+    return {
+        "id": f"dsr_bench_{index:07d}",
+        "type": "access",
+        "status": "verified",
+        "email": f"person{index}@example.com",
+        "person_key": f"bench{index:07d}",
+        "received_at": iso(received),
+        "due_at": iso(due),
+        "escalation_shard": shard(index),
+        "history": json.dumps([{"at": iso(received), "step": "received", "actor": "data_subject"}]),
+    }
+
+
 def to_wire(item: dict[str, Any]) -> dict[str, Any]:
     def value(v: Any) -> dict[str, Any]:
         if isinstance(v, bool):
@@ -250,11 +267,12 @@ def main() -> int:
         from lifecycle import clock
 
         clock.set_now(NOW)
-        print(f"seeding {count:,} accounts, {count:,} cancellation requests, {count:,} retention items …")
+        print(f"seeding {count:,} accounts, cancellation requests, retention items and data subject requests …")
         for logical_id, maker in (
             ("AccountsTable", account_item),
             ("CancellationRequestsTable", request_item),
             ("RetentionTable", retention_item),
+            ("PrivacyRequestsTable", privacy_request_item),
         ):
             seconds = seed(server.endpoint, resolver.table_name(logical_id), maker, count)
             print(f"  {logical_id:28} {count:>9,} items in {seconds:6.1f} s")
@@ -266,6 +284,7 @@ def main() -> int:
             "purge-sweep",
             "cancellation-sla-sweep",
             "retention-sweep",
+            "privacy-request-sweep",
         ]
         results = [run(name, due, document, resolver) for name in names]
     finally:
