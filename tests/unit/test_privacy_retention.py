@@ -16,8 +16,9 @@ from lifecycle.retention import add_years, erase_due
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import DeletionCertificate, Notification, PrivacyRequest, RetentionItem
 from lifecycle.sweeps import SweepRequest
+from tests.support import call, owner_of, run_schedule
 from tests.unit.test_privacy_requests import EMAIL, FakeAction, asked, staff
-from tests.unit.test_signup import NOW
+from tests.unit.test_signup import NOW, TRIAL
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +81,16 @@ def test_r_gdpr_2_answered_requests_are_masked_and_kept_open_ones_left_notices_d
     assert [entry["table"] for entry in cert.kept] == ["privacy_requests"]
     assert EMAIL not in str(cert.to_simple_dict())
     assert erase_due(SweepRequest(), due, forever, get_settings()).changed == 0
+
+
+def test_r_gdpr_2_an_owners_consent_records_are_kept_five_years_from_the_end_of_use() -> None:
+    signed_up = call("POST", "/signups", body={**TRIAL, "consents": ["marketing"]})
+    assert signed_up.status == 201, signed_up.body
+    assert schedule().erase_at == add_years(NOW, 5)  # from the consent, while the account is in use
+
+    ended = NOW + timedelta(days=800)
+    clock.set_now(ended)
+    assert call("POST", f"/accounts/{signed_up.body['id']}/cancel", claims=owner_of(signed_up.body)).status == 200
+    assert run_schedule("purge-sweep")["changed"] == 1
+
+    assert schedule().erase_at == add_years(ended, 5)

@@ -43,17 +43,19 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import clock, credit, notices, notifications
+from lifecycle import clock, credit, notices, notifications, privacy
 from lifecycle.credit import REFUND_CLAIM
 from lifecycle.notifications import NotificationView
 from lifecycle.observability import logger
 from lifecycle.retention import (
+    PERSON,
     Budget,
     OutOfTime,
     Tally,
     TallySummary,
     certificate_id,
     ended_customer,
+    schedule_non_customer,
     started_certificate,
 )
 from lifecycle.revocation import VOUCHER_REVOKED
@@ -546,6 +548,22 @@ def _complete(
     return found
 
 
+def _owner_kept_from_end_of_use(account: Account, now: datetime, settings: Settings) -> None:
+    """R-GDPR-2: the owner's own records (consents, data subject requests; lifecycle.retention's
+    ``non_customer``) are kept 5 years after the end of use: their retention date moves on to
+    that, never back. Nothing is scheduled for an owner who has no such records."""
+    if not account.owner_email:
+        return
+    person = privacy.person_key(account.owner_email, settings)
+    try:
+        scheduled = RetentionItem.get(PERSON + person, consistent_read=True)
+    except DoesNotExist:
+        return
+    ended_at = min(account.ended_at or account.purge_after or now, now)
+    if scheduled.erased_at is None:
+        schedule_non_customer(person, ended_at, now, settings)
+
+
 def purge_account(account: Account, now: datetime, settings: Settings, budget: Budget, tally: Tally) -> None:
     """R-TERM-3: the whole purge of one account; raises ``OutOfTime`` to be resumed later."""
     cert = started_certificate(certificate_id(account.id), account.id, reason_of(account), now)
@@ -554,6 +572,7 @@ def purge_account(account: Account, now: datetime, settings: Settings, budget: B
     invoices = list(Invoice.query(account.id, consistent_read=True))
     retention = _retention(account, invoices, cert.id, settings)
     kept = _kept(account, invoices, retention, cert, settings)
+    _owner_kept_from_end_of_use(account, now, settings)
     _notify(account, cert, now, settings)
     for model, _ in _complete(account, cert, kept, retention, now, settings):
         tally.add(table_of(model), 1)
