@@ -224,7 +224,10 @@ class Settings(BaseModel):
     # Keys the HMAC of signed links (verification, export download, unsubscribe) and of
     # person keys (the hash that finds a person's consent and request records).
     link_signing_secret: str = Field(default="local-link-signing-secret", min_length=16)
-    # Where links in emails point: the public API's base URL (the local runtime sets its own).
+    # Where links in emails point (verification, export download, unsubscribe): in production the
+    # web client, which serves these API paths as pages that POST the token to the API (the
+    # routes are POST-only so a mail scanner's GET verifies nothing); the local runtime sets its
+    # own address, where a developer or a test POSTs them directly.
     public_base_url: str = "https://api.helpdesk.example"
     # R-GDPR-10: a data subject request is answered within this many days of its receipt.
     privacy_response_days: int = Field(default=30, ge=1)
