@@ -75,7 +75,11 @@ def test_r_gdpr_2_a_customers_consents_are_kept_an_ex_customers_erased() -> None
 
     summary = erase_due(SweepRequest(), NOW, lambda: 10**9, get_settings())
 
-    assert (summary.examined, summary.changed, summary.items) == (2, 1, {"consents": 2, "notifications": 0, "privacy_requests": 0})
+    assert (summary.examined, summary.changed, summary.items) == (
+        2,
+        1,
+        {"consents": 2, "notifications": 0, "privacy_requests": 0},
+    )
     assert len(list(Consent.query(key("maria@example.com"), consistent_read=True))) == 2
     assert list(Consent.query(key("ivan@example.com"), consistent_read=True)) == []
     kept = RetentionItem.get("person#" + key("maria@example.com"), consistent_read=True)

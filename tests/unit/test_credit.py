@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from lifecycle import clock, credit, payments
@@ -141,6 +141,7 @@ def test_r_credit_1_twelve_months_worth_at_constant_seats_lasts_exactly_365_days
     price=st.integers(min_value=1, max_value=10_000),
     day=st.integers(min_value=0, max_value=364),
 )
+@example(seats=1, factor=4, price=1, day=350)  # 12 cents, 15 days left: rounds to nothing
 def test_r_credit_1_validity_shortens_and_lengthens_in_proportion_to_the_seats(
     seats: int, factor: int, price: int, day: int
 ) -> None:
@@ -149,6 +150,8 @@ def test_r_credit_1_validity_shortens_and_lengthens_in_proportion_to_the_seats(
     more = credit.rebased(bought, at, factor * seats * price)
     left = credit.settled(bought, at).balance
     assert more.balance == left
+    # Less than half a cent left rounds to nothing: spent, there is no validity to scale.
+    assume(left > 0)
     assert more.valid_until is not None
     remaining = (NOW + YEAR - at) // timedelta(seconds=1)
     # factor times the seats: the time left divided by factor, to the second (half-up).

@@ -93,7 +93,7 @@ from lifecycle.storage import Account, AuditEvent, Invoice, Notification, SeatIn
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.shared_logins import FEE
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Outcome, commit, try_commit
 
 ACTIVE = subscriptions.ACTIVE
 PAYMENT_REQUIRED = subscriptions.PAYMENT_REQUIRED
@@ -671,9 +671,7 @@ def _record(
         if notice is not None:
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
-    try:
-        commit(build, lambda labels: _raise(_Moved(", ".join(labels))))
-    except _Moved:
+    if try_commit(build):
         return False  # another run recorded it first
     _remember(account, values)
     if notice is not None:
@@ -792,7 +790,3 @@ def _update(account: Account, values: dict[str, Any], condition: Condition) -> b
         raise
     _remember(account, values)
     return True
-
-
-def _raise(error: Exception) -> None:
-    raise error

@@ -41,7 +41,7 @@ from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notifica
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.cancellation_requests import CONFIRMED, PENDING
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Outcome, commit, try_commit
 
 CANCELLED: Literal["cancelled"] = "cancelled"
 # An account in these statuses is not cancelled again (terminated is staff's, R-TERM-4).
@@ -95,10 +95,6 @@ class _AccountEnded(Exception):
 
 class _CreditMoved(Exception):
     """The account's credit changed since it was read (a purchase or a seat change)."""
-
-
-class _NotDue(Exception):
-    """The request was confirmed or escalated meanwhile; nothing was written."""
 
 
 # ---------------------------------------------------------------- cancelling
@@ -351,14 +347,8 @@ def _escalate(now: datetime, settings: Settings) -> Callable[[CancellationReques
             outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
-        def on_failure(failed: list[str]) -> None:
-            if "update:request" in failed:
-                raise _NotDue
-
-        try:
-            commit(build, on_failure)
-        except _NotDue:
-            return False
+        if try_commit(build, expected=["update:request"]):
+            return False  # confirmed or escalated meanwhile: nothing was written
         notifications.deliver(notice, now, notifications.sender_for(settings))
         return True
 

@@ -77,7 +77,7 @@ from lifecycle.invoicing import AccountChange, Draft, InvoiceView, Line, charge_
 from lifecycle.money import Money, div_round_half_up
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Claim, Invoice
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Outcome, try_commit
 
 YEAR_SECONDS = 365 * 86_400
 MONTHS_PER_YEAR = 12
@@ -389,20 +389,10 @@ def rebase(account_id: str, now: datetime, settings: Settings) -> None:
             tx.update(Account(account_id), actions=_stored(credit), condition=_same_seats(account))
             outcome.labels.append("update:account")
 
-        try:
-            commit(build, _raise_moved)
-        except _Moved:
-            continue
-        return
+        if not try_commit(build):
+            return
+        # Its credit or seats changed since it was read: read it again.
     raise ServiceUnavailable("Too many concurrent changes to this account's seats; retry shortly")
-
-
-class _Moved(Exception):
-    """The account's credit or seats changed since it was read."""
-
-
-def _raise_moved(failed: list[str]) -> None:
-    raise _Moved
 
 
 # ---------------------------------------------------------------- what it has paid for (the billing run)

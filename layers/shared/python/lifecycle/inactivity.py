@@ -52,7 +52,7 @@ from lifecycle.settings import Settings
 from lifecycle.staff_actions import SUSPENDED, termination_actions
 from lifecycle.storage import Account, AuditEvent, Notification, User
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Outcome, try_commit
 
 SWEEP = "inactivity-sweep"
 INACTIVITY = "inactivity"
@@ -61,6 +61,8 @@ PAGE_SIZE = 100
 NOTICES_PER_TRANSACTION = 98
 # A dry run's list stays well within a Lambda response; the counts go on past it.
 WOULD_LIMIT = 1000
+# The account's condition: failing, it moved on since it was read (an activity, a payment, another run).
+_MOVED_ON = ("update:account",)
 
 Step = Literal["warn", "finish_warning", "terminate", "reschedule", "exempt", "leave_index"]
 
@@ -82,15 +84,6 @@ class InactivitySummary(SweepSummary):
         if self.would is None:
             data.pop("would", None)
         return data
-
-
-class _Unchanged(Exception):
-    """The account moved on since it was read (an activity, a payment, another run)."""
-
-
-def _raise_unchanged(failed: list[str]) -> None:
-    if "update:account" in failed:
-        raise _Unchanged
 
 
 # ---------------------------------------------------------------- the policy
@@ -302,9 +295,7 @@ def _warn(account: Account, now: datetime, settings: Settings) -> bool:
         for index, notice in enumerate(first):
             outcome.put(tx, f"notice:{index}", notice, Notification.notification_key.does_not_exist())
 
-    try:
-        commit(build, _raise_unchanged)
-    except _Unchanged:
+    if try_commit(build, expected=_MOVED_ON):
         return False
     sender = notifications.sender_for(settings)
     for notice in first:
@@ -372,11 +363,7 @@ def _terminate(account: Account, now: datetime, settings: Settings) -> bool:
         outcome.labels.append("update:account")
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
-    try:
-        commit(build, _raise_unchanged)
-    except _Unchanged:
-        return False
-    return True
+    return not try_commit(build, expected=_MOVED_ON)
 
 
 STEPS: dict[Step, Callable[[Account, datetime, Settings], bool]] = {

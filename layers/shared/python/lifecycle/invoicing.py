@@ -37,7 +37,7 @@ from lifecycle.money import Money
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification
 from lifecycle.storage.claims import INVOICE
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Outcome, try_commit
 
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
@@ -280,16 +280,6 @@ class PurposeIssued(Exception):
     """The purpose's claim exists: an invoice was issued for it before."""
 
 
-class _Failed(Exception):
-    def __init__(self, labels: list[str]) -> None:
-        super().__init__(", ".join(labels))
-        self.labels = labels
-
-
-def _raise_failed(labels: list[str]) -> None:
-    raise _Failed(labels)
-
-
 NoticeFor = Callable[[Invoice], Notification | None]
 
 
@@ -305,12 +295,10 @@ def issue(
         last = _last_number(series)
         invoice.number = f"{series}-{last + 1:06d}"
         notice = notice_for(invoice) if notice_for is not None else None
-        try:
-            commit(_issuing(invoice, series, last, now, change, notice), _raise_failed)
-        except _Failed as failure:
-            _raise_for(failure.labels, change)
-            continue
-        return notice
+        failed = try_commit(_issuing(invoice, series, last, now, change, notice))
+        if not failed:
+            return notice
+        _raise_for(failed, change)
     raise RuntimeError("the invoice series stayed contended")  # pragma: no cover - 20 lost races
 
 

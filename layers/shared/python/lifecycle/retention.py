@@ -57,7 +57,7 @@ from lifecycle.storage import (
 )
 from lifecycle.storage.base import shard_of
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Outcome, try_commit
 
 SWEEP = "retention-sweep"
 ENDED_CUSTOMER = "ended_customer"
@@ -527,7 +527,8 @@ def _erase(erasing: Erasing, tally: Tally) -> Callable[[RetentionItem], bool]:
 def _complete(
     item: RetentionItem, cert: DeletionCertificate, erasure: Erasure, now: datetime, settings: Settings
 ) -> None:
-    """One transaction: the certificate completed and the item out of the index."""
+    """One transaction: the certificate completed and the item out of the index; ``_Erased``
+    when another run completed it, or the item moved on meanwhile."""
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         tx.update(
@@ -553,10 +554,8 @@ def _complete(
         )
         outcome.labels.append("update:item")
 
-    def on_failure(failed: list[str]) -> None:
+    if try_commit(build):
         raise _Erased
-
-    commit(build, on_failure)
 
 
 def erase_due(

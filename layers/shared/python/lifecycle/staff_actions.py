@@ -39,7 +39,7 @@ from lifecycle.notices import NoticeType
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Notification
 from lifecycle.storage.base import shard_of
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Outcome, commit, try_commit
 
 SUSPENDED = "suspended"
 # Statuses whose access is full; any other status is itself the reason access is blocked.
@@ -311,10 +311,8 @@ def reinstate(
         if notice is not None:
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
-    try:
-        commit(build, _raise_moved)
-    except _StatusMoved:
-        raise errors.Conflict("The account is not suspended by staff any more") from None
+    if try_commit(build, expected=["update:account"]):
+        raise errors.Conflict("The account is not suspended by staff any more")
     if notice is not None:
         notifications.deliver(notice, now, notifications.sender_for(settings))
     return _view("reinstated", form.reason, form.details, [], now, notice, account.id)

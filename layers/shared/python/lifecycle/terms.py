@@ -65,10 +65,6 @@ class TermsHistory(BaseModel):
 # ---------------------------------------------------------------- publishing
 
 
-def _reason_codes(exc: TransactWriteError) -> list[str | None]:
-    return [reason.code if reason is not None else None for reason in exc.cancellation_reasons]
-
-
 def publish(version: str, staff_id: str, now: datetime) -> TermsView:
     """R-TERMS-3: ``version`` becomes the current terms at ``now``, without notice.
 
@@ -84,7 +80,7 @@ def publish(version: str, staff_id: str, now: datetime) -> TermsView:
             tx.save(claim, condition=TermsVersion.document.does_not_exist())
             tx.save(item, condition=TermsVersion.document.does_not_exist())
     except TransactWriteError as exc:
-        codes = _reason_codes(exc)
+        codes = transactions.reason_codes(exc)
         if codes[:1] == ["ConditionalCheckFailed"]:
             raise errors.TermsVersionExists(f"Version {version!r} has been published already") from exc
         if "ConditionalCheckFailed" in codes:  # a clock stood still (locally) publishes twice at one instant

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -80,9 +80,14 @@ class Outcome:
         ]
 
 
-def commit(build: Callable[[TransactWrite, Outcome], None], on_failure: Callable[[list[str]], None]) -> None:
-    """Run the transaction ``build`` describes; a failed condition becomes the client's
-    error through ``on_failure``, a conflict with a concurrent transaction is retried."""
+Build = Callable[[TransactWrite, Outcome], None]
+
+
+def _cancellations(build: Build) -> Iterator[list[str]]:
+    """Run the transaction ``build`` describes until it commits; each attempt cancelled by a
+    failed condition yields the failed labels. Resumed after one (the caller let it pass),
+    the attempt is retried if it also conflicted with a concurrent transaction, else its
+    error is raised; a conflict alone is retried, then a 503 with Retry-After."""
     for attempt in range(CONFLICT_RETRIES + 1):
         outcome = Outcome()
         try:
@@ -92,9 +97,28 @@ def commit(build: Callable[[TransactWrite, Outcome], None], on_failure: Callable
         except TransactWriteError as exc:
             failed = outcome.failed(exc)
             if failed:
-                on_failure(failed)
+                yield failed
             if not conflicted(exc):
                 raise
             if attempt == CONFLICT_RETRIES:
                 raise ServiceUnavailable("Too many concurrent changes to this account; retry shortly") from exc
             backoff(attempt)
+
+
+def try_commit(build: Build, expected: Collection[str] | None = None) -> list[str]:
+    """Run the transaction ``build`` describes: the labels of its failed conditions, none when
+    it committed (a conflict with a concurrent transaction is retried, anything else raised
+    as ``commit`` raises it). With ``expected``, a failure that names none of those labels
+    is not returned but treated as ``commit`` treats one its ``on_failure`` lets pass."""
+    for failed in _cancellations(build):
+        if expected is None or any(label in expected for label in failed):
+            return failed
+    return []
+
+
+def commit(build: Build, on_failure: Callable[[list[str]], None]) -> None:
+    """Run the transaction ``build`` describes; a failed condition becomes the client's
+    error through ``on_failure``, a conflict with a concurrent transaction is retried.
+    A failure ``on_failure`` lets pass is retried if the attempt also conflicted, else raised."""
+    for failed in _cancellations(build):
+        on_failure(failed)

@@ -13,7 +13,7 @@ from lifecycle import notifications
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, Notification
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Outcome, try_commit
 
 TRIAL_EXPIRED = "trial_expired"
 PAGE_SIZE = 100
@@ -71,23 +71,13 @@ def _expire(now: datetime, settings: Settings) -> Callable[[Account], bool]:
             if notice is not None:
                 outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
-        try:
-            commit(build, _raise_unchanged)
-        except _Unchanged:
-            return False
+        if try_commit(build):
+            return False  # no longer due: a card came, or another run expired it
         if notice is not None:
             notifications.deliver(notice, now, notifications.sender_for(settings))
         return True
 
     return act
-
-
-class _Unchanged(Exception):
-    """The trial is no longer due: a card came, or another run expired it."""
-
-
-def _raise_unchanged(failed: list[str]) -> None:
-    raise _Unchanged
 
 
 def expire_trials(
