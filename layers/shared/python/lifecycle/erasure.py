@@ -78,6 +78,7 @@ from lifecycle.retention import (
     OutOfTime,
     Tally,
     certificate_id,
+    idempotency_kept,
     started_certificate,
 )
 from lifecycle.settings import Settings
@@ -573,16 +574,7 @@ def _kept_now(cert: DeletionCertificate, person_key: str, settings: Settings) ->
                 "erase_at": None,
             }
         )
-    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
-    kept.append(
-        {
-            "table": "idempotency",
-            "items": None,  # keyed by a hash of each request, not by person
-            "legal_basis": f"expires within {settings.idempotency_ttl_seconds // 3600} h",
-            "personal_data": True,
-            "erase_at": clock.to_iso(cert.started_at + ttl),
-        }
-    )
+    kept.append(idempotency_kept(cert.started_at, settings))
     return kept
 
 

@@ -53,7 +53,6 @@ from lifecycle import (
     privacy,
     rate_limit,
     rectification,
-    retention,
 )
 from lifecycle.notifications import NotificationView
 from lifecycle.observability import logger
@@ -409,7 +408,7 @@ def _keep_until_due(item: PrivacyRequest, now: datetime, settings: Settings) -> 
     sweep masks the answered requests and deletes the notices (lifecycle.retention). An
     erasure has erased them already, so it schedules nothing."""
     if not (item.type == "erasure" and item.status == "completed"):
-        retention.schedule_non_customer(item.person_key, now, now, settings)
+        consents.keep_for_retention(item.person_key, now, settings)
 
 
 def _received(form: RequestInput, now: datetime, settings: Settings) -> PrivacyRequest:

@@ -55,6 +55,7 @@ from lifecycle.retention import (
     TallySummary,
     certificate_id,
     ended_customer,
+    idempotency_kept,
     schedule_non_customer,
     started_certificate,
 )
@@ -398,16 +399,7 @@ def _kept(
                 "erase_at": None,
             }
         )
-    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
-    kept.append(
-        {
-            "table": "idempotency",
-            "items": None,  # keyed by a hash of each request, not by account
-            "legal_basis": f"expires within {settings.idempotency_ttl_seconds // 3600} h",
-            "personal_data": True,
-            "erase_at": clock.to_iso(cert.started_at + ttl),
-        }
-    )
+    kept.append(idempotency_kept(cert.started_at, settings))
     return kept
 
 

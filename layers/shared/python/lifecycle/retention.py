@@ -133,6 +133,19 @@ def started_certificate(cert_id: str, account_id: str | None, reason: str, now: 
     return cert
 
 
+def idempotency_kept(started_at: datetime, settings: Settings) -> dict[str, Any]:
+    """A certificate's ``kept`` entry for the Idempotency table: its records are keyed by a hash
+    of each request (not findable by account or person) and may hold a response with personal
+    data until their TTL ends."""
+    return {
+        "table": "idempotency",
+        "items": None,
+        "legal_basis": f"expires within {settings.idempotency_ttl_seconds // 3600} h",
+        "personal_data": True,
+        "erase_at": clock.to_iso(started_at + timedelta(seconds=settings.idempotency_ttl_seconds)),
+    }
+
+
 def add_years(instant: datetime, years: int) -> datetime:
     """The same instant ``years`` later; 29 February becomes 28 February."""
     try:
