@@ -76,6 +76,18 @@ def call(
     return Reply(result["statusCode"], reply_headers, json.loads(text) if is_json and text else text)
 
 
+def ok(reply: Reply, status: int) -> dict[str, Any]:
+    """``reply``'s body once its status is ``status`` (an empty dict for a body that is no object)."""
+    assert reply.status == status, reply.body
+    return dict(reply.body) if isinstance(reply.body, dict) else {}
+
+
+def session(account_id: str, claims: dict[str, str], device: str, ip: str) -> None:
+    """A member's login or use from ``device`` at ``ip`` (``POST /accounts/{id}/sessions``)."""
+    body = {"device_id": device}
+    ok(call("POST", f"/accounts/{account_id}/sessions", body=body, claims=claims, source_ip=ip), 201)
+
+
 def run_schedule(name: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fire the template's schedule ``name`` once, as EventBridge would."""
     document = template.load()

@@ -34,7 +34,7 @@ from lifecycle.storage import (
     Session,
     User,
 )
-from tests.support import Reply, call, member, owner_of, pay
+from tests.support import call, member, ok, owner_of, pay, session
 from tests.unit.test_signup import NOW, TRIAL, person
 
 MARIA = "maria@example.com"
@@ -64,20 +64,10 @@ def _world(tables: Settings) -> Iterator[None]:
     terms._cache_clear()
 
 
-def ok(reply: Reply, status: int) -> dict[str, Any]:
-    assert reply.status == status, reply.body
-    return dict(reply.body) if isinstance(reply.body, dict) else {}
-
-
 def at(minutes: int) -> datetime:
     instant = NOW + timedelta(minutes=minutes)
     clock.set_now(instant)
     return instant
-
-
-def session(account_id: str, claims: dict[str, str], device: str, ip: str) -> None:
-    body = {"device_id": device}
-    ok(call("POST", f"/accounts/{account_id}/sessions", body=body, claims=claims, source_ip=ip), 201)
 
 
 def privacy_request(email: str, type_: str = "access", **values: Any) -> PrivacyRequest:

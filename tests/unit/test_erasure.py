@@ -44,7 +44,7 @@ from lifecycle.storage import (
     User,
 )
 from lifecycle.storage.shared_logins import DETECTION
-from tests.support import Reply, call, member, outbox_items, owner_of, pay
+from tests.support import call, member, ok, outbox_items, owner_of, pay, session
 from tests.unit.test_signup import NOW, TRIAL, person
 
 MARIA = "maria@example.com"
@@ -75,20 +75,10 @@ def _world(tables: Any, outbox: Path) -> Iterator[None]:
     terms._cache_clear()
 
 
-def ok(reply: Reply, status: int) -> dict[str, Any]:
-    assert reply.status == status, reply.body
-    return dict(reply.body) if isinstance(reply.body, dict) else {}
-
-
 def at(minutes: int) -> datetime:
     instant = NOW + timedelta(minutes=minutes)
     clock.set_now(instant)
     return instant
-
-
-def session(account_id: str, claims: dict[str, str], device: str, ip: str) -> None:
-    body = {"device_id": device}
-    ok(call("POST", f"/accounts/{account_id}/sessions", body=body, claims=claims, source_ip=ip), 201)
 
 
 def privacy_request(type_: str, email: str, status: str, details: str, **values: Any) -> PrivacyRequest:

@@ -36,7 +36,7 @@ from lifecycle.storage import (
 )
 from lifecycle.storage.base import shard_of
 from lifecycle.sweeps import SweepRequest
-from tests.support import STAFF, call, member, outbox_items, owner_of, pay, run_schedule
+from tests.support import STAFF, call, member, ok, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 AGENT = {"full_name": "Petar Georgiev", "email": "agent1@example.com", "role": "agent"}
@@ -58,11 +58,6 @@ def _world(tables: Settings) -> Iterator[None]:
     terms._cache_clear()
 
 
-def _ok(reply: Any, status: int) -> dict[str, Any]:
-    assert reply.status == status, reply.body
-    return dict(reply.body) if isinstance(reply.body, dict) else {}
-
-
 def at(minutes: int) -> datetime:
     instant = NOW + timedelta(minutes=minutes)
     clock.set_now(instant)
@@ -71,29 +66,29 @@ def at(minutes: int) -> datetime:
 
 def rich_account() -> dict[str, Any]:
     """An account with items in every table an account has items in, all made through the API."""
-    account = _ok(call("POST", "/signups", body=TRIAL), 201)
+    account = ok(call("POST", "/signups", body=TRIAL), 201)
     owner, path = owner_of(account), f"/accounts/{account['id']}"
     # Users, a user-email claim, an extra seat's interval (R-VOUCH-6), its warning notice.
-    _ok(call("POST", f"{path}/users", body=AGENT, claims=owner), 201)
+    ok(call("POST", f"{path}/users", body=AGENT, claims=owner), 201)
     # Sessions; three devices on one login within minutes: a shared-login detection day (R-USE-1).
     for minutes, device, ip in ((1, "laptop", "203.0.113.10"), (3, "phone", "192.0.2.44"), (5, "pc", "198.51.100.7")):
         at(minutes)
-        _ok(call("POST", f"{path}/sessions", body={"device_id": device}, claims=owner, source_ip=ip), 201)
+        ok(call("POST", f"{path}/sessions", body={"device_id": device}, claims=owner, source_ip=ip), 201)
     at(10)
     # Billing details, the first period's invoice, its purpose claim and the receipt (R-PAY-4).
-    _ok(pay(account), 200)
-    _ok(call("POST", f"/admin/accounts/{account['id']}/usage", body={"tickets": 12}, claims=STAFF), 200)
-    _ok(call("POST", f"{path}/custom-requests", body={"title": "ERP export", "description": "CSV"}, claims=owner), 201)
-    _ok(call("POST", f"{path}/cancellation-requests", claims=owner), 202)
+    ok(pay(account), 200)
+    ok(call("POST", f"/admin/accounts/{account['id']}/usage", body={"tickets": 12}, claims=STAFF), 200)
+    ok(call("POST", f"{path}/custom-requests", body={"title": "ERP export", "description": "CSV"}, claims=owner), 201)
+    ok(call("POST", f"{path}/cancellation-requests", claims=owner), 202)
     add_voucher(CODE)
-    _ok(call("POST", f"{path}/redemptions", body={"code": CODE}, claims=owner), 200)
-    _ok(call("GET", path, claims=STAFF), 200)  # a staff read in the audit log (R-USE-4)
+    ok(call("POST", f"{path}/redemptions", body={"code": CODE}, claims=owner), 200)
+    ok(call("GET", path, claims=STAFF), 200)  # a staff read in the audit log (R-USE-4)
     return account
 
 
 def cancel(account: dict[str, Any]) -> None:
     at(20)
-    _ok(call("POST", f"/accounts/{account['id']}/cancel", claims=owner_of(account)), 200)
+    ok(call("POST", f"/accounts/{account['id']}/cancel", claims=owner_of(account)), 200)
 
 
 def of_account(model: type[Model], account_id: str) -> list[Model]:
@@ -188,7 +183,7 @@ def test_r_term_3_the_account_is_gone_for_the_api_and_its_names_are_free_again(o
     reply = call("GET", f"/accounts/{account['id']}", claims=owner_of(account))
     assert (reply.status, reply.code) == (404, "not_found")
     assert call("GET", f"/accounts/{account['id']}", claims=STAFF).status == 404
-    again = _ok(call("POST", "/signups", body=TRIAL), 201)  # same company, same email
+    again = ok(call("POST", "/signups", body=TRIAL), 201)  # same company, same email
     assert again["subdomain"] == account["subdomain"]
     assert again["id"] != account["id"]
 
@@ -301,7 +296,7 @@ def test_r_term_3_items_written_after_their_tables_turn_are_deleted_and_counted_
     def then_a_staff_read(model: type[Model], items: list[Model]) -> None:
         real(model, items)
         if purge.table_of(model) == "audit":
-            _ok(call("GET", f"/accounts/{account['id']}", claims=STAFF), 200)
+            ok(call("GET", f"/accounts/{account['id']}", claims=STAFF), 200)
 
     monkeypatch.setattr(purge, "_delete_keys", then_a_staff_read)
     summary = run_schedule("purge-sweep")
@@ -363,7 +358,7 @@ def test_a_dry_run_lists_what_the_purge_would_delete_and_changes_nothing(outbox:
 
 
 def test_r_term_3_only_accounts_whose_purge_time_has_come_are_purged(outbox: Path, tables: Settings) -> None:
-    account = _ok(call("POST", "/signups", body=TRIAL), 201)
+    account = ok(call("POST", "/signups", body=TRIAL), 201)
     later = Account.get(account["id"])
     later.update(
         actions=[
@@ -377,7 +372,7 @@ def test_r_term_3_only_accounts_whose_purge_time_has_come_are_purged(outbox: Pat
 
 
 def test_r_term_3_a_cancelled_account_enters_the_purge_due_index(outbox: Path, tables: Settings) -> None:
-    account = _ok(call("POST", "/signups", body=TRIAL), 201)
+    account = ok(call("POST", "/signups", body=TRIAL), 201)
     cancel(account)
     stored = Account.get(account["id"])
     assert stored.purge_shard == shard_of(account["id"], tables.sweep_shards)
@@ -390,15 +385,15 @@ def test_r_term_3_a_cancelled_account_enters_the_purge_due_index(outbox: Path, t
 def test_r_vouch_11_the_owners_other_voucher_accounts_are_purged_with_reason_voucher_revoked(outbox: Path) -> None:
     add_voucher("LIFE-0000-AAAA")
     add_voucher("LIFE-0000-BBBB")
-    abused = _ok(call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA", email="maria+1@example.com")), 201)
-    other = _ok(
+    abused = ok(call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA", email="maria+1@example.com")), 201)
+    other = ok(
         call(
             "POST", "/redemptions", body=person(code="LIFE-0000-BBBB", email="maria+2@example.com", subdomain="again")
         ),
         201,
     )
     revoke = {"reason": "abuse", "evidence": "reuse x12"}
-    _ok(call("POST", "/admin/vouchers/LIFE-0000-AAAA/revoke", body=revoke, claims=STAFF), 200)
+    ok(call("POST", "/admin/vouchers/LIFE-0000-AAAA/revoke", body=revoke, claims=STAFF), 200)
 
     summary = run_schedule("purge-sweep")
 
