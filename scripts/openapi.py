@@ -20,7 +20,9 @@ VERSION = "1.0.0"
 DESCRIPTION = (
     "Accounts, vouchers, seats, billing, cancellation and data-protection rights of the help desk SaaS. "
     "Errors are application/problem+json (RFC 9457) with a stable `code`. "
-    "Authenticated routes take a JWT bearer token (claims sub, account_id, role)."
+    "Authenticated routes take a JWT bearer token (claims sub, account_id, role); each operation's "
+    "`security` lists the roles that may call it (`[{}]`: public, no token). A token of one account "
+    "never reads another: 404."
 )
 
 

@@ -40,3 +40,14 @@ def point_service_at(environment: dict[str, str], monkeypatch: object) -> None:
     get_settings.cache_clear()
     http._persistence.cache_clear()
     storage.configure(get_settings())
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    """The hardening tests' figures (tests/figures.py), before pytest's own summary line."""
+    from tests import figures
+
+    lines = figures.recorded()
+    if lines:
+        terminalreporter.section("hardening figures")  # type: ignore[attr-defined]
+        for line in lines:
+            terminalreporter.write_line(line)  # type: ignore[attr-defined]

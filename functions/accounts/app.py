@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from lifecycle import accounts, clock
 from lifecycle.accounts import AccountView
+from lifecycle.auth import allowed
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
@@ -16,6 +17,7 @@ app = create_app()
     summary="An account: status, plan, seats, trial, voucher, access",
     description="Support staff may read any account; each such read is recorded in its audit log (R-USE-4).",
     tags=["accounts"],
+    security=allowed("owner", "admin", "agent", "staff"),
     responses={200: {"description": "the account"}, **problem_responses(s401="unauthorized", s404="not_found")},
 )
 def get_account(id: Annotated[str, Path(max_length=64)]) -> AccountView:

@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import clock, staff_actions
-from lifecycle.auth import require_staff
+from lifecycle.auth import allowed, require_staff
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.settings import get_settings
 from lifecycle.staff_actions import ReinstateInput, StaffActionInput, StaffActionView
@@ -26,6 +26,7 @@ STAFF_ERRORS = {"s401": "unauthorized", "s403": "forbidden", "s404": "not_found"
         "account is suspended already or has ended."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "the account, `suspended`"}, **problem_responses(**STAFF_ERRORS)},
 )
 def suspend(id: AccountPath, form: Annotated[StaffActionInput, Body()]) -> StaffActionView:
@@ -42,6 +43,7 @@ def suspend(id: AccountPath, form: Annotated[StaffActionInput, Body()]) -> Staff
         "(`account_reinstated`). 409 when the account is not suspended by staff."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "the account, as before the suspension"}, **problem_responses(**STAFF_ERRORS)},
 )
 def reinstate(id: AccountPath, form: Annotated[ReinstateInput, Body()]) -> StaffActionView:
@@ -60,6 +62,7 @@ def reinstate(id: AccountPath, form: Annotated[ReinstateInput, Body()]) -> Staff
         "account is terminated or cancelled already."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "the account, `terminated`"}, **problem_responses(**STAFF_ERRORS)},
 )
 def terminate(id: AccountPath, form: Annotated[StaffActionInput, Body()]) -> StaffActionView:

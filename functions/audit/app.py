@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from lifecycle import accounts, audit, clock
 from lifecycle.audit import AuditList
-from lifecycle.auth import require_member
+from lifecycle.auth import allowed, require_member
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
@@ -17,6 +17,7 @@ app = create_app()
     summary="Staff accesses and lifecycle events of the account, newest first (at most 200)",
     description="The owner's; a support staff read of it is itself recorded (R-USE-4).",
     tags=["accounts"],
+    security=allowed("owner", "staff"),
     responses={
         200: {"description": "`{items: [{type, actor, at, details}]}`"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found"),

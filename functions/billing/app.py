@@ -6,6 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import accounts, billing_details, clock, corrections, invoicing, payment_methods
+from lifecycle.auth import allowed
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.settings import get_settings
 
@@ -22,6 +23,7 @@ app = create_app()
         "issued keep the details they were issued with."
     ),
     tags=["billing"],
+    security=allowed("owner"),
     responses={
         200: {"description": "the stored details with `applies_from`"},
         **problem_responses(
@@ -43,6 +45,7 @@ def put_billing_details(
     summary="The billing details that apply now (owner)",
     description="Support staff reads are recorded in the audit log (R-USE-4).",
     tags=["billing"],
+    security=allowed("owner", "staff"),
     responses={
         200: {"description": "the details with `applies_from`"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found"),
@@ -62,6 +65,7 @@ def get_billing_details(id: Annotated[str, Path(max_length=64)]) -> billing_deta
         "receipt is emailed (R-PAY-11). A declined charge is 402 and changes nothing."
     ),
     tags=["billing"],
+    security=allowed("owner"),
     responses={
         200: {"description": "the method's type, the account, and the invoice of an immediate charge (or null)"},
         **problem_responses(
@@ -86,6 +90,7 @@ def put_payment_method(
     summary="Invoices and credit notes, newest first",
     description="Each line says why it costs what it costs: period, seconds, unit price and the rule.",
     tags=["billing"],
+    security=allowed("owner", "admin", "agent", "staff"),
     responses={
         200: {"description": "`{items: [...]}`"},
         **problem_responses(s401="unauthorized", s404="not_found"),
@@ -99,6 +104,7 @@ def list_invoices(id: Annotated[str, Path(max_length=64)]) -> invoicing.InvoiceL
     "/accounts/<id>/invoices/<invoice_id>",
     summary="One invoice or credit note",
     tags=["billing"],
+    security=allowed("owner", "admin", "agent", "staff"),
     responses={
         200: {"description": "the invoice"},
         **problem_responses(s401="unauthorized", s404="not_found"),
@@ -122,6 +128,7 @@ def get_invoice(
         "`correction_window_closed`; an invoice corrected before is `already_corrected`."
     ),
     tags=["billing"],
+    security=allowed("owner"),
     responses={
         201: {"description": "`{credit_note, invoice}`"},
         **problem_responses(

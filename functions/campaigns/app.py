@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import campaigns, clock, vouchers
-from lifecycle.auth import require_staff
+from lifecycle.auth import allowed, require_staff
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
@@ -18,6 +18,7 @@ CampaignPath = Annotated[str, Path(max_length=64)]
     "/admin/campaigns",
     summary="Create a voucher campaign",
     tags=["staff"],
+    security=allowed("staff"),
     responses={201: {"description": "the campaign"}, **problem_responses(s409="campaign_exists", **STAFF_ONLY)},
 )
 def create_campaign(
@@ -33,6 +34,7 @@ def create_campaign(
     summary="A campaign with its code counts",
     description="The default campaign (the Terms' AppSumo deal) always exists: it is made on first use.",
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "the campaign"}, **problem_responses(s404="not_found", **STAFF_ONLY)},
 )
 def get_campaign(id: CampaignPath) -> campaigns.CampaignView:
@@ -49,6 +51,7 @@ def get_campaign(id: CampaignPath) -> campaigns.CampaignView:
         "hashes are stored."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         201: {"description": "what was added; `codes` lists the generated codes"},
         **problem_responses(s404="not_found", **STAFF_ONLY),

@@ -6,7 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from lifecycle import cancellation, clock
-from lifecycle.auth import require_staff
+from lifecycle.auth import allowed, require_staff
 from lifecycle.cancellation import CancellationRequestView, CancelView
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 
@@ -28,6 +28,7 @@ CANCEL_ERRORS = {**OWNER_ERRORS, "s409": "conflict"}
         "else is refunded (R-PAY-7)."
     ),
     tags=["accounts"],
+    security=allowed("owner"),
     responses={200: {"description": "status `cancelled`"}, **problem_responses(**CANCEL_ERRORS)},
 )
 def cancel(id: AccountPath) -> CancelView:
@@ -39,6 +40,7 @@ def cancel(id: AccountPath) -> CancelView:
     summary="Record a cancellation the owner asked for by email",
     description="R-TERM-2: pending until staff confirm it, due by the end of the next business day (UTC).",
     tags=["accounts"],
+    security=allowed("owner"),
     responses={202: {"description": "the request, `pending`, with `due_by`"}, **problem_responses(**OWNER_ERRORS)},
 )
 def request_cancellation(id: AccountPath) -> tuple[CancellationRequestView, int]:
@@ -50,6 +52,7 @@ def request_cancellation(id: AccountPath) -> tuple[CancellationRequestView, int]
     summary="Confirm an emailed cancellation: the account is cancelled",
     description="R-TERM-2, R-TERM-1: the account is cancelled as by Stop account; confirming twice is 409.",
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         200: {"description": "the request, `confirmed`"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found", s409="already_confirmed"),

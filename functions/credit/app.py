@@ -6,6 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import clock, credit
+from lifecycle.auth import allowed
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.settings import get_settings
 
@@ -24,6 +25,7 @@ AccountPath = Annotated[str, Path(max_length=64)]
         "reads are recorded in the audit log (R-USE-4)."
     ),
     tags=["billing"],
+    security=allowed("owner", "admin", "agent", "staff"),
     responses={
         200: {"description": "`{balance, valid_until, seat_price, seats}`"},
         **problem_responses(s401="unauthorized", s404="not_found"),
@@ -44,6 +46,7 @@ def get_credit(id: AccountPath) -> credit.CreditView:
         "A declined charge is 402 and saves nothing."
     ),
     tags=["billing"],
+    security=allowed("owner"),
     responses={
         201: {"description": "the credit after the purchase, with `invoice`"},
         **problem_responses(

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from lifecycle import clock, custom_requests
-from lifecycle.auth import require_staff
+from lifecycle.auth import allowed, require_staff
 from lifecycle.custom_requests import CustomRequestList, CustomRequestView
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 
@@ -23,6 +23,7 @@ DECISION_ERRORS = {"s404": "not_found", "s409": "already_decided", **STAFF_ONLY}
     summary="File a custom development request",
     description="R-CUSTOM-1: staff approve or refuse it; the results of custom development belong to the vendor.",
     tags=["accounts"],
+    security=allowed("owner"),
     responses={
         201: {"description": "the request, `requested`"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found"),
@@ -38,6 +39,7 @@ def file_request(
     "/accounts/<id>/custom-requests",
     summary="The account's custom development requests, newest first (at most 200)",
     tags=["accounts"],
+    security=allowed("owner", "staff"),
     responses={
         200: {"description": "`{items: [request]}`"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found"),
@@ -51,6 +53,7 @@ def list_requests(id: AccountPath) -> CustomRequestList:
     "/admin/custom-requests",
     summary="Custom development requests awaiting a decision, oldest first (at most 200)",
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "`{items: [request]}`"}, **problem_responses(**STAFF_ONLY)},
 )
 def list_awaiting(status: Annotated[Literal["requested"], Query()] = "requested") -> CustomRequestList:
@@ -63,6 +66,7 @@ def list_awaiting(status: Annotated[Literal["requested"], Query()] = "requested"
     summary="Approve a custom development request with the agreed specification and price",
     description="R-CUSTOM-1: the price is agreed in advance, in integer cents; the owner is notified.",
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "the request, `approved`"}, **problem_responses(**DECISION_ERRORS)},
 )
 def approve_request(
@@ -78,6 +82,7 @@ def approve_request(
     summary="Refuse a custom development request",
     description="R-CUSTOM-1: the owner is notified with the reason.",
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "the request, `refused`"}, **problem_responses(**DECISION_ERRORS)},
 )
 def refuse_request(request_id: RequestPath, form: Annotated[custom_requests.RefuseInput, Body()]) -> CustomRequestView:

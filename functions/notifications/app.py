@@ -5,6 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from lifecycle import clock, notifications
+from lifecycle.auth import allowed
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.notifications import NotificationList
 
@@ -15,6 +16,7 @@ app = create_app()
     "/accounts/<id>/notifications",
     summary="The notices sent to the account, newest first (at most 200)",
     tags=["accounts"],
+    security=allowed("owner", "staff"),
     responses={
         200: {"description": "`{items: [Notification]}`"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found"),

@@ -6,6 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import clock, price_changes
+from lifecycle.auth import allowed
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.settings import get_settings
 
@@ -25,6 +26,7 @@ STAFF_ONLY = {"s401": "unauthorized", "s403": "forbidden"}
         "period starting on or after `effective_at`. One change per plan, billing period and instant."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         201: {"description": "`{id, plan, billing_period, price, previous_price, effective_at, notified_accounts}`"},
         **problem_responses(s409="conflict", s422="validation_error, notice_too_short", **STAFF_ONLY),
@@ -41,6 +43,7 @@ def schedule_price(
     summary="Scheduled price changes (staff)",
     description="By plan and billing period, earliest first; past ones included.",
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "`{items: [...]}`"}, **problem_responses(**STAFF_ONLY)},
 )
 def list_prices() -> price_changes.PriceChangeList:
@@ -55,6 +58,7 @@ def list_prices() -> price_changes.PriceChangeList:
         "each with the price before it. Support staff reads are recorded in the audit log (R-USE-4)."
     ),
     tags=["billing"],
+    security=allowed("owner", "admin", "agent", "staff"),
     responses={
         200: {"description": "`{items: [{plan, billing_period, price, previous_price, effective_at}]}`"},
         **problem_responses(s401="unauthorized", s404="not_found"),

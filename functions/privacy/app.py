@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lifecycle import clock, consents, errors, exports, privacy_requests
+from lifecycle.auth import PUBLIC
 from lifecycle.http import create_app, lambda_handler_for, problem_responses, source
 from lifecycle.privacy_requests import RequestInput, SubjectRequestView, TokenInput
 from lifecycle.settings import get_settings
@@ -46,7 +47,7 @@ def _token(query: str | None, body: TokenInput | None) -> str:
         "Any address is accepted alike."
     ),
     tags=["public"],
-    security=[],
+    security=PUBLIC,
     responses={
         202: {"description": "the request, `received`, with `due_at`"},
         **problem_responses(s429="rate_limited", s503="service_unavailable"),
@@ -62,7 +63,7 @@ def create_request(form: Annotated[RequestInput, Body()]) -> tuple[SubjectReques
     summary="Verify a data subject request with the emailed link's token",
     description="R-GDPR-10: received → verified; a verified request answers the same again.",
     tags=["public"],
-    security=[],
+    security=PUBLIC,
     responses={
         200: {"description": "the request, `verified`"},
         **problem_responses(s400="invalid_token", s409="request_closed", s503="service_unavailable"),
@@ -80,7 +81,7 @@ def verify_request(request_id: RequestPath, token: TokenQuery = None, form: Toke
         "as `application/x-www-form-urlencoded`, which is accepted here. A JSON body `{token}` is accepted too."
     ),
     tags=["public"],
-    security=[],
+    security=PUBLIC,
     responses={204: {"description": "unsubscribed"}, **problem_responses(s400="invalid_token")},
 )
 def unsubscribe(token: TokenQuery = None, form: TokenBody = None) -> Response[None]:
@@ -93,7 +94,7 @@ def unsubscribe(token: TokenQuery = None, form: TokenBody = None) -> Response[No
     summary="Download an access or portability export, once",
     description="R-GDPR-3, R-GDPR-7: the emailed link; it works once and expires.",
     tags=["public"],
-    security=[],
+    security=PUBLIC,
     responses={
         200: {"description": "the export, a JSON document, as an attachment", "content": {"application/json": {}}},
         **problem_responses(s400="invalid_token", s410="export_unavailable"),

@@ -11,7 +11,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from lifecycle import clock, privacy_requests
-from lifecycle.auth import require_staff
+from lifecycle.auth import allowed, require_staff
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.privacy import RequestStatus
 from lifecycle.privacy_requests import (
@@ -48,6 +48,7 @@ def _staff_id() -> str:
     summary="Data subject requests, oldest first (at most 200)",
     description="R-GDPR-10: by default every open request (received, verified, in progress).",
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "`{items: [request]}`"}, **problem_responses(**STAFF_ONLY)},
 )
 def list_requests(status: Annotated[RequestStatus | None, Query()] = None) -> StaffRequestList:
@@ -59,6 +60,7 @@ def list_requests(status: Annotated[RequestStatus | None, Query()] = None) -> St
     "/admin/privacy/requests/<request_id>",
     summary="A data subject request with its audit trail",
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         200: {"description": "the request, its `history` and whether it is `overdue`"},
         **problem_responses(**STAFF_ONLY, s404="not_found"),
@@ -74,6 +76,7 @@ def read_request(request_id: RequestPath) -> StaffRequestView:
     summary="Record that staff verified the subject's identity by other means",
     description="R-GDPR-10: received → verified; `note` says how. A verified request answers the same again.",
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         200: {"description": "the request, `verified`"},
         **problem_responses(**STEP_ERRORS, s409="request_closed"),
@@ -93,6 +96,7 @@ def verify_request(request_id: RequestPath, form: Annotated[VerifyInput, Body()]
         "A failed action leaves the request in progress (its code in `history`); completing again retries it."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "the request, `completed`"}, **problem_responses(**COMPLETE_ERRORS)},
 )
 def complete_request(request_id: RequestPath, form: Annotated[CompleteInput | None, Body()] = None) -> StaffRequestView:
@@ -107,6 +111,7 @@ def complete_request(request_id: RequestPath, form: Annotated[CompleteInput | No
     summary="Reject a data subject request with a reason",
     description="R-GDPR-10: any open request; the subject is told the reason.",
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         200: {"description": "the request, `rejected`"},
         **problem_responses(**STEP_ERRORS, s409="request_closed, request_in_progress"),

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import accounts, clock, revocation, signup
 from lifecycle.accounts import AccountView
-from lifecycle.auth import require_member, require_staff
+from lifecycle.auth import PUBLIC, allowed, require_member, require_staff
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses, source
 from lifecycle.observability import MetricUnit, metrics
 from lifecycle.settings import get_settings
@@ -21,7 +21,7 @@ VOUCHER_ERRORS = {"s404": "voucher_not_found", "s409": "voucher_already_redeemed
     "/redemptions",
     summary="Redeem a lifetime-deal code: a new account",
     tags=["public"],
-    security=[],
+    security=PUBLIC,
     responses={
         201: {"description": "the account, active and lifetime"},
         **problem_responses(
@@ -47,6 +47,7 @@ def create_redemption(form: Annotated[signup.RedemptionInput, Body()]) -> tuple[
     "/accounts/<id>/redemptions",
     summary="Apply a code to an account that has none",
     tags=["accounts"],
+    security=allowed("owner"),
     responses={
         200: {"description": "the account, now lifetime"},
         **problem_responses(
@@ -63,7 +64,7 @@ def apply_code(
     form: Annotated[signup.ApplyCodeInput, Body()],
 ) -> AccountView:
     caller = current_principal(app)
-    require_member(caller, id, roles=("owner",))
+    require_member(caller, id, roles=("owner",), staff=False)
     return signup.apply_code(accounts.load(id), form, caller.user_id, clock.now(), get_settings())
 
 
@@ -71,6 +72,7 @@ def apply_code(
     "/admin/vouchers/<code>/revoke",
     summary="Revoke an abused voucher",
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         200: {"description": "what was blocked and marked for removal"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="voucher_not_found"),

@@ -5,6 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import activity, clock
+from lifecycle.auth import allowed
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses, source
 from lifecycle.settings import get_settings
 
@@ -19,6 +20,7 @@ app = create_app()
         "version is published accepts that version by continued use (R-TERMS-3)."
     ),
     tags=["accounts"],
+    security=allowed("owner", "admin", "agent"),
     responses={
         201: {"description": "the activity recorded, with the terms version the account has accepted"},
         **problem_responses(s401="unauthorized", s403="account_blocked, forbidden", s404="not_found"),

@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import clock, shared_logins
-from lifecycle.auth import require_staff
+from lifecycle.auth import allowed, require_staff
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
@@ -21,6 +21,7 @@ app = create_app()
         "period's fee, pending until invoiced, or waived by staff."
     ),
     tags=["accounts"],
+    security=allowed("owner", "staff"),
     responses={
         200: {"description": "`{fees: [...], detections: [...]}`, newest period first"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found"),
@@ -35,6 +36,7 @@ def list_shared_logins(id: Annotated[str, Path(max_length=64)]) -> shared_logins
     summary="Waive a period's shared-login fee",
     description="R-USE-2: the fee becomes `waived`, audited with the reason; waiving it again changes nothing.",
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         200: {"description": "the fee, waived"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found", s409="conflict"),

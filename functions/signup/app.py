@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from lifecycle import clock, signup
 from lifecycle.accounts import AccountView
+from lifecycle.auth import PUBLIC
 from lifecycle.http import create_app, lambda_handler_for, problem_responses, source
 from lifecycle.observability import MetricUnit, metrics
 from lifecycle.settings import get_settings
@@ -25,7 +26,7 @@ REGISTRATION_ERRORS = {
     "/signups",
     summary="Start a free trial",
     tags=["public"],
-    security=[],
+    security=PUBLIC,
     responses={201: {"description": "the account, trialing"}, **problem_responses(**REGISTRATION_ERRORS)},
 )
 def create_signup(form: Annotated[signup.SignupInput, Body()]) -> tuple[AccountView, int]:

@@ -5,6 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import clock, subscription_changes
+from lifecycle.auth import allowed
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.settings import get_settings
 
@@ -35,6 +36,7 @@ CHANGE_ERRORS = problem_responses(
         "402 and changes nothing."
     ),
     tags=["billing"],
+    security=allowed("owner"),
     responses={200: {"description": "`{subscription, proration, invoice}`"}, **CHANGE_ERRORS},
 )
 def put_subscription(
@@ -54,6 +56,7 @@ def put_subscription(
         "the `losses` a downgrade would list."
     ),
     tags=["billing"],
+    security=allowed("owner"),
     responses={
         200: {"description": "`{subscription, proration, invoice: null, amount_due_now, due_now, next_invoice, …}`"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found", s409="conflict"),

@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from lifecycle import clock, terms
-from lifecycle.auth import require_staff
+from lifecycle.auth import allowed, require_staff
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
@@ -21,6 +21,7 @@ STAFF_ONLY = {"s401": "unauthorized", "s403": "forbidden"}
         "accepts it by continued use. A version string is published once."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         201: {"description": "the published version"},
         **problem_responses(s409="terms_version_exists, conflict", s503="service_unavailable", **STAFF_ONLY),
@@ -36,6 +37,7 @@ def publish_terms(form: Annotated[terms.PublishInput, Body()]) -> tuple[terms.Te
     "/admin/terms",
     summary="Published terms versions, newest first",
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "`items`, newest first"}, **problem_responses(**STAFF_ONLY)},
 )
 def list_terms() -> terms.TermsHistory:

@@ -6,7 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from lifecycle import clock, usage
-from lifecycle.auth import require_staff
+from lifecycle.auth import allowed, require_staff
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.settings import get_settings
 
@@ -25,6 +25,7 @@ PeriodQuery = Annotated[str | None, Query(pattern=usage.PERIOD_PATTERN, descript
         "usage; R-FAIR-2: `flagged_at` is when the month's crossing was flagged and the owner notified."
     ),
     tags=["accounts"],
+    security=allowed("owner", "staff"),
     responses={
         200: {"description": "the month's usage"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found"),
@@ -42,6 +43,7 @@ def get_usage(id: AccountPath, period: PeriodQuery = None) -> usage.UsageView:
         "The next usage report is checked against them."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "the current month's usage"}, **problem_responses(s404="not_found", **STAFF_ONLY)},
 )
 def set_usage_limits(id: AccountPath, form: Annotated[usage.LimitOverrides, Body()]) -> usage.UsageView:
@@ -60,6 +62,7 @@ def set_usage_limits(id: AccountPath, form: Annotated[usage.LimitOverrides, Body
         "month (R-PAY-10)."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={
         200: {"description": "the month after the report, with the flags it raised"},
         **problem_responses(s404="not_found", **STAFF_ONLY),
@@ -78,6 +81,7 @@ def report_usage(id: AccountPath, form: Annotated[usage.UsageReport, Body()]) ->
         "enterprise offer (R-PAY-10)."
     ),
     tags=["staff"],
+    security=allowed("staff"),
     responses={200: {"description": "`{items: [flag]}`"}, **problem_responses(**STAFF_ONLY)},
 )
 def list_usage_flags(kind: Annotated[usage.FlagKind, Query()] = "usage", period: PeriodQuery = None) -> usage.FlagList:

@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from lifecycle import accounts, clock, users
+from lifecycle.auth import allowed
 from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.observability import MetricUnit, metrics
 
@@ -20,6 +21,7 @@ app = create_app()
         "`billable` is true, a seat interval opens and the owner is warned (R-VOUCH-6, R-VOUCH-7)."
     ),
     tags=["accounts"],
+    security=allowed("owner", "admin"),
     responses={
         201: {"description": "the user, with `billable`"},
         **problem_responses(
@@ -47,6 +49,7 @@ def add_user(
     summary="The account's users, the owner first, then oldest first",
     description="Any member; support staff reads are recorded in the audit log (R-USE-4).",
     tags=["accounts"],
+    security=allowed("owner", "admin", "agent", "staff"),
     responses={
         200: {"description": "`{items: [User]}`"},
         **problem_responses(s401="unauthorized", s404="not_found"),
@@ -60,6 +63,7 @@ def list_users(id: Annotated[str, Path(max_length=64)]) -> users.UserList:
     "/accounts/<id>/users/<user_id>",
     summary="Remove a user (owner, admin); ends its seat billing",
     tags=["accounts"],
+    security=allowed("owner", "admin"),
     responses={
         204: {"description": "removed; its seat interval, if any, is closed"},
         **problem_responses(s401="unauthorized", s403="forbidden", s404="not_found", s409="cannot_remove_owner"),

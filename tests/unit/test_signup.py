@@ -229,6 +229,10 @@ def test_only_the_owner_applies_codes_and_other_accounts_are_404() -> None:
     path = f"/accounts/{trial['id']}/redemptions"
     agent = call("POST", path, body={"code": "LIFE-0000-AAAA"}, claims=member(trial["id"], "agent"))
     assert (agent.status, agent.code) == (403, "forbidden")
+    # R-USE-4: support staff read an account; they do not redeem a code in the owner's name.
+    staff = call("POST", path, body={"code": "LIFE-0000-AAAA"}, claims=STAFF)
+    assert (staff.status, staff.code) == (403, "forbidden")
+    assert Account.get(trial["id"]).voucher_campaign_id is None
     stranger = call("POST", path, body={"code": "LIFE-0000-AAAA"}, claims=member("acc_other", "owner"))
     assert (stranger.status, stranger.code) == (404, "not_found")
 

@@ -15,6 +15,19 @@ from lifecycle.errors import Forbidden, NotFound, Unauthorized
 Role = Literal["owner", "admin", "agent", "staff"]
 ROLES: tuple[Role, ...] = ("owner", "admin", "agent", "staff")
 
+# Who may call a route is declared on the route as its OpenAPI ``security`` (OpenAPI 3.1 lets
+# a bearer scheme list role names), so clients read it in the document and the authorization
+# matrix test (tests/e2e/test_authorization_matrix_e2e.py) holds every route's code to it.
+SecurityRequirement = list[dict[str, list[str]]]
+# The empty requirement: no token needed (the API's default authorizer is off for the route).
+PUBLIC: SecurityRequirement = [{}]
+
+
+def allowed(*roles: Role) -> SecurityRequirement:
+    """The ``security`` of a route only these roles may call; ``staff`` only where support
+    staff may (R-USE-4: staff read any account, audited; they do not act as its owner)."""
+    return [{"bearerAuth": list(roles)}]
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -44,9 +57,14 @@ def require_staff(principal: Principal) -> None:
         raise Forbidden("This route is for the vendor's support staff")
 
 
-def require_member(principal: Principal, account_id: str, roles: tuple[Role, ...] = ROLES) -> None:
-    """The caller belongs to ``account_id`` (404 otherwise) and holds one of ``roles`` (403)."""
+def require_member(
+    principal: Principal, account_id: str, roles: tuple[Role, ...] = ROLES, *, staff: bool = True
+) -> None:
+    """The caller belongs to ``account_id`` (404 otherwise) and holds one of ``roles`` (403).
+    Support staff pass unless ``staff`` is False (a change only the account's own people make)."""
     if principal.is_staff:
+        if not staff:
+            raise Forbidden("Support staff do not act for the account's own people")
         return
     if principal.account_id != account_id:
         raise NotFound("No such account")
