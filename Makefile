@@ -13,19 +13,23 @@ PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_MINOR).*/bin/p
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# checkov pins many packages of its own: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 # sam build needs python3.13 on PATH: the venv's.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install run test lint format typecheck template openapi openapi-check rules bench simulate build \
+.PHONY: help install run test lint format typecheck template openapi openapi-check rules bench simulate build hardening \
         unit integration e2e infrastructure pytest dynamodb-local clean
 
 help:
 	@echo "make run    - the whole service locally: API on http://127.0.0.1:3000, schedules, DynamoDB Local"
-	@echo "make test   - every check: ruff, mypy, cfn-lint, sam validate, openapi staleness, pytest"
+	@echo "make test   - every check: ruff, mypy, cfn-lint, sam validate, checkov, openapi staleness, pytest"
 	@echo "make rules  - rule -> code -> tests table (RULES.md traceability)"
 	@echo "make simulate - a scripted account lifecycle through the local runtime's clock, printed as a timeline"
+	@echo "make hardening - the hardening tests' long runs (HARDENING=1): authorization matrix, idempotency, fuzzing, concurrency, failure injection, logs"
 	@echo "make bench  - sweeps at scale: 100,000 accounts in DynamoDB Local, items read vs due (BENCH_ARGS=--accounts N)"
 	@echo "make openapi / make build / make unit|integration|e2e|infrastructure / make clean"
 
@@ -39,6 +43,15 @@ $(INSTALLED): $(VENV)/bin/python requirements-dev.txt layers/shared/python/requi
 	touch $@
 
 install: $(INSTALLED)
+
+$(CHECKOV_VENV)/bin/python:
+	@test -n "$(PYTHON)" || { echo "python$(PYTHON_MINOR) not found (pyenv install $(PYTHON_MINOR) or put it on PATH)"; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+
+$(CHECKOV_INSTALLED): $(CHECKOV_VENV)/bin/python requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
 
 dynamodb-local: install
 	$(BIN)/python -c "from local_runtime.dynamodb_local import ensure_installed, ROOT; print(ensure_installed(ROOT))"
@@ -59,9 +72,11 @@ typecheck: install
 	$(BIN)/mypy layers/shared/python/lifecycle local_runtime scripts
 	for fn in functions/*/app.py; do MYPYPATH=layers/shared/python $(BIN)/mypy --follow-imports=silent $$fn || exit 1; done
 
-template: install
+# checkov: every finding is fixed or skipped in the template with a reason (Metadata: checkov: skip).
+template: install $(CHECKOV_INSTALLED)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
 openapi: install
 	$(BIN)/python scripts/openapi.py
@@ -75,6 +90,11 @@ rules: install
 # Not a test: loads 100,000 accounts into DynamoDB Local and prints what each sweep reads.
 bench: install
 	$(BIN)/python scripts/bench_sweeps.py $(BENCH_ARGS)
+
+# The hardening tests (marker `hardening`) at their long sizes; `make test` runs them small.
+# Prints the figures the README's reliability section quotes.
+hardening: dynamodb-local $(CHECKOV_INSTALLED)
+	HARDENING=1 $(BIN)/pytest -m hardening
 
 # A scripted lifecycle (trial, expiry, inactivity, purge, retention) printed as a timeline.
 simulate: install
@@ -99,4 +119,4 @@ pytest: dynamodb-local
 test: lint typecheck template openapi-check pytest
 
 clean:
-	rm -rf $(VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

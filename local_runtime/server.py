@@ -54,6 +54,9 @@ EXPORTS_DIR = "exports"
 LAYER_PATH = ROOT / "layers" / "shared" / "python"
 # Environment a developer's shell may carry that must not reach the local functions.
 _SCRUBBED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+# Path parameters that are credentials (a voucher code redeems until it is revoked): the
+# request log shows their name, ``/admin/vouchers/{code}/revoke``, never their value.
+SECRET_PATH_PARAMETERS = frozenset({"code"})
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
@@ -241,7 +244,7 @@ class LocalApi:
         log.info(
             "%s %s %d %.1f ms",
             request.method,
-            request.path,
+            self._logged_path(request),
             response.status_code,
             (time.perf_counter() - started) * 1000,
         )
@@ -255,8 +258,19 @@ class LocalApi:
         except BadRequest as refused:
             return refused.response()
         except Exception as error:
-            log.exception("%s %s failed", request.method, request.path)
+            log.exception("%s %s failed", request.method, self._logged_path(request))
             return problem(500, "internal_error", "Internal error", f"{type(error).__name__}: {error}")
+
+    def _logged_path(self, request: Request) -> str:
+        """The request's path, its credential path parameters replaced by their names."""
+        matched, _ = self._router.match(request.method, request.path)
+        if matched is None or not SECRET_PATH_PARAMETERS & matched.path_parameters.keys():
+            return str(request.path)
+        path = matched.route.path
+        for name, value in matched.path_parameters.items():
+            if name not in SECRET_PATH_PARAMETERS:
+                path = path.replace(f"{{{name}}}", value)
+        return path
 
     # ------------------------------------------------------------ the template's routes
 

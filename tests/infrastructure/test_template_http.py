@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from local_runtime.template import Resolver, resources, routes, schedules
+from tests import figures
 
 ALWAYS_PUBLIC = {"GET /openapi.json", "GET /docs"}
+THROTTLES = ("ThrottlingRateLimit", "ThrottlingBurstLimit")
 ROUTE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE)\s+(/[^\s,()]*)")
 
 
@@ -136,3 +138,43 @@ def test_schedule_names_and_defaults_do_not_depend_on_the_stack(
     for schedule in schedules(template, Resolver(template, stack_name=stack_name)):
         assert schedule.name in documented, f"{schedule.name} (stack {stack_name}) is not an API.md schedule"
         assert schedule.expression == documented[schedule.name].strip("`"), f"{schedule.name} default schedule"
+
+
+@pytest.mark.hardening
+def test_documented_public_routes_are_throttled_tighter_than_the_rest(
+    template: dict[str, Any], resolver: Resolver, api_md: str, api_additions: str
+) -> None:
+    """R-REG-2: each route API.md or the additions page lists as public (and the OpenAPI
+    routes) has its own RouteSettings throttle, tighter than the API's default, which bounds
+    every other route; both reach the deployed stage through the SAM transform."""
+    from tests.infrastructure.test_template_security import transformed
+
+    documented = api_md_public_routes(api_md) | api_md_public_routes(api_additions) | ALWAYS_PUBLIC
+    assert len(documented) >= 8, documented
+    (api,) = resources(template, "AWS::Serverless::HttpApi").values()
+    default = api["Properties"]["DefaultRouteSettings"]
+    default_limits = {limit: float(resolver.resolve(default[limit])) for limit in THROTTLES}
+    assert all(value > 0 for value in default_limits.values()), default_limits
+    (stage,) = resources(transformed(), "AWS::ApiGatewayV2::Stage").values()
+    deployed = stage["Properties"]["RouteSettings"]
+    assert stage["Properties"]["DefaultRouteSettings"] == default
+    for route_key in sorted(documented):
+        settings = api["Properties"]["RouteSettings"].get(route_key)
+        assert settings, f"public route {route_key} has no RouteSettings throttle"
+        for limit in THROTTLES:
+            value = float(resolver.resolve(settings[limit]))
+            assert 0 < value <= default_limits[limit], f"{route_key} {limit} {value} vs default {default_limits}"
+        assert deployed.get(route_key) == settings, f"{route_key}: the stage does not carry its throttle"
+    figures.record(
+        f"throttling: {len(documented)} public routes at {resolver.resolve(settings['ThrottlingRateLimit'])} rps "
+        f"(burst {resolver.resolve(settings['ThrottlingBurstLimit'])}), every other route at the API default "
+        f"{default_limits['ThrottlingRateLimit']:g} rps"
+    )
+
+
+def test_route_settings_name_routes_that_exist(template: dict[str, Any]) -> None:
+    """A RouteSettings key that matches no route (a typo, a removed route) throttles nothing."""
+    existing = {route.route_key for route in routes(template)}
+    for name, api in resources(template, "AWS::Serverless::HttpApi").items():
+        unknown = set(api["Properties"].get("RouteSettings", {})) - existing
+        assert not unknown, f"{name}: RouteSettings for routes the template does not have: {sorted(unknown)}"
