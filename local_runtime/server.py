@@ -339,7 +339,10 @@ class LocalApi:
         return json_response({"now": clock.to_iso(clock.now())})
 
     def _outbox(self, _: Request) -> Response:
-        return json_response({"items": read_outbox(self.outbox_path)})
+        # API.md: oldest first. The file is in sending order, which differs when the clock was
+        # set back or a notice was retried later (the sort is stable for equal times).
+        items = sorted(read_outbox(self.outbox_path), key=lambda item: str(item.get("created_at") or ""))
+        return json_response({"items": items})
 
     def _run_schedule(self, request: Request, name: str) -> Response:
         schedule = self._schedules.get(name)
@@ -360,7 +363,7 @@ class LocalApi:
 
 
 def read_outbox(path: Path) -> list[dict[str, Any]]:
-    """The notifications the local email sender appended, oldest first (file order)."""
+    """The notifications the local email sender appended, in sending order (file order)."""
     if not path.is_file():
         return []
     items = []

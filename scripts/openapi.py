@@ -45,11 +45,37 @@ def generate() -> str:
         security=[{"bearerAuth": []}],
         on_conflict="error",
     )
-    for code_uri in sorted({route.code_uri for route in template.routes(template.load())}):
+    code_uris = sorted({route.code_uri for route in template.routes(template.load())})
+    for code_uri in code_uris:
         merge.add_file(ROOT / code_uri / "app.py", resolver_name="app")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a handler that fails to load must fail the build
-        return merge.get_openapi_json_schema() + "\n"
+        document = merge.get_openapi_json_schema() + "\n"
+    _refuse_schema_name_clashes(document, code_uris)
+    return document
+
+
+def _refuse_schema_name_clashes(document: str, code_uris: list[str]) -> None:
+    """Two functions' models of one name merge into one schema, so a route would be documented
+    with another route's body; ``on_conflict`` covers paths only, so compare each function's
+    own schemas with the merged ones."""
+    import importlib.util
+    import json
+
+    merged = json.loads(document).get("components", {}).get("schemas", {})
+    clashes = []
+    for code_uri in code_uris:
+        spec = importlib.util.spec_from_file_location(
+            f"openapi_check_{Path(code_uri).name}", ROOT / code_uri / "app.py"
+        )
+        if spec is None or spec.loader is None:
+            raise SystemExit(f"{code_uri}app.py cannot be loaded")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        own = json.loads(module.app.get_openapi_json_schema()).get("components", {}).get("schemas", {})
+        clashes += [f"{code_uri}: {name}" for name, schema in own.items() if merged.get(name) != schema]
+    if clashes:
+        raise SystemExit("schemas of one name differ between functions (rename a model): " + ", ".join(clashes))
 
 
 def main() -> int:

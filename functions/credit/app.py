@@ -62,7 +62,9 @@ def get_credit(id: AccountPath) -> credit.CreditView:
 def buy_credit(
     id: AccountPath, form: Annotated[credit.CreditPurchase, Body()]
 ) -> tuple[credit.CreditPurchaseView, int]:
-    return credit.buy(current_principal(app), id, form, clock.now(), get_settings()), 201
+    # The Idempotency-Key makes a retry the same purchase even after the idempotency store lost it.
+    key = app.current_event.headers.get("idempotency-key")
+    return credit.buy(current_principal(app), id, form, clock.now(), get_settings(), request_key=key), 201
 
 
 lambda_handler = lambda_handler_for(app)

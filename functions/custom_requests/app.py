@@ -30,7 +30,7 @@ DECISION_ERRORS = {"s404": "not_found", "s409": "already_decided", **STAFF_ONLY}
     },
 )
 def file_request(
-    id: AccountPath, form: Annotated[custom_requests.RequestInput, Body()]
+    id: AccountPath, form: Annotated[custom_requests.CustomRequestInput, Body()]
 ) -> tuple[CustomRequestView, int]:
     return custom_requests.file(current_principal(app), id, form, clock.now()), 201
 

@@ -66,7 +66,8 @@ def create_request(form: Annotated[RequestInput, Body()]) -> tuple[SubjectReques
     security=PUBLIC,
     responses={
         200: {"description": "the request, `verified`"},
-        **problem_responses(s400="invalid_token", s409="request_closed", s503="service_unavailable"),
+        # 404: a request id of characters no id has matches no route (Powertools' not_found).
+        **problem_responses(s400="invalid_token", s404="not_found", s409="request_closed", s503="service_unavailable"),
     },
 )
 def verify_request(request_id: RequestPath, token: TokenQuery = None, form: TokenBody = None) -> SubjectRequestView:
@@ -97,7 +98,7 @@ def unsubscribe(token: TokenQuery = None, form: TokenBody = None) -> Response[No
     security=PUBLIC,
     responses={
         200: {"description": "the export, a JSON document, as an attachment", "content": {"application/json": {}}},
-        **problem_responses(s400="invalid_token", s410="export_unavailable"),
+        **problem_responses(s400="invalid_token", s404="not_found", s410="export_unavailable"),
     },
 )
 def download_export(request_id: RequestPath, token: TokenQuery = None) -> Response[str]:

@@ -58,6 +58,7 @@ is still owed and answers the same amounts. Nothing else is ever refunded (R-PAY
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ from lifecycle.transactions import Outcome, try_commit
 
 YEAR_SECONDS = 365 * 86_400
 MONTHS_PER_YEAR = 12
+# "prepaid-credit#<the request's Idempotency-Key, hashed>", or without a key
 # "prepaid-credit#<instant to the microsecond>": one invoice per purchase (corrections own "credit#").
 PURPOSE = "prepaid-credit#"
 REFUND_CLAIM = "credit-refund#"
@@ -311,8 +313,21 @@ def _check_amount(amount: Money, settings: Settings) -> None:
         raise InvalidField("amount.amount", f"must be between 1 and {MAX_PURCHASE_CENTS} cents")
 
 
+def purchase_purpose(now: datetime, request_key: str | None) -> str:
+    """One purchase per request: a retry with the same Idempotency-Key is the same purchase
+    (its charge replayed and its invoice found, never a second one), whenever it comes."""
+    if request_key:
+        return PURPOSE + "key-" + hashlib.sha256(request_key.encode("utf-8")).hexdigest()[:32]
+    return PURPOSE + now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def buy(
-    principal: Principal, account_id: str, form: CreditPurchase, now: datetime, settings: Settings
+    principal: Principal,
+    account_id: str,
+    form: CreditPurchase,
+    now: datetime,
+    settings: Settings,
+    request_key: str | None = None,
 ) -> CreditPurchaseView:
     """R-CREDIT-1: the amount is charged to the payment method and invoiced; the credit is
     settled to now, topped up and its validity computed at the current seats, in the
@@ -328,7 +343,9 @@ def buy(
         raise Conflict("The account has ended")
     amount = form.amount.amount
     line = Line(description="Prepaid credit", quantity=1, unit_price=form.amount, amount=form.amount, rule="R-CREDIT-1")
-    draft = Draft(account_id=account_id, purpose=PURPOSE + now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), lines=[line])
+    # Without a key, a retry is a new purchase: an interrupted charge is refunded (not replayable).
+    purpose = purchase_purpose(now, request_key)
+    draft = Draft(account_id=account_id, purpose=purpose, lines=[line], replayable=request_key is not None)
 
     def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice) -> None:
         # Read when the transaction is built, after the charge: a seat change during it is seen.

@@ -37,7 +37,7 @@ SINGLE_LINE = r"^[^\x00-\x1f\x7f]+$"
 Status = Literal["requested", "approved", "refused"]
 
 
-class RequestInput(BaseModel):
+class CustomRequestInput(BaseModel):
     """``POST /accounts/{id}/custom-requests``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -114,7 +114,7 @@ class CustomRequestList(BaseModel):
 # ---------------------------------------------------------------- the owner's side
 
 
-def file(principal: Principal, account_id: str, form: RequestInput, now: datetime) -> CustomRequestView:
+def file(principal: Principal, account_id: str, form: CustomRequestInput, now: datetime) -> CustomRequestView:
     """R-CUSTOM-1: the owner files a request; it awaits staff's decision."""
     if principal.is_staff:
         raise errors.Forbidden("Customers file custom development requests; staff decide them")

@@ -39,15 +39,10 @@ from lifecycle import errors
 from lifecycle.auth import Principal, principal_from_claims
 from lifecycle.observability import logger, metrics, tracer
 from lifecycle.settings import get_settings
+from lifecycle.transactions import is_throttle
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:helpdesk:problem:"
-_THROTTLE_CODES = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TransactionInProgressException",
-}
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -115,17 +110,6 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
             location = location[1:]
         result.append({"field": ".".join(location) or "body", "message": str(item.get("msg", "invalid"))})
     return result
-
-
-def _is_throttle(exc: BaseException) -> bool:
-    """A DynamoDB throttle anywhere in the cause chain (pynamodb wraps botocore's errors)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        response = getattr(seen, "response", None)
-        if isinstance(response, dict) and response.get("Error", {}).get("Code") in _THROTTLE_CODES:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _not_json(event: dict[str, Any]) -> bool:
@@ -222,7 +206,7 @@ def create_app() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
-        if _is_throttle(error):
+        if is_throttle(error):
             return problem_for(errors.ServiceUnavailable("The database is busy; retry shortly"))
         logger.exception("unhandled error")
         return problem(500, "internal_error", "Internal error", "The service failed; the request changed nothing")
@@ -284,12 +268,16 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
         expires_after_seconds=settings.idempotency_ttl_seconds,
     )
 
+    # The answer this thread's invocation gave, once the route finished (see below).
+    finished = threading.local()
+
     def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if _not_json(event):
             return _plain_problem(errors.UnsupportedMediaType("Send the body as application/json"))
         response: dict[str, Any] = app.resolve(event, context)
         if response["statusCode"] >= 500:
             raise _DoNotRemember(response)
+        finished.response = response
         return response
 
     remembered: Handler = idempotent(config=config, persistence_store=_persistence())(resolve)
@@ -298,6 +286,7 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        finished.response = None
         try:
             return remembered(event, context)
         except _DoNotRemember as failed:
@@ -307,6 +296,13 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
         except IdempotencyAlreadyInProgressError:
             return _plain_problem(errors.IdempotencyInProgress())
         except IdempotencyPersistenceLayerError:
+            done: dict[str, Any] | None = finished.response
+            if done is not None:
+                # The route finished; only the store's save of its answer failed (throttled).
+                # Its answer, not a 503: a 503 invites a retry that would do the work again
+                # once the in-progress record expires (a second purchase, say).
+                logger.exception("idempotency record of a finished request not saved")
+                return done
             logger.exception("idempotency store unavailable")
             return _plain_problem(errors.ServiceUnavailable("The idempotency store is unavailable"))
 

@@ -37,7 +37,7 @@ from lifecycle.money import Money
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification
 from lifecycle.storage.claims import INVOICE
-from lifecycle.transactions import Outcome, try_commit
+from lifecycle.transactions import Outcome, is_throttle, try_commit
 
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
@@ -134,6 +134,11 @@ class Draft:
     fixed_tax: tax.Treatment | None = None
     details: BillingDetailsView | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # True when a retry of the request makes this same purpose (a period, the first period),
+    # so it replays the provider key: a charge interrupted by contention then stands for the
+    # retry to issue. A purpose of the instant (a credit purchase) is new on each retry: its
+    # interrupted charge is refunded instead, or the retry would charge a second time.
+    replayable: bool = True
 
     @property
     def subtotal(self) -> int:
@@ -221,8 +226,9 @@ def charge_then_issue(
     ``attempt`` > 0 is a retry after a decline: a new provider key, so the provider really
     tries again (the same key would replay the decline). A charge whose issuing fails is
     refunded, unless a concurrent attempt issued the purpose with this very charge (it then
-    stands) or the failure was contention only (503: a retry replays this charge's key and
-    issues it).
+    stands) or the failure was contention only (a conflict past its retries or a DynamoDB
+    throttle, 503) on a ``replayable`` purpose: a retry replays this charge's key and issues
+    it. Contention is always answered 503, refunded or not.
     """
     invoice = prepare(draft, now, settings)
     if invoice.billing_details is None:
@@ -242,12 +248,21 @@ def charge_then_issue(
     invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
     try:
         receipt = issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
-    except ServiceUnavailable:
-        raise
-    except Exception:
+    except Exception as exc:
+        # Contention: a conflict past its retries (already a 503) or a DynamoDB throttle.
+        throttled = not isinstance(exc, ServiceUnavailable) and is_throttle(exc)
+        contention = throttled or isinstance(exc, ServiceUnavailable)
+        if contention and draft.replayable:
+            # Refunded, the charge would be replayed by the retry's same provider key and
+            # its invoice issued as paid by a refunded charge.
+            if throttled:
+                raise ServiceUnavailable("The database is busy; retry shortly") from exc
+            raise
         issued = issued_for(account.id, draft.purpose)
         if issued is None or issued.charge_id != charge.id:
             provider.refund(charge.id, total, idempotency_key="refund:" + charge.id)
+        if throttled:
+            raise ServiceUnavailable("The database is busy; retry shortly") from exc
         raise
     if receipt is not None:
         notifications.deliver(receipt, now, notifications.sender_for(settings))

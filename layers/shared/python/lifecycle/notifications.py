@@ -4,8 +4,9 @@ The record is saved first and unsent (it carries ``unsent_shard``, so the sparse
 ``unsent`` index finds it), then sent by the configured sender: SES in AWS, a JSONL
 outbox file when run locally (``LOCAL_OUTBOX_PATH``, read by ``GET /_local/outbox``).
 One conditional update marks it sent. A failed send leaves it unsent with the attempt
-counted, for a retry: notices are evidence and are never silently dropped, and a
-failing email provider never fails the caller's request.
+counted, for a retry (``retry_unsent``, a sweep of the ``unsent`` index): notices are
+evidence and are never silently dropped, and a failing email provider never fails the
+caller's request.
 
 Marketing (``notices.MARKETING_TYPES``) goes only through ``notify_marketing``: it is sent
 to a person (not an account) who consented and has not withdrawn, objected or been
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from lifecycle import audit, clock, consents, notices, privacy
 from lifecycle.auth import Principal, require_member
@@ -36,6 +38,7 @@ from lifecycle.observability import logger
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Notification
 from lifecycle.storage.base import shard_of
+from lifecycle.sweeps import DuePage, QueryDue, SweepRequest, SweepSummary, run_sweep
 
 LIST_LIMIT = 200
 
@@ -283,6 +286,58 @@ def _record_failure(record: Notification, error: Exception) -> None:
     except UpdateError:
         # The record is still there and unsent, so the retry finds it; only the count is lost.
         logger.exception("failed send not recorded", extra=_log_extra(record))
+
+
+# ---------------------------------------------------------------- retrying
+
+# A notice is retried once it has been unsent this long: a younger one may still be in the
+# hands of the invocation that saved it (its send and "sent" mark come right after).
+RETRY_AFTER = timedelta(minutes=5)
+RETRY_SWEEP = "notification-retry-sweep"
+RETRY_PAGE_SIZE = 100
+
+
+def _unsent(now: datetime) -> QueryDue:
+    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
+        return Notification.unsent.query(
+            shard,
+            Notification.created_at <= now - RETRY_AFTER,
+            limit=RETRY_PAGE_SIZE,
+            page_size=RETRY_PAGE_SIZE,
+            last_evaluated_key=after,
+        )
+
+    return query
+
+
+def _resend(now: datetime, sender: Sender) -> Callable[[Notification], bool]:
+    def act(due: Notification) -> bool:
+        try:
+            record = Notification.get(due.account_id, due.notification_key, consistent_read=True)
+        except DoesNotExist:
+            return False
+        if record.sent_at is not None or record.unsent_shard is None:
+            return False  # sent meanwhile, or erased (an erased notice is never sent)
+        return deliver(record, now, sender)
+
+    return act
+
+
+def retry_unsent(
+    request: SweepRequest, now: datetime, remaining_ms: Callable[[], int], settings: Settings
+) -> SweepSummary:
+    """The retry sweep of notices whose send failed (RULES.md "Notify": never silently
+    dropped): each unsent notice of the sparse ``unsent`` index, once ``RETRY_AFTER`` old, is
+    sent again by ``deliver``; a send that fails again stays unsent, its attempt counted, for
+    the next run. ``changed`` counts the notices the provider accepted."""
+    return run_sweep(
+        shards=settings.sweep_shards,
+        query_due=_unsent(now),
+        act=_resend(now, sender_for(settings)),
+        request=request,
+        remaining_ms=remaining_ms,
+        margin_ms=settings.sweep_time_margin_ms,
+    )
 
 
 # ---------------------------------------------------------------- reading

@@ -60,8 +60,9 @@ def put_for(
         raise Conflict("The account has ended")
     if billing_details.valid_at(account.id, now) is None:
         raise BillingDetailsRequired("Give the billing details first: invoices are made out to them (R-VOUCH-8)")
+    previous = account.payment_method_ref if account.has_payment_method else None
     _attach(account, form, settings)
-    invoice = _after_attach(principal, account, now, settings)
+    invoice = _after_attach(principal, account, now, settings, previous)
     return PaymentMethodView(
         type=form.type,
         account=AccountView.of(accounts.load(account_id)),
@@ -83,13 +84,19 @@ def _attach(account: Account, form: PaymentMethodInput, settings: Settings) -> N
     account.payment_method_type = form.type
 
 
-def _after_attach(principal: Principal, account: Account, now: datetime, settings: Settings) -> Invoice | None:
+def _after_attach(
+    principal: Principal, account: Account, now: datetime, settings: Settings, previous: str | None = None
+) -> Invoice | None:
     in_trial = account.status in (subscriptions.TRIALING, subscriptions.TRIAL_EXPIRED) and not account.lifetime
     if in_trial and not account.has_payment_method:
         return _end_trial(principal, account, now, settings)
     if account.status == subscriptions.PAYMENT_REQUIRED:
         # R-VOUCH-10: everything due is charged to the new method, then access returns at once.
         return billing_run.settle(account, now, settings, actor=principal.user_id)
+    if account.payment_method_ref == previous:
+        # The method the account has (the provider's attach replayed it): a retry of a change
+        # that was made, or the same card again. Nothing to replace, nothing to record.
+        return None
     _replace(principal, account, now)
     return None
 

@@ -275,6 +275,23 @@ def _claim_voucher(tx: TransactWrite, outcome: Outcome, hashed: str, account_id:
     outcome.labels.append("update:voucher")
 
 
+def _campaign_exists(campaign_id: str) -> bool:
+    try:
+        Campaign.get(campaign_id)
+    except DoesNotExist:
+        return False
+    return True
+
+
+def _count_redemption(tx: TransactWrite, outcome: Outcome, campaign_id: str, exists: bool) -> None:
+    """The campaign's redeemed count, in the redemption's own transaction: counted after the
+    commit, a throttled count was lost and the request answered 503 although the code was
+    redeemed, so the client's retry read as a reuse of the code (R-VOUCH-2)."""
+    if exists:
+        tx.update(Campaign(campaign_id), actions=[Campaign.codes_redeemed.add(1)], condition=Campaign.id.exists())
+        outcome.labels.append("update:campaign")
+
+
 def _voucher_failed(hashed: str, now: datetime, then: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
     def raise_for(failed: list[str]) -> None:
         if "update:voucher" in failed:
@@ -319,13 +336,15 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
         account.id, "account_created", owner.user_id, now, via="voucher", campaign_id=voucher.campaign_id
     )
 
+    counted = _campaign_exists(voucher.campaign_id)
+
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         _account_items(tx, outcome, account, owner, event)
         _claim_voucher(tx, outcome, hashed, account.id, now)
+        _count_redemption(tx, outcome, voucher.campaign_id, counted)
         consents.record_given(tx, outcome, form.email, form.consents, "redemption", account.id, now, settings)
 
     commit(build, _voucher_failed(hashed, now, _claims_failed(account)))
-    _add_if_exists(Campaign(voucher.campaign_id), Campaign.codes_redeemed, Campaign.id)
     return AccountView.of(account)
 
 
@@ -340,6 +359,7 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
     hashed, voucher = _voucher(form.code, settings)
     _check_redeemable(voucher, now)
     event = audit.event(account.id, "voucher_applied", actor, now, campaign_id=voucher.campaign_id)
+    counted = _campaign_exists(voucher.campaign_id)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         upgraded = Account(account.id)
@@ -369,6 +389,7 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
         )
         outcome.labels.append("update:account")
         _claim_voucher(tx, outcome, hashed, account.id, now)
+        _count_redemption(tx, outcome, voucher.campaign_id, counted)
         outcome.put(tx, "audit", event, None)
 
     def on_failure(failed: list[str]) -> None:
@@ -378,5 +399,4 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
         _voucher_failed(hashed, now, lambda _: None)(failed)
 
     commit(build, on_failure)
-    _add_if_exists(Campaign(voucher.campaign_id), Campaign.codes_redeemed, Campaign.id)
     return AccountView.of(Account.get(account.id, consistent_read=True))

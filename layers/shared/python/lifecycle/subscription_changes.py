@@ -350,7 +350,16 @@ def _proration_draft(
         period_seconds=explained.period_seconds,
     )
     purpose = f"{CHANGE_PURPOSE}{clock.to_iso(now)}#{current.plan}/{current.seats}>{applied.plan}/{applied.seats}"
-    return Draft(account_id=account.id, purpose=purpose, lines=[line], period_start=now, period_end=period.ends_at)
+    # Of the instant (and prorated to it): a retry is a new purpose, so a charge interrupted
+    # by contention is refunded rather than left for a replay that never comes.
+    return Draft(
+        account_id=account.id,
+        purpose=purpose,
+        lines=[line],
+        period_start=now,
+        period_end=period.ends_at,
+        replayable=False,
+    )
 
 
 # ---------------------------------------------------------------- what a lower plan loses (R-PAY-8)

@@ -2,8 +2,8 @@
 
 One pynamodb connection per endpoint (like the models' own), the mapping of a cancelled
 transaction's reasons back to the item that failed, and retries of conflicts with
-concurrent transactions. A conflict that outlasts the retries is a 503 with
-Retry-After, never a 500 and never a half-written change.
+concurrent transactions. A conflict that outlasts the retries, like a throttled
+transaction, is a 503 with Retry-After, never a 500 and never a half-written change.
 """
 
 from __future__ import annotations
@@ -23,6 +23,16 @@ from lifecycle.errors import ServiceUnavailable
 from lifecycle.settings import get_settings
 
 CONFLICT_RETRIES = 3
+# DynamoDB's answers to a request it had no capacity for (after botocore's own retries):
+# the caller's 503 with Retry-After, never a 500 and never a reason to undo finished work.
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+    }
+)
 
 
 @lru_cache(maxsize=4)
@@ -46,6 +56,20 @@ def reason_codes(exc: TransactWriteError) -> list[str | None]:
 
 def conflicted(exc: TransactWriteError) -> bool:
     return "TransactionConflict" in reason_codes(exc)
+
+
+def is_throttle(exc: BaseException) -> bool:
+    """A DynamoDB throttle anywhere in the cause chain (pynamodb wraps botocore's errors),
+    including a transaction cancelled because an item was throttled (``ThrottlingError``)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code") in THROTTLE_CODES:
+            return True
+        if isinstance(seen, TransactWriteError) and "ThrottlingError" in reason_codes(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def backoff(attempt: int) -> None:
@@ -99,6 +123,8 @@ def _cancellations(build: Build) -> Iterator[list[str]]:
             if failed:
                 yield failed
             if not conflicted(exc):
+                if is_throttle(exc):
+                    raise ServiceUnavailable("The database is busy; retry shortly") from exc
                 raise
             if attempt == CONFLICT_RETRIES:
                 raise ServiceUnavailable("Too many concurrent changes to this account; retry shortly") from exc

@@ -1,0 +1,9 @@
+"""The ``notification-retry-sweep`` schedule: notices whose send failed (the email provider was
+down or throttled) are sent again until it accepts them; a notice is never silently dropped."""
+
+from __future__ import annotations
+
+from lifecycle.notifications import RETRY_SWEEP, retry_unsent
+from lifecycle.scheduled import sweep_handler
+
+lambda_handler = sweep_handler(RETRY_SWEEP, retry_unsent)
