@@ -152,3 +152,9 @@ def pay(account: dict[str, Any], token: str = "tok_visa", method: str = "card", 
     return call(
         "PUT", f"/accounts/{account['id']}/payment-method", body={"type": method, "token": token}, claims=claims
     )
+
+
+def except_welcome(notices: Any) -> list[Any]:
+    """``notices`` (outbox items or Notification records) without signup's ``welcome``, for
+    tests about the notices that come after it."""
+    return [n for n in notices if (n["type"] if isinstance(n, dict) else n.type) != "welcome"]

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lifecycle import clock
 from lifecycle.settings import Settings, get_settings
-from lifecycle.storage import Account, AuditEvent, Claim, User, Voucher
+from lifecycle.storage import Account, AuditEvent, Claim, Notification, User, Voucher
 from lifecycle.vouchers import code_hash, normalise_code
 from tests.conftest import point_service_at
-from tests.support import STAFF, call, member
+from tests.support import STAFF, call, member, outbox_items
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PERSON = {
@@ -311,3 +312,29 @@ def test_r_reg_1_a_birth_date_in_the_future_is_a_validation_error_not_a_500() ->
     reply = call("POST", "/signups", body={**TRIAL, "birth_date": "2030-01-01"})
     assert (reply.status, reply.code) == (422, "validation_error")
     assert [error["field"] for error in reply.body["errors"]] == ["birth_date"]
+
+
+# ---------------------------------------------------------------- the welcome notice
+
+
+def test_a_signup_and_a_redemption_each_send_the_owner_one_welcome_notice(outbox: Path) -> None:
+    """API.md's ``welcome``: committed with the account, sent to its owner once; a retried
+    request (same Idempotency-Key) sends nothing more."""
+    key = {"Idempotency-Key": "welcome-1"}
+    trial = call("POST", "/signups", body=TRIAL, headers=key).body
+    call("POST", "/signups", body=TRIAL, headers=key)
+    add_voucher("LIFE-0000-AAAA")
+    lifetime = call(
+        "POST", "/redemptions", body=person(code="LIFE-0000-AAAA", email="ivan@example.com", company_name="Ivan Ltd")
+    ).body
+    sent = [(n["account_id"], n["type"], n["to"]) for n in outbox_items(outbox)]
+    assert sent == [
+        (trial["id"], "welcome", "maria@example.com"),
+        (lifetime["id"], "welcome", "ivan@example.com"),
+    ]
+    (first, second) = outbox_items(outbox)
+    assert trial["subdomain"] in first["body"]
+    assert "ticket" in first["body"]
+    assert "all-inclusive" in second["body"]
+    stored = [n.type for n in Notification.query(trial["id"])]
+    assert stored == ["welcome"]

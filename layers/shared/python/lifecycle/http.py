@@ -280,7 +280,11 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
         finished.response = response
         return response
 
-    remembered: Handler = idempotent(config=config, persistence_store=_persistence())(resolve)
+    def remembered(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # The store is looked up per invocation (made once per process, like Lambda's cold
+        # start): a process that is pointed at other tables (the tests' tiers) uses theirs.
+        wrapped: Handler = idempotent(config=config, persistence_store=_persistence())(resolve)
+        return wrapped(event, context)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @tracer.capture_lambda_handler

@@ -75,6 +75,10 @@ def sign(use: LinkUse, subject: str, expires_at: datetime | None, settings: Sett
 
 def verify(token: str, use: LinkUse, now: datetime, settings: Settings) -> str:
     """The subject a valid, unexpired token for ``use`` names; ``InvalidToken`` otherwise."""
+    # A token this service signed is ASCII (base64url and a dot); anything else is refused
+    # before compare_digest, which raises TypeError on non-ASCII text (a 500, found by fuzzing).
+    if not token.isascii():
+        raise errors.InvalidToken()
     payload, _, mac = token.partition(".")
     if not payload or not mac or not hmac.compare_digest(mac, _mac(payload, settings)):
         raise errors.InvalidToken()

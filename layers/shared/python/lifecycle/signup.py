@@ -20,14 +20,14 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import audit, billing_periods, clock, consents, errors, registration, terms
+from lifecycle import audit, billing_periods, clock, consents, errors, notifications, registration, terms
 from lifecycle.accounts import AccountView
 from lifecycle.human_check import check_human, verifier_for
 from lifecycle.plans import BillingPeriod, Plan
 from lifecycle.privacy import Purpose
 from lifecycle.rate_limit import check_signup_limits
 from lifecycle.settings import Settings, get_settings
-from lifecycle.storage import Account, Campaign, Claim, User, Voucher
+from lifecycle.storage import Account, Campaign, Claim, Notification, User, Voucher
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.claims import OWNER_EMAIL, SUBDOMAIN
 from lifecycle.transactions import Outcome, commit
@@ -170,6 +170,22 @@ def _account_items(tx: TransactWrite, outcome: Outcome, account: Account, owner:
     outcome.put(tx, "audit", event, None)
 
 
+def _welcome(account: Account, now: datetime) -> Notification:
+    """API.md's ``welcome`` notice to the owner: saved in the account's own transaction (no
+    account without its notice, no notice without its account), sent once it commits."""
+    return notifications.compose(
+        account.id, "welcome", str(account.owner_email), now, subdomain=account.subdomain, plan=account.plan
+    )
+
+
+def _put_welcome(tx: TransactWrite, outcome: Outcome, welcome: Notification) -> None:
+    outcome.put(tx, "notice", welcome, Notification.notification_key.does_not_exist())
+
+
+def _send(welcome: Notification, now: datetime, settings: Settings) -> None:
+    notifications.deliver(welcome, now, notifications.sender_for(settings))
+
+
 def _claims_failed(account: Account) -> Callable[[list[str]], None]:
     def raise_for(failed: list[str]) -> None:
         if "subdomain" in failed:
@@ -206,12 +222,15 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
     # R-PAY-9: a price change of this plan notifies this owner too.
     account.price_key = f"{form.plan}#{form.billing_period}"
     event = audit.event(account.id, "account_created", owner.user_id, now, via="trial_signup", plan=form.plan)
+    welcome = _welcome(account, now)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         _account_items(tx, outcome, account, owner, event)
+        _put_welcome(tx, outcome, welcome)
         consents.record_given(tx, outcome, form.email, form.consents, "signup", account.id, now, settings)
 
     commit(build, _claims_failed(account))
+    _send(welcome, now, settings)
     return AccountView.of(account)
 
 
@@ -338,13 +357,17 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
 
     counted = _campaign_exists(voucher.campaign_id)
 
+    welcome = _welcome(account, now)
+
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         _account_items(tx, outcome, account, owner, event)
+        _put_welcome(tx, outcome, welcome)
         _claim_voucher(tx, outcome, hashed, account.id, now)
         _count_redemption(tx, outcome, voucher.campaign_id, counted)
         consents.record_given(tx, outcome, form.email, form.consents, "redemption", account.id, now, settings)
 
     commit(build, _voucher_failed(hashed, now, _claims_failed(account)))
+    _send(welcome, now, settings)
     return AccountView.of(account)
 
 
