@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    port = free_port()
-    data_dir = tmp_path_factory.mktemp("local-runtime")
+@contextmanager
+def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
+    """A ``python -m local_runtime`` of its own (in memory, schedules off), stopped on exit.
+
+    The session's ``runtime`` is one; a module whose traffic, rate limits or clock must
+    not reach other tests (the fuzzer) starts another with its own ``data_dir``.
+    """
+    port = port or free_port()
     log_path = data_dir / "runtime.log"
     command = [
         sys.executable,
@@ -149,3 +154,9 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         yield Runtime(url=f"http://127.0.0.1:{port}", log_path=log_path)
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    with start_runtime(tmp_path_factory.mktemp("local-runtime")) as started:
+        yield started

@@ -29,7 +29,8 @@ def test_r_vouch_11_revoking_a_redeemed_code_notifies_its_owner_by_email_and_in_
     assert revoked.status_code == 200, revoked.text
 
     outbox = runtime.get("/_local/outbox").json()["items"]
-    (notice,) = [item for item in outbox if item["account_id"] == account["id"]]
+    welcome, notice = [item for item in outbox if item["account_id"] == account["id"]]
+    assert (welcome["type"], welcome["to"]) == ("welcome", f"{tag}@example.com")  # API.md: on redemption
     assert (notice["type"], notice["to"]) == ("voucher_revoked", f"{tag}@example.com")
     assert account["subdomain"] in notice["body"]
     assert notice["sent_at"] is not None
@@ -37,6 +38,6 @@ def test_r_vouch_11_revoking_a_redeemed_code_notifies_its_owner_by_email_and_in_
     owner = runtime.token(account["owner_id"], account["id"], "owner")
     listed = runtime.get(f"/accounts/{account['id']}/notifications", token=owner)
     assert listed.status_code == 200, listed.text
-    assert listed.json()["items"] == [notice]
+    assert listed.json()["items"] == [notice, welcome]  # newest first
     agent = runtime.token("usr_agent", account["id"], "agent")
     assert runtime.get(f"/accounts/{account['id']}/notifications", token=agent).status_code == 403

@@ -41,7 +41,8 @@ def test_r_vouch_5_r_vouch_7_r_use_4_extra_user_warned_removed_and_audited(runti
     assert seats == {"included": 2, "used": 3, "extra": 1}
 
     outbox = runtime.get("/_local/outbox").json()["items"]
-    (warning,) = [item for item in outbox if item["account_id"] == account["id"]]
+    welcome, warning = [item for item in outbox if item["account_id"] == account["id"]]
+    assert (welcome["type"], welcome["to"]) == ("welcome", f"{tag}@example.com")
     assert (warning["type"], warning["to"]) == ("extra_seat_warning", f"{tag}@example.com")
     assert "seats are exceeded" in warning["body"]
 
