@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field
 
 from lifecycle import errors
 from lifecycle.auth import Principal, principal_from_claims
-from lifecycle.observability import logger, metrics, tracer
+from lifecycle.observability import log_metrics, logger, tracer
 from lifecycle.settings import get_settings
 from lifecycle.transactions import is_throttle
 
@@ -288,7 +288,7 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @tracer.capture_lambda_handler
-    @metrics.log_metrics
+    @log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         finished.response = None
         try:

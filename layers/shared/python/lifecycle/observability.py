@@ -6,11 +6,35 @@ environment variables that template.yaml sets in ``Globals``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-__all__ = ["MetricUnit", "logger", "metrics", "tracer"]
+__all__ = ["MetricUnit", "log_metrics", "logger", "metrics", "tracer"]
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+Handler = Callable[[Any, Any], Any]
+
+
+def log_metrics(handler: Handler) -> Handler:
+    """Powertools' ``log_metrics``. With metrics off (the local runtime and tests) Powertools
+    never clears what a handler added, so one process serving every request would keep each
+    metric value and warn that the ``sweep`` dimension "has already been added": cleared here."""
+    published: Handler = metrics.log_metrics(handler)
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        try:
+            return published(event, context)
+        finally:
+            if is_metrics_disabled():
+                metrics.clear_metrics()
+
+    return wrapper

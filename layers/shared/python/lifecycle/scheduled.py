@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lifecycle import clock
-from lifecycle.observability import logger, metrics, tracer
+from lifecycle.observability import log_metrics, logger, metrics, tracer
 from lifecycle.settings import Settings, get_settings
 from lifecycle.sweeps import SweepRequest, SweepSummary
 
@@ -27,7 +27,7 @@ def sweep_handler(name: str, sweep: Sweep) -> Callable[[dict[str, Any], LambdaCo
 
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler
-    @metrics.log_metrics
+    @log_metrics
     @event_parser(model=ScheduledSweepEvent)
     def handler(event: ScheduledSweepEvent, context: LambdaContext) -> dict[str, Any]:
         summary = sweep(event.detail, clock.now(), context.get_remaining_time_in_millis, get_settings())
