@@ -256,3 +256,11 @@ def test_r_pay_9_the_new_price_applies_from_the_first_period_starting_at_or_afte
     # Other billing periods and plans keep their prices.
     assert pricing.seat_price("ticket", "annual", effective_at, settings).amount == 19_000
     assert pricing.seat_price("ticket-chat", "monthly", effective_at, settings).amount == 2900
+
+
+def test_an_instant_outside_the_calendar_is_a_validation_error_not_a_500() -> None:
+    """Found by fuzzing: an offset at the calendar's edge has no UTC instant."""
+    body = {"plan": "free", "price": {"amount": 0, "currency": "USD"}, "effective_at": "0001-01-01T00:00:00+00:01"}
+    reply = call("POST", "/admin/prices", body=body, claims=STAFF)
+    assert (reply.status, reply.code) == (422, "validation_error"), reply.body
+    assert [error["field"] for error in reply.body["errors"]] == ["effective_at"]

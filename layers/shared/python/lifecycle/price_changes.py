@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from lifecycle import accounts, audit, clock, notices, notifications, pricing
@@ -60,6 +60,16 @@ class PriceChangeInput(BaseModel):
     billing_period: BillingPeriod = "monthly"
     price: Money = Field(description="per seat and billing period")
     effective_at: AwareDatetime = Field(description="an instant, with `Z` or an offset")
+
+    @field_validator("effective_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        # An offset at the edge of the calendar (0001-01-01T00:00+00:01) has no UTC instant:
+        # the client's error (422), not an OverflowError in the logic.
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the instant is outside the calendar") from None
 
 
 class PriceChangeView(BaseModel):
