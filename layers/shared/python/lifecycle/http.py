@@ -18,7 +18,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -172,9 +171,6 @@ class _Resolver(APIGatewayHttpResolver):
 def create_app() -> APIGatewayHttpResolver:
     """A resolver with validation on and every error mapped to problem+json."""
     app = _Resolver(enable_validation=True)
-    # Each route declares its callers as OpenAPI security (lifecycle.auth.allowed); the scheme
-    # it names must be known to every resolver, not only to the merged document.
-    app.configure_openapi(security_schemes={"bearerAuth": HTTPBearer(bearerFormat="JWT")})
 
     @app.exception_handler(errors.DomainError)
     def _domain_error(error: errors.DomainError) -> Response[str]:
