@@ -144,11 +144,11 @@ def measure(op: Any, *, keyed: bool, budget: Budget) -> Measurement:
     from local_runtime import template
     from tests.conftest import point_service_at
     from tests.faults import FaultInjector
-    from tests.route_examples import EXAMPLES, build_scene
+    from tests.route_examples import EXAMPLES, InProcessClient, build_scene
     from tests.unit.conftest import create_tables
 
     example = EXAMPLES[op.key]
-    client = BenchClient()
+    client = InProcessClient(START, Path(get_settings().local_outbox_path or ""))
     store = get_settings().idempotency_table
 
     def send(headers: dict[str, str] | None) -> tuple[int, list[str], list[str]]:
@@ -173,41 +173,6 @@ def measure(op: Any, *, keyed: bool, budget: Budget) -> Measurement:
         keyed_status, keyed_own, keyed_kept = send({"Idempotency-Key": "bench-round-trips"})
         result.keyed_status, result.keyed_main, result.idempotency = keyed_status, keyed_own, keyed_kept
     return result
-
-
-class BenchClient:
-    """The scene's transport: handlers in-process (``tests.support.call``) over moto, a frozen clock."""
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: Any = None,
-        claims: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        from tests.route_examples import Answer
-        from tests.support import call
-
-        reply = call(method, url, body=body, claims=claims, headers=headers)
-        return Answer(reply.status, reply.body)
-
-    def now(self) -> datetime:
-        from lifecycle import clock
-
-        return clock.now()
-
-    def set_clock(self, instant: datetime | None) -> None:
-        from lifecycle import clock
-
-        clock.set_now(instant or START)
-
-    def outbox(self) -> list[dict[str, Any]]:
-        from lifecycle.settings import get_settings
-        from tests.support import outbox_items
-
-        return outbox_items(Path(get_settings().local_outbox_path or ""))
 
 
 # ---------------------------------------------------------------- report

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from tests.support import billing_details_body
+from tests.support import billing_details_body, call, outbox_items
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "functions" / "docs" / "openapi.json"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -138,6 +138,41 @@ class Client(Protocol):
     def outbox(self) -> list[dict[str, Any]]:
         """The notices sent so far, oldest first."""
         ...
+
+
+class InProcessClient:
+    """The scene's transport in process (unit tier, ``make bench-round-trips``): each handler
+    through ``tests.support.call`` over whatever tables the service points at, the clock of
+    ``lifecycle.clock`` (back to ``start`` when a scene resets it), the outbox file at ``outbox``."""
+
+    def __init__(self, start: datetime, outbox: Path) -> None:
+        self.start = start
+        self.outbox_path = outbox
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        claims: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        reply = call(method, url, body=body, claims=claims, headers=headers)
+        return Answer(reply.status, reply.body)
+
+    def now(self) -> datetime:
+        from lifecycle import clock
+
+        return clock.now()
+
+    def set_clock(self, instant: datetime | None) -> None:
+        from lifecycle import clock
+
+        clock.set_now(instant or self.start)
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return outbox_items(self.outbox_path)
 
 
 def ok(answer: Answer, *statuses: int) -> Any:

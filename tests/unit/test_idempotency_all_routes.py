@@ -21,19 +21,17 @@ from typing import Any
 import boto3
 import pytest
 
-from lifecycle import clock
 from lifecycle.settings import Settings, get_settings
 from tests import figures
 from tests.route_examples import (
     EXAMPLES,
-    Answer,
+    InProcessClient,
     Operation,
     assert_catalogued,
     build_scene,
     operations,
     other_body,
 )
-from tests.support import call, outbox_items
 
 pytestmark = pytest.mark.hardening
 
@@ -46,35 +44,6 @@ NOT_2XX: dict[str, str] = {}
 NOT_REPLAYABLE: dict[str, str] = {}
 
 _tally: dict[str, int] = {"routes": 0, "identical": 0, "changes": 0, "refused": 0, "first_2xx": 0}
-
-
-class UnitClient:
-    """The scene's transport in the unit tier: handlers in-process over moto, the frozen clock."""
-
-    def __init__(self, start: datetime, outbox: Path) -> None:
-        self.start = start
-        self.outbox_path = outbox
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: Any = None,
-        claims: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Answer:
-        reply = call(method, url, body=body, claims=claims, headers=headers)
-        return Answer(reply.status, reply.body)
-
-    def now(self) -> datetime:
-        return clock.now()
-
-    def set_clock(self, instant: datetime | None) -> None:
-        clock.set_now(instant or self.start)
-
-    def outbox(self) -> list[dict[str, Any]]:
-        return outbox_items(self.outbox_path)
 
 
 def snapshot(settings: Settings, outbox: Path, journal: Path) -> dict[str, Any]:
@@ -129,7 +98,7 @@ def test_same_key_and_body_answers_the_first_response_and_changes_nothing(
     if op.id in NOT_REPLAYABLE:
         pytest.fail(f"{op.id} is listed as not replayable ({NOT_REPLAYABLE[op.id]}): API.md promises every route")
     example = EXAMPLES[op.key]
-    client = UnitClient(frozen_now, outbox)
+    client = InProcessClient(frozen_now, outbox)
     scene = build_scene(client, example.needs)
     request = example.build(scene)
     claims = None if example.caller == "public" else scene.claims(example.caller)
@@ -158,7 +127,7 @@ def test_same_key_and_body_answers_the_first_response_and_changes_nothing(
 
 def test_the_key_is_scoped_to_the_caller_and_the_path(tables: Settings, frozen_now: datetime, outbox: Path) -> None:
     """The same key and body from another caller, or on another account's path, is a request of its own."""
-    client = UnitClient(frozen_now, outbox)
+    client = InProcessClient(frozen_now, outbox)
     scene = build_scene(client, {"other"})
     key = {"Idempotency-Key": "shared-key"}
     body = {"device_id": "laptop-1"}
