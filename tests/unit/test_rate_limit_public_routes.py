@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from lifecycle.settings import Settings
-from lifecycle.storage import Account, PrivacyRequest
+from lifecycle.settings import Settings, get_settings
+from lifecycle.storage import Account, PrivacyRequest, RateCounter
 from local_runtime.template import load, routes
 from tests import figures
 from tests.conftest import point_service_at
+from tests.faults import FaultInjector
 from tests.support import Reply, call
-from tests.unit.test_signup import TRIAL, add_voucher, person
+from tests.unit.test_signup import TRIAL, add_campaign, add_voucher, person
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("frozen_now", "outbox")]
 
@@ -121,3 +122,49 @@ def test_r_reg_2_public_route_is_limited_per_email_whatever_its_spelling(route_k
     assert _written() == before, "the refused attempt wrote something"
     assert attempt(3, "bob@example.com", "203.0.113.12").status == created
     _proven.append(f"{route_key} per email")
+
+
+# ---------------------------------------------------------------- refused attempts count too
+
+# A request refused for another reason (a guessed code, a bot's filled trap field) counts
+# against the limits by itself; an accepted one counts in its own transaction (issue 10).
+REFUSED: dict[str, tuple[Callable[[int, str], Reply], int]] = {
+    "POST /signups": (
+        lambda n, ip: call(
+            "POST", "/signups", body={**TRIAL, "email": f"bot-{n}@example.com", "website": "spam"}, source_ip=ip
+        ),
+        403,
+    ),
+    "POST /redemptions": (
+        lambda n, ip: call(
+            "POST", "/redemptions", body=person(code=f"GUES-{n:04d}-ZZZZ", email=f"g-{n}@example.com"), source_ip=ip
+        ),
+        404,
+    ),
+}
+
+
+@pytest.mark.parametrize("route_key", sorted(REFUSED))
+@pytest.mark.usefixtures("limits")
+def test_r_reg_2_refused_attempts_count_against_the_limit_like_accepted_ones(route_key: str) -> None:
+    refuse, status = REFUSED[route_key]
+    for n in range(LIMIT):
+        assert refuse(n, "203.0.113.20").status == status
+    # The limit is reached: a guess or a valid request alike is refused, nothing written.
+    _refused(refuse(LIMIT, "203.0.113.20"))
+    attempt, _ = ATTEMPTS[route_key]
+    before = _written()
+    _refused(attempt(LIMIT + 1, "late@example.com", "203.0.113.20"))
+    assert _written() == before
+
+
+@pytest.mark.parametrize("route_key", sorted(ATTEMPTS))
+@pytest.mark.usefixtures("limits")
+def test_r_reg_2_an_accepted_attempt_is_counted_in_its_own_transaction(route_key: str) -> None:
+    attempt, created = ATTEMPTS[route_key]
+    add_campaign()  # a redemption counts its code in its campaign, in the same transaction
+    with FaultInjector() as counted:
+        assert attempt(0, "one@example.com", "203.0.113.30").status == created
+    counters = [call for call in counted.calls if get_settings().rate_limits_table in call.tables]
+    assert [call.operation for call in counters] == ["TransactWriteItems"], counted.operations()
+    assert sorted(counter.hits for counter in RateCounter.scan()) == [1, 1]  # test-only Scan: IP and email

@@ -14,9 +14,10 @@ import pytest
 
 from lifecycle import clock
 from lifecycle.settings import Settings, get_settings
-from lifecycle.storage import Account, AuditEvent, Claim, Notification, User, Voucher
+from lifecycle.storage import Account, AuditEvent, Campaign, Claim, Notification, User, Voucher
 from lifecycle.vouchers import code_hash, normalise_code
 from tests.conftest import point_service_at
+from tests.faults import FaultInjector
 from tests.support import STAFF, call, member, outbox_items
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -52,6 +53,23 @@ def add_voucher(code: str, *, until: datetime = NOW + timedelta(days=30), campai
         imported_at=NOW - timedelta(days=1),
     ).save()
     return hashed
+
+
+def add_campaign(campaign_id: str = "deal") -> None:
+    """The campaign ``add_voucher``'s codes belong to (made by POST /admin/campaigns in life)."""
+    Campaign(
+        campaign_id,
+        name="Deal",
+        plan="all-inclusive",
+        included_seats=2,
+        price_amount=5900,
+        price_currency="USD",
+        redeem_by=NOW + timedelta(days=30),
+        redeem_by_input="2026-12-25T12:00:00Z",
+        time_zone="UTC",
+        created_at=NOW - timedelta(days=2),
+        created_by="staff-1",
+    ).save()
 
 
 def person(**changes: Any) -> dict[str, Any]:
@@ -166,6 +184,25 @@ def test_r_vouch_1_a_taken_subdomain_is_a_conflict_with_a_suggestion() -> None:
     assert reply.body["suggestion"] == "yasen-ood-2"
     # The failed transaction left the second code unredeemed.
     assert Voucher.get(code_hash("LIFE0000BBBB", get_settings().voucher_pepper)).redeemed_at is None
+
+
+def test_r_vouch_1_a_redemption_reads_the_voucher_then_commits_once_with_its_campaigns_count() -> None:
+    add_campaign()
+    add_voucher("LIFE-0000-AAAA")
+    with FaultInjector() as counted:
+        reply = call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA"))
+    assert reply.status == 201, reply.body
+    # Issue 10: one read and one transaction (the limits, the account, the code, the count),
+    # then the welcome notice's "sent" mark after its send.
+    assert counted.operations() == ["GetItem", "TransactWriteItems", "UpdateItem"]
+    assert Campaign.get("deal").codes_redeemed == 1
+
+
+def test_r_vouch_1_a_code_whose_campaign_item_is_gone_is_still_honoured_uncounted() -> None:
+    add_voucher("LIFE-0000-AAAA")  # no campaign item
+    reply = call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA"))
+    assert (reply.status, reply.body["voucher"]["campaign_id"]) == (201, "deal")
+    assert Campaign.count() == 0  # test-only Scan: the count made no half campaign
 
 
 def test_r_vouch_5_a_redeemed_account_is_lifetime_all_inclusive_with_2_seats() -> None:

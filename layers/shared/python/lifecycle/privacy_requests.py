@@ -385,17 +385,21 @@ def _type_words(item: PrivacyRequest) -> str:
 def receive(form: RequestInput, ip: str, now: datetime, settings: Settings) -> SubjectRequestView:
     """R-GDPR-10: the request is received, due ``privacy_response_days`` later, and the subject
     is sent the signed link that verifies it. Any address is accepted alike (no customer check)."""
-    window = settings.signup_window_seconds
-    rate_limit.hit(RATE_IP, rate_limit.ip_subject(ip), settings.signup_limit_per_ip, window, now)
-    rate_limit.hit(RATE_EMAIL, rate_limit.email_subject(form.email), settings.signup_limit_per_email, window, now)
+    counted = rate_limit.per_ip_and_email((RATE_IP, RATE_EMAIL), ip, form.email, settings, now)
     item = _received(form, now, settings)
     notice = _verification_notice(item, now, settings)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
+        counted.count_in(tx, outcome)  # R-REG-2, in the request's own transaction (issue 10)
         outcome.put(tx, "request", item, PrivacyRequest.id.does_not_exist())
         outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
-    commit(build, _id_taken)
+    def refused(failed: list[str]) -> None:
+        counted.raise_if_reached(failed)
+        _id_taken(failed)
+
+    with counted.counted_if_refused():
+        commit(build, refused)
     _keep_until_due(item, now, settings)
     notifications.deliver(notice, now, notifications.sender_for(settings))
     logger.info("privacy request received", extra={"request_id": item.id, "request_type": item.type})

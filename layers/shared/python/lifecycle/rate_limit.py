@@ -4,6 +4,12 @@ One counter item per scope, window and subject. A hit is one UpdateItem with an
 atomic ADD that returns the new count, so concurrent hits can never both see room
 that only one of them has: no read-then-write. Subjects (IPs, emails) are personal
 data and are stored only as a hash; the items expire by TTL after their window.
+
+A request that writes anyway counts its hits in its own transaction instead
+(``Limits.count_in``: each counter's ADD on the condition that the limit is not yet
+reached), so the limits cost it no round trip of their own; only a request refused
+for another reason pays for counting them (``Limits.counted_if_refused``). Every
+attempt counts once either way, and a limit reached refuses it with nothing written.
 """
 
 from __future__ import annotations
@@ -11,13 +17,18 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from lifecycle.errors import RateLimited
+from pynamodb.transactions import TransactWrite
+
+from lifecycle.errors import DomainError, RateLimited
 from lifecycle.registration import InvalidEmail, canonical_email
 from lifecycle.settings import Settings
 from lifecycle.storage import RateCounter
+from lifecycle.transactions import Outcome
 
 SIGNUP_IP = "signup-ip"
 SIGNUP_EMAIL = "signup-email"
@@ -57,12 +68,7 @@ def hit(scope: str, subject: str, limit: int, window_seconds: int, now: datetime
 
     The refused hit is counted too: a client hammering a full window keeps it full.
     """
-    window = Window.at(now, window_seconds)
-    counter = RateCounter(counter_key(scope, window.index, subject))
-    counter.update(actions=[RateCounter.hits.add(1), RateCounter.expires_at.set(window.end + _TTL_GRACE)])
-    if counter.hits > limit:
-        retry_after = window.seconds_left(now)
-        raise RateLimited(f"Too many attempts; retry in {retry_after} seconds", retry_after=retry_after)
+    Limit(scope, subject, limit, Window.at(now, window_seconds)).hit(now)
 
 
 def ip_subject(ip: str) -> str:
@@ -87,12 +93,104 @@ def email_subject(email: str) -> str:
         return email.strip().lower()
 
 
+@dataclass(frozen=True)
+class Limit:
+    """One limit of a request: ``limit`` hits of ``subject`` per window of ``scope``."""
+
+    scope: str
+    subject: str
+    limit: int
+    window: Window
+
+    @property
+    def label(self) -> str:
+        """Its counter's label in a transaction (``lifecycle.transactions.Outcome``)."""
+        return f"update:rate:{self.scope}"
+
+    @property
+    def key(self) -> str:
+        return counter_key(self.scope, self.window.index, self.subject)
+
+    def hit(self, now: datetime) -> None:
+        """Count one hit by itself (one UpdateItem); ``RateLimited`` beyond the limit."""
+        counter = RateCounter(self.key)
+        counter.update(actions=[RateCounter.hits.add(1), RateCounter.expires_at.set(self.window.end + _TTL_GRACE)])
+        if counter.hits > self.limit:
+            raise self.refusal(now)
+
+    def refusal(self, now: datetime) -> RateLimited:
+        retry_after = self.window.seconds_left(now)
+        return RateLimited(f"Too many attempts; retry in {retry_after} seconds", retry_after=retry_after)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits one request counts against, in the order they are checked."""
+
+    items: tuple[Limit, ...]
+    now: datetime
+
+    def check(self) -> None:
+        """Count one hit on each, in order, by itself; ``RateLimited`` at the first one over
+        (the ones after it are not touched)."""
+        for limit in self.items:
+            limit.hit(self.now)
+
+    def count_in(self, tx: TransactWrite, outcome: Outcome) -> None:
+        """Count one hit on each in the request's transaction, which fails (the limit's
+        label) if one is reached: a refused request writes nothing."""
+        for limit in self.items:
+            tx.update(
+                RateCounter(limit.key),
+                actions=[RateCounter.hits.add(1), RateCounter.expires_at.set(limit.window.end + _TTL_GRACE)],
+                condition=RateCounter.hits.does_not_exist() | (RateCounter.hits < limit.limit),
+            )
+            outcome.labels.append(limit.label)
+
+    def raise_if_reached(self, failed: list[str]) -> None:
+        """After a cancelled transaction: ``RateLimited`` if one of these limits failed it."""
+        for limit in self.items:
+            if limit.label in failed:
+                raise limit.refusal(self.now)
+
+    @contextmanager
+    def counted_if_refused(self) -> Iterator[None]:
+        """Counts the hits of a request the block refuses (a client error, 4xx) as ``check``
+        does, so a refused attempt counts like an accepted one; a limit over by now turns
+        the refusal into ``RateLimited``. A refusal by the transaction's own counters counts
+        here too: the cancelled transaction counted nothing."""
+        try:
+            yield
+        except DomainError as exc:
+            if exc.status >= 500:
+                raise  # not the client's doing (a provider or the database): its retry counts
+            self.check()
+            raise
+
+
+def per_ip_and_email(scopes: tuple[str, str], ip: str, email: str, settings: Settings, now: datetime) -> Limits:
+    """R-REG-2: the per-IP, then the per-email limit of the public routes that register
+    someone, each under its own pair of ``scopes`` (counters of their own)."""
+    window = Window.at(now, settings.signup_window_seconds)
+    ip_scope, email_scope = scopes
+    return Limits(
+        (
+            Limit(ip_scope, ip_subject(ip), settings.signup_limit_per_ip, window),
+            Limit(email_scope, email_subject(email), settings.signup_limit_per_email, window),
+        ),
+        now,
+    )
+
+
+def signup_limits(ip: str, email: str, settings: Settings, now: datetime) -> Limits:
+    """R-REG-2: the limits of signups and redemptions."""
+    return per_ip_and_email((SIGNUP_IP, SIGNUP_EMAIL), ip, email, settings, now)
+
+
 def check_signup_limits(ip: str, email: str, settings: Settings, now: datetime) -> None:
-    """R-REG-2: the per-IP, then the per-email limit of signups and redemptions.
+    """R-REG-2: the per-IP, then the per-email limit of signups and redemptions, by themselves.
 
     Raises ``RateLimited`` (429, Retry-After) on the first limit exceeded; the email
     counter is not touched when the IP is already over its limit.
     """
-    window = settings.signup_window_seconds
-    hit(SIGNUP_IP, ip_subject(ip), settings.signup_limit_per_ip, window, now)
-    hit(SIGNUP_EMAIL, email_subject(email), settings.signup_limit_per_email, window, now)
+    signup_limits(ip, email, settings, now).check()

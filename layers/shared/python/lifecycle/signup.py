@@ -2,9 +2,11 @@
 and a code applied to an existing account (R-VOUCH-4).
 
 Each is one DynamoDB transaction: the account, its owner, the unique subdomain and
-owner-email claims, the audit event, the consents the form collected (R-GDPR-1) and (for
-a voucher) the code's redemption commit together or not at all. Uniqueness and exactly-once are conditions of that
-transaction, never a read-then-write.
+owner-email claims, the audit event, the welcome notice, the consents the form collected
+(R-GDPR-1), the rate-limit counters (R-REG-2) and (for a voucher) the code's redemption and
+its campaign's count commit together or not at all. Uniqueness and exactly-once are
+conditions of that transaction, never a read-then-write. A redemption reads only the
+voucher before it (issue 10: one read and one transaction on the main path).
 """
 
 from __future__ import annotations
@@ -20,17 +22,17 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import audit, billing_periods, clock, consents, errors, notifications, registration, terms
+from lifecycle import audit, billing_periods, clock, consents, errors, notifications, rate_limit, registration, terms
 from lifecycle.accounts import AccountView
 from lifecycle.human_check import check_human, verifier_for
+from lifecycle.observability import logger
 from lifecycle.plans import BillingPeriod, Plan
 from lifecycle.privacy import Purpose
-from lifecycle.rate_limit import check_signup_limits
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, Campaign, Claim, Notification, User, Voucher
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.claims import OWNER_EMAIL, SUBDOMAIN
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Build, Outcome, commit, try_commit
 from lifecycle.vouchers import InvalidVoucherCode, code_hash, normalise_code
 
 # ---------------------------------------------------------------- input
@@ -109,10 +111,15 @@ class RequestMeta:
 # ---------------------------------------------------------------- admission
 
 
+def limits(form: Registrant, meta: RequestMeta, now: datetime, settings: Settings) -> rate_limit.Limits:
+    """R-REG-2: the limits a registration counts against (per IP, per email); counted in
+    its transaction, or by themselves when it is refused before (``counted_if_refused``)."""
+    return rate_limit.signup_limits(meta.ip, form.email, settings, now)
+
+
 def admit(form: Registrant, meta: RequestMeta, now: datetime, settings: Settings) -> None:
-    """The checks before anything is written: rate limits and the human check (R-REG-2),
-    terms acceptance and authority to bind (R-TERMS-1, R-TERMS-2), age (R-REG-1)."""
-    check_signup_limits(meta.ip, form.email, settings, now)
+    """The checks before anything is written: the human check (R-REG-2), terms acceptance
+    and authority to bind (R-TERMS-1, R-TERMS-2), age (R-REG-1)."""
     check_human(verifier_for(settings), form.human_token, meta.ip, form.website)
     if not form.accept_terms:
         raise errors.TermsNotAccepted("accept_terms must be true to register")
@@ -186,8 +193,9 @@ def _send(welcome: Notification, now: datetime, settings: Settings) -> None:
     notifications.deliver(welcome, now, notifications.sender_for(settings))
 
 
-def _claims_failed(account: Account) -> Callable[[list[str]], None]:
+def _claims_failed(account: Account, counted: rate_limit.Limits) -> Callable[[list[str]], None]:
     def raise_for(failed: list[str]) -> None:
+        counted.raise_if_reached(failed)
         if "subdomain" in failed:
             slug = str(account.subdomain)
             suggestion = registration.suggest_subdomain(slug, _subdomain_taken)
@@ -211,6 +219,16 @@ def _subdomain_taken(slug: str) -> bool:
 
 def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Settings) -> AccountView:
     """R-PAY-2: a trial of ``settings.trial_days`` on the chosen plan, owned by the registrant."""
+    counted = limits(form, meta, now, settings)
+    with counted.counted_if_refused():
+        account, welcome = _sign_up(form, meta, counted, now, settings)
+    _send(welcome, now, settings)
+    return AccountView.of(account)
+
+
+def _sign_up(
+    form: SignupInput, meta: RequestMeta, counted: rate_limit.Limits, now: datetime, settings: Settings
+) -> tuple[Account, Notification]:
     admit(form, meta, now, settings)
     account, owner = _new_account(form, meta, now, settings)
     account.status = "trialing"
@@ -225,13 +243,13 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
     welcome = _welcome(account, now)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
+        counted.count_in(tx, outcome)
         _account_items(tx, outcome, account, owner, event)
         _put_welcome(tx, outcome, welcome)
         consents.record_given(tx, outcome, form.email, form.consents, "signup", account.id, now, settings)
 
-    commit(build, _claims_failed(account))
-    _send(welcome, now, settings)
-    return AccountView.of(account)
+    commit(build, _claims_failed(account, counted))
+    return account, welcome
 
 
 # ---------------------------------------------------------------- vouchers
@@ -294,21 +312,28 @@ def _claim_voucher(tx: TransactWrite, outcome: Outcome, hashed: str, account_id:
     outcome.labels.append("update:voucher")
 
 
-def _campaign_exists(campaign_id: str) -> bool:
-    try:
-        Campaign.get(campaign_id)
-    except DoesNotExist:
-        return False
-    return True
-
-
-def _count_redemption(tx: TransactWrite, outcome: Outcome, campaign_id: str, exists: bool) -> None:
+def _count_redemption(tx: TransactWrite, outcome: Outcome, campaign_id: str, counted: bool) -> None:
     """The campaign's redeemed count, in the redemption's own transaction: counted after the
     commit, a throttled count was lost and the request answered 503 although the code was
     redeemed, so the client's retry read as a reuse of the code (R-VOUCH-2)."""
-    if exists:
+    if counted:
         tx.update(Campaign(campaign_id), actions=[Campaign.codes_redeemed.add(1)], condition=Campaign.id.exists())
         outcome.labels.append("update:campaign")
+
+
+def _commit_counted(build_for: Callable[[bool], Build], on_failure: Callable[[list[str]], None]) -> None:
+    """Commit a redemption with its campaign's count, unread: every code is made under an
+    existing campaign (``campaigns.add_codes`` reads it), so reading it again on each
+    redemption would only cost a round trip. Should the campaign item be gone all the same,
+    the code is still honoured, uncounted (logged), rather than refused for our own gap."""
+    failed = try_commit(build_for(True))
+    if failed == ["update:campaign"]:
+        logger.warning("redeemed a code whose campaign item is missing; not counted")
+        failed = try_commit(build_for(False))
+    if failed:
+        on_failure(failed)
+        # Only a random id colliding fails another condition; a retry draws new ones.
+        raise errors.ServiceUnavailable("The account could not be recorded; retry shortly")
 
 
 def _voucher_failed(hashed: str, now: datetime, then: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
@@ -345,7 +370,21 @@ def _apply_voucher_terms(account: Account, voucher: Voucher, hashed: str, now: d
 
 
 def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Settings) -> AccountView:
-    """R-VOUCH-1..3, R-VOUCH-5: a new lifetime account from a code, exactly once ever."""
+    """R-VOUCH-1..3, R-VOUCH-5: a new lifetime account from a code, exactly once ever.
+
+    Round trips (issue 10): the voucher's read and one transaction, then the welcome's send
+    and its "sent" mark. A code guessed wrong is refused after the read and still counts
+    against the limits (R-REG-2), so guessing is limited like signing up."""
+    counted = limits(form, meta, now, settings)
+    with counted.counted_if_refused():
+        account, welcome = _redeem(form, meta, counted, now, settings)
+    _send(welcome, now, settings)
+    return AccountView.of(account)
+
+
+def _redeem(
+    form: RedemptionInput, meta: RequestMeta, counted: rate_limit.Limits, now: datetime, settings: Settings
+) -> tuple[Account, Notification]:
     admit(form, meta, now, settings)
     hashed, voucher = _voucher(form.code, settings)
     _check_redeemable(voucher, now)
@@ -354,21 +393,21 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
     event = audit.event(
         account.id, "account_created", owner.user_id, now, via="voucher", campaign_id=voucher.campaign_id
     )
-
-    counted = _campaign_exists(voucher.campaign_id)
-
     welcome = _welcome(account, now)
 
-    def build(tx: TransactWrite, outcome: Outcome) -> None:
-        _account_items(tx, outcome, account, owner, event)
-        _put_welcome(tx, outcome, welcome)
-        _claim_voucher(tx, outcome, hashed, account.id, now)
-        _count_redemption(tx, outcome, voucher.campaign_id, counted)
-        consents.record_given(tx, outcome, form.email, form.consents, "redemption", account.id, now, settings)
+    def build_for(campaign_counted: bool) -> Build:
+        def build(tx: TransactWrite, outcome: Outcome) -> None:
+            counted.count_in(tx, outcome)
+            _account_items(tx, outcome, account, owner, event)
+            _put_welcome(tx, outcome, welcome)
+            _claim_voucher(tx, outcome, hashed, account.id, now)
+            _count_redemption(tx, outcome, voucher.campaign_id, campaign_counted)
+            consents.record_given(tx, outcome, form.email, form.consents, "redemption", account.id, now, settings)
 
-    commit(build, _voucher_failed(hashed, now, _claims_failed(account)))
-    _send(welcome, now, settings)
-    return AccountView.of(account)
+        return build
+
+    _commit_counted(build_for, _voucher_failed(hashed, now, _claims_failed(account, counted)))
+    return account, welcome
 
 
 def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime, settings: Settings) -> AccountView:
@@ -382,38 +421,40 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
     hashed, voucher = _voucher(form.code, settings)
     _check_redeemable(voucher, now)
     event = audit.event(account.id, "voucher_applied", actor, now, campaign_id=voucher.campaign_id)
-    counted = _campaign_exists(voucher.campaign_id)
+    upgraded = Account(account.id)
+    _apply_voucher_terms(upgraded, voucher, hashed, now)
 
-    def build(tx: TransactWrite, outcome: Outcome) -> None:
-        upgraded = Account(account.id)
-        _apply_voucher_terms(upgraded, voucher, hashed, now)
-        tx.update(
-            upgraded,
-            actions=[
-                Account.status.set("active"),
-                Account.lifetime.set(True),
-                Account.plan.set(voucher.plan),
-                Account.billing_period.set("monthly"),
-                Account.included_seats.set(voucher.included_seats),
-                Account.voucher_code_hash.set(hashed),
-                Account.voucher_campaign_id.set(voucher.campaign_id),
-                Account.voucher_redeemed_at.set(now),
-                Account.access_blocked_reason.remove(),
-                Account.trial_sweep.remove(),
-                Account.trial_ends_at.remove(),
-                # No subscription any more (R-VOUCH-5): extra seats are billed in arrears from now.
-                Account.price_key.remove(),
-                Account.billing_anchor.set(upgraded.billing_anchor),
-                Account.billed_through.set(upgraded.billed_through),
-                Account.billing_shard.set(upgraded.billing_shard),
-                Account.bill_due_at.set(upgraded.bill_due_at),
-            ],
-            condition=Account.id.exists() & Account.voucher_code_hash.does_not_exist(),
-        )
-        outcome.labels.append("update:account")
-        _claim_voucher(tx, outcome, hashed, account.id, now)
-        _count_redemption(tx, outcome, voucher.campaign_id, counted)
-        outcome.put(tx, "audit", event, None)
+    def build_for(campaign_counted: bool) -> Build:
+        def build(tx: TransactWrite, outcome: Outcome) -> None:
+            tx.update(
+                upgraded,
+                actions=[
+                    Account.status.set("active"),
+                    Account.lifetime.set(True),
+                    Account.plan.set(voucher.plan),
+                    Account.billing_period.set("monthly"),
+                    Account.included_seats.set(voucher.included_seats),
+                    Account.voucher_code_hash.set(hashed),
+                    Account.voucher_campaign_id.set(voucher.campaign_id),
+                    Account.voucher_redeemed_at.set(now),
+                    Account.access_blocked_reason.remove(),
+                    Account.trial_sweep.remove(),
+                    Account.trial_ends_at.remove(),
+                    # No subscription any more (R-VOUCH-5): extra seats are billed in arrears from now.
+                    Account.price_key.remove(),
+                    Account.billing_anchor.set(upgraded.billing_anchor),
+                    Account.billed_through.set(upgraded.billed_through),
+                    Account.billing_shard.set(upgraded.billing_shard),
+                    Account.bill_due_at.set(upgraded.bill_due_at),
+                ],
+                condition=Account.id.exists() & Account.voucher_code_hash.does_not_exist(),
+            )
+            outcome.labels.append("update:account")
+            _claim_voucher(tx, outcome, hashed, account.id, now)
+            _count_redemption(tx, outcome, voucher.campaign_id, campaign_counted)
+            outcome.put(tx, "audit", event, None)
+
+        return build
 
     def on_failure(failed: list[str]) -> None:
         # A code applied concurrently to this account wins over anything the voucher says.
@@ -421,5 +462,9 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
             raise errors.VoucherNotStackable("This account already has a voucher")
         _voucher_failed(hashed, now, lambda _: None)(failed)
 
-    commit(build, on_failure)
-    return AccountView.of(Account.get(account.id, consistent_read=True))
+    _commit_counted(build_for, on_failure)
+    # The answer is the account as loaded with what the transaction set (its condition held,
+    # so nothing else changed the voucher terms): no read back (issue 10).
+    _apply_voucher_terms(account, voucher, hashed, now)
+    account.access_blocked_reason = account.trial_sweep = account.trial_ends_at = None
+    return AccountView.of(account)
