@@ -22,7 +22,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install run test lint format typecheck template openapi openapi-check rules bench simulate build hardening \
-        bench-cold-start bench-round-trips \
+        bench-cold-start bench-round-trips bench-latency bench-sweeps \
         unit integration e2e infrastructure pytest dynamodb-local clean
 
 help:
@@ -31,8 +31,8 @@ help:
 	@echo "make rules  - rule -> code -> tests table (RULES.md traceability)"
 	@echo "make simulate - a scripted account lifecycle through the local runtime's clock, printed as a timeline"
 	@echo "make hardening - the hardening tests' long runs (HARDENING=1): authorization matrix, idempotency, fuzzing, concurrency, failure injection, logs"
-	@echo "make bench-cold-start / make bench-round-trips - handler import time vs boto3; DynamoDB calls per route vs bench/round_trip_budgets.json"
-	@echo "make bench  - sweeps at scale: 100,000 accounts in DynamoDB Local, items read vs due (BENCH_ARGS=--accounts N)"
+	@echo "make bench  - every performance measurement, one table, written to docs/PERFORMANCE.md (BENCH_ARGS=--quick)"
+	@echo "make bench-cold-start / bench-round-trips / bench-latency / bench-sweeps - one of them alone (BENCH_ARGS for its options)"
 	@echo "make openapi / make build / make unit|integration|e2e|infrastructure / make clean"
 
 $(VENV)/bin/python:
@@ -90,16 +90,19 @@ rules: install
 	$(BIN)/python scripts/rules.py
 
 # Not a test: loads 100,000 accounts into DynamoDB Local and prints what each sweep reads.
+# Issue 10's measurements (not tests, not in make test): cold start, DynamoDB round trips per
+# route (fails while a route is over bench/round_trip_budgets.json), latency and throughput
+# through the local runtime, sweeps at 100,000 accounts against a Scan. One table at the end.
 bench: install
-	$(BIN)/python scripts/bench_sweeps.py $(BENCH_ARGS)
-
-# Issue 10's measurements (not tests): each handler's import time in fresh interpreters as a
-# ratio to importing boto3 and making a client; DynamoDB calls per route against the budgets
-# in bench/round_trip_budgets.json (fails while a route is over; the table says by how much).
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 bench-cold-start: install
 	$(BIN)/python scripts/bench_cold_start.py $(BENCH_ARGS)
 bench-round-trips: install
 	$(BIN)/python scripts/bench_round_trips.py $(BENCH_ARGS)
+bench-latency: install
+	$(BIN)/python scripts/bench_latency.py $(BENCH_ARGS)
+bench-sweeps: install
+	$(BIN)/python scripts/bench_sweeps.py $(BENCH_ARGS)
 
 # The hardening tests (marker `hardening`) at their long sizes; `make test` runs them small.
 # Prints the figures the README's reliability section quotes.

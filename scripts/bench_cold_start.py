@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import re
 import statistics
@@ -31,7 +30,6 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +38,7 @@ sys.path[:0] = [str(ROOT)]
 
 from local_runtime import template  # noqa: E402
 from local_runtime.dynamodb_local import LOCAL_AWS_ENV  # noqa: E402
+from scripts.bench_report import Row, Section, machine  # noqa: E402
 
 LAYER_PATH = ROOT / "layers" / "shared" / "python"
 TARGET_RATIO = 1.5
@@ -209,15 +208,6 @@ def heaviest(lines: list[ImportLine], count: int = 5) -> tuple[list[tuple[str, f
     )
 
 
-def machine() -> dict[str, str]:
-    return {
-        "machine": platform.platform(),
-        "cpus": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
 def table_rows(results: list[Result], baseline: list[float]) -> list[list[str]]:
     base, base_min = statistics.median(baseline), min(baseline)
     rows = []
@@ -237,6 +227,21 @@ def table_rows(results: list[Result], baseline: list[float]) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def summary_rows(results: list[Result], baseline: list[float]) -> list[Row]:
+    """make bench's rows: each function's median import as a ratio to the baseline's."""
+    base = statistics.median(baseline)
+    return [
+        Row(
+            "cold start",
+            result.function.logical_id,
+            f"{result.median:.0f} ms = {result.median / base:.2f}x baseline ({base:.0f} ms)",
+            f"<= {TARGET_RATIO:.1f}x",
+            "pass" if result.median / base <= TARGET_RATIO else "miss",
+        )
+        for result in results
+    ]
 
 
 # "ratio" (median / baseline median) is the one the target applies to; "min ratio" (fastest run /
@@ -312,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="logical ids of the functions to measure")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table as markdown here")
     parser.add_argument("--fail-over", type=float, default=None, help="exit 1 when a ratio exceeds this")
+    parser.add_argument("--json", type=Path, default=None, help="write make bench's rows here (scripts/bench.py)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -336,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(report(results, baseline, args.runs, slowest, top, markdown=True), encoding="utf-8")
         print(f"\nwrote {args.markdown}")
+    if args.json is not None:
+        markdown = report(results, baseline, args.runs, slowest, top, markdown=True)
+        Section("cold start", summary_rows(results, baseline), markdown).write(args.json)
     if args.fail_over is not None:
         base = statistics.median(baseline)
         over = [r.function.logical_id for r in results if r.median / base > args.fail_over]

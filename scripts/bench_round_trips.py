@@ -47,6 +47,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # the service's logs wou
 warnings.filterwarnings("ignore", category=UserWarning, module="aws_lambda_powertools")  # "no idempotency key"
 
 import tests.conftest  # noqa: E402, F401 - sets the functions' environment before the service is imported
+from scripts.bench_report import Row, Section  # noqa: E402
 
 BUDGETS = ROOT / "bench" / "round_trip_budgets.json"
 READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
@@ -184,7 +185,7 @@ def _tally(names: list[str]) -> str:
 
 
 def report(results: list[Measurement]) -> list[str]:
-    rows = sorted(results, key=lambda r: (-len(r.calls), -r.over, r.operation))
+    rows = _ordered(results)
     width = max(len(r.operation) for r in rows)
     header = (
         f"{'operation':<{width}}  {'caller':<6}  {'status':>6}  {'total':>5}  {'reads':>5}  {'writes':>6}  "
@@ -210,6 +211,35 @@ def report(results: list[Measurement]) -> list[str]:
     return lines
 
 
+def _ordered(results: list[Measurement]) -> list[Measurement]:
+    return sorted(results, key=lambda r: (-len(r.calls), -r.over, r.operation))
+
+
+def section(results: list[Measurement], seconds: float) -> Section:
+    """make bench's rows (one per operation) and the table of where the calls go, as markdown."""
+    rows = [
+        Row(
+            "round trips",
+            r.operation,
+            f"{len(r.calls)} calls ({r.reads} reads, {r.writes} writes, {r.transactions} transactions)",
+            f"<= {r.budget.calls}" + (f" (<= {r.budget.reads} read)" if r.budget.reads is not None else ""),
+            "miss" if r.over else "pass",
+        )
+        for r in _ordered(results)
+    ]
+    table = [
+        "| operation | calls | reads | budget | over | the calls |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+        *(
+            f"| {r.operation} | {len(r.calls)} | {r.reads} | {r.budget.describe()} | "
+            f"{f'+{r.over}' if r.over else ''} | {_tally(r.calls)} |"
+            for r in _ordered(results)
+        ),
+    ]
+    markdown = "\n".join(["## DynamoDB round trips per route", "", *table, "", summary(results, seconds), ""])
+    return Section("round trips", rows, markdown)
+
+
 def summary(results: list[Measurement], seconds: float) -> str:
     over = [r for r in results if r.over]
     totals = [len(r.calls) for r in results]
@@ -233,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="measure only this 'METHOD /path' (repeatable)")
     parser.add_argument("--no-keyed", action="store_true", help="skip the keyed request (idempotency overhead)")
     parser.add_argument("--no-fail", action="store_true", help="report only: exit 0 even when over budget")
+    parser.add_argument("--json", type=Path, default=None, help="write make bench's rows here (scripts/bench.py)")
     args = parser.parse_args(argv)
 
     from tests.route_examples import assert_catalogued, operations
@@ -258,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in report(results):
         print(line)
     print()
-    print(summary(results, time.monotonic() - started))
+    seconds = time.monotonic() - started
+    print(summary(results, seconds))
+    if args.json is not None:
+        section(results, seconds).write(args.json)
     not_2xx = [r.operation for r in results if not r.answered_2xx]
     if not_2xx:
         print(f"examples that did not answer 2xx (not their main path): {not_2xx}", file=sys.stderr)

@@ -1,0 +1,161 @@
+"""``make bench``: every performance measurement of issue 10, then one table.
+
+Runs each benchmark script in its own process (each starts what it needs: fresh
+interpreters, moto, the local runtime, DynamoDB Local), collects the rows it writes with
+``--json`` (``scripts/bench_report.py``) and prints them as one table: area, subject,
+measured, target, pass/miss. The table, the machine and the date, and each benchmark's
+own detailed tables are written into docs/PERFORMANCE.md between its ``bench:start`` and
+``bench:end`` markers (the explanations around them are written by hand).
+
+    make bench                         # everything, full size (about 20 minutes on 2 cores)
+    make bench BENCH_ARGS=--quick      # smaller runs of each (a few minutes)
+    .venv/bin/python scripts/bench.py --only sweeps --only "round trips" --no-doc
+
+Exit status: 1 when a route exceeds its round-trip budget (bench/round_trip_budgets.json,
+as the issue asks) or a benchmark could not run; other targets missed are shown as ``miss``
+in the table and explained in docs/PERFORMANCE.md, not failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from scripts.bench_report import Row, Section, machine  # noqa: E402
+
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+GATED = {"round trips"}  # the areas whose misses fail the run (the issue's budgets file)
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    script: str
+    full: tuple[str, ...]
+    quick: tuple[str, ...]
+
+
+BENCHES = (
+    Bench("cold start", "bench_cold_start.py", ("--runs", "7"), ("--runs", "3")),
+    Bench("round trips", "bench_round_trips.py", ("--no-fail",), ("--no-fail", "--no-keyed")),
+    Bench("latency+throughput", "bench_latency.py", (), ("--quick",)),
+    Bench("sweeps", "bench_sweeps.py", ("--accounts", "100000"), ("--accounts", "10000")),
+)
+
+
+def run(bench: Bench, quick: bool, out: Path) -> Section:
+    """One benchmark in a process of its own, its output shown as it comes; its rows, or one
+    ``miss`` row saying it did not run."""
+    command = [sys.executable, str(ROOT / "scripts" / bench.script), *(bench.quick if quick else bench.full)]
+    print(f"\n=== {bench.name}: {' '.join(command[1:])}", flush=True)
+    started = time.monotonic()
+    finished = subprocess.run([*command, "--json", str(out)], cwd=ROOT, check=False)
+    seconds = time.monotonic() - started
+    print(f"=== {bench.name}: exit {finished.returncode} after {seconds:.0f} s", flush=True)
+    if out.exists():
+        return Section.read(out)
+    failed = Row(bench.name, bench.script, f"did not run (exit {finished.returncode})", "runs", "miss")
+    return Section(bench.name, [failed])
+
+
+def table(rows: list[Row]) -> list[str]:
+    headers = ("area", "subject", "measured", "target", "result")
+    cells = [headers, *((r.area, r.subject, r.measured, r.target, r.result) for r in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def markdown_table(rows: list[Row]) -> list[str]:
+    lines = ["| area | subject | measured | target | result |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r.area} | {r.subject} | {r.measured} | {r.target} | {r.result} |" for r in rows]
+    return lines
+
+
+def tally(rows: list[Row]) -> str:
+    by_area: dict[str, list[Row]] = {}
+    for row in rows:
+        by_area.setdefault(row.area, []).append(row)
+    parts = []
+    for area, members in by_area.items():
+        judged = [r for r in members if r.result != "info"]
+        passed = sum(r.result == "pass" for r in judged)
+        parts.append(f"{area} {passed}/{len(judged)} pass" if judged else f"{area} (reported)")
+    return "; ".join(parts)
+
+
+def document(sections: list[Section], rows: list[Row], quick: bool) -> str:
+    info = machine()
+    lines = [
+        START,
+        "",
+        f"Measured by `make bench{' BENCH_ARGS=--quick' if quick else ''}` on {info['date']}: "
+        f"{info['machine']}, {info['cpus']} CPUs, Python {info['python']}.",
+        "",
+        f"Summary: {tally(rows)}.",
+        "",
+        *markdown_table(rows),
+        "",
+        "### Details",
+        "",
+    ]
+    for section in sections:
+        # Each benchmark's own tables, one heading level down.
+        lines += [
+            line.replace("## ", "#### ", 1) if line.startswith("## ") else line
+            for line in section.markdown.splitlines()
+        ]
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_doc(text: str, path: Path = DOC) -> None:
+    current = path.read_text(encoding="utf-8")
+    if START in current and END in current:
+        before, rest = current.split(START, 1)
+        after = rest.split(END, 1)[1]
+        path.write_text(before + text + after, encoding="utf-8")
+    else:
+        path.write_text(current.rstrip() + "\n\n## Latest results\n\n" + text + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller runs of every benchmark")
+    parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/PERFORMANCE.md")
+    args = parser.parse_args(argv)
+    unknown = set(args.only) - {b.name for b in BENCHES}
+    if unknown:
+        parser.error(f"no such benchmark: {sorted(unknown)}; choose from {[b.name for b in BENCHES]}")
+    selected = [b for b in BENCHES if not args.only or b.name in args.only]
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as temp:
+        sections = [run(bench, args.quick, Path(temp) / f"{n}.json") for n, bench in enumerate(selected)]
+    rows = [row for section in sections for row in section.rows]
+
+    print("\n" + "\n".join(table(rows)))
+    print(f"\n{tally(rows)}")
+    if not args.no_doc:
+        write_doc(document(sections, rows, args.quick))
+        print(f"written to {DOC.relative_to(ROOT)}")
+    failed = [r for r in rows if r.result == "miss" and (r.area in GATED or r.measured.startswith("did not run"))]
+    if failed:
+        print(f"FAILED: {len(failed)} over a gated target: " + ", ".join(r.subject for r in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
