@@ -144,7 +144,7 @@ def record_given(
 
 def keep_for_retention(email_or_person_key: str, now: datetime, settings: Settings) -> None:
     """R-GDPR-2: the person's records are kept ``retention_years`` from now (moved on, never back)."""
-    retention.schedule_non_customer(_person_key(email_or_person_key, settings), now, now, settings)
+    retention.keep_non_customer(_person_key(email_or_person_key, settings), now, now, settings)
 
 
 def give(

@@ -38,7 +38,8 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action as UpdateAction
 from pynamodb.transactions import TransactWrite
 
@@ -62,7 +63,7 @@ from lifecycle.settings import Settings
 from lifecycle.storage import Notification, PrivacyRequest
 from lifecycle.storage.base import shard_of
 from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import CONFLICT_RETRIES, Outcome, backoff, commit
 
 ACTIONS: dict[RequestType, privacy.Action] = {
     "access": exports.complete_access,
@@ -298,16 +299,22 @@ def _load(request_id: str, missing: errors.DomainError) -> PrivacyRequest:
         raise missing from exc
 
 
-def _apply(item: PrivacyRequest, step: _Step, now: datetime) -> None:
-    """R-GDPR-10: the step and its history entry in one conditional write, on the request as
-    read (its status and history unchanged), with the notice that tells of it."""
+def _written(item: PrivacyRequest, step: _Step, now: datetime) -> tuple[list[UpdateAction], Condition]:
+    """R-GDPR-10: the step and its history entry, and the condition that the request is as
+    read (its status and history unchanged)."""
     entry = {"at": clock.to_iso(now), "step": step.name, "actor": step.actor}
     if step.note:
         entry["note"] = step.note
     actions = [*step.actions, PrivacyRequest.history.set([*(item.history or []), entry])]
     if step.status is not None:
         actions.append(PrivacyRequest.status.set(step.status))
-    unchanged = (PrivacyRequest.status == item.status) & (PrivacyRequest.history == item.history)
+    unchanged: Condition = (PrivacyRequest.status == item.status) & (PrivacyRequest.history == item.history)
+    return actions, unchanged
+
+
+def _apply(item: PrivacyRequest, step: _Step, now: datetime) -> None:
+    """R-GDPR-10: the step in one conditional write with the notice that tells of it."""
+    actions, unchanged = _written(item, step, now)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         tx.update(PrivacyRequest(item.id), actions=actions, condition=unchanged)
@@ -325,18 +332,48 @@ def _moved(failed: list[str]) -> None:
     raise errors.ServiceUnavailable("The request could not be recorded; retry shortly")
 
 
+def _update(item: PrivacyRequest, step: _Step, now: datetime) -> None:
+    """``_apply`` for a step without a notice, as one conditional UpdateItem: pynamodb reads
+    back what it stored (ALL_NEW) into ``item``, so the request is not read again. An update
+    meeting a transaction in flight on the request is tried again, as ``commit`` does."""
+    actions, unchanged = _written(item, step, now)
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            item.update(actions=actions, condition=unchanged)
+            return
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise _Moved from exc
+            if exc.cause_response_code != "TransactionConflictException":
+                raise
+            if attempt == CONFLICT_RETRIES:
+                raise errors.ServiceUnavailable("The request is changing; retry shortly") from exc
+            backoff(attempt)
+
+
 def _advance(
-    request_id: str, missing: errors.DomainError, plan: Plan, now: datetime, settings: Settings
+    request_id: str,
+    missing: errors.DomainError,
+    plan: Plan,
+    now: datetime,
+    settings: Settings,
+    *,
+    read_back: bool = False,
 ) -> tuple[PrivacyRequest, _Step | None]:
     """Read the request, let ``plan`` decide the step (raise to refuse it, None when there is
     nothing to do), write it; read again and decide again when the request moved meanwhile.
-    Returns the request as it now is and the step written, if any; its notice is sent."""
+    Returns the request as it now is and the step written, if any; its notice is sent.
+    ``read_back``: a step without a notice is written by ``_update``, whose answer is the
+    request as stored, instead of a transaction and a read after it."""
     for _ in range(STEP_RETRIES):
         item = _load(request_id, missing)
         step = plan(item)
         if step is None:
             return item, None
         try:
+            if read_back and step.notice is None:
+                _update(item, step, now)
+                return item, step
             _apply(item, step, now)
         except _Moved:
             continue
@@ -471,7 +508,7 @@ def verify_by_link(request_id: str, token: str, now: datetime, settings: Setting
         verified = [PrivacyRequest.verified_at.set(now), PrivacyRequest.verified_by.set(EMAIL_LINK)]
         return _Step("verified", EMAIL_LINK, status="verified", actions=verified)
 
-    item, _ = _advance(request_id, errors.InvalidToken(), plan, now, settings)
+    item, _ = _advance(request_id, errors.InvalidToken(), plan, now, settings, read_back=True)
     return SubjectRequestView.of(item)
 
 
@@ -509,7 +546,7 @@ def staff_verify(
         verified = [PrivacyRequest.verified_at.set(now), PrivacyRequest.verified_by.set(staff_id)]
         return _Step("verified", staff_id, note=form.note, status="verified", actions=verified)
 
-    item, _ = _advance(request_id, _no_such_request(), plan, now, settings)
+    item, _ = _advance(request_id, _no_such_request(), plan, now, settings, read_back=True)
     return StaffRequestView.at(item, now)
 
 
@@ -558,7 +595,8 @@ def complete(
     409 ``request_not_verified``, a closed one 409 ``request_closed``. When the action fails
     the request stays in progress with the error's code in its history, and the error is
     the answer; completing it again re-runs the (idempotent) action."""
-    claimed, _ = _advance(request_id, _no_such_request(), _claim(form, staff_id, now), now, settings)
+    # The claim has no notice: one conditional update whose answer is the request (read_back).
+    claimed, _ = _advance(request_id, _no_such_request(), _claim(form, staff_id, now), now, settings, read_back=True)
     completing = Completing(
         request=claimed,
         now=now,

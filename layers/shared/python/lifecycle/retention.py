@@ -207,16 +207,29 @@ def schedule_non_customer(
     hash of the *normalised* email (lower case, ASCII domain; a ``+tag`` is kept, unlike the
     canonical email), so the key names nobody. A consent given again later moves the date
     on, never back; an erased person who consents again is scheduled anew."""
+    item = non_customer(person_key, consent_given_at, settings or get_settings())
+    if _moved_on(item, consent_given_at, now):
+        return item
+    return RetentionItem.get(item.subject_key, consistent_read=True)  # a later consent is on record already
+
+
+def keep_non_customer(person_key: str, consent_given_at: datetime, now: datetime, settings: Settings) -> None:
+    """``schedule_non_customer`` for a caller that needs no answer: one conditional put and
+    no read after it when a later consent is on record already (issue 10: round trips)."""
+    _moved_on(non_customer(person_key, consent_given_at, settings), consent_given_at, now)
+
+
+def _moved_on(item: RetentionItem, consent_given_at: datetime, now: datetime) -> bool:
+    """Save ``item`` unless a schedule from a later consent is stored; True if saved."""
     if consent_given_at > now:
         raise ValueError("a consent cannot be given in the future")
-    item = non_customer(person_key, consent_given_at, settings or get_settings())
     try:
         item.save(condition=RetentionItem.subject_key.does_not_exist() | (RetentionItem.ended_at < consent_given_at))
     except PutError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-        return RetentionItem.get(item.subject_key, consistent_read=True)  # a later consent is on record already
-    return item
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- erasers
