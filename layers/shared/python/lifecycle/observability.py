@@ -16,8 +16,14 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 __all__ = ["MetricUnit", "log_metrics", "logger", "metrics", "tracer"]
 
+# X-Ray records what the functions call out to: DynamoDB and the other AWS services
+# (botocore, which pynamodb uses too) and the CAPTCHA and email providers (urllib over
+# http.client, "httplib"). Patching every library the SDK knows (its default) imports
+# requests, sqlite3, httpx and more at each cold start only to patch them (issue 10).
+TRACED_MODULES = ("botocore", "httplib")
+
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 
 Handler = Callable[[Any, Any], Any]

@@ -1,0 +1,43 @@
+"""Issue 10 (cold start): what a function's import must not pull in, checked in a fresh
+interpreter as Lambda starts one. ``make bench-cold-start`` measures the time; these keep
+the two largest savings from coming back unnoticed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / "layers" / "shared" / "python"
+# Imported only to be patched by X-Ray's patch_all (lifecycle.observability.TRACED_MODULES),
+# or only to describe the API (Powertools' OpenAPI models, scripts/openapi.py builds the document).
+NOT_AT_COLD_START = ("requests", "sqlite3", "httpx", "aws_lambda_powertools.event_handler.openapi.models")
+
+
+def _imported_after(code_uri: str, module: str) -> set[str]:
+    probe = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / code_uri), str(LAYER)]),
+        "AWS_LAMBDA_FUNCTION_NAME": "cold-start-probe",  # inside Lambda: the tracer is on
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "AWS_REGION": "eu-central-1",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "probe",
+    }
+    # S603: this interpreter importing this repository's own modules.
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize(("code_uri", "module"), [("functions/signup", "app"), ("functions/trial_sweep", "app")])
+def test_a_functions_import_leaves_out_what_only_tracing_patches_or_the_api_description_need(
+    code_uri: str, module: str
+) -> None:
+    loaded = _imported_after(code_uri, module)
+    assert "lifecycle.observability" in loaded
+    assert not [name for name in NOT_AT_COLD_START if name in loaded]
