@@ -92,7 +92,7 @@ from lifecycle.shared_logins import PENDING
 from lifecycle.storage import Account, AuditEvent, Invoice, Notification, SeatInterval, SharedLoginDetection
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.shared_logins import FEE
-from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, commit, try_commit
 
 ACTIVE = subscriptions.ACTIVE
@@ -148,17 +148,8 @@ def run(request: SweepRequest, now: datetime, remaining_ms: Callable[[], int], s
     )
 
 
-def _due(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
-    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
-        return Account.billing_due.query(
-            shard,
-            Account.bill_due_at <= now,
-            limit=PAGE_SIZE,
-            page_size=PAGE_SIZE,
-            last_evaluated_key=after,
-        )
-
-    return query
+def _due(now: datetime) -> QueryDue:
+    return due_in(Account.billing_due, Account.bill_due_at <= now, PAGE_SIZE)
 
 
 def _act(now: datetime, settings: Settings) -> Callable[[Account], bool]:

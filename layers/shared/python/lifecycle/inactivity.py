@@ -51,7 +51,7 @@ from lifecycle.cancellation import ENDED
 from lifecycle.settings import Settings
 from lifecycle.staff_actions import SUSPENDED, termination_actions
 from lifecycle.storage import Account, AuditEvent, Notification, User
-from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, try_commit
 
 SWEEP = "inactivity-sweep"
@@ -143,17 +143,8 @@ def decide(account: Account, now: datetime, settings: Settings) -> tuple[Step, s
 # ---------------------------------------------------------------- the sweep
 
 
-def _due(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
-    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
-        return Account.inactivity_due.query(
-            shard,
-            Account.inactivity_due_at <= now,
-            limit=PAGE_SIZE,
-            page_size=PAGE_SIZE,
-            last_evaluated_key=after,
-        )
-
-    return query
+def _due(now: datetime) -> QueryDue:
+    return due_in(Account.inactivity_due, Account.inactivity_due_at <= now, PAGE_SIZE)
 
 
 def _act(now: datetime, settings: Settings, would: list[Planned] | None) -> Callable[[Account], bool]:

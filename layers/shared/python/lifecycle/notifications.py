@@ -38,7 +38,7 @@ from lifecycle.observability import logger
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Notification
 from lifecycle.storage.base import shard_of
-from lifecycle.sweeps import DuePage, QueryDue, SweepRequest, SweepSummary, run_sweep
+from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 
 LIST_LIMIT = 200
 
@@ -298,16 +298,7 @@ RETRY_PAGE_SIZE = 100
 
 
 def _unsent(now: datetime) -> QueryDue:
-    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
-        return Notification.unsent.query(
-            shard,
-            Notification.created_at <= now - RETRY_AFTER,
-            limit=RETRY_PAGE_SIZE,
-            page_size=RETRY_PAGE_SIZE,
-            last_evaluated_key=after,
-        )
-
-    return query
+    return due_in(Notification.unsent, Notification.created_at <= now - RETRY_AFTER, RETRY_PAGE_SIZE)
 
 
 def _resend(now: datetime, sender: Sender) -> Callable[[Notification], bool]:

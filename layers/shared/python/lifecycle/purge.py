@@ -88,7 +88,7 @@ from lifecycle.storage import (
     Voucher,
 )
 from lifecycle.storage.claims import INVOICE, OWNER_EMAIL, SUBDOMAIN, USER_EMAIL
-from lifecycle.sweeps import DuePage, SweepRequest, run_sweep
+from lifecycle.sweeps import QueryDue, SweepRequest, due_in, run_sweep
 from lifecycle.transactions import Outcome, commit
 
 SWEEP = "purge-sweep"
@@ -585,17 +585,8 @@ def preview(account: Account) -> dict[str, int]:
 # ---------------------------------------------------------------- the sweep
 
 
-def _due(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
-    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
-        return Account.purge_due.query(
-            shard,
-            Account.purge_after <= now,
-            limit=PAGE_SIZE,
-            page_size=PAGE_SIZE,
-            last_evaluated_key=after,
-        )
-
-    return query
+def _due(now: datetime) -> QueryDue:
+    return due_in(Account.purge_due, Account.purge_after <= now, PAGE_SIZE)
 
 
 def _still_due(due: Account, now: datetime) -> Account | None:

@@ -56,7 +56,7 @@ from lifecycle.storage import (
     User,
 )
 from lifecycle.storage.base import shard_of
-from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, try_commit
 
 SWEEP = "retention-sweep"
@@ -481,17 +481,8 @@ class _Erased(Exception):
     """Another run erased the item meanwhile, or its subject came back (a new consent moved it on)."""
 
 
-def _due(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
-    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
-        return RetentionItem.retention_due.query(
-            shard,
-            RetentionItem.erase_at <= now,
-            limit=PAGE_SIZE,
-            page_size=PAGE_SIZE,
-            last_evaluated_key=after,
-        )
-
-    return query
+def _due(now: datetime) -> QueryDue:
+    return due_in(RetentionItem.retention_due, RetentionItem.erase_at <= now, PAGE_SIZE)
 
 
 def _eraser_for(item: RetentionItem) -> Eraser:

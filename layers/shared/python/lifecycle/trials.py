@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
@@ -12,24 +11,15 @@ from pynamodb.transactions import TransactWrite
 from lifecycle import notifications
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, Notification
-from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, try_commit
 
 TRIAL_EXPIRED = "trial_expired"
 PAGE_SIZE = 100
 
 
-def _due_trials(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
-    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
-        return Account.trial_due.query(
-            shard,
-            Account.trial_ends_at <= now,
-            limit=PAGE_SIZE,
-            page_size=PAGE_SIZE,
-            last_evaluated_key=after,
-        )
-
-    return query
+def _due_trials(now: datetime) -> QueryDue:
+    return due_in(Account.trial_due, Account.trial_ends_at <= now, PAGE_SIZE)
 
 
 def _expire(now: datetime, settings: Settings) -> Callable[[Account], bool]:
