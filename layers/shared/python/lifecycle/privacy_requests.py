@@ -62,7 +62,7 @@ from lifecycle.registration import normalise_email
 from lifecycle.settings import Settings
 from lifecycle.storage import Notification, PrivacyRequest
 from lifecycle.storage.base import shard_of
-from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import CONFLICT_RETRIES, Outcome, backoff, commit
 
 ACTIONS: dict[RequestType, privacy.Action] = {
@@ -723,17 +723,8 @@ def _record_failure(request_id: str, error: Exception, staff_id: str, now: datet
 # ---------------------------------------------------------------- the escalation sweep
 
 
-def _overdue(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
-    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
-        return PrivacyRequest.overdue_due.query(
-            shard,
-            PrivacyRequest.due_at <= now,
-            limit=PAGE_SIZE,
-            page_size=PAGE_SIZE,
-            last_evaluated_key=after,
-        )
-
-    return query
+def _overdue(now: datetime) -> QueryDue:
+    return due_in(PrivacyRequest.overdue_due, PrivacyRequest.due_at <= now, PAGE_SIZE)
 
 
 def _escalate(now: datetime, settings: Settings) -> Callable[[PrivacyRequest], bool]:
