@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, payments
+from lifecycle import accounts, clock, payments
 from lifecycle.cancellation import due_by, escalate_overdue
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
@@ -236,3 +236,28 @@ def test_r_pay_7_cancelling_a_paid_month_refunds_nothing(account: dict[str, Any]
     assert provider.refunds() == []
     (event,) = [event for event in AuditEvent.query(account["id"]) if event.type == "account_cancelled"]
     assert "refund" not in event.details.as_dict()  # type: ignore[no-untyped-call]
+
+
+def test_r_term_2_a_request_escalated_while_staff_confirm_it_is_confirmed_with_its_escalation(
+    account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer is the request as the confirmation wrote it, not read again: an escalation
+    between the read and the write fails the write's condition, and it is confirmed from a new read."""
+    request_id = ask(account).body["request_id"]
+    escalated_at = NOW + timedelta(days=2)
+    real_load = accounts.load
+
+    def load_while_the_sweep_escalates(account_id: str) -> Account:
+        CancellationRequest(request_id).update(
+            actions=[CancellationRequest.escalated_at.set(escalated_at), CancellationRequest.sla_sweep.remove()]
+        )
+        monkeypatch.setattr(accounts, "load", real_load)
+        return real_load(account_id)
+
+    monkeypatch.setattr(accounts, "load", load_while_the_sweep_escalates)
+    confirmed = confirm(request_id)
+    assert confirmed.status == 200, confirmed.body
+    assert (confirmed.body["status"], confirmed.body["escalated_at"]) == ("confirmed", clock.to_iso(escalated_at))
+    assert confirmed.body["confirmed_at"] == clock.to_iso(NOW)
+    assert Account.get(account["id"]).status == "cancelled"
+    assert audit_types(account["id"]).count("account_cancelled") == 1

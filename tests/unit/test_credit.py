@@ -539,3 +539,79 @@ def test_r_credit_2_a_confirmed_emailed_cancellation_refunds_too(account: dict[s
     assert Account.get(account["id"]).credit_balance == 0
     # What the owner sees afterwards: the same amounts.
     assert cancel(account).body["refund"] == usd(9_120)
+
+
+# ---------------------------------------------------------------- races with the reads saved (issue 10)
+
+
+def test_r_credit_1_a_seat_added_during_the_charge_is_seen_by_the_purchase(
+    account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purchase is computed from the account read before the charge; a user added during
+    the charge fails that first build's condition, and the next build reads the new seats."""
+    real_charge = payments.LocalProvider.charge
+
+    def charge_while_a_user_is_added(self: payments.LocalProvider, *args: Any, **kwargs: Any) -> Any:
+        Account(account["id"]).update(actions=[Account.seats_used.add(1)])
+        monkeypatch.setattr(payments.LocalProvider, "charge", real_charge)
+        return real_charge(self, *args, **kwargs)
+
+    monkeypatch.setattr(payments.LocalProvider, "charge", charge_while_a_user_is_added)
+    reply = buy(account, 12 * 2 * TICKET)
+    assert reply.status == 201, reply.body
+    assert (reply.body["seats"], reply.body["valid_until"]) == (2, iso(PAID_UNTIL + YEAR))
+    assert read(account).body == {key: value for key, value in reply.body.items() if key != "invoice"}
+
+
+def bought_meanwhile(monkeypatch: pytest.MonkeyPatch, module: str, account: dict[str, Any], balance: int) -> None:
+    """Credit lands (as a purchase at the current seats writes it) just before ``module``'s
+    next commit: after the seat change read the account without credit."""
+    import lifecycle.transactions
+
+    real_commit = lifecycle.transactions.commit
+    seats = credit.seat_cost(Account.get(account["id"]), NOW, get_settings())
+    until = credit.valid_until(balance, PAID_UNTIL, seats.monthly)
+    assert until is not None
+
+    def commit_after_a_purchase(*args: Any, **kwargs: Any) -> None:
+        Account(account["id"]).update(
+            actions=[
+                Account.credit_balance.set(balance),
+                Account.credit_updated_at.set(PAID_UNTIL),
+                Account.credit_since.set(PAID_UNTIL),
+                Account.credit_valid_until.set(until),
+            ]
+        )
+        monkeypatch.setattr(f"{module}.commit", real_commit)
+        real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(f"{module}.commit", commit_after_a_purchase)
+
+
+def test_r_credit_1_credit_bought_while_a_user_is_added_is_rebased_at_the_new_seats(
+    account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bought_meanwhile(monkeypatch, "lifecycle.users", account, 12 * TICKET)  # a year at one seat
+    add_agent(account, 1)
+    after = read(account).body
+    assert (after["seats"], after["valid_until"]) == (2, iso(PAID_UNTIL + timedelta(days=182, hours=12)))
+
+
+def test_r_credit_1_credit_bought_while_a_user_is_removed_is_rebased_at_the_new_seats(
+    account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = add_agent(account, 1)
+    bought_meanwhile(monkeypatch, "lifecycle.users", account, 12 * 2 * TICKET)  # a year at two seats
+    remove(account, agent)
+    after = read(account).body
+    assert (after["seats"], after["valid_until"]) == (1, iso(PAID_UNTIL + 2 * YEAR))
+
+
+def test_r_credit_1_credit_bought_while_the_seats_are_raised_is_rebased_at_the_new_seats(
+    account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bought_meanwhile(monkeypatch, "lifecycle.subscription_changes", account, 12 * TICKET)  # a year at one seat
+    changed = call("PUT", f"/accounts/{account['id']}/subscription", body={"seats": 2}, claims=owner_of(account))
+    assert changed.status == 200, changed.body
+    after = read(account).body
+    assert (after["seats"], after["valid_until"]) == (2, iso(PAID_UNTIL + timedelta(days=182, hours=12)))

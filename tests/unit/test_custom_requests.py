@@ -246,3 +246,26 @@ def test_r_custom_1_staff_reading_an_accounts_requests_is_audited(filed: dict[st
     assert [item["id"] for item in listed.body["items"]] == [filed["id"]]
     accesses = [e.details.as_dict() for e in AuditEvent.query(filed["account_id"]) if e.type == "staff_access"]
     assert accesses == [{"resource": "custom_requests"}]
+
+
+def test_r_custom_1_a_decision_made_meanwhile_wins_and_the_later_one_is_409_with_nothing_written(
+    filed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decision, its audit event and the owner's notice are one transaction on the request
+    as read: another decision landing between the read and the write fails it whole."""
+    import lifecycle.custom_requests
+
+    real_notice = lifecycle.custom_requests._decision_notice
+
+    def notice_while_staff_refuse(*args: Any) -> Any:
+        CustomRequest(filed["id"]).update(
+            actions=[CustomRequest.status.set("refused"), CustomRequest.awaiting_decision.remove()]
+        )
+        return real_notice(*args)
+
+    monkeypatch.setattr(lifecycle.custom_requests, "_decision_notice", notice_while_staff_refuse)
+    late = approve(filed["id"])
+    assert (late.status, late.code, late.body["decision"]) == (409, "already_decided", "refused")
+    assert CustomRequest.get(filed["id"]).price_amount is None
+    assert notices(filed["account_id"]) == []
+    assert [e.type for e in AuditEvent.query(filed["account_id"]) if e.type.startswith("custom_request")] == []

@@ -211,3 +211,25 @@ def test_r_pay_3_the_expired_trials_owner_is_told_once(account: dict[str, Any], 
     assert len(ended) == 1
     assert ended[0]["to"] == TRIAL["email"]
     assert call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).body["access"] == "trial_expired"
+
+
+def test_the_answers_account_is_as_stored_after_the_trial_ends_and_after_a_replacement(
+    account: dict[str, Any],
+) -> None:
+    """The answer's account is the read the change was computed from with what it wrote (not
+    read again): the same as reading the account afterwards."""
+
+    def as_read() -> Any:
+        return call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).body
+
+    ended = pay(account)
+    assert ended.status == 200, ended.body
+    assert ended.body["account"] == as_read()
+    replaced = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "paypal", "token": "tok_paypal_other"},
+        claims=owner_of(account),
+    )
+    assert replaced.status == 200, replaced.body
+    assert replaced.body["account"] == as_read()

@@ -16,6 +16,7 @@ from lifecycle import clock, pricing
 from lifecycle.money import Money
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import AuditEvent, PriceChange
+from tests.faults import FaultInjector
 from tests.support import STAFF, call, member, outbox_items, owner_of, pay
 from tests.unit.test_signup import NOW, PERSON, add_voucher
 
@@ -256,6 +257,22 @@ def test_r_pay_9_the_new_price_applies_from_the_first_period_starting_at_or_afte
     # Other billing periods and plans keep their prices.
     assert pricing.seat_price("ticket", "annual", effective_at, settings).amount == 19_000
     assert pricing.seat_price("ticket-chat", "monthly", effective_at, settings).amount == 2900
+
+
+def test_r_pay_9_within_one_read_each_plans_prices_are_one_query_and_the_same_prices() -> None:
+    first, second = NOW + NOTICE, NOW + NOTICE + timedelta(days=90)
+    assert schedule("ticket", first).status == 201
+    assert schedule("ticket", second, amount=3100).status == 201
+    settings = get_settings()
+    asked = [NOW, first - timedelta(seconds=1), first, second - timedelta(seconds=1), second, second + 400 * NOTICE]
+    one_by_one = [pricing.seat_price("ticket", "monthly", at, settings) for at in asked]
+    assert [price.amount for price in one_by_one] == [1900, 1900, 2500, 2500, 3100, 3100]
+    with FaultInjector() as counted, pricing.one_read():
+        memoised = [pricing.seat_price("ticket", "monthly", at, settings) for at in asked]
+        other_plan = pricing.seat_price("ticket-chat", "monthly", second, settings)
+    assert memoised == one_by_one
+    assert other_plan.amount == 2900
+    assert counted.operations() == ["Query", "Query"]  # one per price key asked
 
 
 def test_an_instant_outside_the_calendar_is_a_validation_error_not_a_500() -> None:

@@ -280,3 +280,12 @@ def test_the_same_idempotency_key_acts_once(account: dict[str, Any], outbox: Pat
     again = call("POST", path, body=body, claims=STAFF, headers=headers)
     assert (first.status, again.status, again.body) == (200, 200, first.body)
     assert len(notices_of(account["id"], "suspension_warning")) == 1
+
+
+def test_r_term_4_each_answer_shows_the_account_as_stored_after_the_action(account: dict[str, Any]) -> None:
+    """The answer's account is the read the action was computed from with what it wrote (not
+    read again): the same as reading the account afterwards."""
+    for action in (suspend, lambda account_id: reinstate(account_id), terminate):
+        reply = action(account["id"])
+        assert reply.status == 200, reply.body
+        assert reply.body["account"] == call("GET", f"/accounts/{account['id']}", claims=STAFF).body

@@ -51,6 +51,8 @@ PAGE_SIZE = 100
 SWEEP = "cancellation-sla-sweep"
 # A cancel whose credit moved meanwhile (a purchase, a seat change) reads it again.
 CREDIT_RETRIES = 5
+# A confirmation whose request was escalated meanwhile (once at most) reads it again.
+CONFIRM_RETRIES = 3
 
 
 class CancelView(BaseModel):
@@ -95,6 +97,10 @@ class _AccountEnded(Exception):
 
 class _CreditMoved(Exception):
     """The account's credit changed since it was read (a purchase or a seat change)."""
+
+
+class _RequestMoved(Exception):
+    """The cancellation request was confirmed or escalated since it was read; nothing was written."""
 
 
 # ---------------------------------------------------------------- cancelling
@@ -271,20 +277,41 @@ def confirm(request_id: str, staff_id: str, now: datetime) -> CancellationReques
     if pending.status != PENDING:
         credit.refund_owed(pending.account_id, get_settings())  # a refund an earlier confirm left owed
         raise errors.AlreadyConfirmed()
+    for _ in range(CONFIRM_RETRIES):
+        try:
+            _confirm(pending, staff_id, now)
+        except _RequestMoved:
+            pending = _load_request(request_id)
+            if pending.status != PENDING:
+                raise errors.AlreadyConfirmed() from None  # a concurrent confirmation won
+            continue  # escalated meanwhile (once at most): confirmed from the new read
+        return CancellationRequestView.of(pending)
+    raise errors.ServiceUnavailable("The request is changing; retry shortly")
+
+
+def _confirm(pending: CancellationRequest, staff_id: str, now: datetime) -> None:
+    """The confirmation, with the cancellation unless the account has ended; ``pending`` is
+    then as stored: its condition held the request as read (still pending, not escalated
+    meanwhile), so the answer is not read again."""
+    written: dict[str, Any] = {"status": CONFIRMED, "confirmed_at": now, "confirmed_by": staff_id, "sla_sweep": None}
+    attributes = CancellationRequest.get_attributes()
     actions: list[Action] = [
-        CancellationRequest.status.set(CONFIRMED),
-        CancellationRequest.confirmed_at.set(now),
-        CancellationRequest.confirmed_by.set(staff_id),
-        CancellationRequest.sla_sweep.remove(),
+        attributes[name].remove() if value is None else attributes[name].set(value) for name, value in written.items()
     ]
+    escalated = pending.escalated_at
+    unchanged = (CancellationRequest.status == PENDING) & (
+        CancellationRequest.escalated_at.does_not_exist()
+        if escalated is None
+        else CancellationRequest.escalated_at == escalated
+    )
 
     def mark(tx: TransactWrite, outcome: Outcome) -> None:
-        tx.update(CancellationRequest(request_id), actions, condition=CancellationRequest.status == PENDING)
+        tx.update(CancellationRequest(pending.id), actions, condition=unchanged)
         outcome.labels.append("update:request")
 
     def on_failure(failed: list[str]) -> None:
         if "update:request" in failed:
-            raise errors.AlreadyConfirmed()
+            raise _RequestMoved
 
     account = accounts.load(pending.account_id)
     try:
@@ -294,7 +321,8 @@ def confirm(request_id: str, staff_id: str, now: datetime) -> CancellationReques
     except _AccountEnded:
         # The owner stopped the account meanwhile: only the request is confirmed.
         commit(mark, on_failure)
-    return CancellationRequestView.of(_load_request(request_id))
+    for name, value in written.items():
+        setattr(pending, name, value)
 
 
 def _load_request(request_id: str) -> CancellationRequest:

@@ -44,8 +44,9 @@ The model
   two runs to be billed.
 - Every settlement is one conditional update: ``credit_updated_at`` and the seat counts
   and plan it was computed from are unchanged. A purchase computes its update from the
-  account read when its transaction is built, after the (slow) charge; a concurrent seat
-  change makes a rebase read again; nothing is ever settled twice or lost.
+  account read before the (slow) charge, conditioned on all it was computed from; if that
+  moved during the charge, its transaction is built again from a new read. A concurrent
+  seat change makes a rebase read again; nothing is ever settled twice or lost.
 
 Leaving early (R-CREDIT-2): the cancelling transaction settles the credit to 0 and
 records the refund owed (``settings.credit_refund_percent`` of the remainder, rounded
@@ -245,6 +246,37 @@ def _same_seats(account: Account) -> Condition:
     return condition
 
 
+def _same_start(account: Account) -> Condition:
+    """``_same_seats``, and what says when a purchase's credit starts and which run it
+    continues (``consumption_start``, ``_previous_run``): the paid period, the run, lifetime."""
+    lifetime: Condition = (
+        Account.lifetime == True  # noqa: E712 - pynamodb condition
+        if account.lifetime
+        else Account.lifetime.does_not_exist() | (Account.lifetime == False)  # noqa: E712
+    )
+    condition: Condition = (
+        _same_seats(account)
+        & _equal(Account.period_start, account.period_start)
+        & _equal(Account.period_end, account.period_end)
+        & _equal(Account.credit_since, account.credit_since)
+        & lifetime
+    )
+    return condition
+
+
+def none_left(account: Account) -> bool:
+    """No balance stored on ``account`` as read: ``rebase`` would write nothing."""
+    return int(account.credit_balance or 0) <= 0
+
+
+def still_none_left() -> Condition:
+    """A seat change's own check of ``none_left`` at its commit: a change committed with it
+    needs no ``rebase`` (nothing to settle), so it need not read the account again. A
+    purchase that lands after the commit reads the new seats itself (``_same_seats``)."""
+    condition: Condition = Account.credit_balance.does_not_exist() | (Account.credit_balance <= 0)
+    return condition
+
+
 def _stored(credit: Credit) -> list[Action]:
     actions: list[Action] = [Account.credit_balance.set(credit.balance)]
     if credit.updated_at is not None:
@@ -269,8 +301,12 @@ class CreditView(BaseModel):
 
     @classmethod
     def of(cls, account: Account, now: datetime, settings: Settings) -> CreditView:
-        current = settled(Credit.of(account), now)
-        cost = seat_cost(account, now, settings)
+        return cls.at(Credit.of(account), seat_cost(account, now, settings), now, settings)
+
+    @classmethod
+    def at(cls, stored: Credit, cost: SeatCost, now: datetime, settings: Settings) -> CreditView:
+        """The view of the ``stored`` credit of an account whose seats cost ``cost`` now."""
+        current = settled(stored, now)
         return cls(
             balance=Money(amount=current.balance, currency=settings.currency),
             valid_until=_iso(current.valid_until),
@@ -347,12 +383,15 @@ def buy(
     purpose = purchase_purpose(now, request_key)
     draft = Draft(account_id=account_id, purpose=purpose, lines=[line], replayable=request_key is not None)
 
+    built: list[tuple[str, Credit, SeatCost]] = []  # each build's invoice id, credit and seat cost
+
     def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice) -> None:
-        # Read when the transaction is built, after the charge: a seat change during it is seen.
-        current = Account.get(account_id, consistent_read=True)
+        # The first build uses the account read before the charge, conditioned on all it
+        # reads; if that moved during the (slow) charge, the next builds read it again.
+        current = Account.get(account_id, consistent_read=True) if built else account
+        cost = seat_cost(current, now, settings)
         before = Credit.of(current)
-        starts = consumption_start(current, now)
-        credit = topped_up(before, amount, now, seat_cost(current, now, settings).monthly, starts)
+        credit = topped_up(before, amount, now, cost.monthly, consumption_start(current, now))
         actions = [
             *_stored(credit),
             Account.last_invoice_id.set(invoice.invoice_id),
@@ -363,22 +402,31 @@ def buy(
             assert credit.updated_at is not None  # topped_up always dates a purchase
             actions.append(Account.credit_since.set(credit.updated_at))
             run = {"runs_from": clock.to_iso(credit.updated_at), **_previous_run(current, now)}
-        tx.update(Account(account_id), actions=actions, condition=_same_seats(current))
+        condition = _same_seats(current) if built else _same_start(current)
+        tx.update(Account(account_id), actions=actions, condition=condition)
         outcome.labels.append("update:account")
         event = audit.event(
             account_id, "credit_bought", principal.user_id, now, amount=amount, invoice_id=invoice.invoice_id, **run
         )
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
+        built.append((invoice.invoice_id, credit, cost))
 
     def failed(labels: list[str]) -> None:
-        if "update:series" in labels:
-            # Another invoice took the number too: ``issue`` builds the transaction again,
-            # reading the account again, so a concurrent purchase is not a failure.
+        if "update:series" in labels or len(built) == 1:
+            # Another invoice took the number too, or the account moved during the charge:
+            # ``issue`` builds the transaction again, reading the account again, so neither a
+            # concurrent purchase nor a seat change during the charge is a failure.
             return
         raise Conflict("The account changed while the credit was bought (it ended, or its seats changed); retry")
 
     invoice = charge_and_issue(account, draft, now, AccountChange(build, failed), settings)
-    view = CreditView.of(accounts.load(account_id), now, settings)
+    if built and built[-1][0] == invoice.invoice_id:
+        # Committed under its condition (credit, seats and plan as built from): the view is
+        # of what it wrote, not read again.
+        _, credit, cost = built[-1]
+        view = CreditView.at(credit, cost, now, settings)
+    else:  # issued before, by an earlier attempt of the same purchase: as stored
+        view = CreditView.of(accounts.load(account_id), now, settings)
     return CreditPurchaseView(**view.model_dump(), invoice=InvoiceView.of(invoice))
 
 

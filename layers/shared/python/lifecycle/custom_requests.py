@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from lifecycle import accounts, audit, clock, errors, notifications
 from lifecycle.auth import Principal, require_member
 from lifecycle.money import Money
 from lifecycle.notices import NoticeType
 from lifecycle.observability import logger
-from lifecycle.storage import Account, CustomRequest
+from lifecycle.settings import get_settings
+from lifecycle.storage import Account, CustomRequest, Notification
 from lifecycle.storage.custom_requests import REQUESTED
+from lifecycle.transactions import Outcome, commit
 
 LIST_LIMIT = 200
+# A decision whose request changed between the read and the write reads it again.
+DECIDE_RETRIES = 3
 VENDOR: Literal["vendor"] = "vendor"
 # One line, as it is also an email subject: no control characters.
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]+$"
@@ -154,67 +159,124 @@ def awaiting_decision() -> CustomRequestList:
 
 def approve(request_id: str, form: ApproveInput, staff_id: str, now: datetime) -> CustomRequestView:
     """R-CUSTOM-1: approved with the agreed specification and the price agreed in advance."""
-    item = _decide(
-        request_id,
-        "approved",
-        [
-            CustomRequest.specification.set(form.specification),
-            CustomRequest.price_amount.set(form.price.amount),
-            CustomRequest.price_currency.set(form.price.currency),
-        ],
-        staff_id,
-        now,
-    )
-    price = form.price
-    _after_decision(item, "custom_request_approved", staff_id, now, price_amount=price.amount, currency=price.currency)
+    agreed = {
+        "specification": form.specification,
+        "price_amount": form.price.amount,
+        "price_currency": form.price.currency,
+    }
+    price = {"price_amount": form.price.amount, "currency": form.price.currency}
+    item = _decide(request_id, "approved", agreed, "custom_request_approved", staff_id, now, price)
     return CustomRequestView.of(item)
 
 
 def refuse(request_id: str, form: RefuseInput, staff_id: str, now: datetime) -> CustomRequestView:
     """R-CUSTOM-1: staff may refuse custom development; the owner is told why."""
-    item = _decide(request_id, "refused", [CustomRequest.refusal_reason.set(form.reason)], staff_id, now)
-    _after_decision(item, "custom_request_refused", staff_id, now)
+    item = _decide(request_id, "refused", {"refusal_reason": form.reason}, "custom_request_refused", staff_id, now, {})
     return CustomRequestView.of(item)
 
 
-def _decide(request_id: str, status: Status, actions: list[Action], staff_id: str, now: datetime) -> CustomRequest:
-    """The one transition out of ``requested``; a request already decided is 409, a missing one 404."""
-    item = CustomRequest(request_id)
-    decision: list[Action] = [
-        CustomRequest.status.set(status),
-        CustomRequest.decided_at.set(now),
-        CustomRequest.decided_by.set(staff_id),
-        CustomRequest.awaiting_decision.remove(),
-        *actions,
-    ]
-    try:
-        item.update(actions=decision, condition=CustomRequest.id.exists() & (CustomRequest.status == REQUESTED))
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+def _decide(
+    request_id: str,
+    status: Status,
+    values: dict[str, Any],
+    type: NoticeType,
+    staff_id: str,
+    now: datetime,
+    details: dict[str, Any],
+) -> CustomRequest:
+    """The one transition out of ``requested``, with its audit event and the owner's notice
+    in the same transaction; a request already decided is 409, a missing one 404. Answers
+    the request as written (its condition held it as read), not read again."""
+    decision = {
+        "status": status,
+        "decided_at": now,
+        "decided_by": staff_id,
+        "awaiting_decision": None,
+        **values,
+    }
+    for _ in range(DECIDE_RETRIES):
+        item = _undecided(request_id)
         try:
-            decided = CustomRequest.get(request_id, consistent_read=True)
-        except DoesNotExist as missing:
-            raise errors.NotFound("No such custom development request") from missing
-        raise errors.AlreadyDecided(f"This request was {decided.status} already", decision=decided.status) from exc
+            _commit_decision(item, decision, type, staff_id, now, details)
+        except _Moved:
+            continue  # decided, removed or masked meanwhile: read again to tell which
+        return item
+    raise errors.ServiceUnavailable("The request is changing; retry shortly")
+
+
+def _undecided(request_id: str) -> CustomRequest:
+    try:
+        item = CustomRequest.get(request_id, consistent_read=True)
+    except DoesNotExist as missing:
+        raise errors.NotFound("No such custom development request") from missing
+    if item.status != REQUESTED:
+        raise errors.AlreadyDecided(f"This request was {item.status} already", decision=item.status)
     return item
 
 
-def _after_decision(item: CustomRequest, type: NoticeType, staff_id: str, now: datetime, **details: object) -> None:
-    """The decision in the account's audit, and the owner told of it."""
-    audit.event(item.account_id, type, staff_id, now, request_id=item.id, **details).save()
+def _commit_decision(
+    item: CustomRequest,
+    decision: dict[str, Any],
+    type: NoticeType,
+    staff_id: str,
+    now: datetime,
+    details: dict[str, Any],
+) -> None:
+    """One transaction on ``item`` as read: still undecided, its words unchanged (an erasure
+    masks them); ``item`` then holds the decision, as stored. The owner's notice is sent
+    after the commit."""
+    attributes = CustomRequest.get_attributes()
+    actions: list[Action] = [
+        attributes[name].remove() if v is None else attributes[name].set(v) for name, v in decision.items()
+    ]
+    as_read = (
+        CustomRequest.id.exists()
+        & (CustomRequest.status == REQUESTED)
+        & (CustomRequest.title == item.title)
+        & (CustomRequest.description == item.description)
+    )
+    for name, value in decision.items():
+        setattr(item, name, value)  # what the notice tells, and the answer once committed
+    event = audit.event(item.account_id, type, staff_id, now, request_id=item.id, **details)
+    notice = _decision_notice(item, type, now)
+
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        tx.update(CustomRequest(item.id), actions=actions, condition=as_read)
+        outcome.labels.append("update:request")
+        outcome.put(tx, "audit", event, None)
+        if notice is not None:
+            outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+
+    commit(build, _moved)
+    if notice is not None:
+        notifications.deliver(notice, now, notifications.sender_for(get_settings()))
+
+
+class _Moved(Exception):
+    """The request changed since it was read; nothing was written."""
+
+
+def _moved(failed: list[str]) -> None:
+    if "update:request" in failed:
+        raise _Moved
+    # Only a random notice id colliding fails otherwise; a retry draws another.
+    raise errors.ServiceUnavailable("The decision could not be recorded; retry shortly")
+
+
+def _decision_notice(item: CustomRequest, type: NoticeType, now: datetime) -> Notification | None:
+    """The owner told of the decision (unsaved); None when there is nobody to tell."""
     try:
         account = Account.get(item.account_id, consistent_read=True)
     except DoesNotExist:
         logger.warning("custom request of a removed account", extra={"account_id": item.account_id})
-        return
+        return None
     if not account.owner_email:
         logger.warning("no owner email to notify", extra={"account_id": account.id, "notice_type": type})
-        return
+        return None
     facts: dict[str, object] = {"subdomain": account.subdomain or account.id, "title": item.title}
     if type == "custom_request_approved":
         price = Money(amount=int(item.price_amount or 0), currency=item.price_currency or "USD")
         facts |= {"specification": item.specification, "price": price}
     else:
         facts |= {"reason": item.refusal_reason}
-    notifications.notify(account.id, type, account.owner_email, now, **facts)
+    return notifications.compose(account.id, type, account.owner_email, now, **facts)

@@ -147,7 +147,8 @@ class Draft:
 
 class AccountChange:
     """The caller's part of the issuing transaction: usually the account's update and its
-    condition. ``failed`` is raised (after a refund) when that condition fails."""
+    condition. When that condition fails, ``failed`` raises what it means (the charge is
+    then refunded), or returns to have the transaction built again."""
 
     def __init__(
         self,
@@ -318,11 +319,13 @@ def issue(
 
 
 def _raise_for(failed: list[str], change: AccountChange) -> None:
-    """Raise what a failed condition means; return only when the series moved on."""
+    """Raise what a failed condition means; return only when the series moved on or the
+    caller's ``failed`` lets its change be built again."""
     if "purpose" in failed:
         raise PurposeIssued
     if "update:account" in failed and change.failed is not None:
         change.failed(failed)
+        return  # the caller's change is built again (it reads the account again)
     if "update:series" not in failed:
         raise RuntimeError(f"issuing failed on {failed}")
 

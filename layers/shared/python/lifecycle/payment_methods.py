@@ -19,6 +19,7 @@ from pynamodb.transactions import TransactWrite
 from lifecycle import accounts, audit, billing_details, billing_run, payments, subscriptions
 from lifecycle.accounts import AccountView
 from lifecycle.auth import Principal, require_member
+from lifecycle.billing_details import BillingDetailsView
 from lifecycle.cancellation import ENDED
 from lifecycle.errors import BillingDetailsRequired, Conflict, Forbidden
 from lifecycle.invoicing import AccountChange, InvoiceView, charge_and_issue
@@ -58,14 +59,15 @@ def put_for(
     account = accounts.load(account_id)
     if account.status in ENDED:
         raise Conflict("The account has ended")
-    if billing_details.valid_at(account.id, now) is None:
+    details = billing_details.valid_at(account.id, now)
+    if details is None:
         raise BillingDetailsRequired("Give the billing details first: invoices are made out to them (R-VOUCH-8)")
     previous = account.payment_method_ref if account.has_payment_method else None
     _attach(account, form, settings)
-    invoice = _after_attach(principal, account, now, settings, previous)
+    invoice, as_stored = _after_attach(principal, account, now, settings, details, previous)
     return PaymentMethodView(
         type=form.type,
-        account=AccountView.of(accounts.load(account_id)),
+        account=AccountView.of(account if as_stored else accounts.load(account_id)),
         invoice=InvoiceView.of(invoice) if invoice is not None else None,
     )
 
@@ -85,39 +87,66 @@ def _attach(account: Account, form: PaymentMethodInput, settings: Settings) -> N
 
 
 def _after_attach(
-    principal: Principal, account: Account, now: datetime, settings: Settings, previous: str | None = None
-) -> Invoice | None:
+    principal: Principal,
+    account: Account,
+    now: datetime,
+    settings: Settings,
+    details: BillingDetailsView,
+    previous: str | None = None,
+) -> tuple[Invoice | None, bool]:
+    """The invoice of an immediate charge, and whether ``account`` now shows what is stored
+    for the answer (its read, with what this request wrote under its condition), else it
+    is read again."""
     in_trial = account.status in (subscriptions.TRIALING, subscriptions.TRIAL_EXPIRED) and not account.lifetime
     if in_trial and not account.has_payment_method:
-        return _end_trial(principal, account, now, settings)
+        return _end_trial(principal, account, now, settings, details)
     if account.status == subscriptions.PAYMENT_REQUIRED:
         # R-VOUCH-10: everything due is charged to the new method, then access returns at once.
-        return billing_run.settle(account, now, settings, actor=principal.user_id)
+        # What the settlement wrote (its status and access) is the billing run's: read again.
+        return billing_run.settle(account, now, settings, actor=principal.user_id), False
     if account.payment_method_ref == previous:
         # The method the account has (the provider's attach replayed it): a retry of a change
         # that was made, or the same card again. Nothing to replace, nothing to record.
-        return None
-    _replace(principal, account, now)
-    return None
+        return None, True
+    _replace(principal, account, now)  # the method only, which the account view does not show
+    return None, True
 
 
-def _end_trial(principal: Principal, account: Account, now: datetime, settings: Settings) -> Invoice | None:
+def _end_trial(
+    principal: Principal, account: Account, now: datetime, settings: Settings, details: BillingDetailsView
+) -> tuple[Invoice | None, bool]:
     """R-PAY-4 (during the trial) or R-PAY-3 (after it expired): the first period, charged now."""
     rule = "R-PAY-4" if account.status == subscriptions.TRIALING else "R-PAY-3"
     period, draft = subscriptions.first_period(account, now, rule, settings)
+    draft.details = details  # valid at ``now``, read by the request already (R-PAY-14)
     event = audit.event(account.id, "trial_ended_by_payment_method", principal.user_id, now, rule=rule)
+    built: list[str | None] = []  # each build's invoice id
 
     def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice | None) -> None:
         subscriptions.start_paid_period(tx, outcome, account, period, invoice, settings)
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
+        built.append(invoice.invoice_id if invoice is not None else None)
 
     def failed(labels: list[str]) -> None:
         raise Conflict("The account changed meanwhile (a payment method was added or it ended); reload it")
 
     if draft.subtotal == 0:  # a free plan: nothing to charge, the trial still ends
         commit(lambda tx, outcome: build(tx, outcome, None), failed)
-        return None
-    return charge_and_issue(account, draft, now, AccountChange(build, failed), settings)
+        _started(account)
+        return None, True
+    invoice = charge_and_issue(account, draft, now, AccountChange(build, failed), settings)
+    if built and built[-1] == invoice.invoice_id:
+        _started(account)
+        return invoice, True
+    return invoice, False  # issued before, by an earlier attempt: read what is stored
+
+
+def _started(account: Account) -> None:
+    """``account`` as ``subscriptions.start_paid_period`` left it, for the answer: its
+    condition held the trial read, and of what the view shows it wrote the status and access."""
+    account.status = subscriptions.ACTIVE
+    account.access_blocked_reason = None
+    account.has_payment_method = True
 
 
 def _replace(principal: Principal, account: Account, now: datetime) -> None:

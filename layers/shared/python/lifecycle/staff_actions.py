@@ -255,7 +255,8 @@ def _warn_and_change(
     commit(build, _raise_moved)
     if warning is not None:
         notifications.deliver(warning, now, notifications.sender_for(settings))
-    return _view(kind.action, form.reason, form.details, form.evidence, at, warning, account.id)
+    account.status = account.access_blocked_reason = kind.action  # as ``kind.change`` wrote them
+    return _view(kind.action, form.reason, form.details, form.evidence, at, warning, account)
 
 
 # ---------------------------------------------------------------- reinstate
@@ -315,7 +316,9 @@ def reinstate(
         raise errors.Conflict("The account is not suspended by staff any more")
     if notice is not None:
         notifications.deliver(notice, now, notifications.sender_for(settings))
-    return _view("reinstated", form.reason, form.details, [], now, notice, account.id)
+    account.status = back
+    account.access_blocked_reason = None if back in FULL_ACCESS else back  # as ``actions`` wrote them
+    return _view("reinstated", form.reason, form.details, [], now, notice, account)
 
 
 def _view(
@@ -325,8 +328,11 @@ def _view(
     evidence: list[Evidence],
     at: datetime,
     notice: Notification | None,
-    account_id: str,
+    account: Account,
 ) -> StaffActionView:
+    """The answer, with ``account`` as the committed transaction left it: the read it was
+    computed from, with the status and access it wrote (its condition held the status
+    read); nothing else the view shows was written, so the account is not read again."""
     ref = None
     if notice is not None:
         ref = NoticeRef(id=notice.id, type=notice.type, created_at=clock.to_iso(notice.created_at))
@@ -337,5 +343,5 @@ def _view(
         evidence=evidence,
         at=clock.to_iso(at),
         notice=ref,
-        account=AccountView.of(accounts.load(account_id)),
+        account=AccountView.of(account),
     )

@@ -27,6 +27,7 @@ refunded by ``invoicing.charge_and_issue``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -439,7 +440,14 @@ def put_for(
 ) -> ChangeView:
     """``PUT /accounts/{id}/subscription`` (owner): apply, schedule or charge, as decided."""
     _require_owner(principal, account_id)
-    decision = decide(accounts.load(account_id), form, now, settings)
+    with pricing.one_read():
+        return _put(principal, accounts.load(account_id), form, now, settings)
+
+
+def _put(
+    principal: Principal, account: Account, form: SubscriptionChange, now: datetime, settings: Settings
+) -> ChangeView:
+    decision = decide(account, form, now, settings)
     if decision.needs_confirmation and not form.confirm_downgrade:
         raise DowngradeNeedsConfirmation(
             "This change takes effect at the next period and the lower plan loses what `losses` lists; "
@@ -459,7 +467,11 @@ def preview_for(
 ) -> PreviewView:
     """``POST /accounts/{id}/subscription/preview`` (owner): the same decision, nothing saved or charged."""
     _require_owner(principal, account_id)
-    decision = decide(accounts.load(account_id), form, now, settings)
+    with pricing.one_read():
+        return _preview_of(decide(accounts.load(account_id), form, now, settings), settings)
+
+
+def _preview_of(decision: Decision, settings: Settings) -> PreviewView:
     due_now = _preview(decision.draft, decision.now, settings) if decision.draft is not None else None
     return PreviewView(
         subscription=decision.view(),
@@ -495,23 +507,48 @@ def _save(principal: Principal, decision: Decision, settings: Settings) -> Invoi
         prorated_cents=decision.proration.amount.amount if decision.proration is not None else 0,
     )
 
-    def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice | None) -> None:
-        tx.update(Account(account.id), actions=_actions(decision, invoice), condition=_unchanged(decision))
+    def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice | None, credit_free: bool = False) -> None:
+        condition = _unchanged(decision)
+        if credit_free:
+            condition &= credit.still_none_left()
+        tx.update(Account(account.id), actions=_actions(decision, invoice), condition=condition)
         outcome.labels.append("update:account")
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
     def failed(labels: list[str]) -> None:
         raise Conflict("The subscription or its users changed meanwhile; reload it and try again")
 
-    invoice = None
-    if decision.draft is None:
-        commit(lambda tx, outcome: build(tx, outcome, None), failed)
-    else:
-        invoice = charge_and_issue(account, decision.draft, now, AccountChange(build, failed), settings)
     current, applied = decision.current, decision.applied
-    if (applied.plan, applied.seats) != (current.plan, current.seats):
+    reprices = (applied.plan, applied.seats) != (current.plan, current.seats)
+    if decision.draft is not None:
+        invoice = charge_and_issue(account, decision.draft, now, AccountChange(build, failed), settings)
+    elif reprices and credit.none_left(account) and _commit_credit_free(build):
+        return None  # no credit to rebase
+    else:
+        commit(lambda tx, outcome: build(tx, outcome, None), failed)
+        invoice = None
+    if reprices:
         credit.rebase(account.id, now, settings)  # R-CREDIT-1: the seat cost changed; a no-op without credit
     return invoice
+
+
+class _NotCommitted(Exception):
+    """The change's condition, with the credit's in it, failed; nothing was written."""
+
+
+def _not_committed(failed: list[str]) -> None:
+    raise _NotCommitted
+
+
+def _commit_credit_free(build: Callable[[TransactWrite, Outcome, Invoice | None, bool], None]) -> bool:
+    """R-CREDIT-1 without a read after the commit: the change holds only while the account has
+    no credit (none when read), so there is none to rebase. False when its condition failed:
+    credit bought meanwhile, or another change, which the caller's own commit then answers."""
+    try:
+        commit(lambda tx, outcome: build(tx, outcome, None, True), _not_committed)
+    except _NotCommitted:
+        return False
+    return True
 
 
 def _actions(decision: Decision, invoice: Invoice | None) -> list[Any]:

@@ -79,7 +79,12 @@ class UserList(BaseModel):
 
 
 class _SeatsMoved(Exception):
-    """The counter crossed the included seats since it was read: decide billability again."""
+    """The counter crossed the included seats since it was read (or credit was bought
+    meanwhile, see ``_take_seat``): decide billability again."""
+
+
+class _CreditBought(Exception):
+    """Credit was bought since the account was read: its seat change must settle it."""
 
 
 # ---------------------------------------------------------------- checks
@@ -149,6 +154,7 @@ def _add(account: Account, actor: Principal, form: NewUser, now: datetime, setti
         account.id, "user_added", actor.user_id, now, user_id=user_id, role=form.role, billable=billable
     )
     notice = _extra_seat_warning(account, now, settings) if billable else None
+    credit_free = credit.none_left(account)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         outcome.put(tx, "user", user, User.user_id.does_not_exist())
@@ -158,24 +164,33 @@ def _add(account: Account, actor: Principal, form: NewUser, now: datetime, setti
             outcome.put(tx, "interval", interval, SeatInterval.interval_key.does_not_exist())
         if notice is not None:
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
-        _take_seat(tx, outcome, account.id, billable, limit)
+        _take_seat(tx, outcome, account.id, billable, limit, credit_free)
 
     commit(build, _add_failed(account.id, settings))
     if notice is not None:
         notifications.deliver(notice, now, notifications.sender_for(settings))
-    credit.rebase(account.id, now, settings)  # R-CREDIT-1: the seats changed; a no-op without credit
+    if not credit_free:
+        credit.rebase(account.id, now, settings)  # R-CREDIT-1: the seats changed
     return UserView.of(user)
 
 
-def _take_seat(tx: TransactWrite, outcome: Outcome, account_id: str, billable: bool, limit: int) -> None:
+def _take_seat(
+    tx: TransactWrite, outcome: Outcome, account_id: str, billable: bool, limit: int, credit_free: bool
+) -> None:
     """R-USE-3: ADD 1 to ``seats_used`` while it is under ``limit``; an included seat also
-    counts in ``included_seats_used``, and is taken only while one is free (R-VOUCH-5)."""
+    counts in ``included_seats_used``, and is taken only while one is free (R-VOUCH-5).
+    ``credit_free`` (no credit when read): and still none at the commit, so there is no
+    credit to rebase (R-CREDIT-1) and the account is not read again; credit bought
+    meanwhile fails it, and the seat is taken again from a new read."""
     included_full = Account.included_seats_used >= Account.included_seats
     actions: list[Action] = [Account.seats_used.add(1)]
     if not billable:
         actions.append(Account.included_seats_used.add(1))
     seats = (included_full if billable else ~included_full) & (Account.seats_used < limit)
-    tx.update(Account(account_id), actions=actions, condition=Account.id.exists() & _has_access() & seats)
+    condition = Account.id.exists() & _has_access() & seats
+    if credit_free:
+        condition &= credit.still_none_left()
+    tx.update(Account(account_id), actions=actions, condition=condition)
     outcome.labels.append("update:account")
 
 
@@ -246,21 +261,38 @@ def remove_user(account: Account, actor: Principal, user_id: str, now: datetime)
     if user.role == "owner":
         raise errors.CannotRemoveOwner("Transfer the ownership or cancel the account instead")
 
+    credit_free = credit.none_left(account)
+    try:
+        commit(removal(user, actor.user_id, now, credit_free=credit_free), _remove_failed(credit_free))
+    except _CreditBought:
+        # Bought since the account was read: removed as without the check, then settled.
+        credit_free = False
+        commit(removal(user, actor.user_id, now), _remove_failed(credit_free))
+    if not credit_free:
+        credit.rebase(account.id, now, get_settings())  # R-CREDIT-1: the seats changed
+
+
+def _remove_failed(credit_free: bool) -> Callable[[list[str]], None]:
     def raise_for(failed: list[str]) -> None:
         if "delete:user" in failed:
             raise errors.NotFound("No such user")  # removed concurrently
+        if credit_free and "update:account" in failed:
+            raise _CreditBought
         raise errors.Conflict("The user could not be removed; retry")
 
-    commit(removal(user, actor.user_id, now), raise_for)
-    credit.rebase(account.id, now, get_settings())  # R-CREDIT-1: the seats changed; a no-op without credit
+    return raise_for
 
 
-def removal(user: User, actor_id: str, now: datetime, **details: str) -> Callable[[TransactWrite, Outcome], None]:
+def removal(
+    user: User, actor_id: str, now: datetime, *, credit_free: bool = False, **details: str
+) -> Callable[[TransactWrite, Outcome], None]:
     """The transaction that removes ``user`` (not the owner) and frees its seat, for
     ``remove_user`` and for the erasure of a data subject (R-GDPR-5, actor: the staff id),
     which adds its certificate's counts to it. Labels: ``delete:user`` fails when the user
     is gone already. ``details`` go on the ``user_removed`` event (no personal data). The
-    caller commits it, then rebases the account's credit (R-CREDIT-1)."""
+    caller commits it, then rebases the account's credit (R-CREDIT-1); with
+    ``credit_free`` the account update also holds only while no credit is left
+    (``credit.still_none_left``), and committed there is nothing to rebase."""
     event = audit.event(
         user.account_id,
         "user_removed",
@@ -277,18 +309,21 @@ def removal(user: User, actor_id: str, now: datetime, **details: str) -> Callabl
         outcome.delete(tx, "user", User(user.account_id, user.user_id), still_there)
         outcome.delete(tx, "email", Claim(_email_claim(user.account_id, user.email)), None)
         outcome.put(tx, "audit", event, None)
-        _free_seat(tx, outcome, user, now)
+        _free_seat(tx, outcome, user, now, credit_free)
 
     return build
 
 
-def _free_seat(tx: TransactWrite, outcome: Outcome, user: User, now: datetime) -> None:
+def _free_seat(tx: TransactWrite, outcome: Outcome, user: User, now: datetime, credit_free: bool) -> None:
     """The counters ADD -1 (the owner's seat is never freed); an extra user's open interval
     ends now (R-VOUCH-6), an included user's seat becomes free for the next user."""
     freed: list[Action] = [Account.seats_used.add(-1)]
     if user.seat_interval_key is None:
         freed.append(Account.included_seats_used.add(-1))
-    tx.update(Account(user.account_id), actions=freed, condition=Account.seats_used > 1)
+    condition = Account.seats_used > 1
+    if credit_free:
+        condition &= credit.still_none_left()
+    tx.update(Account(user.account_id), actions=freed, condition=condition)
     outcome.labels.append("update:account")
     if user.seat_interval_key is not None:
         tx.update(
