@@ -40,7 +40,7 @@ from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.cancellation_requests import CONFIRMED, PENDING
-from lifecycle.sweeps import DuePage, SweepRequest, SweepSummary, run_sweep
+from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, commit, try_commit
 
 CANCELLED: Literal["cancelled"] = "cancelled"
@@ -335,17 +335,8 @@ def _load_request(request_id: str) -> CancellationRequest:
 # ---------------------------------------------------------------- the SLA sweep
 
 
-def _overdue(now: datetime) -> Callable[[str, dict[str, Any] | None], DuePage]:
-    def query(shard: str, after: dict[str, Any] | None) -> DuePage:
-        return CancellationRequest.sla_due.query(
-            shard,
-            CancellationRequest.due_by < now,
-            limit=PAGE_SIZE,
-            page_size=PAGE_SIZE,
-            last_evaluated_key=after,
-        )
-
-    return query
+def _overdue(now: datetime) -> QueryDue:
+    return due_in(CancellationRequest.sla_due, CancellationRequest.due_by < now, PAGE_SIZE)
 
 
 def _escalate(now: datetime, settings: Settings) -> Callable[[CancellationRequest], bool]:
