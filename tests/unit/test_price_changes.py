@@ -202,8 +202,10 @@ def test_r_pay_9_staff_list_the_scheduled_changes() -> None:
     assert schedule("ticket", NOW + NOTICE + timedelta(days=10), amount=2700).status == 201
     assert schedule("ticket", NOW + NOTICE).status == 201
     assert schedule("all-inclusive", NOW + NOTICE, amount=4500, billing_period="annual").status == 201
-    listed = call("GET", "/admin/prices", claims=STAFF)
+    with FaultInjector() as counted:
+        listed = call("GET", "/admin/prices", claims=STAFF)
     assert listed.status == 200, listed.body
+    assert counted.operations() == ["Scan"]  # one read of the small price table (issue 10)
     assert [(item["plan"], item["billing_period"], item["price"]["amount"]) for item in listed.body["items"]] == [
         ("ticket", "monthly", 2500),
         ("ticket", "monthly", 2700),

@@ -213,23 +213,38 @@ def _notify_owners(key: str, form: PriceChangeInput, previous: Money, effective_
 def changes_of(plan: Plan, billing_period: BillingPeriod, settings: Settings) -> list[tuple[PriceChange, Money]]:
     """The plan's changes, earliest first, each with the price it replaces: the change
     before it or the standing price (a change scheduled later may have come in between)."""
+    changes = PriceChange.query(pricing.price_key(plan, billing_period), consistent_read=True)
+    return _with_previous(plan, billing_period, list(changes), settings)
+
+
+def _with_previous(
+    plan: Plan, billing_period: BillingPeriod, changes: list[PriceChange], settings: Settings
+) -> list[tuple[PriceChange, Money]]:
     previous = Money(amount=pricing.standing_price(plan, billing_period, settings), currency=settings.currency)
     found = []
-    for change in PriceChange.query(pricing.price_key(plan, billing_period), consistent_read=True):
+    for change in sorted(changes, key=lambda change: change.effective_at):
         found.append((change, previous))
         previous = _price(change)
     return found
 
 
 def list_all(principal: Principal, settings: Settings) -> PriceChangeList:
-    """Every scheduled change, by plan and billing period, earliest first: one Query per
-    price key, never a Scan."""
+    """Every scheduled change, by plan and billing period, earliest first.
+
+    One Scan of the price table (issue 10: 1 round trip, not one Query per plan and billing
+    period): it holds a handful of changes per price list a year, written only by staff, so
+    reading all of it is reading what is asked. The sweeps never Scan; this is a listing."""
     require_staff(principal)
+    by_key: dict[str, list[PriceChange]] = {}
+    for change in PriceChange.scan(consistent_read=True):
+        by_key.setdefault(change.price_key, []).append(change)
     items = [
         PriceChangeView.of(change, previous)
         for plan in PLANS
         for billing_period in BILLING_PERIODS
-        for change, previous in changes_of(plan, billing_period, settings)
+        for change, previous in _with_previous(
+            plan, billing_period, by_key.get(pricing.price_key(plan, billing_period), []), settings
+        )
     ]
     return PriceChangeList(items=items)
 
