@@ -47,7 +47,7 @@ class Bench:
 BENCHES = (
     Bench("cold start", "bench_cold_start.py", ("--runs", "7"), ("--runs", "3")),
     Bench("round trips", "bench_round_trips.py", ("--no-fail",), ("--no-fail", "--no-keyed")),
-    Bench("latency+throughput", "bench_latency.py", (), ("--quick",)),
+    Bench("latency+throughput", "bench_latency.py", (), ("--samples", "10", "--redemptions", "300")),
     Bench("sweeps", "bench_sweeps.py", ("--accounts", "100000"), ("--accounts", "10000")),
 )
 

@@ -1,17 +1,29 @@
-"""Benchmark: every sweep reads only what is due, at scale (issue: sweeps that scale).
+"""Benchmark: every sweep reads only what is due, at scale (issue 10: sweeps that scale).
 
 Loads ``--accounts`` accounts (default 100,000) into an in-memory DynamoDB Local, with
 1 % of them due for each sweep (a different 1 % per sweep) and the other 99 % in the same
-sparse indexes but not yet due; the same number of emailed cancellation requests and
-retention items. Then runs each schedule through its real handler (as EventBridge would,
-continuing with ``next`` until done) and prints, per sweep: items due, items the sweep
-examined, the items DynamoDB returned to it from Query on indexes, the Scan calls (always
-0), all DynamoDB calls it made and the wall time.
+sparse indexes but not yet due; the same number of emailed cancellation requests, retention
+items and data subject requests. Then, over the same data:
+
+1. a Scan-based sweep per schedule, before any real sweep changes the data: a paginated,
+   consistent Scan of the sweep's table filtered by the sweep's own due condition (its
+   index's shard attribute and due time, as it gives them to ``sweeps.due_in``). It must find
+   exactly the due items; its items read are the Scan's ScannedCount, i.e. the whole table;
+2. each schedule through its real handler (as EventBridge would, continuing with ``next``
+   until done), counting every item DynamoDB returned to it from a read: Query and Scan
+   ScannedCount (on indexes and tables), GetItem that found an item, BatchGetItem and
+   TransactGetItems items. A due item read from the index and read again before it is
+   changed counts twice.
+
+It prints, per sweep, items read / items due for both (target: the index sweep's <= 1.1),
+their calls and wall time, and where the index sweep's reads came from.
 
     make bench                      # or: .venv/bin/python scripts/bench_sweeps.py --accounts 10000
+    .venv/bin/python scripts/bench_sweeps.py --json PATH   # also writes rows for `make bench`'s table
 
-A benchmark, not a test: it prints numbers and asserts only that no sweep scanned and
-that each examined exactly what was due.
+A benchmark, not a test: a read/due ratio over the target is reported as a "miss"; it exits
+1 only if a correctness guard fails: a sweep scanned, a sweep examined other than the due
+items, or the Scan found other than the due items.
 """
 
 from __future__ import annotations
@@ -39,10 +51,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared" / "python")]
 from local_runtime import events, template  # noqa: E402
 from local_runtime.dynamodb_local import DynamoDBLocal, client, create_tables, ensure_installed, free_port  # noqa: E402
 from local_runtime.functions import function_spec, load_handler  # noqa: E402
+from scripts.bench_report import Result as ReportResult  # noqa: E402
+from scripts.bench_report import Row, Section, machine  # noqa: E402
 
 NOW = datetime(2030, 6, 15, 12, 0, tzinfo=UTC)
 SHARDS = 4
-# Each sweep gets its own 1 % of the accounts: index % 100 == its slot.
+TARGET = 1.1  # items read / items due
+# Each sweep over the accounts gets its own 1 % of them: index % 100 == its slot. The other
+# sweeps have a table of their own, due at index % 100 == 0.
 SLOTS = {"trial-sweep": 0, "billing-run": 1, "inactivity-sweep": 2, "purge-sweep": 3}
 
 
@@ -57,17 +73,55 @@ def shard(index: int) -> str:
 # ---------------------------------------------------------------- counting DynamoDB calls
 
 
+def items_read(operation: str, response: dict[str, Any]) -> Counter[str]:
+    """Items DynamoDB read for one call, by the table or index they came from (the key is
+    filled in by ``Calls.record``); ScannedCount, not Count, so a filter hides nothing."""
+    if operation in ("Query", "Scan"):
+        return Counter({"": int(response.get("ScannedCount", response.get("Count", 0)))})
+    if operation == "GetItem":
+        return Counter({"": int("Item" in response)})
+    if operation == "BatchGetItem":
+        return Counter({table: len(items) for table, items in response.get("Responses", {}).items()})
+    if operation == "TransactGetItems":
+        return Counter({"": sum("Item" in found for found in response.get("Responses", []))})
+    return Counter()
+
+
+def label(operation: str, params: dict[str, Any], table: str) -> str:
+    """Where items were read from, e.g. ``GetItem AccountsTable`` or ``Query trial-due``: table
+    names without their stack prefix (logical ids have no "-")."""
+    if "IndexName" in params:
+        return f"{operation} {params['IndexName']}"
+    tables = [table or params.get("TableName", "?")]
+    if operation == "TransactGetItems":
+        tables = sorted({get["Get"]["TableName"] for get in params.get("TransactItems", [])})
+    return f"{operation} {','.join(name.rsplit('-', 1)[-1] for name in tables)}"
+
+
 @dataclass
 class Calls:
     operations: Counter[str] = field(default_factory=Counter)
-    index_items: int = 0
+    reads: Counter[str] = field(default_factory=Counter)  # items read, by "operation source"
+    # Time in Query calls, by index: the sweep's own due index's is its time finding the due items.
+    index_seconds: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
+    def record(self, operation: str, params: dict[str, Any], response: dict[str, Any], seconds: float) -> None:
         with self.lock:
             self.operations[operation] += 1
+            for table, count in items_read(operation, response).items():
+                self.reads[label(operation, params, table)] += count
             if operation == "Query" and "IndexName" in params:
-                self.index_items += int(response.get("Count", 0))
+                index = params["IndexName"]
+                self.index_seconds[index] = self.index_seconds.get(index, 0.0) + seconds
+
+    @property
+    def total(self) -> int:
+        return sum(self.operations.values())
+
+    @property
+    def items(self) -> int:
+        return sum(self.reads.values())
 
 
 CURRENT: Calls | None = None
@@ -75,13 +129,26 @@ _original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defin
 
 
 def _counting(self: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
     response: dict[str, Any] = _original(self, operation, params)
     if CURRENT is not None:
-        CURRENT.record(operation, params, response)
+        CURRENT.record(operation, params, response, time.perf_counter() - started)
     return response
 
 
 botocore.client.BaseClient._make_api_call = _counting  # type: ignore[attr-defined]
+
+
+def counting(calls: Calls) -> Calls:
+    """Count the calls made from now on into ``calls``."""
+    global CURRENT
+    CURRENT = calls
+    return calls
+
+
+def counting_off() -> None:
+    global CURRENT
+    CURRENT = None
 
 
 # ---------------------------------------------------------------- seeding
@@ -172,6 +239,14 @@ def privacy_request_item(index: int) -> dict[str, Any]:
     }
 
 
+TABLES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "AccountsTable": account_item,
+    "CancellationRequestsTable": request_item,
+    "RetentionTable": retention_item,
+    "PrivacyRequestsTable": privacy_request_item,
+}
+
+
 def to_wire(item: dict[str, Any]) -> dict[str, Any]:
     def value(v: Any) -> dict[str, Any]:
         if isinstance(v, bool):
@@ -201,7 +276,71 @@ def seed(endpoint: str, table: str, make: Callable[[int], dict[str, Any]], count
     return time.perf_counter() - started
 
 
-# ---------------------------------------------------------------- running the sweeps
+# ---------------------------------------------------------------- the sweeps and their due conditions
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    slot: int  # index % 100 of the seeded items due for it
+    model: Any  # the pynamodb model of the table it sweeps
+    index: Any  # the model's sparse index its ``query_due`` reads
+    strict: bool = False  # due when the range key < now, not <= now
+
+    def due(self, now: datetime) -> Any:
+        """The sweep's due condition as a Scan filter, what its ``sweeps.due_in`` asks the index:
+        the item is in one of the shards (the index's hash key) and its range key has passed."""
+        attributes = self.index.Meta.attributes.values()
+        shard_key = next(a for a in attributes if a.is_hash_key)
+        due_key = next(a for a in attributes if a.is_range_key)
+        passed = due_key < now if self.strict else due_key <= now
+        return shard_key.is_in(*(str(s) for s in range(SHARDS))) & passed
+
+    @property
+    def index_name(self) -> str:
+        return str(self.index.Meta.index_name)
+
+    def due_count(self, count: int) -> int:
+        return len(range(self.slot, count, 100))
+
+
+def sweeps() -> list[Sweep]:
+    """Each schedule with the index and condition it gives ``sweeps.due_in`` (lifecycle/trials.py,
+    billing_run.py, inactivity.py, purge.py, cancellation.py, retention.py, privacy_requests.py).
+    Imported here: the models take their table names from the environment ``main`` sets first."""
+    from lifecycle.storage import Account, CancellationRequest, PrivacyRequest, RetentionItem
+
+    return [
+        Sweep("trial-sweep", SLOTS["trial-sweep"], Account, Account.trial_due),
+        Sweep("billing-run", SLOTS["billing-run"], Account, Account.billing_due),
+        Sweep("inactivity-sweep", SLOTS["inactivity-sweep"], Account, Account.inactivity_due),
+        Sweep("purge-sweep", SLOTS["purge-sweep"], Account, Account.purge_due),
+        # lifecycle/cancellation.py _overdue: ``due_by < now``.
+        Sweep("cancellation-sla-sweep", 0, CancellationRequest, CancellationRequest.sla_due, strict=True),
+        Sweep("retention-sweep", 0, RetentionItem, RetentionItem.retention_due),
+        Sweep("privacy-request-sweep", 0, PrivacyRequest, PrivacyRequest.overdue_due),
+    ]
+
+
+# ---------------------------------------------------------------- running them
+
+
+@dataclass
+class ScanResult:
+    found: int = 0
+    seconds: float = 0.0
+    calls: Calls = field(default_factory=Calls)
+
+
+def scan(sweep: Sweep) -> ScanResult:
+    """The Scan-based sweep's reading: every page of the table, filtered by the due condition,
+    consistent as the real sweep's reads of the items it changes."""
+    result = ScanResult(calls=counting(Calls()))
+    started = time.perf_counter()
+    result.found = sum(1 for _ in sweep.model.scan(sweep.due(NOW), consistent_read=True))
+    result.seconds = time.perf_counter() - started
+    counting_off()
+    return result
 
 
 @dataclass
@@ -217,12 +356,10 @@ class Result:
 
 
 def run(name: str, due: int, document: dict[str, Any], resolver: template.Resolver) -> Result:
-    global CURRENT
     (schedule,) = [s for s in template.schedules(document, resolver) if s.name == name]
     spec = function_spec(document, resolver.stack_name, schedule.function)
     handler = load_handler(spec)
-    result = Result(name, due)
-    CURRENT = result.calls
+    result = Result(name, due, calls=counting(Calls()))
     detail: dict[str, Any] = {}
     started = time.perf_counter()
     while True:
@@ -236,15 +373,185 @@ def run(name: str, due: int, document: dict[str, Any], resolver: template.Resolv
             break
         detail = {"next": summary["next"]}
     result.seconds = time.perf_counter() - started
-    CURRENT = None
+    counting_off()
     return result
+
+
+# ---------------------------------------------------------------- reporting
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One sweep: its Scan-based reading and its real run over the same data."""
+
+    sweep: Sweep
+    loaded: int
+    scanned: ScanResult
+    swept: Result
+
+    @property
+    def ratio(self) -> float:
+        return self.swept.calls.items / max(self.swept.due, 1)
+
+    @property
+    def scan_ratio(self) -> float:
+        return self.scanned.calls.items / max(self.swept.due, 1)
+
+    @property
+    def guard_failures(self) -> list[str]:
+        """The correctness guards: a sweep never scans, and both sweeps see exactly the due items."""
+        failures = []
+        if self.swept.calls.operations.get("Scan", 0):
+            failures.append("the sweep scanned")
+        if self.swept.examined != self.swept.due:
+            failures.append(f"examined {self.swept.examined:,} of {self.swept.due:,} due")
+        if self.scanned.found != self.swept.due:
+            failures.append(f"the Scan found {self.scanned.found:,} of {self.swept.due:,} due")
+        return failures
+
+    @property
+    def result(self) -> ReportResult:
+        """A failed guard is a miss here (``measured`` says which) and the exit status 1."""
+        return "pass" if self.ratio <= TARGET and not self.guard_failures else "miss"
+
+    def cells(self) -> list[str]:
+        s, c = self.swept, self.scanned
+        return [
+            s.name,
+            f"{self.loaded:,}",
+            f"{s.due:,}",
+            f"{s.examined:,}",
+            f"{s.changed:,}",
+            f"{s.errors:,}",
+            f"{s.calls.items:,}",
+            f"{self.ratio:.2f}",
+            f"{s.calls.total:,}",
+            f"{s.calls.index_seconds.get(self.sweep.index_name, 0.0):.1f}",
+            f"{s.seconds:.1f}",
+            f"{c.calls.items:,}",
+            f"{self.scan_ratio:.1f}",
+            f"{c.calls.total:,}",
+            f"{c.seconds:.1f}",
+            f"FAILED: {'; '.join(self.guard_failures)}" if self.guard_failures else self.result,
+        ]
+
+    @property
+    def found(self) -> int:
+        """The items the due-index Query returned: how many the sweep had to look at."""
+        return sum(n for source, n in self.swept.calls.reads.items() if self.sweep.index_name in source)
+
+    def measured(self) -> str:
+        failed = f"; FAILED: {'; '.join(self.guard_failures)}" if self.guard_failures else ""
+        return (
+            f"{self.swept.calls.items:,} read for {self.swept.due:,} due = {self.ratio:.2f}, "
+            f"of which the due index {self.found:,} = {self.found / max(self.swept.due, 1):.2f} "
+            f"(Scan: {self.scanned.calls.items:,} = {self.scan_ratio:.1f}){failed}"
+        )
+
+    def sources(self) -> str:
+        """Where the index sweep's items read came from, most first."""
+        return "; ".join(f"{source} {n:,}" for source, n in self.swept.calls.reads.most_common() if n)
+
+
+HEADERS = [
+    "sweep",
+    "loaded",
+    "due",
+    "examined",
+    "changed",
+    "errors",
+    "index: read",
+    "read/due",
+    "calls",
+    "find s",
+    "s",
+    "Scan: read",
+    "read/due",
+    "calls",
+    "s",
+    "result",
+]
+LEFT = {0, len(HEADERS) - 1}
+# "find s" is the time in the index queries alone, comparable with the Scan's "s" (which only
+# finds the due items); the index sweep's "s" also acts on each of them.
+
+
+def plain_table(rows: list[list[str]], headers: list[str], left: set[int]) -> str:
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        padded = (c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)])
+
+
+def markdown_table(rows: list[list[str]], headers: list[str], left: set[int]) -> str:
+    align = ["---" if i in left else "---:" for i in range(len(headers))]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [headers, align, *rows])
+
+
+def markdown(rows: list[Compared], summary: str) -> str:
+    notes = [
+        "index: the real sweep (handler, due-index queries and everything it reads per item); "
+        "read = items DynamoDB returned to it from reads (Query/Scan ScannedCount, GetItem found, "
+        "BatchGetItem and TransactGetItems items); find s = time in its index queries; "
+        "Scan: a consistent, paginated Scan with the sweep's due condition as filter, over the same data, "
+        f"before any sweep ran. Target: index read/due <= {TARGET}.",
+        "Scan s is DynamoDB Local's: each of its pages costs about what remains of the table after the "
+        "page's start key, so a 100,000-item Scan takes far more than 10 times a 10,000-item one; "
+        "the items read are the figure that carries over to DynamoDB.",
+    ]
+    sources = [[row.swept.name, row.sources()] for row in rows]
+    return "\n".join(
+        [
+            summary,
+            "",
+            markdown_table([row.cells() for row in rows], HEADERS, LEFT),
+            "",
+            *notes,
+            "",
+            markdown_table(sources, ["sweep", "index sweep's items read, by call and table or index"], {0, 1}),
+        ]
+    )
+
+
+def report(rows: list[Compared], summary: str) -> Section:
+    """For ``make bench`` (scripts/bench.py): one row per sweep, and the detailed tables."""
+    target = f"read/due <= {TARGET}"
+    found = [Row("sweeps", row.swept.name, row.measured(), target, row.result) for row in rows]
+    return Section("sweeps", found, markdown(rows, summary))
+
+
+# ---------------------------------------------------------------- main
+
+
+def configure(endpoint: str, document: dict[str, Any], resolver: template.Resolver) -> None:
+    """The functions' environment, as the local runtime gives it, and the clock at NOW."""
+    os.environ.update(template.function_environment(document, resolver))
+    os.environ.update(
+        DYNAMODB_ENDPOINT=endpoint,
+        SWEEP_SHARDS=str(SHARDS),
+        LOCAL_OUTBOX_PATH=os.devnull,
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_METRICS_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - DynamoDB Local's dummy credentials
+        AWS_DEFAULT_REGION="eu-central-1",
+    )
+    from lifecycle import clock
+
+    clock.set_now(NOW)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--json", type=Path, help="also write the results for make bench's table to this file")
     args = parser.parse_args()
-    count, due = args.accounts, args.accounts // 100
+    count = args.accounts
+    begun = time.perf_counter()
 
     ensure_installed(ROOT)
     server = DynamoDBLocal(port=free_port(), data_dir=None).start()
@@ -252,58 +559,42 @@ def main() -> int:
         document = template.load()
         resolver = template.Resolver(document, stack_name=f"bench-{uuid.uuid4().hex[:6]}")
         create_tables(server.endpoint, document, resolver)
-        os.environ.update(template.function_environment(document, resolver))
-        os.environ.update(
-            DYNAMODB_ENDPOINT=server.endpoint,
-            SWEEP_SHARDS=str(SHARDS),
-            LOCAL_OUTBOX_PATH=os.devnull,
-            POWERTOOLS_TRACE_DISABLED="true",
-            POWERTOOLS_METRICS_DISABLED="true",
-            POWERTOOLS_LOG_LEVEL="WARNING",
-            AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - DynamoDB Local's dummy credentials
-            AWS_DEFAULT_REGION="eu-central-1",
-        )
-        from lifecycle import clock
-
-        clock.set_now(NOW)
+        configure(server.endpoint, document, resolver)
         print(f"seeding {count:,} accounts, cancellation requests, retention items and data subject requests …")
-        for logical_id, maker in (
-            ("AccountsTable", account_item),
-            ("CancellationRequestsTable", request_item),
-            ("RetentionTable", retention_item),
-            ("PrivacyRequestsTable", privacy_request_item),
-        ):
-            seconds = seed(server.endpoint, resolver.table_name(logical_id), maker, count)
-            print(f"  {logical_id:28} {count:>9,} items in {seconds:6.1f} s")
+        seeded: dict[str, float] = {}
+        for logical_id, make in TABLES.items():
+            seeded[logical_id] = seed(server.endpoint, resolver.table_name(logical_id), make, count)
+            print(f"  {logical_id:28} {count:>9,} items in {seeded[logical_id]:6.1f} s", flush=True)
 
-        names = [
-            "trial-sweep",
-            "billing-run",
-            "inactivity-sweep",
-            "purge-sweep",
-            "cancellation-sla-sweep",
-            "retention-sweep",
-            "privacy-request-sweep",
-        ]
-        results = [run(name, due, document, resolver) for name in names]
+        plan = sweeps()
+        # Every Scan first: each real sweep changes (or deletes) its due items.
+        scans = {sweep.name: scan(sweep) for sweep in plan}
+        print(f"Scan-based sweeps: {sum(s.seconds for s in scans.values()):.1f} s; the sweeps:", flush=True)
+        rows = []
+        for sweep in plan:
+            swept = run(sweep.name, sweep.due_count(count), document, resolver)
+            print(f"  {sweep.name:24} {swept.seconds:6.1f} s", flush=True)
+            rows.append(Compared(sweep, count, scans[sweep.name], swept))
     finally:
         server.stop()
 
+    info = machine()
+    summary = (
+        f"{count:,} accounts loaded (and as many cancellation requests, retention items and data subject "
+        f"requests), 1 % due per sweep; seeding {sum(seeded.values()):.0f} s "
+        f"(accounts {seeded['AccountsTable']:.0f} s), Scans {sum(s.seconds for s in scans.values()):.0f} s, "
+        f"sweeps {sum(row.swept.seconds for row in rows):.0f} s, whole run {time.perf_counter() - begun:.0f} s; "
+        f"{info['machine']}, {info['cpus']} CPUs, Python {info['python']}; {info['date']}"
+    )
     print()
-    header = f"{'sweep':24} {'loaded':>9} {'due':>6} {'examined':>9} {'changed':>8} {'errors':>6} "
-    header += f"{'index items read':>17} {'Scan':>5} {'DynamoDB calls':>15} {'wall s':>8}"
-    print(header)
-    print("-" * len(header))
-    failed = False
-    for r in results:
-        scans = r.calls.operations.get("Scan", 0)
-        print(
-            f"{r.name:24} {count:>9,} {r.due:>6,} {r.examined:>9,} {r.changed:>8,} {r.errors:>6,} "
-            f"{r.calls.index_items:>17,} {scans:>5} {sum(r.calls.operations.values()):>15,} {r.seconds:>8.1f}"
-        )
-        failed |= scans > 0 or r.examined != r.due
-    return 1 if failed else 0
+    print(summary)
+    print()
+    print(plain_table([row.cells() for row in rows], HEADERS, LEFT))
+    print()
+    print(plain_table([[row.swept.name, row.sources()] for row in rows], ["sweep", "index sweep's items read"], {0, 1}))
+    if args.json:
+        report(rows, summary).write(args.json)
+    return 1 if any(row.guard_failures for row in rows) else 0
 
 
 if __name__ == "__main__":

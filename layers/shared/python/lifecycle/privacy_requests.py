@@ -365,21 +365,37 @@ def _advance(
     Returns the request as it now is and the step written, if any; its notice is sent.
     ``read_back``: a step without a notice is written by ``_update``, whose answer is the
     request as stored, instead of a transaction and a read after it."""
+    item, step, current = _take_step(request_id, missing, plan, now, settings, read_back=read_back)
+    return (item if current else _load(request_id, missing)), step
+
+
+def _take_step(
+    request_id: str,
+    missing: errors.DomainError,
+    plan: Plan,
+    now: datetime,
+    settings: Settings,
+    *,
+    read_back: bool = False,
+) -> tuple[PrivacyRequest, _Step | None, bool]:
+    """``_advance`` without its read after a transaction, for a caller that needs only the
+    step (the escalation sweep: one read per due request, issue 10). The flag says whether
+    the request returned is as stored (no step, or one written by ``_update``)."""
     for _ in range(STEP_RETRIES):
         item = _load(request_id, missing)
         step = plan(item)
         if step is None:
-            return item, None
+            return item, None, True
         try:
             if read_back and step.notice is None:
                 _update(item, step, now)
-                return item, step
+                return item, step, True
             _apply(item, step, now)
         except _Moved:
             continue
         if step.notice is not None:
             notifications.deliver(step.notice, now, notifications.sender_for(settings))
-        return _load(request_id, missing), step
+        return item, step, False
     raise errors.ServiceUnavailable("The request is changing; retry shortly")
 
 
@@ -749,7 +765,7 @@ def _escalate(now: datetime, settings: Settings) -> Callable[[PrivacyRequest], b
         """R-GDPR-10: staff told once, the escalation in the request's history; the request
         leaves the index in the same write, so a rerun finds nothing more to do."""
         try:
-            _, step = _advance(due.id, _no_such_request(), plan, now, settings)
+            _, step, _ = _take_step(due.id, _no_such_request(), plan, now, settings)
         except errors.NotFound:
             return False
         return step is not None

@@ -1,0 +1,752 @@
+"""Benchmark: latency per route and redemption throughput through the local runtime (issue 10).
+
+Everything goes HTTP -> ``python -m local_runtime`` (werkzeug, threaded) -> the functions'
+handlers -> DynamoDB Local, started afresh in memory by ``tests/e2e/conftest.start_runtime``
+in a temporary directory.
+
+**Latency.** Every operation of the OpenAPI document (``tests/route_examples.operations()``)
+is sent as its catalogue example (``EXAMPLES``), by the caller it names, on a scene built by
+``build_scene`` over the e2e tier's ``HttpClient``. GETs are repeated on one shared scene
+(built with every step but ``suspended``, as the authorization matrix builds it) and measured
+before any mutating operation, so global changes (prices, terms) do not reach them. A mutating
+example is sent on a scene of its own and repeated there while it answers 2xx; when it does
+not any more (the second POST of the same user), a fresh scene of that example's needs is
+built and the example sent again. Only 2xx answers are samples; scene building is not timed.
+Each route gets one untimed request first, so the cold start of a function environment (the
+runtime keeps one per function and makes more only under concurrency) is not in its latency.
+A sample is the wall time of one ``requests.Session`` request, body read. The runtime does
+not keep connections alive: werkzeug's server answers HTTP/1.1 but sends ``Connection:
+close`` on every response (it cannot drain a request body safely), so every request sets up
+a TCP connection and the threaded server starts a thread for it; the Session would reuse
+the connection if the runtime allowed it. To show what that HTTP layer costs alone, the run
+also times ``POST /_local/token`` (the runtime answers it itself: no function, no DynamoDB),
+before and after the routes.
+
+The floor is the same run's bare DynamoDB round trip: a boto3 client (its own keep-alive
+pool) straight to the runtime's DynamoDB Local, whose endpoint the runtime prints at start
+(``DynamoDB  http://127.0.0.1:<port>``), doing GetItem of the shared scene's account;
+measured before and after the routes, the samples pooled. Target: each route's p99 <= 3x
+the floor's p50.
+
+**Throughput.** ``--redemptions`` distinct voucher codes (``POST /redemptions``, one new
+account each) are redeemed by 32 client threads (``--clients``), each with its own Session,
+taking the next code from a shared queue: (a) all codes of one campaign (each redemption's
+transaction updates the campaign's redeemed counter, so they contend), (b) codes of 32
+campaigns, interleaved. Only 201s count; every status is shown (5xx and 503 included), with
+the wall time, redemptions per second and the latency under load. Target: >= 200/s. A
+warm-up round (one redemption per client, concurrent, untimed) first makes the runtime's function
+environments for the concurrency (``local_runtime/functions.py``: up to 16 per function,
+more requests wait for one) and the clients' connections.
+
+Signups and redemptions share a per-IP limit (locally 1,000 per 60 s window,
+``local_runtime/template.py`` LOCAL_PARAMETERS), counted on the service's clock: the latency
+part runs on real time and stays far below it; the throughput part stands the clock
+(``PUT /_local/clock``) at the start of a fresh window for the warm-up and for every 1,000
+redemptions, and puts it back to real time at the end. The limit itself is untouched.
+
+CPU seconds of the runtime's process, DynamoDB Local's JVM and this process during each
+throughput batch (``/proc``, Linux only) show which of them is the bottleneck; the machine's
+(all its work, other people's included) shows whether the CPUs were to be had at all.
+
+    .venv/bin/python scripts/bench_latency.py [--samples 50] [--only 'GET /accounts/{id}' ...]
+        [--redemptions 1000] [--clients 32] [--part both|latency|throughput]
+        [--json PATH] [--markdown PATH]
+
+With the defaults (50 samples per GET, 25 per mutating operation) the latency part takes
+about 4 minutes on the 2-core development machine, the throughput part under 1 minute.
+
+A measurement, not a test: the exit code is 0 whatever the results (misses are reported),
+and non-zero only when the runtime fails (does not start, stops answering).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import math
+import os
+import queue
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared" / "python")]
+
+# The scene's `unsubscribe` step signs a link in process, with the template's link secret.
+import tests.conftest  # noqa: E402, F401 - sets the functions' environment before the service is imported
+from local_runtime import dynamodb_local, template  # noqa: E402
+from local_runtime.functions import Functions  # noqa: E402
+from scripts.bench_report import Row, Section  # noqa: E402
+from tests.e2e.conftest import Runtime, start_runtime  # noqa: E402
+from tests.e2e.test_authorization_matrix_e2e import SHARED_NEEDS, HttpClient  # noqa: E402
+from tests.route_examples import (  # noqa: E402
+    EXAMPLES,
+    Operation,
+    Scene,
+    assert_catalogued,
+    build_scene,
+    operations,
+    registrant,
+)
+
+GET_SAMPLES = 50  # mutating operations take half as many: each may need a scene per sample
+FLOOR_SAMPLES = 200  # of each floor, before the routes and again after
+TARGET_RATIO = 3.0
+CLIENTS = 32
+CAMPAIGNS = 32
+REDEMPTIONS = 1000
+TARGET_RATE = 200.0
+# A mutating example that is not 2xx even on a fresh scene is broken, not spent: give up on it.
+FRESH_SCENE_FAILURES = 2
+DYNAMODB_LINE = re.compile(r"^DynamoDB\s+(http://\S+)", re.MULTILINE)
+STAFF = ("staff-1", None, "staff")
+
+
+# ---------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    p50: float
+    p95: float
+    p99: float
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Percentiles:
+        ordered = sorted(samples)
+        return cls(_percentile(ordered, 50), _percentile(ordered, 95), _percentile(ordered, 99))
+
+    def text(self) -> str:
+        return f"p50 {self.p50:.1f} ms, p95 {self.p95:.1f}, p99 {self.p99:.1f}"
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default); NaN without samples."""
+    if not ordered:
+        return math.nan
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# ---------------------------------------------------------------- the runtime over HTTP
+
+
+@dataclass
+class KeepAliveRuntime(Runtime):
+    """The e2e ``Runtime``, its requests through one ``requests.Session`` (a persistent
+    connection, once the runtime's server keeps one open)."""
+
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        return self.session.request(method, self.url + path, json=json, headers=sent, timeout=60, **kwargs)
+
+
+@contextmanager
+def running_runtime() -> Iterator[KeepAliveRuntime]:
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as data_dir, start_runtime(Path(data_dir)) as started:
+        runtime = KeepAliveRuntime(url=started.url, log_path=started.log_path)
+        try:
+            yield runtime
+        finally:
+            runtime.session.close()
+
+
+def dynamodb_endpoint(runtime: Runtime) -> str:
+    """DynamoDB Local's endpoint, as the runtime announces it when ready."""
+    found = DYNAMODB_LINE.search(runtime.output())
+    if found is None:
+        raise RuntimeError(f"the runtime did not print its DynamoDB endpoint:\n{runtime.output()}")
+    return found.group(1)
+
+
+def set_clock(runtime: Runtime, instant: datetime | None) -> None:
+    now = instant.strftime("%Y-%m-%dT%H:%M:%SZ") if instant is not None else None
+    runtime.put("/_local/clock", json={"now": now}).raise_for_status()
+
+
+def elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+# ---------------------------------------------------------------- the floors: a bare GetItem, a bare HTTP request
+
+
+def measure_floor(endpoint: str, account_id: str, samples: int) -> list[float]:
+    """``samples`` GetItems of one account, each timed; one untimed first (the connection)."""
+    client = dynamodb_local.client(endpoint)
+    table = template.Resolver(template.load()).table_name("AccountsTable")
+
+    def get() -> None:
+        found = client.get_item(TableName=table, Key={"id": {"S": account_id}})
+        assert "Item" in found, f"account {account_id} not in {table}"
+
+    get()
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        get()
+        timings.append(elapsed_ms(started))
+    return timings
+
+
+def measure_http_floor(runtime: Runtime, samples: int) -> list[float]:
+    """``samples`` token requests, which the runtime answers without a function or DynamoDB."""
+    claims = {"sub": STAFF[0], "account_id": STAFF[1], "role": STAFF[2]}
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        runtime.post("/_local/token", json=claims).raise_for_status()
+        timings.append(elapsed_ms(started))
+    return timings
+
+
+# ---------------------------------------------------------------- latency per route
+
+
+@dataclass
+class RouteLatency:
+    operation: str
+    samples: list[float] = field(default_factory=list)
+    scenes: int = 0  # scenes built for it (the shared scene not counted)
+    refused: Counter[int] = field(default_factory=Counter)  # non-2xx answers: not samples
+    failure: str | None = None  # why it has fewer samples than asked
+
+    @property
+    def stats(self) -> Percentiles:
+        return Percentiles.of(self.samples)
+
+
+def timed_example(client: HttpClient, op: Operation, scene: Scene) -> tuple[int, float]:
+    """(status, ms) of ``op``'s example on ``scene``; the token is minted before the clock starts."""
+    example = EXAMPLES[op.key]
+    request = example.build(scene)
+    token = None if example.caller == "public" else client.token(scene.claims(example.caller))
+    started = time.perf_counter()
+    response = client.runtime.request(op.method, request.url, json=request.body, token=token)
+    return response.status_code, elapsed_ms(started)
+
+
+def measure_route(client: HttpClient, op: Operation, samples: int, scene: Scene | None) -> RouteLatency:
+    """``op``'s example repeated on ``scene`` (None: a fresh one) while it answers 2xx; when it
+    does not any more, a fresh scene of the example's needs and again. The first 2xx is the
+    untimed warm-up. A read stays on the shared scene unless it spends what it reads (an
+    export downloads once)."""
+    result = RouteLatency(op.id)
+    needs = EXAMPLES[op.key].needs
+    fresh_failures = 0
+    warm = False
+    while len(result.samples) < samples:
+        fresh = scene is None
+        if scene is None:
+            scene = build_scene(client, needs)
+            result.scenes += 1
+        status, ms = timed_example(client, op, scene)
+        if 200 <= status < 300:
+            fresh_failures = 0
+            if warm:
+                result.samples.append(ms)
+            warm = True
+            continue
+        result.refused[status] += 1
+        scene = None
+        fresh_failures += 1 if fresh else 0
+        if fresh_failures >= FRESH_SCENE_FAILURES:  # not spent but broken: stop asking
+            result.failure = f"answered {status} on a fresh scene"
+            break
+    return result
+
+
+def measure_routes(
+    client: HttpClient, ops: list[Operation], shared: Scene, samples: int, progress: Callable[[str], None]
+) -> list[RouteLatency]:
+    """Every GET on the shared scene, then every mutating operation on scenes of its own."""
+    results = []
+    for op in sorted(ops, key=lambda op: op.mutating):  # reads first: stable, so document order within
+        started = time.monotonic()
+        try:
+            if op.mutating:
+                result = measure_route(client, op, mutating_samples(samples), None)
+            else:
+                result = measure_route(client, op, samples, shared)
+        except AssertionError as error:  # a scene step refused: report the route, go on with the rest
+            result = RouteLatency(op.id, failure=f"scene not built: {error}")
+        progress(f"{op.id}: {len(result.samples)} samples in {time.monotonic() - started:.1f} s")
+        results.append(result)
+    return results
+
+
+def mutating_samples(samples: int) -> int:
+    return max(1, samples // 2)
+
+
+# ---------------------------------------------------------------- throughput
+
+
+@dataclass
+class Batch:
+    """What a throughput run saw: every answer's status and latency, the wall time, CPU per process."""
+
+    subject: str
+    statuses: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def created(self) -> int:
+        return self.statuses["201"]
+
+    @property
+    def rate(self) -> float:
+        return self.created / self.wall_seconds if self.wall_seconds else 0.0
+
+    def cores(self, name: str) -> float:
+        return self.cpu_seconds.get(name, math.nan) / self.wall_seconds if self.wall_seconds else math.nan
+
+    def cpu_ms_per_redemption(self, name: str) -> float:
+        return self.cpu_seconds.get(name, math.nan) * 1000 / self.created if self.created else math.nan
+
+    def ceiling(self) -> str:
+        """The rate this CPU cost allows at best: our processes alone on every CPU, and the
+        runtime alone on one (one process, one GIL)."""
+        ours = [self.cpu_ms_per_redemption(name) for name in ("runtime", "DynamoDB Local", "bench client")]
+        runtime = self.cpu_ms_per_redemption("runtime")
+        if any(math.isnan(ms) for ms in ours):
+            return f"{self.subject}: CPU per redemption not measured"
+        cpus = os.cpu_count() or 1
+        return (
+            f"{self.subject}: CPU per redemption: runtime {runtime:.1f} ms, DynamoDB Local {ours[1]:.1f} ms, "
+            f"client {ours[2]:.1f} ms -> at best {cpus * 1000 / sum(ours):.0f}/s on {cpus} CPUs with nothing else "
+            f"running; the runtime on its one core (GIL) at best {1000 / runtime:.0f}/s"
+        )
+
+
+class WindowClock:
+    """Stands the service's clock at the start of a fresh rate-limit window, one after another
+    (one such clock per runtime: a second would hand out the same windows again).
+
+    The windows start a day after real time, on a whole hour: far from the latency part's.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._window = timedelta(seconds=int(template.LOCAL_PARAMETERS["SignupWindowSeconds"]))
+        self._next = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+    def fresh(self) -> None:
+        set_clock(self._runtime, self._next)
+        self._next += self._window
+
+
+def make_codes(runtime: Runtime, campaigns: int, total: int) -> list[str]:
+    """``total`` new codes from ``campaigns`` new campaigns, interleaved (campaign 1, 2, ..., 1, 2)."""
+    staff = runtime.token(*STAFF)
+    per_campaign = math.ceil(total / campaigns)
+    columns = []
+    for _ in range(campaigns):
+        campaign_id = runtime.create_campaign("bench")
+        generated = runtime.post(f"/admin/campaigns/{campaign_id}/codes", json={"count": per_campaign}, token=staff)
+        generated.raise_for_status()
+        columns.append(list(generated.json()["codes"]))
+    interleaved = [code for row in zip(*columns, strict=True) for code in row]
+    return interleaved[:total]
+
+
+def redeem(session: requests.Session, url: str, code: str) -> tuple[str, float]:
+    """One voucher signup with a new person and company; (status or error name, ms)."""
+    body = registrant(uuid.uuid4().hex[:12], code=code)
+    started = time.perf_counter()
+    try:
+        status = str(session.post(url + "/redemptions", json=body, timeout=60).status_code)
+    except requests.RequestException as error:
+        status = type(error).__name__
+    return status, elapsed_ms(started)
+
+
+def run_clients(url: str, sessions: list[requests.Session], codes: list[str]) -> tuple[list[tuple[str, float]], float]:
+    """Every code redeemed by one thread per session, released together; (answers, wall seconds)."""
+    work: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for code in codes:
+        work.put(code)
+    answers: list[tuple[str, float]] = []
+    lock = threading.Lock()
+    started: list[float] = []
+    barrier = threading.Barrier(len(sessions), action=lambda: started.append(time.perf_counter()))
+
+    def client(session: requests.Session) -> None:
+        barrier.wait(timeout=60)
+        while True:
+            try:
+                code = work.get_nowait()
+            except queue.Empty:
+                return
+            answer = redeem(session, url, code)
+            with lock:
+                answers.append(answer)
+
+    threads = [threading.Thread(target=client, args=(session,)) for session in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers, time.perf_counter() - started[0]
+
+
+@dataclass(frozen=True)
+class Load:
+    """How the throughput runs are driven."""
+
+    clients: int
+    windows: WindowClock
+    limit: int  # redemptions per rate-limit window
+    processes: dict[str, int]  # whose CPU is measured
+
+
+def redemption_batch(runtime: Runtime, subject: str, codes: list[str], load: Load) -> Batch:
+    """A warm-up of one code per client, then the rest in chunks of ``load.limit`` (one window each)."""
+    sessions = [requests.Session() for _ in range(load.clients)]
+    batch = Batch(subject)
+    try:
+        load.windows.fresh()
+        run_clients(runtime.url, sessions, codes[: load.clients])
+        before = cpu_seconds(load.processes)
+        for first in range(load.clients, len(codes), load.limit):
+            load.windows.fresh()
+            answers, wall = run_clients(runtime.url, sessions, codes[first : first + load.limit])
+            batch.wall_seconds += wall
+            for status, ms in answers:
+                batch.statuses[status] += 1
+                batch.latencies.append(ms)
+        after = cpu_seconds(load.processes)
+        batch.cpu_seconds = {name: after[name] - before[name] for name in after if name in before}
+    finally:
+        for session in sessions:
+            session.close()
+    return batch
+
+
+def measure_throughput(
+    runtime: Runtime, windows: WindowClock, clients: int, redemptions: int, progress: Callable[[str], None]
+) -> list[Batch]:
+    """(a) every code from one campaign, (b) codes from ``CAMPAIGNS`` campaigns."""
+    load = Load(
+        clients=clients,
+        windows=windows,
+        limit=int(template.LOCAL_PARAMETERS["SignupLimitPerIp"]),
+        processes=runtime_processes(),
+    )
+    batches = []
+    try:
+        for campaigns, spread in ((1, "one campaign"), (CAMPAIGNS, f"{CAMPAIGNS} campaigns")):
+            codes = make_codes(runtime, campaigns, redemptions + clients)
+            batch = redemption_batch(runtime, f"redemptions, {clients} clients, {spread}", codes, load)
+            progress(f"{batch.subject}: {batch.created} created in {batch.wall_seconds:.1f} s")
+            batches.append(batch)
+    finally:
+        set_clock(runtime, None)
+    return batches
+
+
+# ---------------------------------------------------------------- CPU per process (Linux /proc)
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds used) of ``pid``, or None when it cannot be read."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
+
+
+def runtime_processes() -> dict[str, int]:
+    """This process, the runtime (its child) and DynamoDB Local (the runtime's child), by pid."""
+    if not Path("/proc").is_dir():
+        return {}
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = stat[0]
+    found = {"bench client": os.getpid()}
+    runtime = [pid for pid, parent in parents.items() if parent == os.getpid()]
+    if len(runtime) == 1:
+        found["runtime"] = runtime[0]
+        java = [pid for pid, parent in parents.items() if parent == runtime[0]]
+        if len(java) == 1:
+            found["DynamoDB Local"] = java[0]
+    return found
+
+
+def cpu_seconds(processes: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each process, and by the whole machine (other work included)."""
+    used = {}
+    for name, pid in processes.items():
+        stat = _stat(pid)
+        if stat is not None:
+            used[name] = stat[1]
+    busy = _machine_busy_seconds()
+    if busy is not None:
+        used["machine"] = busy
+    return used
+
+
+def _machine_busy_seconds() -> float | None:
+    """All CPUs' non-idle time since boot (``/proc/stat``: idle and iowait are the 4th and 5th)."""
+    try:
+        first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    ticks = [int(value) for value in first[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # guest time is in user already
+
+
+# ---------------------------------------------------------------- report
+
+
+def latency_rows(results: list[RouteLatency], floor: Percentiles) -> list[Row]:
+    limit = TARGET_RATIO * floor.p50
+    rows = []
+    for result in sorted(results, key=_slowest_first):
+        target = f"p99 <= {TARGET_RATIO:g}x floor ({limit:.1f} ms)"
+        if not result.samples:
+            rows.append(Row("latency", result.operation, f"no 2xx sample: {result.failure}", target, "miss"))
+            continue
+        stats = result.stats
+        measured = f"{stats.text()} = {stats.p99 / floor.p50:.1f}x floor"
+        rows.append(Row("latency", result.operation, measured, target, "pass" if stats.p99 <= limit else "miss"))
+    return rows
+
+
+def _slowest_first(result: RouteLatency) -> tuple[float, str]:
+    p99 = result.stats.p99
+    return (-math.inf if math.isnan(p99) else -p99, result.operation)
+
+
+def throughput_rows(batches: list[Batch]) -> list[Row]:
+    rows = []
+    for batch in batches:
+        stats = Percentiles.of(batch.latencies)
+        errors = sum(n for status, n in batch.statuses.items() if not status.startswith("2"))
+        measured = (
+            f"{batch.rate:.0f}/s ({batch.created} x 201 in {batch.wall_seconds:.2f} s, {errors} not 201), "
+            f"latency p50 {stats.p50:.0f} ms, p99 {stats.p99:.0f} ms"
+        )
+        passed = batch.rate >= TARGET_RATE
+        rows.append(Row("throughput", batch.subject, measured, f">= {TARGET_RATE:.0f}/s", "pass" if passed else "miss"))
+    return rows
+
+
+def latency_table(results: list[RouteLatency], floor: Percentiles, http: Percentiles, markdown: bool) -> list[str]:
+    header = ["operation", "samples", "p50 ms", "p95 ms", "p99 ms", "p99/floor", "result", "note"]
+    lines = []
+    for result in sorted(results, key=_slowest_first):
+        stats = result.stats
+        ratio = stats.p99 / floor.p50
+        passed = not math.isnan(ratio) and stats.p99 <= TARGET_RATIO * floor.p50
+        lines.append(
+            [
+                result.operation,
+                str(len(result.samples)),
+                f"{stats.p50:.1f}",
+                f"{stats.p95:.1f}",
+                f"{stats.p99:.1f}",
+                f"{ratio:.1f}x",
+                "pass" if passed else "miss",
+                _note(result),
+            ]
+        )
+    floor_line = (
+        f"floor (bare GetItem to DynamoDB Local, boto3): {floor.text()}; "
+        f"target p99 <= {TARGET_RATIO:g}x floor p50 = {TARGET_RATIO * floor.p50:.1f} ms"
+    )
+    http_line = f"runtime's HTTP layer alone (POST /_local/token, a new connection each): {http.text()}"
+    return [*_table(header, lines, markdown, numeric=range(1, 6)), "", floor_line, http_line]
+
+
+def _note(result: RouteLatency) -> str:
+    parts = []
+    if result.scenes:
+        parts.append(f"{result.scenes} scenes")
+    if result.refused:
+        parts.append("not 2xx: " + ", ".join(f"{status} x{n}" for status, n in sorted(result.refused.items())))
+    if result.failure:
+        parts.append(result.failure)
+    return "; ".join(parts)
+
+
+def throughput_table(batches: list[Batch], markdown: bool) -> list[str]:
+    header = ["run", "201s", "wall s", "per s", "p50 ms", "p99 ms", "statuses", "CPU cores used", "result"]
+    lines = []
+    for batch in batches:
+        stats = Percentiles.of(batch.latencies)
+        cpu = ", ".join(f"{name} {batch.cores(name):.2f}" for name in batch.cpu_seconds) or "-"
+        lines.append(
+            [
+                batch.subject,
+                str(batch.created),
+                f"{batch.wall_seconds:.2f}",
+                f"{batch.rate:.0f}",
+                f"{stats.p50:.0f}",
+                f"{stats.p99:.0f}",
+                " ".join(f"{status} x{n}" for status, n in sorted(batch.statuses.items())),
+                cpu,
+                "pass" if batch.rate >= TARGET_RATE else "miss",
+            ]
+        )
+    return _table(header, lines, markdown, numeric=range(1, 6))
+
+
+def _table(header: list[str], lines: list[list[str]], markdown: bool, numeric: range) -> list[str]:
+    if markdown:
+        rule = ["---:" if i in numeric else "---" for i in range(len(header))]
+        return ["| " + " | ".join(cells) + " |" for cells in [header, rule, *lines]]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    top = line(header).rstrip()
+    return [top, "-" * len(top), *(line(cells).rstrip() for cells in lines)]
+
+
+@dataclass
+class Outcome:
+    routes: list[RouteLatency] = field(default_factory=list)
+    floor: Percentiles | None = None
+    http_floor: Percentiles = field(default_factory=lambda: Percentiles.of([]))
+    batches: list[Batch] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def report(self, markdown: bool) -> list[str]:
+        lines: list[str] = []
+        if self.floor is not None:
+            heading = "Latency per route (2xx only; warmed; a new connection per request)"
+            table = latency_table(self.routes, self.floor, self.http_floor, markdown)
+            lines += [f"## {heading}" if markdown else heading, "", *table]
+        if self.batches:
+            heading = "Redemption throughput (concurrent clients, distinct codes)"
+            lines += ["", f"## {heading}" if markdown else heading, "", *throughput_table(self.batches, markdown)]
+            lines += ["", *(batch.ceiling() for batch in self.batches), "", pool_note()]
+        timing = ", ".join(f"{part} {seconds:.0f} s" for part, seconds in self.seconds.items())
+        return [*lines, "", f"run time: {timing}"]
+
+    def rows(self) -> list[Row]:
+        found = latency_rows(self.routes, self.floor) if self.floor is not None else []
+        return found + throughput_rows(self.batches)
+
+
+def pool_note() -> str:
+    limit = inspect.signature(Functions).parameters["max_concurrency"].default
+    return (
+        f"The runtime is one Python process (one GIL) with up to {limit} environments "
+        f"per function; requests beyond that wait. CPU cores used = CPU seconds / wall time of the timed "
+        f"batches, of {os.cpu_count()} on this machine."
+    )
+
+
+def write_outputs(outcome: Outcome, json_path: Path | None, markdown_path: Path | None) -> None:
+    markdown = "\n".join(outcome.report(markdown=True)) + "\n"
+    if markdown_path is not None:
+        markdown_path.write_text(markdown, encoding="utf-8")
+    if json_path is not None:
+        Section("latency+throughput", outcome.rows(), markdown).write(json_path)
+
+
+# ---------------------------------------------------------------- main
+
+
+def selected(only: list[str]) -> list[Operation]:
+    ops = operations()
+    assert_catalogued(ops)
+    if only:
+        missing = sorted(set(only) - {op.id for op in ops})
+        if missing:
+            raise SystemExit(f"no such operations: {missing}")
+        ops = [op for op in ops if op.id in only]
+    return ops
+
+
+def progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> Outcome:
+    ops = selected(args.only)
+    outcome = Outcome()
+    with running_runtime() as runtime:
+        if args.part in ("both", "latency"):
+            started = time.monotonic()
+            client = HttpClient(runtime)
+            endpoint = dynamodb_endpoint(runtime)
+            # Read by the GETs; the floors read its account before and after the routes.
+            shared = build_scene(client, SHARED_NEEDS)
+            floor = measure_floor(endpoint, shared.account_id, FLOOR_SAMPLES)
+            http_floor = measure_http_floor(runtime, FLOOR_SAMPLES)
+            outcome.routes = measure_routes(client, ops, shared, args.samples, progress)
+            floor += measure_floor(endpoint, shared.account_id, FLOOR_SAMPLES)
+            http_floor += measure_http_floor(runtime, FLOOR_SAMPLES)
+            outcome.floor, outcome.http_floor = Percentiles.of(floor), Percentiles.of(http_floor)
+            outcome.seconds["latency"] = time.monotonic() - started
+        if args.part in ("both", "throughput"):
+            started = time.monotonic()
+            windows = WindowClock(runtime)
+            outcome.batches = measure_throughput(runtime, windows, args.clients, args.redemptions, progress)
+            outcome.seconds["throughput"] = time.monotonic() - started
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--samples", type=int, default=GET_SAMPLES, help="samples per GET; half as many per mutating operation"
+    )
+    parser.add_argument("--only", action="append", default=[], help="measure only this 'METHOD /path' (repeatable)")
+    parser.add_argument("--redemptions", type=int, default=REDEMPTIONS, help="timed redemptions per throughput run")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="concurrent clients of the throughput runs")
+    parser.add_argument("--part", choices=("both", "latency", "throughput"), default="both")
+    parser.add_argument("--json", type=Path, help="write the summary rows and the markdown tables here")
+    parser.add_argument("--markdown", type=Path, help="write the detailed tables as markdown here")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    outcome = run(args)
+    outcome.seconds["total"] = time.monotonic() - started
+    print("\n".join(outcome.report(markdown=False)))
+    write_outputs(outcome, args.json, args.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
