@@ -30,6 +30,7 @@ Logs carry request ids and codes only, never addresses or details.
 from __future__ import annotations
 
 import hmac
+import importlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -43,18 +44,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action as UpdateAction
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import (
-    clock,
-    consents,
-    erasure,
-    errors,
-    exports,
-    notices,
-    notifications,
-    privacy,
-    rate_limit,
-    rectification,
-)
+from lifecycle import clock, consents, errors, notices, notifications, privacy, rate_limit
 from lifecycle.notifications import NotificationView
 from lifecycle.observability import logger
 from lifecycle.privacy import OPEN_STATUSES, PURPOSES, Completing, Purpose, RequestStatus, RequestType
@@ -65,11 +55,24 @@ from lifecycle.storage.base import shard_of
 from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import CONFLICT_RETRIES, Outcome, backoff, commit
 
+
+def _deferred(module: str, name: str) -> privacy.Action:
+    """An action imported when a request is first completed with it: erasure, rectification
+    and the exports reach into every table (and erasure into billing), and the functions that
+    only receive, verify, list or escalate requests never run them (issue 10: cold start)."""
+
+    def action(completing: Completing) -> dict[str, Any]:
+        done: dict[str, Any] = getattr(importlib.import_module(module), name)(completing)
+        return done
+
+    return action
+
+
 ACTIONS: dict[RequestType, privacy.Action] = {
-    "access": exports.complete_access,
-    "portability": exports.complete_portability,
-    "rectification": rectification.complete,
-    "erasure": erasure.complete,
+    "access": _deferred("lifecycle.exports", "complete_access"),
+    "portability": _deferred("lifecycle.exports", "complete_portability"),
+    "rectification": _deferred("lifecycle.rectification", "complete"),
+    "erasure": _deferred("lifecycle.erasure", "complete"),
     "restriction": consents.complete_restriction,
     "objection": consents.complete_objection,
     "withdraw_consent": consents.complete_withdrawal,
