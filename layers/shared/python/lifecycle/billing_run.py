@@ -73,7 +73,6 @@ from lifecycle import (
     subscriptions,
 )
 from lifecycle.billing_periods import Period, following, monthly_period, period_of
-from lifecycle.cancellation import ENDED
 from lifecycle.errors import (
     BillingDetailsRequired,
     Conflict,
@@ -90,6 +89,7 @@ from lifecycle.pricing import price_key
 from lifecycle.settings import Settings
 from lifecycle.shared_logins import PENDING
 from lifecycle.storage import Account, AuditEvent, Invoice, Notification, SeatInterval, SharedLoginDetection
+from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.shared_logins import FEE
 from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep

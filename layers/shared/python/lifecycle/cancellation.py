@@ -38,15 +38,12 @@ from lifecycle.auth import Principal, require_member
 from lifecycle.money import Money
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
+from lifecycle.storage.accounts import CANCELLED, ENDED, TERMINATED
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.cancellation_requests import CONFIRMED, PENDING
 from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, commit, try_commit
 
-CANCELLED: Literal["cancelled"] = "cancelled"
-# An account in these statuses is not cancelled again (terminated is staff's, R-TERM-4).
-TERMINATED = "terminated"
-ENDED = (CANCELLED, TERMINATED)
 PAGE_SIZE = 100
 SWEEP = "cancellation-sla-sweep"
 # A cancel whose credit moved meanwhile (a purchase, a seat change) reads it again.

@@ -65,7 +65,6 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import clock, credit, data_subjects, errors, personal_data, purge, users
-from lifecycle.cancellation import ENDED
 from lifecycle.data_subjects import Held, Subject
 from lifecycle.observability import logger
 from lifecycle.privacy import Completing
@@ -97,6 +96,7 @@ from lifecycle.storage import (
     SharedLoginDetection,
     User,
 )
+from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.claims import USER_EMAIL
 from lifecycle.storage.shared_logins import DETECTION
 from lifecycle.transactions import Outcome, commit

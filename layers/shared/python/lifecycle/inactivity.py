@@ -47,10 +47,10 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import audit, clock, notifications
-from lifecycle.cancellation import ENDED
 from lifecycle.settings import Settings
 from lifecycle.staff_actions import SUSPENDED, termination_actions
 from lifecycle.storage import Account, AuditEvent, Notification, User
+from lifecycle.storage.accounts import ENDED
 from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, try_commit
 

@@ -20,11 +20,11 @@ from lifecycle import accounts, audit, billing_details, billing_run, payments, s
 from lifecycle.accounts import AccountView
 from lifecycle.auth import Principal, require_member
 from lifecycle.billing_details import BillingDetailsView
-from lifecycle.cancellation import ENDED
 from lifecycle.errors import BillingDetailsRequired, Conflict, Forbidden
 from lifecycle.invoicing import AccountChange, InvoiceView, charge_and_issue
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Invoice
+from lifecycle.storage.accounts import ENDED
 from lifecycle.transactions import Outcome, commit
 
 MethodType = Literal["card", "paypal"]

@@ -35,14 +35,13 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from lifecycle import accounts, audit, clock, notices, notifications, pricing
 from lifecycle.auth import Principal, require_member, require_staff
-from lifecycle.cancellation import ENDED
 from lifecycle.errors import Conflict, InvalidField, NoticeTooShort
 from lifecycle.money import Money
 from lifecycle.observability import logger
-from lifecycle.plans import BillingPeriod, Plan
+from lifecycle.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, PriceChange
-from lifecycle.subscriptions import PLAN_NAMES
+from lifecycle.storage.accounts import ENDED
 
 PLANS: tuple[Plan, ...] = get_args(Plan)
 BILLING_PERIODS: tuple[BillingPeriod, ...] = get_args(BillingPeriod)

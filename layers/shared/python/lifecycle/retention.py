@@ -55,6 +55,7 @@ from lifecycle.storage import (
     RetentionItem,
     User,
 )
+from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.base import shard_of
 from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, try_commit
@@ -338,8 +339,6 @@ NOTIFICATIONS = "notifications"
 PRIVACY_REQUESTS = "privacy_requests"
 # A data subject request in one of these was answered (lifecycle.privacy_requests; not imported: a cycle).
 CLOSED_REQUESTS = ("completed", "rejected")
-# An account in one of these has ended (lifecycle.cancellation.ENDED; not imported: a cycle).
-ENDED_STATUSES = ("cancelled", "terminated")
 
 
 def _uses_the_service(person_key: str) -> bool:
@@ -359,7 +358,7 @@ def _uses_the_service(person_key: str) -> bool:
                 account = Account.get(key.account_id, consistent_read=True)
             except DoesNotExist:
                 continue
-            if account.status not in ENDED_STATUSES:
+            if account.status not in ENDED:
                 return True
     return False
 

@@ -34,10 +34,10 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle import accounts, audit, clock, errors, notices, notifications
 from lifecycle.accounts import AccountView
-from lifecycle.cancellation import CANCELLED, ENDED, TERMINATED
 from lifecycle.notices import NoticeType
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Notification
+from lifecycle.storage.accounts import CANCELLED, ENDED, TERMINATED
 from lifecycle.storage.base import shard_of
 from lifecycle.transactions import Outcome, commit, try_commit
 

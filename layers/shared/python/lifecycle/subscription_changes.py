@@ -42,7 +42,7 @@ from lifecycle.billing_periods import Period
 from lifecycle.errors import Conflict, DowngradeNeedsConfirmation, Forbidden, InvalidField
 from lifecycle.invoicing import AccountChange, Draft, InvoiceView, Line, charge_and_issue, prepare
 from lifecycle.money import Money
-from lifecycle.plans import BillingPeriod, Plan
+from lifecycle.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.proration import ProrationView
 from lifecycle.settings import Settings, UsageLimits
 from lifecycle.storage import Account, AuditEvent, Invoice
@@ -671,7 +671,7 @@ def _terms_dict(terms: Terms | None) -> dict[str, Any] | None:
 
 
 def _name(plan: str) -> str:
-    return subscriptions.PLAN_NAMES.get(plan, plan)
+    return PLAN_NAMES.get(plan, plan)
 
 
 def _seats(seats: int) -> str:

@@ -17,7 +17,7 @@ from lifecycle import billing_periods, clock, pricing
 from lifecycle.billing_periods import Period
 from lifecycle.invoicing import Draft, Line
 from lifecycle.money import Money
-from lifecycle.plans import BillingPeriod, Plan
+from lifecycle.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, Invoice
 from lifecycle.storage.base import shard_of
@@ -28,13 +28,6 @@ TRIALING = "trialing"
 TRIAL_EXPIRED = "trial_expired"
 PAYMENT_REQUIRED = "payment_required"
 FIRST_PERIOD = "first-period"
-
-PLAN_NAMES: dict[str, str] = {
-    "free": "Free",
-    "ticket": "Ticket",
-    "ticket-chat": "Ticket+Chat",
-    "all-inclusive": "All-inclusive",
-}
 
 
 def billed_seats(account: Account) -> int:

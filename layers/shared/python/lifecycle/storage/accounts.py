@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pynamodb.attributes import (
     BooleanAttribute,
     NumberAttribute,
@@ -10,6 +12,12 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+
+# Account statuses the end of an account leaves: the owner cancelled (R-TERM-1) or staff
+# terminated it (R-TERM-4). An account in these is not cancelled again.
+CANCELLED: Literal["cancelled"] = "cancelled"
+TERMINATED = "terminated"
+ENDED = (CANCELLED, TERMINATED)
 
 
 class TrialDueIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped-call]  # pynamodb
