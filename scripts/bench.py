@@ -3,11 +3,13 @@
 Runs each benchmark script in its own process (each starts what it needs: fresh
 interpreters, moto, the local runtime, DynamoDB Local), collects the rows it writes with
 ``--json`` (``scripts/bench_report.py``) and prints them as one table: area, subject,
-measured, target, pass/miss. The table, the machine and the date, and each benchmark's
-own detailed tables are written into docs/PERFORMANCE.md between its ``bench:start`` and
-``bench:end`` markers (the explanations around them are written by hand).
+measured, target, pass/miss. Each part's rows are kept in ``bench/results/<part>.json``
+(committed: the numbers the docs quote), and docs/PERFORMANCE.md gets the table of every
+part's latest results, each with its machine and date, and each benchmark's own detailed
+tables, between its ``bench:start`` and ``bench:end`` markers (the explanations around
+them are written by hand). ``--only`` re-measures some parts and keeps the others' results.
 
-    make bench                         # everything, full size (about 20 minutes on 2 cores)
+    make bench                         # everything, full size (about 15 minutes on 2 cores)
     make bench BENCH_ARGS=--quick      # smaller runs of each (a few minutes)
     .venv/bin/python scripts/bench.py --only sweeps --only "round trips" --no-doc
 
@@ -29,9 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from scripts.bench_report import Row, Section, machine  # noqa: E402
+from scripts.bench_report import Row, Section  # noqa: E402
 
 DOC = ROOT / "docs" / "PERFORMANCE.md"
+RESULTS = ROOT / "bench" / "results"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 GATED = {"round trips"}  # the areas whose misses fail the run (the issue's budgets file)
 
@@ -42,6 +45,11 @@ class Bench:
     script: str
     full: tuple[str, ...]
     quick: tuple[str, ...]
+
+    @property
+    def kept(self) -> Path:
+        """Where its latest results are kept."""
+        return RESULTS / (self.name.replace(" ", "-").replace("+", "-") + ".json")
 
 
 BENCHES = (
@@ -62,9 +70,25 @@ def run(bench: Bench, quick: bool, out: Path) -> Section:
     seconds = time.monotonic() - started
     print(f"=== {bench.name}: exit {finished.returncode} after {seconds:.0f} s", flush=True)
     if out.exists():
-        return Section.read(out)
+        section = Section.read(out)
+        section.machine["run"] = "make bench" + (" BENCH_ARGS=--quick" if quick else "")
+        return section
     failed = Row(bench.name, bench.script, f"did not run (exit {finished.returncode})", "runs", "miss")
     return Section(bench.name, [failed])
+
+
+def latest(bench: Bench, measured: dict[str, Section]) -> Section | None:
+    """The part's section of this run, else the one kept from an earlier run, if any."""
+    if bench.name in measured:
+        return measured[bench.name]
+    return Section.read(bench.kept) if bench.kept.exists() else None
+
+
+def keep(sections: list[Section]) -> None:
+    for bench in BENCHES:
+        for section in sections:
+            if section.section == bench.name and not any(r.measured.startswith("did not run") for r in section.rows):
+                section.write(bench.kept)
 
 
 def table(rows: list[Row]) -> list[str]:
@@ -94,13 +118,22 @@ def tally(rows: list[Row]) -> str:
     return "; ".join(parts)
 
 
-def document(sections: list[Section], rows: list[Row], quick: bool) -> str:
-    info = machine()
+def provenance(section: Section) -> str:
+    info = section.machine
+    return (
+        f"{section.section}: `{info.get('run', 'make bench')}` on {info['date']}, "
+        f"{info['machine']}, {info['cpus']} CPUs, Python {info['python']}"
+    )
+
+
+def document(sections: list[Section]) -> str:
+    rows = [row for section in sections for row in section.rows]
     lines = [
         START,
         "",
-        f"Measured by `make bench{' BENCH_ARGS=--quick' if quick else ''}` on {info['date']}: "
-        f"{info['machine']}, {info['cpus']} CPUs, Python {info['python']}.",
+        "Each part as last measured (kept in `bench/results/`):",
+        "",
+        *(f"- {provenance(section)}" for section in sections),
         "",
         f"Summary: {tally(rows)}.",
         "",
@@ -148,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + "\n".join(table(rows)))
     print(f"\n{tally(rows)}")
     if not args.no_doc:
-        write_doc(document(sections, rows, args.quick))
-        print(f"written to {DOC.relative_to(ROOT)}")
+        keep(sections)
+        measured = {section.section: section for section in sections}
+        shown = [found for bench in BENCHES if (found := latest(bench, measured)) is not None]
+        write_doc(document(shown))
+        print(f"written to {DOC.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}/")
     failed = [r for r in rows if r.result == "miss" and (r.area in GATED or r.measured.startswith("did not run"))]
     if failed:
         print(f"FAILED: {len(failed)} over a gated target: " + ", ".join(r.subject for r in failed), file=sys.stderr)
