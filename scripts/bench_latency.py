@@ -153,20 +153,8 @@ class KeepAliveRuntime(Runtime):
 
     session: requests.Session = field(default_factory=requests.Session)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        token: str | None = None,
-        headers: dict[str, str] | None = None,
-        **kwargs: Any,
-    ) -> requests.Response:
-        sent = dict(headers or {})
-        if token is not None:
-            sent["Authorization"] = f"Bearer {token}"
-        return self.session.request(method, self.url + path, json=json, headers=sent, timeout=60, **kwargs)
+    def send(self, method: str, url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, url, timeout=timeout, **kwargs)
 
 
 @contextmanager

@@ -63,7 +63,11 @@ class Runtime:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        return requests.request(method, self.url + path, json=json, headers=sent, timeout=60, **kwargs)
+        return self.send(method, self.url + path, json=json, headers=sent, timeout=60, **kwargs)
+
+    def send(self, method: str, url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
+        """One HTTP request (a connection of its own; a benchmark may keep one instead)."""
+        return requests.request(method, url, timeout=timeout, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)

@@ -189,6 +189,22 @@ def _put_welcome(tx: TransactWrite, outcome: Outcome, welcome: Notification) -> 
     outcome.put(tx, "notice", welcome, Notification.notification_key.does_not_exist())
 
 
+def _register(
+    form: Registrant,
+    meta: RequestMeta,
+    now: datetime,
+    settings: Settings,
+    commit_account: Callable[[rate_limit.Limits], tuple[Account, Notification]],
+) -> AccountView:
+    """A registration's frame: ``commit_account`` counts the limits (R-REG-2) in its
+    transaction, a refusal counts them by itself; the welcome is sent once it committed."""
+    counted = limits(form, meta, now, settings)
+    with counted.counted_if_refused():
+        account, welcome = commit_account(counted)
+    _send(welcome, now, settings)
+    return AccountView.of(account)
+
+
 def _send(welcome: Notification, now: datetime, settings: Settings) -> None:
     notifications.deliver(welcome, now, notifications.sender_for(settings))
 
@@ -219,11 +235,7 @@ def _subdomain_taken(slug: str) -> bool:
 
 def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Settings) -> AccountView:
     """R-PAY-2: a trial of ``settings.trial_days`` on the chosen plan, owned by the registrant."""
-    counted = limits(form, meta, now, settings)
-    with counted.counted_if_refused():
-        account, welcome = _sign_up(form, meta, counted, now, settings)
-    _send(welcome, now, settings)
-    return AccountView.of(account)
+    return _register(form, meta, now, settings, lambda counted: _sign_up(form, meta, counted, now, settings))
 
 
 def _sign_up(
@@ -375,11 +387,7 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
     Round trips (issue 10): the voucher's read and one transaction, then the welcome's send
     and its "sent" mark. A code guessed wrong is refused after the read and still counts
     against the limits (R-REG-2), so guessing is limited like signing up."""
-    counted = limits(form, meta, now, settings)
-    with counted.counted_if_refused():
-        account, welcome = _redeem(form, meta, counted, now, settings)
-    _send(welcome, now, settings)
-    return AccountView.of(account)
+    return _register(form, meta, now, settings, lambda counted: _redeem(form, meta, counted, now, settings))
 
 
 def _redeem(
