@@ -33,8 +33,8 @@ import hmac
 import importlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -283,7 +283,9 @@ class _Step:
     actor: str
     note: str | None = None
     status: RequestStatus | None = None
-    actions: Sequence[UpdateAction] = ()
+    # The attributes it sets (None: removes): written to the request, then to the item in
+    # memory, so the answer is the request as stored without reading it back (issue 10).
+    changes: Mapping[str, Any] = field(default_factory=dict)
     # A notice that tells of the step and commits with it (sent after the commit).
     notice: Notification | None = None
 
@@ -302,22 +304,33 @@ def _load(request_id: str, missing: errors.DomainError) -> PrivacyRequest:
         raise missing from exc
 
 
-def _written(item: PrivacyRequest, step: _Step, now: datetime) -> tuple[list[UpdateAction], Condition]:
-    """R-GDPR-10: the step and its history entry, and the condition that the request is as
-    read (its status and history unchanged)."""
+def _stored(item: PrivacyRequest, step: _Step, now: datetime) -> dict[str, Any]:
+    """R-GDPR-10: every attribute the step writes: its own, its history entry, its status."""
     entry = {"at": clock.to_iso(now), "step": step.name, "actor": step.actor}
     if step.note:
         entry["note"] = step.note
-    actions = [*step.actions, PrivacyRequest.history.set([*(item.history or []), entry])]
+    stored = {**step.changes, "history": [*(item.history or []), entry]}
     if step.status is not None:
-        actions.append(PrivacyRequest.status.set(step.status))
+        stored["status"] = step.status
+    return stored
+
+
+def _written(item: PrivacyRequest, stored: Mapping[str, Any]) -> tuple[list[UpdateAction], Condition]:
+    """The update of ``stored`` and the condition that the request is as read (its status
+    and history unchanged)."""
+    attributes = PrivacyRequest.get_attributes()
+    actions: list[UpdateAction] = [
+        attributes[name].remove() if v is None else attributes[name].set(v) for name, v in stored.items()
+    ]
     unchanged: Condition = (PrivacyRequest.status == item.status) & (PrivacyRequest.history == item.history)
     return actions, unchanged
 
 
 def _apply(item: PrivacyRequest, step: _Step, now: datetime) -> None:
-    """R-GDPR-10: the step in one conditional write with the notice that tells of it."""
-    actions, unchanged = _written(item, step, now)
+    """R-GDPR-10: the step in one conditional write with the notice that tells of it; then
+    ``item`` holds what was written (the condition held it as read)."""
+    stored = _stored(item, step, now)
+    actions, unchanged = _written(item, stored)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         tx.update(PrivacyRequest(item.id), actions=actions, condition=unchanged)
@@ -326,6 +339,8 @@ def _apply(item: PrivacyRequest, step: _Step, now: datetime) -> None:
             outcome.put(tx, "notice", step.notice, Notification.notification_key.does_not_exist())
 
     commit(build, _moved)
+    for name, value in stored.items():
+        setattr(item, name, value)
 
 
 def _moved(failed: list[str]) -> None:
@@ -339,7 +354,7 @@ def _update(item: PrivacyRequest, step: _Step, now: datetime) -> None:
     """``_apply`` for a step without a notice, as one conditional UpdateItem: pynamodb reads
     back what it stored (ALL_NEW) into ``item``, so the request is not read again. An update
     meeting a transaction in flight on the request is tried again, as ``commit`` does."""
-    actions, unchanged = _written(item, step, now)
+    actions, unchanged = _written(item, _stored(item, step, now))
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
             item.update(actions=actions, condition=unchanged)
@@ -355,50 +370,28 @@ def _update(item: PrivacyRequest, step: _Step, now: datetime) -> None:
 
 
 def _advance(
-    request_id: str,
-    missing: errors.DomainError,
-    plan: Plan,
-    now: datetime,
-    settings: Settings,
-    *,
-    read_back: bool = False,
+    request_id: str, missing: errors.DomainError, plan: Plan, now: datetime, settings: Settings
 ) -> tuple[PrivacyRequest, _Step | None]:
     """Read the request, let ``plan`` decide the step (raise to refuse it, None when there is
     nothing to do), write it; read again and decide again when the request moved meanwhile.
-    Returns the request as it now is and the step written, if any; its notice is sent.
-    ``read_back``: a step without a notice is written by ``_update``, whose answer is the
-    request as stored, instead of a transaction and a read after it."""
-    item, step, current = _take_step(request_id, missing, plan, now, settings, read_back=read_back)
-    return (item if current else _load(request_id, missing)), step
-
-
-def _take_step(
-    request_id: str,
-    missing: errors.DomainError,
-    plan: Plan,
-    now: datetime,
-    settings: Settings,
-    *,
-    read_back: bool = False,
-) -> tuple[PrivacyRequest, _Step | None, bool]:
-    """``_advance`` without its read after a transaction, for a caller that needs only the
-    step (the escalation sweep: one read per due request, issue 10). The flag says whether
-    the request returned is as stored (no step, or one written by ``_update``)."""
+    Returns the request as it now is and the step written, if any; its notice is sent. A
+    step without a notice is one conditional UpdateItem, one with a notice a transaction;
+    neither is read back (issue 10: one read per step)."""
     for _ in range(STEP_RETRIES):
         item = _load(request_id, missing)
         step = plan(item)
         if step is None:
-            return item, None, True
+            return item, None
         try:
-            if read_back and step.notice is None:
+            if step.notice is None:
                 _update(item, step, now)
-                return item, step, True
-            _apply(item, step, now)
+            else:
+                _apply(item, step, now)
         except _Moved:
             continue
         if step.notice is not None:
             notifications.deliver(step.notice, now, notifications.sender_for(settings))
-        return item, step, False
+        return item, step
     raise errors.ServiceUnavailable("The request is changing; retry shortly")
 
 
@@ -524,10 +517,10 @@ def verify_by_link(request_id: str, token: str, now: datetime, settings: Setting
         _refuse_closed(item)
         if item.status != "received":
             return None  # verified already (or being completed): the link did its work
-        verified = [PrivacyRequest.verified_at.set(now), PrivacyRequest.verified_by.set(EMAIL_LINK)]
-        return _Step("verified", EMAIL_LINK, status="verified", actions=verified)
+        verified = {"verified_at": now, "verified_by": EMAIL_LINK}
+        return _Step("verified", EMAIL_LINK, status="verified", changes=verified)
 
-    item, _ = _advance(request_id, errors.InvalidToken(), plan, now, settings, read_back=True)
+    item, _ = _advance(request_id, errors.InvalidToken(), plan, now, settings)
     return SubjectRequestView.of(item)
 
 
@@ -562,10 +555,10 @@ def staff_verify(
         _refuse_closed(item)
         if item.status != "received":
             return None
-        verified = [PrivacyRequest.verified_at.set(now), PrivacyRequest.verified_by.set(staff_id)]
-        return _Step("verified", staff_id, note=form.note, status="verified", actions=verified)
+        verified = {"verified_at": now, "verified_by": staff_id}
+        return _Step("verified", staff_id, note=form.note, status="verified", changes=verified)
 
-    item, _ = _advance(request_id, _no_such_request(), plan, now, settings, read_back=True)
+    item, _ = _advance(request_id, _no_such_request(), plan, now, settings)
     return StaffRequestView.at(item, now)
 
 
@@ -575,11 +568,7 @@ def reject(request_id: str, form: RejectInput, staff_id: str, now: datetime, set
     def plan(item: PrivacyRequest) -> _Step | None:
         _refuse_closed(item)
         _refuse_running(item, now)
-        rejected = [
-            PrivacyRequest.rejected_at.set(now),
-            PrivacyRequest.reject_reason.set(form.reason),
-            PrivacyRequest.escalation_shard.remove(),
-        ]
+        rejected = {"rejected_at": now, "reject_reason": form.reason, "escalation_shard": None}
         notice = None
         if _deliverable(item.email):
             notice = notifications.compose(
@@ -591,7 +580,7 @@ def reject(request_id: str, form: RejectInput, staff_id: str, now: datetime, set
                 reference=item.id,
                 reason=form.reason,
             )
-        return _Step("rejected", staff_id, note=form.reason, status="rejected", actions=rejected, notice=notice)
+        return _Step("rejected", staff_id, note=form.reason, status="rejected", changes=rejected, notice=notice)
 
     item, _ = _advance(request_id, _no_such_request(), plan, now, settings)
     _keep_until_due(item, now, settings)
@@ -614,8 +603,7 @@ def complete(
     409 ``request_not_verified``, a closed one 409 ``request_closed``. When the action fails
     the request stays in progress with the error's code in its history, and the error is
     the answer; completing it again re-runs the (idempotent) action."""
-    # The claim has no notice: one conditional update whose answer is the request (read_back).
-    claimed, _ = _advance(request_id, _no_such_request(), _claim(form, staff_id, now), now, settings, read_back=True)
+    claimed, _ = _advance(request_id, _no_such_request(), _claim(form, staff_id, now), now, settings)
     completing = Completing(
         request=claimed,
         now=now,
@@ -644,17 +632,17 @@ def _claim(form: CompleteInput, staff_id: str, now: datetime) -> Plan:
         if item.status == "received":
             raise errors.RequestNotVerified("Verify the subject's identity first")
         _refuse_running(item, now)
-        given: list[UpdateAction] = []
+        given: dict[str, Any] = {}
         if form.corrections:
-            given.append(PrivacyRequest.corrections.set(form.corrections))
+            given["corrections"] = form.corrections
         if form.purposes:
-            given.append(PrivacyRequest.purposes.set(list(form.purposes)))  # type: ignore[arg-type]  # pynamodb's typing
+            given["purposes"] = list(form.purposes)
         named = [name for name, value in (("corrections", form.corrections), ("purposes", form.purposes)) if value]
         note = f"staff gave the {' and '.join(named)}" if named else None
         if item.status == "in_progress":
-            return _Step("retried", staff_id, note=note, actions=given)
-        started = [PrivacyRequest.started_at.set(now), *given]
-        return _Step("in_progress", staff_id, note=note, status="in_progress", actions=started)
+            return _Step("retried", staff_id, note=note, changes=given)
+        started = {"started_at": now, **given}
+        return _Step("in_progress", staff_id, note=note, status="in_progress", changes=started)
 
     return plan
 
@@ -668,15 +656,11 @@ def _finish(result: dict[str, Any], told: str | None, staff_id: str, now: dateti
             return None  # a completion that took over after the lease finished it
         if item.status != "in_progress":
             raise errors.RequestClosed(f"This request was {item.status} meanwhile")
-        done = [
-            PrivacyRequest.completed_at.set(now),
-            PrivacyRequest.result.set(kept),
-            PrivacyRequest.escalation_shard.remove(),
-        ]
+        done = {"completed_at": now, "result": kept, "escalation_shard": None}
         notice = None
         if item.type != "erasure" and _deliverable(item.email):
             notice = _completion_notice(item, result, now)
-        return _Step("completed", staff_id, note=told, status="completed", actions=done, notice=notice)
+        return _Step("completed", staff_id, note=told, status="completed", changes=done, notice=notice)
 
     return plan
 
@@ -761,14 +745,14 @@ def _escalate(now: datetime, settings: Settings) -> Callable[[PrivacyRequest], b
             due_at=item.due_at,
             status=STATUS_WORDS[item.status],
         )
-        escalated = [PrivacyRequest.escalated_at.set(now), PrivacyRequest.escalation_shard.remove()]
-        return _Step("escalated", SWEEP, actions=escalated, notice=notice)
+        escalated = {"escalated_at": now, "escalation_shard": None}
+        return _Step("escalated", SWEEP, changes=escalated, notice=notice)
 
     def act(due: PrivacyRequest) -> bool:
         """R-GDPR-10: staff told once, the escalation in the request's history; the request
         leaves the index in the same write, so a rerun finds nothing more to do."""
         try:
-            _, step, _ = _take_step(due.id, _no_such_request(), plan, now, settings)
+            _, step = _advance(due.id, _no_such_request(), plan, now, settings)
         except errors.NotFound:
             return False
         return step is not None
