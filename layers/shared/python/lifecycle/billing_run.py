@@ -90,7 +90,7 @@ from lifecycle.settings import Settings
 from lifecycle.shared_logins import PENDING
 from lifecycle.storage import Account, AuditEvent, Invoice, Notification, SeatInterval, SharedLoginDetection
 from lifecycle.storage.accounts import ENDED
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import apply_values, set_or_remove, shard_of
 from lifecycle.storage.shared_logins import FEE
 from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, commit, try_commit
@@ -226,7 +226,7 @@ def _restore(account: Account, method: dict[str, Any], now: datetime, settings: 
     condition = (Account.status == PAYMENT_REQUIRED) & _position(account)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
-        tx.update(Account(account.id), actions=_actions(values), condition=condition)
+        tx.update(Account(account.id), actions=set_or_remove(Account, values), condition=condition)
         outcome.labels.append("update:account")
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
@@ -234,7 +234,7 @@ def _restore(account: Account, method: dict[str, Any], now: datetime, settings: 
         raise Conflict("The account changed meanwhile; reload it")
 
     commit(build, failed)
-    _remember(account, values)
+    apply_values(account, values)
 
 
 # ---------------------------------------------------------------- bills
@@ -390,7 +390,7 @@ def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> I
                     condition=SharedLoginDetection.status == PENDING,
                 )
                 outcome.labels.append("update:fee")
-        tx.update(Account(account.id), actions=_actions(values), condition=bill.condition)
+        tx.update(Account(account.id), actions=set_or_remove(Account, values), condition=bill.condition)
         outcome.labels.append("update:account")
         for event in bill.events:
             outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
@@ -404,7 +404,7 @@ def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> I
     else:
         invoice = _charge_and_issue(account, bill.draft, now, AccountChange(build, moved), settings)
         bill.values |= {"last_invoice_id": invoice.invoice_id, "last_invoice_at": invoice.issued_at}
-    _remember(account, bill.values)
+    apply_values(account, bill.values)
     if bill.rebase:
         _rebase(account, now, settings)
     return invoice
@@ -423,7 +423,7 @@ def _rebase(account: Account, now: datetime, settings: Settings) -> None:
         fresh = Account.get(account.id, consistent_read=True)
     except DoesNotExist:
         return
-    _remember(
+    apply_values(
         account,
         {
             "credit_balance": fresh.credit_balance,
@@ -656,7 +656,7 @@ def _record(
     """The account's change with its notice and audit event, in one conditional transaction."""
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
-        tx.update(Account(account.id), actions=_actions(values), condition=condition)
+        tx.update(Account(account.id), actions=set_or_remove(Account, values), condition=condition)
         outcome.labels.append("update:account")
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
         if notice is not None:
@@ -664,7 +664,7 @@ def _record(
 
     if try_commit(build):
         return False  # another run recorded it first
-    _remember(account, values)
+    apply_values(account, values)
     if notice is not None:
         notifications.deliver(notice, now, notifications.sender_for(settings))
     return True
@@ -758,26 +758,12 @@ def _same(attribute: Attribute[Any], value: Any) -> Condition:
     return attribute.does_not_exist() if value is None else attribute == value
 
 
-def _actions(values: dict[str, Any]) -> list[Any]:
-    """Set each value, remove the None ones."""
-    attributes = {name: getattr(Account, name) for name in values}
-    return [
-        attributes[name].remove() if value is None else attributes[name].set(value) for name, value in values.items()
-    ]
-
-
-def _remember(account: Account, values: dict[str, Any]) -> None:
-    """The committed values on the account in hand, so its next bill's condition matches."""
-    for name, value in values.items():
-        setattr(account, name, value)
-
-
 def _update(account: Account, values: dict[str, Any], condition: Condition) -> bool:
     try:
-        Account(account.id).update(actions=_actions(values), condition=condition)
+        Account(account.id).update(actions=set_or_remove(Account, values), condition=condition)
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
-    _remember(account, values)
+    apply_values(account, values)
     return True

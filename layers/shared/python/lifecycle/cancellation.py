@@ -30,7 +30,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import accounts, audit, clock, credit, errors, notifications
@@ -39,7 +38,7 @@ from lifecycle.money import Money
 from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
 from lifecycle.storage.accounts import CANCELLED, ENDED, TERMINATED
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import apply_values, set_or_remove, shard_of
 from lifecycle.storage.cancellation_requests import CONFIRMED, PENDING
 from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import Outcome, commit, try_commit
@@ -291,10 +290,7 @@ def _confirm(pending: CancellationRequest, staff_id: str, now: datetime) -> None
     then as stored: its condition held the request as read (still pending, not escalated
     meanwhile), so the answer is not read again."""
     written: dict[str, Any] = {"status": CONFIRMED, "confirmed_at": now, "confirmed_by": staff_id, "sla_sweep": None}
-    attributes = CancellationRequest.get_attributes()
-    actions: list[Action] = [
-        attributes[name].remove() if value is None else attributes[name].set(value) for name, value in written.items()
-    ]
+    actions = set_or_remove(CancellationRequest, written)
     escalated = pending.escalated_at
     unchanged = (CancellationRequest.status == PENDING) & (
         CancellationRequest.escalated_at.does_not_exist()
@@ -318,8 +314,7 @@ def _confirm(pending: CancellationRequest, staff_id: str, now: datetime) -> None
     except _AccountEnded:
         # The owner stopped the account meanwhile: only the request is confirmed.
         commit(mark, on_failure)
-    for name, value in written.items():
-        setattr(pending, name, value)
+    apply_values(pending, written)
 
 
 def _load_request(request_id: str) -> CancellationRequest:

@@ -383,7 +383,7 @@ def buy(
     purpose = purchase_purpose(now, request_key)
     draft = Draft(account_id=account_id, purpose=purpose, lines=[line], replayable=request_key is not None)
 
-    built: list[tuple[str, Credit, SeatCost]] = []  # each build's invoice id, credit and seat cost
+    built: list[tuple[Credit, SeatCost]] = []  # each build's credit and seat cost
 
     def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice) -> None:
         # The first build uses the account read before the charge, conditioned on all it
@@ -409,7 +409,7 @@ def buy(
             account_id, "credit_bought", principal.user_id, now, amount=amount, invoice_id=invoice.invoice_id, **run
         )
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
-        built.append((invoice.invoice_id, credit, cost))
+        built.append((credit, cost))
 
     def failed(labels: list[str]) -> None:
         if "update:series" in labels or len(built) == 1:
@@ -419,11 +419,12 @@ def buy(
             return
         raise Conflict("The account changed while the credit was bought (it ended, or its seats changed); retry")
 
-    invoice = charge_and_issue(account, draft, now, AccountChange(build, failed), settings)
-    if built and built[-1][0] == invoice.invoice_id:
+    change = AccountChange(build, failed)
+    invoice = charge_and_issue(account, draft, now, change, settings)
+    if change.made(invoice):
         # Committed under its condition (credit, seats and plan as built from): the view is
         # of what it wrote, not read again.
-        _, credit, cost = built[-1]
+        credit, cost = built[-1]
         view = CreditView.at(credit, cost, now, settings)
     else:  # issued before, by an earlier attempt of the same purchase: as stored
         view = CreditView.of(accounts.load(account_id), now, settings)

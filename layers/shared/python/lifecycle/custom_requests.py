@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import accounts, audit, clock, errors, notifications
@@ -29,6 +28,7 @@ from lifecycle.notices import NoticeType
 from lifecycle.observability import logger
 from lifecycle.settings import get_settings
 from lifecycle.storage import Account, CustomRequest, Notification
+from lifecycle.storage.base import apply_values, set_or_remove
 from lifecycle.storage.custom_requests import REQUESTED
 from lifecycle.transactions import Outcome, commit
 
@@ -225,18 +225,14 @@ def _commit_decision(
     """One transaction on ``item`` as read: still undecided, its words unchanged (an erasure
     masks them); ``item`` then holds the decision, as stored. The owner's notice is sent
     after the commit."""
-    attributes = CustomRequest.get_attributes()
-    actions: list[Action] = [
-        attributes[name].remove() if v is None else attributes[name].set(v) for name, v in decision.items()
-    ]
+    actions = set_or_remove(CustomRequest, decision)
     as_read = (
         CustomRequest.id.exists()
         & (CustomRequest.status == REQUESTED)
         & (CustomRequest.title == item.title)
         & (CustomRequest.description == item.description)
     )
-    for name, value in decision.items():
-        setattr(item, name, value)  # what the notice tells, and the answer once committed
+    apply_values(item, decision)  # what the notice tells, and the answer once committed
     event = audit.event(item.account_id, type, staff_id, now, request_id=item.id, **details)
     notice = _decision_notice(item, type, now)
 

@@ -157,6 +157,13 @@ class AccountChange:
     ) -> None:
         self.build = build
         self.failed = failed
+        # The invoice of each issuing transaction built with this change, in order.
+        self.built_for: list[str] = []
+
+    def made(self, invoice: Invoice) -> bool:
+        """Whether ``invoice`` was issued by the last transaction built with this change (so
+        what the caller's part wrote is stored), not by an earlier attempt of its purpose."""
+        return bool(self.built_for) and self.built_for[-1] == invoice.invoice_id
 
 
 def prepare(draft: Draft, now: datetime, settings: Settings) -> Invoice:
@@ -352,6 +359,7 @@ def _issuing(
             condition=counter_condition,
         )
         outcome.labels.append("update:series")
+        change.built_for.append(invoice.invoice_id)
         if change.build is not None:
             change.build(tx, outcome, invoice)
 

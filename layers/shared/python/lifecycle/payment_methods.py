@@ -120,12 +120,10 @@ def _end_trial(
     period, draft = subscriptions.first_period(account, now, rule, settings)
     draft.details = details  # valid at ``now``, read by the request already (R-PAY-14)
     event = audit.event(account.id, "trial_ended_by_payment_method", principal.user_id, now, rule=rule)
-    built: list[str | None] = []  # each build's invoice id
 
     def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice | None) -> None:
         subscriptions.start_paid_period(tx, outcome, account, period, invoice, settings)
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
-        built.append(invoice.invoice_id if invoice is not None else None)
 
     def failed(labels: list[str]) -> None:
         raise Conflict("The account changed meanwhile (a payment method was added or it ended); reload it")
@@ -134,8 +132,9 @@ def _end_trial(
         commit(lambda tx, outcome: build(tx, outcome, None), failed)
         _started(account)
         return None, True
-    invoice = charge_and_issue(account, draft, now, AccountChange(build, failed), settings)
-    if built and built[-1] == invoice.invoice_id:
+    change = AccountChange(build, failed)
+    invoice = charge_and_issue(account, draft, now, change, settings)
+    if change.made(invoice):
         _started(account)
         return invoice, True
     return invoice, False  # issued before, by an earlier attempt: read what is stored

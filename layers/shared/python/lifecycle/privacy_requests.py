@@ -51,7 +51,7 @@ from lifecycle.privacy import OPEN_STATUSES, PURPOSES, Completing, Purpose, Requ
 from lifecycle.registration import normalise_email
 from lifecycle.settings import Settings
 from lifecycle.storage import Notification, PrivacyRequest
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import apply_values, set_or_remove, shard_of
 from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.transactions import CONFLICT_RETRIES, Outcome, backoff, commit
 
@@ -318,10 +318,7 @@ def _stored(item: PrivacyRequest, step: _Step, now: datetime) -> dict[str, Any]:
 def _written(item: PrivacyRequest, stored: Mapping[str, Any]) -> tuple[list[UpdateAction], Condition]:
     """The update of ``stored`` and the condition that the request is as read (its status
     and history unchanged)."""
-    attributes = PrivacyRequest.get_attributes()
-    actions: list[UpdateAction] = [
-        attributes[name].remove() if v is None else attributes[name].set(v) for name, v in stored.items()
-    ]
+    actions = set_or_remove(PrivacyRequest, stored)
     unchanged: Condition = (PrivacyRequest.status == item.status) & (PrivacyRequest.history == item.history)
     return actions, unchanged
 
@@ -339,8 +336,7 @@ def _apply(item: PrivacyRequest, step: _Step, now: datetime) -> None:
             outcome.put(tx, "notice", step.notice, Notification.notification_key.does_not_exist())
 
     commit(build, _moved)
-    for name, value in stored.items():
-        setattr(item, name, value)
+    apply_values(item, stored)
 
 
 def _moved(failed: list[str]) -> None:

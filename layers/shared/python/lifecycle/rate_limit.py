@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from lifecycle.errors import DomainError, RateLimited
@@ -111,10 +112,15 @@ class Limit:
     def key(self) -> str:
         return counter_key(self.scope, self.window.index, self.subject)
 
+    @property
+    def one_more(self) -> list[Action]:
+        """The counter's update for one hit (it expires a little after its window)."""
+        return [RateCounter.hits.add(1), RateCounter.expires_at.set(self.window.end + _TTL_GRACE)]
+
     def hit(self, now: datetime) -> None:
         """Count one hit by itself (one UpdateItem); ``RateLimited`` beyond the limit."""
         counter = RateCounter(self.key)
-        counter.update(actions=[RateCounter.hits.add(1), RateCounter.expires_at.set(self.window.end + _TTL_GRACE)])
+        counter.update(actions=self.one_more)
         if counter.hits > self.limit:
             raise self.refusal(now)
 
@@ -142,7 +148,7 @@ class Limits:
         for limit in self.items:
             tx.update(
                 RateCounter(limit.key),
-                actions=[RateCounter.hits.add(1), RateCounter.expires_at.set(limit.window.end + _TTL_GRACE)],
+                actions=limit.one_more,
                 condition=RateCounter.hits.does_not_exist() | (RateCounter.hits < limit.limit),
             )
             outcome.labels.append(limit.label)

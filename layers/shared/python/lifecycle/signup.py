@@ -201,12 +201,8 @@ def _register(
     counted = limits(form, meta, now, settings)
     with counted.counted_if_refused():
         account, welcome = commit_account(counted)
-    _send(welcome, now, settings)
-    return AccountView.of(account)
-
-
-def _send(welcome: Notification, now: datetime, settings: Settings) -> None:
     notifications.deliver(welcome, now, notifications.sender_for(settings))
+    return AccountView.of(account)
 
 
 def _claims_failed(account: Account, counted: rate_limit.Limits) -> Callable[[list[str]], None]:

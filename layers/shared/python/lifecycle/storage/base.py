@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 
 
 def shard_of(key: str, shards: int) -> str:
@@ -13,3 +18,17 @@ def shard_of(key: str, shards: int) -> str:
     """
     digest = hashlib.sha256(key.encode()).digest()
     return str(int.from_bytes(digest[:4], "big") % shards)
+
+
+def set_or_remove(model: type[Model], values: Mapping[str, Any]) -> list[Action]:
+    """The update actions that write ``values`` to an item of ``model``: set each value,
+    remove the attributes given None."""
+    attributes = model.get_attributes()
+    return [attributes[name].remove() if v is None else attributes[name].set(v) for name, v in values.items()]
+
+
+def apply_values(item: Model, values: Mapping[str, Any]) -> None:
+    """``values`` on the item in hand, as an update of ``set_or_remove(values)`` stored them:
+    the answer (or the next condition) without reading the item back."""
+    for name, value in values.items():
+        setattr(item, name, value)
