@@ -6,6 +6,7 @@ is checked with hypothesis."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -563,17 +564,17 @@ def test_r_credit_1_a_seat_added_during_the_charge_is_seen_by_the_purchase(
     assert read(account).body == {key: value for key, value in reply.body.items() if key != "invoice"}
 
 
-def bought_meanwhile(monkeypatch: pytest.MonkeyPatch, module: str, account: dict[str, Any], balance: int) -> None:
-    """Credit lands (as a purchase at the current seats writes it) just before ``module``'s
-    next commit: after the seat change read the account without credit."""
-    import lifecycle.transactions
-
-    real_commit = lifecycle.transactions.commit
+def bought_meanwhile(monkeypatch: pytest.MonkeyPatch, commit: str, account: dict[str, Any], balance: int) -> None:
+    """Credit lands (as a purchase at the current seats writes it) just before the next call
+    of ``commit`` (the dotted name of the seat change's commit): after the seat change read
+    the account without credit."""
+    module, _, name = commit.rpartition(".")
+    real_commit = getattr(importlib.import_module(module), name)
     seats = credit.seat_cost(Account.get(account["id"]), NOW, get_settings())
     until = credit.valid_until(balance, PAID_UNTIL, seats.monthly)
     assert until is not None
 
-    def commit_after_a_purchase(*args: Any, **kwargs: Any) -> None:
+    def commit_after_a_purchase(*args: Any, **kwargs: Any) -> Any:
         Account(account["id"]).update(
             actions=[
                 Account.credit_balance.set(balance),
@@ -582,16 +583,16 @@ def bought_meanwhile(monkeypatch: pytest.MonkeyPatch, module: str, account: dict
                 Account.credit_valid_until.set(until),
             ]
         )
-        monkeypatch.setattr(f"{module}.commit", real_commit)
-        real_commit(*args, **kwargs)
+        monkeypatch.setattr(commit, real_commit)
+        return real_commit(*args, **kwargs)
 
-    monkeypatch.setattr(f"{module}.commit", commit_after_a_purchase)
+    monkeypatch.setattr(commit, commit_after_a_purchase)
 
 
 def test_r_credit_1_credit_bought_while_a_user_is_added_is_rebased_at_the_new_seats(
     account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bought_meanwhile(monkeypatch, "lifecycle.users", account, 12 * TICKET)  # a year at one seat
+    bought_meanwhile(monkeypatch, "lifecycle.users.commit", account, 12 * TICKET)  # a year at one seat
     add_agent(account, 1)
     after = read(account).body
     assert (after["seats"], after["valid_until"]) == (2, iso(PAID_UNTIL + timedelta(days=182, hours=12)))
@@ -601,7 +602,7 @@ def test_r_credit_1_credit_bought_while_a_user_is_removed_is_rebased_at_the_new_
     account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agent = add_agent(account, 1)
-    bought_meanwhile(monkeypatch, "lifecycle.users", account, 12 * 2 * TICKET)  # a year at two seats
+    bought_meanwhile(monkeypatch, "lifecycle.credit.try_commit", account, 12 * 2 * TICKET)  # a year at two seats
     remove(account, agent)
     after = read(account).body
     assert (after["seats"], after["valid_until"]) == (1, iso(PAID_UNTIL + 2 * YEAR))
@@ -610,7 +611,7 @@ def test_r_credit_1_credit_bought_while_a_user_is_removed_is_rebased_at_the_new_
 def test_r_credit_1_credit_bought_while_the_seats_are_raised_is_rebased_at_the_new_seats(
     account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bought_meanwhile(monkeypatch, "lifecycle.subscription_changes", account, 12 * TICKET)  # a year at one seat
+    bought_meanwhile(monkeypatch, "lifecycle.credit.try_commit", account, 12 * TICKET)  # a year at one seat
     changed = call("PUT", f"/accounts/{account['id']}/subscription", body={"seats": 2}, claims=owner_of(account))
     assert changed.status == 200, changed.body
     after = read(account).body

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,7 +79,7 @@ from lifecycle.invoicing import AccountChange, Draft, InvoiceView, Line, charge_
 from lifecycle.money import Money, div_round_half_up
 from lifecycle.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Claim, Invoice
-from lifecycle.transactions import Outcome, try_commit
+from lifecycle.transactions import Build, Outcome, try_commit
 
 YEAR_SECONDS = 365 * 86_400
 MONTHS_PER_YEAR = 12
@@ -275,6 +275,17 @@ def still_none_left() -> Condition:
     purchase that lands after the commit reads the new seats itself (``_same_seats``)."""
     condition: Condition = Account.credit_balance.does_not_exist() | (Account.credit_balance <= 0)
     return condition
+
+
+def committed_without_credit(account: Account, change: Callable[[bool], Build]) -> bool:
+    """A seat or plan change committed without a ``rebase`` after it (R-CREDIT-1, issue 10):
+    when ``account`` had no credit as read, ``change(True)`` (the change with
+    ``still_none_left`` in its account condition) is tried once. True when it committed:
+    there is nothing to settle. False, with nothing written, when the account had credit
+    or any condition failed (credit bought meanwhile, or what the caller checks): the
+    caller then commits ``change(False)`` its usual way, which answers its own failures,
+    and rebases."""
+    return none_left(account) and not try_commit(change(True))
 
 
 def _stored(credit: Credit) -> list[Action]:

@@ -27,9 +27,9 @@ refunded by ``invoicing.charge_and_issue``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
@@ -46,7 +46,7 @@ from lifecycle.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.proration import ProrationView
 from lifecycle.settings import Settings, UsageLimits
 from lifecycle.storage import Account, AuditEvent, Invoice
-from lifecycle.transactions import Outcome, commit
+from lifecycle.transactions import Build, Outcome, commit
 
 # Plans from the lowest to the highest: a move down this list is a downgrade (R-PAY-8).
 PLAN_ORDER: tuple[Plan, ...] = ("free", "ticket", "ticket-chat", "all-inclusive")
@@ -518,37 +518,21 @@ def _save(principal: Principal, decision: Decision, settings: Settings) -> Invoi
     def failed(labels: list[str]) -> None:
         raise Conflict("The subscription or its users changed meanwhile; reload it and try again")
 
+    def without_invoice(credit_free: bool) -> Build:
+        return partial(build, invoice=None, credit_free=credit_free)
+
     current, applied = decision.current, decision.applied
     reprices = (applied.plan, applied.seats) != (current.plan, current.seats)
     if decision.draft is not None:
         invoice = charge_and_issue(account, decision.draft, now, AccountChange(build, failed), settings)
-    elif reprices and credit.none_left(account) and _commit_credit_free(build):
+    elif reprices and credit.committed_without_credit(account, without_invoice):
         return None  # no credit to rebase
     else:
-        commit(lambda tx, outcome: build(tx, outcome, None), failed)
+        commit(without_invoice(False), failed)
         invoice = None
     if reprices:
         credit.rebase(account.id, now, settings)  # R-CREDIT-1: the seat cost changed; a no-op without credit
     return invoice
-
-
-class _NotCommitted(Exception):
-    """The change's condition, with the credit's in it, failed; nothing was written."""
-
-
-def _not_committed(failed: list[str]) -> None:
-    raise _NotCommitted
-
-
-def _commit_credit_free(build: Callable[[TransactWrite, Outcome, Invoice | None, bool], None]) -> bool:
-    """R-CREDIT-1 without a read after the commit: the change holds only while the account has
-    no credit (none when read), so there is none to rebase. False when its condition failed:
-    credit bought meanwhile, or another change, which the caller's own commit then answers."""
-    try:
-        commit(lambda tx, outcome: build(tx, outcome, None, True), _not_committed)
-    except _NotCommitted:
-        return False
-    return True
 
 
 def _actions(decision: Decision, invoice: Invoice | None) -> list[Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,10 +82,6 @@ class UserList(BaseModel):
 class _SeatsMoved(Exception):
     """The counter crossed the included seats since it was read (or credit was bought
     meanwhile, see ``_take_seat``): decide billability again."""
-
-
-class _CreditBought(Exception):
-    """Credit was bought since the account was read: its seat change must settle it."""
 
 
 # ---------------------------------------------------------------- checks
@@ -261,26 +258,17 @@ def remove_user(account: Account, actor: Principal, user_id: str, now: datetime)
     if user.role == "owner":
         raise errors.CannotRemoveOwner("Transfer the ownership or cancel the account instead")
 
-    credit_free = credit.none_left(account)
-    try:
-        commit(removal(user, actor.user_id, now, credit_free=credit_free), _remove_failed(credit_free))
-    except _CreditBought:
-        # Bought since the account was read: removed as without the check, then settled.
-        credit_free = False
-        commit(removal(user, actor.user_id, now), _remove_failed(credit_free))
-    if not credit_free:
-        credit.rebase(account.id, now, get_settings())  # R-CREDIT-1: the seats changed
+    change = partial(removal, user, actor.user_id, now)
+    if credit.committed_without_credit(account, lambda free: change(credit_free=free)):
+        return
 
-
-def _remove_failed(credit_free: bool) -> Callable[[list[str]], None]:
     def raise_for(failed: list[str]) -> None:
         if "delete:user" in failed:
             raise errors.NotFound("No such user")  # removed concurrently
-        if credit_free and "update:account" in failed:
-            raise _CreditBought
         raise errors.Conflict("The user could not be removed; retry")
 
-    return raise_for
+    commit(change(), raise_for)
+    credit.rebase(account.id, now, get_settings())  # R-CREDIT-1: the seats changed
 
 
 def removal(
