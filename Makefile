@@ -61,9 +61,11 @@ dynamodb-local: install
 run: install
 	$(BIN)/python -m local_runtime
 
+# lint-imports holds the layer's tiers (pyproject.toml [tool.importlinter]): no upward import.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=layers/shared/python $(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format .

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from lifecycle import clock
+from lifecycle.core import clock
 from local_runtime.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, Route, Schedule
 
 # A real HTTP API id is 10 lower-case alphanumerics; this one is obviously local.

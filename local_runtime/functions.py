@@ -108,7 +108,7 @@ class _Pool:
 
     A handler module must never serve two requests at once (Powertools keeps request
     state on its resolver, and the current event even on a class shared by the whole
-    process, which ``lifecycle.http`` keeps per thread); Lambda guarantees that by giving each
+    process, which ``lifecycle.entry.http`` keeps per thread); Lambda guarantees that by giving each
     concurrent invocation its own environment, and so does this pool: concurrent
     requests get their own module instances (cold starts included), up to ``limit``.
     """

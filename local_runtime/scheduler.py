@@ -1,6 +1,6 @@
 """Fires template.yaml's schedules on their EventBridge expressions while the runtime runs.
 
-Firing follows the real wall clock, never ``lifecycle.clock``: a set clock stands still
+Firing follows the real wall clock, never ``lifecycle.core.clock``: a set clock stands still
 until set again (API.md), so a schedule waiting for the set clock would never fire. The
 handler still sees the set clock through ``clock.now()`` and the event's ``time``. To
 run a schedule at a chosen business time, set the clock and call
@@ -149,7 +149,7 @@ def trigger(expression: str, started_at: datetime) -> Trigger:
 
 
 def wall_clock() -> datetime:
-    # Real time on purpose (see the module docstring); the handler's time is lifecycle.clock.
+    # Real time on purpose (see the module docstring); the handler's time is lifecycle.core.clock.
     return datetime.now(UTC)
 
 

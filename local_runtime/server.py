@@ -23,8 +23,8 @@ from werkzeug.datastructures import Headers
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from lifecycle import clock
-from lifecycle.auth import ROLES
+from lifecycle.core import clock
+from lifecycle.core.auth import ROLES
 from local_runtime import events, tokens
 from local_runtime.dynamodb_local import LOCAL_AWS_ENV
 from local_runtime.functions import Functions
@@ -41,7 +41,7 @@ from local_runtime.template import (
 
 log = logging.getLogger("local_runtime.http")
 
-# The same document lifecycle.http.problem writes (a unit test keeps them equal). Not
+# The same document lifecycle.entry.http.problem writes (a unit test keeps them equal). Not
 # imported from there: that module builds the functions' Powertools singletons on import,
 # which must wait until configure_environment has set their environment.
 PROBLEM_CONTENT_TYPE = "application/problem+json"

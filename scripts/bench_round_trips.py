@@ -141,7 +141,7 @@ def measure(op: Any, *, keyed: bool, budget: Budget) -> Measurement:
     import boto3
     from moto import mock_aws
 
-    from lifecycle.settings import get_settings
+    from lifecycle.core.settings import get_settings
     from local_runtime import template
     from tests.conftest import point_service_at
     from tests.faults import FaultInjector

@@ -305,7 +305,7 @@ class Sweep:
 
 
 def sweeps() -> list[Sweep]:
-    """Each schedule with the index and condition it gives ``sweeps.due_in`` (lifecycle/trials.py,
+    """Each schedule with the index and condition it gives ``sweeps.due_in`` (lifecycle/subscriptions/trials.py,
     billing_run.py, inactivity.py, purge.py, cancellation.py, retention.py, privacy_requests.py).
     Imported here: the models take their table names from the environment ``main`` sets first."""
     from lifecycle.storage import Account, CancellationRequest, PrivacyRequest, RetentionItem
@@ -315,7 +315,7 @@ def sweeps() -> list[Sweep]:
         Sweep("billing-run", SLOTS["billing-run"], Account, Account.billing_due),
         Sweep("inactivity-sweep", SLOTS["inactivity-sweep"], Account, Account.inactivity_due),
         Sweep("purge-sweep", SLOTS["purge-sweep"], Account, Account.purge_due),
-        # lifecycle/cancellation.py _overdue: ``due_by < now``.
+        # lifecycle/ending/cancellation.py _overdue: ``due_by < now``.
         Sweep("cancellation-sla-sweep", 0, CancellationRequest, CancellationRequest.sla_due, strict=True),
         Sweep("retention-sweep", 0, RetentionItem, RetentionItem.retention_due),
         Sweep("privacy-request-sweep", 0, PrivacyRequest, PrivacyRequest.overdue_due),
@@ -540,7 +540,7 @@ def configure(endpoint: str, document: dict[str, Any], resolver: template.Resolv
         AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - DynamoDB Local's dummy credentials
         AWS_DEFAULT_REGION="eu-central-1",
     )
-    from lifecycle import clock
+    from lifecycle.core import clock
 
     clock.set_now(NOW)
 

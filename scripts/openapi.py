@@ -40,7 +40,7 @@ def generate() -> str:
 
     from local_runtime import template
 
-    # The routes declare the roles of this scheme (lifecycle.auth.allowed). It is given to each
+    # The routes declare the roles of this scheme (lifecycle.core.auth.allowed). It is given to each
     # resolver here, not in create_app: its models cost every function's cold start ~70 ms.
     schemes = {"bearerAuth": HTTPBearer(bearerFormat="JWT")}
     merge = OpenAPIMerge(

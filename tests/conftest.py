@@ -32,8 +32,9 @@ def point_service_at(environment: dict[str, str], monkeypatch: object) -> None:
     Settings, the idempotency store and pynamodb connections are cached per process (as in
     Lambda, once per cold start); tests switching backends must drop all three.
     """
-    from lifecycle import http, storage
-    from lifecycle.settings import get_settings
+    from lifecycle import storage
+    from lifecycle.core.settings import get_settings
+    from lifecycle.entry import http
 
     for name, value in environment.items():
         monkeypatch.setenv(name, value)  # type: ignore[attr-defined]

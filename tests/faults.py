@@ -2,8 +2,8 @@
 
 The service reaches DynamoDB through three kinds of botocore client: pynamodb's (one
 botocore session per model and thread, ``lifecycle.storage``), the transactions'
-pynamodb connection (``lifecycle.transactions``) and boto3's (the Powertools idempotency
-store, ``lifecycle.http._persistence``). Every one of them goes through
+pynamodb connection (``lifecycle.storage.transactions``) and boto3's (the Powertools idempotency
+store, ``lifecycle.entry.http._persistence``). Every one of them goes through
 ``botocore.client.BaseClient._make_api_call``; pynamodb calls it directly. That method
 is patched here, for the class, so a fault reaches every client, including those made
 after the injector started (pynamodb makes them lazily) and those of other sessions: an

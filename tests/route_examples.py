@@ -143,7 +143,7 @@ class Client(Protocol):
 class InProcessClient:
     """The scene's transport in process (unit tier, ``make bench-round-trips``): each handler
     through ``tests.support.call`` over whatever tables the service points at, the clock of
-    ``lifecycle.clock`` (back to ``start`` when a scene resets it), the outbox file at ``outbox``."""
+    ``lifecycle.core.clock`` (back to ``start`` when a scene resets it), the outbox file at ``outbox``."""
 
     def __init__(self, start: datetime, outbox: Path) -> None:
         self.start = start
@@ -162,12 +162,12 @@ class InProcessClient:
         return Answer(reply.status, reply.body)
 
     def now(self) -> datetime:
-        from lifecycle import clock
+        from lifecycle.core import clock
 
         return clock.now()
 
     def set_clock(self, instant: datetime | None) -> None:
-        from lifecycle import clock
+        from lifecycle.core import clock
 
         clock.set_now(instant or self.start)
 
@@ -353,8 +353,8 @@ def _export(client: Client, scene: Scene) -> None:
 def _unsubscribe(client: Client, scene: Scene) -> None:
     """The one-click link a marketing email to the owner carries (R-GDPR-9), signed as the
     service signs it (the runtime and the tests share the template's link secret)."""
-    from lifecycle import consents, privacy
-    from lifecycle.settings import get_settings
+    from lifecycle.core.settings import get_settings
+    from lifecycle.privacy import consents, privacy
 
     settings = get_settings()
     scene.unsubscribe_token = _token_of(

@@ -4,10 +4,11 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from lifecycle import accounts, clock
-from lifecycle.accounts import AccountView
-from lifecycle.auth import allowed
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.accounts import accounts
+from lifecycle.accounts.accounts import AccountView
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
 

@@ -4,11 +4,12 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from lifecycle import clock, staff_actions
-from lifecycle.auth import allowed, require_staff
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
-from lifecycle.settings import get_settings
-from lifecycle.staff_actions import ReinstateInput, StaffActionInput, StaffActionView
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed, require_staff
+from lifecycle.core.settings import get_settings
+from lifecycle.ending import staff_actions
+from lifecycle.ending.staff_actions import ReinstateInput, StaffActionInput, StaffActionView
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
 

@@ -4,10 +4,11 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from lifecycle import accounts, audit, clock
-from lifecycle.audit import AuditList
-from lifecycle.auth import allowed, require_member
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.accounts import accounts, audit
+from lifecycle.accounts.audit import AuditList
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed, require_member
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
 

@@ -5,10 +5,12 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from lifecycle import accounts, billing_details, clock, corrections, invoicing, payment_methods
-from lifecycle.auth import allowed
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
-from lifecycle.settings import get_settings
+from lifecycle.accounts import accounts
+from lifecycle.billing import billing_details, corrections, invoicing, payment_methods
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed
+from lifecycle.core.settings import get_settings
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
 

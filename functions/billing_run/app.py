@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.billing_run import run
-from lifecycle.scheduled import sweep_handler
+from lifecycle.billing.billing_run import run
+from lifecycle.entry.scheduled import sweep_handler
 
 lambda_handler = sweep_handler("billing-run", run)

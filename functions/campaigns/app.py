@@ -4,9 +4,10 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from lifecycle import campaigns, clock, vouchers
-from lifecycle.auth import allowed, require_staff
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed, require_staff
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.vouchers import campaigns, vouchers
 
 app = create_app()
 

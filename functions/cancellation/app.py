@@ -5,10 +5,11 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from lifecycle import cancellation, clock
-from lifecycle.auth import allowed, require_staff
-from lifecycle.cancellation import CancellationRequestView, CancelView
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed, require_staff
+from lifecycle.ending import cancellation
+from lifecycle.ending.cancellation import CancellationRequestView, CancelView
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
 

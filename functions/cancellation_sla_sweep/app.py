@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.cancellation import SWEEP, escalate_overdue
-from lifecycle.scheduled import sweep_handler
+from lifecycle.ending.cancellation import SWEEP, escalate_overdue
+from lifecycle.entry.scheduled import sweep_handler
 
 lambda_handler = sweep_handler(SWEEP, escalate_overdue)

@@ -5,10 +5,11 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from lifecycle import clock, custom_requests
-from lifecycle.auth import allowed, require_staff
-from lifecycle.custom_requests import CustomRequestList, CustomRequestView
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed, require_staff
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.requests import custom_requests
+from lifecycle.requests.custom_requests import CustomRequestList, CustomRequestView
 
 app = create_app()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 
-from lifecycle.http import create_app, lambda_handler_for
+from lifecycle.entry.http import create_app, lambda_handler_for
 
 SPEC_PATH = Path(__file__).with_name("openapi.json")
 _spec = SPEC_PATH.read_text(encoding="utf-8")

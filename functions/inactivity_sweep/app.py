@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.inactivity import sweep
-from lifecycle.scheduled import sweep_handler
+from lifecycle.ending.inactivity import sweep
+from lifecycle.entry.scheduled import sweep_handler
 
 lambda_handler = sweep_handler("inactivity-sweep", sweep)

@@ -3,7 +3,7 @@ down or throttled) are sent again until it accepts them; a notice is never silen
 
 from __future__ import annotations
 
+from lifecycle.entry.scheduled import sweep_handler
 from lifecycle.notifications import RETRY_SWEEP, retry_unsent
-from lifecycle.scheduled import sweep_handler
 
 lambda_handler = sweep_handler(RETRY_SWEEP, retry_unsent)

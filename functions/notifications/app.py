@@ -4,9 +4,10 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from lifecycle import clock, notifications
-from lifecycle.auth import allowed
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle import notifications
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
 from lifecycle.notifications import NotificationList
 
 app = create_app()

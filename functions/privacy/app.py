@@ -13,11 +13,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lifecycle import clock, consents, errors, exports, privacy_requests
-from lifecycle.auth import PUBLIC
-from lifecycle.http import create_app, lambda_handler_for, problem_responses, source
-from lifecycle.privacy_requests import RequestInput, SubjectRequestView, TokenInput
-from lifecycle.settings import get_settings
+from lifecycle.core import clock, errors
+from lifecycle.core.auth import PUBLIC
+from lifecycle.core.settings import get_settings
+from lifecycle.entry.http import create_app, lambda_handler_for, problem_responses, source
+from lifecycle.privacy import consents
+from lifecycle.requests import exports, privacy_requests
+from lifecycle.requests.privacy_requests import RequestInput, SubjectRequestView, TokenInput
 
 app = create_app()
 

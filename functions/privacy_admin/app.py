@@ -10,25 +10,26 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from lifecycle import clock, privacy_requests
-from lifecycle.auth import allowed, require_staff
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
-from lifecycle.privacy import RequestStatus
-from lifecycle.privacy_requests import (
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed, require_staff
+from lifecycle.core.settings import get_settings
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.privacy.privacy import RequestStatus
+from lifecycle.requests import privacy_requests
+from lifecycle.requests.privacy_requests import (
     CompleteInput,
     RejectInput,
     StaffRequestList,
     StaffRequestView,
     VerifyInput,
 )
-from lifecycle.settings import get_settings
 
 app = create_app()
 
 STAFF_ONLY = {"s401": "unauthorized", "s403": "forbidden"}
 RequestPath = Annotated[str, Path(max_length=64)]
 STEP_ERRORS = {**STAFF_ONLY, "s404": "not_found", "s503": "service_unavailable"}
-# The actions' own errors (lifecycle.exports, rectification, erasure, consents) pass through.
+# The actions' own errors (lifecycle.requests.exports, rectification, erasure, consents) pass through.
 COMPLETE_ERRORS = {
     **STEP_ERRORS,
     "s409": "request_not_verified, request_closed, request_in_progress, owns_live_account, conflict",

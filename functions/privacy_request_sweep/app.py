@@ -3,7 +3,7 @@ due date escalated to staff, once."""
 
 from __future__ import annotations
 
-from lifecycle.privacy_requests import SWEEP, escalate_overdue
-from lifecycle.scheduled import sweep_handler
+from lifecycle.entry.scheduled import sweep_handler
+from lifecycle.requests.privacy_requests import SWEEP, escalate_overdue
 
 lambda_handler = sweep_handler(SWEEP, escalate_overdue)

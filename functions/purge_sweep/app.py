@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.purge import SWEEP, purge_due
-from lifecycle.scheduled import sweep_handler
+from lifecycle.ending.purge import SWEEP, purge_due
+from lifecycle.entry.scheduled import sweep_handler
 
 lambda_handler = sweep_handler(SWEEP, purge_due)

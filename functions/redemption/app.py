@@ -5,12 +5,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from lifecycle import accounts, clock, revocation, signup
-from lifecycle.accounts import AccountView
-from lifecycle.auth import PUBLIC, allowed, require_member, require_staff
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses, source
-from lifecycle.observability import MetricUnit, metrics
-from lifecycle.settings import get_settings
+from lifecycle.accounts import accounts
+from lifecycle.accounts.accounts import AccountView
+from lifecycle.core import clock
+from lifecycle.core.auth import PUBLIC, allowed, require_member, require_staff
+from lifecycle.core.observability import MetricUnit, metrics
+from lifecycle.core.settings import get_settings
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses, source
+from lifecycle.onboarding import signup
+from lifecycle.vouchers import revocation
 
 app = create_app()
 

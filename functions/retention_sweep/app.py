@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.retention import SWEEP, erase_due
-from lifecycle.scheduled import sweep_handler
+from lifecycle.entry.scheduled import sweep_handler
+from lifecycle.privacy.retention import SWEEP, erase_due
 
 lambda_handler = sweep_handler(SWEEP, erase_due)

@@ -4,12 +4,13 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from lifecycle import clock, signup
-from lifecycle.accounts import AccountView
-from lifecycle.auth import PUBLIC
-from lifecycle.http import create_app, lambda_handler_for, problem_responses, source
-from lifecycle.observability import MetricUnit, metrics
-from lifecycle.settings import get_settings
+from lifecycle.accounts.accounts import AccountView
+from lifecycle.core import clock
+from lifecycle.core.auth import PUBLIC
+from lifecycle.core.observability import MetricUnit, metrics
+from lifecycle.core.settings import get_settings
+from lifecycle.entry.http import create_app, lambda_handler_for, problem_responses, source
+from lifecycle.onboarding import signup
 
 app = create_app()
 

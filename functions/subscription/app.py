@@ -4,10 +4,11 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from lifecycle import clock, subscription_changes
-from lifecycle.auth import allowed
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
-from lifecycle.settings import get_settings
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed
+from lifecycle.core.settings import get_settings
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.subscriptions import subscription_changes
 
 app = create_app()
 

@@ -4,9 +4,10 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from lifecycle import clock, terms
-from lifecycle.auth import allowed, require_staff
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed, require_staff
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
 
 app = create_app()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifecycle.scheduled import sweep_handler
-from lifecycle.trials import expire_trials
+from lifecycle.entry.scheduled import sweep_handler
+from lifecycle.subscriptions.trials import expire_trials
 
 lambda_handler = sweep_handler("trial-sweep", expire_trials)

@@ -5,10 +5,11 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from lifecycle import clock, usage
-from lifecycle.auth import allowed, require_staff
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
-from lifecycle.settings import get_settings
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed, require_staff
+from lifecycle.core.settings import get_settings
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.usage import usage
 
 app = create_app()
 

@@ -5,10 +5,12 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from lifecycle import accounts, clock, users
-from lifecycle.auth import allowed
-from lifecycle.http import create_app, current_principal, lambda_handler_for, problem_responses
-from lifecycle.observability import MetricUnit, metrics
+from lifecycle.accounts import accounts
+from lifecycle.core import clock
+from lifecycle.core.auth import allowed
+from lifecycle.core.observability import MetricUnit, metrics
+from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses
+from lifecycle.subscriptions import users
 
 app = create_app()
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.money import div_round_half_up
+from lifecycle.core.money import div_round_half_up
 from tests.e2e.conftest import Runtime, registrant
 
 pytestmark = pytest.mark.e2e

@@ -40,8 +40,8 @@ from typing import Any
 import pytest
 import requests
 
-from lifecycle import clock
-from lifecycle.billing_periods import monthly_period
+from lifecycle.core import clock
+from lifecycle.core.billing_periods import monthly_period
 from tests import figures
 from tests.e2e.conftest import Runtime, registrant
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.retention import add_years
+from lifecycle.core import clock
+from lifecycle.privacy.retention import add_years
 from tests.e2e.conftest import Runtime, registrant
 
 pytestmark = pytest.mark.e2e

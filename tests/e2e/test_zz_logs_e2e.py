@@ -31,7 +31,7 @@ PAYMENT_TOKEN = re.compile(r"\btok_[A-Za-z0-9]+")
 BEARER_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
 # The signed links' tokens in emails (verification, export download, unsubscribe).
 LINK_TOKEN = re.compile(r"[?&]token=[A-Za-z0-9._~%-]{16,}")
-# Voucher codes as generated (lifecycle.vouchers.generate_codes): bearer credentials, stored only hashed.
+# Voucher codes as generated (lifecycle.vouchers.vouchers.generate_codes): bearer credentials, stored only hashed.
 VOUCHER_CODE = re.compile(r"\b[2-9A-HJKMNP-Z]{4}(?:-[2-9A-HJKMNP-Z]{4}){3}\b")
 # The names the e2e tests send, read from their source so a new test's names are looked for too.
 NAME_FIELD = re.compile(r"\"(?:full_name|first_name|last_name)\": \"([^\"{}]+)\"")

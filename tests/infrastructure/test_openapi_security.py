@@ -1,6 +1,6 @@
 """The OpenAPI document's ``security`` of each operation agrees with the template.
 
-Every operation declares who may call it (lifecycle.auth.allowed / PUBLIC); the template
+Every operation declares who may call it (lifecycle.core.auth.allowed / PUBLIC); the template
 decides which routes API Gateway's JWT authorizer guards. A public operation must be a
 public route and an authenticated one an authorized route, or the document would tell
 clients something API Gateway does not do. The roles themselves are held to the code by

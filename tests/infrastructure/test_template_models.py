@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pynamodb.models import Model
 
-from lifecycle.settings import Settings
+from lifecycle.core.settings import Settings
 from lifecycle.storage import MODELS
 from local_runtime.template import load, resources
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core.settings import Settings, get_settings
 from local_runtime import template
 from local_runtime.dynamodb_local import DynamoDBLocal, create_tables, ensure_installed, free_port
 from local_runtime.template import ROOT

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from lifecycle import billing_run, clock, payments
-from lifecycle.settings import Settings, get_settings
+from lifecycle.billing import billing_run, payments
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account
-from lifecycle.sweeps import SweepRequest
 from tests.conftest import point_service_at
 from tests.support import pay, run_schedule
 from tests.unit.test_billing_run import FIRST_END, Killed, add_user, invoices, lifetime, subscription

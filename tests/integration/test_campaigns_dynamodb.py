@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lifecycle.settings import Settings
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Campaign
 from tests.support import STAFF, call
 from tests.unit.test_campaigns import TERMS_DEAL

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.settings import Settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent, CancellationRequest
 from lifecycle.storage.base import shard_of
 from tests.support import run_schedule

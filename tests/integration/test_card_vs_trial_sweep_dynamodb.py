@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, payments
-from lifecycle.settings import Settings, get_settings
+from lifecycle.billing import payments
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Invoice
 from tests.conftest import point_service_at
 from tests.support import Reply, billing_details_body, call, owner_of, run_schedule

@@ -11,11 +11,12 @@ from datetime import timedelta
 
 import pytest
 
-from lifecycle import clock, consents, privacy
-from lifecycle.retention import add_years, erase_due
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.entry.sweeps import SweepRequest
+from lifecycle.privacy import consents, privacy
+from lifecycle.privacy.retention import add_years, erase_due
 from lifecycle.storage import Account, Consent, RetentionItem
-from lifecycle.sweeps import SweepRequest
 from tests.support import call
 from tests.unit.test_signup import NOW, TRIAL
 

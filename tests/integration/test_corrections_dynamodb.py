@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, corrections
-from lifecycle.settings import Settings
+from lifecycle.billing import corrections
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Invoice, InvoiceSeries
 from tests.support import billing_details_body, call, owner_of, pay
 from tests.unit.test_signup import TRIAL

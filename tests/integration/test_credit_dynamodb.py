@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 
-from lifecycle import cancellation, clock, credit, payments, users
-from lifecycle.auth import Principal
-from lifecycle.credit import YEAR_SECONDS, CreditPurchase
-from lifecycle.errors import DomainError
-from lifecycle.money import Money, div_round_half_up
-from lifecycle.settings import Settings, get_settings
+from lifecycle.billing import credit, payments
+from lifecycle.billing.credit import YEAR_SECONDS, CreditPurchase
+from lifecycle.core import clock
+from lifecycle.core.auth import Principal
+from lifecycle.core.errors import DomainError
+from lifecycle.core.money import Money, div_round_half_up
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.ending import cancellation
 from lifecycle.storage import Account, AuditEvent, Invoice, User
+from lifecycle.subscriptions import users
 from tests.conftest import point_service_at
 from tests.support import call, pay
 from tests.unit.test_signup import TRIAL

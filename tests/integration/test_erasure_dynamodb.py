@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lifecycle import clock, erasure, errors, terms
-from lifecycle.settings import Settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock, errors
+from lifecycle.core.settings import Settings
+from lifecycle.requests import erasure
 from tests.unit.test_erasure import (
     STEPS,
     Injected,

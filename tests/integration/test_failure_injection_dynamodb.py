@@ -13,10 +13,11 @@ import pytest
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import clock, payments, transactions
-from lifecycle.settings import Settings, get_settings
-from lifecycle.storage import Account, Claim, Invoice
-from lifecycle.transactions import Outcome
+from lifecycle.billing import payments
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.storage import Account, Claim, Invoice, transactions
+from lifecycle.storage.transactions import Outcome
 from tests import figures
 from tests.conftest import point_service_at
 from tests.faults import CANCELLED, Fault, FaultInjector
@@ -52,7 +53,7 @@ def _claim(key: str) -> Any:
 
 def test_an_injected_cancellation_reads_as_dynamodb_locals_own() -> None:
     """The injector's TransactionCanceledException is what pynamodb makes of the engine's:
-    the same error code, one reason per item in order, read by lifecycle.transactions."""
+    the same error code, one reason per item in order, read by lifecycle.storage.transactions."""
     Claim("taken", account_id="acc_x", claimed_at=NOW).save()
     with (
         pytest.raises(TransactWriteError) as real,

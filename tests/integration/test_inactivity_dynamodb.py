@@ -9,7 +9,7 @@
 
 The racing requests call the logic the handlers call: concurrent invocations of one
 function's handler in one process share Powertools' per-resolver ``context`` (a Lambda
-never does; see the report on ``lifecycle.http``), which is not what these tests are about.
+never does; see the report on ``lifecycle.entry.http``), which is not what these tests are about.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ from typing import Any
 
 import pytest
 
-from lifecycle import activity, clock, errors, inactivity, staff_actions
-from lifecycle.auth import Principal
-from lifecycle.settings import Settings, get_settings
-from lifecycle.staff_actions import StaffActionInput
+from lifecycle.core import clock, errors
+from lifecycle.core.auth import Principal
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.ending import inactivity, staff_actions
+from lifecycle.ending.staff_actions import StaffActionInput
+from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account, AuditEvent, Notification
-from lifecycle.sweeps import SweepRequest
+from lifecycle.usage import activity
 from tests.conftest import point_service_at
 from tests.support import call, owner_of, run_schedule
 from tests.unit.test_signup import TRIAL

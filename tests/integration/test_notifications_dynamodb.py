@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import clock, notifications
+from lifecycle import notifications
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.notifications import OutboxSender, deliver, list_for, notify
-from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import Notification
 from tests.conftest import point_service_at
 from tests.support import outbox_items

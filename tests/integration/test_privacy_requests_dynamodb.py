@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, errors, privacy, privacy_requests
-from lifecycle.privacy import Completing
-from lifecycle.privacy_requests import CompleteInput, RejectInput, RequestInput
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core import clock, errors
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.entry.sweeps import SweepRequest
+from lifecycle.privacy import privacy
+from lifecycle.privacy.privacy import Completing
+from lifecycle.requests import privacy_requests
+from lifecycle.requests.privacy_requests import CompleteInput, RejectInput, RequestInput
 from lifecycle.storage import PrivacyRequest
-from lifecycle.sweeps import SweepRequest
 
 pytestmark = [pytest.mark.integration]
 

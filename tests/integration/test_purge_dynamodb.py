@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from pynamodb.models import Model
 
-from lifecycle import clock, purge, terms
-from lifecycle.retention import certificate_id
-from lifecycle.settings import Settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
+from lifecycle.ending import purge
+from lifecycle.entry.sweeps import SweepRequest
+from lifecycle.privacy.retention import certificate_id
 from lifecycle.storage import DeletionCertificate, Invoice, RetentionItem, Session
-from lifecycle.sweeps import SweepRequest
 from tests.support import call, owner_of, pay, run_schedule
 from tests.unit.test_signup import TRIAL
 

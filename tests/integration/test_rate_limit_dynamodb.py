@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lifecycle.errors import RateLimited
-from lifecycle.rate_limit import Window, counter_key, hit
-from lifecycle.settings import Settings
+from lifecycle.core.errors import RateLimited
+from lifecycle.core.settings import Settings
+from lifecycle.registration.rate_limit import Window, counter_key, hit
 from lifecycle.storage import RateCounter
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_tables")]

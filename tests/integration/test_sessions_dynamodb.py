@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, terms
-from lifecycle.settings import Settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Session
 from local_runtime import events, template
 from local_runtime.functions import Functions

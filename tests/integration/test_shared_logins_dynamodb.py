@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, terms
-from lifecycle.settings import Settings, get_settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Notification, SharedLoginDetection
 from local_runtime import events, template
 from local_runtime.functions import Functions

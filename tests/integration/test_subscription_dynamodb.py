@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle import accounts, clock, payments
-from lifecycle.settings import Settings, get_settings
+from lifecycle.accounts import accounts
+from lifecycle.billing import payments
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Invoice
 from local_runtime import events, template
 from local_runtime.functions import Functions

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.settings import Settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Account
 from tests.support import run_schedule
 from tests.unit.test_trial_sweep import _trial

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.settings import Settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import CustomRequest, Notification, Usage
 from local_runtime import events, template
 from local_runtime.functions import Functions

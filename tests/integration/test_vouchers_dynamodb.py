@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lifecycle import vouchers
-from lifecycle.settings import Settings
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Campaign, Voucher
+from lifecycle.vouchers import vouchers
 from local_runtime import template
 from tests.support import STAFF, call
 from tests.unit.test_campaigns import TERMS_DEAL

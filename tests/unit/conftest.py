@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lifecycle import clock
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from local_runtime import template
 from tests.conftest import point_service_at
 

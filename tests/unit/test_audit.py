@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle import audit, clock
-from lifecycle.settings import Settings
+from lifecycle.accounts import audit
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent
 from tests.support import STAFF, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL

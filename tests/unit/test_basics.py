@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.auth import Principal, principal_from_claims, require_member, require_staff
-from lifecycle.errors import Forbidden, NotFound, Unauthorized
-from lifecycle.money import Money, div_round_half_up
-from lifecycle.settings import Settings
+from lifecycle.core import clock
+from lifecycle.core.auth import Principal, principal_from_claims, require_member, require_staff
+from lifecycle.core.errors import Forbidden, NotFound, Unauthorized
+from lifecycle.core.money import Money, div_round_half_up
+from lifecycle.core.settings import Settings
 
 
 @pytest.mark.parametrize(

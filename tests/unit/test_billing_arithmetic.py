@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.billing_periods import Period, annual_period, following, monthly_period, period_of
-from lifecycle.metering import Interval, SeatLine, seat_lines
-from lifecycle.plans import BillingPeriod
-from lifecycle.proration import ProrationView, explain, prorate, remaining_seconds
+from lifecycle.billing.metering import Interval, SeatLine, seat_lines
+from lifecycle.billing.proration import ProrationView, explain, prorate, remaining_seconds
+from lifecycle.core.billing_periods import Period, annual_period, following, monthly_period, period_of
+from lifecycle.core.plans import BillingPeriod
 
 SECOND = timedelta(seconds=1)
 DAY = 86_400

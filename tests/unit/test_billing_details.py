@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle import billing_details, clock
-from lifecycle.settings import Settings
+from lifecycle.billing import billing_details
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent, BillingDetailsVersion
 from tests.support import STAFF, Reply, billing_details_body, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle import billing_run, clock, invoicing, payments
-from lifecycle.money import div_round_half_up
-from lifecycle.settings import Settings, get_settings
+from lifecycle.billing import billing_run, invoicing, payments
+from lifecycle.core import clock
+from lifecycle.core.money import div_round_half_up
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice, PriceChange, SharedLoginDetection
 from tests.support import Reply, call, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.credit import YEAR_SECONDS
-from lifecycle.money import div_round_half_up
-from lifecycle.settings import Settings
+from lifecycle.billing.credit import YEAR_SECONDS
+from lifecycle.core import clock
+from lifecycle.core.money import div_round_half_up
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import call, owner_of, pay
 from tests.unit.test_billing_run import (

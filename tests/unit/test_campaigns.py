@@ -8,7 +8,10 @@ import pytest
 from pydantic import ValidationError
 from pynamodb.exceptions import DoesNotExist
 
-from lifecycle.campaigns import (
+from lifecycle.core.errors import CampaignExists, NotFound
+from lifecycle.core.settings import Settings
+from lifecycle.storage import Campaign
+from lifecycle.vouchers.campaigns import (
     TERMS_CREATOR,
     CampaignInput,
     create_campaign,
@@ -16,9 +19,6 @@ from lifecycle.campaigns import (
     get_campaign,
     get_or_default,
 )
-from lifecycle.errors import CampaignExists, NotFound
-from lifecycle.settings import Settings
-from lifecycle.storage import Campaign
 
 TERMS_DEAL = {
     "campaign_id": "appsumo-2019",

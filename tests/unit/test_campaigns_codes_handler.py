@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle.vouchers import MAX_CODES_PER_REQUEST
+from lifecycle.vouchers.vouchers import MAX_CODES_PER_REQUEST
 from tests.support import STAFF, call, member
 from tests.unit.test_campaigns import TERMS_DEAL
 

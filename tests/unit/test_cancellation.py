@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from lifecycle import accounts, clock, payments
-from lifecycle.cancellation import due_by, escalate_overdue
-from lifecycle.settings import Settings, get_settings
+from lifecycle.accounts import accounts
+from lifecycle.billing import payments
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.ending.cancellation import due_by, escalate_overdue
+from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
-from lifecycle.sweeps import SweepRequest
 from tests.support import STAFF, Reply, call, member, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL
 

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "shared" / "python"
-# Imported only to be patched by X-Ray's patch_all (lifecycle.observability.TRACED_MODULES),
+# Imported only to be patched by X-Ray's patch_all (lifecycle.core.observability.TRACED_MODULES),
 # or only to describe the API (Powertools' OpenAPI models, scripts/openapi.py builds the document).
 NOT_AT_COLD_START = ("requests", "sqlite3", "httpx", "aws_lambda_powertools.event_handler.openapi.models")
 
@@ -39,5 +39,5 @@ def test_a_functions_import_leaves_out_what_only_tracing_patches_or_the_api_desc
     code_uri: str, module: str
 ) -> None:
     loaded = _imported_after(code_uri, module)
-    assert "lifecycle.observability" in loaded
+    assert "lifecycle.core.observability" in loaded
     assert not [name for name in NOT_AT_COLD_START if name in loaded]

@@ -15,12 +15,14 @@ import pytest
 from botocore.stub import Stubber
 from pynamodb.exceptions import DoesNotExist
 
-from lifecycle import clock, consents, errors, notifications, privacy, retention
-from lifecycle.privacy import Completing, Purpose
-from lifecycle.retention import add_years, erase_due
-from lifecycle.settings import Settings, get_settings
+from lifecycle import notifications
+from lifecycle.core import clock, errors
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.entry.sweeps import SweepRequest
+from lifecycle.privacy import consents, privacy, retention
+from lifecycle.privacy.privacy import Completing, Purpose
+from lifecycle.privacy.retention import add_years, erase_due
 from lifecycle.storage import Account, Consent, DeletionCertificate, Notification, PrivacyRequest, RetentionItem
-from lifecycle.sweeps import SweepRequest
 from tests.support import STAFF, call, except_welcome, outbox_items
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from pynamodb.transactions import TransactWrite
 
-from lifecycle import clock, corrections, payments
-from lifecycle.invoicing import AccountChange, Draft, Line, charge_and_issue
-from lifecycle.money import Money
-from lifecycle.settings import Settings, get_settings
+from lifecycle.billing import corrections, payments
+from lifecycle.billing.invoicing import AccountChange, Draft, Line, charge_and_issue
+from lifecycle.core import clock
+from lifecycle.core.money import Money
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
-from lifecycle.transactions import Outcome
+from lifecycle.storage.transactions import Outcome
 from tests.support import STAFF, billing_details_body, call, member, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL
 

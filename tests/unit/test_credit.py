@@ -16,11 +16,12 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from lifecycle import clock, credit, payments
-from lifecycle.credit import YEAR_SECONDS, Credit
-from lifecycle.errors import ServiceUnavailable
-from lifecycle.money import div_round_half_up
-from lifecycle.settings import Settings, get_settings
+from lifecycle.billing import credit, payments
+from lifecycle.billing.credit import YEAR_SECONDS, Credit
+from lifecycle.core import clock
+from lifecycle.core.errors import ServiceUnavailable
+from lifecycle.core.money import div_round_half_up
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import STAFF, Reply, billing_details_body, call, member, outbox_items, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
@@ -592,7 +593,7 @@ def bought_meanwhile(monkeypatch: pytest.MonkeyPatch, commit: str, account: dict
 def test_r_credit_1_credit_bought_while_a_user_is_added_is_rebased_at_the_new_seats(
     account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bought_meanwhile(monkeypatch, "lifecycle.users.commit", account, 12 * TICKET)  # a year at one seat
+    bought_meanwhile(monkeypatch, "lifecycle.subscriptions.users.commit", account, 12 * TICKET)  # a year at one seat
     add_agent(account, 1)
     after = read(account).body
     assert (after["seats"], after["valid_until"]) == (2, iso(PAID_UNTIL + timedelta(days=182, hours=12)))
@@ -602,7 +603,9 @@ def test_r_credit_1_credit_bought_while_a_user_is_removed_is_rebased_at_the_new_
     account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agent = add_agent(account, 1)
-    bought_meanwhile(monkeypatch, "lifecycle.credit.try_commit", account, 12 * 2 * TICKET)  # a year at two seats
+    bought_meanwhile(
+        monkeypatch, "lifecycle.billing.credit.try_commit", account, 12 * 2 * TICKET
+    )  # a year at two seats
     remove(account, agent)
     after = read(account).body
     assert (after["seats"], after["valid_until"]) == (1, iso(PAID_UNTIL + 2 * YEAR))
@@ -611,7 +614,7 @@ def test_r_credit_1_credit_bought_while_a_user_is_removed_is_rebased_at_the_new_
 def test_r_credit_1_credit_bought_while_the_seats_are_raised_is_rebased_at_the_new_seats(
     account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bought_meanwhile(monkeypatch, "lifecycle.credit.try_commit", account, 12 * TICKET)  # a year at one seat
+    bought_meanwhile(monkeypatch, "lifecycle.billing.credit.try_commit", account, 12 * TICKET)  # a year at one seat
     changed = call("PUT", f"/accounts/{account['id']}/subscription", body={"seats": 2}, claims=owner_of(account))
     assert changed.status == 200, changed.body
     after = read(account).body

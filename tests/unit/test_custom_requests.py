@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.settings import Settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent, CustomRequest, Notification
 from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import TRIAL
@@ -253,9 +253,9 @@ def test_r_custom_1_a_decision_made_meanwhile_wins_and_the_later_one_is_409_with
 ) -> None:
     """The decision, its audit event and the owner's notice are one transaction on the request
     as read: another decision landing between the read and the write fails it whole."""
-    import lifecycle.custom_requests
+    import lifecycle.requests.custom_requests
 
-    real_notice = lifecycle.custom_requests._decision_notice
+    real_notice = lifecycle.requests.custom_requests._decision_notice
 
     def notice_while_staff_refuse(*args: Any) -> Any:
         CustomRequest(filed["id"]).update(
@@ -263,7 +263,7 @@ def test_r_custom_1_a_decision_made_meanwhile_wins_and_the_later_one_is_409_with
         )
         return real_notice(*args)
 
-    monkeypatch.setattr(lifecycle.custom_requests, "_decision_notice", notice_while_staff_refuse)
+    monkeypatch.setattr(lifecycle.requests.custom_requests, "_decision_notice", notice_while_staff_refuse)
     late = approve(filed["id"])
     assert (late.status, late.code, late.body["decision"]) == (409, "already_decided", "refused")
     assert CustomRequest.get(filed["id"]).price_amount is None

@@ -20,9 +20,11 @@ import pytest
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
-from lifecycle import clock, data_subjects, privacy, terms
-from lifecycle.data_subjects import Held
-from lifecycle.settings import Settings, get_settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.privacy import data_subjects, privacy
+from lifecycle.privacy.data_subjects import Held
 from lifecycle.storage import (
     Account,
     BillingDetailsVersion,

@@ -22,12 +22,16 @@ import pytest
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
-from lifecycle import clock, erasure, errors, notifications, privacy, retention, terms
-from lifecycle.money import Money
-from lifecycle.privacy import Completing
-from lifecycle.purge import table_of
-from lifecycle.retention import certificate_id
-from lifecycle.settings import get_settings
+from lifecycle import notifications
+from lifecycle.accounts import terms
+from lifecycle.core import clock, errors
+from lifecycle.core.money import Money
+from lifecycle.core.settings import get_settings
+from lifecycle.ending.purge import table_of
+from lifecycle.privacy import privacy, retention
+from lifecycle.privacy.privacy import Completing
+from lifecycle.privacy.retention import certificate_id
+from lifecycle.requests import erasure
 from lifecycle.storage import (
     MODELS,
     Account,

@@ -17,11 +17,14 @@ from typing import Any
 import boto3
 import pytest
 
-from lifecycle import clock, data_subjects, errors, exports, privacy, terms
-from lifecycle.exports import DiskStore, S3Store
-from lifecycle.personal_data import fields_of
-from lifecycle.purge import table_of
-from lifecycle.settings import Settings, get_settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock, errors
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.ending.purge import table_of
+from lifecycle.privacy import data_subjects, privacy
+from lifecycle.privacy.personal_data import fields_of
+from lifecycle.requests import exports
+from lifecycle.requests.exports import DiskStore, S3Store
 from lifecycle.storage import AuditEvent, PrivacyRequest, SharedLoginDetection
 from tests.support import call
 from tests.unit.test_data_subjects import MARIA, World, at, maria_world, privacy_request

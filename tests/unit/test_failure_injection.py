@@ -44,10 +44,13 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 
-from lifecycle import clock, http, notifications, storage, terms, transactions
-from lifecycle.campaigns import CampaignInput, create_campaign
-from lifecycle.settings import get_settings
-from lifecycle.storage import Notification
+from lifecycle import notifications, storage
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.settings import get_settings
+from lifecycle.entry import http
+from lifecycle.storage import Notification, transactions
+from lifecycle.vouchers.campaigns import CampaignInput, create_campaign
 from local_runtime import template
 from tests import figures
 from tests.conftest import point_service_at
@@ -495,7 +498,7 @@ TRANSACTIONAL = ["POST /signups", "POST /accounts/{id}/users", "POST /accounts/{
 @pytest.mark.parametrize("name", TRANSACTIONAL)
 def test_a_transaction_conflict_is_retried_and_commits_once(name: str, tmp_path: Path) -> None:
     """TransactionCanceledException (TransactionConflict) on the first TransactWriteItems:
-    lifecycle.transactions retries it; the answer is the success and the state that of a
+    lifecycle.storage.transactions retries it; the answer is the success and the state that of a
     clean run (nothing twice: one account, one charge, one invoice, one notice)."""
     scenario = _one(name)
     with world_at(tmp_path) as world:

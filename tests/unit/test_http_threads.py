@@ -2,7 +2,7 @@
 
 Powertools keeps the request on a class shared by every resolver of the process; the
 local runtime and the integration tests run concurrent invocations in one process, so
-``lifecycle.http`` keeps it per thread.
+``lifecycle.entry.http`` keeps it per thread.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel
 
-from lifecycle.http import create_app
+from lifecycle.entry.http import create_app
 from local_runtime import events, template
 
 THREADS = 8

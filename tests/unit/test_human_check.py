@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from lifecycle import human_check
-from lifecycle.errors import BotSuspected, HumanCheckUnavailable
-from lifecycle.http import problem_for
-from lifecycle.human_check import (
+from lifecycle.core.errors import BotSuspected, HumanCheckUnavailable
+from lifecycle.core.settings import Settings
+from lifecycle.entry.http import problem_for
+from lifecycle.registration import human_check
+from lifecycle.registration.human_check import (
     TURNSTILE_ENDPOINT,
     HumanVerifier,
     LocalVerifier,
@@ -23,7 +24,6 @@ from lifecycle.human_check import (
     check_human,
     verifier_for,
 )
-from lifecycle.settings import Settings
 
 SECRET = "0x4AAAAAAA-very-secret-key"
 

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core.settings import Settings, get_settings
 from tests import figures
 from tests.route_examples import (
     EXAMPLES,

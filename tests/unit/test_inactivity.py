@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, inactivity, notifications
-from lifecycle.settings import Settings
+from lifecycle import notifications
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
+from lifecycle.ending import inactivity
+from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account, AuditEvent, Notification
 from lifecycle.storage.base import shard_of
-from lifecycle.sweeps import SweepRequest
 from tests.support import STAFF, call, outbox_items, owner_of, run_schedule
 from tests.unit.test_signup import NOW, PERSON, TRIAL, add_voucher
 

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from lifecycle import clock
+from lifecycle.core import clock
 from local_runtime import events
 from local_runtime.template import LOCAL_STACK_NAME, Resolver, Route, Schedule, function_setting, load
 

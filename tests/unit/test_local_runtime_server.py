@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from werkzeug.test import Client, TestResponse
 
-from lifecycle import clock
-from lifecycle import http as lifecycle_http
+from lifecycle.core import clock
+from lifecycle.entry import http as lifecycle_http
 from local_runtime import server, tokens
 from local_runtime.template import Resolver, Route, load, routes
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lifecycle import clock, notifications
-from lifecycle.money import Money
-from lifecycle.notices import NOTICE_TYPES, NoticeType, render
+from lifecycle import notifications
+from lifecycle.core import clock
+from lifecycle.core.money import Money
+from lifecycle.core.notices import NOTICE_TYPES, NoticeType, render
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.notifications import NotificationView, OutboxSender, SesSender, notify, sender_for
-from lifecycle.settings import Settings, get_settings
 from lifecycle.storage import AuditEvent, Notification
 from local_runtime.template import ROOT
 from tests.conftest import point_service_at

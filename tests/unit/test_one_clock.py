@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED = [ROOT / "layers" / "shared" / "python" / "lifecycle", ROOT / "functions"]
-CLOCK = ROOT / "layers" / "shared" / "python" / "lifecycle" / "clock.py"
+CLOCK = ROOT / "layers" / "shared" / "python" / "lifecycle" / "core" / "clock.py"
 SYSTEM_TIME = re.compile(r"\bdatetime\.(now|utcnow|today)\(|\bdate\.today\(|\btime\.time\(")
 
 
@@ -20,4 +20,4 @@ def test_only_the_clock_reads_the_system_time() -> None:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if SYSTEM_TIME.search(line)
     ]
-    assert offenders == [], "use lifecycle.clock.now():\n" + "\n".join(offenders)
+    assert offenders == [], "use lifecycle.core.clock.now():\n" + "\n".join(offenders)

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, payments
-from lifecycle.settings import Settings, get_settings
+from lifecycle.billing import payments
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import billing_details_body, call, member, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL

@@ -15,12 +15,12 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from lifecycle import payments
-from lifecycle.errors import InvalidField, PaymentDeclined, ServiceUnavailable
-from lifecycle.http import problem_for
-from lifecycle.money import Money
-from lifecycle.payments import Charge, LocalProvider, PaymentProvider, Refund, StripeProvider, provider_for
-from lifecycle.settings import Settings
+from lifecycle.billing import payments
+from lifecycle.billing.payments import Charge, LocalProvider, PaymentProvider, Refund, StripeProvider, provider_for
+from lifecycle.core.errors import InvalidField, PaymentDeclined, ServiceUnavailable
+from lifecycle.core.money import Money
+from lifecycle.core.settings import Settings
+from lifecycle.entry.http import problem_for
 
 USD = "USD"
 SECRET = "sk_test_very-secret-key"

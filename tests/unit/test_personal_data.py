@@ -9,7 +9,7 @@ import re
 import pytest
 from pynamodb.models import Model
 
-from lifecycle import personal_data
+from lifecycle.privacy import personal_data
 from lifecycle.storage import MODELS
 
 # Attribute names that usually hold personal data.
@@ -41,7 +41,9 @@ def test_r_gdpr_3_declared_attributes_exist_and_personal_looking_ones_are_declar
         for name in attributes
         if PERSONAL_LOOKING.search(name) and name not in declared and (model.__name__, name) not in NOT_PERSONAL
     }
-    assert not undeclared, f"{model.__name__}: declare {sorted(undeclared)} in lifecycle.personal_data or list why not"
+    assert not undeclared, (
+        f"{model.__name__}: declare {sorted(undeclared)} in lifecycle.privacy.personal_data or list why not"
+    )
 
 
 def test_r_gdpr_5_only_issued_invoices_are_kept_by_law() -> None:

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, pricing
-from lifecycle.money import Money
-from lifecycle.settings import Settings, get_settings
+from lifecycle.billing import pricing
+from lifecycle.core import clock
+from lifecycle.core.money import Money
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import AuditEvent, PriceChange
 from tests.faults import FaultInjector
 from tests.support import STAFF, call, member, outbox_items, owner_of, pay

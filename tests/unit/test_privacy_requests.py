@@ -20,11 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecycle import clock, consents, errors, exports, privacy, privacy_requests
-from lifecycle.privacy import Completing
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core import clock, errors
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.entry.sweeps import SweepRequest
+from lifecycle.privacy import consents, privacy
+from lifecycle.privacy.privacy import Completing
+from lifecycle.requests import exports, privacy_requests
 from lifecycle.storage import Notification, PrivacyRequest
-from lifecycle.sweeps import SweepRequest
 from tests.conftest import point_service_at
 from tests.support import STAFF, Reply, call, member, run_schedule
 from tests.unit.test_signup import NOW, TRIAL

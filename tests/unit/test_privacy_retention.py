@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle import clock, privacy, privacy_requests
-from lifecycle.retention import add_years, erase_due
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.entry.sweeps import SweepRequest
+from lifecycle.privacy import privacy
+from lifecycle.privacy.retention import add_years, erase_due
+from lifecycle.requests import privacy_requests
 from lifecycle.storage import DeletionCertificate, Notification, PrivacyRequest, RetentionItem
-from lifecycle.sweeps import SweepRequest
 from tests.support import call, owner_of, run_schedule
 from tests.unit.test_privacy_requests import EMAIL, FakeAction, asked, staff
 from tests.unit.test_signup import NOW, TRIAL

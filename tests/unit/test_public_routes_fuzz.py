@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecycle.settings import Settings
+from lifecycle.core.settings import Settings
 from tests.support import call
 
 FIELDS = {

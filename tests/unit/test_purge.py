@@ -13,10 +13,14 @@ import pytest
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
-from lifecycle import clock, purge, storage, terms
-from lifecycle.purge import PURGE_MAP, purge_due, table_of
-from lifecycle.retention import add_years, certificate_id
-from lifecycle.settings import Settings
+from lifecycle import storage
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
+from lifecycle.ending import purge
+from lifecycle.ending.purge import PURGE_MAP, purge_due, table_of
+from lifecycle.entry.sweeps import SweepRequest
+from lifecycle.privacy.retention import add_years, certificate_id
 from lifecycle.storage import (
     MODELS,
     Account,
@@ -35,7 +39,6 @@ from lifecycle.storage import (
     Voucher,
 )
 from lifecycle.storage.base import shard_of
-from lifecycle.sweeps import SweepRequest
 from tests.support import STAFF, call, member, ok, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
@@ -45,7 +48,7 @@ CODE = "LIFE-0000-AAAA"
 PERSONAL = ("maria@example.com", "Maria Ivanova", "Ясен ООД", "Petar Georgiev", "agent1@example.com", "Ivanova")
 # Kept past the purge (or its proof and schedule), and tables that hold no account's data.
 NOT_DELETED = {Invoice, Voucher, DeletionCertificate, RetentionItem}
-# Consents and data subject requests are kept per person (lifecycle.consents), not per account.
+# Consents and data subject requests are kept per person (lifecycle.privacy.consents), not per account.
 NOT_ACCOUNT_DATA = {Campaign, InvoiceSeries, PriceChange, TermsVersion, RateCounter, Consent, PrivacyRequest}
 
 
@@ -125,7 +128,7 @@ def _forever() -> int:
 
 
 def test_r_term_3_every_model_of_the_storage_is_declared_in_the_purge_map() -> None:
-    assert purge.undeclared() == set(), "declare in lifecycle.purge.PURGE_MAP what the purge does with these"
+    assert purge.undeclared() == set(), "declare in lifecycle.ending.purge.PURGE_MAP what the purge does with these"
     assert set(PURGE_MAP) == set(MODELS)
 
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.errors import RateLimited
-from lifecycle.http import problem_for
-from lifecycle.rate_limit import (
+from lifecycle.core.errors import RateLimited
+from lifecycle.core.settings import Settings
+from lifecycle.entry.http import problem_for
+from lifecycle.registration.rate_limit import (
     SIGNUP_EMAIL,
     SIGNUP_IP,
     Window,
@@ -19,7 +20,6 @@ from lifecycle.rate_limit import (
     hit,
     ip_subject,
 )
-from lifecycle.settings import Settings
 from lifecycle.storage import RateCounter
 
 pytestmark = pytest.mark.usefixtures("tables")

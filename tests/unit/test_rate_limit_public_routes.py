@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, PrivacyRequest, RateCounter
 from local_runtime.template import load, routes
 from tests import figures

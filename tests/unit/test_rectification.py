@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 from pynamodb.exceptions import DoesNotExist
 
-from lifecycle import clock, data_subjects, errors, privacy, rectification, retention, terms
-from lifecycle.settings import Settings, get_settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock, errors
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.privacy import data_subjects, privacy, retention
+from lifecycle.requests import rectification
 from lifecycle.storage import Account, Claim, Consent, Invoice, Notification, PrivacyRequest, RetentionItem, User
 from lifecycle.storage.base import shard_of
 from tests.unit.test_data_subjects import MARIA, TAGGED, World, consent, maria_world, privacy_request

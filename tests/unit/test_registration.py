@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from pydantic import BaseModel, ValidationError, field_validator
 
-from lifecycle.registration import (
+from lifecycle.core.settings import Settings
+from lifecycle.registration.registration import (
     RESERVED_SUBDOMAINS,
     DisposableEmail,
     InvalidBirthDate,
@@ -30,7 +31,6 @@ from lifecycle.registration import (
     validate_legal_name,
     validate_subdomain,
 )
-from lifecycle.settings import Settings
 
 # --- R-VOUCH-1: subdomains --------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core import NOT_SET
 
-from lifecycle.settings import Settings
+from lifecycle.core.settings import Settings
 from tests import figures
 from tests.support import STAFF, Reply, call, ok, owner_of
 from tests.unit.test_signup import TRIAL

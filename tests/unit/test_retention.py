@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, retention, terms
-from lifecycle.retention import (
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
+from lifecycle.entry.sweeps import SweepRequest
+from lifecycle.privacy import retention
+from lifecycle.privacy.retention import (
     ERASERS,
     Erasing,
     Erasure,
@@ -24,10 +28,8 @@ from lifecycle.retention import (
     masked,
     schedule_non_customer,
 )
-from lifecycle.settings import Settings
 from lifecycle.storage import DeletionCertificate, Invoice, RetentionItem
 from lifecycle.storage.base import shard_of
-from lifecycle.sweeps import SweepRequest
 from tests.support import call, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL
 
@@ -240,7 +242,7 @@ def test_r_gdpr_2_a_non_customers_consent_lasts_5_years_and_a_later_one_moves_it
     assert older.erase_at == add_years(NOW, 5)  # never moved back
     with pytest.raises(ValueError, match="future"):
         schedule_non_customer("h2", NOW + timedelta(seconds=1), NOW)
-    # lifecycle.retention registers the consent records' eraser and postponer (tests/unit/test_consents.py).
+    # lifecycle.privacy.retention registers the consent records' eraser and postponer (tests/unit/test_consents.py).
     assert retention.NON_CUSTOMER in ERASERS
     assert retention.NON_CUSTOMER in retention.POSTPONERS
 

@@ -1,7 +1,7 @@
 """Shared logins over moto (R-USE-1, R-USE-2): concurrent use from sessions, detection days
 with their evidence, the period's fee and the owner's notice, the owner's view and staff waivers.
 
-The default (lifecycle.shared_logins): concurrent use is more than 2 distinct devices of one
+The default (lifecycle.usage.shared_logins): concurrent use is more than 2 distinct devices of one
 user within 15 minutes; 3 such UTC days in one monthly period mark one fee of 3900 cents.
 """
 
@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, terms
-from lifecycle.billing_periods import monthly_period
-from lifecycle.settings import Settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.billing_periods import monthly_period
+from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent, SharedLoginDetection
 from tests.conftest import point_service_at
 from tests.support import STAFF, Reply, call, member, owner_of

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Campaign, Claim, Notification, User, Voucher
-from lifecycle.vouchers import code_hash, normalise_code
+from lifecycle.vouchers.vouchers import code_hash, normalise_code
 from tests.conftest import point_service_at
 from tests.faults import FaultInjector
 from tests.support import STAFF, call, member, outbox_items

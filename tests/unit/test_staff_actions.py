@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.settings import Settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Notification
 from lifecycle.storage.base import shard_of
 from tests.support import STAFF, Reply, call, member, outbox_items, owner_of

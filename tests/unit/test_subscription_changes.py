@@ -16,11 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle import accounts, clock, payments, subscription_changes, subscriptions
-from lifecycle.billing_periods import Period, annual_period, monthly_period
-from lifecycle.money import div_round_half_up
-from lifecycle.settings import Settings, get_settings
+from lifecycle.accounts import accounts
+from lifecycle.billing import payments, subscriptions
+from lifecycle.core import clock
+from lifecycle.core.billing_periods import Period, annual_period, monthly_period
+from lifecycle.core.money import div_round_half_up
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
+from lifecycle.subscriptions import subscription_changes
 from tests.support import STAFF, call, member, outbox_items, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock, terms
-from lifecycle.settings import Settings
+from lifecycle.accounts import terms
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, TermsVersion
 from lifecycle.storage.terms import TERMS_OF_SERVICE
 from tests.support import STAFF, Reply, call, member

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import pytest
 from pynamodb.exceptions import TransactWriteError
 
-from lifecycle import transactions
-from lifecycle.errors import ServiceUnavailable
+from lifecycle.core.errors import ServiceUnavailable
+from lifecycle.storage import transactions
 
 
 class _Conflict(TransactWriteError):

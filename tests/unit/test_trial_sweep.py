@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from lifecycle.settings import Settings
+from lifecycle.core.settings import Settings
+from lifecycle.entry.sweeps import SweepCursor, SweepRequest
 from lifecycle.storage import Account
 from lifecycle.storage.base import shard_of
-from lifecycle.sweeps import SweepCursor, SweepRequest
-from lifecycle.trials import expire_trials
+from lifecycle.subscriptions.trials import expire_trials
 
 
 def _trial(account_id: str, ends_at: datetime, settings: Settings, *, card: bool = False) -> Account:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Notification, Usage
 from tests.conftest import point_service_at
 from tests.support import STAFF, Reply, call, except_welcome, member, owner_of

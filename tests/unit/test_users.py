@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from lifecycle import clock
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Claim, Notification, SeatInterval, User
-from lifecycle.users import seat_limit
+from lifecycle.subscriptions.users import seat_limit
 from tests.support import STAFF, Reply, call, except_welcome, member, outbox_items, owner_of
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 

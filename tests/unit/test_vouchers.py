@@ -12,12 +12,12 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 from pynamodb.exceptions import PutError
 
-from lifecycle import vouchers
-from lifecycle.campaigns import CampaignInput, create_campaign, get_or_default
-from lifecycle.errors import NotFound
-from lifecycle.settings import Settings
+from lifecycle.core.errors import NotFound
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Campaign, Voucher
-from lifecycle.vouchers import (
+from lifecycle.vouchers import vouchers
+from lifecycle.vouchers.campaigns import CampaignInput, create_campaign, get_or_default
+from lifecycle.vouchers.vouchers import (
     CODE_ALPHABET,
     MAX_CODES_PER_REQUEST,
     CodesInput,

@@ -10,7 +10,7 @@ caller's request.
 
 Marketing (``notices.MARKETING_TYPES``) goes only through ``notify_marketing``: it is sent
 to a person (not an account) who consented and has not withdrawn, objected or been
-restricted (R-GDPR-6, R-GDPR-8, R-GDPR-9, lifecycle.consents), is kept under
+restricted (R-GDPR-6, R-GDPR-8, R-GDPR-9, lifecycle.privacy.consents), is kept under
 ``privacy.PERSON_NOTICES`` and carries the one-click unsubscribe link in its text and in
 RFC 8058's ``List-Unsubscribe`` and ``List-Unsubscribe-Post`` headers. ``notify`` and
 ``compose`` refuse a marketing type, so nothing bypasses the consent check.
@@ -31,14 +31,16 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from lifecycle import audit, clock, consents, notices, privacy
-from lifecycle.auth import Principal, require_member
-from lifecycle.notices import NoticeType
-from lifecycle.observability import logger
-from lifecycle.settings import Settings, get_settings
+from lifecycle.accounts import audit
+from lifecycle.core import clock, notices
+from lifecycle.core.auth import Principal, require_member
+from lifecycle.core.notices import NoticeType
+from lifecycle.core.observability import logger
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
+from lifecycle.privacy import consents, privacy
 from lifecycle.storage import Notification
 from lifecycle.storage.base import shard_of
-from lifecycle.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 
 LIST_LIMIT = 200
 

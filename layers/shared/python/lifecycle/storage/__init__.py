@@ -12,7 +12,7 @@ import botocore.session
 import pynamodb.connection.base
 from pynamodb.models import Model
 
-from lifecycle.settings import Settings, get_settings
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage.accounts import Account
 from lifecycle.storage.audit import AuditEvent
 from lifecycle.storage.billing_details import BillingDetailsVersion

@@ -1,7 +1,7 @@
 """Consent records (R-GDPR-1) and data subject requests (R-GDPR-3..10).
 
 Both are kept per **person**, not per account: a person is found by ``person_key``, a
-keyed hash of their normalised email (``lifecycle.privacy.person_key``), so the keys
+keyed hash of their normalised email (``lifecycle.privacy.privacy.person_key``), so the keys
 themselves name nobody and a non-customer (who has no account) has records too.
 """
 
@@ -37,7 +37,7 @@ class Consent(Model):
     restricted_how = UnicodeAttribute(null=True)
     # [{"at", "action", "how"/"source", "text_version", "account_id"}], oldest first. A list
     # (not JSON text) so each step is appended by the write that makes it (``list_append``),
-    # inside a transaction and without reading the item first (lifecycle.consents).
+    # inside a transaction and without reading the item first (lifecycle.privacy.consents).
     history = ListAttribute(default=list)  # type: ignore[var-annotated]
 
 

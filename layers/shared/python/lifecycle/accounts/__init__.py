@@ -1,0 +1,1 @@
+"""Accounts as members see them, their audit trail and the Terms' versions."""

@@ -1,0 +1,88 @@
+"""Accounts as members see them (``GET /accounts/{id}``, API.md "Account")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from pynamodb.exceptions import DoesNotExist
+
+from lifecycle.accounts import audit
+from lifecycle.core import clock
+from lifecycle.core.auth import Principal, require_member
+from lifecycle.core.errors import NotFound
+from lifecycle.core.plans import BillingPeriod, Plan
+from lifecycle.storage import Account
+
+
+class Seats(BaseModel):
+    included: int
+    used: int
+    extra: int
+
+
+class VoucherInfo(BaseModel):
+    campaign_id: str
+    redeemed_at: str
+
+
+class AccountView(BaseModel):
+    id: str
+    subdomain: str | None
+    status: str
+    plan: Plan
+    billing_period: BillingPeriod
+    lifetime: bool
+    owner_id: str | None
+    seats: Seats
+    trial_ends_at: str | None
+    voucher: VoucherInfo | None
+    access: str
+    created_at: str
+
+    @classmethod
+    def of(cls, item: Account) -> AccountView:
+        included, used = int(item.included_seats), int(item.seats_used)
+        # Users beyond the included seats hold extra seats, even while an included one is free.
+        extra = used - min(int(item.included_seats_used), included)
+        voucher = None
+        if item.voucher_campaign_id and item.voucher_redeemed_at:
+            voucher = VoucherInfo(
+                campaign_id=item.voucher_campaign_id, redeemed_at=clock.to_iso(item.voucher_redeemed_at)
+            )
+        return cls(
+            id=item.id,
+            subdomain=item.subdomain,
+            status=item.status,
+            plan=item.plan,  # type: ignore[arg-type]  # stored from a validated Plan
+            billing_period=item.billing_period,  # type: ignore[arg-type]
+            lifetime=bool(item.lifetime),
+            owner_id=item.owner_id,
+            seats=Seats(included=included, used=used, extra=max(0, extra)),
+            trial_ends_at=_iso(item.trial_ends_at),
+            voucher=voucher,
+            access=item.access_blocked_reason or "full",
+            created_at=clock.to_iso(item.created_at),
+        )
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return clock.to_iso(instant) if instant is not None else None
+
+
+def load(account_id: str) -> Account:
+    """The account, or 404; an account marked for deletion is already gone for the API."""
+    try:
+        account = Account.get(account_id, consistent_read=True)
+    except DoesNotExist as exc:
+        raise NotFound("No such account") from exc
+    return account
+
+
+def get_for(principal: Principal, account_id: str, now: datetime) -> AccountView:
+    """A member's (or staff's) view of the account; anyone else gets 404, never 403.
+    R-USE-4: a support staff read is recorded in the account's audit log."""
+    require_member(principal, account_id)
+    account = load(account_id)
+    audit.record_staff_access(principal, account_id, "account", now)
+    return AccountView.of(account)

@@ -1,0 +1,654 @@
+"""Prepaid credit (R-CREDIT-1, R-CREDIT-2): bought with the payment method, run down by the
+second at the account's seat cost, and half of what is left refunded when the account is
+cancelled before it runs out.
+
+The model
+---------
+- **Seat cost** (cents per month): the seats the credit pays for times their monthly price.
+  A subscription pays for ``billed_seats`` at ``pricing.seat_price(plan, "monthly", t)``
+  (annual subscriptions too: the monthly price is the price of a seat-month). A voucher
+  (lifetime) account's included seats cost nothing (R-VOUCH-5), so its credit pays for its
+  extra seats (users beyond the included seats, as ``GET /accounts/{id}`` counts them) at
+  ``settings.extra_seat_price_cents``. With a seat cost of 0 (no extra seat, a free plan)
+  the credit does not run down and has no end (``valid_until`` null).
+- **Rate**: seat cost * 12 per year of ``YEAR_SECONDS`` = 365 * 86 400 s. A 365-day year,
+  so 12 months' worth of credit at a constant seat count lasts exactly 365 days
+  (R-CREDIT-1 "valid 12 months while the seat count stays the same").
+- **Stored**: ``credit_balance`` (cents) as of ``credit_updated_at`` (whole seconds), and
+  ``credit_valid_until``, the instant it runs out at the rate of that settlement:
+  ``updated_at + div_round_half_up(balance * YEAR_SECONDS, seat cost * 12)`` seconds.
+- **Balance at t**: ``balance - div_round_half_up(balance * elapsed, valid_until - updated_at)``
+  with ``elapsed`` the whole seconds since ``updated_at``, clamped to [0, that span]: never
+  negative, exactly 0 at ``valid_until``. This is ``elapsed * seat cost * 12 / YEAR_SECONDS``
+  up to the rounding of ``valid_until`` to the second, but taken from the stored pair,
+  not from the seats read now: a seat change commits before its rebase reads the account,
+  and the time before it must be charged at the seats it had.
+- **Settlement** (a purchase, a seat change, the cancellation): the balance at ``t``
+  becomes the stored balance as of ``t`` (floored to the second, so no fraction of a
+  second is ever lost or charged twice) and ``valid_until`` is computed again at the
+  seat cost of ``t``. R-CREDIT-1: adding seats shortens what remains, removing seats
+  lengthens it, in proportion to the seat cost; there is no cap. A price change applies
+  to the credit from the next settlement (the rate is the one of the last settlement).
+- **When it starts** (never paying twice for the same seat time): a subscription's paid
+  period containing now (``period_start <= now < period_end``) was paid by card until
+  ``period_end``, so credit bought then with none left starts there (``consumption_start``):
+  ``credit_updated_at`` is that future instant, which ``settled`` reads as "nothing used
+  yet", and ``valid_until`` is counted from it; a rebase before it recomputes
+  ``valid_until`` from it too, and a top-up before it adds to it. A voucher account (billed
+  in arrears) and a subscription with no paid period running start now. A top-up while
+  credit runs continues the run.
+- **Runs** (never giving unpaid time away): ``credit_since`` is when the current run began,
+  set by a purchase with none left (to its start) and kept by top-ups. That purchase's
+  ``credit_bought`` event records ``runs_from`` and the run that ran out before it
+  (``previous_run_from``/``previous_run_until``), so ``covered`` leaves the lapse between
+  two runs to be billed.
+- Every settlement is one conditional update: ``credit_updated_at`` and the seat counts
+  and plan it was computed from are unchanged. A purchase computes its update from the
+  account read before the (slow) charge, conditioned on all it was computed from; if that
+  moved during the charge, its transaction is built again from a new read. A concurrent
+  seat change makes a rebase read again; nothing is ever settled twice or lost.
+
+Leaving early (R-CREDIT-2): the cancelling transaction settles the credit to 0 and
+records the refund owed (``settings.credit_refund_percent`` of the remainder, rounded
+half-up; the rest is the cancellation fee) in a ``credit-refund#<account>`` claim. The
+refund is then paid back across the charges the credit was bought with, newest first,
+never more than a charge's total, under the idempotency key
+``credit-refund:<account>:<charge>``; a repeated cancel (or confirmation) pays whatever
+is still owed and answers the same amounts. Nothing else is ever refunded (R-PAY-7).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from lifecycle.accounts import accounts, audit
+from lifecycle.billing import payments, pricing, subscriptions
+from lifecycle.billing.invoicing import AccountChange, Draft, InvoiceView, Line, charge_and_issue
+from lifecycle.core import clock
+from lifecycle.core.auth import Principal, require_member
+from lifecycle.core.errors import Conflict, Forbidden, InvalidField, ServiceUnavailable
+from lifecycle.core.money import Money, div_round_half_up
+from lifecycle.core.settings import Settings
+from lifecycle.storage import Account, AuditEvent, Claim, Invoice
+from lifecycle.storage.transactions import Build, Outcome, try_commit
+
+YEAR_SECONDS = 365 * 86_400
+MONTHS_PER_YEAR = 12
+# "prepaid-credit#<the request's Idempotency-Key, hashed>", or without a key
+# "prepaid-credit#<instant to the microsecond>": one invoice per purchase (corrections own "credit#").
+PURPOSE = "prepaid-credit#"
+REFUND_CLAIM = "credit-refund#"
+# Stripe's largest single charge; a larger amount is a typo, not a purchase.
+MAX_PURCHASE_CENTS = 99_999_999
+SETTLE_RETRIES = 5
+# Dates stay far inside what DynamoDB and datetime hold: an absurd balance for its seats
+# (thousands of years' worth) lasts at most this long, running down correspondingly slower.
+MAX_VALIDITY_SECONDS = 1000 * YEAR_SECONDS
+# Accounts whose credit is closed (the cancellation settles it to 0).
+_ENDED = ("cancelled", "terminated")
+
+
+# ---------------------------------------------------------------- arithmetic (pure)
+
+
+@dataclass(frozen=True)
+class Credit:
+    """The stored credit: ``balance`` cents as of ``updated_at``, running out at ``valid_until``."""
+
+    balance: int
+    updated_at: datetime | None
+    valid_until: datetime | None
+
+    @classmethod
+    def of(cls, account: Account) -> Credit:
+        return cls(int(account.credit_balance or 0), account.credit_updated_at, account.credit_valid_until)
+
+
+def _second(instant: datetime) -> datetime:
+    return instant.replace(microsecond=0)
+
+
+def settled(credit: Credit, now: datetime) -> Credit:
+    """The credit at ``now`` (floored to the second): the rate since the last settlement
+    (``balance`` over ``valid_until - updated_at``) taken off; never negative, never back in time."""
+    at = _second(now)
+    if credit.updated_at is None or credit.balance <= 0:
+        return Credit(max(credit.balance, 0), at, None if credit.balance <= 0 else credit.valid_until)
+    if at <= credit.updated_at:
+        return credit
+    if credit.valid_until is None:  # a seat cost of 0: it does not run down
+        return Credit(credit.balance, at, None)
+    span = (credit.valid_until - credit.updated_at) // timedelta(seconds=1)
+    elapsed = (at - credit.updated_at) // timedelta(seconds=1)
+    if span <= 0 or elapsed >= span:
+        return Credit(0, at, credit.valid_until)
+    consumed = div_round_half_up(credit.balance * elapsed, span)
+    return Credit(max(credit.balance - consumed, 0), at, credit.valid_until)
+
+
+def valid_until(balance: int, at: datetime, monthly_seat_cost: int) -> datetime | None:
+    """R-CREDIT-1: when ``balance`` runs out from ``at`` at ``monthly_seat_cost`` (cents per
+    month for all the seats); None when nothing runs it down."""
+    if monthly_seat_cost <= 0:
+        return None
+    if balance <= 0:
+        return at
+    seconds = div_round_half_up(balance * YEAR_SECONDS, monthly_seat_cost * MONTHS_PER_YEAR)
+    return at + timedelta(seconds=min(seconds, MAX_VALIDITY_SECONDS))
+
+
+def rebased(credit: Credit, now: datetime, monthly_seat_cost: int) -> Credit:
+    """Settled to ``now`` and lasting at the seat cost of ``now``."""
+    current = settled(credit, now)
+    if current.balance <= 0:
+        return current
+    assert current.updated_at is not None  # settled() always dates a positive balance
+    return Credit(
+        current.balance, current.updated_at, valid_until(current.balance, current.updated_at, monthly_seat_cost)
+    )
+
+
+def topped_up(
+    credit: Credit, amount: int, now: datetime, monthly_seat_cost: int, starts: datetime | None = None
+) -> Credit:
+    """A purchase of ``amount`` cents at ``now``. With credit left it adds to it (running, or
+    waiting for its start); with none left the new credit starts running at ``starts``
+    (``consumption_start``: the end of the period already paid by card), or now."""
+    current = settled(credit, now)
+    if current.balance > 0 and current.updated_at is not None:
+        at = current.updated_at
+    else:
+        at = _second(now) if starts is None else max(_second(now), _second(starts))
+    balance = current.balance + amount
+    return Credit(balance, at, valid_until(balance, at, monthly_seat_cost))
+
+
+def consumption_start(account: Account, now: datetime) -> datetime:
+    """When credit bought at ``now`` with none left starts to run down (R-CREDIT-1: never
+    during time already paid). A subscription's paid period containing now was paid for by
+    card until its end (``period_end``), so the credit starts there; a voucher account is
+    billed in arrears and starts now, as does a subscription with no paid period running."""
+    at = _second(now)
+    start, end = account.period_start, account.period_end
+    if account.lifetime or start is None or end is None or not start <= at < end:
+        return at
+    return _second(end)
+
+
+def refund_split(remaining: int, percent: int) -> tuple[int, int]:
+    """R-CREDIT-2: (refund, cancellation fee) of the remaining credit."""
+    refund = div_round_half_up(remaining * percent, 100)
+    return refund, remaining - refund
+
+
+# ---------------------------------------------------------------- the seats it pays for
+
+
+@dataclass(frozen=True)
+class SeatCost:
+    seats: int
+    seat_price: Money
+
+    @property
+    def monthly(self) -> int:
+        return self.seats * self.seat_price.amount
+
+
+def seat_cost(account: Account, at: datetime, settings: Settings) -> SeatCost:
+    """The seats the credit pays for and their monthly price (module doc)."""
+    if account.lifetime:
+        included = int(account.included_seats)
+        extra = int(account.seats_used) - min(int(account.included_seats_used), included)
+        return SeatCost(max(extra, 0), Money(amount=settings.extra_seat_price_cents, currency=settings.currency))
+    price = pricing.seat_price(account.plan, "monthly", at, settings)  # type: ignore[arg-type]  # a stored Plan
+    return SeatCost(subscriptions.billed_seats(account), price)
+
+
+def _equal(attribute: Any, value: Any) -> Condition:
+    condition: Condition = attribute.does_not_exist() if value is None else attribute == value
+    return condition
+
+
+def unchanged(account: Account) -> Condition:
+    """The credit is still the one read with ``account``: balance, date and validity (two
+    settlements within one second share a date, so the date alone does not tell)."""
+    balance: Condition = Account.credit_balance == int(account.credit_balance or 0)
+    if not account.credit_balance:
+        balance = Account.credit_balance.does_not_exist() | balance
+    condition: Condition = (
+        balance
+        & _equal(Account.credit_updated_at, account.credit_updated_at)
+        & _equal(Account.credit_valid_until, account.credit_valid_until)
+    )
+    return condition
+
+
+def _same_seats(account: Account) -> Condition:
+    """The account still has the credit, seats and plan a settlement was computed from."""
+    condition: Condition = (
+        unchanged(account)
+        & _equal(Account.seats, account.seats)
+        & (Account.seats_used == account.seats_used)
+        & (Account.included_seats_used == account.included_seats_used)
+        & (Account.included_seats == account.included_seats)
+        & (Account.plan == account.plan)
+        & ~Account.status.is_in(*_ENDED)
+    )
+    return condition
+
+
+def _same_start(account: Account) -> Condition:
+    """``_same_seats``, and what says when a purchase's credit starts and which run it
+    continues (``consumption_start``, ``_previous_run``): the paid period, the run, lifetime."""
+    lifetime: Condition = (
+        Account.lifetime == True  # noqa: E712 - pynamodb condition
+        if account.lifetime
+        else Account.lifetime.does_not_exist() | (Account.lifetime == False)  # noqa: E712
+    )
+    condition: Condition = (
+        _same_seats(account)
+        & _equal(Account.period_start, account.period_start)
+        & _equal(Account.period_end, account.period_end)
+        & _equal(Account.credit_since, account.credit_since)
+        & lifetime
+    )
+    return condition
+
+
+def none_left(account: Account) -> bool:
+    """No balance stored on ``account`` as read: ``rebase`` would write nothing."""
+    return int(account.credit_balance or 0) <= 0
+
+
+def still_none_left() -> Condition:
+    """A seat change's own check of ``none_left`` at its commit: a change committed with it
+    needs no ``rebase`` (nothing to settle), so it need not read the account again. A
+    purchase that lands after the commit reads the new seats itself (``_same_seats``)."""
+    condition: Condition = Account.credit_balance.does_not_exist() | (Account.credit_balance <= 0)
+    return condition
+
+
+def committed_without_credit(account: Account, change: Callable[[bool], Build]) -> bool:
+    """A seat or plan change committed without a ``rebase`` after it (R-CREDIT-1, issue 10):
+    when ``account`` had no credit as read, ``change(True)`` (the change with
+    ``still_none_left`` in its account condition) is tried once. True when it committed:
+    there is nothing to settle. False, with nothing written, when the account had credit
+    or any condition failed (credit bought meanwhile, or what the caller checks): the
+    caller then commits ``change(False)`` its usual way, which answers its own failures,
+    and rebases."""
+    return none_left(account) and not try_commit(change(True))
+
+
+def _stored(credit: Credit) -> list[Action]:
+    actions: list[Action] = [Account.credit_balance.set(credit.balance)]
+    if credit.updated_at is not None:
+        actions.append(Account.credit_updated_at.set(credit.updated_at))
+    if credit.valid_until is not None:
+        actions.append(Account.credit_valid_until.set(credit.valid_until))
+    else:
+        actions.append(Account.credit_valid_until.remove())
+    return actions
+
+
+# ---------------------------------------------------------------- reading
+
+
+class CreditView(BaseModel):
+    """API.md "Prepaid credit"."""
+
+    balance: Money
+    valid_until: str | None
+    seat_price: Money
+    seats: int
+
+    @classmethod
+    def of(cls, account: Account, now: datetime, settings: Settings) -> CreditView:
+        return cls.at(Credit.of(account), seat_cost(account, now, settings), now, settings)
+
+    @classmethod
+    def at(cls, stored: Credit, cost: SeatCost, now: datetime, settings: Settings) -> CreditView:
+        """The view of the ``stored`` credit of an account whose seats cost ``cost`` now."""
+        current = settled(stored, now)
+        return cls(
+            balance=Money(amount=current.balance, currency=settings.currency),
+            valid_until=_iso(current.valid_until),
+            seat_price=cost.seat_price,
+            seats=cost.seats,
+        )
+
+
+class CreditPurchaseView(CreditView):
+    invoice: InvoiceView
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return clock.to_iso(instant) if instant is not None else None
+
+
+def get_for(principal: Principal, account_id: str, now: datetime, settings: Settings) -> CreditView:
+    """``GET /accounts/{id}/credit``: any member; a staff read is audited (R-USE-4)."""
+    require_member(principal, account_id)
+    account = accounts.load(account_id)
+    audit.record_staff_access(principal, account_id, "credit", now)
+    return CreditView.of(account, now, settings)
+
+
+# ---------------------------------------------------------------- buying
+
+
+class CreditPurchase(BaseModel):
+    """``POST /accounts/{id}/credit``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money
+
+
+def _check_amount(amount: Money, settings: Settings) -> None:
+    if amount.currency != settings.currency:
+        raise InvalidField("amount.currency", f"credit is bought in the account's currency, {settings.currency}")
+    if not 0 < amount.amount <= MAX_PURCHASE_CENTS:
+        raise InvalidField("amount.amount", f"must be between 1 and {MAX_PURCHASE_CENTS} cents")
+
+
+def purchase_purpose(now: datetime, request_key: str | None) -> str:
+    """One purchase per request: a retry with the same Idempotency-Key is the same purchase
+    (its charge replayed and its invoice found, never a second one), whenever it comes."""
+    if request_key:
+        return PURPOSE + "key-" + hashlib.sha256(request_key.encode("utf-8")).hexdigest()[:32]
+    return PURPOSE + now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def buy(
+    principal: Principal,
+    account_id: str,
+    form: CreditPurchase,
+    now: datetime,
+    settings: Settings,
+    request_key: str | None = None,
+) -> CreditPurchaseView:
+    """R-CREDIT-1: the amount is charged to the payment method and invoiced; the credit is
+    settled to now, topped up and its validity computed at the current seats, in the
+    invoice's own transaction. With none left, a new run of credit begins (``credit_since``)
+    at ``consumption_start``: a subscription's period paid by card is not paid again, so its
+    credit runs from the period's end. A declined charge saves nothing (402)."""
+    require_member(principal, account_id, roles=("owner",))
+    if principal.is_staff:
+        raise Forbidden("Only the account's owner buys credit")
+    _check_amount(form.amount, settings)
+    account = accounts.load(account_id)
+    if account.status in _ENDED:
+        raise Conflict("The account has ended")
+    amount = form.amount.amount
+    line = Line(description="Prepaid credit", quantity=1, unit_price=form.amount, amount=form.amount, rule="R-CREDIT-1")
+    # Without a key, a retry is a new purchase: an interrupted charge is refunded (not replayable).
+    purpose = purchase_purpose(now, request_key)
+    draft = Draft(account_id=account_id, purpose=purpose, lines=[line], replayable=request_key is not None)
+
+    built: list[tuple[Credit, SeatCost]] = []  # each build's credit and seat cost
+
+    def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice) -> None:
+        # The first build uses the account read before the charge, conditioned on all it
+        # reads; if that moved during the (slow) charge, the next builds read it again.
+        current = Account.get(account_id, consistent_read=True) if built else account
+        cost = seat_cost(current, now, settings)
+        before = Credit.of(current)
+        credit = topped_up(before, amount, now, cost.monthly, consumption_start(current, now))
+        actions = [
+            *_stored(credit),
+            Account.last_invoice_id.set(invoice.invoice_id),
+            Account.last_invoice_at.set(invoice.issued_at),
+        ]
+        run: dict[str, str] = {}
+        if settled(before, now).balance <= 0:  # a new run of credit: time before it is not paid by it
+            assert credit.updated_at is not None  # topped_up always dates a purchase
+            actions.append(Account.credit_since.set(credit.updated_at))
+            run = {"runs_from": clock.to_iso(credit.updated_at), **_previous_run(current, now)}
+        condition = _same_seats(current) if built else _same_start(current)
+        tx.update(Account(account_id), actions=actions, condition=condition)
+        outcome.labels.append("update:account")
+        event = audit.event(
+            account_id, "credit_bought", principal.user_id, now, amount=amount, invoice_id=invoice.invoice_id, **run
+        )
+        outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
+        built.append((credit, cost))
+
+    def failed(labels: list[str]) -> None:
+        if "update:series" in labels or len(built) == 1:
+            # Another invoice took the number too, or the account moved during the charge:
+            # ``issue`` builds the transaction again, reading the account again, so neither a
+            # concurrent purchase nor a seat change during the charge is a failure.
+            return
+        raise Conflict("The account changed while the credit was bought (it ended, or its seats changed); retry")
+
+    change = AccountChange(build, failed)
+    invoice = charge_and_issue(account, draft, now, change, settings)
+    if change.made(invoice):
+        # Committed under its condition (credit, seats and plan as built from): the view is
+        # of what it wrote, not read again.
+        credit, cost = built[-1]
+        view = CreditView.at(credit, cost, now, settings)
+    else:  # issued before, by an earlier attempt of the same purchase: as stored
+        view = CreditView.of(accounts.load(account_id), now, settings)
+    return CreditPurchaseView(**view.model_dump(), invoice=InvoiceView.of(invoice))
+
+
+# ---------------------------------------------------------------- seat changes (R-CREDIT-1)
+
+
+def rebase(account_id: str, now: datetime, settings: Settings) -> None:
+    """R-CREDIT-1, after the seats changed: settle the credit to now and compute its validity
+    at the current seats. One conditional update (the credit, seats and plan it read are
+    unchanged); a concurrent change makes it read again. Accounts without credit left (or
+    ended) are not written."""
+    for _ in range(SETTLE_RETRIES):
+        try:
+            account = Account.get(account_id, consistent_read=True)
+        except DoesNotExist:
+            return
+        stored = Credit.of(account)
+        if account.status in _ENDED or stored.balance <= 0:
+            return
+        credit = rebased(stored, now, seat_cost(account, now, settings).monthly)
+        if credit.balance <= 0 or credit == stored:
+            return  # run out already (its valid_until says when), or nothing moved
+
+        def build(tx: TransactWrite, outcome: Outcome, account: Account = account, credit: Credit = credit) -> None:
+            tx.update(Account(account_id), actions=_stored(credit), condition=_same_seats(account))
+            outcome.labels.append("update:account")
+
+        if not try_commit(build):
+            return
+        # Its credit or seats changed since it was read: read it again.
+    raise ServiceUnavailable("Too many concurrent changes to this account's seats; retry shortly")
+
+
+# ---------------------------------------------------------------- what it has paid for (the billing run)
+
+
+Window = tuple[datetime, datetime]
+
+
+def covered(
+    account: Account, start: datetime, end: datetime, now: datetime, monthly_seat_cost: int | None = None
+) -> list[Window]:
+    """R-CREDIT-1 for the billing run: the parts ``[since, until)`` of ``[start, end)`` the
+    credit pays for, as known at ``now``, in order and disjoint (empty: none).
+
+    The current run: from ``credit_since`` (when it began: time before it was not paid by
+    it, and a run that waits for the end of a period paid by card begins there) until
+    ``valid_until`` settled to ``now`` (``settled``), or, given ``monthly_seat_cost`` (the
+    seats change now), rebased at that cost now, as ``rebase`` will store it. A credit
+    that does not run down (``valid_until`` null: its seats cost nothing) pays for nothing.
+    Runs before a lapse (ran out, bought again later) that reach into ``[start, since)``
+    are read from the ``credit_bought`` events that began a new run (one Query, only
+    then): the lapse between is not covered. Accounts from before ``credit_since`` fall
+    back to the first purchase's invoice when the credit was settled after ``start``."""
+    stored = Credit.of(account)
+    if stored.balance <= 0 or stored.updated_at is None:
+        return []
+    current = settled(stored, now) if monthly_seat_cost is None else rebased(stored, now, monthly_seat_cost)
+    if current.valid_until is None or current.valid_until <= start:
+        return []
+    since = account.credit_since
+    if since is None:
+        since = start
+        if stored.updated_at > start:  # bought or settled since ``start``: was it running before?
+            first = _first_purchase(account.id)
+            since = max(start, first) if first is not None else start
+    until = min(current.valid_until, end)
+    windows = _earlier_runs(account.id, start, min(since, end)) if since > start else []
+    if max(since, start) < until:
+        windows.append((max(since, start), until))
+    return windows
+
+
+def _previous_run(account: Account, now: datetime) -> dict[str, str]:
+    """The run of credit that ran out before a purchase starts a new one, for its
+    ``credit_bought`` event: ``previous_run_from`` (when known) and ``previous_run_until``."""
+    stored = Credit.of(account)
+    if stored.balance <= 0 or stored.valid_until is None or stored.valid_until > _second(now):
+        return {}  # none, or closed (cancelled): nothing it paid for
+    run = {"previous_run_until": clock.to_iso(stored.valid_until)}
+    if account.credit_since is not None:
+        run["previous_run_from"] = clock.to_iso(account.credit_since)
+    return run
+
+
+def _earlier_runs(account_id: str, start: datetime, before: datetime) -> list[Window]:
+    """The parts of ``[start, before)`` paid by runs of credit that ran out before the
+    current one began: the ``credit_bought`` events since ``start`` that record one."""
+    found = AuditEvent.query(
+        account_id,
+        AuditEvent.event_key > start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        filter_condition=AuditEvent.type == "credit_bought",
+        consistent_read=True,
+    )
+    windows = []
+    for event in found:
+        details = event.details.as_dict()  # type: ignore[no-untyped-call]  # pynamodb
+        if "previous_run_until" not in details:
+            continue
+        since = clock.parse_iso(str(details.get("previous_run_from") or clock.to_iso(start)))
+        until = min(clock.parse_iso(str(details["previous_run_until"])), before)
+        if max(since, start) < until:
+            windows.append((max(since, start), until))
+    return _merged(windows)
+
+
+def _merged(windows: list[Window]) -> list[Window]:
+    merged: list[Window] = []
+    for since, until in sorted(windows):
+        if merged and since <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], until))
+        else:
+            merged.append((since, until))
+    return merged
+
+
+def _first_purchase(account_id: str) -> datetime | None:
+    """When the account's credit first started to run: its first purchase (one Query)."""
+    found = Invoice.query(account_id, filter_condition=Invoice.purpose.startswith(PURPOSE), consistent_read=True)
+    for invoice in found:
+        if invoice.kind == "invoice":
+            return _second(invoice.issued_at)
+    return None
+
+
+# ---------------------------------------------------------------- leaving early (R-CREDIT-2)
+
+
+@dataclass(frozen=True)
+class Leaving:
+    """What the cancellation does with the credit: the refund owed and the fee kept."""
+
+    refund: Money
+    cancellation_fee: Money
+
+    def as_ref(self) -> str:
+        return json.dumps(
+            {"refund": self.refund.amount, "fee": self.cancellation_fee.amount, "currency": self.refund.currency}
+        )
+
+    @classmethod
+    def of_ref(cls, ref: str) -> Leaving:
+        data = json.loads(ref)
+        currency = str(data["currency"])
+        return cls(
+            Money(amount=int(data["refund"]), currency=currency), Money(amount=int(data["fee"]), currency=currency)
+        )
+
+
+def leaving(account: Account, now: datetime, settings: Settings) -> Leaving | None:
+    """R-CREDIT-2: with credit left and not expired, ``credit_refund_percent`` of it is
+    refunded (never more than its purchases' charges), the rest is the cancellation fee."""
+    current = settled(Credit.of(account), now)
+    if current.balance <= 0 or (current.valid_until is not None and _second(now) >= current.valid_until):
+        return None
+    refund, _ = refund_split(current.balance, settings.credit_refund_percent)
+    refund = min(refund, sum(amount for _, amount in _purchases(account.id)))
+    return Leaving(
+        Money(amount=refund, currency=settings.currency),
+        Money(amount=current.balance - refund, currency=settings.currency),
+    )
+
+
+def close(
+    tx: TransactWrite, outcome: Outcome, account: Account, now: datetime, left: Leaving | None
+) -> tuple[list[Action], Condition]:
+    """The cancelling transaction's part: the credit settled to 0 (the account's actions and
+    the condition that it did not move since ``account`` was read) and, when some is left,
+    the claim recording the refund owed (put as "credit_refund"; once per account)."""
+    condition = unchanged(account)
+    if int(account.credit_balance or 0) <= 0 and account.credit_updated_at is None:
+        return [], condition
+    actions: list[Action] = [
+        Account.credit_balance.set(0),
+        Account.credit_updated_at.set(max(_second(now), account.credit_updated_at or _second(now))),
+        Account.credit_valid_until.remove(),
+    ]
+    if left is not None:
+        claim = Claim(REFUND_CLAIM + account.id, account_id=account.id, claimed_at=now, ref=left.as_ref())
+        outcome.put(tx, "credit_refund", claim, Claim.claim.does_not_exist())
+    return actions, condition
+
+
+def refund_owed(account_id: str, settings: Settings) -> Leaving | None:
+    """R-CREDIT-2: pay the refund the cancellation recorded (again: every call is idempotent
+    per charge) and answer what was refunded and kept; None when there was no credit."""
+    try:
+        claim = Claim.get(REFUND_CLAIM + account_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    left = Leaving.of_ref(str(claim.ref))
+    provider = payments.provider_for(settings)
+    owed = left.refund.amount
+    for charge_id, total in _purchases(account_id):
+        if owed <= 0:
+            break
+        part = min(owed, total)
+        provider.refund(
+            charge_id,
+            Money(amount=part, currency=left.refund.currency),
+            idempotency_key=f"credit-refund:{account_id}:{charge_id}",
+        )
+        owed -= part
+    return left
+
+
+def _purchases(account_id: str) -> Iterator[tuple[str, int]]:
+    """The charges credit was bought with and their totals, newest first."""
+    for invoice in Invoice.query(account_id, scan_index_forward=False, consistent_read=True):
+        if invoice.purpose.startswith(PURPOSE) and invoice.charge_id and invoice.kind == "invoice":
+            yield str(invoice.charge_id), int(invoice.total)

@@ -1,0 +1,417 @@
+"""Invoices and credit notes: issued once, numbered without gaps, explained line by line
+(R-PAY-1, R-PAY-11, R-PAY-13, R-PAY-14).
+
+The order of a charge is fixed, so that money and records never disagree:
+
+1. the invoice is computed (lines, the billing details valid now, VAT);
+2. the provider charges its total under an idempotency key made of the account, the
+   invoice's *purpose* ("first-period", "renewal#<period start>" …) and the payment
+   method, so any retry of the same purpose with the same method charges once;
+3. one transaction issues it: the purpose's claim (once per account and purpose), the
+   series counter (``last_number = n - 1`` → ``n``: no gaps, no duplicates), the invoice,
+   the caller's account change and the receipt notice (R-PAY-11);
+4. the receipt is sent.
+
+A declined charge saves nothing (API.md). If the transaction's account condition fails
+after a successful charge (the account changed meanwhile), the charge is refunded before
+the error is raised. A purpose already issued answers the invoice issued for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.transactions import TransactWrite
+
+from lifecycle import notifications
+from lifecycle.accounts import audit
+from lifecycle.billing import billing_details, payments, tax
+from lifecycle.billing.billing_details import BillingDetailsView
+from lifecycle.core import clock
+from lifecycle.core.auth import Principal, require_member
+from lifecycle.core.errors import BillingDetailsRequired, NotFound, PaymentMethodRequired, ServiceUnavailable
+from lifecycle.core.money import Money
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification
+from lifecycle.storage.claims import INVOICE
+from lifecycle.storage.transactions import Outcome, is_throttle, try_commit
+
+INVOICE_SERIES = "INV"
+CREDIT_NOTE_SERIES = "CN"
+PAID = "paid"
+ISSUED = "issued"  # a credit note's state
+CREDITED = "credited"  # an invoice a credit note cancelled (R-PAY-13)
+SERIES_RETRIES = 20
+
+Kind = Literal["invoice", "credit_note"]
+
+
+class Line(BaseModel):
+    """One line and why it costs what it costs (period, seconds, unit price, rule)."""
+
+    description: str
+    quantity: int
+    unit_price: Money
+    amount: Money
+    rule: str
+    period_start: str | None = None
+    period_end: str | None = None
+    # Lines priced by time: the seconds they price out of the period's seconds.
+    seconds: int | None = None
+    period_seconds: int | None = None
+
+
+class InvoiceView(BaseModel):
+    """API.md "Invoice" (and credit note)."""
+
+    id: str
+    number: str
+    kind: Kind
+    status: str
+    issued_at: str
+    period_start: str | None
+    period_end: str | None
+    lines: list[Line]
+    subtotal: Money
+    tax: Money
+    tax_rate_basis_points: int
+    tax_note: str | None
+    total: Money
+    billing_details: dict[str, Any] | None
+    corrects: str | None
+    corrected_by: str | None
+    paid_at: str | None
+
+    @classmethod
+    def of(cls, item: Invoice) -> InvoiceView:
+        def money(cents: Any) -> Money:
+            return Money(amount=int(cents), currency=item.currency)
+
+        return cls(
+            id=item.invoice_id,
+            number=item.number,
+            kind=item.kind,  # type: ignore[arg-type]  # written from Kind
+            status=item.status,
+            issued_at=clock.to_iso(item.issued_at),
+            period_start=_iso(item.period_start),
+            period_end=_iso(item.period_end),
+            lines=[Line.model_validate(line) for line in item.lines or []],
+            subtotal=money(item.subtotal),
+            tax=money(item.tax),
+            tax_rate_basis_points=int(item.tax_rate_basis_points or 0),
+            tax_note=item.tax_note,
+            total=money(item.total),
+            billing_details=item.billing_details,
+            corrects=item.corrects,
+            corrected_by=item.corrected_by,
+            paid_at=_iso(item.paid_at),
+        )
+
+
+class InvoiceList(BaseModel):
+    items: list[InvoiceView]
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return clock.to_iso(instant) if instant is not None else None
+
+
+@dataclass
+class Draft:
+    """What an invoice is for, before it has a number."""
+
+    account_id: str
+    purpose: str
+    lines: list[Line]
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    kind: Kind = "invoice"
+    corrects: str | None = None
+    # A credit note or reissue copies the original's tax instead of recomputing it.
+    fixed_tax: tax.Treatment | None = None
+    details: BillingDetailsView | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    # True when a retry of the request makes this same purpose (a period, the first period),
+    # so it replays the provider key: a charge interrupted by contention then stands for the
+    # retry to issue. A purpose of the instant (a credit purchase) is new on each retry: its
+    # interrupted charge is refunded instead, or the retry would charge a second time.
+    replayable: bool = True
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.amount.amount for line in self.lines)
+
+
+class AccountChange:
+    """The caller's part of the issuing transaction: usually the account's update and its
+    condition. When that condition fails, ``failed`` raises what it means (the charge is
+    then refunded), or returns to have the transaction built again."""
+
+    def __init__(
+        self,
+        build: Callable[[TransactWrite, Outcome, Invoice], None] | None = None,
+        failed: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self.build = build
+        self.failed = failed
+        # The invoice of each issuing transaction built with this change, in order.
+        self.built_for: list[str] = []
+
+    def made(self, invoice: Invoice) -> bool:
+        """Whether ``invoice`` was issued by the last transaction built with this change (so
+        what the caller's part wrote is stored), not by an earlier attempt of its purpose."""
+        return bool(self.built_for) and self.built_for[-1] == invoice.invoice_id
+
+
+def prepare(draft: Draft, now: datetime, settings: Settings) -> Invoice:
+    """The unsaved invoice: lines, the details valid now (R-PAY-14), VAT, totals."""
+    details = draft.details if draft.details is not None else billing_details.valid_at(draft.account_id, now)
+    treatment = draft.fixed_tax or tax.treatment(details, settings)
+    subtotal = draft.subtotal
+    tax_cents = treatment.tax_on(subtotal)
+    prefix = "inv" if draft.kind == "invoice" else "cn"
+    return Invoice(
+        draft.account_id,
+        f"{prefix}_{now.strftime('%Y%m%d%H%M%S%f')}_{uuid.uuid4().hex[:8]}",
+        number="",
+        kind=draft.kind,
+        status=PAID if draft.kind == "invoice" else ISSUED,
+        issued_at=now,
+        period_start=draft.period_start,
+        period_end=draft.period_end,
+        currency=settings.currency,
+        lines=[line.model_dump(mode="json") for line in draft.lines],
+        subtotal=subtotal,
+        tax=tax_cents,
+        tax_rate_basis_points=treatment.rate_basis_points,
+        tax_note=treatment.note,
+        total=subtotal + tax_cents,
+        billing_details=details.model_dump(mode="json") if details is not None else None,
+        purpose=draft.purpose,
+        corrects=draft.corrects,
+    )
+
+
+def charge_key(account_id: str, purpose: str, method_ref: str) -> str:
+    """The provider's idempotency key: one charge per account, purpose and payment method.
+
+    A retry with the same method replays the first outcome (a success is never charged
+    twice); a declined method does not poison the purpose for the next method.
+    """
+    return f"{account_id}:{purpose}:{method_ref}"
+
+
+def charge_and_issue(
+    account: Account,
+    draft: Draft,
+    now: datetime,
+    change: AccountChange,
+    settings: Settings | None = None,
+) -> Invoice:
+    """Charge the draft's total to the account's payment method, then issue it as paid
+    with the caller's account change and the receipt, in one transaction (module doc).
+    A purpose issued before answers the invoice issued for it."""
+    settings = settings or get_settings()
+    existing = issued_for(account.id, draft.purpose)
+    if existing is not None:
+        return existing
+    try:
+        return charge_then_issue(account, draft, now, change, settings)
+    except PurposeIssued:
+        # An earlier attempt of the same purpose committed: the provider answered its charge.
+        return issued_for(account.id, draft.purpose) or prepare(draft, now, settings)
+
+
+def charge_then_issue(
+    account: Account, draft: Draft, now: datetime, change: AccountChange, settings: Settings, attempt: int = 0
+) -> Invoice:
+    """The charge and the issuing transaction; raises ``PurposeIssued`` when another attempt
+    issued the purpose first.
+
+    ``attempt`` > 0 is a retry after a decline: a new provider key, so the provider really
+    tries again (the same key would replay the decline). A charge whose issuing fails is
+    refunded, unless a concurrent attempt issued the purpose with this very charge (it then
+    stands) or the failure was contention only (a conflict past its retries or a DynamoDB
+    throttle, 503) on a ``replayable`` purpose: a retry replays this charge's key and issues
+    it. Contention is always answered 503, refunded or not.
+    """
+    invoice = prepare(draft, now, settings)
+    if invoice.billing_details is None:
+        raise BillingDetailsRequired("Give the billing details first: an invoice is made out to them")
+    if not account.payment_method_ref or not account.payment_customer_id:
+        raise PaymentMethodRequired("Add a card or PayPal first")
+    provider = payments.provider_for(settings)
+    total = Money(amount=int(invoice.total), currency=invoice.currency)
+    key = charge_key(account.id, draft.purpose, account.payment_method_ref)
+    charge = provider.charge(
+        account.payment_customer_id,
+        account.payment_method_ref,
+        total,
+        idempotency_key=key + (f":retry-{attempt}" if attempt else ""),
+        description=_description(account, draft),
+    )
+    invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
+    try:
+        receipt = issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
+    except Exception as exc:
+        # Contention: a conflict past its retries (already a 503) or a DynamoDB throttle.
+        throttled = not isinstance(exc, ServiceUnavailable) and is_throttle(exc)
+        contention = throttled or isinstance(exc, ServiceUnavailable)
+        if contention and draft.replayable:
+            # Refunded, the charge would be replayed by the retry's same provider key and
+            # its invoice issued as paid by a refunded charge.
+            if throttled:
+                raise ServiceUnavailable("The database is busy; retry shortly") from exc
+            raise
+        issued = issued_for(account.id, draft.purpose)
+        if issued is None or issued.charge_id != charge.id:
+            provider.refund(charge.id, total, idempotency_key="refund:" + charge.id)
+        if throttled:
+            raise ServiceUnavailable("The database is busy; retry shortly") from exc
+        raise
+    if receipt is not None:
+        notifications.deliver(receipt, now, notifications.sender_for(settings))
+    return invoice
+
+
+def _description(account: Account, draft: Draft) -> str:
+    return (
+        f"Help desk {account.subdomain or account.id}: {draft.lines[0].description}" if draft.lines else draft.purpose
+    )
+
+
+def _receipt(account: Account, invoice: Invoice, now: datetime) -> Notification | None:
+    """R-PAY-11: the owner's receipt, saved with the invoice and sent after the commit."""
+    if not account.owner_email:
+        return None
+    return notifications.compose(
+        account.id,
+        "receipt",
+        account.owner_email,
+        now,
+        amount=Money(amount=int(invoice.total), currency=invoice.currency),
+        subdomain=account.subdomain or account.id,
+        paid_at=now,
+        invoice_number=invoice.number,
+    )
+
+
+class PurposeIssued(Exception):
+    """The purpose's claim exists: an invoice was issued for it before."""
+
+
+NoticeFor = Callable[[Invoice], Notification | None]
+
+
+def issue(
+    invoice: Invoice, now: datetime, change: AccountChange, notice_for: NoticeFor | None = None
+) -> Notification | None:
+    """Give ``invoice`` the next number of its series and save it with the caller's change
+    and the notice ``notice_for`` composes, in one transaction; the unsent notice is
+    returned for the caller to deliver. A concurrent issuer of the same series makes the
+    counter's condition fail; the number is then read again."""
+    series = INVOICE_SERIES if invoice.kind == "invoice" else CREDIT_NOTE_SERIES
+    for _ in range(SERIES_RETRIES):
+        last = _last_number(series)
+        invoice.number = f"{series}-{last + 1:06d}"
+        notice = notice_for(invoice) if notice_for is not None else None
+        failed = try_commit(_issuing(invoice, series, last, now, change, notice))
+        if not failed:
+            return notice
+        _raise_for(failed, change)
+    raise RuntimeError("the invoice series stayed contended")  # pragma: no cover - 20 lost races
+
+
+def _raise_for(failed: list[str], change: AccountChange) -> None:
+    """Raise what a failed condition means; return only when the series moved on or the
+    caller's ``failed`` lets its change be built again."""
+    if "purpose" in failed:
+        raise PurposeIssued
+    if "update:account" in failed and change.failed is not None:
+        change.failed(failed)
+        return  # the caller's change is built again (it reads the account again)
+    if "update:series" not in failed:
+        raise RuntimeError(f"issuing failed on {failed}")
+
+
+def _issuing(
+    invoice: Invoice,
+    series: str,
+    last: int,
+    now: datetime,
+    change: AccountChange,
+    notice: Notification | None,
+) -> Callable[[TransactWrite, Outcome], None]:
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        guard = Claim(_claim(invoice.account_id, invoice.purpose), account_id=invoice.account_id, claimed_at=now)
+        guard.ref = invoice.invoice_id
+        outcome.put(tx, "purpose", guard, Claim.claim.does_not_exist())
+        outcome.put(tx, "invoice", invoice, Invoice.invoice_id.does_not_exist())
+        if notice is not None:
+            outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+        counter_condition = InvoiceSeries.series.does_not_exist() if last == 0 else InvoiceSeries.last_number == last
+        tx.update(
+            InvoiceSeries(series),
+            actions=[InvoiceSeries.last_number.set(last + 1)],
+            condition=counter_condition,
+        )
+        outcome.labels.append("update:series")
+        change.built_for.append(invoice.invoice_id)
+        if change.build is not None:
+            change.build(tx, outcome, invoice)
+
+    return build
+
+
+def _claim(account_id: str, purpose: str) -> str:
+    return f"{INVOICE}{account_id}#{purpose}"
+
+
+def _last_number(series: str) -> int:
+    try:
+        return int(InvoiceSeries.get(series, consistent_read=True).last_number)
+    except DoesNotExist:
+        return 0
+
+
+def issued_for(account_id: str, purpose: str) -> Invoice | None:
+    """The invoice already issued for this purpose, if any."""
+    try:
+        claim = Claim.get(_claim(account_id, purpose), consistent_read=True)
+    except DoesNotExist:
+        return None
+    try:
+        return Invoice.get(account_id, str(claim.ref), consistent_read=True)
+    except DoesNotExist:  # pragma: no cover - the claim and the invoice are one transaction
+        return None
+
+
+# ---------------------------------------------------------------- reading
+
+
+def list_for(principal: Principal, account_id: str, now: datetime) -> InvoiceList:
+    """Invoices and credit notes, newest first (by issue time, then number: a credit note and
+    its reissued invoice share an instant); staff reads are audited (R-USE-4)."""
+    require_member(principal, account_id)
+    audit.record_staff_access(principal, account_id, "invoices", now)
+    items = sorted(
+        Invoice.query(account_id, consistent_read=True),
+        key=lambda item: (item.issued_at, item.number),
+        reverse=True,
+    )
+    return InvoiceList(items=[InvoiceView.of(item) for item in items])
+
+
+def get_for(principal: Principal, account_id: str, invoice_id: str, now: datetime) -> InvoiceView:
+    require_member(principal, account_id)
+    audit.record_staff_access(principal, account_id, "invoices", now)
+    try:
+        return InvoiceView.of(Invoice.get(account_id, invoice_id, consistent_read=True))
+    except DoesNotExist as exc:
+        raise NotFound("No such invoice") from exc

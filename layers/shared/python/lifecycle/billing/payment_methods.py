@@ -1,0 +1,173 @@
+"""The owner's payment method (R-PAY-3, R-PAY-4, R-PAY-12, R-VOUCH-10).
+
+Only the provider's references are stored (customer and payment method ids), never card
+data. During a trial (or after it expired) adding one ends the trial and charges the
+first period at once; on a ``payment_required`` account it settles what is due
+(``lifecycle.billing.billing_run.settle``) and restores access at once; otherwise it replaces the
+method for the next charges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pynamodb.transactions import TransactWrite
+
+from lifecycle.accounts import accounts, audit
+from lifecycle.accounts.accounts import AccountView
+from lifecycle.billing import billing_details, billing_run, payments, subscriptions
+from lifecycle.billing.billing_details import BillingDetailsView
+from lifecycle.billing.invoicing import AccountChange, InvoiceView, charge_and_issue
+from lifecycle.core.auth import Principal, require_member
+from lifecycle.core.errors import BillingDetailsRequired, Conflict, Forbidden
+from lifecycle.core.settings import Settings
+from lifecycle.storage import Account, AuditEvent, Invoice
+from lifecycle.storage.accounts import ENDED
+from lifecycle.storage.transactions import Outcome, commit
+
+MethodType = Literal["card", "paypal"]
+
+
+class PaymentMethodInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: MethodType
+    token: str = Field(
+        min_length=5,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="the payment provider's token (API.md: `tok_visa` locally); never a card number",
+    )
+
+
+class PaymentMethodView(BaseModel):
+    """The method's type, the account after the change, and the invoice of an immediate charge."""
+
+    type: MethodType
+    account: AccountView
+    invoice: InvoiceView | None
+
+
+def put_for(
+    principal: Principal, account_id: str, form: PaymentMethodInput, now: datetime, settings: Settings
+) -> PaymentMethodView:
+    require_member(principal, account_id, roles=("owner",))
+    if principal.is_staff:
+        raise Forbidden("Only the account's owner gives its payment method")
+    account = accounts.load(account_id)
+    if account.status in ENDED:
+        raise Conflict("The account has ended")
+    details = billing_details.valid_at(account.id, now)
+    if details is None:
+        raise BillingDetailsRequired("Give the billing details first: invoices are made out to them (R-VOUCH-8)")
+    previous = account.payment_method_ref if account.has_payment_method else None
+    _attach(account, form, settings)
+    invoice, as_stored = _after_attach(principal, account, now, settings, details, previous)
+    return PaymentMethodView(
+        type=form.type,
+        account=AccountView.of(account if as_stored else accounts.load(account_id)),
+        invoice=InvoiceView.of(invoice) if invoice is not None else None,
+    )
+
+
+def _attach(account: Account, form: PaymentMethodInput, settings: Settings) -> None:
+    """The provider keeps the token; the account keeps the provider's references."""
+    provider = payments.provider_for(settings)
+    customer = account.payment_customer_id or provider.create_customer(
+        account.id, account.owner_email or "", idempotency_key=f"customer:{account.id}"
+    )
+    token_digest = hashlib.sha256(form.token.encode()).hexdigest()[:32]
+    account.payment_customer_id = customer
+    account.payment_method_ref = provider.attach(
+        customer, form.type, form.token, idempotency_key=f"attach:{account.id}:{token_digest}"
+    )
+    account.payment_method_type = form.type
+
+
+def _after_attach(
+    principal: Principal,
+    account: Account,
+    now: datetime,
+    settings: Settings,
+    details: BillingDetailsView,
+    previous: str | None = None,
+) -> tuple[Invoice | None, bool]:
+    """The invoice of an immediate charge, and whether ``account`` now shows what is stored
+    for the answer (its read, with what this request wrote under its condition), else it
+    is read again."""
+    in_trial = account.status in (subscriptions.TRIALING, subscriptions.TRIAL_EXPIRED) and not account.lifetime
+    if in_trial and not account.has_payment_method:
+        return _end_trial(principal, account, now, settings, details)
+    if account.status == subscriptions.PAYMENT_REQUIRED:
+        # R-VOUCH-10: everything due is charged to the new method, then access returns at once.
+        # What the settlement wrote (its status and access) is the billing run's: read again.
+        return billing_run.settle(account, now, settings, actor=principal.user_id), False
+    if account.payment_method_ref == previous:
+        # The method the account has (the provider's attach replayed it): a retry of a change
+        # that was made, or the same card again. Nothing to replace, nothing to record.
+        return None, True
+    _replace(principal, account, now)  # the method only, which the account view does not show
+    return None, True
+
+
+def _end_trial(
+    principal: Principal, account: Account, now: datetime, settings: Settings, details: BillingDetailsView
+) -> tuple[Invoice | None, bool]:
+    """R-PAY-4 (during the trial) or R-PAY-3 (after it expired): the first period, charged now."""
+    rule = "R-PAY-4" if account.status == subscriptions.TRIALING else "R-PAY-3"
+    period, draft = subscriptions.first_period(account, now, rule, settings)
+    draft.details = details  # valid at ``now``, read by the request already (R-PAY-14)
+    event = audit.event(account.id, "trial_ended_by_payment_method", principal.user_id, now, rule=rule)
+
+    def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice | None) -> None:
+        subscriptions.start_paid_period(tx, outcome, account, period, invoice, settings)
+        outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
+
+    def failed(labels: list[str]) -> None:
+        raise Conflict("The account changed meanwhile (a payment method was added or it ended); reload it")
+
+    if draft.subtotal == 0:  # a free plan: nothing to charge, the trial still ends
+        commit(lambda tx, outcome: build(tx, outcome, None), failed)
+        _started(account)
+        return None, True
+    change = AccountChange(build, failed)
+    invoice = charge_and_issue(account, draft, now, change, settings)
+    if change.made(invoice):
+        _started(account)
+        return invoice, True
+    return invoice, False  # issued before, by an earlier attempt: read what is stored
+
+
+def _started(account: Account) -> None:
+    """``account`` as ``subscriptions.start_paid_period`` left it, for the answer: its
+    condition held the trial read, and of what the view shows it wrote the status and access."""
+    account.status = subscriptions.ACTIVE
+    account.access_blocked_reason = None
+    account.has_payment_method = True
+
+
+def _replace(principal: Principal, account: Account, now: datetime) -> None:
+    """R-PAY-12: the new method is used from the next charge."""
+    event = audit.event(account.id, "payment_method_replaced", principal.user_id, now, type=account.payment_method_type)
+
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        tx.update(
+            Account(account.id),
+            actions=[
+                Account.has_payment_method.set(True),
+                Account.payment_method_type.set(account.payment_method_type),
+                Account.payment_method_ref.set(account.payment_method_ref),
+                Account.payment_customer_id.set(account.payment_customer_id),
+            ],
+            condition=Account.id.exists() & ~Account.status.is_in(*ENDED),
+        )
+        outcome.labels.append("update:account")
+        outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
+
+    def failed(labels: list[str]) -> None:
+        raise Conflict("The account has ended")
+
+    commit(build, failed)

@@ -1,0 +1,275 @@
+"""Scheduled price changes of the plans (R-PAY-9).
+
+Staff schedule a new price per seat for one plan and billing period from an instant
+``effective_at`` on. R-PAY-9: it takes effect at least ``settings.price_notice_days`` (30)
+days after every affected owner is notified. The owners are the accounts in the sparse
+``by-price`` index under "<plan>#<billing period>": subscriptions and trials of that plan
+(lifetime voucher accounts have no subscription price and are not in it).
+
+Order of a request, whose clock stands still:
+
+1. refuse ``effective_at < now + notice days`` (``notice_too_short``) before anything is sent;
+2. refuse a change of the same plan at the same instant (``conflict``), also before sending;
+3. record and send a ``price_change_notice`` to each affected owner, at ``now``, page by page
+   of the index;
+4. save the change with ``notices_recorded_at = now``: ``effective_at`` is at least the
+   notice period after the last notice, by step 1.
+
+The price applies from the first period starting on or after ``effective_at``
+(``pricing.seat_price``): a period already running keeps the price it started with.
+
+The owners are notified synchronously, within the request (API Gateway allows 30 s). A
+retry after a failure half-way (without the same ``Idempotency-Key``) notifies again the
+owners notified before it: more notice, never less. Docs: ARCHITECTURE.md "Price changes".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from lifecycle import notifications
+from lifecycle.accounts import accounts, audit
+from lifecycle.billing import pricing
+from lifecycle.core import clock, notices
+from lifecycle.core.auth import Principal, require_member, require_staff
+from lifecycle.core.errors import Conflict, InvalidField, NoticeTooShort
+from lifecycle.core.money import Money
+from lifecycle.core.observability import logger
+from lifecycle.core.plans import PLAN_NAMES, BillingPeriod, Plan
+from lifecycle.core.settings import Settings
+from lifecycle.storage import Account, PriceChange
+from lifecycle.storage.accounts import ENDED
+
+PLANS: tuple[Plan, ...] = get_args(Plan)
+BILLING_PERIODS: tuple[BillingPeriod, ...] = get_args(BillingPeriod)
+# Keys per page of the by-price index; each owner is then read and notified.
+OWNERS_PAGE = 100
+PER_PERIOD = {"monthly": "per seat a month", "annual": "per seat a year"}
+
+
+class PriceChangeInput(BaseModel):
+    """``POST /admin/prices``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan: Plan
+    billing_period: BillingPeriod = "monthly"
+    price: Money = Field(description="per seat and billing period")
+    effective_at: AwareDatetime = Field(description="an instant, with `Z` or an offset")
+
+    @field_validator("effective_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        # An offset at the edge of the calendar (0001-01-01T00:00+00:01) has no UTC instant:
+        # the client's error (422), not an OverflowError in the logic.
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the instant is outside the calendar") from None
+
+
+class PriceChangeView(BaseModel):
+    """A scheduled change, as staff see it."""
+
+    id: str
+    plan: Plan
+    billing_period: BillingPeriod
+    price: Money
+    previous_price: Money
+    effective_at: str
+    notified_accounts: int
+
+    @classmethod
+    def of(cls, item: PriceChange, previous: Money | None = None) -> PriceChangeView:
+        """``previous``: the price it replaces now; by default the one when it was scheduled."""
+        return cls(
+            id=item.id,
+            plan=item.plan,  # type: ignore[arg-type]  # stored from a validated Plan
+            billing_period=item.billing_period,  # type: ignore[arg-type]
+            price=_price(item),
+            previous_price=previous or Money(amount=int(item.previous_amount), currency=item.currency),
+            effective_at=clock.to_iso(item.effective_at),
+            notified_accounts=int(item.notified_accounts),
+        )
+
+
+def _price(item: PriceChange) -> Money:
+    return Money(amount=int(item.amount), currency=item.currency)
+
+
+class PriceChangeList(BaseModel):
+    items: list[PriceChangeView]
+
+
+class UpcomingPrice(BaseModel):
+    """A change of the account's plan that is not in force yet, as its members see it."""
+
+    plan: Plan
+    billing_period: BillingPeriod
+    price: Money
+    previous_price: Money
+    effective_at: str
+
+
+class UpcomingPriceList(BaseModel):
+    items: list[UpcomingPrice]
+
+
+# ---------------------------------------------------------------- scheduling
+
+
+def schedule(principal: Principal, form: PriceChangeInput, now: datetime, settings: Settings) -> PriceChangeView:
+    """R-PAY-9: notify every affected owner, then schedule the price (module doc)."""
+    require_staff(principal)
+    _check_price(form.price, settings)
+    effective_at = form.effective_at.astimezone(UTC)
+    earliest = now + timedelta(days=settings.price_notice_days)
+    if effective_at < earliest:
+        raise NoticeTooShort(
+            f"Owners are notified now, so the price can take effect at {clock.to_iso(earliest)} at the "
+            f"earliest: {settings.price_notice_days} days' notice (R-PAY-9)"
+        )
+    key = pricing.price_key(form.plan, form.billing_period)
+    if _scheduled_at(key, effective_at):
+        raise Conflict("A price change of this plan and billing period takes effect at that instant already")
+    previous = pricing.seat_price(form.plan, form.billing_period, effective_at, settings)
+    notified = _notify_owners(key, form, previous, effective_at, now)
+    change = PriceChange(
+        key,
+        effective_at,
+        id=f"price_{uuid.uuid4().hex[:16]}",
+        plan=form.plan,
+        billing_period=form.billing_period,
+        amount=form.price.amount,
+        currency=form.price.currency,
+        previous_amount=previous.amount,
+        scheduled_at=now,
+        scheduled_by=principal.user_id,
+        # Every notice above was recorded at ``now``: effective_at is the notice period after it.
+        notices_recorded_at=now,
+        notified_accounts=notified,
+    )
+    try:
+        change.save(condition=PriceChange.price_key.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Conflict("A price change of this plan took effect at that instant meanwhile") from exc
+        raise
+    logger.info("price change scheduled", extra={"price_key": key, "notified_accounts": notified})
+    return PriceChangeView.of(change)
+
+
+def _check_price(price: Money, settings: Settings) -> None:
+    if price.currency != settings.currency:
+        raise InvalidField("price.currency", f"prices are in {settings.currency}")
+    if price.amount < 0:
+        raise InvalidField("price.amount", "must not be negative")
+
+
+def _scheduled_at(key: str, effective_at: datetime) -> bool:
+    return any(True for _ in PriceChange.query(key, PriceChange.effective_at == effective_at, consistent_read=True))
+
+
+def affected_owners(key: str) -> Iterator[Account]:
+    """The accounts a change of ``key`` applies to, read page by page from the sparse index.
+
+    The index is eventually consistent and keys only: each account is read again and
+    kept only if it is still a subscription of that plan that has not ended.
+    """
+    for found in Account.by_price.query(key, page_size=OWNERS_PAGE):
+        try:
+            account = Account.get(found.id, consistent_read=True)
+        except DoesNotExist:
+            continue
+        if account.price_key == key and not account.lifetime and account.status not in ENDED:
+            yield account
+
+
+def _notify_owners(key: str, form: PriceChangeInput, previous: Money, effective_at: datetime, now: datetime) -> int:
+    per = PER_PERIOD[form.billing_period]
+    facts = {
+        "plan": PLAN_NAMES.get(form.plan, form.plan),
+        "effective_at": effective_at,
+        "new_price": f"{notices.plain(form.price)} {per}",
+        "old_price": f"{notices.plain(previous)} {per}",
+    }
+    notified = 0
+    for account in affected_owners(key):
+        if not account.owner_email:  # pragma: no cover - every subscription has an owner
+            logger.warning("affected account has no owner email", extra={"account_id": account.id})
+            continue
+        notifications.notify(account.id, "price_change_notice", account.owner_email, now, **facts)
+        notified += 1
+    return notified
+
+
+# ---------------------------------------------------------------- reading
+
+
+def changes_of(plan: Plan, billing_period: BillingPeriod, settings: Settings) -> list[tuple[PriceChange, Money]]:
+    """The plan's changes, earliest first, each with the price it replaces: the change
+    before it or the standing price (a change scheduled later may have come in between)."""
+    changes = PriceChange.query(pricing.price_key(plan, billing_period), consistent_read=True)
+    return _with_previous(plan, billing_period, list(changes), settings)
+
+
+def _with_previous(
+    plan: Plan, billing_period: BillingPeriod, changes: list[PriceChange], settings: Settings
+) -> list[tuple[PriceChange, Money]]:
+    previous = Money(amount=pricing.standing_price(plan, billing_period, settings), currency=settings.currency)
+    found = []
+    for change in sorted(changes, key=lambda change: change.effective_at):
+        found.append((change, previous))
+        previous = _price(change)
+    return found
+
+
+def list_all(principal: Principal, settings: Settings) -> PriceChangeList:
+    """Every scheduled change, by plan and billing period, earliest first.
+
+    One Scan of the price table (issue 10: 1 round trip, not one Query per plan and billing
+    period): it holds a handful of changes per price list a year, written only by staff, so
+    reading all of it is reading what is asked. The sweeps never Scan; this is a listing."""
+    require_staff(principal)
+    by_key: dict[str, list[PriceChange]] = {}
+    for change in PriceChange.scan(consistent_read=True):
+        by_key.setdefault(change.price_key, []).append(change)
+    items = [
+        PriceChangeView.of(change, previous)
+        for plan in PLANS
+        for billing_period in BILLING_PERIODS
+        for change, previous in _with_previous(
+            plan, billing_period, by_key.get(pricing.price_key(plan, billing_period), []), settings
+        )
+    ]
+    return PriceChangeList(items=items)
+
+
+def upcoming_for(principal: Principal, account_id: str, now: datetime, settings: Settings) -> UpcomingPriceList:
+    """The changes of the account's plan not in force yet: the notices its owner received."""
+    require_member(principal, account_id)
+    account = accounts.load(account_id)
+    audit.record_staff_access(principal, account_id, "price_changes", now)
+    if not account.price_key:
+        return UpcomingPriceList(items=[])
+    # The key the notices went out by: "<plan>#<billing period>".
+    plan, _, billing_period = account.price_key.partition("#")
+    return UpcomingPriceList(
+        items=[
+            UpcomingPrice(
+                plan=plan,  # type: ignore[arg-type]  # stored from a validated Plan
+                billing_period=billing_period,  # type: ignore[arg-type]
+                price=_price(change),
+                previous_price=previous,
+                effective_at=clock.to_iso(change.effective_at),
+            )
+            for change, previous in changes_of(plan, billing_period, settings)  # type: ignore[arg-type]
+            if change.effective_at > now
+        ]
+    )

@@ -1,0 +1,3 @@
+"""The kernel every package stands on: settings, the one clock, money, errors, plans, auth,
+observability, billing-period arithmetic and the notices' texts.
+"""

@@ -1,0 +1,1 @@
+"""How an account ends: cancellation, staff actions, inactivity and the purge."""

@@ -1,0 +1,1 @@
+"""How requests and schedules enter: the HTTP resolver, the scheduled-handler frame, the sweeps' shape."""

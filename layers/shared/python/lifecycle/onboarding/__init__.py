@@ -1,0 +1,1 @@
+"""Becoming a customer: signup and voucher redemption."""

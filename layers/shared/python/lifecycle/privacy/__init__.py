@@ -1,0 +1,1 @@
+"""Data protection building blocks: who a person is, consents, retention, the personal-data inventory."""

@@ -1,0 +1,207 @@
+"""Everything held about one data subject, found without a Scan (R-GDPR-3..5, R-GDPR-7).
+
+A data subject is a person, known by an email address: ``find`` resolves it to the
+accounts they own (the ``by-owner-email`` index, confirmed by the exact address: a
+``+tag`` address is another mailbox as far as a request's verification proves) and the
+accounts they are a user of (the Users ``by-email`` index; an owner is a user too).
+``holdings`` then yields every item of every table that holds their personal data, each
+with the model it belongs to, so the export, rectification and erasure read the personal
+attributes through ``lifecycle.privacy.personal_data.INVENTORY`` and never restate them:
+
+- of an account they own: the Account item, every billing details version, every invoice
+  (kept by law), every custom development request;
+- of every account they are a user of: their User item, their sessions, the shared-login
+  detections naming them, the notices addressed to them, the audit events they caused, and
+  billing details versions and invoices that name their address;
+- as a person: their consent records, their data subject requests, the notices sent to
+  them as a person (``privacy.PERSON_NOTICES``), their retention item, and the claims
+  holding their address (owner-email, user-email).
+
+Other people's data in the same accounts (other users, their sessions) is not theirs and
+is not yielded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
+
+from lifecycle.core.settings import Settings
+from lifecycle.privacy import privacy
+from lifecycle.registration import registration
+from lifecycle.storage import (
+    Account,
+    AuditEvent,
+    BillingDetailsVersion,
+    Claim,
+    Consent,
+    CustomRequest,
+    Invoice,
+    Notification,
+    PrivacyRequest,
+    RetentionItem,
+    Session,
+    SharedLoginDetection,
+    User,
+)
+from lifecycle.storage.claims import OWNER_EMAIL, USER_EMAIL
+
+PAGE_SIZE = 100
+# The retention item of a person (lifecycle.privacy.retention.PERSON), kept here to avoid an import cycle.
+PERSON_RETENTION = "person#"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A data subject: their normalised address, person key, owned accounts and memberships."""
+
+    email: str
+    person_key: str
+    owned: tuple[Account, ...]
+    memberships: tuple[User, ...]
+
+    @property
+    def user_ids(self) -> frozenset[tuple[str, str]]:
+        """(account id, user id) of each membership."""
+        return frozenset((user.account_id, user.user_id) for user in self.memberships)
+
+    @property
+    def account_ids(self) -> frozenset[str]:
+        """Every account the subject owns or is a user of."""
+        return frozenset({account.id for account in self.owned} | {user.account_id for user in self.memberships})
+
+
+@dataclass(frozen=True)
+class Held:
+    """One item holding the subject's personal data; ``relation`` says why it is theirs."""
+
+    model: type[Model]
+    item: Model
+    relation: str  # "owner", "user", "addressee", "person"
+
+
+def find(email: str, settings: Settings) -> Subject:
+    """R-GDPR-3: who ``email`` is in the service (consistent reads of every item found)."""
+    address = privacy.normalised(email)
+    return Subject(
+        email=address,
+        person_key=privacy.person_key(address, settings),
+        owned=tuple(_owned(address)),
+        memberships=tuple(_memberships(address)),
+    )
+
+
+def _owned(address: str) -> Iterator[Account]:
+    keys = [key.id for key in Account.by_owner_email.query(registration.canonical_email(address))]
+    for account in Account.batch_get(sorted(set(keys)), consistent_read=True) if keys else ():
+        # The exact address decides (the index is by canonical address); a masked one is nobody's.
+        if _same_address(account.owner_email, address):
+            yield account
+
+
+def _memberships(address: str) -> Iterator[User]:
+    keys = [(key.account_id, key.user_id) for key in User.by_email.query(address)]
+    for user in User.batch_get(sorted(set(keys)), consistent_read=True) if keys else ():
+        # The index lags behind writes: a user whose address was just rectified is not this one.
+        if user.email == address:
+            yield user
+
+
+# ---------------------------------------------------------------- holdings
+
+
+def holdings(subject: Subject) -> Iterator[Held]:
+    """Every item holding the subject's personal data, table by table (Query and Get only)."""
+    for account in subject.owned:
+        yield from _of_owned_account(account)
+    owned_ids = {account.id for account in subject.owned}
+    for user in subject.memberships:
+        yield from _of_membership(subject, user, owned=user.account_id in owned_ids)
+    yield from _as_person(subject)
+
+
+def _query(model: Any, account_id: str, **filters: Any) -> Iterator[Any]:
+    yield from model.query(account_id, consistent_read=True, page_size=PAGE_SIZE, **filters)
+
+
+def _of_owned_account(account: Account) -> Iterator[Held]:
+    yield Held(Account, account, "owner")
+    for version in _query(BillingDetailsVersion, account.id):
+        yield Held(BillingDetailsVersion, version, "owner")
+    for invoice in _query(Invoice, account.id):
+        yield Held(Invoice, invoice, "owner")
+    ids = [request.id for request in CustomRequest.by_account.query(account.id, page_size=PAGE_SIZE)]
+    for start in range(0, len(ids), PAGE_SIZE):
+        for request in CustomRequest.batch_get(ids[start : start + PAGE_SIZE], consistent_read=True):
+            yield Held(CustomRequest, request, "owner")
+
+
+def _of_membership(subject: Subject, user: User, owned: bool) -> Iterator[Held]:
+    account_id, user_id = user.account_id, user.user_id
+    yield Held(User, user, "user")
+    for session in _query(Session, account_id, filter_condition=Session.user_id == user_id):
+        yield Held(Session, session, "user")
+    naming = (SharedLoginDetection.user_id == user_id) | SharedLoginDetection.users.contains(user_id)
+    for detection in _query(SharedLoginDetection, account_id, filter_condition=naming):
+        yield Held(SharedLoginDetection, detection, "user")
+    for event in _query(AuditEvent, account_id, filter_condition=AuditEvent.actor == user_id):
+        yield Held(AuditEvent, event, "user")
+    for notice in _query(Notification, account_id):
+        if _same_address(notice.to, subject.email):
+            yield Held(Notification, notice, "addressee")
+    if not owned:  # an owner's are yielded whole with the account
+        for version in _query(BillingDetailsVersion, account_id):
+            if _same_address(version.email, subject.email):
+                yield Held(BillingDetailsVersion, version, "addressee")
+        for invoice in _query(Invoice, account_id):
+            details = invoice.billing_details or {}
+            if _same_address(details.get("email"), subject.email):
+                yield Held(Invoice, invoice, "addressee")
+    claim = _claim(f"{USER_EMAIL}{account_id}#{user.email}", account_id)
+    if claim is not None:
+        yield Held(Claim, claim, "user")
+
+
+def _as_person(subject: Subject) -> Iterator[Held]:
+    for consent in Consent.query(subject.person_key, consistent_read=True):
+        yield Held(Consent, consent, "person")
+    request_ids = [key.id for key in PrivacyRequest.by_person.query(subject.person_key)]
+    for request in PrivacyRequest.batch_get(sorted(set(request_ids)), consistent_read=True) if request_ids else ():
+        yield Held(PrivacyRequest, request, "person")
+    for notice in _query(Notification, privacy.PERSON_NOTICES + subject.person_key):
+        yield Held(Notification, notice, "person")
+    retention = _retention_item(subject.person_key)
+    if retention is not None:
+        yield Held(RetentionItem, retention, "person")
+    for account in subject.owned:
+        claim = _claim(OWNER_EMAIL + str(account.owner_email), account.id)
+        if claim is not None:
+            yield Held(Claim, claim, "owner")
+
+
+def _retention_item(person_key: str) -> RetentionItem | None:
+    try:
+        return RetentionItem.get(PERSON_RETENTION + person_key, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def _claim(key: str, account_id: str) -> Claim | None:
+    try:
+        claim = Claim.get(key, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return claim if claim.account_id == account_id else None
+
+
+def _same_address(value: object, address: str) -> bool:
+    if not isinstance(value, str) or "@" not in value:
+        return False
+    try:
+        return privacy.normalised(value) == address
+    except ValueError:
+        return False

@@ -1,0 +1,150 @@
+"""DynamoDB transactions, the one way every invariant across items is written.
+
+One pynamodb connection per endpoint (like the models' own), the mapping of a cancelled
+transaction's reasons back to the item that failed, and retries of conflicts with
+concurrent transactions. A conflict that outlasts the retries, like a throttled
+transaction, is a 503 with Retry-After, never a 500 and never a half-written change.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Collection, Iterator
+from functools import lru_cache
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from lifecycle.core.errors import ServiceUnavailable
+from lifecycle.core.settings import get_settings
+
+CONFLICT_RETRIES = 3
+# DynamoDB's answers to a request it had no capacity for (after botocore's own retries):
+# the caller's 503 with Retry-After, never a 500 and never a reason to undo finished work.
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+    }
+)
+
+
+@lru_cache(maxsize=4)
+def _connection(host: str | None, region: str) -> Connection:
+    connection = Connection(host=host, region=region)
+    # botocore's client is thread-safe once made; making it is not, so it is made here.
+    _ = connection.client
+    return connection
+
+
+def connection() -> Connection:
+    """The connection for transactions against the configured endpoint."""
+    settings = get_settings()
+    return _connection(settings.dynamodb_endpoint, settings.region)
+
+
+def reason_codes(exc: TransactWriteError) -> list[str | None]:
+    """The cancellation reason of each item, in the order pynamodb sent them."""
+    return [reason.code if reason is not None else None for reason in exc.cancellation_reasons]
+
+
+def conflicted(exc: TransactWriteError) -> bool:
+    return "TransactionConflict" in reason_codes(exc)
+
+
+def is_throttle(exc: BaseException) -> bool:
+    """A DynamoDB throttle anywhere in the cause chain (pynamodb wraps botocore's errors),
+    including a transaction cancelled because an item was throttled (``ThrottlingError``)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code") in THROTTLE_CODES:
+            return True
+        if isinstance(seen, TransactWriteError) and "ThrottlingError" in reason_codes(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter, not security
+
+
+class Outcome:
+    """Labels the items of a transaction so a cancellation names the ones that failed.
+
+    pynamodb sends deletes, then puts, then updates; labels of updates start with
+    ``update:``, those of deletes with ``delete:``.
+    """
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+
+    def put(self, tx: TransactWrite, label: str, item: Model, condition: Any) -> None:
+        tx.save(item, condition=condition)
+        self.labels.append(label)
+
+    def delete(self, tx: TransactWrite, label: str, item: Model, condition: Any) -> None:
+        tx.delete(item, condition=condition)
+        self.labels.append("delete:" + label)
+
+    def failed(self, exc: TransactWriteError) -> list[str]:
+        def sent_as(label: str) -> int:
+            return 0 if label.startswith("delete:") else 2 if label.startswith("update:") else 1
+
+        ordered = sorted(self.labels, key=sent_as)  # stable: each kind keeps its own order
+        return [
+            label for label, code in zip(ordered, reason_codes(exc), strict=False) if code == "ConditionalCheckFailed"
+        ]
+
+
+Build = Callable[[TransactWrite, Outcome], None]
+
+
+def _cancellations(build: Build) -> Iterator[list[str]]:
+    """Run the transaction ``build`` describes until it commits; each attempt cancelled by a
+    failed condition yields the failed labels. Resumed after one (the caller let it pass),
+    the attempt is retried if it also conflicted with a concurrent transaction, else its
+    error is raised; a conflict alone is retried, then a 503 with Retry-After."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        outcome = Outcome()
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                build(tx, outcome)
+            return
+        except TransactWriteError as exc:
+            failed = outcome.failed(exc)
+            if failed:
+                yield failed
+            if not conflicted(exc):
+                if is_throttle(exc):
+                    raise ServiceUnavailable("The database is busy; retry shortly") from exc
+                raise
+            if attempt == CONFLICT_RETRIES:
+                raise ServiceUnavailable("Too many concurrent changes to this account; retry shortly") from exc
+            backoff(attempt)
+
+
+def try_commit(build: Build, expected: Collection[str] | None = None) -> list[str]:
+    """Run the transaction ``build`` describes: the labels of its failed conditions, none when
+    it committed (a conflict with a concurrent transaction is retried, anything else raised
+    as ``commit`` raises it). With ``expected``, a failure that names none of those labels
+    is not returned but treated as ``commit`` treats one its ``on_failure`` lets pass."""
+    for failed in _cancellations(build):
+        if expected is None or any(label in expected for label in failed):
+            return failed
+    return []
+
+
+def commit(build: Build, on_failure: Callable[[list[str]], None]) -> None:
+    """Run the transaction ``build`` describes; a failed condition becomes the client's
+    error through ``on_failure``, a conflict with a concurrent transaction is retried.
+    A failure ``on_failure`` lets pass is retried if the attempt also conflicted, else raised."""
+    for failed in _cancellations(build):
+        on_failure(failed)

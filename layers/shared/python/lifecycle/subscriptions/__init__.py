@@ -1,0 +1,1 @@
+"""A subscription's shape over time: trials, plan and seat changes, users."""

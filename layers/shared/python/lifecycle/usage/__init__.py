@@ -1,0 +1,1 @@
+"""What an account does: activity, shared logins, fair usage."""

@@ -1,0 +1,1 @@
+"""Voucher campaigns and codes: creating, revoking, when a code is redeemable."""
