@@ -1,21 +1,7 @@
-"""Notify (RULES.md conventions): keep a record of the notice, then send it by email.
-
-The record is saved first and unsent (it carries ``unsent_shard``, so the sparse
-``unsent`` index finds it), then sent by the configured sender: SES in AWS, a JSONL
-outbox file when run locally (``LOCAL_OUTBOX_PATH``, read by ``GET /_local/outbox``).
-One conditional update marks it sent. A failed send leaves it unsent with the attempt
-counted, for a retry (``retry_unsent``, a sweep of the ``unsent`` index): notices are
-evidence and are never silently dropped, and a failing email provider never fails the
-caller's request.
-
-Marketing (``notices.MARKETING_TYPES``) goes only through ``notify_marketing``: it is sent
-to a person (not an account) who consented and has not withdrawn, objected or been
-restricted (R-GDPR-6, R-GDPR-8, R-GDPR-9, lifecycle.privacy.consents), is kept under
-``privacy.PERSON_NOTICES`` and carries the one-click unsubscribe link in its text and in
-RFC 8058's ``List-Unsubscribe`` and ``List-Unsubscribe-Post`` headers. ``notify`` and
-``compose`` refuse a marketing type, so nothing bypasses the consent check.
-
-Logs carry ids, notice types and error class names only, never addresses or texts.
+"""Notify (RULES.md conventions): save the notice's record, then send it by email (SES, or the local outbox
+file); a failed send stays unsent for ``retry_unsent``, never dropped. Marketing goes only through
+``notify_marketing``, to a person who consented and has not withdrawn, objected or been restricted
+(R-GDPR-6, R-GDPR-8, R-GDPR-9). docs/ARCHITECTURE.md "Notices and the audit log".
 """
 
 from __future__ import annotations

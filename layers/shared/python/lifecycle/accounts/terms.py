@@ -1,13 +1,8 @@
-"""Versions of the Terms of Service (R-TERMS-1, R-TERMS-3).
-
-Staff publish a version at any time, without notice; it takes effect on publication
-(R-TERMS-3). The current version is the newest one published at or before ``now``;
-until staff publish one, it is ``settings.terms_version``. Signup and redemption record
-it as explicitly accepted (R-TERMS-1); an account's first activity after a publication
-records it as accepted by continued use (R-TERMS-3, ``lifecycle.usage.activity``).
-
-Each version string is published once: a claim item (``terms-of-service#version#<v>``)
-is written in the same transaction as the version, with ``attribute_not_exists``.
+"""Versions of the Terms of Service (R-TERMS-1, R-TERMS-3): staff publish one at any time, in force on
+publication; the current one is the newest published at or before ``now`` (else
+``settings.terms_version``). Signup and redemption record it as accepted (R-TERMS-1), an account's first
+activity after a publication as accepted by continued use (R-TERMS-3). A claim written with the version
+publishes each version string once.
 """
 
 from __future__ import annotations

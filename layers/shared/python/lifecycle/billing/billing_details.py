@@ -1,12 +1,9 @@
 """Billing details: who invoices are made out to (R-VOUCH-8) and their EU VAT ID (R-PAY-14).
 
-- R-VOUCH-8: a real first and last name, a valid email, the company, the full address
-  (``region`` where the country's addresses need one, ``REGION_REQUIRED``) and the
-  company registration number where local law puts it on invoices
-  (``COMPANY_REGISTRATION``).
-- R-PAY-14: an EU VAT ID has its member state's format (``EU_VAT_FORMATS``) and the
-  prefix of the address country; new details apply from now, i.e. from the next
-  invoice: every version is kept with the instant it applies from (``valid_at``).
+R-VOUCH-8: a real first and last name, a valid email, the company, the full address (``region`` where
+``REGION_REQUIRED``) and the company registration where local law wants it (``COMPANY_REGISTRATION``).
+R-PAY-14: a VAT ID in its member state's format (``EU_VAT_FORMATS``) with the address country's prefix;
+every version is kept with the instant it applies from, so new details apply from the next invoice.
 """
 
 from __future__ import annotations

@@ -1,51 +1,9 @@
-"""The ``billing-run`` schedule: renewals, extra seats, shared-login fees and failed charges
-(R-PAY-1, R-PAY-8, R-PAY-9, R-PAY-11, R-VOUCH-6, R-VOUCH-8, R-VOUCH-9, R-VOUCH-10, R-USE-2, R-TERM-1,
-R-CREDIT-1).
-
-An account the run must look at carries ``bill_due_at`` in the sparse ``billing-due`` index
-(partitioned by ``billing_shard``); the run reads each shard's ``bill_due_at <= now``
-(``lifecycle.entry.sweeps``) and, per account:
-
-- a **subscription** whose paid period has ended is renewed in advance (R-PAY-1): the next
-  period at the terms in force then (a pending downgrade or billing-period change applies
-  now, R-PAY-8; a new billing period re-anchors the periods there), at the price in force
-  when it starts (R-PAY-9), plus the shared-login fees (R-USE-2) of the months that ended
-  within the period just ended;
-- a **voucher account** (lifetime) is billed in arrears, one month at a time, oldest first
-  (a catch-up after downtime bills each month on its own): its extra users' seat intervals
-  by the second (R-VOUCH-6) and the fees of the months that ended in it. A month with
-  nothing to bill issues no invoice and asks for nothing (R-VOUCH-9): ``billed_through``
-  just moves on.
-
-Prepaid credit (R-CREDIT-1) was invoiced and paid when bought: the time it pays for
-(``credit.covered``: the runs of credit within the period, a lapse between two runs
-excluded) is not billed again. A renewal it covers whole is neither charged nor
-invoiced (the account moves on with a ``period_covered_by_credit`` audit event); one it
-covers in part bills only the uncovered seconds (one R-CREDIT-1 line, prorated); a voucher
-month's seat intervals lose the covered time before they are priced. Fees are never paid
-by credit. Pending seats (or plan) applied at a renewal settle the credit (``credit.rebase``).
-
-Shared-login fees are keyed by the monthly periods anchored at the account's creation
-(``lifecycle.usage.shared_logins``); a bill takes the pending fees of the fee months that *ended*
-within its period, so every fee month is billed by exactly one bill whatever the anchors,
-and a fee is marked ``invoiced`` in the invoice's own transaction (condition: still
-pending, so a waiver that lands first wins).
-
-Each bill is one ``invoicing`` transaction (purpose claim, gap-free number, receipt R-PAY-11)
-with the account's move to its next period, conditioned on the position it was computed
-from (status, ``period_end`` or ``billed_through``, the pending terms): two runs at once, or
-a rerun after a crash, bill each period once. The provider's idempotency key is
-``invoicing.charge_key`` plus the attempt number, so a rerun of an attempt replays its
-charge while a retry after a decline is a new attempt.
-
-A charge due without billing details or a payment method makes the account
-``payment_required`` at once (R-VOUCH-10), with the owner's notice in the same conditional
-transaction (so once). A declined charge is retried after each of ``payment_retry_hours``,
-with a ``payment_failed`` notice each time; after the last retry, ``payment_required``. Nothing
-is billed while ``payment_required``: the position stays, so nothing is lost, and ``settle``
-bills everything due with the payment method the owner gives, then restores access.
-Cancelled or terminated accounts leave the index (R-TERM-1: no further charges); other
-blocked accounts (suspended) stay due and are billed once reinstated.
+"""The ``billing-run`` schedule (R-PAY-1, R-PAY-8, R-PAY-9, R-PAY-11, R-VOUCH-6, R-VOUCH-8..10, R-USE-2,
+R-TERM-1, R-CREDIT-1): a sweep of the sparse ``billing-due`` index that renews subscriptions in advance,
+bills voucher accounts' extra seats in arrears, adds shared-login fees, leaves time prepaid credit paid
+for unbilled and retries declined charges until ``payment_required``. Each bill is one ``invoicing``
+transaction with the account's move, so a period is billed once; ``settle`` bills what is due to a new
+payment method. docs/ARCHITECTURE.md "The billing run".
 """
 
 from __future__ import annotations

@@ -1,28 +1,7 @@
-"""Corrections of the billing details on the latest invoice (R-PAY-13).
-
-Within ``settings.correction_window_seconds`` (15 days) of the latest invoice's issue the
-owner may give new billing details for it. The service then issues
-
-1. a credit note (series CN) for the original: its lines mirrored with negative amounts
-   (``Credit for invoice INV-…``, rule R-PAY-13), the original's tax rate and note, so
-   its total is exactly minus the original's, made out to the original's details; in the
-   same transaction the original is marked ``credited`` and ``corrected_by`` the note;
-2. a reissued invoice (series INV): the original's lines, period, amounts and tax, made
-   out to the new details, ``paid`` by the original's charge: no money moves, nothing
-   is charged or refunded. In the same transaction the new details become the account's
-   current ones (a new version from now, as ``PUT …/billing-details`` does) and the
-   reissue becomes the account's latest invoice.
-
-The tax of the reissue is the original's, not recomputed for the new details: R-PAY-14
-says a VAT ID applies from the next invoice and an issued invoice is never refunded for
-a missing one, so a correction changes who the invoice is made out to, never the money.
-
-Each step is one transaction guarded by its purpose's claim (``credit#<id>``,
-``reissue#<id>``), so a request that failed between them is finished by its retry: the
-credit note found, only the reissue is issued. The window is measured from
-``Account.last_invoice_at``, which a reissue leaves unchanged: the reissued invoice keeps
-the original's window (API.md "Corrections"). Only a ``paid`` invoice is corrected: one
-still being charged belongs to the billing run.
+"""Corrections of the billing details on the latest invoice (R-PAY-13): within the correction window a
+credit note (series CN) cancels it and a reissue (series INV) made out to the new details replaces it,
+each in one transaction guarded by its purpose's claim, so a retry finishes a half-done correction. The
+reissue keeps the original's tax and money (R-PAY-14). docs/ARCHITECTURE.md "Corrections and price changes".
 """
 
 from __future__ import annotations

@@ -1,60 +1,8 @@
 """Prepaid credit (R-CREDIT-1, R-CREDIT-2): bought with the payment method, run down by the
-second at the account's seat cost, and half of what is left refunded when the account is
-cancelled before it runs out.
-
-The model
----------
-- **Seat cost** (cents per month): the seats the credit pays for times their monthly price.
-  A subscription pays for ``billed_seats`` at ``pricing.seat_price(plan, "monthly", t)``
-  (annual subscriptions too: the monthly price is the price of a seat-month). A voucher
-  (lifetime) account's included seats cost nothing (R-VOUCH-5), so its credit pays for its
-  extra seats (users beyond the included seats, as ``GET /accounts/{id}`` counts them) at
-  ``settings.extra_seat_price_cents``. With a seat cost of 0 (no extra seat, a free plan)
-  the credit does not run down and has no end (``valid_until`` null).
-- **Rate**: seat cost * 12 per year of ``YEAR_SECONDS`` = 365 * 86 400 s. A 365-day year,
-  so 12 months' worth of credit at a constant seat count lasts exactly 365 days
-  (R-CREDIT-1 "valid 12 months while the seat count stays the same").
-- **Stored**: ``credit_balance`` (cents) as of ``credit_updated_at`` (whole seconds), and
-  ``credit_valid_until``, the instant it runs out at the rate of that settlement:
-  ``updated_at + div_round_half_up(balance * YEAR_SECONDS, seat cost * 12)`` seconds.
-- **Balance at t**: ``balance - div_round_half_up(balance * elapsed, valid_until - updated_at)``
-  with ``elapsed`` the whole seconds since ``updated_at``, clamped to [0, that span]: never
-  negative, exactly 0 at ``valid_until``. This is ``elapsed * seat cost * 12 / YEAR_SECONDS``
-  up to the rounding of ``valid_until`` to the second, but taken from the stored pair,
-  not from the seats read now: a seat change commits before its rebase reads the account,
-  and the time before it must be charged at the seats it had.
-- **Settlement** (a purchase, a seat change, the cancellation): the balance at ``t``
-  becomes the stored balance as of ``t`` (floored to the second, so no fraction of a
-  second is ever lost or charged twice) and ``valid_until`` is computed again at the
-  seat cost of ``t``. R-CREDIT-1: adding seats shortens what remains, removing seats
-  lengthens it, in proportion to the seat cost; there is no cap. A price change applies
-  to the credit from the next settlement (the rate is the one of the last settlement).
-- **When it starts** (never paying twice for the same seat time): a subscription's paid
-  period containing now (``period_start <= now < period_end``) was paid by card until
-  ``period_end``, so credit bought then with none left starts there (``consumption_start``):
-  ``credit_updated_at`` is that future instant, which ``settled`` reads as "nothing used
-  yet", and ``valid_until`` is counted from it; a rebase before it recomputes
-  ``valid_until`` from it too, and a top-up before it adds to it. A voucher account (billed
-  in arrears) and a subscription with no paid period running start now. A top-up while
-  credit runs continues the run.
-- **Runs** (never giving unpaid time away): ``credit_since`` is when the current run began,
-  set by a purchase with none left (to its start) and kept by top-ups. That purchase's
-  ``credit_bought`` event records ``runs_from`` and the run that ran out before it
-  (``previous_run_from``/``previous_run_until``), so ``covered`` leaves the lapse between
-  two runs to be billed.
-- Every settlement is one conditional update: ``credit_updated_at`` and the seat counts
-  and plan it was computed from are unchanged. A purchase computes its update from the
-  account read before the (slow) charge, conditioned on all it was computed from; if that
-  moved during the charge, its transaction is built again from a new read. A concurrent
-  seat change makes a rebase read again; nothing is ever settled twice or lost.
-
-Leaving early (R-CREDIT-2): the cancelling transaction settles the credit to 0 and
-records the refund owed (``settings.credit_refund_percent`` of the remainder, rounded
-half-up; the rest is the cancellation fee) in a ``credit-refund#<account>`` claim. The
-refund is then paid back across the charges the credit was bought with, newest first,
-never more than a charge's total, under the idempotency key
-``credit-refund:<account>:<charge>``; a repeated cancel (or confirmation) pays whatever
-is still owed and answers the same amounts. Nothing else is ever refunded (R-PAY-7).
+second at the account's seat cost (a voucher account's extra seats only, R-VOUCH-5), and half
+of what is left refunded when the account is cancelled before it runs out (nothing else is,
+R-PAY-7). Every settlement is one conditional update on what it was computed from. The model:
+docs/ARCHITECTURE.md "Prepaid credit".
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
-"""Invoices and credit notes: issued once, numbered without gaps, explained line by line
-(R-PAY-1, R-PAY-11, R-PAY-13, R-PAY-14).
-
-The order of a charge is fixed, so that money and records never disagree:
-
-1. the invoice is computed (lines, the billing details valid now, VAT);
-2. the provider charges its total under an idempotency key made of the account, the
-   invoice's *purpose* ("first-period", "renewal#<period start>" …) and the payment
-   method, so any retry of the same purpose with the same method charges once;
-3. one transaction issues it: the purpose's claim (once per account and purpose), the
-   series counter (``last_number = n - 1`` → ``n``: no gaps, no duplicates), the invoice,
-   the caller's account change and the receipt notice (R-PAY-11);
-4. the receipt is sent.
-
-A declined charge saves nothing (API.md). If the transaction's account condition fails
-after a successful charge (the account changed meanwhile), the charge is refunded before
-the error is raised. A purpose already issued answers the invoice issued for it.
+"""Invoices and credit notes (R-PAY-1, R-PAY-11, R-PAY-13, R-PAY-14): computed, charged under a key of
+account, purpose and payment method, then issued in one transaction (the purpose's claim, a gap-free
+number, the caller's account change, the receipt), so money and records never disagree.
+docs/ARCHITECTURE.md "Billing" (Charging).
 """
 
 from __future__ import annotations

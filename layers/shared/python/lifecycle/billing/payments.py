@@ -1,23 +1,7 @@
-"""The payment provider port (R-PAY-12): customers, payment methods, charges, refunds.
-
-Only the provider's tokens and references are ever stored, never a card number
-(R-PAY-12): ``attach`` takes the token the client got from the provider and returns
-the provider's payment-method reference, which is what the service keeps.
-
-Two adapters, chosen by settings as the email sender is (``lifecycle.notifications``):
-
-- ``LocalProvider`` for the local runtime and tests (API.md "Payment tokens"):
-  ``tok_visa`` and any other ``tok_…`` token charge successfully, ``tok_chargeDeclined``
-  is declined. Its state is a JSON-lines journal (``LOCAL_PAYMENTS_PATH``) that every
-  process and thread shares, or memory when no path is set.
-- ``StripeProvider`` in AWS: Stripe's REST API over ``urllib``.
-
-Every call carries an idempotency key: the same key returns the same outcome (a charge
-is never made twice, a declined attempt declines again); the same key with a different
-request is a bug and raises ``ValueError``. A decline raises ``PaymentDeclined`` (402);
-an unreachable provider raises ``ServiceUnavailable`` (503), to be retried with the
-same key. Logs carry ids, operations and error class names only, never a token,
-secret or address.
+"""The payment provider port (R-PAY-12): customers, payment methods, charges and refunds, each under an
+idempotency key; only the provider's tokens and references are stored, never a card number. Adapters:
+``LocalProvider`` (a JSON-lines journal, API.md "Payment tokens") and ``StripeProvider`` (Stripe's REST
+API). docs/ARCHITECTURE.md "Billing".
 """
 
 from __future__ import annotations

@@ -1,26 +1,7 @@
-"""Scheduled price changes of the plans (R-PAY-9).
-
-Staff schedule a new price per seat for one plan and billing period from an instant
-``effective_at`` on. R-PAY-9: it takes effect at least ``settings.price_notice_days`` (30)
-days after every affected owner is notified. The owners are the accounts in the sparse
-``by-price`` index under "<plan>#<billing period>": subscriptions and trials of that plan
-(lifetime voucher accounts have no subscription price and are not in it).
-
-Order of a request, whose clock stands still:
-
-1. refuse ``effective_at < now + notice days`` (``notice_too_short``) before anything is sent;
-2. refuse a change of the same plan at the same instant (``conflict``), also before sending;
-3. record and send a ``price_change_notice`` to each affected owner, at ``now``, page by page
-   of the index;
-4. save the change with ``notices_recorded_at = now``: ``effective_at`` is at least the
-   notice period after the last notice, by step 1.
-
-The price applies from the first period starting on or after ``effective_at``
-(``pricing.seat_price``): a period already running keeps the price it started with.
-
-The owners are notified synchronously, within the request (API Gateway allows 30 s). A
-retry after a failure half-way (without the same ``Idempotency-Key``) notifies again the
-owners notified before it: more notice, never less. Docs: ARCHITECTURE.md "Price changes".
+"""Scheduled price changes of the plans (R-PAY-9): refused unless ``effective_at`` is at least
+``price_notice_days`` away, then a ``price_change_notice`` to every owner in the sparse ``by-price``
+index, then the change saved; it applies to periods starting on or after ``effective_at``.
+docs/ARCHITECTURE.md "Corrections and price changes".
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""The prorated charge for a mid-period upgrade (R-PAY-5; API.md "Proration").
-
-Upgrading the plan or adding seats mid-period on a non-monthly period charges the price
-difference for the part of the period still to come, at once. The share is by the second
-and rounded half-up to the cent in integers (``money.div_round_half_up``), never through a
-float. Monthly billing has no proration (R-PAY-6) and downgrades are never refunded or
-credited (R-PAY-7): callers do not prorate either, so a negative difference is a bug here.
-Every instant is a timezone-aware UTC datetime passed in; this module reads no clock.
+"""The prorated charge for a mid-period upgrade (R-PAY-5; API.md "Proration"): the price difference for
+the rest of a non-monthly period, by the second, rounded half-up to the cent in integers. Monthly
+billing has none (R-PAY-6) and downgrades are never refunded (R-PAY-7), so a negative difference is a
+bug. Instants are passed in; this module reads no clock.
 """
 
 from __future__ import annotations

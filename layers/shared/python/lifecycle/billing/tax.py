@@ -1,16 +1,6 @@
-"""VAT on invoices (R-PAY-14): which rate applies, and the note an invoice must carry.
-
-Prices are net. The vendor (Quality Unit, s.r.o.; setting ``vendor_country``) charges:
-
-- its own country's rate to customers in its own country, VAT ID or not;
-- nothing to a business in another member state that gave a valid EU VAT ID: the
-  customer accounts for the VAT (reverse charge, Article 196 of Directive 2006/112/EC);
-- the customer's country's rate to customers in another member state without a VAT ID
-  (the One-Stop-Shop rule for electronically supplied services);
-- nothing outside the EU (outside the scope of EU VAT).
-
-An invoice takes the billing details valid at its issue time, so a VAT ID given later
-applies from the next invoice and never changes one already issued (R-PAY-14).
+"""VAT on invoices (R-PAY-14): which rate applies (the vendor's country's at home, none for an EU business
+with a VAT ID elsewhere (reverse charge), the customer's country's for other EU customers, none outside
+the EU) and the note an invoice must carry. Prices are net; the billing details valid at issue decide.
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
-"""Billing periods anchored at the account's start day (API.md "Billing periods", R-PAY-1).
-
-A monthly period is a calendar month from the anchor day: an account created on 31 January
-has periods starting 31 January, 28 (or 29) February, 31 March, 30 April… as each month
-allows. An annual period is a calendar year from the anchor day: an anchor of 29 February
-gives periods starting 28 February in common years and 29 February in leap years.
-Periods are whole UTC days, ``[start, end)``, so a UTC day (e.g. a shared-login detection
-day, R-USE-1) always falls inside exactly one period. Everything is UTC, so daylight-saving
-changes cannot stretch or shrink a period.
+"""Billing periods anchored at the account's start day (API.md "Billing periods", R-PAY-1): calendar
+months or years from the anchor (31 Jan → 28/29 Feb → 31 Mar; a 29 Feb anchor falls on 28 Feb in common
+years), whole UTC days ``[start, end)``, so a UTC day (a shared-login detection day, R-USE-1) falls in
+exactly one period and daylight saving never moves one.
 """
 
 from __future__ import annotations

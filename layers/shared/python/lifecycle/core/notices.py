@@ -1,11 +1,6 @@
-"""The texts of the notices, in plain English: what happened and what the reader can do.
-
-One template per notice type (API.md "Notification" ``type`` list, plus R-VOUCH-11's
-two). Each template names the facts it needs as ``{fields}``; ``render`` refuses a
-missing or unexpected fact (``KeyError``), so a caller cannot send half a notice.
-
-The texts live in this one module so a translation can be added beside ``ENGLISH``
-without touching the code that sends them.
+"""The texts of the notices, in plain English (API.md "Notification" ``type`` list, plus R-VOUCH-11's two):
+one template per type naming its ``{fields}``; ``render`` refuses a missing or unexpected fact, so a
+caller cannot send half a notice. One module, so a translation can sit beside ``ENGLISH``.
 """
 
 from __future__ import annotations

@@ -1,23 +1,8 @@
-"""Cancellation by the owner: "Stop account" (R-TERM-1) and by email (R-TERM-2).
-
-Cancelling is one conditional transaction: the account becomes ``cancelled`` with its
-access blocked, leaves every index a charging sweep or a price change reads (trial-due,
-billing-due, by-price: R-TERM-1 "no further charges"), is queued for the purge procedure
-(R-TERM-3: ``purge_after`` = now and ``purge_shard``: the purge sweep deletes it), and its audit event
-and the owner's ``cancellation_confirmed`` notice commit with it. The condition (not
-cancelled yet) makes a second cancel a no-op that answers with the same state and sends
-nothing.
-
-R-CREDIT-2: prepaid credit left is settled to 0 in the same transaction (condition: the
-credit did not move since it was read, else it is read again), and the refund owed
-(``credit_refund_percent`` of it; the rest is the cancellation fee) is recorded in it, then
-paid back through the provider (``lifecycle.billing.credit``). The answer carries ``refund`` and
-``cancellation_fee``, null without credit; a repeated cancel pays what is still owed and
-answers the same. R-PAY-7: nothing else is ever refunded.
-
-An emailed request is recorded ``pending`` with ``due_by``, the end of the next business
-day (settings' calendar, UTC). Staff confirm it, which cancels as above in the same
-transaction; the ``cancellation-sla-sweep`` escalates overdue ones to staff once.
+"""Cancellation by the owner: "Stop account" (R-TERM-1) and by email (R-TERM-2, confirmed by staff, the
+overdue escalated by the ``cancellation-sla-sweep``). One conditional transaction cancels, leaves the
+charging indexes, queues the purge (R-TERM-3), settles prepaid credit and records the refund owed
+(R-CREDIT-2; nothing else is refunded, R-PAY-7); a second cancel changes nothing.
+docs/ARCHITECTURE.md "Cancellation".
 """
 
 from __future__ import annotations

@@ -1,35 +1,7 @@
-"""Inactivity (R-TERM-6): warn every user after 4 weeks without activity, terminate after 8.
-
-Every account that has not ended carries ``inactivity_shard`` and ``inactivity_due_at``
-(the sparse ``inactivity-due`` index): the last activity (or the creation) plus
-``inactivity_warning_days``. Activity moves it forward and withdraws a warning
-(``lifecycle.usage.activity``): any activity resets the clock. The ``inactivity-sweep``
-schedule reads only the accounts due, and for each:
-
-- ended: it leaves the index;
-- not covered by ``inactivity_policy`` (default ``unpaid``: every account without a paid
-  subscription in good standing; ``all``; ``none``), or suspended by staff (its users cannot
-  use it): looked at again ``inactivity_warning_days`` later, any warning withdrawn;
-- covered, not warned, inactive ``inactivity_warning_days``: one conditional transaction
-  claims the warning (``inactivity_warned_at``; due again at the deletion date) with one
-  ``inactivity_warning`` notice per user and the audit event; the condition (not warned, due
-  unchanged, same status and plan) makes a rerun send nothing and lets an activity in
-  between win. The deletion date is the last activity plus ``inactivity_termination_days``,
-  but never less than the difference of the two settings after the warning, so every
-  warning leaves the users that long to act (an account that only now became covered is
-  not deleted the day after its warning);
-- covered, warned, inactive ``inactivity_termination_days`` and the deletion date reached:
-  terminated for inactivity (no further notice: the warning said so), queued for the purge.
-
-A transaction holds at most 100 items: when an account has more users than fit beside
-the account's update and the audit event, the claim commits the first notices and keeps
-the account due (``inactivity_due_at == inactivity_warned_at`` marks a warning whose notices
-are not all saved yet); the rest are saved after it, one conditional put each, under an id
-derived from the account, the warning and the user, so a run stopped half-way is finished by
-the next one without a second notice to anyone; only then does the account wait for its
-deletion date.
-
-A dry run reads each due account and lists what it would do and why (``would``), writing nothing.
+"""Inactivity (R-TERM-6): warn every user after 4 weeks without activity, terminate after 8. The
+``inactivity-sweep`` reads the sparse ``inactivity-due`` index; the warning is claimed once by a
+conditional transaction (notices that do not fit in it are put after it under derived ids), and a dry
+run lists what it would do and why. docs/ARCHITECTURE.md "Inactivity".
 """
 
 from __future__ import annotations

@@ -1,35 +1,8 @@
-"""The purge procedure (R-TERM-3; R-VOUCH-11's removal of the same owner's other accounts).
-
-An account with ``purge_after`` set (and its ``purge_shard``) is in the sparse
-``purge-due`` index: the cancellation (R-TERM-1, R-TERM-2), staff's termination and a
-voucher's revocation put it there. The ``purge-sweep`` deletes every item of it in every
-table of ``lifecycle.storage.MODELS`` except what law requires, and proves it with a
-deletion certificate that holds no personal data:
-
-- ``PURGE_MAP`` declares, for every model, how the account's items are found (a Query by
-  the ``account_id`` hash key or an index, or keys derived from items read first: never a
-  Scan) and what becomes of them (deleted, kept by law, unlinked, not the account's data).
-  A model missing from it fails the tests.
-- Order: an item that leads to others goes after them (Claims are derived from Users and
-  Invoices, CancellationRequests from Audit events); the Account item goes last, in one
-  transaction with the certificate's completion, so a purge stopped half-way is still in
-  the index and the next run resumes it. Every delete is idempotent.
-- Counts stay exact on resume: a table's count is recorded on the certificate before its
-  first delete (the items that existed when its turn came) and never counted again. The
-  certificate's id is derived from the account's, so every run finds the same one. Items
-  written after their table's turn (a staff read's audit event) are found again just
-  before the end and deleted and counted in the completing transaction.
-- Deletes go in batches of 25 (BatchWriteItem) while the run's time lasts; an account
-  whose time runs out stays in the index and the next tick goes on with it.
-- Invoices and credit notes are kept (accounting law, ``invoice_retention_years``). Their
-  billing details snapshot is personal data: a ``RetentionItem`` schedules its masking
-  (lifecycle.privacy.retention), and the certificate lists it as kept with that date.
-- The owner's ``account_deleted`` notice goes straight through the sender and is not
-  stored: a stored notice would keep the address and the subdomain after the purge. The
-  certificate records when it was sent (``notified_at``), without the address. A failing
-  provider is retried on every run for ``purge_notice_retry_hours``, then the purge
-  completes without it (erasure cannot wait on an email provider; the log and the
-  certificate's empty ``notified_at`` say so).
+"""The purge procedure (R-TERM-3; R-VOUCH-11's removal of the same owner's other accounts): the
+``purge-sweep`` deletes every item of an account queued in ``purge-due`` (by the cancellation, R-TERM-1/2,
+staff's termination or a revocation) as ``PURGE_MAP`` says, keeps what law requires, proves it with a
+deletion certificate that holds no personal data, and resumes exactly where a run stopped.
+docs/ARCHITECTURE.md "The end of an account".
 """
 
 from __future__ import annotations

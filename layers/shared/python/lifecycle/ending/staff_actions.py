@@ -1,23 +1,7 @@
-"""Staff suspend, reinstate and terminate an account (R-TERM-4, R-TERM-5, R-REG-4).
-
-Each action is one conditional transaction. Unless fraud is suspected, the owner's warning
-(``suspension_warning`` / ``termination_warning``) and its audit event ``…_warning_sent``
-are recorded in that transaction, one microsecond before the change they announce, so the
-warning always exists when the change does and every list sorted by time shows it first
-(R-TERM-4); the email is sent after the commit. The warning gives the reason in plain words
-(``notices.STAFF_ACTION_REASONS``), never staff's ``details``.
-
-R-TERM-5: staff's details and evidence are kept in the action's audit event under
-``evidence``, which only staff read (``audit.STAFF_ONLY_DETAILS``); fraud and abuse need
-evidence. R-REG-4: ``false_information`` (false registration data, impersonation) is a
-reason like the others.
-
-- Suspend: ``suspended``, access blocked; the previous status is kept to return to.
-- Reinstate: back to that status and its access; the owner is told (``account_reinstated``)
-  and the inactivity clock starts again (nobody could use the account while suspended).
-- Terminate (from any status that has not ended): ``terminated``, access ends, queued for
-  the purge procedure, out of every index a charging sweep or a price change reads
-  (R-TERM-1: no further charges) and out of the inactivity sweep's.
+"""Staff suspend, reinstate and terminate an account (R-TERM-4, R-TERM-5, R-REG-4): each is one conditional
+transaction holding the owner's warning (unless fraud is suspected), the change and its audit event with
+staff's evidence; a termination leaves the charging indexes (R-TERM-1) and queues the purge.
+docs/ARCHITECTURE.md "Staff suspend, reinstate, terminate".
 """
 
 from __future__ import annotations

@@ -1,41 +1,8 @@
-"""Consent records (R-GDPR-1) and what they allow: marketing and profiling stop on
-restriction (R-GDPR-6), objection (R-GDPR-8) and withdrawal (R-GDPR-9).
-
-**Records.** One ``Consent`` item per person (``privacy.person_key``) and purpose
-(``privacy.PURPOSES``), plus one ``restriction`` item per person. The attributes are the
-current state (given: when, how, which text version, with which account; withdrawn;
-objected; restricted); ``history`` gets every step appended by the same write that
-makes it (``list_append``), so the evidence never disagrees with the state and no step
-needs a read first. A consent given again is the person's latest word: it ends an earlier
-withdrawal or objection of that purpose (both stay in ``history``).
-
-**What each purpose rests on, and so what stops it** (``why_not``, ``may_send``):
-
-- ``marketing`` rests on consent (GDPR Art. 6(1)(a)). It is sent only while a consent is
-  given and not withdrawn, the person has not objected (Art. 21(2)-(3): absolute for direct
-  marketing) and their processing is not restricted (R-GDPR-6).
-- ``profiling`` (R-PAY-10's enterprise offer: an account's usage analysed to make an
-  offer) rests on legitimate interest (Art. 6(1)(f)), so it needs no consent; it stops
-  when the person objects (R-GDPR-8, Art. 21(1)) or is restricted (R-GDPR-6). It also
-  stops when they withdraw a profiling consent they gave: after a withdrawal the
-  controller may not carry on under another basis (EDPB Guidelines 05/2020, 121-123).
-- ``customer_service`` rests on the contract (Art. 6(1)(b)): the notices about a person's
-  account and requests (invoices, warnings, answers) are how the contract is performed,
-  and many are required by law. An objection (Art. 21 covers processing on legitimate
-  interest, not on a contract) or a withdrawal is recorded but does not stop them, and
-  R-GDPR-6 names only marketing and profiling.
-
-**Unsubscribe** (R-GDPR-9) is its own one-click action: every marketing email carries a
-signed, non-expiring link (``unsubscribe_link``) whose ``POST`` withdraws the marketing
-consent, with no sign-in and no request to verify. A withdrawal by request is effective
-only for the purposes it names.
-
-**Retention** (R-GDPR-2): every consent given moves the person's non-customer retention
-(``lifecycle.privacy.retention.non_customer``) to ``retention_years`` from then, in the same
-transaction; completing a request's step does too (``schedule_non_customer``): the
-records are evidence kept ``retention_years`` after the last of them. When that date
-comes, the retention sweep erases them, unless the person is still a customer then (the
-date moves on). An unsubscribe moves nothing: its record was scheduled by the consent.
+"""Consent records (R-GDPR-1) and what they allow: marketing and profiling (R-PAY-10's enterprise offer)
+stop on restriction (R-GDPR-6), objection (R-GDPR-8) and withdrawal (R-GDPR-9, also the one-click
+unsubscribe); customer service rests on the contract and never stops. Every step is appended to
+``history`` by the write that makes it and moves the person's retention (R-GDPR-2).
+docs/ARCHITECTURE.md "Data protection" (Consents).
 """
 
 from __future__ import annotations

@@ -1,24 +1,7 @@
-"""Everything held about one data subject, found without a Scan (R-GDPR-3..5, R-GDPR-7).
-
-A data subject is a person, known by an email address: ``find`` resolves it to the
-accounts they own (the ``by-owner-email`` index, confirmed by the exact address: a
-``+tag`` address is another mailbox as far as a request's verification proves) and the
-accounts they are a user of (the Users ``by-email`` index; an owner is a user too).
-``holdings`` then yields every item of every table that holds their personal data, each
-with the model it belongs to, so the export, rectification and erasure read the personal
-attributes through ``lifecycle.privacy.personal_data.INVENTORY`` and never restate them:
-
-- of an account they own: the Account item, every billing details version, every invoice
-  (kept by law), every custom development request;
-- of every account they are a user of: their User item, their sessions, the shared-login
-  detections naming them, the notices addressed to them, the audit events they caused, and
-  billing details versions and invoices that name their address;
-- as a person: their consent records, their data subject requests, the notices sent to
-  them as a person (``privacy.PERSON_NOTICES``), their retention item, and the claims
-  holding their address (owner-email, user-email).
-
-Other people's data in the same accounts (other users, their sessions) is not theirs and
-is not yielded.
+"""Everything held about one data subject, found without a Scan (R-GDPR-3..5, R-GDPR-7): ``find`` resolves
+an email to the accounts they own and those they are a user of; ``holdings`` yields every item holding
+their personal data with its model, for the export, rectification and erasure to read through
+``personal_data.INVENTORY``. Other people's data in the same accounts is not theirs and is not yielded.
 """
 
 from __future__ import annotations

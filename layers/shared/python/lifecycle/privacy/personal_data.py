@@ -1,11 +1,6 @@
-"""The personal data inventory (R-GDPR-1..10): every table and attribute that holds personal
-data, its category, where it comes from and why it is kept.
-
-Export (R-GDPR-3, R-GDPR-7), rectification (R-GDPR-4), erasure (R-GDPR-5) and retention
-(R-GDPR-2) are driven by this one map. Every model of ``lifecycle.storage.MODELS`` is
-declared here, with an empty tuple when it holds no personal data; a test inspects the
-models and fails when a table or a personal-looking attribute is added without a
-declaration.
+"""The personal data inventory (R-GDPR-1..10): every table and attribute that holds personal data, its
+category, source and legal basis. The export, rectification, erasure and retention are driven by it; a
+test fails when a model or a personal-looking attribute is added without a declaration.
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""What the data protection modules share (R-GDPR-1, R-GDPR-3..10): who a person is,
-the purposes and request types, signed links, and what completing a request is given.
-
-- A **person** is found by ``person_key(email)``: a keyed hash (HMAC-SHA256 with
-  ``link_signing_secret``) of the normalised address. Consent and request records are
-  keyed by it, so their keys name nobody, and a person without an account has records too.
-- **Signed links** (verification, export download, unsubscribe) carry a token: the
-  payload (what it is for, whom it names, until when) in base64url, a dot, and its
-  HMAC-SHA256. ``verify`` refuses a token for another use, a tampered one and an expired
-  one alike with ``InvalidToken`` (400 ``invalid_token``), saying no more than that.
+"""What the data protection modules share (R-GDPR-1, R-GDPR-3..10): who a person is (``person_key``, an
+HMAC of the normalised address), the purposes and request types, signed links (``verify`` refuses a
+token for another use, tampered or expired alike: 400 ``invalid_token``) and what completing a request
+is given.
 """
 
 from __future__ import annotations

@@ -1,33 +1,8 @@
-"""The retention schedule and its sweep (R-GDPR-2): personal data kept after the end of use
-is erased when its time comes.
-
-What is kept, and until when, is one ``RetentionItem`` per data subject, in the sparse
-``retention-due`` index (``retention_shard``, ``erase_at``) until it is erased:
-
-- ``ended_customer`` (``account#<id>``, written by the purge, lifecycle.ending.purge): the billing
-  details snapshot on the invoices kept by law. R-GDPR-2 keeps personal data 5 years
-  after the end of use (``retention_years``); accounting law keeps invoices, which must name
-  the customer, ``invoice_retention_years`` (10) after their issue. A legal obligation
-  overrides erasure (GDPR Art. 17(3)(b)), so ``erase_at`` is the later of the two; then
-  names, email, company, address and the company's identifiers become ``"erased"`` and
-  only the country stays (alone it identifies nobody; the VAT treatment of the kept
-  invoice rests on it). The invoice itself stays: its number keeps the series gap-free.
-- ``non_customer`` (``person#<person key>``, ``schedule_non_customer``): a person's consent
-  records (Consents), the notices sent to them as a person (Notifications under
-  ``privacy.PERSON_NOTICES``) and their answered data subject requests (PrivacyRequests),
-  ``retention_years`` after their latest consent or request (lifecycle.privacy.consents,
-  lifecycle.requests.privacy_requests). When it is due, a person who still uses the service (a user
-  of an account that exists and has not ended) keeps them and the date moves on
-  (``POSTPONERS``); otherwise consents and notices are deleted, and the answered requests
-  are masked: they stay, without the address and what the person wrote, as the record
-  that they were answered (R-GDPR-10). A request still open is left to be answered.
-
-The sweep finds the eraser of an item's kind in ``ERASERS`` (an item of an unknown kind
-is an error and stays due), asks the kind's postponer (``POSTPONERS``) whether the
-subject still uses the service, records a certificate (reason ``retention``) before it
-starts, and marks the item erased (``retention_shard`` removed) in one transaction with
-the certificate's completion. Erasers skip what they erased already, so a run stopped
-half-way, or out of time, is finished by the next one.
+"""The retention schedule and its sweep (R-GDPR-2): personal data kept after the end of use is erased when
+its ``RetentionItem`` falls due in the sparse ``retention-due`` index. Kinds: ``ended_customer`` (the
+billing details on invoices kept by law) and ``non_customer`` (a person's consents, notices and answered
+requests, R-GDPR-10), each erased by its ``ERASERS`` entry unless its ``POSTPONERS`` entry finds the
+subject still a customer. docs/ARCHITECTURE.md "The end of an account".
 """
 
 from __future__ import annotations

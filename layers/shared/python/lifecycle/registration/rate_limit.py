@@ -1,15 +1,7 @@
-"""R-REG-2: per-IP and per-email limits on registrations, fixed windows in DynamoDB.
-
-One counter item per scope, window and subject. A hit is one UpdateItem with an
-atomic ADD that returns the new count, so concurrent hits can never both see room
-that only one of them has: no read-then-write. Subjects (IPs, emails) are personal
-data and are stored only as a hash; the items expire by TTL after their window.
-
-A request that writes anyway counts its hits in its own transaction instead
-(``Limits.count_in``: each counter's ADD on the condition that the limit is not yet
-reached), so the limits cost it no round trip of their own; only a request refused
-for another reason pays for counting them (``Limits.counted_if_refused``). Every
-attempt counts once either way, and a limit reached refuses it with nothing written.
+"""R-REG-2: per-IP and per-email limits on registrations, fixed windows in DynamoDB: one counter per scope,
+window and hashed subject, expired by TTL. A hit is an atomic ADD (no read-then-write); a request that
+writes anyway counts in its own transaction (``Limits.count_in``), one refused for another reason by
+itself (``Limits.counted_if_refused``). docs/ARCHITECTURE.md "Accounts coming into being".
 """
 
 from __future__ import annotations

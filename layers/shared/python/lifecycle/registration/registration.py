@@ -1,14 +1,7 @@
-"""Who may register and under which names (RULES.md §6 and R-VOUCH-1).
-
-Plain functions, no storage: the signup and redemption handlers call them from their
-pydantic validators, so every refusal is a ``ValueError`` subclass with a message
-fit to show the person registering (it lands in ``errors[].message``).
-
-- R-VOUCH-1: the company name derives the account's subdomain (``subdomain_for``).
-- R-REG-1: the person is at least the minimum age on the signup date in UTC.
-- R-REG-3: a legal full name and a valid email (syntax and domain form, no DNS;
-  disposable domains refused when the setting lists them).
-- R-VOUCH-11: ``canonical_email`` finds the same owner behind ``name+tag@`` addresses.
+"""Who may register and under which names (RULES.md §6 and R-VOUCH-1): plain functions the signup and
+redemption validators call, refusing with a ``ValueError`` fit to show (``errors[].message``). R-VOUCH-1:
+the subdomain from the company name; R-REG-1: the minimum age (UTC); R-REG-3: a legal full name and a
+valid email (no DNS; disposable domains per setting); R-VOUCH-11: ``canonical_email`` sees through ``+tag``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
-"""Custom development requests (R-CUSTOM-1, the Terms' "Разработка по поръчка").
-
-The owner files a request; staff approve it, recording the agreed specification and
-the price agreed in advance, or refuse it with a reason. A request goes
-``requested → approved | refused`` once: each decision is a conditional update on
-``status = requested``, so a second decision, concurrent or later, is 409
-``already_decided``. Every request records that the results belong to the vendor (the
-Terms: the results are the vendor's exclusive intellectual property, reusable for other
-customers). The owner is notified of the decision; the approval notice is the written
-agreement the Terms ask for, so it states the specification, the price and the owner
-of the results.
+"""Custom development requests (R-CUSTOM-1, the Terms' "Разработка по поръчка"): the owner files a request;
+staff approve it with the agreed specification and price, or refuse it with a reason, once (a conditional
+update on ``status = requested``, else 409 ``already_decided``). The results are the vendor's; the
+approval notice, stating the specification, the price and the results' owner, is the written agreement
+the Terms ask for.
 """
 
 from __future__ import annotations

@@ -1,51 +1,8 @@
-"""The right to erasure (R-GDPR-5): the completion action of an erasure request.
-
-"Where law allows": an account the subject owns that is still in use blocks the erasure
-(409 ``owns_live_account``, naming the accounts; the contract still runs, the customer
-stops the account first). Otherwise every item ``data_subjects.holdings`` finds is erased
-or masked, the attributes to mask read from ``personal_data.INVENTORY``:
-
-- **owned accounts that have ended** (cancelled, terminated) are purged now, whole, by
-  ``purge.purge_account``: their own certificate, the owner's ``account_deleted`` notice,
-  their invoices kept by law with the retention item that masks them later (R-TERM-3,
-  R-GDPR-2). An owed credit refund is paid first, as the sweep does (R-CREDIT-2);
-- **accounts they are a user of**: their User item goes with its ``user-email#`` claim, the
-  seat freed and its extra-seat interval closed (``users.removal``; a ``user_removed``
-  event without personal data, actor the staff id); their sessions and shared-login
-  detection days are deleted (a period's fee item names users by id only and stays, the
-  customer's charge); notices addressed to them and billing details versions that name
-  them are masked (``"erased"``, and an unsent notice is never sent; of billing details
-  only the first and last name and the email: the company and its address are the
-  customer's); invoices naming them are kept by law and listed (the retention sweep masks
-  them after the account ends). Audit events they caused stay: they hold ids and outcome
-  codes only (lifecycle.accounts.audit), and the user id names nobody once the User item is gone;
-- **as a person**: consent records and the notices kept under ``privacy.PERSON_NOTICES``
-  are deleted, their retention item is marked erased by this certificate, and their data
-  subject requests are masked; the request being completed LAST (the caller sends the
-  completion notice to the address it loaded before), staying as the record of how the
-  request was handled.
-
-A table the inventory names and holdings learns to yield later is masked by default.
-Invoices of an account purged before the request are out of reach (nothing links a person
-to an account that is gone); that account's certificate lists them, the retention sweep
-masks them when due.
-
-The **deletion certificate** (``retention.certificate_id("erasure#" + request id)``,
-reason ``erasure_request``) is started before anything changes. Its ``deleted`` counts,
-per table, the items this erasure erased or masked; a purged account's items are counted
-on that account's own certificate, listed in ``kept`` by id with the invoices kept.
-
-**Retries** (Completing: a completion that failed half-way is called again): every step
-skips what is done (a deleted item is not found again, a masked one has nothing left to
-mask). Counts stay exact because every change commits in ONE transaction with its count
-on the certificate, under the condition that the item is still as read: a change another
-run made first fails its condition and is dropped, uncounted. The certificate also keeps,
-as it goes, what a retry could no longer find: the accounts being purged (recorded before
-their purge) and the invoices of an account the subject was a user of (recorded with the
-user's removal, the last step in that account). The request's own masking commits with
-the certificate's completion, so a completed certificate means the erasure is done: a
-later call returns its result and changes nothing. A run short of time (``Budget``)
-stops before its next write with 503 ``service_unavailable``; the retry resumes.
+"""The right to erasure (R-GDPR-5): the completion action of an erasure request. Refused while the subject
+owns an account in use; otherwise their ended accounts are purged (R-TERM-3, R-GDPR-2; an owed credit
+refund paid first, R-CREDIT-2), their memberships removed, their person records deleted and what names
+them masked, each change committed with its count on the deletion certificate, so a retry resumes with
+exact counts. docs/ARCHITECTURE.md "Data protection" (Erasure).
 """
 
 from __future__ import annotations

@@ -1,37 +1,6 @@
-"""Access and portability exports (R-GDPR-3, R-GDPR-7) and their once-only download.
-
-**The document** is JSON built from ``data_subjects.holdings``: for every item held about
-the subject, grouped by table (``purge.table_of``: stable names), its relation to them, a
-key that names nobody (ids, sort keys; never an address or a person key), and each personal
-attribute ``personal_data.INVENTORY`` declares for its model that has a value, with its
-category, source, legal basis and ``kept_by_law`` where set. A summary lists the
-categories and sources per table. Values are plain JSON: instants in ISO 8601 with ``Z``,
-sets as sorted lists, maps as objects.
-
-- **Access** (R-GDPR-3, GDPR Art. 15): everything held.
-- **Portability** (R-GDPR-7, GDPR Art. 20): the same machine-readable JSON, restricted to
-  what the subject *provided*, which is what Art. 20 covers: attributes whose source is
-  ``data_subject`` on their own records (not on another person's record that merely names
-  their address, relation ``addressee``), and attributes whose source is ``account_owner``
-  on the items of an account they own (the owner gave them). Data the service observed
-  (IPs, sessions) or derived is in the access export only.
-
-**Storage**: the document is written to an ``ExportStore`` under ``exports/<request id>.json``:
-a folder (``local_exports_path``: the local runtime and tests) or the S3 bucket
-(``exports_bucket``, encrypted by the bucket's default; its lifecycle rule expires objects
-left behind). The request records ``export_key`` and ``export_expires_at``.
-
-**Completion is idempotent**: a retry writes the document again (overwriting the same key,
-so the subject gets the latest data) and keeps the first expiry, so the link already given
-stays the one that works and a retry never extends a link's life; only an expiry that has
-passed is renewed (a completion must leave a working link). An export that was downloaded is
-never written again: a retry reports it downloaded.
-
-**The download works once**: the token (use ``export``, naming this request, valid until the
-expiry) is checked, then the bytes are read, then ``export_downloaded_at`` is set with a
-condition (not yet downloaded), so of two concurrent downloads exactly one gets the bytes;
-then the object is deleted. An expired or used link is 410 ``export_unavailable``; a
-forged, tampered or superseded one 400 ``invalid_token``.
+"""Access and portability exports (R-GDPR-3, R-GDPR-7): the JSON document of what is held about a subject
+(portability: only what they provided), stored under ``exports/<request id>.json`` (a folder locally,
+the S3 bucket in AWS), and its once-only download. docs/ARCHITECTURE.md "Data protection" (Exports).
 """
 
 from __future__ import annotations

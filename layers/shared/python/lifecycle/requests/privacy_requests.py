@@ -1,30 +1,7 @@
-"""Data subject requests (R-GDPR-10): received → verified → in progress → completed, or
-rejected with a reason, due ``privacy_response_days`` (30) after receipt, every step audited.
-
-- **Received**: anyone may ask (``POST /privacy/requests``, public, rate limited like signups
-  under its own counters). An address that is nobody's customer is accepted the same way, so
-  the answer never tells whether an address is a customer. The subject is sent a signed link
-  that names the request and expires (``privacy_verification_hours``).
-- **Verified**: by that link (``verified_by: email_link``) or by staff who checked the
-  identity another way (``verified_by: <staff id>``, with a note saying how).
-- **In progress → completed**: staff complete a verified request; the request type's action
-  (``ACTIONS``: export, rectification, erasure, restriction, objection, withdrawal) does the
-  work and returns its result, which is stored. An action is idempotent: a completion that
-  failed (the action raised, the function timed out) stays ``in_progress`` and is finished
-  by completing it again. A running completion holds the request for ``COMPLETION_LEASE``
-  (its history's last ``in_progress``/``retried`` step), so two concurrent completions never
-  run the action together: the second is 409 ``request_in_progress``.
-- **Rejected**: from any open status, with the reason the subject is told.
-- **The audit** is the request's ``history``: every step is appended in the same conditional
-  write that makes it (condition: the status and the history are still those read), so a
-  step is recorded exactly when it happened, and two writers never lose each other's entry.
-- **Escalation**: the ``privacy-request-sweep`` tells staff once about every open request
-  past its due date (the sparse ``overdue-due`` index), as the cancellation SLA sweep does.
-
-The subject is told of the outcome (``privacy_request_completed``/``_rejected``). Notices to
-a person are stored under ``privacy.PERSON_NOTICES`` + their person key; an erasure's
-completion notice is sent and not stored, as a stored notice would keep the erased address.
-Logs carry request ids and codes only, never addresses or details.
+"""Data subject requests (R-GDPR-10): received → verified → in progress → completed, or rejected, due
+``privacy_response_days`` after receipt. Each step is one conditional write that appends its ``history``
+entry; a completion holds a lease and runs the type's idempotent action (``ACTIONS``); the
+``privacy-request-sweep`` escalates overdue ones. docs/ARCHITECTURE.md "Data protection" (Requests).
 """
 
 from __future__ import annotations

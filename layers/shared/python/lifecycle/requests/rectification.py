@@ -1,37 +1,8 @@
-"""Rectification (R-GDPR-4): the subject's corrections applied wherever the service uses them.
-
-``corrections`` maps a field to its new value (staff's on completion, else the subject's):
-
-- ``full_name``: every User item of the subject's memberships (validated as a legal full
-  name, R-REG-3).
-- ``company_name``: every account the subject owns. The subdomain stays: it is the help
-  desk's address, chosen once (R-VOUCH-1), and the result says so.
-- ``email`` (normalised; disposable domains refused as at signup): the User items and their
-  ``user-email#<account>#<address>`` claims, the owned accounts (``owner_email``,
-  ``owner_email_canonical``) and their ``owner-email#`` claim, each account in one
-  transaction that deletes the old claim and puts the new one with ``attribute_not_exists``
-  (409 ``email_taken`` when the address is someone else's). An address that is the owner's
-  of an account the subject is an agent of, or an agent's of an account they own, is taken
-  too (read first, as adding a user checks it).
-  The person's records are keyed by the person key of their address, so they **move to the
-  new key**: consent records (``Consent.email`` set to the new address, a history step
-  added), the retention item that schedules their erasure (R-GDPR-2) and the notices sent
-  to them as a person (content unchanged). Otherwise a restriction, objection or erasure
-  asked for under the new address would not find the consents given under the old one.
-  A consent the new address already has a record of for the same purpose is not merged: the
-  old record stays where it is and the result lists it for staff. Unsubscribe links in
-  emails sent before name the old key and stop finding the moved records; the emails sent
-  after carry the new one.
-
-What is not changed, and said so in ``kept``: issued invoices keep their billing details
-snapshot (accounting law, R-PAY-14); billing details are versions the account owner replaces
-under Billing (``PUT /accounts/{id}/billing-details``), applying from the next invoice; past
-notices keep the address and text they were sent with (a record of what was sent); data
-subject requests keep the address they were made from (a record of who asked and how that
-was verified).
-
-Idempotent: every write is conditional on the old value, and a retry finds the values
-already correct (or the records already moved) and changes nothing.
+"""Rectification (R-GDPR-4): the subject's ``full_name`` (R-REG-3), ``company_name`` (the subdomain stays,
+R-VOUCH-1) and ``email`` corrected wherever the service uses them; a new email moves the person's records
+to its person key (consents, the R-GDPR-2 retention item, notices). Issued invoices keep their snapshot
+(R-PAY-14). Every write is conditional on the old value, so a retry changes nothing.
+docs/ARCHITECTURE.md "Data protection" (Rectification).
 """
 
 from __future__ import annotations

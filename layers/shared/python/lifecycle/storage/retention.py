@@ -1,12 +1,6 @@
-"""Deletion certificates (R-TERM-3, R-GDPR-5) and the retention schedule (R-GDPR-2).
-
-A **deletion certificate** records that an account's (or a person's) data was deleted:
-counts per table, what was kept and on which legal basis, when. It holds no personal
-data, so it can be kept as long as the vendor needs to prove the deletion.
-
-A **retention item** says when personal data that was kept (e.g. the billing details on
-issued invoices of an ended customer, or a non-customer's consent record) must be erased;
-the retention sweep reads only the due ones through the sparse ``retention-due`` index.
+"""Deletion certificates (R-TERM-3, R-GDPR-5: counts per table, what was kept and why, no personal data)
+and the retention schedule (R-GDPR-2: when kept personal data is erased, read through the sparse
+``retention-due`` index).
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
-"""The SharedLoginDetections table: shared-login evidence (R-USE-1) and fees (R-USE-2).
-
-Two kinds of item share an account's partition, both under the billing period's key:
-
-- a **detection day**, ``"<period start>#<user_id>#<day>"``: one per user per UTC day with
-  concurrent use, put once (``attribute_not_exists``) and then only extended. Its evidence
-  is the devices, the networks (IP prefixes, never full addresses: data minimisation) and
-  the first and last time concurrent use was seen that day;
-- the period's **fee**, ``"<period start>#fee"``: marked once by a conditional update when
-  a user's detection days reach the setting; billing turns a pending fee into an invoice
-  line, staff may waive it.
-
-A query with ``begins_with("<period start>#")`` reads a period whole.
+"""The SharedLoginDetections table: shared-login evidence (R-USE-1) and fees (R-USE-2) in the account's
+partition under the period's key: a detection day ``"<period start>#<user_id>#<day>"`` (put once, then
+extended; IP prefixes only) and the period's fee ``"<period start>#fee"`` (marked once). A query with
+``begins_with("<period start>#")`` reads a period whole.
 """
 
 from __future__ import annotations

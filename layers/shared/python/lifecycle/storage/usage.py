@@ -1,11 +1,6 @@
-"""The Usage table: what an account's help desk used, one item per calendar month (R-FAIR-1..2).
-
-The help desk reports usage; counters that accumulate (tickets, queries) are kept by
-atomic ADDs, levels (storage, end users) are set to the value last reported. A month
-whose usage crossed the account's limits carries ``usage_flag_period``, one that looks
-like an enterprise customer's carries ``enterprise_flag_period`` (R-PAY-10): each flag
-is set once, by a conditional update, and puts the item into its sparse index, which
-staff list without a Scan.
+"""The Usage table: what an account's help desk used, one item per calendar month (R-FAIR-1..2). Counters
+(tickets, queries) are ADDed, levels (storage, end users) set; the usage and enterprise (R-PAY-10) flags
+are each set once by a conditional update, which puts the item into its sparse index for staff.
 """
 
 from __future__ import annotations

@@ -1,28 +1,7 @@
-"""Changing a subscription's plan, seats or billing period, and previewing it (R-PAY-5..8).
-
-A request names the subscription the owner wants; fields left out keep the values the
-subscription will have at the next period (a scheduled change, else the current ones),
-so ``{}`` changes nothing and naming the current values cancels a scheduled change.
-The wanted subscription is compared with the current one, priced per seat for the
-current billing period at the current period's start (``pricing.seat_price``):
-
-- An **upgrade** (a plan at least as high, at least as many seats, a per-period amount at
-  least as high) applies now. On an annual (any non-monthly) period the difference is
-  charged at once for the seconds left of the period, rounded half-up to the cent
-  (R-PAY-5), and issued as an invoice in the same transaction as the account change. On
-  monthly billing nothing is charged now: the new price applies from the next monthly
-  invoice (R-PAY-6).
-- A **downgrade** (a lower plan, fewer seats or a lower amount) takes effect at the next
-  period (R-PAY-8): it is refused with ``downgrade_needs_confirmation`` and the list of
-  what the lower plan loses until the owner confirms it, and is then stored as pending
-  for the billing run. Nothing is refunded or credited (R-PAY-7).
-- A **billing-period** change takes effect at the next period too (stored as pending); the
-  move from annual to monthly gives up the annual price and needs the same confirmation.
-
-During a trial nothing has been charged, so every change applies at once and the trial's
-first charge uses the new values (R-PAY-4). Every write is conditioned on the values it
-was computed from: a concurrent change answers 409 ``conflict`` (a charge made for it is
-refunded by ``invoicing.charge_and_issue``).
+"""Changing a subscription's plan, seats or billing period, and previewing it (R-PAY-5..8): upgrades apply
+now (prorated on non-monthly periods), downgrades and billing-period changes wait for the period's end
+once confirmed, nothing is refunded, and during a trial (R-PAY-4) every change applies at once.
+docs/ARCHITECTURE.md "Subscription changes".
 """
 
 from __future__ import annotations

@@ -1,17 +1,6 @@
-"""The users of an account and the seats they hold (R-USE-3, R-VOUCH-5..7, R-VOUCH-9).
-
-``seats_used`` on the account counts the users (owner included), ``included_seats_used``
-those holding one of its ``included_seats``. Adding a user is one transaction: a
-conditional ADD on those counters (never more users than the plan, or the account's
-``seat_limit``, allows), the user, the claim of its email within the account, the audit
-event and, for a user beyond the included seats, an open seat interval and the owner's
-``extra_seat_warning`` notice. Concurrent adds therefore never pass the limit, and
-whether a seat is billable is decided by the counters at commit, not by an earlier read.
-
-Seat intervals belong to the user who was added beyond the included seats: removing an
-included user frees an included seat without moving another user's interval onto it, so
-an extra user added earlier stays billed until that user is removed, and the next user
-added takes the free included seat (not billable).
+"""The users of an account and the seats they hold (R-USE-3, R-VOUCH-5..7, R-VOUCH-9): adding a user is one
+transaction with a conditional ADD on the seat counters, so concurrent adds never pass the limit, and a
+user beyond the included seats opens a billable seat interval. docs/ARCHITECTURE.md "Users and seats".
 """
 
 from __future__ import annotations

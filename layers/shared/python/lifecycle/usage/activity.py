@@ -1,21 +1,7 @@
-"""Activity: a login or use of the help desk (API.md "Activity", ``POST /accounts/{id}/sessions``).
-
-An activity stores a session (device, IP, user agent; expired by TTL after
-``session_retention_days``) as evidence for shared-login detection, moves the user's and
-the account's ``last_active_at`` that the inactivity sweep reads, and is the continued
-use by which an account accepts a newly published terms version (R-TERMS-3).
-
-R-TERM-6 "any activity resets the clock": the same update that writes the account's
-``last_active_at`` moves its ``inactivity_due_at`` to now plus ``inactivity_warning_days``
-and withdraws a warning (``inactivity_warned_at``), so a later spell of inactivity is
-warned of again; the sweep's conditions on ``inactivity_due_at`` let the activity win
-over a warning or termination computed before it.
-
-Kept cheap: one read of the account, one put, and at most one conditional update of
-the user and one of the account; then one Query of the user's last sessions for
-shared-login detection (R-USE-1, ``lifecycle.usage.shared_logins``). ``last_active_at`` is
-written at most once per ``activity_write_interval_seconds``; a write skipped by its
-condition is not an error.
+"""Activity: a login or use of the help desk (API.md "Activity", ``POST /accounts/{id}/sessions``). It stores
+a session as shared-login evidence (R-USE-1), moves ``last_active_at`` and resets the inactivity clock
+(R-TERM-6), and accepts a newly published terms version by continued use (R-TERMS-3).
+docs/ARCHITECTURE.md "Inactivity".
 """
 
 from __future__ import annotations

@@ -1,34 +1,7 @@
-"""Shared-login detection (R-USE-1) and the monthly shared-login fee (R-USE-2).
-
-The Terms ("Общи условия / Достъп и използване"): login details may be used by one (1)
-person only, never by several; the system detects such use by itself, and the vendor may
-charge an additional *monthly* fee for it. The Terms set no threshold. RULES.md's default
-is "concurrent sessions from different devices/networks *beyond* a threshold (2 distinct
-devices active within the same 15 minutes, seen on 3 different days in a billing period)".
-Read precisely, with every number a setting:
-
-- **Concurrent use**: after an activity of a user (``POST /accounts/{id}/sessions``), that
-  user's sessions of the last ``shared_login_window_minutes`` (15) name more than
-  ``shared_login_max_devices`` (2) distinct ``device_id`` s. Two devices at once are one
-  person's allowance, so one person with a phone and a laptop is never a detection; a
-  third device active in the same 15 minutes is someone else's.
-- **Networks do not decide.** One person's phone on mobile data and laptop on the office
-  Wi-Fi are two networks at the same moment, so "two devices on two networks" would charge
-  exactly the phone-and-laptop person. Networks are kept as evidence only, as IP prefixes
-  (``/24``, ``/48``), never full addresses: data minimisation.
-- **Detection day**: a UTC day with at least one concurrent use of the user; one item per
-  user per day, put once, then only extended (devices, networks, last seen).
-- **Shared login**: the user's detection days in one monthly billing period (anchored at
-  the account's creation day, ``lifecycle.core.billing_periods``; the Terms' fee is monthly
-  whatever the plan's billing period) reach ``shared_login_days_per_period`` (3). A single
-  busy day is not enough; a habit is.
-- **The fee** (R-USE-2): the period's fee item is marked once by a conditional write
-  (``shared_login_fee_cents``, one extra seat's price; ``pending`` until billing puts it on
-  the next invoice), in one transaction with the owner's ``shared_login_detected`` notice,
-  so a period has at most one fee and exactly one notice for it. Staff may waive it.
-
-Activity stays cheap: one Query of the user's sessions in the window. More reads and
-writes happen only when concurrent use is found.
+"""Shared-login detection (R-USE-1) and the monthly shared-login fee (R-USE-2): more than
+``shared_login_max_devices`` devices of one user within ``shared_login_window_minutes`` make a detection
+day; ``shared_login_days_per_period`` such days in a monthly period mark the period's fee once, with the
+owner's notice. docs/ARCHITECTURE.md "Shared logins".
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
-"""Fair usage (R-FAIR-1, R-FAIR-2) and enterprise-offer flags (R-PAY-10).
-
-The help desk reports what an account used through a staff/service route: tickets and
-queries as counts since its last report (added atomically to the calendar month's
-item), storage and end users as the levels it sees now. Each report is checked against
-the account's limits: staff's per-account limits, or else its plan's (settings).
-
-A month whose usage crosses the limits is flagged for staff and the owner is notified,
-once: the flag is a conditional update (``usage_flagged_at`` must not exist), and only
-the report that sets it sends the notice, however many reports run at once. A month
-whose end users or queries per agent reach the settings' thresholds is flagged for an
-enterprise offer the same way, once, for staff only. A new month starts from zero, with
-no flags.
-
-The enterprise flag is profiling (the account's usage analysed to make an offer): it is
-skipped while the owner has objected to profiling or their processing is restricted
-(R-GDPR-8, R-GDPR-6; lifecycle.privacy.consents).
+"""Fair usage (R-FAIR-1, R-FAIR-2) and enterprise-offer flags (R-PAY-10): the help desk's usage reports,
+checked against the account's limits. A month over them is flagged for staff and the owner told, once; a
+month that looks like an enterprise customer's is flagged for staff, once, unless the owner objected to
+profiling or is restricted (R-GDPR-8, R-GDPR-6). docs/ARCHITECTURE.md "Fair usage".
 """
 
 from __future__ import annotations
