@@ -92,7 +92,7 @@ rules: install
 	$(BIN)/python scripts/rules.py
 
 # Not a test: loads 100,000 accounts into DynamoDB Local and prints what each sweep reads.
-# Issue 10's measurements (not tests, not in make test): cold start, DynamoDB round trips per
+# Performance measurements (not tests, not in make test): cold start, DynamoDB round trips per
 # route (fails while a route is over bench/round_trip_budgets.json), latency and throughput
 # through the local runtime, sweeps at 100,000 accounts against a Scan. One table at the end.
 bench: install

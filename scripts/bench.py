@@ -1,4 +1,4 @@
-"""``make bench``: every performance measurement of issue 10, then one table.
+"""``make bench``: every performance measurement (cold start, round trips, latency, throughput, sweeps), then one table.
 
 Runs each benchmark script in its own process (each starts what it needs: fresh
 interpreters, moto, the local runtime, DynamoDB Local), collects the rows it writes with
@@ -13,8 +13,8 @@ them are written by hand). ``--only`` re-measures some parts and keeps the other
     make bench BENCH_ARGS=--quick      # smaller runs of each (a few minutes)
     .venv/bin/python scripts/bench.py --only sweeps --only "round trips" --no-doc
 
-Exit status: 1 when a route exceeds its round-trip budget (bench/round_trip_budgets.json,
-as the issue asks) or a benchmark could not run; other targets missed are shown as ``miss``
+Exit status: 1 when a route exceeds its round-trip budget (bench/round_trip_budgets.json:
+the budgets are the gate) or a benchmark could not run; other targets missed are shown as ``miss``
 in the table and explained in docs/PERFORMANCE.md, not failed.
 """
 
@@ -36,7 +36,7 @@ from scripts.bench_report import Row, Section  # noqa: E402
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 RESULTS = ROOT / "bench" / "results"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-GATED = {"round trips"}  # the areas whose misses fail the run (the issue's budgets file)
+GATED = {"round trips"}  # the areas whose misses fail the run (bench/round_trip_budgets.json)
 
 
 @dataclass(frozen=True)

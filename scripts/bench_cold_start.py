@@ -1,4 +1,4 @@
-"""Benchmark: cold-start import time of every function's handler module (issue 10, performance).
+"""Benchmark: cold-start import time of every function's handler module against ``import boto3``.
 
 For every function in template.yaml (API functions and sweeps alike) this starts ``--runs``
 fresh interpreters that import the handler module only (``app``; nothing is invoked), with

@@ -1,4 +1,4 @@
-"""Benchmark: latency per route and redemption throughput through the local runtime (issue 10).
+"""Benchmark: latency per route and redemption throughput through the local runtime.
 
 Everything goes HTTP -> ``python -m local_runtime`` (werkzeug, threaded) -> the functions'
 handlers -> DynamoDB Local, started afresh in memory by ``tests/e2e/conftest.start_runtime``

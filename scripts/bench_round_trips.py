@@ -1,4 +1,4 @@
-"""Benchmark: DynamoDB round trips per request, for every operation of the OpenAPI document (issue 10).
+"""Benchmark: DynamoDB round trips per request, for every operation of the OpenAPI document.
 
 For each operation, a fresh scene is built (``tests/route_examples.py``: one valid example
 request per operation, made by the caller it names) in moto's in-process DynamoDB, tables

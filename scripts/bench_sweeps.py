@@ -1,4 +1,4 @@
-"""Benchmark: every sweep reads only what is due, at scale (issue 10: sweeps that scale).
+"""Benchmark: every sweep reads only what is due, at scale, against a Scan.
 
 Loads ``--accounts`` accounts (default 100,000) into an in-memory DynamoDB Local, with
 1 % of them due for each sweep (a different 1 % per sweep) and the other 99 % in the same

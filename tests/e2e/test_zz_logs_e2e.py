@@ -1,4 +1,4 @@
-"""Logs free of personal data and secrets (issue 9): everything the session's local runtime
+"""Logs free of personal data and secrets (hardening): everything the session's local runtime
 printed (every function's Powertools log lines, the runtime's own request lines, tracebacks)
 holds no email address, no name the tests send, no payment token, no bearer JWT, no voucher
 code, no signed link's token and none of the runtime's secrets.

@@ -1,4 +1,4 @@
-"""Template security (issue 9): data at rest is encrypted and recoverable, every function runs
+"""Template security (hardening): data at rest is encrypted and recoverable, every function runs
 with a role of its own that names its actions, the API's access log holds no personal data,
 and checkov's scan passes with every suppression explained in the template itself.
 

@@ -1,4 +1,4 @@
-"""Failure injection against DynamoDB Local (issue 9): the injected errors read as the real
+"""Failure injection against DynamoDB Local (hardening): the injected errors read as the real
 engine's do, and a throttle or a cancelled transaction of a real request is a 503 with
 Retry-After that writes nothing, after which the retry does the work once."""
 

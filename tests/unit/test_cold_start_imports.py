@@ -1,4 +1,4 @@
-"""Issue 10 (cold start): what a function's import must not pull in, checked in a fresh
+"""Cold start: what a function's import must not pull in, checked in a fresh
 interpreter as Lambda starts one. ``make bench-cold-start`` measures the time; these keep
 the two largest savings from coming back unnoticed."""
 

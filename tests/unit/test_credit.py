@@ -543,7 +543,7 @@ def test_r_credit_2_a_confirmed_emailed_cancellation_refunds_too(account: dict[s
     assert cancel(account).body["refund"] == usd(9_120)
 
 
-# ---------------------------------------------------------------- races with the reads saved (issue 10)
+# ---------------------------------------------------------------- races with the reads saved (round trips)
 
 
 def test_r_credit_1_a_seat_added_during_the_charge_is_seen_by_the_purchase(

@@ -1,4 +1,4 @@
-"""Failure injection over moto (issue 9): DynamoDB throttles and cancelled transactions
+"""Failure injection over moto (hardening): DynamoDB throttles and cancelled transactions
 surface as 503 with Retry-After, never as a lost write or a half-done state; a notice the
 email provider refuses stays in the outbox (the Notifications table, unsent) for a retry.
 
@@ -463,7 +463,7 @@ def check_one(scenario: Scenario, world: World, index: int, fault: Fault, clean:
 def test_a_throttle_at_any_call_is_a_503_with_retry_after_and_never_half_done(
     scenario: Scenario, tmp_path: Path
 ) -> None:
-    """Issue 9: each of the clean run's DynamoDB calls throttled in turn (provisioned
+    """Hardening: each of the clean run's DynamoDB calls throttled in turn (provisioned
     throughput and request throttling); every outcome is "nothing changed, the retry does
     it" or "done, the retry (if the answer asked for one) converges to the clean run's
     state" (module doc)."""

@@ -206,7 +206,7 @@ def test_r_pay_9_staff_list_the_scheduled_changes() -> None:
     with FaultInjector() as counted:
         listed = call("GET", "/admin/prices", claims=STAFF)
     assert listed.status == 200, listed.body
-    assert counted.operations() == ["Scan"]  # one read of the small price table (issue 10)
+    assert counted.operations() == ["Scan"]  # one read of the small price table (round-trip budget)
     assert [(item["plan"], item["billing_period"], item["price"]["amount"]) for item in listed.body["items"]] == [
         ("ticket", "monthly", 2500),
         ("ticket", "monthly", 2700),

@@ -127,7 +127,7 @@ def test_r_reg_2_public_route_is_limited_per_email_whatever_its_spelling(route_k
 # ---------------------------------------------------------------- refused attempts count too
 
 # A request refused for another reason (a guessed code, a bot's filled trap field) counts
-# against the limits by itself; an accepted one counts in its own transaction (issue 10).
+# against the limits by itself; an accepted one counts in its own transaction (no round trip of its own).
 REFUSED: dict[str, tuple[Callable[[int, str], Reply], int]] = {
     "POST /signups": (
         lambda n, ip: call(

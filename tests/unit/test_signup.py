@@ -192,7 +192,7 @@ def test_r_vouch_1_a_redemption_reads_the_voucher_then_commits_once_with_its_cam
     with FaultInjector() as counted:
         reply = call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA"))
     assert reply.status == 201, reply.body
-    # Issue 10: one read and one transaction (the limits, the account, the code, the count),
+    # Round trips: one read and one transaction (the limits, the account, the code, the count),
     # then the welcome notice's "sent" mark after its send.
     assert counted.operations() == ["GetItem", "TransactWriteItems", "UpdateItem"]
     assert Campaign.get("deal").codes_redeemed == 1

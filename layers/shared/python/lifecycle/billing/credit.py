@@ -228,7 +228,7 @@ def still_none_left() -> Condition:
 
 
 def committed_without_credit(account: Account, change: Callable[[bool], Build]) -> bool:
-    """A seat or plan change committed without a ``rebase`` after it (R-CREDIT-1, issue 10):
+    """A seat or plan change committed without a ``rebase`` after it (R-CREDIT-1; no rebase round trips):
     when ``account`` had no credit as read, ``change(True)`` (the change with
     ``still_none_left`` in its account condition) is tried once. True when it committed:
     there is nothing to settle. False, with nothing written, when the account had credit

@@ -214,7 +214,7 @@ def _with_previous(
 def list_all(principal: Principal, settings: Settings) -> PriceChangeList:
     """Every scheduled change, by plan and billing period, earliest first.
 
-    One Scan of the price table (issue 10: 1 round trip, not one Query per plan and billing
+    One Scan of the price table (1 round trip, not one Query per plan and billing
     period): it holds a handful of changes per price list a year, written only by staff, so
     reading all of it is reading what is asked. The sweeps never Scan; this is a listing."""
     require_staff(principal)

@@ -19,7 +19,7 @@ __all__ = ["MetricUnit", "log_metrics", "logger", "metrics", "tracer"]
 # X-Ray records what the functions call out to: DynamoDB and the other AWS services
 # (botocore, which pynamodb uses too) and the CAPTCHA and email providers (urllib over
 # http.client, "httplib"). Patching every library the SDK knows (its default) imports
-# requests, sqlite3, httpx and more at each cold start only to patch them (issue 10).
+# requests, sqlite3, httpx and more at each cold start only to patch them, a slower cold start.
 TRACED_MODULES = ("botocore", "httplib")
 
 logger = Logger()

@@ -1,4 +1,4 @@
-"""Plan and billing-period names of API.md. Prices and limits are data (billing issue)."""
+"""Plan and billing-period names of API.md. Prices and limits are data (settings, ``billing.pricing``)."""
 
 from __future__ import annotations
 

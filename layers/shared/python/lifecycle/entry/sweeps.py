@@ -55,7 +55,7 @@ def due_in(index: Any, due: Any, page_size: int) -> QueryDue:
     """The ``QueryDue`` of a sparse due index: one shard's items whose range key meets ``due``
     (e.g. ``Account.trial_ends_at <= now``), ``page_size`` at a time, after the key ``after``.
     The index holds only items waiting for the sweep, so a Query reads what is due and
-    nothing else (issue 10: items read / items due)."""
+    nothing else (items read / items due ≈ 1)."""
 
     def query(shard: str, after: dict[str, Any] | None) -> DuePage:
         page: DuePage = index.query(shard, due, limit=page_size, page_size=page_size, last_evaluated_key=after)

@@ -192,7 +192,7 @@ def schedule_non_customer(
 
 def keep_non_customer(person_key: str, consent_given_at: datetime, now: datetime, settings: Settings) -> None:
     """``schedule_non_customer`` for a caller that needs no answer: one conditional put and
-    no read after it when a later consent is on record already (issue 10: round trips)."""
+    no read after it when a later consent is on record already (a round trip saved)."""
     _moved_on(non_customer(person_key, consent_given_at, settings), consent_given_at, now)
 
 

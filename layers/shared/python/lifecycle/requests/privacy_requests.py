@@ -39,7 +39,7 @@ from lifecycle.storage.transactions import CONFLICT_RETRIES, Outcome, backoff, c
 def _deferred(module: str, name: str) -> privacy.Action:
     """An action imported when a request is first completed with it: erasure, rectification
     and the exports reach into every table (and erasure into billing), and the functions that
-    only receive, verify, list or escalate requests never run them (issue 10: cold start)."""
+    only receive, verify, list or escalate requests never run them (a faster cold start)."""
 
     def action(completing: Completing) -> dict[str, Any]:
         done: dict[str, Any] = getattr(importlib.import_module(module), name)(completing)
@@ -264,7 +264,7 @@ class _Step:
     note: str | None = None
     status: RequestStatus | None = None
     # The attributes it sets (None: removes): written to the request, then to the item in
-    # memory, so the answer is the request as stored without reading it back (issue 10).
+    # memory, so the answer is the request as stored without reading it back (a round trip saved).
     changes: Mapping[str, Any] = field(default_factory=dict)
     # A notice that tells of the step and commits with it (sent after the commit).
     notice: Notification | None = None
@@ -352,7 +352,7 @@ def _advance(
     nothing to do), write it; read again and decide again when the request moved meanwhile.
     Returns the request as it now is and the step written, if any; its notice is sent. A
     step without a notice is one conditional UpdateItem, one with a notice a transaction;
-    neither is read back (issue 10: one read per step)."""
+    neither is read back (one read per step)."""
     for _ in range(STEP_RETRIES):
         item = _load(request_id, missing)
         step = plan(item)
@@ -415,7 +415,7 @@ def receive(form: RequestInput, ip: str, now: datetime, settings: Settings) -> S
     notice = _verification_notice(item, now, settings)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
-        counted.count_in(tx, outcome)  # R-REG-2, in the request's own transaction (issue 10)
+        counted.count_in(tx, outcome)  # R-REG-2, in the request's own transaction (no round trip of its own)
         outcome.put(tx, "request", item, PrivacyRequest.id.does_not_exist())
         outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
