@@ -3,6 +3,8 @@
 A campaign fixes the plan, the included seats, the one-off price and the redeem-by
 deadline of its codes. The deadline is stored as the instant it denotes: a local time
 is read in the campaign's time zone, an instant with ``Z``/offset is taken as is.
+When a code is redeemable (R-VOUCH-3) is decided here alone: ``redeemable_until``,
+``redeemable`` and its DynamoDB condition ``still_redeemable``.
 
 The Terms' own deal is the default campaign (``settings.default_campaign_id``): it need
 not be created by staff, it comes into being with the Terms' values on first use.
@@ -10,19 +12,20 @@ not be created by staff, it comes into being with the Terms' values on first use
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.expressions.condition import Condition
 
 from lifecycle.core import clock
 from lifecycle.core.errors import CampaignExists, NotFound
 from lifecycle.core.money import Money
 from lifecycle.core.plans import Plan
 from lifecycle.core.settings import get_settings
-from lifecycle.storage import Campaign
+from lifecycle.storage import Campaign, Voucher
 
 CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="lower-case slug")]
 
@@ -43,6 +46,27 @@ def deadline_instant(redeem_by: str, time_zone: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_zone(time_zone))
     return parsed.astimezone(UTC)
+
+
+def redeemable_until(campaign: Campaign) -> datetime:
+    """R-VOUCH-3: the exclusive end of redemption, one second after the campaign's redeem-by time.
+
+    ``redeem_by`` is already the instant of the deadline read in the campaign's time zone;
+    "until 23:59:59" includes that whole last second. Each code carries a copy
+    (``Voucher.redeemable_until``, set at import), so redemption reads only the code.
+    """
+    deadline: datetime = campaign.redeem_by
+    return deadline + timedelta(seconds=1)
+
+
+def redeemable(code: Voucher, now: datetime) -> bool:
+    """R-VOUCH-3: ``now`` is before the code's end of redemption (its ``redeemable_until``)."""
+    return now < code.redeemable_until
+
+
+def still_redeemable(now: datetime) -> Condition:
+    """R-VOUCH-3 as a condition on the code's item: ``redeemable`` still holds when it commits."""
+    return Voucher.redeemable_until > now
 
 
 class CampaignInput(BaseModel):

@@ -2,7 +2,7 @@
 
 A code is stored only as an HMAC of its normalised form keyed by a secret pepper, so a
 leaked table dump holds no redeemable code. Each Voucher item carries a copy of its
-campaign's terms, redeem-by deadline included, so redemption needs only the item.
+campaign's terms, ``campaigns.redeemable_until`` included, so redemption needs only the item.
 
 Codes are written with conditional puts, grouped into transactions of up to 100: an
 existing code (redeemed, revoked or not) is never changed, only counted as a duplicate.
@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -30,7 +30,7 @@ from pynamodb.transactions import TransactWrite
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Campaign, Voucher, transactions
-from lifecycle.vouchers.campaigns import get_or_default
+from lifecycle.vouchers.campaigns import get_or_default, redeemable_until
 
 # No 0/O, 1/I/L: a code read aloud or retyped from paper cannot be misread.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -189,16 +189,6 @@ def _unique_by_hash(codes: Iterable[str], pepper: str) -> dict[str, str]:
     for code in codes:
         unique.setdefault(code_hash(code, pepper), code)
     return unique
-
-
-def redeemable_until(campaign: Campaign) -> datetime:
-    """R-VOUCH-3: the exclusive end of redemption, one second after the campaign's redeem-by time.
-
-    ``redeem_by`` is already the instant of the deadline read in the campaign's time zone;
-    "until 23:59:59" includes that whole last second.
-    """
-    deadline: datetime = campaign.redeem_by
-    return deadline + timedelta(seconds=1)
 
 
 def _voucher(key: str, campaign: Campaign, now: datetime) -> Voucher:
