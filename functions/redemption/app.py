@@ -12,12 +12,10 @@ from lifecycle.core.auth import PUBLIC, allowed, require_member, require_staff
 from lifecycle.core.observability import MetricUnit, metrics
 from lifecycle.core.settings import get_settings
 from lifecycle.entry.http import create_app, current_principal, lambda_handler_for, problem_responses, source
-from lifecycle.onboarding import signup
+from lifecycle.onboarding import redemption, signup
 from lifecycle.vouchers import revocation
 
 app = create_app()
-
-VOUCHER_ERRORS = {"s404": "voucher_not_found", "s409": "voucher_already_redeemed", "s410": "voucher_expired"}
 
 
 @app.post(
@@ -38,10 +36,10 @@ VOUCHER_ERRORS = {"s404": "voucher_not_found", "s409": "voucher_already_redeemed
         ),
     },
 )
-def create_redemption(form: Annotated[signup.RedemptionInput, Body()]) -> tuple[AccountView, int]:
+def create_redemption(form: Annotated[redemption.RedemptionInput, Body()]) -> tuple[AccountView, int]:
     ip, user_agent = source(app)
     meta = signup.RequestMeta(ip=ip, user_agent=user_agent)
-    account = signup.redeem(form, meta, clock.now(), get_settings())
+    account = redemption.redeem(form, meta, clock.now(), get_settings())
     metrics.add_metric(name="VouchersRedeemed", unit=MetricUnit.Count, value=1)
     return account, 201
 
@@ -64,11 +62,11 @@ def create_redemption(form: Annotated[signup.RedemptionInput, Body()]) -> tuple[
 )
 def apply_code(
     id: Annotated[str, Path(max_length=64)],
-    form: Annotated[signup.ApplyCodeInput, Body()],
+    form: Annotated[redemption.ApplyCodeInput, Body()],
 ) -> AccountView:
     caller = current_principal(app)
     require_member(caller, id, roles=("owner",), staff=False)
-    return signup.apply_code(accounts.load(id), form, caller.user_id, clock.now(), get_settings())
+    return redemption.apply_code(accounts.load(id), form, caller.user_id, clock.now(), get_settings())
 
 
 @app.post(

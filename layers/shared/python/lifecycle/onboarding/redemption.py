@@ -1,0 +1,273 @@
+"""Voucher redemption: a new lifetime account from a code (R-VOUCH-1..3, R-VOUCH-5) and a
+code applied to an existing account (R-VOUCH-4). Each reads the code, checks it, then
+commits one transaction (the code's redemption, its campaign's count and the account) and
+turns the labels of its failed conditions into the client's error. Exactly once is that
+transaction's condition; the read is for clear errors (issue 10: one read, one transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any, NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from lifecycle.accounts import audit
+from lifecycle.accounts.accounts import AccountView
+from lifecycle.core import billing_periods, errors
+from lifecycle.core.observability import logger
+from lifecycle.core.settings import Settings
+from lifecycle.onboarding import signup
+from lifecycle.onboarding.signup import Registrant, RequestMeta
+from lifecycle.privacy import consents
+from lifecycle.storage import Account, Campaign, Voucher
+from lifecycle.storage.base import shard_of
+from lifecycle.storage.transactions import Outcome, try_commit
+from lifecycle.vouchers.campaigns import redeemable, still_redeemable
+from lifecycle.vouchers.vouchers import InvalidVoucherCode, code_hash, normalise_code
+
+# The labels of the code's and its campaign's updates in a redemption's transaction.
+VOUCHER = "update:voucher"
+CAMPAIGN = "update:campaign"
+ACCOUNT = "update:account"
+
+
+class RedemptionInput(Registrant):
+    """``POST /redemptions``: a lifetime account from a voucher code."""
+
+    code: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ApplyCodeInput(BaseModel):
+    """``POST /accounts/{id}/redemptions``: a code for an account that has none (R-VOUCH-4)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+# ---------------------------------------------------------------- a new account
+
+
+def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Settings) -> AccountView:
+    """R-VOUCH-1..3, R-VOUCH-5: a new lifetime account from a code, exactly once ever.
+
+    Round trips (issue 10): the voucher's read and one transaction, then the welcome's send
+    and its "sent" mark. A code guessed wrong is refused after the read and still counts
+    against the limits (R-REG-2), so guessing is limited like signing up."""
+    counted = signup.limits(form, meta, now, settings)
+    with counted.counted_if_refused():
+        signup.admit(form, meta, now, settings)
+        hashed, voucher = _voucher(form.code, settings)
+        _check_redeemable(voucher, now)
+        account, owner = signup.new_account(form, meta, now, settings)
+        _apply_voucher_terms(account, voucher, hashed, now, settings)
+        event = audit.event(
+            account.id, "account_created", owner.user_id, now, via="voucher", campaign_id=voucher.campaign_id
+        )
+        notice = signup.welcome(account, now)
+
+        def build(count_campaign: bool, tx: TransactWrite, outcome: Outcome) -> None:
+            counted.count_in(tx, outcome)
+            signup.put_account(tx, outcome, account, owner, event, notice)
+            _claim_voucher(tx, outcome, hashed, account.id, now)
+            if count_campaign:
+                _count_redemption(tx, outcome, voucher.campaign_id)
+            consents.record_given(tx, outcome, form.email, form.consents, "redemption", account.id, now, settings)
+
+        failed = _commit_counted(build)
+        if VOUCHER in failed:
+            _raise_lost(hashed, now)
+        counted.raise_if_reached(failed)
+        signup.raise_if_taken(account, failed)
+        _raise_if_failed(failed)
+    signup.send_welcome(notice, now, settings)
+    return AccountView.of(account)
+
+
+# ---------------------------------------------------------------- an existing account
+
+
+def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime, settings: Settings) -> AccountView:
+    """R-VOUCH-4: one code per account; a trial becomes a lifetime account.
+
+    A second code fails the account's condition, so the transaction also leaves the
+    rejected code unredeemed.
+    """
+    if account.voucher_code_hash is not None:
+        raise errors.VoucherNotStackable("This account already has a voucher")
+    hashed, voucher = _voucher(form.code, settings)
+    _check_redeemable(voucher, now)
+    event = audit.event(account.id, "voucher_applied", actor, now, campaign_id=voucher.campaign_id)
+    upgraded = Account(account.id)
+    _apply_voucher_terms(upgraded, voucher, hashed, now, settings)
+
+    def build(count_campaign: bool, tx: TransactWrite, outcome: Outcome) -> None:
+        tx.update(
+            upgraded,
+            actions=[
+                Account.status.set("active"),
+                Account.lifetime.set(True),
+                Account.plan.set(voucher.plan),
+                Account.billing_period.set("monthly"),
+                Account.included_seats.set(voucher.included_seats),
+                Account.voucher_code_hash.set(hashed),
+                Account.voucher_campaign_id.set(voucher.campaign_id),
+                Account.voucher_redeemed_at.set(now),
+                Account.access_blocked_reason.remove(),
+                Account.trial_sweep.remove(),
+                Account.trial_ends_at.remove(),
+                # No subscription any more (R-VOUCH-5): extra seats are billed in arrears from now.
+                Account.price_key.remove(),
+                Account.billing_anchor.set(upgraded.billing_anchor),
+                Account.billed_through.set(upgraded.billed_through),
+                Account.billing_shard.set(upgraded.billing_shard),
+                Account.bill_due_at.set(upgraded.bill_due_at),
+            ],
+            condition=Account.id.exists() & Account.voucher_code_hash.does_not_exist(),
+        )
+        outcome.labels.append(ACCOUNT)
+        _claim_voucher(tx, outcome, hashed, account.id, now)
+        if count_campaign:
+            _count_redemption(tx, outcome, voucher.campaign_id)
+        outcome.put(tx, "audit", event, None)
+
+    failed = _commit_counted(build)
+    # A code applied concurrently to this account wins over anything the voucher says.
+    if ACCOUNT in failed:
+        raise errors.VoucherNotStackable("This account already has a voucher")
+    if VOUCHER in failed:
+        _raise_lost(hashed, now)
+    _raise_if_failed(failed)
+    # The answer is the account as loaded with what the transaction set (its condition held,
+    # so nothing else changed the voucher terms): no read back (issue 10).
+    _apply_voucher_terms(account, voucher, hashed, now, settings)
+    account.access_blocked_reason = account.trial_sweep = account.trial_ends_at = None
+    return AccountView.of(account)
+
+
+# ---------------------------------------------------------------- the code
+
+
+def _voucher(raw_code: str, settings: Settings) -> tuple[str, Voucher]:
+    try:
+        hashed = code_hash(normalise_code(raw_code), settings.voucher_pepper)
+    except InvalidVoucherCode as exc:
+        raise errors.VoucherNotFound("No such voucher code") from exc
+    try:
+        return hashed, Voucher.get(hashed, consistent_read=True)
+    except DoesNotExist as exc:
+        raise errors.VoucherNotFound("No such voucher code") from exc
+
+
+def _check_redeemable(voucher: Voucher, now: datetime) -> None:
+    """R-VOUCH-3 and R-VOUCH-2, as far as a read can tell; the transaction re-checks."""
+    if voucher.revoked_at is not None:
+        raise errors.VoucherRevoked("This code was revoked")
+    if voucher.redeemed_at is not None:
+        record_reuse_attempt(voucher, now)
+        raise errors.VoucherAlreadyRedeemed("This code has been redeemed already")
+    if not redeemable(voucher, now):
+        raise errors.VoucherExpired("This code's campaign has ended")
+
+
+def _raise_lost(hashed: str, now: datetime) -> NoReturn:
+    """The code's condition failed although the read said redeemable: a concurrent redeemer
+    won, or it was revoked or its deadline passed in between (read again to tell which)."""
+    _check_redeemable(Voucher.get(hashed, consistent_read=True), now)
+    raise errors.VoucherAlreadyRedeemed("This code has been redeemed already")
+
+
+def record_reuse_attempt(voucher: Voucher, now: datetime) -> None:
+    """R-VOUCH-2: a second attempt is an abuse signal on the account that holds the code.
+
+    Plain atomic ADDs, not a transaction: many losers of a race must not conflict
+    with each other over the same two items.
+    """
+    if voucher.account_id:
+        _add_if_exists(Account(voucher.account_id), Account.abuse_signals, Account.id)
+        audit.event(voucher.account_id, "voucher_reuse_attempt", "anonymous", now).save()
+    _add_if_exists(Campaign(voucher.campaign_id), Campaign.abuse_signals, Campaign.id)
+
+
+def _add_if_exists(item: Model, counter: Any, key: Any) -> None:
+    """ADD 1 to ``counter``, never creating a half item where the target is gone."""
+    try:
+        item.update(actions=[counter.add(1)], condition=key.exists())
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+# ---------------------------------------------------------------- the transaction
+
+
+def _claim_voucher(tx: TransactWrite, outcome: Outcome, hashed: str, account_id: str, now: datetime) -> None:
+    tx.update(
+        Voucher(hashed),
+        actions=[Voucher.redeemed_at.set(now), Voucher.account_id.set(account_id)],
+        condition=(
+            Voucher.code_hash.exists()
+            & Voucher.redeemed_at.does_not_exist()
+            & Voucher.revoked_at.does_not_exist()
+            & still_redeemable(now)
+        ),
+    )
+    outcome.labels.append(VOUCHER)
+
+
+def _count_redemption(tx: TransactWrite, outcome: Outcome, campaign_id: str) -> None:
+    """The campaign's redeemed count, in the redemption's own transaction: counted after the
+    commit, a throttled count was lost and the request answered 503 although the code was
+    redeemed, so the client's retry read as a reuse of the code (R-VOUCH-2)."""
+    tx.update(Campaign(campaign_id), actions=[Campaign.codes_redeemed.add(1)], condition=Campaign.id.exists())
+    outcome.labels.append(CAMPAIGN)
+
+
+def _commit_counted(build: Callable[[bool, TransactWrite, Outcome], None]) -> list[str]:
+    """Commit a redemption with its campaign's count, unread: every code is made under an
+    existing campaign (``campaigns.add_codes`` reads it), so reading it again on each
+    redemption would only cost a round trip. Should the campaign item be gone all the same,
+    the code is still honoured, uncounted (logged), rather than refused for our own gap.
+    The labels of the failed conditions, none when it committed."""
+    failed = try_commit(partial(build, True))
+    if failed == [CAMPAIGN]:
+        logger.warning("redeemed a code whose campaign item is missing; not counted")
+        failed = try_commit(partial(build, False))
+    return failed
+
+
+def _raise_if_failed(failed: list[str]) -> None:
+    # Only a random id colliding fails another condition; a retry draws new ones.
+    if failed:
+        raise errors.ServiceUnavailable("The account could not be recorded; retry shortly")
+
+
+# ---------------------------------------------------------------- the account's terms
+
+
+def _voucher_billing(now: datetime) -> tuple[datetime, datetime]:
+    """R-VOUCH-6: a voucher account's extra seats are billed monthly in arrears, from now:
+    (everything before ``now`` is billed, the billing run looks again at the period's end)."""
+    return now, billing_periods.monthly_period(now, now).ends_at
+
+
+def _apply_voucher_terms(account: Account, voucher: Voucher, hashed: str, now: datetime, settings: Settings) -> None:
+    """R-VOUCH-5: lifetime access for the package's seats on its plan, no subscription charge."""
+    account.billed_through, account.bill_due_at = _voucher_billing(now)
+    account.billing_anchor = now
+    account.billing_shard = shard_of(account.id, settings.sweep_shards)
+    account.price_key = None
+    account.status = "active"
+    account.lifetime = True
+    account.plan = voucher.plan
+    account.billing_period = "monthly"  # extra seats are billed monthly (R-VOUCH-6)
+    account.included_seats = voucher.included_seats
+    account.voucher_code_hash = hashed
+    account.voucher_campaign_id = voucher.campaign_id
+    account.voucher_redeemed_at = now
