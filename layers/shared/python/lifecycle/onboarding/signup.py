@@ -155,7 +155,7 @@ TAKEN = ("subdomain", "email")
 
 
 def put_account(
-    tx: TransactWrite, outcome: Outcome, account: Account, owner: User, event: Model, welcome: Notification
+    tx: TransactWrite, outcome: Outcome, account: Account, owner: User, event: Model, notice: Notification
 ) -> None:
     """The new account's items in the registration's transaction: the account, its subdomain
     and owner-email claims (labels ``TAKEN``), its owner, the audit event and the welcome."""
@@ -167,7 +167,7 @@ def put_account(
     outcome.put(tx, "email", email, Claim.claim.does_not_exist())
     outcome.put(tx, "owner", owner, User.user_id.does_not_exist())
     outcome.put(tx, "audit", event, None)
-    outcome.put(tx, "notice", welcome, Notification.notification_key.does_not_exist())
+    outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
 
 def welcome(account: Account, now: datetime) -> Notification:
