@@ -2,7 +2,7 @@
 code applied to an existing account (R-VOUCH-4). Each reads the code, checks it, then
 commits one transaction (the code's redemption, its campaign's count and the account) and
 turns the labels of its failed conditions into the client's error. Exactly once is that
-transaction's condition; the read is for clear errors (issue 10: one read, one transaction).
+transaction's condition; the read is for clear errors (one read, one transaction).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class ApplyCodeInput(BaseModel):
 def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Settings) -> AccountView:
     """R-VOUCH-1..3, R-VOUCH-5: a new lifetime account from a code, exactly once ever.
 
-    Round trips (issue 10): the voucher's read and one transaction, then the welcome's send
+    Round trips: the voucher's read and one transaction, then the welcome's send
     and its "sent" mark. A code guessed wrong is refused after the read and still counts
     against the limits (R-REG-2), so guessing is limited like signing up."""
     counted = signup.limits(form, meta, now, settings)
@@ -145,7 +145,7 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
         _raise_lost(hashed, now)
     _raise_if_failed(failed)
     # The answer is the account as loaded with what the transaction set (its condition held,
-    # so nothing else changed the voucher terms): no read back (issue 10).
+    # so nothing else changed the voucher terms): no read back.
     _apply_voucher_terms(account, voucher, hashed, now, settings)
     account.access_blocked_reason = account.trial_sweep = account.trial_ends_at = None
     return AccountView.of(account)
