@@ -1,6 +1,7 @@
 """Template security (hardening): data at rest is encrypted and recoverable, every function runs
 with a role of its own that names its actions, the API's access log holds no personal data,
-and checkov's scan passes with every suppression explained in the template itself.
+and checkov's scan passes with every suppression explained: in .checkov.yaml for a check skipped
+for every resource, in the template for a reason of one resource's own.
 
 Two views of the template: as written (what ``make template`` scans), and as the SAM transform
 expands it (``AWS::IAM::Role`` per function, the API's stage), which is what CloudFormation
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
 from local_runtime.template import ROOT, load, resources
@@ -27,6 +29,8 @@ pytestmark = pytest.mark.hardening
 
 TEMPLATE = load()
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+CHECKOV_CONFIG = ROOT / ".checkov.yaml"
+CHECKOV_ARGS = ("--framework", "cloudformation", "--output", "json", "--skip-download")
 CHECK_ID = re.compile(r"^CKV2?_AWS_\d+$")
 # What SAM attaches to every function's role: CloudWatch Logs (basic execution) and, with
 # ``Tracing: Active``, X-Ray's write-only policy. Nothing broader may be attached.
@@ -167,6 +171,7 @@ def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
 
 
 def suppressions() -> list[tuple[str, dict[str, Any]]]:
+    """The skips of one resource each, in the template (``Metadata: checkov: skip``)."""
     return [
         (name, skip)
         for name, resource in TEMPLATE["Resources"].items()
@@ -174,8 +179,40 @@ def suppressions() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def global_suppressions() -> dict[str, str]:
+    """.checkov.yaml's ``skip-check`` ids, each with its reason: the comment lines just above it."""
+    text = CHECKOV_CONFIG.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    found: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        item = re.fullmatch(r"\s*-\s*(\S+)\s*", line)
+        if not item:
+            continue
+        above = index
+        while above > 0 and lines[above - 1].lstrip().startswith("#"):
+            above -= 1
+        assert item[1] not in found, f".checkov.yaml skips {item[1]} twice"
+        found[item[1]] = " ".join(comment.strip().lstrip("#").strip() for comment in lines[above:index])
+    config = yaml.safe_load(text)
+    assert set(config) == {"skip-check"}, f".checkov.yaml sets more than skip-check: {sorted(config)}"
+    assert sorted(found) == sorted(config["skip-check"]), "skip-check is not a list of one id per line"
+    return found
+
+
+def test_every_global_checkov_suppression_names_a_check_and_says_why() -> None:
+    """Each check skipped for every resource (.checkov.yaml) is one checkov id with its reason
+    in the comment above it, and is not skipped again in the template."""
+    found = global_suppressions()
+    assert found, "no global suppressions: drop this test's premise or restore them"
+    for check_id, reason in found.items():
+        assert CHECK_ID.match(check_id), f"{check_id} is not a checkov AWS check id"
+        assert len(reason.split()) >= 6, f".checkov.yaml {check_id}: no reason given in the comment above it"
+    again = [(name, skip["id"]) for name, skip in suppressions() if skip["id"] in found]
+    assert not again, f"skipped in .checkov.yaml and again in the template: {again}"
+
+
 def test_every_checkov_suppression_names_a_check_and_says_why() -> None:
-    """A skipped check is one checkov id, once per resource, with a reason of some words."""
+    """A check skipped for one resource is one checkov id, once per resource, with a reason of some words."""
     found = suppressions()
     assert found, "no suppressions: drop this test's premise or restore them"
     seen: set[tuple[str, str]] = set()
@@ -196,7 +233,7 @@ def _checkov(path: Path) -> dict[str, Any]:
     if not CHECKOV.is_file():
         pytest.skip(f"{CHECKOV} is missing: `make template` installs it (requirements-checkov.txt)")
     result = subprocess.run(  # noqa: S603 - fixed arguments, our own venv's tool
-        [str(CHECKOV), "--file", str(path), "--framework", "cloudformation", "--output", "json", "--skip-download"],
+        [str(CHECKOV), "--config-file", str(CHECKOV_CONFIG), "--file", str(path), *CHECKOV_ARGS],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -217,7 +254,7 @@ def _checkov(path: Path) -> dict[str, Any]:
 def test_checkov_finds_nothing_unexplained(view: str, tmp_path: Path) -> None:
     """checkov's CloudFormation checks pass on the template as written (``make template`` runs
     this one too) and as SAM expands it, where its IAM checks (CKV_AWS_107..111, 60..63) see
-    the roles; what is skipped is skipped in the template with a reason (test above)."""
+    the roles; what is skipped is skipped with a reason, in .checkov.yaml or the template (tests above)."""
     if view == "template.yaml":
         path = ROOT / "template.yaml"
     else:
@@ -227,5 +264,6 @@ def test_checkov_finds_nothing_unexplained(view: str, tmp_path: Path) -> None:
     figures.record(
         f"template security: checkov {summary['checkov_version']} on {view}: {summary['passed']} passed, "
         f"{summary['failed']} failed, {summary['skipped']} skipped "
-        f"({len(suppressions())} suppressions in the template, each with a reason)"
+        f"({len(global_suppressions())} checks skipped in .checkov.yaml and {len(suppressions())} suppressions "
+        "in the template, each with a reason)"
     )
