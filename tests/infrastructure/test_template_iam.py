@@ -19,6 +19,8 @@ from local_runtime.template import load, resources
 TEMPLATE = load()
 FUNCTIONS = resources(TEMPLATE, "AWS::Serverless::Function")
 TABLES = resources(TEMPLATE, "AWS::DynamoDB::Table")
+# Statements several functions share, written once; a function attaches one by ``!Ref`` in its Policies.
+MANAGED = resources(TEMPLATE, "AWS::IAM::ManagedPolicy")
 
 JUSTIFIED = "Justified"
 BASIC_EXECUTION = "AWSLambdaBasicExecutionRole"
@@ -39,12 +41,21 @@ def policies(logical_id: str) -> list[Any]:
     return as_list(FUNCTIONS[logical_id]["Properties"].get("Policies", []))
 
 
+def own_managed(policy: Any) -> str | None:
+    """The logical id of the template's managed policy a ``Policies`` entry attaches, if it does."""
+    target = policy.get("Ref") if isinstance(policy, dict) else None
+    return target if target in MANAGED else None
+
+
 def statements(logical_id: str) -> list[dict[str, Any]]:
-    """The inline statements of a function's ``Policies`` (policy templates and managed names excluded)."""
+    """The statements of a function's ``Policies``: inline, and in the template's managed policies
+    it attaches (policy templates and AWS managed names excluded)."""
     found = []
     for policy in policies(logical_id):
         if isinstance(policy, dict) and "Statement" in policy:
             found.extend(as_list(policy["Statement"]))
+        elif (managed := own_managed(policy)) is not None:
+            found.extend(as_list(MANAGED[managed]["Properties"]["PolicyDocument"]["Statement"]))
     return found
 
 
@@ -82,8 +93,9 @@ def test_function_uses_no_broad_managed_policy(logical_id: str) -> None:
     permissions from these tests)."""
     assert "Role" not in FUNCTIONS[logical_id]["Properties"], f"{logical_id}: grant with Policies, not a Role"
     for policy in policies(logical_id):
-        if isinstance(policy, dict) and "Statement" in policy:
+        if (isinstance(policy, dict) and "Statement" in policy) or own_managed(policy) is not None:
             continue
+        assert not (isinstance(policy, dict) and "Ref" in policy), f"{logical_id}: {policy} is no managed policy here"
         names = list(policy) if isinstance(policy, dict) else [str(policy).rsplit("/", 1)[-1]]
         for name in names:
             assert not name.endswith(BROAD_MANAGED), f"{logical_id}: {name} grants more than the function needs"
@@ -142,6 +154,6 @@ def test_functions_serving_only_get_routes_cannot_write(logical_id: str) -> None
         writes = WRITE_ACTIONS.intersection(actions(statement))
         assert not writes or is_justified(statement), f"{logical_id} serves only GET routes but may {sorted(writes)}"
     for policy in policies(logical_id):
-        if isinstance(policy, dict) and "Statement" not in policy:
+        if isinstance(policy, dict) and "Statement" not in policy and own_managed(policy) is None:
             for name in policy:
                 assert not {"Write", "Crud"} & set(re.findall("[A-Z][a-z]+", name)), f"{logical_id} may write: {name}"

@@ -68,10 +68,13 @@ def transformed() -> dict[str, Any]:
 
 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for policy in role["Properties"].get("Policies", []):
-        found.extend(as_list(policy["PolicyDocument"]["Statement"]))
-    return found
+    """The role's inline statements and those of the template's managed policies attached to it."""
+    documents = [policy["PolicyDocument"] for policy in role["Properties"].get("Policies", [])]
+    managed = resources(transformed(), "AWS::IAM::ManagedPolicy")
+    for arn in role["Properties"].get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and arn.get("Ref") in managed:
+            documents.append(managed[arn["Ref"]]["Properties"]["PolicyDocument"])
+    return [statement for document in documents for statement in as_list(document["Statement"])]
 
 
 # ---------------------------------------------------------------- data at rest
@@ -146,13 +149,17 @@ def test_every_function_has_a_role_of_its_own() -> None:
 
 def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
     """In every role as deployed: no ``*`` or ``service:*`` action (nor any ``*`` in an action),
-    no ``NotAction``/``NotResource``, no bare ``*`` resource, only the two managed policies SAM
-    attaches, and only Lambda may assume the role."""
+    no ``NotAction``/``NotResource``, no bare ``*`` resource, no managed policy but the two SAM
+    attaches and the template's own (checked with the role's statements), and only Lambda may
+    assume the role."""
     roles = resources(transformed(), "AWS::IAM::Role")
+    own = resources(transformed(), "AWS::IAM::ManagedPolicy")
     counted = 0
     for name, role in roles.items():
         props = role["Properties"]
-        assert set(props.get("ManagedPolicyArns", [])) <= MANAGED_POLICIES, f"{name}: {props['ManagedPolicyArns']}"
+        for arn in props.get("ManagedPolicyArns", []):
+            ours = isinstance(arn, dict) and arn.get("Ref") in own
+            assert ours or arn in MANAGED_POLICIES, f"{name}: {arn}"
         (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"Service": ["lambda.amazonaws.com"]}, name
         for statement in statements(role):
@@ -165,6 +172,21 @@ def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
             for resource in as_list(statement["Resource"]):
                 assert resource != "*", f"{name}: {statement['Action']} on every resource"
     assert counted > len(roles), "the roles carry no statements: is the transform empty?"
+
+
+def test_the_templates_managed_policies_are_attached_through_functions_only() -> None:
+    """A managed policy of the template is attached by the ``Policies`` of the functions that
+    need it (so their roles show it), never to roles, users or groups of its own, and is used."""
+    own = resources(transformed(), "AWS::IAM::ManagedPolicy")
+    attached = {
+        arn["Ref"]
+        for role in resources(transformed(), "AWS::IAM::Role").values()
+        for arn in role["Properties"].get("ManagedPolicyArns", [])
+        if isinstance(arn, dict) and "Ref" in arn
+    }
+    for name, policy in own.items():
+        assert not {"Roles", "Users", "Groups"} & policy["Properties"].keys(), f"{name} attaches itself"
+        assert name in attached, f"{name} is attached to no function"
 
 
 # ---------------------------------------------------------------- checkov
