@@ -44,7 +44,7 @@ def function_spec(template: dict[str, Any], stack_name: str, logical_id: str) ->
     return FunctionSpec(
         logical_id=logical_id,
         code_uri=str(props["CodeUri"]),
-        handler=str(props["Handler"]),
+        handler=str(function_setting(template, logical_id, "Handler")),
         timeout=int(function_setting(template, logical_id, "Timeout")),
         memory_size=int(function_setting(template, logical_id, "MemorySize")),
         # SAM adds a random suffix in AWS; locally the stack and logical id are enough.

@@ -167,16 +167,17 @@ class Route:
         return f"{self.method} {self.path}"
 
 
-def _function_code(resource: dict[str, Any]) -> tuple[str, str]:
-    props = resource["Properties"]
-    return str(props["CodeUri"]), str(props["Handler"])
+def _function_code(template: dict[str, Any], logical_id: str) -> tuple[str, str]:
+    """A function's code folder and handler; the handler may be set once in ``Globals``."""
+    code_uri = template["Resources"][logical_id]["Properties"]["CodeUri"]
+    return str(code_uri), str(function_setting(template, logical_id, "Handler"))
 
 
 def routes(template: dict[str, Any]) -> list[Route]:
     """Every HttpApi event of every function."""
     found = []
     for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
-        code_uri, handler = _function_code(resource)
+        code_uri, handler = _function_code(template, logical_id)
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] != "HttpApi":
                 continue
@@ -208,7 +209,7 @@ def schedules(template: dict[str, Any], resolver: Resolver) -> list[Schedule]:
     """Every Schedule event; its name is the event's ``Name`` without the stack prefix."""
     found = []
     for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
-        code_uri, handler = _function_code(resource)
+        code_uri, handler = _function_code(template, logical_id)
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] != "Schedule":
                 continue

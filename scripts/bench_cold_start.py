@@ -94,10 +94,10 @@ def functions(document: dict[str, Any]) -> list[Function]:
     scheduled = {schedule.function for schedule in template.schedules(document, template.Resolver(document))}
     found = []
     for logical_id, resource in sorted(template.resources(document, "AWS::Serverless::Function").items()):
-        props = resource["Properties"]
-        module = str(props["Handler"]).rsplit(".", 1)[0]
+        handler = str(template.function_setting(document, logical_id, "Handler"))
+        module = handler.rsplit(".", 1)[0]
         kind = "api" if logical_id in api else "schedule" if logical_id in scheduled else "other"
-        found.append(Function(logical_id, str(props["CodeUri"]), str(props["Handler"]), module, kind))
+        found.append(Function(logical_id, str(resource["Properties"]["CodeUri"]), handler, module, kind))
     return found
 
 

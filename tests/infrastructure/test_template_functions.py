@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local_runtime.template import ROOT, Resolver, load, resources, routes, schedules
+from local_runtime.template import ROOT, Resolver, function_setting, load, resources, routes, schedules
 
 FUNCTIONS = resources(load(), "AWS::Serverless::Function")
 EVENTS_DIR = ROOT / "events"
@@ -49,9 +49,10 @@ def defined_names(module: ast.Module) -> set[str]:
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_function_code_folder_has_the_handler(logical_id: str) -> None:
-    """``Handler: app.lambda_handler`` means ``<CodeUri>/app.py`` defines ``lambda_handler``."""
+    """``Handler: app.lambda_handler`` (the function's own, else Globals') means ``<CodeUri>/app.py``
+    defines ``lambda_handler``."""
     function = FUNCTIONS[logical_id]
-    module_name, _, handler = str(function["Properties"]["Handler"]).rpartition(".")
+    module_name, _, handler = str(function_setting(load(), logical_id, "Handler")).rpartition(".")
     assert module_name == "app", f"{logical_id}: the handler module is app.py by convention, not {module_name}"
     source = code_folder(function) / "app.py"
     assert source.is_file(), f"{logical_id}: {source.relative_to(ROOT)} does not exist"
