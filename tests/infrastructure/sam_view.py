@@ -205,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     document = view(transformed(template_at(args.revision)))
     args.output.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"{args.output.relative_to(ROOT)}: template.yaml at {args.revision}")
+    print(f"{args.output}: template.yaml at {args.revision}")
 
 
 if __name__ == "__main__":
