@@ -26,7 +26,7 @@ from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.privacy import consents, privacy
 from lifecycle.storage import Notification
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import shard_of, update_if
 
 LIST_LIMIT = 200
 
@@ -245,22 +245,23 @@ def _log_extra(record: Notification, **more: object) -> dict[str, object]:
 
 def _mark_sent(record: Notification, message_id: str, now: datetime) -> None:
     try:
-        record.update(
-            actions=[
+        marked = update_if(
+            record,
+            [
                 Notification.sent_at.set(now),
                 Notification.provider_message_id.set(message_id),
                 Notification.attempts.add(1),
                 Notification.last_error.remove(),
                 Notification.unsent_shard.remove(),
             ],
-            condition=Notification.sent_at.does_not_exist(),
+            Notification.sent_at.does_not_exist(),
         )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            logger.info("notice was already marked sent", extra=_log_extra(record))
-            return
+    except UpdateError:
         # The email went out; a retry may send it again, which beats losing the evidence of it.
         logger.exception("notice sent but not marked sent", extra=_log_extra(record))
+        return
+    if not marked:
+        logger.info("notice was already marked sent", extra=_log_extra(record))
 
 
 def _record_failure(record: Notification, error: Exception) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import Attribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -40,7 +40,7 @@ from lifecycle.core.settings import Settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.storage import Account, AuditEvent, Invoice, Notification, SeatInterval, SharedLoginDetection
 from lifecycle.storage.accounts import ENDED
-from lifecycle.storage.base import apply_values, set_or_remove, shard_of
+from lifecycle.storage.base import apply_values, set_or_remove, shard_of, update_if
 from lifecycle.storage.shared_logins import FEE
 from lifecycle.storage.transactions import Outcome, commit, try_commit
 from lifecycle.usage.shared_logins import PENDING
@@ -709,11 +709,7 @@ def _same(attribute: Attribute[Any], value: Any) -> Condition:
 
 
 def _update(account: Account, values: dict[str, Any], condition: Condition) -> bool:
-    try:
-        Account(account.id).update(actions=set_or_remove(Account, values), condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    if not update_if(Account(account.id), set_or_remove(Account, values), condition):
+        return False
     apply_values(account, values)
     return True

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 
 from lifecycle import notifications
 from lifecycle.accounts import accounts, audit
@@ -26,6 +26,7 @@ from lifecycle.core.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, PriceChange
 from lifecycle.storage.accounts import ENDED
+from lifecycle.storage.base import put_if
 
 PLANS: tuple[Plan, ...] = get_args(Plan)
 BILLING_PERIODS: tuple[BillingPeriod, ...] = get_args(BillingPeriod)
@@ -136,12 +137,8 @@ def schedule(principal: Principal, form: PriceChangeInput, now: datetime, settin
         notices_recorded_at=now,
         notified_accounts=notified,
     )
-    try:
-        change.save(condition=PriceChange.price_key.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict("A price change of this plan took effect at that instant meanwhile") from exc
-        raise
+    if not put_if(change, PriceChange.price_key.does_not_exist()):
+        raise Conflict("A price change of this plan took effect at that instant meanwhile")
     logger.info("price change scheduled", extra={"price_key": key, "notified_accounts": notified})
     return PriceChangeView.of(change)
 

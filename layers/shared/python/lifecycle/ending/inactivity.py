@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -26,6 +26,7 @@ from lifecycle.ending.staff_actions import SUSPENDED, termination_actions
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.storage import Account, AuditEvent, Notification, User
 from lifecycle.storage.accounts import ENDED
+from lifecycle.storage.base import put_if, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
 
 SWEEP = "inactivity-sweep"
@@ -161,13 +162,7 @@ def sweep(
 
 
 def _update_if(account: Account, actions: list[Action], condition: Condition) -> bool:
-    try:
-        Account(account.id).update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(Account(account.id), actions, condition)
 
 
 def _unchanged(account: Account) -> Condition:
@@ -295,13 +290,8 @@ def _save_the_rest(account: Account, warned_at: datetime, now: datetime, setting
 
 
 def _save_new(item: Model) -> bool:
-    try:
-        item.save(condition=Notification.notification_key.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False  # saved by the run that stopped; the unsent-notice retry sends it if need be
-        raise
-    return True
+    # False: saved by the run that stopped; the unsent-notice retry sends it if need be.
+    return put_if(item, Notification.notification_key.does_not_exist())
 
 
 def _terminate(account: Account, now: datetime, settings: Settings) -> bool:

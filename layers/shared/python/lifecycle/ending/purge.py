@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -63,6 +63,7 @@ from lifecycle.storage import (
     User,
     Voucher,
 )
+from lifecycle.storage.base import delete_if, update_if
 from lifecycle.storage.claims import INVOICE, OWNER_EMAIL, SUBDOMAIN, USER_EMAIL
 from lifecycle.storage.transactions import Outcome, commit
 from lifecycle.vouchers.revocation import VOUCHER_REVOKED
@@ -165,11 +166,7 @@ def _claims(account: Account) -> Iterator[Model]:
 def _delete_claims(model: type[Model], items: list[Model]) -> None:
     for claim in items:
         assert isinstance(claim, Claim)
-        try:
-            claim.delete(condition=Claim.account_id == claim.account_id)
-        except DeleteError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        delete_if(claim, Claim.account_id == claim.account_id)
 
 
 def _cancellation_requests(account: Account) -> Iterator[Model]:
@@ -202,13 +199,7 @@ def _unlink_voucher(account: Account) -> None:
     account goes (a later reuse attempt then writes nothing under the deleted account)."""
     if account.voucher_code_hash is None:
         return
-    try:
-        Voucher(account.voucher_code_hash).update(
-            actions=[Voucher.account_id.remove()], condition=Voucher.account_id == account.id
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    update_if(Voucher(account.voucher_code_hash), [Voucher.account_id.remove()], Voucher.account_id == account.id)
 
 
 # Every model of lifecycle.storage.MODELS, in the order the purge works through them.
@@ -306,16 +297,13 @@ def _recorded(cert: DeletionCertificate, table: str, count: int) -> DeletionCert
     for _ in range(COUNT_RETRIES):
         if table in cert.deleted:
             return cert
-        try:
-            cert.update(
-                actions=[DeletionCertificate.deleted.set({**cert.deleted, table: count})],
-                condition=DeletionCertificate.deleted == cert.deleted,
-            )
+        if update_if(
+            cert,
+            [DeletionCertificate.deleted.set({**cert.deleted, table: count})],
+            DeletionCertificate.deleted == cert.deleted,
+        ):
             return cert
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            cert = DeletionCertificate.get(cert.id, consistent_read=True)
+        cert = DeletionCertificate.get(cert.id, consistent_read=True)
     raise RuntimeError(f"the certificate {cert.id} keeps changing")
 
 

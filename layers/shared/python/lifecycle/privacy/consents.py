@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -24,6 +23,7 @@ from lifecycle.core.settings import Settings
 from lifecycle.privacy import privacy, retention
 from lifecycle.privacy.privacy import PURPOSES, Completing, Purpose
 from lifecycle.storage import Consent
+from lifecycle.storage.base import update_if
 from lifecycle.storage.transactions import Outcome, commit
 
 RESTRICTION = "restriction"  # the purpose (range key) of a person's R-GDPR-6 item
@@ -149,13 +149,7 @@ def _step(
     actions: list[Action] = [at.set(now), how_attribute.set(how), _appended(step, now, how=how)]
     if email is not None:
         actions.append(Consent.email.set(Consent.email | email))  # kept as given, filled where missing
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(item, actions, condition)
 
 
 def withdraw(

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from lifecycle.core import clock
@@ -33,7 +33,7 @@ from lifecycle.storage import (
     User,
 )
 from lifecycle.storage.accounts import ENDED
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import delete_if, put_if, shard_of, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
 
 SWEEP = "retention-sweep"
@@ -101,11 +101,7 @@ def started_certificate(cert_id: str, account_id: str | None, reason: str, now: 
     """The certificate, created with ``started_at`` before anything is deleted, or the one a
     stopped run created (it keeps its start and the counts recorded so far)."""
     cert = DeletionCertificate(cert_id, account_id=account_id, reason=reason, started_at=now, deleted={}, kept=[])
-    try:
-        cert.save(condition=DeletionCertificate.id.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    if not put_if(cert, DeletionCertificate.id.does_not_exist()):
         return DeletionCertificate.get(cert_id, consistent_read=True)
     return cert
 
@@ -200,13 +196,7 @@ def _moved_on(item: RetentionItem, consent_given_at: datetime, now: datetime) ->
     """Save ``item`` unless a schedule from a later consent is stored; True if saved."""
     if consent_given_at > now:
         raise ValueError("a consent cannot be given in the future")
-    try:
-        item.save(condition=RetentionItem.subject_key.does_not_exist() | (RetentionItem.ended_at < consent_given_at))
-    except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
+    return put_if(item, RetentionItem.subject_key.does_not_exist() | (RetentionItem.ended_at < consent_given_at))
 
 
 # ---------------------------------------------------------------- erasers
@@ -358,27 +348,20 @@ def _counted_once(subject_key: str, counts: dict[str, int]) -> dict[str, int]:
     recorded = dict(cert.deleted or {})
     if all(table in recorded for table in counts):
         return {table: int(recorded[table]) for table in counts}
-    try:
-        cert.update(
-            actions=[DeletionCertificate.deleted.set({**recorded, **counts})],
-            condition=DeletionCertificate.deleted == cert.deleted,
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        raise _Erased from exc  # a concurrent run is erasing the same person
+    if not update_if(
+        cert,
+        [DeletionCertificate.deleted.set({**recorded, **counts})],
+        DeletionCertificate.deleted == cert.deleted,
+    ):
+        raise _Erased  # a concurrent run is erasing the same person
     return counts
 
 
 def _delete_consent(consent: Consent, item: RetentionItem) -> None:
     """Delete one consent item unless it was given after the schedule was made: the person
     consented again meanwhile, so their schedule moved on and this run must stop."""
-    try:
-        consent.delete(condition=Consent.given_at.does_not_exist() | (Consent.given_at <= item.ended_at))
-    except DeleteError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        raise _Erased from exc
+    if not delete_if(consent, Consent.given_at.does_not_exist() | (Consent.given_at <= item.ended_at)):
+        raise _Erased
 
 
 def _requests_of(person_key: str) -> list[PrivacyRequest]:
@@ -395,18 +378,16 @@ def _answered_unmasked(person_key: str) -> list[PrivacyRequest]:
 def _mask_request(request: PrivacyRequest) -> None:
     """The answered request stays as the record of its answer, without the person's address,
     what they wrote or the corrections they asked for."""
-    try:
-        request.update(
-            actions=[
-                PrivacyRequest.email.set(ERASED),
-                PrivacyRequest.details.remove(),
-                PrivacyRequest.corrections.remove(),
-            ],
-            condition=PrivacyRequest.email == request.email,
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise  # otherwise masked by another run meanwhile
+    # False: masked by another run meanwhile.
+    update_if(
+        request,
+        [
+            PrivacyRequest.email.set(ERASED),
+            PrivacyRequest.details.remove(),
+            PrivacyRequest.corrections.remove(),
+        ],
+        PrivacyRequest.email == request.email,
+    )
 
 
 def _erase_non_customer(item: RetentionItem, erasing: Erasing) -> Erasure:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import reduce
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -57,6 +57,7 @@ from lifecycle.storage import (
     User,
 )
 from lifecycle.storage.accounts import ENDED
+from lifecycle.storage.base import update_if
 from lifecycle.storage.claims import USER_EMAIL
 from lifecycle.storage.shared_logins import DETECTION
 from lifecycle.storage.transactions import Outcome, commit
@@ -399,18 +400,15 @@ def _close_retention(item: RetentionItem, cert_id: str, now: datetime, budget: B
     if item.erased_at is not None:
         return
     budget.check()
-    try:
-        item.update(
-            actions=[
-                RetentionItem.erased_at.set(now),
-                RetentionItem.retention_shard.remove(),
-                RetentionItem.certificate_id.set(cert_id),
-            ],
-            condition=RetentionItem.erased_at.does_not_exist(),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    update_if(
+        item,
+        [
+            RetentionItem.erased_at.set(now),
+            RetentionItem.retention_shard.remove(),
+            RetentionItem.certificate_id.set(cert_id),
+        ],
+        RetentionItem.erased_at.does_not_exist(),
+    )
 
 
 def _remove_users(found: list[Held], cert_id: str, c: Completing, budget: Budget) -> set[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from lifecycle.core import clock, errors
@@ -29,6 +29,7 @@ from lifecycle.privacy.data_subjects import Held
 from lifecycle.privacy.personal_data import PersonalField, fields_of
 from lifecycle.privacy.privacy import Completing
 from lifecycle.storage import Account, PrivacyRequest
+from lifecycle.storage.base import update_if
 
 Scope = Literal["access", "portability"]
 FORMAT_NAME = "helpdesk-personal-data-export"
@@ -339,15 +340,12 @@ def _record_export(request: PrivacyRequest, key: str, now: datetime, settings: S
             if request.export_expires_at is None
             else PrivacyRequest.export_expires_at == request.export_expires_at
         )
-        try:
-            request.update(
-                actions=[PrivacyRequest.export_key.set(key), PrivacyRequest.export_expires_at.set(expires)],
-                condition=PrivacyRequest.id.exists() & PrivacyRequest.export_downloaded_at.does_not_exist() & as_read,
-            )
+        if update_if(
+            request,
+            [PrivacyRequest.export_key.set(key), PrivacyRequest.export_expires_at.set(expires)],
+            PrivacyRequest.id.exists() & PrivacyRequest.export_downloaded_at.does_not_exist() & as_read,
+        ):
             return request
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
         current = _load(request.id)
         if current is None:
             raise errors.NotFound("No such data subject request")
@@ -429,15 +427,12 @@ def _valid_request(request_id: str, token: str, now: datetime, settings: Setting
 
 
 def _mark_downloaded(request: PrivacyRequest, key: str, now: datetime) -> None:
-    try:
-        request.update(
-            actions=[PrivacyRequest.export_downloaded_at.set(now)],
-            condition=PrivacyRequest.export_downloaded_at.does_not_exist() & (PrivacyRequest.export_key == key),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        raise errors.ExportUnavailable() from exc  # another download came first
+    if not update_if(
+        request,
+        [PrivacyRequest.export_downloaded_at.set(now)],
+        PrivacyRequest.export_downloaded_at.does_not_exist() & (PrivacyRequest.export_key == key),
+    ):
+        raise errors.ExportUnavailable()  # another download came first
 
 
 def download(request_id: str, token: str, now: datetime, settings: Settings) -> bytes:

@@ -32,7 +32,7 @@ from lifecycle.privacy.privacy import OPEN_STATUSES, PURPOSES, Completing, Purpo
 from lifecycle.registration import rate_limit
 from lifecycle.registration.registration import normalise_email
 from lifecycle.storage import Notification, PrivacyRequest
-from lifecycle.storage.base import apply_values, set_or_remove, shard_of
+from lifecycle.storage.base import apply_values, set_or_remove, shard_of, update_if
 from lifecycle.storage.transactions import CONFLICT_RETRIES, Outcome, backoff, commit
 
 
@@ -333,16 +333,17 @@ def _update(item: PrivacyRequest, step: _Step, now: datetime) -> None:
     actions, unchanged = _written(item, _stored(item, step, now))
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
-            item.update(actions=actions, condition=unchanged)
-            return
+            updated = update_if(item, actions, unchanged)
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise _Moved from exc
             if exc.cause_response_code != "TransactionConflictException":
                 raise
             if attempt == CONFLICT_RETRIES:
                 raise errors.ServiceUnavailable("The request is changing; retry shortly") from exc
             backoff(attempt)
+            continue
+        if not updated:
+            raise _Moved
+        return
 
 
 def _advance(

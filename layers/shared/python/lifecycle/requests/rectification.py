@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -35,7 +35,7 @@ from lifecycle.storage import (
     RetentionItem,
     User,
 )
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import shard_of, update_if
 from lifecycle.storage.claims import OWNER_EMAIL, USER_EMAIL
 from lifecycle.storage.transactions import Outcome, commit
 
@@ -151,13 +151,7 @@ def _company_names(subject: Subject, company_name: str, changed: Changed) -> Non
 
 def _updated(item: Model, actions: list[Any], condition: Any) -> bool:
     """A conditional update; ``False`` when the item is gone or no longer the subject's."""
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
+    return update_if(item, actions, condition)
 
 
 def _kept(held: Iterable[Held], corrections: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
+
+# The code DynamoDB answers a single-item write whose condition did not hold with.
+CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def shard_of(key: str, shards: int) -> str:
@@ -32,3 +37,40 @@ def apply_values(item: Model, values: Mapping[str, Any]) -> None:
     the answer (or the next condition) without reading the item back."""
     for name, value in values.items():
         setattr(item, name, value)
+
+
+def update_if(item: Model, actions: Sequence[Action], condition: Condition | None) -> bool:
+    """One UpdateItem of ``item`` under ``condition``: True if it was written (pynamodb then
+    holds the item as stored, ALL_NEW, in ``item``), False if the condition did not hold.
+    Any other error propagates."""
+    try:
+        item.update(actions=list(actions), condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == CONDITION_FAILED:
+            return False
+        raise
+    return True
+
+
+def put_if(item: Model, condition: Condition | None) -> bool:
+    """One PutItem of ``item`` under ``condition``: True if it was written, False if the
+    condition did not hold. Any other error propagates."""
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if exc.cause_response_code == CONDITION_FAILED:
+            return False
+        raise
+    return True
+
+
+def delete_if(item: Model, condition: Condition | None) -> bool:
+    """One DeleteItem of ``item`` under ``condition``: True if it was deleted, False if the
+    condition did not hold. Any other error propagates."""
+    try:
+        item.delete(condition=condition)
+    except DeleteError as exc:
+        if exc.cause_response_code == CONDITION_FAILED:
+            return False
+        raise
+    return True

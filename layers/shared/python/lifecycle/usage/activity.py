@@ -22,7 +22,7 @@ from lifecycle.core import clock, errors
 from lifecycle.core.auth import Principal, Role, require_member
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Session, User
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import shard_of, update_if
 from lifecycle.storage.transactions import CONFLICT_RETRIES, backoff
 from lifecycle.usage import shared_logins
 
@@ -109,15 +109,11 @@ def _update_if(item: Model, actions: list[Action], condition: Condition) -> bool
     """
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
-            item.update(actions=actions, condition=condition)
+            return update_if(item, actions, condition)
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
             if exc.cause_response_code != "TransactionConflictException" or attempt == CONFLICT_RETRIES:
                 raise
             backoff(attempt)
-            continue
-        return True
     return False  # not reached: the last attempt returns or raises
 
 

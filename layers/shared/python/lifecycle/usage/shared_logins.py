@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -28,6 +28,7 @@ from lifecycle.core.money import Money
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Notification, Session, SharedLoginDetection, User, transactions
+from lifecycle.storage.base import put_if
 from lifecycle.storage.shared_logins import DETECTION, FEE
 
 PENDING, WAIVED = "pending", "waived"
@@ -112,7 +113,7 @@ def _record_day(account_id: str, period: Period, user_id: str, found: Concurrent
     day = now.astimezone(UTC).date()
     key = _day_key(period.key, user_id, day)
     devices, networks = set(found.devices), set(found.networks)
-    try:
+    if put_if(
         Item(
             account_id,
             key,
@@ -126,11 +127,10 @@ def _record_day(account_id: str, period: Period, user_id: str, found: Concurrent
             windows=1,
             devices=devices,
             networks=networks,
-        ).save(condition=Item.detection_key.does_not_exist())
+        ),
+        Item.detection_key.does_not_exist(),
+    ):
         return True
-    except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
     Item(account_id, key).update(
         actions=[
             Item.devices.add(devices),

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pynamodb.attributes import MapAttribute, NumberAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
 from lifecycle import notifications
@@ -23,6 +23,7 @@ from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, UsageLimits
 from lifecycle.privacy import consents
 from lifecycle.storage import Account, Usage
+from lifecycle.storage.base import update_if
 
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 LIST_LIMIT = 200
@@ -202,13 +203,7 @@ def _add(account_id: str, period: str, form: UsageReport, now: datetime) -> Usag
 
 def _set_once(item: Usage, actions: list[Action], flagged_at: UTCDateTimeAttribute) -> bool:
     """One conditional update that only the first of concurrent reports wins."""
-    try:
-        item.update(actions=actions, condition=flagged_at.does_not_exist())
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(item, actions, flagged_at.does_not_exist())
 
 
 def _flag_usage(usage: Usage, crossed: list[str], limits: Limits, now: datetime) -> bool:
@@ -296,12 +291,8 @@ def set_limits(account_id: str, form: LimitOverrides, staff_id: str, now: dateti
         _set_or_remove(Account.usage_limit_storage_bytes, form.storage_bytes),
     ]
     account = Account(account_id)
-    try:
-        account.update(actions=actions, condition=Account.id.exists())
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise errors.NotFound("No such account") from exc
-        raise
+    if not update_if(account, actions, Account.id.exists()):
+        raise errors.NotFound("No such account")
     audit.event(account_id, USAGE_LIMITS_CHANGED, staff_id, now, **form.model_dump()).save()
     return _view(account, _month(account_id, period_of(now)), settings)
 

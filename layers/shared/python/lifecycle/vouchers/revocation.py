@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
 from lifecycle import notifications
@@ -22,7 +22,7 @@ from lifecycle.core.notices import NoticeType
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Voucher
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import shard_of, update_if
 from lifecycle.vouchers.vouchers import InvalidVoucherCode, code_hash, normalise_code
 
 VOUCHER_REVOKED = "voucher_revoked"
@@ -54,13 +54,7 @@ def _block(account_id: str, status: str, now: datetime, purge: bool) -> bool:
     if purge:
         actions.append(Account.purge_after.set(now))
         actions.append(Account.purge_shard.set(shard_of(account_id, get_settings().sweep_shards)))
-    try:
-        Account(account_id).update(actions=actions, condition=Account.id.exists())
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(Account(account_id), actions, Account.id.exists())
 
 
 def _other_voucher_accounts(account: Account) -> list[Account]:
