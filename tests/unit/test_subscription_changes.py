@@ -23,6 +23,7 @@ from lifecycle.core.billing_periods import Period, annual_period, monthly_period
 from lifecycle.core.money import div_round_half_up
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
+from lifecycle.storage.accounts import AccountStatus
 from lifecycle.subscriptions import subscription_changes
 from tests.support import STAFF, call, member, outbox_items, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
@@ -492,7 +493,7 @@ def test_a_lifetime_voucher_account_has_no_subscription_to_change() -> None:
 
 def test_an_account_whose_payment_is_required_is_not_a_subscription_to_change() -> None:
     account = subscribe("ticket", "annual")
-    Account(account["id"]).update(actions=[Account.status.set(subscriptions.PAYMENT_REQUIRED)])
+    Account(account["id"]).update(actions=[Account.status.set(AccountStatus.PAYMENT_REQUIRED)])
 
     assert change(account, plan="all-inclusive").code == "conflict"
 

@@ -39,14 +39,12 @@ from lifecycle.core.plans import BillingPeriod
 from lifecycle.core.settings import Settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.storage import Account, AuditEvent, Invoice, Notification, SeatInterval, SharedLoginDetection
-from lifecycle.storage.accounts import ENDED
+from lifecycle.storage.accounts import ENDED, AccountStatus
 from lifecycle.storage.base import apply_values, set_or_remove, shard_of, update_if
 from lifecycle.storage.shared_logins import FEE
 from lifecycle.storage.transactions import Outcome, commit, try_commit
 from lifecycle.usage.shared_logins import PENDING
 
-ACTIVE = subscriptions.ACTIVE
-PAYMENT_REQUIRED = subscriptions.PAYMENT_REQUIRED
 INVOICED = "invoiced"
 RUN = "billing-run"
 PAGE_SIZE = 50
@@ -112,9 +110,9 @@ def _act(now: datetime, settings: Settings) -> Callable[[Account], bool]:
             return False  # billed meanwhile: the index entry was stale
         if account.status in ENDED:
             return _leave_index(account)
-        if account.status == PAYMENT_REQUIRED:
+        if account.status == AccountStatus.PAYMENT_REQUIRED:
             return _hold(account, now)
-        if account.status != ACTIVE:
+        if account.status != AccountStatus.ACTIVE:
             return False  # suspended: billed once reinstated
         return _collect(account, now, settings)
 
@@ -124,7 +122,7 @@ def _act(now: datetime, settings: Settings) -> Callable[[Account], bool]:
 def _collect(account: Account, now: datetime, settings: Settings) -> bool:
     """Bill what is due; a decline or missing details are recorded instead of raised."""
     try:
-        _, bills = _bill_due(account, ACTIVE, now, settings, resuming=False)
+        _, bills = _bill_due(account, AccountStatus.ACTIVE, now, settings, resuming=False)
         if bills == 0:
             return _reschedule(account, now)
     except ChargeDeclined as declined:
@@ -156,7 +154,7 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
         "payment_customer_id": account.payment_customer_id,
     }
     try:
-        last, _ = _bill_due(account, PAYMENT_REQUIRED, now, settings, resuming=True, extra=method)
+        last, _ = _bill_due(account, AccountStatus.PAYMENT_REQUIRED, now, settings, resuming=True, extra=method)
     except _Moved as exc:
         raise Conflict("The account changed meanwhile; reload it") from exc
     _restore(account, method, now, settings, actor or RUN)
@@ -166,14 +164,14 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
 def _restore(account: Account, method: dict[str, Any], now: datetime, settings: Settings, actor: str) -> None:
     values = {
         **method,
-        "status": ACTIVE,
+        "status": AccountStatus.ACTIVE,
         "access_blocked_reason": None,
         "charge_attempts": 0,
         "bill_due_at": _next_due(account),
         "billing_shard": shard_of(account.id, settings.sweep_shards),
     }
     event = audit.event(account.id, "access_restored", actor, now, rule="R-VOUCH-10")
-    condition = (Account.status == PAYMENT_REQUIRED) & _position(account)
+    condition = (Account.status == AccountStatus.PAYMENT_REQUIRED) & _position(account)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         tx.update(Account(account.id), actions=set_or_remove(Account, values), condition=condition)
@@ -572,7 +570,7 @@ def _declined(account: Account, amount: Money, now: datetime, settings: Settings
     values = {"charge_attempts": attempts + 1, "bill_due_at": now + timedelta(hours=retries[attempts])}
     notice = _notice(account, now, "payment_failed", amount=amount)
     event = audit.event(account.id, "payment_failed", RUN, now, attempt=attempts + 1, amount=amount.amount)
-    condition = (Account.status == ACTIVE) & _position(account) & _attempts_are(attempts)
+    condition = (Account.status == AccountStatus.ACTIVE) & _position(account) & _attempts_are(attempts)
     return _record(account, values, condition, notice, event, now, settings)
 
 
@@ -580,11 +578,11 @@ def _require_payment(account: Account, now: datetime, settings: Settings, declin
     """R-VOUCH-10: access blocked at once, the owner told once (the condition is the status)."""
     attempts = int(account.charge_attempts or 0)
     values: dict[str, Any] = {
-        "status": PAYMENT_REQUIRED,
-        "access_blocked_reason": PAYMENT_REQUIRED,
+        "status": AccountStatus.PAYMENT_REQUIRED,
+        "access_blocked_reason": AccountStatus.PAYMENT_REQUIRED,
         "bill_due_at": _hold_until(account, now),
     }
-    condition = (Account.status == ACTIVE) & _position(account)
+    condition = (Account.status == AccountStatus.ACTIVE) & _position(account)
     if declined:
         values["charge_attempts"] = attempts + 1
         condition &= _attempts_are(attempts)
@@ -634,7 +632,7 @@ def _hold(account: Account, now: datetime) -> bool:
     return _update(
         account,
         {"bill_due_at": _hold_until(account, now)},
-        (Account.status == PAYMENT_REQUIRED) & (Account.bill_due_at == account.bill_due_at),
+        (Account.status == AccountStatus.PAYMENT_REQUIRED) & (Account.bill_due_at == account.bill_due_at),
     )
 
 
@@ -648,7 +646,7 @@ def _reschedule(account: Account, now: datetime) -> bool:
     due = _next_due(account)
     if account.bill_due_at == due:
         return False
-    return _update(account, {"bill_due_at": due}, (Account.status == ACTIVE) & _position(account))
+    return _update(account, {"bill_due_at": due}, (Account.status == AccountStatus.ACTIVE) & _position(account))
 
 
 # ---------------------------------------------------------------- positions and values

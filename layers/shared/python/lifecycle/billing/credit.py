@@ -29,6 +29,7 @@ from lifecycle.core.errors import Conflict, Forbidden, InvalidField, ServiceUnav
 from lifecycle.core.money import Money, div_round_half_up
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Claim, Invoice
+from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.transactions import Build, Outcome, try_commit
 
 YEAR_SECONDS = 365 * 86_400
@@ -43,8 +44,6 @@ SETTLE_RETRIES = 5
 # Dates stay far inside what DynamoDB and datetime hold: an absurd balance for its seats
 # (thousands of years' worth) lasts at most this long, running down correspondingly slower.
 MAX_VALIDITY_SECONDS = 1000 * YEAR_SECONDS
-# Accounts whose credit is closed (the cancellation settles it to 0).
-_ENDED = ("cancelled", "terminated")
 
 
 # ---------------------------------------------------------------- arithmetic (pure)
@@ -191,7 +190,7 @@ def _same_seats(account: Account) -> Condition:
         & (Account.included_seats_used == account.included_seats_used)
         & (Account.included_seats == account.included_seats)
         & (Account.plan == account.plan)
-        & ~Account.status.is_in(*_ENDED)
+        & ~Account.status.is_in(*ENDED)
     )
     return condition
 
@@ -336,7 +335,7 @@ def buy(
         raise Forbidden("Only the account's owner buys credit")
     _check_amount(form.amount, settings)
     account = accounts.load(account_id)
-    if account.status in _ENDED:
+    if account.status in ENDED:
         raise Conflict("The account has ended")
     amount = form.amount.amount
     line = Line(description="Prepaid credit", quantity=1, unit_price=form.amount, amount=form.amount, rule="R-CREDIT-1")
@@ -406,7 +405,7 @@ def rebase(account_id: str, now: datetime, settings: Settings) -> None:
         except DoesNotExist:
             return
         stored = Credit.of(account)
-        if account.status in _ENDED or stored.balance <= 0:
+        if account.status in ENDED or stored.balance <= 0:
             return
         credit = rebased(stored, now, seat_cost(account, now, settings).monthly)
         if credit.balance <= 0 or credit == stored:

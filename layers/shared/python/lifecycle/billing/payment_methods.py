@@ -25,7 +25,7 @@ from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import BillingDetailsRequired, Conflict, Forbidden
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Invoice
-from lifecycle.storage.accounts import ENDED
+from lifecycle.storage.accounts import ENDED, TRIAL, AccountStatus
 from lifecycle.storage.transactions import Outcome, commit
 
 MethodType = Literal["card", "paypal"]
@@ -98,10 +98,10 @@ def _after_attach(
     """The invoice of an immediate charge, and whether ``account`` now shows what is stored
     for the answer (its read, with what this request wrote under its condition), else it
     is read again."""
-    in_trial = account.status in (subscriptions.TRIALING, subscriptions.TRIAL_EXPIRED) and not account.lifetime
+    in_trial = account.status in TRIAL and not account.lifetime
     if in_trial and not account.has_payment_method:
         return _end_trial(principal, account, now, settings, details)
-    if account.status == subscriptions.PAYMENT_REQUIRED:
+    if account.status == AccountStatus.PAYMENT_REQUIRED:
         # R-VOUCH-10: everything due is charged to the new method, then access returns at once.
         # What the settlement wrote (its status and access) is the billing run's: read again.
         return billing_run.settle(account, now, settings, actor=principal.user_id), False
@@ -117,7 +117,7 @@ def _end_trial(
     principal: Principal, account: Account, now: datetime, settings: Settings, details: BillingDetailsView
 ) -> tuple[Invoice | None, bool]:
     """R-PAY-4 (during the trial) or R-PAY-3 (after it expired): the first period, charged now."""
-    rule = "R-PAY-4" if account.status == subscriptions.TRIALING else "R-PAY-3"
+    rule = "R-PAY-4" if account.status == AccountStatus.TRIALING else "R-PAY-3"
     period, draft = subscriptions.first_period(account, now, rule, settings)
     draft.details = details  # valid at ``now``, read by the request already (R-PAY-14)
     event = audit.event(account.id, "trial_ended_by_payment_method", principal.user_id, now, rule=rule)
@@ -144,7 +144,7 @@ def _end_trial(
 def _started(account: Account) -> None:
     """``account`` as ``subscriptions.start_paid_period`` left it, for the answer: its
     condition held the trial read, and of what the view shows it wrote the status and access."""
-    account.status = subscriptions.ACTIVE
+    account.status = AccountStatus.ACTIVE
     account.access_blocked_reason = None
     account.has_payment_method = True
 

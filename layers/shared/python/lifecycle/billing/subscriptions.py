@@ -21,13 +21,10 @@ from lifecycle.core.money import Money
 from lifecycle.core.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Invoice
+from lifecycle.storage.accounts import TRIAL, AccountStatus
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.transactions import Outcome
 
-ACTIVE = "active"
-TRIALING = "trialing"
-TRIAL_EXPIRED = "trial_expired"
-PAYMENT_REQUIRED = "payment_required"
 FIRST_PERIOD = "first-period"
 
 
@@ -81,7 +78,7 @@ def start_paid_period(
     earlier does not stop the card (the account is reactivated), and a sweep that comes a
     moment later finds a payment method and changes nothing (R-PAY-3, R-PAY-4)."""
     actions: list[Any] = [
-        Account.status.set(ACTIVE),
+        Account.status.set(AccountStatus.ACTIVE),
         Account.access_blocked_reason.remove(),
         Account.trial_sweep.remove(),
         Account.has_payment_method.set(True),
@@ -103,7 +100,7 @@ def start_paid_period(
         actions=actions,
         # The plan it was priced at is still the plan: a concurrent change fails this card.
         condition=(
-            Account.status.is_in(TRIALING, TRIAL_EXPIRED)
+            Account.status.is_in(*TRIAL)
             & (Account.has_payment_method == False)  # noqa: E712 - pynamodb condition
             & (Account.plan == account.plan)
             & (Account.billing_period == account.billing_period)

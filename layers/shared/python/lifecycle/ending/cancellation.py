@@ -26,7 +26,7 @@ from lifecycle.core.money import Money
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
-from lifecycle.storage.accounts import CANCELLED, ENDED, TERMINATED
+from lifecycle.storage.accounts import ENDED, AccountStatus
 from lifecycle.storage.base import apply_values, set_or_remove, shard_of
 from lifecycle.storage.cancellation_requests import CONFIRMED, PENDING
 from lifecycle.storage.transactions import Outcome, commit, try_commit
@@ -42,15 +42,15 @@ CONFIRM_RETRIES = 3
 class CancelView(BaseModel):
     """``POST /accounts/{id}/cancel``: R-CREDIT-2's refund and fee, null without credit left."""
 
-    status: Literal["cancelled"]
+    status: Literal[AccountStatus.CANCELLED]
     refund: Money | None = None
     cancellation_fee: Money | None = None
 
     @classmethod
     def of(cls, left: credit.Leaving | None) -> CancelView:
         if left is None:
-            return cls(status=CANCELLED)
-        return cls(status=CANCELLED, refund=left.refund, cancellation_fee=left.cancellation_fee)
+            return cls(status=AccountStatus.CANCELLED)
+        return cls(status=AccountStatus.CANCELLED, refund=left.refund, cancellation_fee=left.cancellation_fee)
 
 
 class CancellationRequestView(BaseModel):
@@ -100,7 +100,7 @@ def stop(principal: Principal, account_id: str, now: datetime) -> CancelView:
     """R-TERM-1 "Stop account": effective at once; a second call answers the same."""
     _require_owner(principal, account_id)
     account = accounts.load(account_id)
-    if account.status == TERMINATED:
+    if account.status == AccountStatus.TERMINATED:
         raise errors.Conflict("Staff terminated this account already")
     if account.status not in ENDED:
         with contextlib.suppress(_AccountEnded):  # a concurrent cancel won; the answer is the same
@@ -161,8 +161,8 @@ def _cancelling(
         tx.update(
             Account(account.id),
             actions=[
-                Account.status.set(CANCELLED),
-                Account.access_blocked_reason.set(CANCELLED),
+                Account.status.set(AccountStatus.CANCELLED),
+                Account.access_blocked_reason.set(AccountStatus.CANCELLED),
                 # Leaves every index a charging sweep or a price change reads (R-TERM-1: no
                 # further charges): the trial sweep, the billing run, the price notices.
                 Account.trial_sweep.remove(),

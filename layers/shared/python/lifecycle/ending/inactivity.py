@@ -22,10 +22,10 @@ from lifecycle import notifications
 from lifecycle.accounts import audit
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings
-from lifecycle.ending.staff_actions import SUSPENDED, termination_actions
+from lifecycle.ending.staff_actions import termination_actions
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.storage import Account, AuditEvent, Notification, User
-from lifecycle.storage.accounts import ENDED
+from lifecycle.storage.accounts import ENDED, AccountStatus
 from lifecycle.storage.base import put_if, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
 
@@ -71,13 +71,15 @@ def covered(account: Account, settings: Settings) -> bool:
     account, a plan whose price is above 0, no failed charge). Staff's suspension pauses it
     under every policy: nobody can use a suspended account.
     """
-    if account.status == SUSPENDED or settings.inactivity_policy == "none":
+    if account.status == AccountStatus.SUSPENDED or settings.inactivity_policy == "none":
         return False
     if settings.inactivity_policy == "all":
         return True
     price = settings.plan_prices.get(account.plan)  # type: ignore[call-overload]  # a stored Plan
     paid = price is not None and (price.monthly if account.billing_period == "monthly" else price.annual) > 0
-    in_good_standing = account.status == "active" and not account.lifetime and int(account.charge_attempts) == 0
+    in_good_standing = (
+        account.status == AccountStatus.ACTIVE and not account.lifetime and int(account.charge_attempts) == 0
+    )
     return not (paid and in_good_standing)
 
 
@@ -101,7 +103,11 @@ def decide(account: Account, now: datetime, settings: Settings) -> tuple[Step, s
     if account.status in ENDED:
         return "leave_index", f"the account is {account.status}"
     if not covered(account, settings):
-        why = "suspended by staff" if account.status == SUSPENDED else "a paid subscription in good standing"
+        why = (
+            "suspended by staff"
+            if account.status == AccountStatus.SUSPENDED
+            else "a paid subscription in good standing"
+        )
         return "exempt", f"not covered by the {settings.inactivity_policy!r} policy: {why}"
     warned_at = account.inactivity_warned_at
     if warned_at is None:

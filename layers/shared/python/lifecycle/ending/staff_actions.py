@@ -23,13 +23,10 @@ from lifecycle.core import clock, errors, notices
 from lifecycle.core.notices import NoticeType
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Notification
-from lifecycle.storage.accounts import CANCELLED, ENDED, TERMINATED
+from lifecycle.storage.accounts import ENDED, FULL_ACCESS, AccountStatus
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.transactions import Outcome, commit, try_commit
 
-SUSPENDED = "suspended"
-# Statuses whose access is full; any other status is itself the reason access is blocked.
-FULL_ACCESS = frozenset({"trialing", "active"})
 StaffReason = Literal["non_payment", "terms_violation", "abuse", "fraud", "false_information", "fair_usage", "other"]
 # R-TERM-5: suspected fraud or abuse is recorded with evidence.
 EVIDENCE_REQUIRED = frozenset({"fraud", "abuse"})
@@ -119,8 +116,8 @@ class _Kind:
 
 def _suspension(account: Account, at: datetime, reason: str, settings: Settings) -> tuple[list[Action], Condition]:
     actions: list[Action] = [
-        Account.status.set(SUSPENDED),
-        Account.access_blocked_reason.set(SUSPENDED),
+        Account.status.set(AccountStatus.SUSPENDED),
+        Account.access_blocked_reason.set(AccountStatus.SUSPENDED),
         Account.status_before_suspension.set(account.status),
         Account.suspended_at.set(at),
         Account.status_reason.set(reason),
@@ -134,8 +131,8 @@ def termination_actions(account_id: str, at: datetime, reason: str, settings: Se
     purge procedure is queued (R-TERM-3), and it leaves every index a charging sweep or a
     price change reads (R-TERM-1: no further charges) and the inactivity sweep's."""
     return [
-        Account.status.set(TERMINATED),
-        Account.access_blocked_reason.set(TERMINATED),
+        Account.status.set(AccountStatus.TERMINATED),
+        Account.access_blocked_reason.set(AccountStatus.TERMINATED),
         Account.status_reason.set(reason),
         Account.ended_at.set(at),
         Account.purge_after.set(at),
@@ -169,7 +166,7 @@ def suspend(
         account = accounts.load(account_id)
         if account.status in ENDED:
             raise errors.Conflict(f"The account is {account.status}; it cannot be suspended")
-        if account.status == SUSPENDED:
+        if account.status == AccountStatus.SUSPENDED:
             raise errors.Conflict("The account is already suspended")
         try:
             return _warn_and_change(account, form, SUSPEND, staff_id, now, settings)
@@ -193,9 +190,9 @@ def terminate(
 
 
 def _refuse_ended(account: Account) -> None:
-    if account.status == TERMINATED:
+    if account.status == AccountStatus.TERMINATED:
         raise errors.Conflict("The account is already terminated")
-    if account.status == CANCELLED:
+    if account.status == AccountStatus.CANCELLED:
         raise errors.Conflict("The account's owner has cancelled it already")
 
 
@@ -255,7 +252,7 @@ def reinstate(
     (a revoked voucher's account, R-VOUCH-11, is not reinstated this way)."""
     account = accounts.load(account_id)
     back = account.status_before_suspension
-    if account.status != SUSPENDED or back is None:
+    if account.status != AccountStatus.SUSPENDED or back is None:
         raise errors.Conflict("The account is not suspended by staff")
     actions: list[Action] = [
         Account.status.set(back),
@@ -291,7 +288,7 @@ def reinstate(
         tx.update(
             Account(account.id),
             actions=actions,
-            condition=(Account.status == SUSPENDED) & (Account.status_before_suspension == back),
+            condition=(Account.status == AccountStatus.SUSPENDED) & (Account.status_before_suspension == back),
         )
         outcome.labels.append("update:account")
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -13,11 +13,36 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-# Account statuses the end of an account leaves: the owner cancelled (R-TERM-1) or staff
+
+class AccountStatus(StrEnum):
+    """An account's ``status`` (API.md "Account"); members are the strings stored and answered."""
+
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    TRIAL_EXPIRED = "trial_expired"
+    PAYMENT_REQUIRED = "payment_required"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+    TERMINATED = "terminated"
+
+
+# The statuses the end of an account leaves: the owner cancelled (R-TERM-1) or staff
 # terminated it (R-TERM-4). An account in these is not cancelled again.
-CANCELLED: Literal["cancelled"] = "cancelled"
-TERMINATED = "terminated"
-ENDED = (CANCELLED, TERMINATED)
+ENDED = (AccountStatus.CANCELLED, AccountStatus.TERMINATED)
+# A trial, running or expired without a payment method.
+TRIAL = (AccountStatus.TRIALING, AccountStatus.TRIAL_EXPIRED)
+# Statuses whose access is full; any other status is itself the reason access is blocked.
+FULL_ACCESS = frozenset({AccountStatus.TRIALING, AccountStatus.ACTIVE})
+# Statuses without access even where no reason is set (API.md "Account": ``access``).
+BLOCKED = frozenset(
+    {
+        AccountStatus.SUSPENDED,
+        AccountStatus.CANCELLED,
+        AccountStatus.TERMINATED,
+        AccountStatus.TRIAL_EXPIRED,
+        AccountStatus.PAYMENT_REQUIRED,
+    }
+)
 
 
 class TrialDueIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped-call]  # pynamodb

@@ -27,6 +27,7 @@ from lifecycle.core.money import Money
 from lifecycle.core.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.core.settings import Settings, UsageLimits
 from lifecycle.storage import Account, AuditEvent, Invoice
+from lifecycle.storage.accounts import TRIAL, AccountStatus
 from lifecycle.storage.transactions import Build, Outcome, commit
 
 # Plans from the lowest to the highest: a move down this list is a downgrade (R-PAY-8).
@@ -40,7 +41,6 @@ FEATURES: dict[Plan, tuple[str, ...]] = {
     "all-inclusive": ("tickets", "email", "chat", "calls", "knowledge base"),
 }
 
-TRIAL_STATES = (subscriptions.TRIALING, subscriptions.TRIAL_EXPIRED)
 CHANGE_PURPOSE = "change#"
 MAX_SEATS = 10_000
 
@@ -236,9 +236,9 @@ def _in_trial(account: Account) -> bool:
     """True for a trial (changes apply at once), False for an active subscription; 409 otherwise."""
     if account.lifetime or account.voucher_code_hash:
         raise Conflict("A lifetime voucher account has no subscription to change")
-    if account.status in TRIAL_STATES and not account.has_payment_method:
+    if account.status in TRIAL and not account.has_payment_method:
         return True
-    if account.status == subscriptions.ACTIVE and account.period_start and account.period_end:
+    if account.status == AccountStatus.ACTIVE and account.period_start and account.period_end:
         return False
     raise Conflict(f"Only an active subscription or a trial can change; this account is {account.status}")
 

@@ -12,9 +12,9 @@ from lifecycle import notifications
 from lifecycle.core.settings import Settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.storage import Account, Notification
+from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.transactions import Outcome, try_commit
 
-TRIAL_EXPIRED = "trial_expired"
 PAGE_SIZE = 100
 
 
@@ -47,12 +47,12 @@ def _expire(now: datetime, settings: Settings) -> Callable[[Account], bool]:
             tx.update(
                 Account(account.id),
                 actions=[
-                    Account.status.set(TRIAL_EXPIRED),
-                    Account.access_blocked_reason.set(TRIAL_EXPIRED),
+                    Account.status.set(AccountStatus.TRIAL_EXPIRED),
+                    Account.access_blocked_reason.set(AccountStatus.TRIAL_EXPIRED),
                     Account.trial_sweep.remove(),
                 ],
                 condition=(
-                    (Account.status == "trialing")
+                    (Account.status == AccountStatus.TRIALING)
                     & (Account.has_payment_method == False)  # noqa: E712 - pynamodb condition
                     & (Account.trial_ends_at <= now)
                 ),

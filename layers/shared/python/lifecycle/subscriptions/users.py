@@ -26,9 +26,10 @@ from lifecycle.core.money import Money
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.registration import registration
 from lifecycle.storage import Account, Claim, Notification, SeatInterval, User
+from lifecycle.storage.accounts import BLOCKED
 from lifecycle.storage.claims import USER_EMAIL
 from lifecycle.storage.transactions import Outcome, commit
-from lifecycle.usage.activity import BLOCKED_STATUSES, require_access
+from lifecycle.usage.activity import require_access
 
 # Who may add and remove users (API.md).
 MANAGER_ROLES: tuple[Role, ...] = ("owner", "admin")
@@ -186,7 +187,7 @@ def _take_seat(
 
 def _has_access() -> Condition:
     """The transaction's own check of ``require_access``: a block that lands first wins."""
-    full: Condition = Account.access_blocked_reason.does_not_exist() & ~Account.status.is_in(*BLOCKED_STATUSES)
+    full: Condition = Account.access_blocked_reason.does_not_exist() & ~Account.status.is_in(*BLOCKED)
     return full
 
 

@@ -22,14 +22,13 @@ from lifecycle.core import clock, errors
 from lifecycle.core.auth import Principal, Role, require_member
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Session, User
+from lifecycle.storage.accounts import BLOCKED
 from lifecycle.storage.base import shard_of, update_if
 from lifecycle.storage.transactions import CONFLICT_RETRIES, backoff
 from lifecycle.usage import shared_logins
 
 # The members whose activity this is; staff access to an account is audited, not customer use.
 MEMBER_ROLES: tuple[Role, ...] = ("owner", "admin", "agent")
-# Statuses without access even where no reason is set (API.md "Account": ``access``).
-BLOCKED_STATUSES = frozenset({"suspended", "cancelled", "terminated", "trial_expired", "payment_required"})
 CONTINUED_USE = "continued_use"
 USER_AGENT_MAX = 512
 
@@ -79,7 +78,7 @@ def record(
 
 def require_access(account: Account) -> None:
     """403 ``account_blocked`` unless the account's access is full (API.md ``access``)."""
-    reason = account.access_blocked_reason or (account.status if account.status in BLOCKED_STATUSES else None)
+    reason = account.access_blocked_reason or (account.status if account.status in BLOCKED else None)
     if reason is not None:
         raise errors.AccountBlocked(f"The account's access is blocked: {reason}", access=reason)
 

@@ -22,6 +22,7 @@ from lifecycle.core.notices import NoticeType
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Voucher
+from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import shard_of, update_if
 from lifecycle.vouchers.vouchers import InvalidVoucherCode, code_hash, normalise_code
 
@@ -83,7 +84,7 @@ def _remove_others(account: Account, staff_id: str, now: datetime, reason: str) 
     """Mark the owner's other voucher accounts for removal (R-VOUCH-11); each owner is told once."""
     removed = []
     for other in _other_voucher_accounts(account):
-        if not _block(other.id, "terminated", now, purge=True):
+        if not _block(other.id, AccountStatus.TERMINATED, now, purge=True):
             continue
         audit.event(other.id, "marked_for_removal", staff_id, now, because_of=account.id).save()
         removed.append(other.id)
@@ -105,7 +106,7 @@ def revoke(raw_code: str, form: RevokeInput, staff_id: str, now: datetime, setti
         except DoesNotExist:
             return Revocation(campaign_id=voucher.campaign_id, account_id=voucher.account_id, marked_for_removal=[])
         reason = notices.REVOCATION_REASONS[form.reason]
-        _block(account.id, "suspended", now, purge=False)
+        _block(account.id, AccountStatus.SUSPENDED, now, purge=False)
         audit.event(account.id, "voucher_revoked", staff_id, now, reason=form.reason, evidence=form.evidence).save()
         if account.access_blocked_reason != VOUCHER_REVOKED:  # blocked by this call: tell the owner once
             _notify_owner(account, "voucher_revoked", now, reason=reason)
