@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.attributes import Attribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import Attribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
@@ -48,11 +48,6 @@ from lifecycle.usage.shared_logins import PENDING
 INVOICED = "invoiced"
 RUN = "billing-run"
 PAGE_SIZE = 50
-
-# The invoice that billed a fee. The SharedLoginDetection model does not declare these yet;
-# the names serve this update only (reads through the model ignore them).
-_FEE_INVOICE_ID = UnicodeAttribute(attr_name="invoice_id")
-_FEE_INVOICED_AT = UTCDateTimeAttribute(attr_name="invoiced_at")
 
 
 class ChargeDeclined(PaymentDeclined):
@@ -332,8 +327,8 @@ def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> I
                     SharedLoginDetection(account.id, fee.detection_key),
                     actions=[
                         SharedLoginDetection.status.set(INVOICED),
-                        _FEE_INVOICE_ID.set(invoice.invoice_id),
-                        _FEE_INVOICED_AT.set(now),
+                        SharedLoginDetection.invoice_id.set(invoice.invoice_id),
+                        SharedLoginDetection.invoiced_at.set(now),
                     ],
                     condition=SharedLoginDetection.status == PENDING,
                 )

@@ -43,3 +43,5 @@ class SharedLoginDetection(Model):
     waived_at = UTCDateTimeAttribute(null=True)
     waived_by = UnicodeAttribute(null=True)
     waive_reason = UnicodeAttribute(null=True)
+    invoice_id = UnicodeAttribute(null=True)  # the invoice that billed the fee ("invoiced")
+    invoiced_at = UTCDateTimeAttribute(null=True)
