@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.storage import AuditEvent
+from lifecycle.storage import audit as audit_events
 
 LIST_LIMIT = 200
 STAFF_ACCESS = "staff_access"
@@ -62,7 +63,7 @@ class AuditList(BaseModel):
 
 def list_for(account_id: str, limit: int = LIST_LIMIT, for_staff: bool = False) -> list[AuditEntry]:
     """The account's audit events, newest first, at most ``limit``."""
-    found = AuditEvent.query(account_id, scan_index_forward=False, limit=limit, page_size=limit)
+    found = audit_events.newest(account_id, limit)
     return [AuditEntry.of(item, for_staff) for item in found]
 
 

@@ -19,6 +19,7 @@ from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import Forbidden, InvalidField, InvalidVatId, NotFound
 from lifecycle.registration.registration import EmailAddress, NamePart
 from lifecycle.storage import Account, BillingDetailsVersion
+from lifecycle.storage import billing_details as versions
 
 # ISO 3166-1 alpha-2, the officially assigned codes.
 _ISO_3166_ALPHA_2 = """
@@ -250,15 +251,8 @@ def version_of(account_id: str, details: BillingDetails, actor: str, now: dateti
 
 def valid_at(account_id: str, instant: datetime) -> BillingDetailsView | None:
     """The details an invoice issued at ``instant`` is made out to (R-PAY-14), if any."""
-    for item in BillingDetailsVersion.query(
-        account_id,
-        BillingDetailsVersion.valid_from <= instant,
-        scan_index_forward=False,
-        limit=1,
-        consistent_read=True,
-    ):
-        return _view(item)
-    return None
+    item = versions.valid_at(account_id, instant)
+    return None if item is None else _view(item)
 
 
 def get_for(principal: Principal, account_id: str, now: datetime) -> BillingDetailsView:

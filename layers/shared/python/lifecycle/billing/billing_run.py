@@ -38,10 +38,17 @@ from lifecycle.core.observability import logger
 from lifecycle.core.plans import BillingPeriod
 from lifecycle.core.settings import Settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
-from lifecycle.storage import Account, AuditEvent, Invoice, Notification, SeatInterval, SharedLoginDetection
+from lifecycle.storage import (
+    Account,
+    AuditEvent,
+    Invoice,
+    Notification,
+    SharedLoginDetection,
+    seat_intervals,
+    shared_logins,
+)
 from lifecycle.storage.accounts import ENDED, AccountStatus
 from lifecycle.storage.base import apply_values, set_or_remove, shard_of, update_if
-from lifecycle.storage.shared_logins import FEE
 from lifecycle.storage.transactions import Outcome, commit, try_commit
 from lifecycle.usage.shared_logins import PENDING
 
@@ -403,15 +410,7 @@ def _charge_and_issue(
 
 def _intervals(account_id: str, billed_through: datetime, period: Period) -> list[metering.Interval]:
     """The extra users' seat intervals not billed yet that meet the period (one Query)."""
-    found = SeatInterval.query(
-        account_id,
-        filter_condition=(
-            (SeatInterval.billable == True)  # noqa: E712 - pynamodb condition
-            & (SeatInterval.start < period.ends_at)
-            & (SeatInterval.end.does_not_exist() | (SeatInterval.end > billed_through))
-        ),
-        consistent_read=True,
-    )
+    found = seat_intervals.unbilled(account_id, billed_through, period.ends_at)
     return [metering.Interval(item.user_id, max(item.start, billed_through), item.end) for item in found]
 
 
@@ -521,10 +520,7 @@ def _pending_fees(account: Account, since: datetime, until: datetime) -> list[Sh
     found = []
     month, last = monthly_period(account.created_at, since), monthly_period(account.created_at, until)
     while month.start < last.start:
-        try:
-            fee = SharedLoginDetection.get(account.id, f"{month.key}#{FEE}", consistent_read=True)
-        except DoesNotExist:
-            fee = None
+        fee = shared_logins.fee(account.id, month.key)
         if fee is not None and fee.status == PENDING:
             found.append(fee)
         month = monthly_period(account.created_at, month.ends_at)

@@ -28,7 +28,8 @@ from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import Conflict, Forbidden, InvalidField, ServiceUnavailable
 from lifecycle.core.money import Money, div_round_half_up
 from lifecycle.core.settings import Settings
-from lifecycle.storage import Account, AuditEvent, Claim, Invoice
+from lifecycle.storage import Account, AuditEvent, Claim, Invoice, invoices
+from lifecycle.storage import audit as audit_events
 from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.transactions import Build, Outcome, try_commit
 
@@ -476,12 +477,7 @@ def _previous_run(account: Account, now: datetime) -> dict[str, str]:
 def _earlier_runs(account_id: str, start: datetime, before: datetime) -> list[Window]:
     """The parts of ``[start, before)`` paid by runs of credit that ran out before the
     current one began: the ``credit_bought`` events since ``start`` that record one."""
-    found = AuditEvent.query(
-        account_id,
-        AuditEvent.event_key > start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        filter_condition=AuditEvent.type == "credit_bought",
-        consistent_read=True,
-    )
+    found = audit_events.of_type(account_id, "credit_bought", after=start)
     windows = []
     for event in found:
         details = event.details.as_dict()  # type: ignore[no-untyped-call]  # pynamodb
@@ -506,7 +502,7 @@ def _merged(windows: list[Window]) -> list[Window]:
 
 def _first_purchase(account_id: str) -> datetime | None:
     """When the account's credit first started to run: its first purchase (one Query)."""
-    found = Invoice.query(account_id, filter_condition=Invoice.purpose.startswith(PURPOSE), consistent_read=True)
+    found = invoices.with_purpose(account_id, PURPOSE)
     for invoice in found:
         if invoice.kind == "invoice":
             return _second(invoice.issued_at)
@@ -596,6 +592,6 @@ def refund_owed(account_id: str, settings: Settings) -> Leaving | None:
 
 def _purchases(account_id: str) -> Iterator[tuple[str, int]]:
     """The charges credit was bought with and their totals, newest first."""
-    for invoice in Invoice.query(account_id, scan_index_forward=False, consistent_read=True):
+    for invoice in invoices.newest_first(account_id):
         if invoice.purpose.startswith(PURPOSE) and invoice.charge_id and invoice.kind == "invoice":
             yield str(invoice.charge_id), int(invoice.total)

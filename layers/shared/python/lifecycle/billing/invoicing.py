@@ -25,7 +25,7 @@ from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import BillingDetailsRequired, NotFound, PaymentMethodRequired, ServiceUnavailable
 from lifecycle.core.money import Money
 from lifecycle.core.settings import Settings, get_settings
-from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification
+from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification, invoices
 from lifecycle.storage.claims import INVOICE
 from lifecycle.storage.transactions import Outcome, is_throttle, try_commit
 
@@ -388,7 +388,7 @@ def list_for(principal: Principal, account_id: str, now: datetime) -> InvoiceLis
     require_member(principal, account_id)
     audit.record_staff_access(principal, account_id, "invoices", now)
     items = sorted(
-        Invoice.query(account_id, consistent_read=True),
+        invoices.of_account(account_id),
         key=lambda item: (item.issued_at, item.number),
         reverse=True,
     )

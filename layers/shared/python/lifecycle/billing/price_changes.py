@@ -25,6 +25,7 @@ from lifecycle.core.observability import logger
 from lifecycle.core.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, PriceChange
+from lifecycle.storage import prices as price_table
 from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.base import put_if
 
@@ -151,7 +152,7 @@ def _check_price(price: Money, settings: Settings) -> None:
 
 
 def _scheduled_at(key: str, effective_at: datetime) -> bool:
-    return any(True for _ in PriceChange.query(key, PriceChange.effective_at == effective_at, consistent_read=True))
+    return price_table.scheduled_at(key, effective_at)
 
 
 def affected_owners(key: str) -> Iterator[Account]:
@@ -193,7 +194,7 @@ def _notify_owners(key: str, form: PriceChangeInput, previous: Money, effective_
 def changes_of(plan: Plan, billing_period: BillingPeriod, settings: Settings) -> list[tuple[PriceChange, Money]]:
     """The plan's changes, earliest first, each with the price it replaces: the change
     before it or the standing price (a change scheduled later may have come in between)."""
-    changes = PriceChange.query(pricing.price_key(plan, billing_period), consistent_read=True)
+    changes = price_table.changes_of(pricing.price_key(plan, billing_period))
     return _with_previous(plan, billing_period, list(changes), settings)
 
 
@@ -216,7 +217,7 @@ def list_all(principal: Principal, settings: Settings) -> PriceChangeList:
     reading all of it is reading what is asked. The sweeps never Scan; this is a listing."""
     require_staff(principal)
     by_key: dict[str, list[PriceChange]] = {}
-    for change in PriceChange.scan(consistent_read=True):
+    for change in price_table.all_changes():
         by_key.setdefault(change.price_key, []).append(change)
     items = [
         PriceChangeView.of(change, previous)

@@ -16,6 +16,7 @@ from lifecycle.core.money import Money
 from lifecycle.core.plans import BillingPeriod, Plan
 from lifecycle.core.settings import Settings
 from lifecycle.storage import PriceChange
+from lifecycle.storage import prices as price_table
 
 # Within ``one_read``: each price key's changes, earliest first, as read once.
 _read: ContextVar[dict[str, list[PriceChange]] | None] = ContextVar("prices_read", default=None)
@@ -35,13 +36,10 @@ def seat_price(plan: Plan, billing_period: BillingPeriod, period_start: datetime
     key = price_key(plan, billing_period)
     read = _read.get()
     if read is None:
-        found = PriceChange.query(
-            key, PriceChange.effective_at <= period_start, scan_index_forward=False, limit=1, consistent_read=True
-        )
-        in_force = next(iter(found), None)
+        in_force = price_table.in_force(key, period_start)
     else:
         if key not in read:
-            read[key] = list(PriceChange.query(key, consistent_read=True))
+            read[key] = list(price_table.changes_of(key))
         in_force = next((change for change in reversed(read[key]) if change.effective_at <= period_start), None)
     if in_force is not None:
         return Money(amount=int(in_force.amount), currency=in_force.currency)

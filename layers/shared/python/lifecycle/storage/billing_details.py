@@ -7,6 +7,8 @@ never rewrite an invoice already issued (R-PAY-14).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
@@ -30,3 +32,15 @@ class BillingDetailsVersion(Model):
     vat_id = UnicodeAttribute(null=True)
     company_registration = UnicodeAttribute(null=True)
     updated_by = UnicodeAttribute()
+
+
+def valid_at(account_id: str, instant: datetime) -> BillingDetailsVersion | None:
+    """The version in force at ``instant``: the latest valid from then (one Query, one item)."""
+    found = BillingDetailsVersion.query(
+        account_id,
+        BillingDetailsVersion.valid_from <= instant,
+        scan_index_forward=False,
+        limit=1,
+        consistent_read=True,
+    )
+    return next(iter(found), None)

@@ -8,6 +8,8 @@ after that; only its payment state moves (``open`` → ``paid``) and a correctio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
@@ -54,3 +56,18 @@ class InvoiceSeries(Model):
 
     series = UnicodeAttribute(hash_key=True)  # "INV", "CN"
     last_number = NumberAttribute()
+
+
+def of_account(account_id: str, page_size: int | None = None) -> Iterator[Invoice]:
+    """The account's invoices and credit notes, oldest first (one Query, paged)."""
+    return Invoice.query(account_id, consistent_read=True, page_size=page_size)
+
+
+def newest_first(account_id: str) -> Iterator[Invoice]:
+    """The account's invoices and credit notes, newest first (one Query, paged)."""
+    return Invoice.query(account_id, scan_index_forward=False, consistent_read=True)
+
+
+def with_purpose(account_id: str, prefix: str) -> Iterator[Invoice]:
+    """The account's invoices whose purpose starts with ``prefix``, oldest first (one Query)."""
+    return Invoice.query(account_id, filter_condition=Invoice.purpose.startswith(prefix), consistent_read=True)

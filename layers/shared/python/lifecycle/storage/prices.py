@@ -7,6 +7,9 @@ affected owner has been notified at least the notice period before.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
@@ -30,3 +33,26 @@ class PriceChange(Model):
     # period after it.
     notices_recorded_at = UTCDateTimeAttribute()
     notified_accounts = NumberAttribute(default=0)
+
+
+def changes_of(key: str) -> Iterator[PriceChange]:
+    """The changes of one price list ("<plan>#<billing period>"), earliest first (one Query)."""
+    return PriceChange.query(key, consistent_read=True)
+
+
+def in_force(key: str, at: datetime) -> PriceChange | None:
+    """The change of ``key`` in force at ``at``: the latest effective then (one Query, one item)."""
+    found = PriceChange.query(
+        key, PriceChange.effective_at <= at, scan_index_forward=False, limit=1, consistent_read=True
+    )
+    return next(iter(found), None)
+
+
+def scheduled_at(key: str, effective_at: datetime) -> bool:
+    """Whether a change of ``key`` takes effect at ``effective_at`` (one Query)."""
+    return any(True for _ in PriceChange.query(key, PriceChange.effective_at == effective_at, consistent_read=True))
+
+
+def all_changes() -> Iterator[PriceChange]:
+    """Every change of every price list: one Scan (a staff listing of a small table, never a sweep)."""
+    return PriceChange.scan(consistent_read=True)

@@ -7,6 +7,9 @@ an account's intervals are one Query, never a Scan.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
@@ -23,3 +26,17 @@ class SeatInterval(Model):
     # None while the user still holds the seat.
     end = UTCDateTimeAttribute(null=True)
     billable = BooleanAttribute()
+
+
+def unbilled(account_id: str, billed_through: datetime, before: datetime) -> Iterator[SeatInterval]:
+    """The account's billable intervals that start before ``before`` and were open after
+    ``billed_through`` (one Query)."""
+    return SeatInterval.query(
+        account_id,
+        filter_condition=(
+            (SeatInterval.billable == True)  # noqa: E712 - pynamodb condition
+            & (SeatInterval.start < before)
+            & (SeatInterval.end.does_not_exist() | (SeatInterval.end > billed_through))
+        ),
+        consistent_read=True,
+    )

@@ -7,6 +7,7 @@ extended; IP prefixes only) and the period's fee ``"<period start>#fee"`` (marke
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 DETECTION = "detection"
@@ -45,3 +46,11 @@ class SharedLoginDetection(Model):
     waive_reason = UnicodeAttribute(null=True)
     invoice_id = UnicodeAttribute(null=True)  # the invoice that billed the fee ("invoiced")
     invoiced_at = UTCDateTimeAttribute(null=True)
+
+
+def fee(account_id: str, period_key: str) -> SharedLoginDetection | None:
+    """The fee item of one period, if marked (one consistent GetItem)."""
+    try:
+        return SharedLoginDetection.get(account_id, f"{period_key}#{FEE}", consistent_read=True)
+    except DoesNotExist:
+        return None
