@@ -17,7 +17,7 @@ from lifecycle.core.settings import Settings
 from lifecycle.ending import purge
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.privacy.retention import certificate_id
-from lifecycle.storage import DeletionCertificate, Invoice, RetentionItem, Session
+from lifecycle.storage import DeletionCertificate, Invoice, RetentionItem, Session, table_of
 from tests.support import call, owner_of, pay, run_schedule
 from tests.unit.test_signup import TRIAL
 
@@ -65,7 +65,7 @@ def test_r_term_3_an_account_with_300_sessions_is_purged_in_batches(
     real = purge._delete_keys
 
     def counted(model: type[Model], items: list[Model]) -> None:
-        batches.append((purge.table_of(model), len(items)))
+        batches.append((table_of(model), len(items)))
         real(model, items)
 
     monkeypatch.setattr(purge, "_delete_keys", counted)

@@ -27,7 +27,6 @@ from lifecycle.accounts import terms
 from lifecycle.core import clock, errors
 from lifecycle.core.money import Money
 from lifecycle.core.settings import get_settings
-from lifecycle.ending.purge import table_of
 from lifecycle.privacy import privacy, retention
 from lifecycle.privacy.privacy import Completing
 from lifecycle.privacy.retention import certificate_id
@@ -46,6 +45,7 @@ from lifecycle.storage import (
     Session,
     SharedLoginDetection,
     User,
+    table_of,
 )
 from lifecycle.storage.shared_logins import DETECTION
 from tests.support import call, member, ok, outbox_items, owner_of, pay, session

@@ -20,12 +20,11 @@ import pytest
 from lifecycle.accounts import terms
 from lifecycle.core import clock, errors
 from lifecycle.core.settings import Settings, get_settings
-from lifecycle.ending.purge import table_of
 from lifecycle.privacy import data_subjects, privacy
 from lifecycle.privacy.personal_data import fields_of
 from lifecycle.requests import exports
 from lifecycle.requests.exports import DiskStore, S3Store
-from lifecycle.storage import AuditEvent, PrivacyRequest, SharedLoginDetection
+from lifecycle.storage import AuditEvent, PrivacyRequest, SharedLoginDetection, table_of
 from tests.support import call
 from tests.unit.test_data_subjects import MARIA, World, at, maria_world, privacy_request
 from tests.unit.test_signup import NOW

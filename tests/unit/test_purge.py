@@ -18,7 +18,7 @@ from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings
 from lifecycle.ending import purge
-from lifecycle.ending.purge import PURGE_MAP, purge_due, table_of
+from lifecycle.ending.purge import PURGE_MAP, purge_due
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.privacy.retention import add_years, certificate_id
 from lifecycle.storage import (
@@ -37,6 +37,7 @@ from lifecycle.storage import (
     Session,
     TermsVersion,
     Voucher,
+    table_of,
 )
 from lifecycle.storage.base import shard_of
 from tests.support import STAFF, call, member, ok, outbox_items, owner_of, pay, run_schedule
@@ -298,7 +299,7 @@ def test_r_term_3_items_written_after_their_tables_turn_are_deleted_and_counted_
 
     def then_a_staff_read(model: type[Model], items: list[Model]) -> None:
         real(model, items)
-        if purge.table_of(model) == "audit":
+        if storage.table_of(model) == "audit":
             ok(call("GET", f"/accounts/{account['id']}", claims=STAFF), 200)
 
     monkeypatch.setattr(purge, "_delete_keys", then_a_staff_read)

@@ -62,6 +62,7 @@ from lifecycle.storage import (
     Usage,
     User,
     Voucher,
+    table_of,
 )
 from lifecycle.storage.base import delete_if, update_if
 from lifecycle.storage.claims import INVOICE, OWNER_EMAIL, SUBDOMAIN, USER_EMAIL
@@ -123,11 +124,6 @@ class DeletedLast:
 
 
 Treatment = Deleted | Kept | Unlinked | NotAccountData | DeletedLast
-
-
-def table_of(model: type[Model]) -> str:
-    """The table's name on the certificate: stable across stacks ("users", "seat_intervals")."""
-    return MODELS[model].removesuffix("_table")
 
 
 def _by_account(model: type[Model]) -> tuple[Callable[[Account], Iterable[Model]], Callable[[Account], int]]:

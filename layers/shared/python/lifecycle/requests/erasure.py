@@ -26,7 +26,6 @@ from lifecycle.core import clock, errors
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 from lifecycle.ending import purge
-from lifecycle.ending.purge import table_of
 from lifecycle.privacy import data_subjects, personal_data
 from lifecycle.privacy.data_subjects import Held, Subject
 from lifecycle.privacy.privacy import Completing
@@ -55,6 +54,7 @@ from lifecycle.storage import (
     Session,
     SharedLoginDetection,
     User,
+    table_of,
 )
 from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.base import update_if

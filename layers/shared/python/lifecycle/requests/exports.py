@@ -23,12 +23,11 @@ from pynamodb.models import Model
 
 from lifecycle.core import clock, errors
 from lifecycle.core.settings import Settings
-from lifecycle.ending.purge import table_of
 from lifecycle.privacy import data_subjects, privacy
 from lifecycle.privacy.data_subjects import Held
 from lifecycle.privacy.personal_data import PersonalField, fields_of
 from lifecycle.privacy.privacy import Completing
-from lifecycle.storage import Account, PrivacyRequest
+from lifecycle.storage import Account, PrivacyRequest, table_of
 from lifecycle.storage.base import update_if
 
 Scope = Literal["access", "portability"]

@@ -19,7 +19,6 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle.core import clock, errors
 from lifecycle.core.settings import Settings
-from lifecycle.ending.purge import table_of
 from lifecycle.privacy import data_subjects, privacy
 from lifecycle.privacy.data_subjects import Held, Subject
 from lifecycle.privacy.privacy import Completing
@@ -34,6 +33,7 @@ from lifecycle.storage import (
     PrivacyRequest,
     RetentionItem,
     User,
+    table_of,
 )
 from lifecycle.storage.base import shard_of, update_if
 from lifecycle.storage.claims import OWNER_EMAIL, USER_EMAIL

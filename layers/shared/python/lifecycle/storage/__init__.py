@@ -62,6 +62,11 @@ MODELS: dict[type[Model], str] = {
 }
 
 
+def table_of(model: type[Model]) -> str:
+    """The table's name on certificates, exports and answers: stable across stacks ("users", "seat_intervals")."""
+    return MODELS[model].removesuffix("_table")
+
+
 # pynamodb opens one botocore session per model (and thread), and each session loads
 # DynamoDB's service description from disk again: ~20 tables made every cold start, and
 # every test, parse the same JSON ~20 times. Sessions made for pynamodb share one loader
@@ -115,4 +120,5 @@ __all__ = [
     "User",
     "Voucher",
     "configure",
+    "table_of",
 ]
