@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle.billing import billing_run, invoicing, payments
+from lifecycle.billing import billing_run, bills, invoicing, payments
 from lifecycle.core import clock
 from lifecycle.core.money import div_round_half_up
 from lifecycle.core.settings import Settings, get_settings
@@ -617,16 +617,16 @@ def test_an_account_whose_bill_fails_is_counted_and_left_due_while_the_others_ar
         add_user(account, 10 * n + 1)
         add_user(account, 10 * n + 2)
         assert pay(account).status == 200
-    intervals = billing_run._intervals
+    intervals = bills._intervals
 
     def flaky(account_id: str, *args: Any) -> Any:
         if account_id == broken["id"]:
             raise RuntimeError("the table is unreachable")
         return intervals(account_id, *args)
 
-    monkeypatch.setattr(billing_run, "_intervals", flaky)
+    monkeypatch.setattr(bills, "_intervals", flaky)
     at(FIRST_END + timedelta(hours=1))
     assert run() == {"examined": 2, "changed": 1, "errors": 1, "next": None}
-    monkeypatch.setattr(billing_run, "_intervals", intervals)
+    monkeypatch.setattr(bills, "_intervals", intervals)
     assert run() == {"examined": 1, "changed": 1, "errors": 0, "next": None}
     assert charges() == [3835, 3835]

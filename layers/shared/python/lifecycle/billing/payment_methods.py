@@ -3,7 +3,7 @@
 Only the provider's references are stored (customer and payment method ids), never card
 data. During a trial (or after it expired) adding one ends the trial and charges the
 first period at once; on a ``payment_required`` account it settles what is due
-(``lifecycle.billing.billing_run.settle``) and restores access at once; otherwise it replaces the
+(``lifecycle.billing.bills.settle``) and restores access at once; otherwise it replaces the
 method for the next charges.
 """
 
@@ -18,7 +18,7 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle.accounts import accounts, audit
 from lifecycle.accounts.accounts import AccountView
-from lifecycle.billing import billing_details, billing_run, payments, subscriptions
+from lifecycle.billing import billing_details, bills, payments, subscriptions
 from lifecycle.billing.billing_details import BillingDetailsView
 from lifecycle.billing.invoicing import AccountChange, InvoiceView, charge_and_issue
 from lifecycle.core.auth import Principal, require_member
@@ -104,7 +104,7 @@ def _after_attach(
     if account.status == AccountStatus.PAYMENT_REQUIRED:
         # R-VOUCH-10: everything due is charged to the new method, then access returns at once.
         # What the settlement wrote (its status and access) is the billing run's: read again.
-        return billing_run.settle(account, now, settings, actor=principal.user_id), False
+        return bills.settle(account, now, settings, actor=principal.user_id), False
     if account.payment_method_ref == previous:
         # The method the account has (the provider's attach replayed it): a retry of a change
         # that was made, or the same card again. Nothing to replace, nothing to record.
