@@ -26,6 +26,7 @@ from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.privacy import consents, privacy
 from lifecycle.storage import Notification
+from lifecycle.storage import notifications as stored_notifications
 from lifecycle.storage.base import shard_of, update_if
 
 LIST_LIMIT = 200
@@ -325,7 +326,7 @@ def retry_unsent(
 
 def list_for(account_id: str) -> list[NotificationView]:
     """The account's notices, newest first, at most ``LIST_LIMIT``."""
-    found = Notification.query(account_id, scan_index_forward=False, limit=LIST_LIMIT, page_size=LIST_LIMIT)
+    found = stored_notifications.newest(account_id, LIST_LIMIT)
     return [NotificationView.of(item) for item in found]
 
 

@@ -20,6 +20,7 @@ from pynamodb.transactions import TransactWrite
 from lifecycle.core import clock, errors
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import TermsVersion, transactions
+from lifecycle.storage import terms as stored_terms
 from lifecycle.storage.terms import TERMS_OF_SERVICE
 
 VERSION_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"
@@ -90,7 +91,7 @@ def publish(version: str, staff_id: str, now: datetime) -> TermsView:
 
 def history() -> list[TermsView]:
     """Every published version, newest first (the claims live in other partitions)."""
-    return [TermsView.of(item) for item in TermsVersion.query(TERMS_OF_SERVICE, scan_index_forward=False)]
+    return [TermsView.of(item) for item in stored_terms.published()]
 
 
 # ---------------------------------------------------------------- the current version
@@ -115,14 +116,8 @@ def _cache_clear() -> None:
 
 def _newest_published(now: datetime) -> str | None:
     """One Query: the newest version published at or before ``now``."""
-    newest = TermsVersion.query(
-        TERMS_OF_SERVICE,
-        TermsVersion.published_at <= now,
-        scan_index_forward=False,
-        limit=1,
-        consistent_read=True,
-    )
-    return next((item.version for item in newest), None)
+    newest = stored_terms.newest_published(now)
+    return None if newest is None else newest.version
 
 
 def _usable(cached: _Cached, now: datetime, fresh_after: datetime | None) -> bool:

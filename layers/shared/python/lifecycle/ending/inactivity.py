@@ -25,6 +25,7 @@ from lifecycle.core.settings import Settings
 from lifecycle.ending.staff_actions import termination_actions
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.storage import Account, AuditEvent, Notification, User
+from lifecycle.storage import users as stored_users
 from lifecycle.storage.accounts import ENDED, AccountStatus
 from lifecycle.storage.base import put_if, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
@@ -228,7 +229,7 @@ def warning_notice(account: Account, user: User, warned_at: datetime, settings: 
 
 
 def _users(account_id: str) -> list[User]:
-    return [user for user in User.query(account_id, consistent_read=True) if user.email]
+    return [user for user in stored_users.of_account(account_id) if user.email]
 
 
 def _warn(account: Account, now: datetime, settings: Settings) -> bool:

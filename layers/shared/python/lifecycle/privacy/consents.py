@@ -23,6 +23,7 @@ from lifecycle.core.settings import Settings
 from lifecycle.privacy import privacy, retention
 from lifecycle.privacy.privacy import PURPOSES, Completing, Purpose
 from lifecycle.storage import Consent
+from lifecycle.storage import privacy as stored_privacy
 from lifecycle.storage.base import update_if
 from lifecycle.storage.transactions import Outcome, commit
 
@@ -215,7 +216,7 @@ def _person_key(email_or_person_key: str, settings: Settings) -> str:
 
 
 def _items(person_key: str) -> dict[str, Consent]:
-    return {item.purpose: item for item in Consent.query(person_key, consistent_read=True)}
+    return {item.purpose: item for item in stored_privacy.consents_of(person_key)}
 
 
 def refusal(items: dict[str, Consent], purpose: Purpose) -> Refusal | None:
@@ -276,7 +277,7 @@ def view(item: Consent) -> dict[str, Any]:
 
 def status_of(person_key: str) -> list[dict[str, Any]]:
     """R-GDPR-1: every consent item of the person (and their restriction), as JSON."""
-    return [view(item) for item in Consent.query(person_key, consistent_read=True)]
+    return [view(item) for item in stored_privacy.consents_of(person_key)]
 
 
 # ---------------------------------------------------------------- completing requests

@@ -24,6 +24,7 @@ from lifecycle.core.notices import NoticeType
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, CustomRequest, Notification
+from lifecycle.storage import custom_requests as stored_requests
 from lifecycle.storage.base import apply_values, set_or_remove
 from lifecycle.storage.custom_requests import REQUESTED
 from lifecycle.storage.transactions import Outcome, commit
@@ -140,7 +141,7 @@ def list_for(principal: Principal, account_id: str, now: datetime) -> CustomRequ
     """The account's requests, newest first (at most ``LIST_LIMIT``); staff's reads are audited (R-USE-4)."""
     require_member(principal, account_id, roles=("owner",))
     audit.record_staff_access(principal, account_id, "custom_requests", now)
-    found = CustomRequest.by_account.query(account_id, scan_index_forward=False, limit=LIST_LIMIT)
+    found = stored_requests.newest_of_account(account_id, LIST_LIMIT)
     return CustomRequestList(items=[CustomRequestView.of(item) for item in found])
 
 
@@ -149,7 +150,7 @@ def list_for(principal: Principal, account_id: str, now: datetime) -> CustomRequ
 
 def awaiting_decision() -> CustomRequestList:
     """Undecided requests, oldest first, through the sparse ``awaiting-decision`` index."""
-    found = CustomRequest.awaiting.query(REQUESTED, limit=LIST_LIMIT, page_size=LIST_LIMIT)
+    found = stored_requests.awaiting_decision(LIST_LIMIT)
     return CustomRequestList(items=[CustomRequestView.of(item) for item in found])
 
 

@@ -8,6 +8,8 @@ conditional update, so a request is decided once. While undecided it carries
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -62,3 +64,13 @@ class CustomRequest(Model):
 
     by_account = AccountRequestsIndex()
     awaiting = AwaitingDecisionIndex()
+
+
+def newest_of_account(account_id: str, limit: int) -> Iterator[CustomRequest]:
+    """The account's requests, newest first, at most ``limit`` (the ``by-account`` index)."""
+    return CustomRequest.by_account.query(account_id, scan_index_forward=False, limit=limit)
+
+
+def awaiting_decision(limit: int) -> Iterator[CustomRequest]:
+    """Undecided requests, oldest first, at most ``limit`` (the sparse ``awaiting-decision`` index)."""
+    return CustomRequest.awaiting.query(REQUESTED, limit=limit, page_size=limit)

@@ -6,6 +6,8 @@ the sparse ``unsent`` index holds exactly the notices a retry sweep still has to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -43,3 +45,8 @@ class Notification(Model):
     unsent_shard = UnicodeAttribute(null=True)
 
     unsent = UnsentIndex()
+
+
+def newest(account_id: str, limit: int) -> Iterator[Notification]:
+    """The account's notices, newest first, at most ``limit`` (one Query)."""
+    return Notification.query(account_id, scan_index_forward=False, limit=limit, page_size=limit)

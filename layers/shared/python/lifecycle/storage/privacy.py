@@ -7,6 +7,8 @@ themselves name nobody and a non-customer (who has no account) has records too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import JSONAttribute, ListAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -114,3 +116,8 @@ class PrivacyRequest(Model):
     by_status = RequestsByStatusIndex()
     by_person = RequestsByPersonIndex()
     overdue_due = RequestsOverdueIndex()
+
+
+def consents_of(person_key: str) -> Iterator[Consent]:
+    """The person's consent items, one per purpose (one consistent Query)."""
+    return Consent.query(person_key, consistent_read=True)

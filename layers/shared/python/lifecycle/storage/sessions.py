@@ -6,6 +6,8 @@ Kept for shared-login detection (R-USE-1) and as the activity that resets inacti
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
@@ -23,3 +25,8 @@ class Session(Model):
     user_agent = UnicodeAttribute()
     at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+
+def between(account_id: str, low: str, high: str) -> Iterator[Session]:
+    """The account's sessions keyed from ``low`` to ``high`` (one consistent Query)."""
+    return Session.query(account_id, Session.session_key.between(low, high), consistent_read=True)

@@ -6,6 +6,8 @@ extended; IP prefixes only) and the period's fee ``"<period start>#fee"`` (marke
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
@@ -54,3 +56,15 @@ def fee(account_id: str, period_key: str) -> SharedLoginDetection | None:
         return SharedLoginDetection.get(account_id, f"{period_key}#{FEE}", consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def newest(account_id: str, limit: int) -> Iterator[SharedLoginDetection]:
+    """The account's detection days and fees, newest period first, at most ``limit`` (one Query)."""
+    return SharedLoginDetection.query(account_id, scan_index_forward=False, limit=limit, page_size=limit)
+
+
+def keyed_from(account_id: str, prefix: str) -> Iterator[SharedLoginDetection]:
+    """The account's items whose key starts with ``prefix`` (one consistent Query)."""
+    return SharedLoginDetection.query(
+        account_id, SharedLoginDetection.detection_key.startswith(prefix), consistent_read=True
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -34,3 +36,8 @@ class User(Model):
     seat_interval_key = UnicodeAttribute(null=True)
 
     by_email = UserEmailIndex()
+
+
+def of_account(account_id: str) -> Iterator[User]:
+    """The account's users (one consistent Query, paged)."""
+    return User.query(account_id, consistent_read=True)

@@ -26,6 +26,7 @@ from lifecycle.core.money import Money
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.registration import registration
 from lifecycle.storage import Account, Claim, Notification, SeatInterval, User
+from lifecycle.storage import users as stored_users
 from lifecycle.storage.accounts import BLOCKED
 from lifecycle.storage.claims import USER_EMAIL
 from lifecycle.storage.transactions import Outcome, commit
@@ -326,7 +327,7 @@ def list_for(principal: Principal, account_id: str, now: datetime) -> UserList:
     accounts.load(account_id)
     audit.record_staff_access(principal, account_id, "users", now)
     found = sorted(
-        User.query(account_id, consistent_read=True),
+        stored_users.of_account(account_id),
         key=lambda user: (user.role != "owner", user.created_at, user.user_id),
     )
     return UserList(items=[UserView.of(user) for user in found])

@@ -28,6 +28,8 @@ from lifecycle.core.money import Money
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Notification, Session, SharedLoginDetection, User, transactions
+from lifecycle.storage import sessions as stored_sessions
+from lifecycle.storage import shared_logins as stored_detections
 from lifecycle.storage.base import put_if
 from lifecycle.storage.shared_logins import DETECTION, FEE
 
@@ -80,7 +82,7 @@ def _window(account_id: str, user_id: str, now: datetime, settings: Settings) ->
     since = now - timedelta(minutes=settings.shared_login_window_minutes)
     low = f"{user_id}#{since.strftime(SESSION_KEY_TIME)}"
     high = f"{user_id}#{now.strftime(SESSION_KEY_TIME)}#~"  # "~" sorts after every uuid
-    return list(Session.query(account_id, Session.session_key.between(low, high), consistent_read=True))
+    return list(stored_sessions.between(account_id, low, high))
 
 
 def observe(account: Account, user_id: str, now: datetime, settings: Settings) -> None:
@@ -144,7 +146,7 @@ def _record_day(account_id: str, period: Period, user_id: str, found: Concurrent
 
 def _detection_days(account_id: str, period_key: str, user_id: str) -> list[SharedLoginDetection]:
     prefix = f"{period_key}#{user_id}#"
-    return list(Item.query(account_id, Item.detection_key.startswith(prefix), consistent_read=True))
+    return list(stored_detections.keyed_from(account_id, prefix))
 
 
 # ---------------------------------------------------------------- the fee (R-USE-2)
@@ -324,7 +326,7 @@ def read_for(principal: Principal, account_id: str, now: datetime) -> SharedLogi
     """The owner's evidence and fees (R-USE-1, R-USE-2); staff reads are audited (R-USE-4)."""
     require_member(principal, account_id, roles=("owner",))
     audit.record_staff_access(principal, account_id, "shared_logins", now)
-    items = list(Item.query(account_id, scan_index_forward=False, limit=LIST_LIMIT, page_size=LIST_LIMIT))
+    items = list(stored_detections.newest(account_id, LIST_LIMIT))
     return SharedLogins(
         fees=[FeeView.of(item) for item in items if item.kind == FEE],
         detections=[DetectionView.of(item) for item in items if item.kind == DETECTION],
