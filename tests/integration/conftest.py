@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from lifecycle.accounts import terms
+from lifecycle.core import clock
 from lifecycle.core.settings import Settings, get_settings
 from local_runtime import template
 from local_runtime.dynamodb_local import DynamoDBLocal, create_tables, ensure_installed, free_port
@@ -42,3 +46,22 @@ def local_tables(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     yield get_settings()
     monkeypatch.undo()
     point_service_at({}, monkeypatch)
+
+
+# The unit tier's instant (tests/unit/conftest.py), so its builders serve here unchanged.
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def world(local_tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Fresh tables, this test's own payments journal and outbox, the clock at ``NOW`` and
+    no cached terms version. A module takes it with ``pytest.mark.usefixtures("world")``."""
+    point_service_at(
+        {"LOCAL_PAYMENTS_PATH": str(tmp_path / "payments.jsonl"), "LOCAL_OUTBOX_PATH": str(tmp_path / "outbox.jsonl")},
+        monkeypatch,
+    )
+    terms._cache_clear()
+    clock.set_now(NOW)
+    yield get_settings()
+    clock.set_now(None)
+    terms._cache_clear()

@@ -3,10 +3,8 @@ half-way and a run out of time each leave every due account billed exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,27 +14,14 @@ from lifecycle.core import clock
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account
-from tests.conftest import point_service_at
 from tests.support import pay, run_schedule
 from tests.unit.test_billing_run import FIRST_END, Killed, add_user, invoices, lifetime, subscription
-from tests.unit.test_signup import NOW
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 
 WHEN = FIRST_END + timedelta(hours=1)
 EXTRA_SEAT = 3835  # an extra user from the redemption (12:00) to the end of the 30-day month
 SUBSCRIPTION = 1900  # the ticket plan, monthly, one seat
-
-
-@pytest.fixture(autouse=True)
-def _world(local_tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    point_service_at(
-        {"LOCAL_PAYMENTS_PATH": str(tmp_path / "payments.jsonl"), "LOCAL_OUTBOX_PATH": str(tmp_path / "outbox.jsonl")},
-        monkeypatch,
-    )
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
 
 
 def provider() -> payments.LocalProvider:

@@ -5,14 +5,13 @@ and the retention sweep telling a customer from a non-customer through the Users
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.privacy import consents, privacy
 from lifecycle.privacy.retention import add_years, erase_due
@@ -20,16 +19,9 @@ from lifecycle.storage import Account, Consent, RetentionItem
 from tests.support import call
 from tests.unit.test_signup import NOW, TRIAL
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 
 SIX_YEARS_AGO = NOW.replace(year=NOW.year - 6)
-
-
-@pytest.fixture(autouse=True)
-def _world(local_tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
 
 
 def key(email: str) -> str:

@@ -4,10 +4,9 @@ credit and seats it read; what the provider took, net of refunds, is what the ac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,15 +17,14 @@ from lifecycle.core import clock
 from lifecycle.core.auth import Principal
 from lifecycle.core.errors import DomainError
 from lifecycle.core.money import Money, div_round_half_up
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.ending import cancellation
 from lifecycle.storage import Account, AuditEvent, Invoice, User
 from lifecycle.subscriptions import users
-from tests.conftest import point_service_at
 from tests.support import call, pay
 from tests.unit.test_signup import TRIAL
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_tables")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TICKET = 1900
@@ -34,14 +32,6 @@ PURCHASES = 8
 # The first period, paid by card when the trial ends, runs until then: credit bought during
 # it starts to run down there (R-CREDIT-1: the seats are never paid twice).
 PAID_UNTIL = datetime(2026, 12, 25, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _world(local_tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    point_service_at({"LOCAL_PAYMENTS_PATH": str(tmp_path / "payments.jsonl")}, monkeypatch)
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
 
 
 def provider() -> payments.LocalProvider:

@@ -4,14 +4,11 @@ proof (a Scan of every table of ``lifecycle.storage.MODELS``) are the unit tier'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lifecycle.accounts import terms
-from lifecycle.core import clock, errors
-from lifecycle.core.settings import Settings
+from lifecycle.core import errors
 from lifecycle.requests import erasure
 from tests.unit.test_erasure import (
     STEPS,
@@ -25,18 +22,8 @@ from tests.unit.test_erasure import (
     naming_maria,
     snapshot,
 )
-from tests.unit.test_signup import NOW
 
-pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock(local_tables: Settings) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 
 
 def test_r_gdpr_5_nothing_names_the_person_but_the_kept_invoices_and_a_second_completion_changes_nothing() -> None:

@@ -4,9 +4,7 @@ Retry-After that writes nothing, after which the retry does the work once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,32 +12,19 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from lifecycle.billing import payments
-from lifecycle.core import clock
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, Claim, Invoice, transactions
 from lifecycle.storage.transactions import Outcome
 from tests import figures
-from tests.conftest import point_service_at
 from tests.faults import CANCELLED, Fault, FaultInjector
 from tests.support import call, owner_of, pay
 from tests.unit.test_signup import TRIAL
 
-pytestmark = [pytest.mark.integration, pytest.mark.hardening, pytest.mark.usefixtures("local_tables")]
+pytestmark = [pytest.mark.integration, pytest.mark.hardening, pytest.mark.usefixtures("world")]
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 KEY = {"idempotency-key": "fault-it-1"}
 _FAULTS: list[str] = []
-
-
-@pytest.fixture(autouse=True)
-def _world(local_tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    point_service_at(
-        {"LOCAL_PAYMENTS_PATH": str(tmp_path / "payments.jsonl"), "LOCAL_OUTBOX_PATH": str(tmp_path / "out.jsonl")},
-        monkeypatch,
-    )
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
 
 
 def _claim(key: str) -> Any:

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from lifecycle.core import clock, errors
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core import errors
+from lifecycle.core.settings import get_settings
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.privacy import privacy
 from lifecycle.privacy.privacy import Completing
@@ -30,17 +30,10 @@ from lifecycle.requests import privacy_requests
 from lifecycle.requests.privacy_requests import CompleteInput, RejectInput, RequestInput
 from lifecycle.storage import PrivacyRequest
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ROUNDS = 6
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock(local_tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
 
 
 def _forever() -> int:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,26 +17,17 @@ import pytest
 from lifecycle.accounts import accounts
 from lifecycle.billing import payments
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, Invoice
 from local_runtime import events, template
 from local_runtime.functions import Functions
-from tests.conftest import point_service_at
 from tests.support import STACK, call, owner_of, pay
 from tests.unit.test_signup import TRIAL
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ROUTE_KEY = "PUT /accounts/{id}/subscription"
-
-
-@pytest.fixture(autouse=True)
-def _world(local_tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    point_service_at({"LOCAL_PAYMENTS_PATH": str(tmp_path / "payments.jsonl")}, monkeypatch)
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
 
 
 def _provider() -> payments.LocalProvider:

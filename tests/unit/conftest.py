@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings, get_settings
 from local_runtime import template
@@ -32,13 +33,29 @@ def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
         point_service_at({}, monkeypatch)
 
 
+# The unit tests' instant: an account created now has its periods start on the 25th.
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def frozen_now() -> Iterator[datetime]:
     """The clock stood still at a fixed instant for the test."""
-    instant = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
-    clock.set_now(instant)
-    yield instant
+    clock.set_now(NOW)
+    yield NOW
     clock.set_now(None)
+
+
+@pytest.fixture
+def world(tables: Settings) -> Iterator[Settings]:
+    """Fresh moto tables, the clock at ``NOW`` and no cached terms version (the current one is
+    cached per process: no test may see another's). A module takes it for all its tests with
+    ``pytestmark = pytest.mark.usefixtures("world")``, adding ``"outbox"`` and
+    ``"payments_journal"`` when its tests count notices or charges."""
+    terms._cache_clear()
+    clock.set_now(NOW)
+    yield tables
+    clock.set_now(None)
+    terms._cache_clear()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ staff's accesses to account data, for the owner (R-USE-4)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,17 +10,11 @@ import pytest
 
 from lifecycle.accounts import audit
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent
 from tests.support import STAFF, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL
 
-
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture

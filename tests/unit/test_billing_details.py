@@ -6,7 +6,6 @@ function the template routes to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,17 +13,11 @@ import pytest
 
 from lifecycle.billing import billing_details
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent, BillingDetailsVersion
 from tests.support import STAFF, Reply, billing_details_body, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
-
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture

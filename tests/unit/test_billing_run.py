@@ -8,7 +8,6 @@ once (R-USE-2), receipts (R-PAY-11), failed charges retried, ended accounts neve
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,7 @@ MONTH_30 = 30 * 24 * 3600
 MONTH_31 = 31 * 24 * 3600
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings, payments_journal: Path, outbox: Path) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
 
 
 def at(instant: datetime) -> None:

@@ -7,17 +7,13 @@ settles the credit at the new seat cost."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lifecycle.billing.credit import YEAR_SECONDS
-from lifecycle.core import clock
 from lifecycle.core.money import div_round_half_up
-from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import call, owner_of, pay
 from tests.unit.test_billing_run import (
@@ -47,11 +43,7 @@ MONTH_OF_CREDIT = timedelta(seconds=YEAR_SECONDS // 12)
 RUNS_OUT = NOW + MONTH_OF_CREDIT
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings, payments_journal: Path, outbox: Path) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
 
 
 def paying_subscription() -> dict[str, Any]:

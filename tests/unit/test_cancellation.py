@@ -5,7 +5,6 @@ the function the template routes to."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,7 @@ from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notifica
 from tests.support import STAFF, Reply, call, member, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL
 
-
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ non-customer's records erased by the retention sweep (R-GDPR-2)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,7 @@ LATER = NOW + timedelta(days=3)
 NEWS = {"headline": "Chat widgets are here", "news": "Your help desk can now answer chats."}
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def key(email: str = EMAIL) -> str:

@@ -7,9 +7,7 @@ without gaps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +17,7 @@ from lifecycle.billing import corrections, payments
 from lifecycle.billing.invoicing import AccountChange, Draft, Line, charge_and_issue
 from lifecycle.core import clock
 from lifecycle.core.money import Money
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from lifecycle.storage.transactions import Outcome
 from tests.support import STAFF, billing_details_body, call, member, owner_of, pay
@@ -28,11 +26,7 @@ from tests.unit.test_signup import NOW, TRIAL
 WINDOW = timedelta(days=15)
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings, payments_journal: Path, outbox: Path) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
 
 
 def paid_account(**details: Any) -> tuple[dict[str, Any], dict[str, Any]]:

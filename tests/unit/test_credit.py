@@ -7,7 +7,6 @@ is checked with hypothesis."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from lifecycle.billing.credit import YEAR_SECONDS, Credit
 from lifecycle.core import clock
 from lifecycle.core.errors import ServiceUnavailable
 from lifecycle.core.money import div_round_half_up
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import STAFF, Reply, billing_details_body, call, member, outbox_items, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
@@ -34,11 +33,7 @@ EXTRA_SEAT = 3900
 PAID_UNTIL = datetime(2026, 12, 25, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings, payments_journal: Path, outbox: Path) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
 
 
 @pytest.fixture

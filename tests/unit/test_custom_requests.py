@@ -7,14 +7,12 @@ Each test goes through the function the template routes the request to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent, CustomRequest, Notification
 from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import TRIAL
@@ -28,11 +26,7 @@ AGREED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture

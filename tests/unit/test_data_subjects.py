@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,9 +19,8 @@ import pytest
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
-from lifecycle.accounts import terms
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.privacy import data_subjects, privacy
 from lifecycle.privacy.data_subjects import Held
 from lifecycle.storage import (
@@ -57,13 +55,7 @@ class World:
     request_id: str  # Maria's data subject request
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def at(minutes: int) -> datetime:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,6 @@ from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from lifecycle import notifications
-from lifecycle.accounts import terms
 from lifecycle.core import clock, errors
 from lifecycle.core.money import Money
 from lifecycle.core.settings import get_settings
@@ -70,13 +69,7 @@ class World:
     earlier_id: str  # an earlier access request
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Any, outbox: Path) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world", "outbox")
 
 
 def at(minutes: int) -> datetime:

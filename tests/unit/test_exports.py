@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,6 @@ from typing import Any
 import boto3
 import pytest
 
-from lifecycle.accounts import terms
 from lifecycle.core import clock, errors
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.privacy import data_subjects, privacy
@@ -33,13 +30,7 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 BUCKET = "exports-test"
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture
@@ -321,39 +312,6 @@ def test_r_gdpr_3_a_token_signed_with_another_secret_is_invalid(settings: Settin
     forged = privacy.sign("export", world.request_id, clock.parse_iso(result["expires_at"]), other)
     with pytest.raises(errors.InvalidToken):
         exports.download(world.request_id, forged, clock.now(), settings)
-
-
-def test_r_gdpr_3_of_two_concurrent_downloads_exactly_one_gets_the_bytes(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Both read the bytes before either marks the request (a barrier forces it); the conditional
-    update lets one through. Threads against moto's in-process DynamoDB."""
-    world = maria_world()
-    result = exports.complete_access(completing(request_of(world), settings))
-    barrier = threading.Barrier(2, timeout=10)
-    read = DiskStore.get
-
-    def both_read(self: DiskStore, key: str) -> bytes | None:
-        body = read(self, key)
-        barrier.wait()
-        return body
-
-    monkeypatch.setattr(DiskStore, "get", both_read)
-    outcomes: list[object] = []
-
-    def fetch() -> None:
-        try:
-            outcomes.append(exports.download(world.request_id, token_of(result), clock.now(), settings))
-        except errors.ExportUnavailable as exc:
-            outcomes.append(exc)
-
-    threads = [threading.Thread(target=fetch) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert sorted(type(o).__name__ for o in outcomes) == ["ExportUnavailable", "bytes"]
 
 
 # ---------------------------------------------------------------- idempotent completion

@@ -5,7 +5,7 @@ stopped half-way. Requests and schedules go through the functions the template n
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -33,11 +33,7 @@ class Killed(BaseException):
     """Lambda stopped mid-run (a timeout, a crash): nothing in the sweep catches it."""
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def sign_up(tag: str, *, users: int = 0) -> dict[str, Any]:

@@ -8,7 +8,6 @@ evidence, kept, listed and never silently dropped.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,6 @@ import boto3
 import pytest
 
 from lifecycle import notifications
-from lifecycle.core import clock
 from lifecycle.core.money import Money
 from lifecycle.core.notices import NOTICE_TYPES, NoticeType, render
 from lifecycle.core.settings import Settings, get_settings
@@ -107,11 +105,7 @@ SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture
@@ -217,29 +211,6 @@ def test_a_failed_send_keeps_the_notice_unsent_and_listed_and_the_caller_goes_on
     listed = call("GET", "/accounts/acc_1/notifications", claims=member("acc_1")).body["items"]
     assert [(item["id"], item["sent_at"]) for item in listed] == [(record.id, None)]
     assert "maria@example.com" not in capfd.readouterr().out  # logs carry no personal data
-
-
-def test_the_outbox_sender_writes_whole_lines_under_concurrency(tmp_path: Path) -> None:
-    sender = OutboxSender(tmp_path / "outbox.jsonl")
-    views = [
-        NotificationView(
-            id=f"ntf_{n}",
-            type="welcome",
-            to="a@example.com",
-            account_id="acc_1",
-            subject="s",
-            body="Здравейте " * 500,
-            created_at="2026-11-25T12:00:00Z",
-            sent_at=None,
-        )
-        for n in range(40)
-    ]
-    threads = [threading.Thread(target=sender.send, args=(view, NOW)) for view in views]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(item["id"] for item in outbox_items(tmp_path / "outbox.jsonl")) == sorted(v.id for v in views)
 
 
 @pytest.fixture

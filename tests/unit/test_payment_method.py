@@ -6,7 +6,6 @@ receipt (R-PAY-4, R-PAY-11), a card after the trial expired reactivates the acco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,12 @@ import pytest
 
 from lifecycle.billing import payments
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import billing_details_body, call, member, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL
 
-
-@pytest.fixture(autouse=True)
-def _world(tables: Settings, payments_journal: Path, outbox: Path) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ or after its effective instant; owners and staff read the scheduled changes."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from lifecycle.billing import pricing
 from lifecycle.core import clock
 from lifecycle.core.money import Money
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.storage import AuditEvent, PriceChange
 from tests.faults import FaultInjector
 from tests.support import STAFF, call, member, outbox_items, owner_of, pay
@@ -24,11 +23,7 @@ from tests.unit.test_signup import NOW, PERSON, add_voucher
 NOTICE = timedelta(days=30)
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings, payments_journal: Path, outbox: Path) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
 
 
 def sign_up(tag: str, plan: str = "ticket", billing_period: str = "monthly") -> dict[str, Any]:

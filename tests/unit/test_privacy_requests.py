@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,7 @@ LINK = re.compile(r"(https?://\S+/privacy/requests/(dsr_\w+)/verification)\?toke
 OTHER_STAFF = {"sub": "staff-2", "role": "staff"}
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 class FakeAction:

@@ -5,14 +5,12 @@ notices deleted, and a request still open is left to be answered."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.privacy import privacy
 from lifecycle.privacy.retention import add_years, erase_due
@@ -22,12 +20,7 @@ from tests.support import call, owner_of, run_schedule
 from tests.unit.test_privacy_requests import EMAIL, FakeAction, asked, staff
 from tests.unit.test_signup import NOW, TRIAL
 
-
-@pytest.fixture(autouse=True)
-def _world(tables: Settings, outbox: Path) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world", "outbox")
 
 
 @pytest.fixture(autouse=True)

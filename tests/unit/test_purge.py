@@ -4,7 +4,6 @@ every table, made through the API, cancelled, then the ``purge-sweep`` schedule.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from lifecycle import storage
-from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings
 from lifecycle.ending import purge
@@ -53,13 +51,7 @@ NOT_DELETED = {Invoice, Voucher, DeletionCertificate, RetentionItem}
 NOT_ACCOUNT_DATA = {Campaign, InvoiceSeries, PriceChange, TermsVersion, RateCounter, Consent, PrivacyRequest}
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def at(minutes: int) -> datetime:

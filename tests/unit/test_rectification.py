@@ -9,16 +9,14 @@ has consents, a person notice and a request.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from pynamodb.exceptions import DoesNotExist
 
-from lifecycle.accounts import terms
 from lifecycle.core import clock, errors
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.privacy import data_subjects, privacy, retention
 from lifecycle.requests import rectification
 from lifecycle.storage import Account, Claim, Consent, Invoice, Notification, PrivacyRequest, RetentionItem, User
@@ -29,13 +27,7 @@ from tests.unit.test_signup import NOW
 NEW = "maria.new@example.com"
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def rectify(corrections: dict[str, Any], request: PrivacyRequest | None = None) -> dict[str, Any]:

@@ -4,14 +4,12 @@ idempotent, resumable, with a dry run and a registry of erasers by kind."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings
 from lifecycle.entry.sweeps import SweepRequest
@@ -47,13 +45,7 @@ DETAILS = {
 PERSONAL = ("Maria", "Ivanova", "billing@example.com", "Example Ltd", "Vitosha", "Sofia", "1000", "BG123456789")
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def _forever() -> int:

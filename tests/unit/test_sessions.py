@@ -6,13 +6,11 @@ Acceptance of new terms by continued use (R-TERMS-3) is proven in test_terms.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Session, User
@@ -22,13 +20,7 @@ from tests.unit.test_signup import TRIAL
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture

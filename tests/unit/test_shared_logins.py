@@ -8,17 +8,14 @@ user within 15 minutes; 3 such UTC days in one monthly period mark one fee of 39
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.billing_periods import monthly_period
-from lifecycle.core.settings import Settings
 from lifecycle.storage import AuditEvent, SharedLoginDetection
 from tests.conftest import point_service_at
 from tests.support import STAFF, Reply, call, member, owner_of
@@ -29,13 +26,7 @@ OFFICE, MOBILE, ELSEWHERE = "203.0.113.10", "198.51.100.7", "192.0.2.44"
 HOME_V6 = "2001:db8:1:2::7"
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture

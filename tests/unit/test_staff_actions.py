@@ -5,7 +5,6 @@ Requests go through the function the template routes to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,7 @@ LATER = NOW + timedelta(hours=1)
 EVIDENCE = [{"kind": "report", "description": "Three spam complaints from recipients", "reference": "SUP-4411"}]
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture

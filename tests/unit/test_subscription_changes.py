@@ -7,7 +7,6 @@ signup, then billing details and a card (``pay``), which charges the first perio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from lifecycle.billing import payments, subscriptions
 from lifecycle.core import clock
 from lifecycle.core.billing_periods import Period, annual_period, monthly_period
 from lifecycle.core.money import div_round_half_up
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from lifecycle.storage.accounts import AccountStatus
 from lifecycle.subscriptions import subscription_changes
@@ -31,11 +30,7 @@ from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 ANNUAL_SECONDS = 365 * 24 * 3600
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings, payments_journal: Path, outbox: Path) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
 
 
 def subscribe(plan: str = "ticket", billing_period: str = "annual", **changes: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Each test goes through the function the template routes the request to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,14 +22,7 @@ from tests.unit.test_signup import TRIAL
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    # The current version is cached per process: no test may see another's.
-    terms._cache_clear()
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
-    terms._cache_clear()
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def publish(version: str, at: datetime | None = None, claims: dict[str, Any] | None = STAFF) -> Reply:

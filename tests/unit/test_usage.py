@@ -7,7 +7,6 @@ Each test goes through the function the template routes the request to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,11 +24,7 @@ NEXT_MONTH = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 GB = 1_000_000_000
 
 
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def sign_up(plan: str = "free", n: int = 1) -> dict[str, Any]:

@@ -5,7 +5,6 @@ warning (R-VOUCH-7) and roles. Each test goes through the function the template 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,7 @@ from lifecycle.subscriptions.users import seat_limit
 from tests.support import STAFF, Reply, call, except_welcome, member, outbox_items, owner_of
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
-
-@pytest.fixture(autouse=True)
-def _world(tables: Settings) -> Iterator[None]:
-    clock.set_now(NOW)
-    yield
-    clock.set_now(None)
+pytestmark = pytest.mark.usefixtures("world")
 
 
 @pytest.fixture
