@@ -107,10 +107,16 @@ bench-latency: install
 bench-sweeps: install
 	$(BIN)/python scripts/bench_sweeps.py $(BENCH_ARGS)
 
+# pytest-xdist: PYTEST_WORKERS processes (2 on the 2-core CI machine; 0 runs in process);
+# --dist loadgroup keeps the tests of one session resource (the local runtime, DynamoDB
+# Local) on one worker (tests/conftest.py). The 25 slowest tests print before the summary line.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS := -n $(PYTEST_WORKERS) --dist loadgroup --durations=25
+
 # The hardening tests (marker `hardening`) at their long sizes; `make test` runs them small.
 # Prints the figures the README's reliability section quotes.
 hardening: dynamodb-local $(CHECKOV_INSTALLED)
-	HARDENING=1 $(BIN)/pytest -m hardening
+	HARDENING=1 $(BIN)/pytest $(PYTEST_ARGS) -m hardening
 
 # A scripted lifecycle (trial, expiry, inactivity, purge, retention) printed as a timeline.
 simulate: install
@@ -120,16 +126,16 @@ build: install
 	$(BIN)/sam build
 
 unit: install
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest $(PYTEST_ARGS) tests/unit
 integration: dynamodb-local
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest $(PYTEST_ARGS) tests/integration
 e2e: dynamodb-local
-	$(BIN)/pytest tests/e2e
+	$(BIN)/pytest $(PYTEST_ARGS) tests/e2e
 infrastructure: install
 	$(BIN)/pytest tests/infrastructure
 
 pytest: dynamodb-local
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The README's second command; .ci/run calls it. Ends with pytest's summary line.
 test: lint typecheck template openapi-check pytest

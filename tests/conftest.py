@@ -2,14 +2,27 @@
 
 Settings are read once per process, so the environment is fixed here first; fixtures
 then point the storage models at moto (unit) or DynamoDB Local (integration).
+
+``make test`` runs pytest-xdist workers (``-n 2 --dist loadgroup``): each worker is a process
+of its own (its own outbox and exports folder below, its own DynamoDB Local and local runtime
+on ports of its own, ``worker_port``); tests sharing a costly session or module resource are
+kept on one worker (``xdist_scope``); the hardening
+figures each worker records are sent to the controller, which prints them once.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import socket
 import tempfile
+import zlib
+from typing import Any
+
+import pytest
 
 from local_runtime import template
+from tests import figures
 
 _resolver = template.Resolver(template.load())
 for _name, _value in template.function_environment(template.load(), _resolver).items():
@@ -43,10 +56,95 @@ def point_service_at(environment: dict[str, str], monkeypatch: object) -> None:
     storage.configure(get_settings())
 
 
+# ---------------------------------------------------------------- xdist workers
+
+# Each worker takes ports from a block of its own, so two workers never pick the same port
+# between probing it and binding it; the blocks of two checkouts differ too (both below the
+# kernel's ephemeral range, where the OS hands out ports to others).
+PORT_BLOCK = 200
+_PORTS_FIRST = 10_000 + 2_000 * (zlib.crc32(str(template.ROOT).encode()) % 10)
+_next_port = itertools.count()
+
+
+def worker_index() -> int:
+    """This xdist worker's number (``gw3``: 3); 0 without xdist."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def worker_port() -> int:
+    """A TCP port free right now, from this worker's own block (each call another one)."""
+    first = _PORTS_FIRST + PORT_BLOCK * (worker_index() % 10)
+    for _ in range(PORT_BLOCK):
+        port = first + next(_next_port) % PORT_BLOCK
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {first}..{first + PORT_BLOCK - 1}")
+
+
+# Tests that share a session or module resource run on one worker (a "scope" of xdist's
+# scheduler, taken whole by one worker): the e2e tests on the session's local runtime (one
+# start-up, and test_zz_logs_e2e scans the whole e2e log after them), the integration tests
+# on the session's DynamoDB Local (one JVM), and each module with a module-scoped resource
+# (its own runtime, a world built once). Every other test is scheduled on its own. The
+# scheduler sees node ids only, so the scopes are told by path and by the module's source;
+# xdist_group marks cannot say it: under pytest 9, xdist's renaming of the marked items
+# (``item._nodeid``) is no longer read.
+_sources: dict[str, str] = {}
+
+
+def _source(module: str) -> str:
+    if module not in _sources:
+        path = template.ROOT / module
+        _sources[module] = path.read_text(encoding="utf-8") if path.is_file() else ""
+    return _sources[module]
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The scope of one test: the tests of one scope run on one worker, in collection order."""
+    module = nodeid.split("::")[0]
+    if module.startswith("tests/integration/"):
+        return "dynamodb-local"
+    if module.startswith("tests/e2e/"):
+        return module if "start_runtime(" in _source(module) else "local-runtime"
+    if 'scope="module"' in _source(module):
+        return module
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``: xdist's scope scheduling over the scopes of ``xdist_scope``."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedResourceScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return SharedResourceScheduling(config, log)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker sends the figures its tests recorded to the controller (``workeroutput``)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["figures"] = figures.recorded()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller takes a finished worker's figures (printed once, below)."""
+    for line in getattr(node, "workeroutput", {}).get("figures", []):
+        figures.record(line)
+
+
 def pytest_terminal_summary(terminalreporter: object) -> None:
     """The hardening tests' figures (tests/figures.py), before pytest's own summary line."""
-    from tests import figures
-
     lines = figures.recorded()
     if lines:
         terminalreporter.section("hardening figures")  # type: ignore[attr-defined]

@@ -1,5 +1,8 @@
 """End-to-end tier: one ``python -m local_runtime`` for the session, driven over HTTP.
 
+Under xdist the tests on the session's runtime share one worker (tests/conftest.py), and
+every runtime listens, and starts its DynamoDB Local, on ports of its worker's own.
+
 The runtime runs in memory with its schedules off (tests fire them through
 ``/_local/schedules``); its output goes to a file, shown when it fails to start.
 """
@@ -21,8 +24,8 @@ from typing import Any
 import pytest
 import requests
 
-from local_runtime.dynamodb_local import free_port
 from local_runtime.template import ROOT
+from tests.conftest import worker_port
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -135,7 +138,7 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
     The session's ``runtime`` is one; a module whose traffic, rate limits or clock must
     not reach other tests (the fuzzer) starts another with its own ``data_dir``.
     """
-    port = port or free_port()
+    port = port or worker_port()
     log_path = data_dir / "runtime.log"
     command = [
         sys.executable,
@@ -147,6 +150,8 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
         "--no-schedules",
         "--data-dir",
         str(data_dir),
+        "--dynamodb-port",
+        str(worker_port()),
     ]
     # The runtime sets its own environment; PORT would only compete with --port.
     env = {name: value for name, value in os.environ.items() if name != "PORT"}

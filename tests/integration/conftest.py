@@ -1,7 +1,7 @@
 """Integration tier: handlers and logic against DynamoDB Local (AWS's own engine).
 
-The session starts one DynamoDB Local; each test gets its own set of tables, created
-from template.yaml under a unique stack name, so tests never see each other's items.
+The session (each xdist worker's, on a port of its own) starts one DynamoDB Local; each test
+gets its own set of tables, created from template.yaml under a unique stack name, so tests never see each other's items.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings, get_settings
 from local_runtime import template
-from local_runtime.dynamodb_local import DynamoDBLocal, create_tables, ensure_installed, free_port
+from local_runtime.dynamodb_local import DynamoDBLocal, create_tables, ensure_installed
 from local_runtime.template import ROOT
-from tests.conftest import point_service_at
+from tests.conftest import point_service_at, worker_port
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[str]:
     ensure_installed(ROOT)
-    server = DynamoDBLocal(port=free_port(), data_dir=None)
+    server = DynamoDBLocal(port=worker_port(), data_dir=None)
     server.start()
     try:
         yield server.endpoint
