@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +27,11 @@ import requests
 
 from local_runtime.template import ROOT
 from tests.conftest import worker_port
+from tests.route_examples import billing_details, registrant
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
 READY_LINE = "local runtime ready on http://127.0.0.1:{port}"
-
-
-def registrant(tag: str, **changes: Any) -> dict[str, Any]:
-    """A valid signup or redemption body; its email and company are unique to ``tag``."""
-    return {
-        "full_name": "Maria Ivanova",
-        "email": f"{tag}@example.com",
-        "company_name": f"Company {tag}",
-        "birth_date": "1990-05-17",
-        "accept_terms": True,
-        "authority_to_bind": True,
-        "human_token": "human",
-        **changes,
-    }
 
 
 @dataclass
@@ -169,3 +157,93 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     with start_runtime(tmp_path_factory.mktemp("local-runtime")) as started:
         yield started
+
+
+@pytest.fixture
+def real_time(runtime: Runtime) -> Iterator[None]:
+    """The runtime is shared: the next test starts on real time whatever this one did."""
+    yield
+    set_clock(runtime, None)
+
+
+# ---------------------------------------------------------------- accounts
+
+
+@dataclass
+class Owned:
+    """An account a test made: its id, its owner's token, the tag of its addresses, the signup's
+    (or redemption's) answer and, once paid, the invoice the card paid."""
+
+    id: str
+    owner: str
+    tag: str
+    body: dict[str, Any] = field(default_factory=dict)
+    invoice: dict[str, Any] | None = None
+    code: str | None = None  # the voucher code it was redeemed with
+
+    def path(self, tail: str = "") -> str:
+        return f"/accounts/{self.id}{tail}"
+
+
+def set_clock(runtime: Runtime, instant: datetime | None) -> None:
+    """The runtime's clock at ``instant`` (None: real time again)."""
+    now = instant.strftime("%Y-%m-%dT%H:%M:%SZ") if instant is not None else None
+    runtime.put("/_local/clock", json={"now": now}).raise_for_status()
+
+
+def _owned(runtime: Runtime, answer: requests.Response, tag: str) -> Owned:
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    return Owned(body["id"], runtime.token(body["owner_id"], body["id"], "owner"), tag, body)
+
+
+def _prefixed(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def give_details_and_card(runtime: Runtime, account: Owned, details: dict[str, Any] | None = None) -> Owned:
+    """Billing details (``details``, else route_examples' of the tag) and a card (R-PAY-4)."""
+    given = runtime.put(
+        account.path("/billing-details"), json=details or billing_details(account.tag), token=account.owner
+    )
+    assert given.status_code == 200, given.text
+    paid = runtime.put(account.path("/payment-method"), json={"type": "card", "token": "tok_visa"}, token=account.owner)
+    assert paid.status_code == 200, paid.text
+    account.invoice = paid.json()["invoice"]
+    return account
+
+
+@pytest.fixture
+def paying_account(runtime: Runtime) -> Callable[..., Owned]:
+    """Makes a subscription whose first period a card paid: a signup (the ticket plan, monthly,
+    unless ``signup`` says otherwise) at ``at`` (None: the runtime's clock as it is), billing
+    details (``details``, else route_examples' of the tag) and a card. Returns the account."""
+
+    def make(prefix: str, *, at: datetime | None = None, details: dict[str, Any] | None = None, **signup: Any) -> Owned:
+        tag = _prefixed(prefix)
+        if at is not None:
+            set_clock(runtime, at)
+        body = registrant(tag, **{"plan": "ticket", "billing_period": "monthly", **signup})
+        account = _owned(runtime, runtime.post("/signups", json=body), tag)
+        return give_details_and_card(runtime, account, details)
+
+    return make
+
+
+@pytest.fixture
+def voucher_account(runtime: Runtime) -> Callable[..., Owned]:
+    """Makes a lifetime account by redeeming ``code`` (a fresh campaign's first code if None)."""
+
+    def make(prefix: str, code: str | None = None, **redemption: Any) -> Owned:
+        if code is None:
+            campaign_id = runtime.create_campaign(prefix)
+            staff = runtime.token("staff-1", None, "staff")
+            codes = runtime.post(f"/admin/campaigns/{campaign_id}/codes", json={"count": 1}, token=staff)
+            assert codes.status_code == 201, codes.text
+            code = codes.json()["codes"][0]
+        tag = _prefixed(prefix)
+        account = _owned(runtime, runtime.post("/redemptions", json=registrant(tag, code=code, **redemption)), tag)
+        account.code = code
+        return account
+
+    return make

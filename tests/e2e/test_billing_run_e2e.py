@@ -5,23 +5,15 @@ invoice of the extra seat, billed by the second."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from lifecycle.core.money import div_round_half_up
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Owned, Runtime
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """The runtime is shared: the next test starts on real time whatever this one did."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
 
 
 def _at(runtime: Runtime, instant: datetime) -> None:
@@ -41,20 +33,13 @@ def _details(tag: str) -> dict[str, object]:
 
 @pytest.mark.usefixtures("real_time")
 def test_r_vouch_10_r_vouch_6_an_extra_user_due_without_details_blocks_until_the_owner_pays(
-    runtime: Runtime,
+    runtime: Runtime, voucher_account: Callable[..., Owned]
 ) -> None:
     # Near real time, so the run has little else in the shared runtime to bill.
     start = datetime.now(UTC).replace(microsecond=0)
     _at(runtime, start)
-    staff = runtime.token("staff-1", None, "staff")
-    campaign_id = runtime.create_campaign("billing-run")
-    codes = runtime.post(f"/admin/campaigns/{campaign_id}/codes", json={"count": 1}, token=staff)
-    assert codes.status_code == 201, codes.text
-    tag = uuid.uuid4().hex[:10]
-    redeemed = runtime.post("/redemptions", json=registrant(f"run-{tag}", code=codes.json()["codes"][0]))
-    assert redeemed.status_code == 201, redeemed.text
-    account = redeemed.json()
-    owner = runtime.token(account["owner_id"], account["id"], "owner")
+    made = voucher_account("billing-run")
+    account, owner, tag = made.body, made.owner, made.tag
     users = f"/accounts/{account['id']}/users"
     for n, billable in ((1, False), (2, True)):
         added = runtime.post(

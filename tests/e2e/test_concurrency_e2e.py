@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,7 +43,8 @@ import requests
 from lifecycle.core import clock
 from lifecycle.core.billing_periods import monthly_period
 from tests import figures
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Owned, Runtime
+from tests.route_examples import registrant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hardening]
 
@@ -52,13 +53,6 @@ TRIAL_DAYS = 14
 CLIENT_RETRIES = 8
 # Between one owner's "Stop account" and the next, while the billing runs go through the accounts.
 CANCEL_STAGGER_SECONDS = 0.15
-
-
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """The runtime is shared: the next test starts on real time whatever this one did."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
 
 
 class Timeline:
@@ -150,19 +144,6 @@ def _details(tag: str) -> dict[str, Any]:
         "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "country": "BG"},
         "company_registration": "123456789",
     }
-
-
-@dataclass
-class Owned:
-    """An account and its owner's token."""
-
-    id: str
-    owner: str
-    tag: str
-    body: dict[str, Any] = field(default_factory=dict)
-
-    def path(self, tail: str = "") -> str:
-        return f"/accounts/{self.id}{tail}"
 
 
 def _owned(runtime: Runtime, body: dict[str, Any], tag: str) -> Owned:

@@ -5,24 +5,17 @@ reissued invoice; the reissue keeps the original's window, and an invoice is cor
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Owned, Runtime
 
 pytestmark = pytest.mark.e2e
 
 SIGNED_UP = datetime(2032, 4, 10, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """The runtime is shared: the next test starts on real time whatever this one did."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
 
 
 def _at(runtime: Runtime, instant: datetime) -> None:
@@ -42,19 +35,13 @@ def _details(tag: str, company: str) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("real_time")
-def test_r_pay_13_an_owner_corrects_the_latest_invoice_within_its_window(runtime: Runtime) -> None:
+def test_r_pay_13_an_owner_corrects_the_latest_invoice_within_its_window(
+    runtime: Runtime, paying_account: Callable[..., Owned]
+) -> None:
     tag = uuid.uuid4().hex[:10]
-    _at(runtime, SIGNED_UP)
-    signed_up = runtime.post("/signups", json=registrant(f"fix-{tag}", plan="ticket", billing_period="monthly"))
-    assert signed_up.status_code == 201, signed_up.text
-    account = signed_up.json()
-    owner = runtime.token(account["owner_id"], account["id"], "owner")
-    base = f"/accounts/{account['id']}"
-    given = runtime.put(f"{base}/billing-details", json=_details(tag, f"Typo {tag}"), token=owner)
-    assert given.status_code == 200, given.text
-    paid = runtime.put(f"{base}/payment-method", json={"type": "card", "token": "tok_visa"}, token=owner)
-    assert paid.status_code == 200, paid.text
-    original = paid.json()["invoice"]
+    made = paying_account("fix", at=SIGNED_UP, details=_details(tag, f"Typo {tag}"))
+    owner, base, original = made.owner, made.path(), made.invoice
+    assert original is not None
 
     _at(runtime, SIGNED_UP + timedelta(days=14))
     fixed = runtime.post(

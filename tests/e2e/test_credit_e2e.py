@@ -4,13 +4,12 @@ is left, the other half being the cancellation fee (R-CREDIT-2)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Owned, Runtime
 
 pytestmark = pytest.mark.e2e
 
@@ -18,13 +17,6 @@ BOUGHT = datetime(2033, 3, 1, 10, 0, tzinfo=UTC)
 TICKET = 1900
 # The first month, paid by card when the trial ends: the credit starts to run down after it.
 PAID_UNTIL = datetime(2033, 4, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """The runtime is shared: the next test starts on real time whatever this one did."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
 
 
 def _at(runtime: Runtime, instant: datetime) -> None:
@@ -37,27 +29,10 @@ def _usd(cents: int) -> dict[str, object]:
 
 @pytest.mark.usefixtures("real_time")
 def test_r_credit_1_r_credit_2_credit_bought_then_the_account_stopped_refunds_half_of_what_is_left(
-    runtime: Runtime,
+    runtime: Runtime, paying_account: Callable[..., Owned]
 ) -> None:
-    tag = uuid.uuid4().hex[:10]
-    _at(runtime, BOUGHT)
-    signed_up = runtime.post("/signups", json=registrant(f"credit-{tag}", plan="ticket", billing_period="monthly"))
-    assert signed_up.status_code == 201, signed_up.text
-    account = signed_up.json()
-    owner = runtime.token(account["owner_id"], account["id"], "owner")
-    base = f"/accounts/{account['id']}"
-    details = {
-        "first_name": "Maria",
-        "last_name": "Ivanova",
-        "email": f"{tag}-billing@example.com",
-        "company": f"Company {tag}",
-        "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "country": "BG"},
-        "vat_id": "BG123456789",
-        "company_registration": "123456789",
-    }
-    assert runtime.put(f"{base}/billing-details", json=details, token=owner).status_code == 200
-    paid = runtime.put(f"{base}/payment-method", json={"type": "card", "token": "tok_visa"}, token=owner)
-    assert paid.status_code == 200, paid.text
+    account = paying_account("credit", at=BOUGHT)
+    owner, base, tag = account.owner, account.path(), account.tag
 
     bought = runtime.post(
         f"{base}/credit",

@@ -54,7 +54,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests import figures
-from tests.e2e.conftest import Runtime, registrant, start_runtime
+from tests.e2e.conftest import Runtime, start_runtime
+from tests.route_examples import registrant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hardening]
 

@@ -5,25 +5,18 @@ is not, and after 8 weeks the unused account is terminated."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Runtime
+from tests.route_examples import registrant
 
 pytestmark = pytest.mark.e2e
 
 SIGNED_UP = datetime(2041, 2, 1, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """The runtime is shared: the next test starts on real time whatever this one did."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
 
 
 def _at(runtime: Runtime, instant: datetime) -> None:

@@ -7,7 +7,6 @@ adds or emulates (routing, the JWT authorizer, the clock, schedules, the outbox)
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -30,13 +29,6 @@ def assert_problem(response: requests.Response, status: int, code: str) -> None:
     assert body["status"] == status
     assert body["code"] == code
     assert {"type", "title", "detail"} <= set(body)
-
-
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """Whatever a test does to the clock, the next one starts on real time."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
 
 
 def private_route() -> Route:

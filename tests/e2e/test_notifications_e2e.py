@@ -3,25 +3,21 @@ the email lands in the local outbox and the owner finds it in the account's noti
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Owned, Runtime
 
 pytestmark = pytest.mark.e2e
 
 
-def test_r_vouch_11_revoking_a_redeemed_code_notifies_its_owner_by_email_and_in_the_list(runtime: Runtime) -> None:
+def test_r_vouch_11_revoking_a_redeemed_code_notifies_its_owner_by_email_and_in_the_list(
+    runtime: Runtime, voucher_account: Callable[..., Owned]
+) -> None:
     staff = runtime.token("staff-1", None, "staff")
-    campaign_id = runtime.create_campaign("notice")
-    generated = runtime.post(f"/admin/campaigns/{campaign_id}/codes", json={"count": 1}, token=staff)
-    assert generated.status_code == 201, generated.text
-    (code,) = generated.json()["codes"]
-    tag = uuid.uuid4().hex[:10]
-    redeemed = runtime.post("/redemptions", json=registrant(tag, code=code))
-    assert redeemed.status_code == 201, redeemed.text
-    account = redeemed.json()
+    made = voucher_account("notice")
+    account, code, tag = made.body, made.code, made.tag
 
     revoked = runtime.post(
         f"/admin/vouchers/{code}/revoke", json={"reason": "abuse", "evidence": "redeemed twice"}, token=staff

@@ -4,15 +4,15 @@ free again), and ten years later the retention-sweep masks the invoices kept by 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
 from lifecycle.core import clock
 from lifecycle.privacy.retention import add_years
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Owned, Runtime
+from tests.route_examples import registrant
 
 pytestmark = pytest.mark.e2e
 
@@ -26,24 +26,12 @@ DETAILS = {
 }
 
 
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """The runtime is shared: the next test starts on real time whatever this one did."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
-
-
 @pytest.mark.usefixtures("real_time")
-def test_r_term_3_r_gdpr_2_cancel_purge_404_then_the_kept_invoices_are_masked_years_later(runtime: Runtime) -> None:
-    tag = uuid.uuid4().hex[:10]
-    signed_up = runtime.post("/signups", json=registrant(tag, plan="ticket", billing_period="monthly"))
-    assert signed_up.status_code == 201, signed_up.text
-    account = signed_up.json()
-    owner = runtime.token(account["owner_id"], account["id"], "owner")
-    path = f"/accounts/{account['id']}"
-    assert runtime.put(f"{path}/billing-details", json=DETAILS, token=owner).status_code == 200
-    paid = runtime.put(f"{path}/payment-method", json={"type": "card", "token": "tok_visa"}, token=owner)
-    assert paid.status_code == 200, paid.text
+def test_r_term_3_r_gdpr_2_cancel_purge_404_then_the_kept_invoices_are_masked_years_later(
+    runtime: Runtime, paying_account: Callable[..., Owned]
+) -> None:
+    made = paying_account("purge", details=DETAILS)
+    account, owner, path, tag = made.body, made.owner, made.path(), made.tag
     (invoice,) = runtime.get(f"{path}/invoices", token=owner).json()["items"]
     cancelled = runtime.post(f"{path}/cancel", token=owner)
     assert cancelled.status_code == 200, cancelled.text

@@ -5,23 +5,16 @@ owner's notice lands in the local outbox."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Runtime
+from tests.route_examples import registrant
 
 pytestmark = pytest.mark.e2e
 
 SIGNED_UP = datetime(2031, 3, 5, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """The runtime is shared: the next test starts on real time whatever this one did."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
 
 
 def _at(runtime: Runtime, instant: datetime) -> None:

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Runtime
+from tests.route_examples import registrant
 
 pytestmark = pytest.mark.e2e
 

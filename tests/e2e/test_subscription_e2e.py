@@ -5,13 +5,12 @@ gets its receipt (R-PAY-11)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Owned, Runtime
 
 pytestmark = pytest.mark.e2e
 
@@ -19,41 +18,18 @@ SIGNED_UP = datetime(2033, 4, 10, 9, 30, tzinfo=UTC)
 PERIOD_END = datetime(2034, 4, 10, tzinfo=UTC)  # the annual period from 2033-04-10, 365 days
 
 
-@pytest.fixture
-def real_time(runtime: Runtime) -> Iterator[None]:
-    """The runtime is shared: the next test starts on real time whatever this one did."""
-    yield
-    runtime.put("/_local/clock", json={"now": None}).raise_for_status()
-
-
 def _at(runtime: Runtime, instant: datetime) -> None:
     runtime.put("/_local/clock", json={"now": instant.strftime("%Y-%m-%dT%H:%M:%SZ")}).raise_for_status()
 
 
 @pytest.mark.usefixtures("real_time")
-def test_r_pay_5_an_annual_upgrade_is_previewed_then_charged_with_its_invoice(runtime: Runtime) -> None:
-    tag = uuid.uuid4().hex[:10]
-    _at(runtime, SIGNED_UP)
-    signup = runtime.post(
-        "/signups", json=registrant(f"sub-{tag}", plan="ticket", billing_period="annual", subdomain=f"sub-{tag}")
-    )
-    assert signup.status_code == 201, signup.text
-    account = signup.json()
-    owner = runtime.token(account["owner_id"], account["id"], "owner")
-    base = f"/accounts/{account['id']}"
-    details = {
-        "first_name": "Maria",
-        "last_name": "Ivanova",
-        "email": f"{tag}-billing@example.com",
-        "company": f"Company {tag}",
-        "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "country": "BG"},
-        "vat_id": "BG123456789",
-        "company_registration": "123456789",
-    }
-    assert runtime.put(f"{base}/billing-details", json=details, token=owner).status_code == 200
-    paid = runtime.put(f"{base}/payment-method", json={"type": "card", "token": "tok_visa"}, token=owner)
-    assert paid.status_code == 200, paid.text
-    assert paid.json()["invoice"]["total"]["amount"] == 19_000
+def test_r_pay_5_an_annual_upgrade_is_previewed_then_charged_with_its_invoice(
+    runtime: Runtime, paying_account: Callable[..., Owned]
+) -> None:
+    made = paying_account("sub", at=SIGNED_UP, billing_period="annual")
+    account, owner, base, tag = made.body, made.owner, made.path(), made.tag
+    assert made.invoice is not None
+    assert made.invoice["total"]["amount"] == 19_000
 
     _at(runtime, PERIOD_END - timedelta(days=182, hours=12))
     shown = runtime.post(f"{base}/subscription/preview", json={"plan": "ticket-chat"}, token=owner)

@@ -4,11 +4,11 @@ log (R-USE-4)."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Owned, Runtime
 
 pytestmark = pytest.mark.e2e
 
@@ -17,17 +17,12 @@ def _user(tag: str, n: int) -> dict[str, str]:
     return {"full_name": "Petar Georgiev", "email": f"{tag}-agent{n}@example.com", "role": "agent"}
 
 
-def test_r_vouch_5_r_vouch_7_r_use_4_extra_user_warned_removed_and_audited(runtime: Runtime) -> None:
+def test_r_vouch_5_r_vouch_7_r_use_4_extra_user_warned_removed_and_audited(
+    runtime: Runtime, voucher_account: Callable[..., Owned]
+) -> None:
     staff = runtime.token("staff-1", None, "staff")
-    campaign_id = runtime.create_campaign("seats")
-    generated = runtime.post(f"/admin/campaigns/{campaign_id}/codes", json={"count": 1}, token=staff)
-    assert generated.status_code == 201, generated.text
-    (code,) = generated.json()["codes"]
-    tag = uuid.uuid4().hex[:10]
-    redeemed = runtime.post("/redemptions", json=registrant(tag, code=code))
-    assert redeemed.status_code == 201, redeemed.text
-    account = redeemed.json()
-    owner = runtime.token(account["owner_id"], account["id"], "owner")
+    made = voucher_account("seats")
+    account, owner, tag = made.body, made.owner, made.tag
     users = f"/accounts/{account['id']}/users"
 
     included = runtime.post(users, json=_user(tag, 1), token=owner, headers={"Idempotency-Key": f"{tag}-1"})

@@ -21,7 +21,8 @@ import pytest
 from local_runtime import tokens
 from local_runtime.template import Resolver, function_environment, load
 from tests import figures
-from tests.e2e.conftest import Runtime, registrant
+from tests.e2e.conftest import Runtime
+from tests.route_examples import registrant
 from tests.support import billing_details_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hardening]
@@ -42,10 +43,11 @@ FIRST_NAMES = {"Maria", "Petar", "Ana"}
 
 
 def names() -> list[str]:
-    """Every literal full, first and last name in tests/e2e and tests/support.py, and each full
+    """Every literal full, first and last name in tests/e2e, tests/support.py and
+    tests/route_examples.py (``registrant``), and each full
     name's surname; first names alone ("Maria") are too common a word to look for."""
     found: set[str] = set()
-    for source in [*TESTS.glob("*.py"), TESTS.parent / "support.py"]:
+    for source in [*TESTS.glob("*.py"), TESTS.parent / "support.py", TESTS.parent / "route_examples.py"]:
         for name in NAME_FIELD.findall(source.read_text(encoding="utf-8")):
             found.add(name)
             found.add(name.split()[-1])
