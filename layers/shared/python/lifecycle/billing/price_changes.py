@@ -25,6 +25,7 @@ from lifecycle.core.observability import logger
 from lifecycle.core.plans import PLAN_NAMES, BillingPeriod, Plan
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, PriceChange
+from lifecycle.storage import accounts as stored_accounts
 from lifecycle.storage import prices as price_table
 from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.base import put_if
@@ -161,7 +162,7 @@ def affected_owners(key: str) -> Iterator[Account]:
     The index is eventually consistent and keys only: each account is read again and
     kept only if it is still a subscription of that plan that has not ended.
     """
-    for found in Account.by_price.query(key, page_size=OWNERS_PAGE):
+    for found in stored_accounts.keys_by_price(key, OWNERS_PAGE):
         try:
             account = Account.get(found.id, consistent_read=True)
         except DoesNotExist:

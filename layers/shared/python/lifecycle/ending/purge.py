@@ -64,7 +64,11 @@ from lifecycle.storage import (
     Voucher,
     table_of,
 )
-from lifecycle.storage.base import delete_if, update_if
+from lifecycle.storage import audit as audit_events
+from lifecycle.storage import custom_requests as stored_custom_requests
+from lifecycle.storage import invoices as stored_invoices
+from lifecycle.storage import users as stored_users
+from lifecycle.storage.base import count_under_hash_key, delete_if, under_hash_key, update_if
 from lifecycle.storage.claims import INVOICE, OWNER_EMAIL, SUBDOMAIN, USER_EMAIL
 from lifecycle.storage.transactions import Outcome, commit
 from lifecycle.vouchers.revocation import VOUCHER_REVOKED
@@ -128,10 +132,10 @@ Treatment = Deleted | Kept | Unlinked | NotAccountData | DeletedLast
 
 def _by_account(model: type[Model]) -> tuple[Callable[[Account], Iterable[Model]], Callable[[Account], int]]:
     def find(account: Account) -> Iterable[Model]:
-        return model.query(account.id, consistent_read=True, page_size=PAGE_SIZE)
+        return under_hash_key(model, account.id, PAGE_SIZE)
 
     def count(account: Account) -> int:
-        return model.count(account.id, consistent_read=True)
+        return count_under_hash_key(model, account.id)
 
     return find, count
 
@@ -147,8 +151,8 @@ def _claim_keys(account: Account) -> list[str]:
     if account.subdomain:
         keys.add(SUBDOMAIN + account.subdomain)
     keys |= {OWNER_EMAIL + email for email in (account.owner_email, account.owner_email_canonical) if email}
-    keys |= {f"{USER_EMAIL}{account.id}#{user.email}" for user in User.query(account.id, consistent_read=True)}
-    keys |= {f"{INVOICE}{account.id}#{invoice.purpose}" for invoice in Invoice.query(account.id, consistent_read=True)}
+    keys |= {f"{USER_EMAIL}{account.id}#{user.email}" for user in stored_users.of_account(account.id)}
+    keys |= {f"{INVOICE}{account.id}#{invoice.purpose}" for invoice in stored_invoices.of_account(account.id)}
     return sorted(keys)
 
 
@@ -169,9 +173,7 @@ def _cancellation_requests(account: Account) -> Iterator[Model]:
     """The account's emailed cancellations: their ids are in its ``cancellation_requested``
     audit events (the table has no index by account; these events are written with them)."""
     ids: set[str] = set()
-    for event in AuditEvent.query(
-        account.id, consistent_read=True, filter_condition=AuditEvent.type == "cancellation_requested"
-    ):
+    for event in audit_events.of_type(account.id, "cancellation_requested"):
         details = event.details.as_dict() if event.details is not None else {}  # type: ignore[no-untyped-call]
         if isinstance(details.get("request_id"), str):
             ids.add(details["request_id"])
@@ -185,9 +187,7 @@ def _cancellation_requests(account: Account) -> Iterator[Model]:
 def _custom_requests(account: Account) -> Iterator[Model]:
     """Ids from the ``by-account`` index, confirmed by a consistent BatchGetItem: the index
     lags behind deletes, and a request it still shows must not be counted twice."""
-    ids = [request.id for request in CustomRequest.by_account.query(account.id, page_size=PAGE_SIZE)]
-    for start in range(0, len(ids), PAGE_SIZE):
-        yield from CustomRequest.batch_get(ids[start : start + PAGE_SIZE], consistent_read=True)
+    yield from stored_custom_requests.of_account(account.id, PAGE_SIZE)
 
 
 def _unlink_voucher(account: Account) -> None:
@@ -521,7 +521,7 @@ def purge_account(account: Account, now: datetime, settings: Settings, budget: B
     cert = started_certificate(certificate_id(account.id), account.id, reason_of(account), now)
     cert = _purge_tables(account, cert, budget, tally)
     budget.check()
-    invoices = list(Invoice.query(account.id, consistent_read=True))
+    invoices = list(stored_invoices.of_account(account.id))
     retention = _retention(account, invoices, cert.id, settings)
     kept = _kept(account, invoices, retention, cert, settings)
     _owner_kept_from_end_of_use(account, now, settings)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
@@ -31,6 +30,16 @@ from lifecycle.storage import (
     SharedLoginDetection,
     User,
 )
+from lifecycle.storage import accounts as stored_accounts
+from lifecycle.storage import audit as audit_events
+from lifecycle.storage import billing_details as stored_billing_details
+from lifecycle.storage import custom_requests as stored_custom_requests
+from lifecycle.storage import invoices as stored_invoices
+from lifecycle.storage import notifications as stored_notifications
+from lifecycle.storage import privacy as stored_privacy
+from lifecycle.storage import sessions as stored_sessions
+from lifecycle.storage import shared_logins as stored_detections
+from lifecycle.storage import users as stored_users
 from lifecycle.storage.claims import OWNER_EMAIL, USER_EMAIL
 
 PAGE_SIZE = 100
@@ -79,7 +88,7 @@ def find(email: str, settings: Settings) -> Subject:
 
 
 def _owned(address: str) -> Iterator[Account]:
-    keys = [key.id for key in Account.by_owner_email.query(registration.canonical_email(address))]
+    keys = [key.id for key in stored_accounts.keys_by_owner_email(registration.canonical_email(address))]
     for account in Account.batch_get(sorted(set(keys)), consistent_read=True) if keys else ():
         # The exact address decides (the index is by canonical address); a masked one is nobody's.
         if _same_address(account.owner_email, address):
@@ -87,7 +96,7 @@ def _owned(address: str) -> Iterator[Account]:
 
 
 def _memberships(address: str) -> Iterator[User]:
-    keys = [(key.account_id, key.user_id) for key in User.by_email.query(address)]
+    keys = [(key.account_id, key.user_id) for key in stored_users.keys_by_email(address)]
     for user in User.batch_get(sorted(set(keys)), consistent_read=True) if keys else ():
         # The index lags behind writes: a user whose address was just rectified is not this one.
         if user.email == address:
@@ -107,40 +116,33 @@ def holdings(subject: Subject) -> Iterator[Held]:
     yield from _as_person(subject)
 
 
-def _query(model: Any, account_id: str, **filters: Any) -> Iterator[Any]:
-    yield from model.query(account_id, consistent_read=True, page_size=PAGE_SIZE, **filters)
-
-
 def _of_owned_account(account: Account) -> Iterator[Held]:
     yield Held(Account, account, "owner")
-    for version in _query(BillingDetailsVersion, account.id):
+    for version in stored_billing_details.of_account(account.id, PAGE_SIZE):
         yield Held(BillingDetailsVersion, version, "owner")
-    for invoice in _query(Invoice, account.id):
+    for invoice in stored_invoices.of_account(account.id, PAGE_SIZE):
         yield Held(Invoice, invoice, "owner")
-    ids = [request.id for request in CustomRequest.by_account.query(account.id, page_size=PAGE_SIZE)]
-    for start in range(0, len(ids), PAGE_SIZE):
-        for request in CustomRequest.batch_get(ids[start : start + PAGE_SIZE], consistent_read=True):
-            yield Held(CustomRequest, request, "owner")
+    for request in stored_custom_requests.of_account(account.id, PAGE_SIZE):
+        yield Held(CustomRequest, request, "owner")
 
 
 def _of_membership(subject: Subject, user: User, owned: bool) -> Iterator[Held]:
     account_id, user_id = user.account_id, user.user_id
     yield Held(User, user, "user")
-    for session in _query(Session, account_id, filter_condition=Session.user_id == user_id):
+    for session in stored_sessions.of_user(account_id, user_id, PAGE_SIZE):
         yield Held(Session, session, "user")
-    naming = (SharedLoginDetection.user_id == user_id) | SharedLoginDetection.users.contains(user_id)
-    for detection in _query(SharedLoginDetection, account_id, filter_condition=naming):
+    for detection in stored_detections.naming(account_id, user_id, PAGE_SIZE):
         yield Held(SharedLoginDetection, detection, "user")
-    for event in _query(AuditEvent, account_id, filter_condition=AuditEvent.actor == user_id):
+    for event in audit_events.by_actor(account_id, user_id, PAGE_SIZE):
         yield Held(AuditEvent, event, "user")
-    for notice in _query(Notification, account_id):
+    for notice in stored_notifications.of_account(account_id, PAGE_SIZE):
         if _same_address(notice.to, subject.email):
             yield Held(Notification, notice, "addressee")
     if not owned:  # an owner's are yielded whole with the account
-        for version in _query(BillingDetailsVersion, account_id):
+        for version in stored_billing_details.of_account(account_id, PAGE_SIZE):
             if _same_address(version.email, subject.email):
                 yield Held(BillingDetailsVersion, version, "addressee")
-        for invoice in _query(Invoice, account_id):
+        for invoice in stored_invoices.of_account(account_id, PAGE_SIZE):
             details = invoice.billing_details or {}
             if _same_address(details.get("email"), subject.email):
                 yield Held(Invoice, invoice, "addressee")
@@ -150,12 +152,12 @@ def _of_membership(subject: Subject, user: User, owned: bool) -> Iterator[Held]:
 
 
 def _as_person(subject: Subject) -> Iterator[Held]:
-    for consent in Consent.query(subject.person_key, consistent_read=True):
+    for consent in stored_privacy.consents_of(subject.person_key):
         yield Held(Consent, consent, "person")
-    request_ids = [key.id for key in PrivacyRequest.by_person.query(subject.person_key)]
+    request_ids = [key.id for key in stored_privacy.request_keys_of_person(subject.person_key)]
     for request in PrivacyRequest.batch_get(sorted(set(request_ids)), consistent_read=True) if request_ids else ():
         yield Held(PrivacyRequest, request, "person")
-    for notice in _query(Notification, privacy.PERSON_NOTICES + subject.person_key):
+    for notice in stored_notifications.of_account(privacy.PERSON_NOTICES + subject.person_key, PAGE_SIZE):
         yield Held(Notification, notice, "person")
     retention = _retention_item(subject.person_key)
     if retention is not None:

@@ -27,11 +27,14 @@ from lifecycle.storage import (
     Consent,
     DeletionCertificate,
     Invoice,
-    Notification,
     PrivacyRequest,
     RetentionItem,
     User,
 )
+from lifecycle.storage import invoices as stored_invoices
+from lifecycle.storage import notifications as stored_notifications
+from lifecycle.storage import privacy as stored_privacy
+from lifecycle.storage import users as stored_users
 from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.base import delete_if, put_if, shard_of, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
@@ -252,7 +255,7 @@ def _erase_ended_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
     """R-GDPR-2: mask the billing details on the ended customer's kept invoices and credit notes."""
     account_id = item.subject_key.removeprefix(ACCOUNT)
     with_details = 0
-    for invoice in Invoice.query(account_id, consistent_read=True, page_size=PAGE_SIZE):
+    for invoice in stored_invoices.of_account(account_id, PAGE_SIZE):
         details = invoice.billing_details
         if details is None:
             continue
@@ -311,14 +314,14 @@ def _uses_the_service(person_key: str) -> bool:
     """R-GDPR-2: the person is a user (the owner included) of an account that exists and has
     not ended. Found from the addresses on their consent records through the Users
     ``by-email`` index, each membership confirmed by consistent reads (the index lags)."""
-    addresses = {item.email for item in Consent.query(person_key, consistent_read=True) if item.email}
+    addresses = {item.email for item in stored_privacy.consents_of(person_key) if item.email}
     addresses |= {request.email for request in _requests_of(person_key)}
     for address in sorted(addresses):
         try:
             email = privacy.normalised(address)
         except ValueError:  # masked by an erasure
             continue
-        for key in User.by_email.query(email):
+        for key in stored_users.keys_by_email(email):
             try:
                 User.get(key.account_id, key.user_id, consistent_read=True)
                 account = Account.get(key.account_id, consistent_read=True)
@@ -366,7 +369,7 @@ def _delete_consent(consent: Consent, item: RetentionItem) -> None:
 
 def _requests_of(person_key: str) -> list[PrivacyRequest]:
     """The person's data subject requests (the ``by-person`` index, confirmed by consistent reads)."""
-    ids = sorted({key.id for key in PrivacyRequest.by_person.query(person_key)})
+    ids = sorted({key.id for key in stored_privacy.request_keys_of_person(person_key)})
     found = list(PrivacyRequest.batch_get(ids, consistent_read=True)) if ids else []
     return [request for request in found if request.person_key == person_key]
 
@@ -395,8 +398,8 @@ def _erase_non_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
     records and the notices sent to them as a person are deleted, and their answered
     requests are masked (kept, without personal data, as the record of the answer)."""
     person_key = item.subject_key.removeprefix(PERSON)
-    consents = list(Consent.query(person_key, consistent_read=True))
-    notices = list(Notification.query(privacy.PERSON_NOTICES + person_key, consistent_read=True, page_size=PAGE_SIZE))
+    consents = list(stored_privacy.consents_of(person_key))
+    notices = list(stored_notifications.of_account(privacy.PERSON_NOTICES + person_key, PAGE_SIZE))
     requests = _answered_unmasked(person_key)
     counts = {CONSENTS: len(consents), NOTIFICATIONS: len(notices), PRIVACY_REQUESTS: len(requests)}
     if erasing.dry_run:

@@ -56,6 +56,8 @@ from lifecycle.storage import (
     User,
     table_of,
 )
+from lifecycle.storage import invoices as stored_invoices
+from lifecycle.storage import privacy as stored_privacy
 from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.base import update_if
 from lifecycle.storage.claims import USER_EMAIL
@@ -513,7 +515,7 @@ def _kept_now(cert: DeletionCertificate, person_key: str, settings: Settings) ->
     """What stays besides what was noted on the way: the purged accounts' invoices, the
     requests' records, the person's closed schedule, the idempotency records."""
     kept = [entry for account_id in purged_accounts(cert) if (entry := _purged_invoices(account_id, settings))]
-    requests = sum(1 for _ in PrivacyRequest.by_person.query(person_key))
+    requests = sum(1 for _ in stored_privacy.request_keys_of_person(person_key))
     kept.append(
         {
             "table": table_of(PrivacyRequest),
@@ -538,7 +540,7 @@ def _kept_now(cert: DeletionCertificate, person_key: str, settings: Settings) ->
 
 
 def _purged_invoices(account_id: str, settings: Settings) -> dict[str, Any] | None:
-    items = sum(1 for _ in Invoice.query(account_id, consistent_read=True))
+    items = sum(1 for _ in stored_invoices.of_account(account_id))
     if not items:
         return None
     schedule = _retention(ACCOUNT + account_id)

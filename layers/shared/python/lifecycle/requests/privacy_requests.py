@@ -32,6 +32,7 @@ from lifecycle.privacy.privacy import OPEN_STATUSES, PURPOSES, Completing, Purpo
 from lifecycle.registration import rate_limit
 from lifecycle.registration.registration import normalise_email
 from lifecycle.storage import Notification, PrivacyRequest
+from lifecycle.storage import privacy as stored_privacy
 from lifecycle.storage.base import apply_values, set_or_remove, shard_of, update_if
 from lifecycle.storage.transactions import CONFLICT_RETRIES, Outcome, backoff, commit
 
@@ -516,9 +517,7 @@ def list_requests(status: RequestStatus | None, now: datetime) -> StaffRequestLi
     """Requests in ``status`` (default: every open one), oldest first, at most ``LIST_LIMIT``,
     through the ``by-status`` index."""
     statuses = (status,) if status is not None else OPEN_STATUSES
-    found = [
-        item for one in statuses for item in PrivacyRequest.by_status.query(one, limit=LIST_LIMIT, page_size=LIST_LIMIT)
-    ]
+    found = [item for one in statuses for item in stored_privacy.requests_in_status(one, LIST_LIMIT)]
     found.sort(key=lambda item: item.received_at)
     return StaffRequestList(items=[StaffRequestView.at(item, now) for item in found[:LIST_LIMIT]])
 

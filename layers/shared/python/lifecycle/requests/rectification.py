@@ -35,6 +35,8 @@ from lifecycle.storage import (
     User,
     table_of,
 )
+from lifecycle.storage import notifications as stored_notifications
+from lifecycle.storage import privacy as stored_privacy
 from lifecycle.storage.base import shard_of, update_if
 from lifecycle.storage.claims import OWNER_EMAIL, USER_EMAIL
 from lifecycle.storage.transactions import Outcome, commit
@@ -316,7 +318,7 @@ def _move_member(user: User, old: str, new: str, now: datetime, changed: Changed
 def _move_person(subject: Subject, new: str, completing: Completing, changed: Changed) -> list[dict[str, Any]]:
     new_key = privacy.person_key(new, completing.settings)
     collisions = 0
-    for old in Consent.query(subject.person_key, consistent_read=True):
+    for old in stored_privacy.consents_of(subject.person_key):
         if _move_consent(old, new_key, new, completing):
             changed.add(Consent, old.purpose)
         else:
@@ -393,7 +395,7 @@ def _move_retention(old_key: str, new_key: str, settings: Settings, changed: Cha
 
 def _move_person_notices(old_key: str, new_key: str, changed: Changed) -> None:
     """The notices sent to the person: their key moves, what was sent (and to whom) does not."""
-    for old in Notification.query(privacy.PERSON_NOTICES + old_key, consistent_read=True):
+    for old in stored_notifications.of_account(privacy.PERSON_NOTICES + old_key):
         copy = Notification(**_moved(old, account_id=privacy.PERSON_NOTICES + new_key))
 
         def build(tx: TransactWrite, outcome: Outcome, copy: Notification = copy, old: Notification = old) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import StrEnum
 
 from pynamodb.attributes import (
@@ -225,3 +226,15 @@ class Account(Model):
     inactivity_due = InactivityDueIndex()
     purge_due = PurgeDueIndex()
     by_owner_email = OwnerEmailIndex()
+
+
+def keys_by_owner_email(canonical_email: str) -> Iterator[Account]:
+    """Keys of the accounts owned by ``canonical_email`` (the ``by-owner-email`` index: eventually
+    consistent, keys only; read each account again)."""
+    return Account.by_owner_email.query(canonical_email)
+
+
+def keys_by_price(price_key: str, page_size: int) -> Iterator[Account]:
+    """Keys of the subscriptions of one price list ("<plan>#<billing period>"), page by page (the
+    sparse ``by-price`` index: eventually consistent, keys only; read each account again)."""
+    return Account.by_price.query(price_key, page_size=page_size)

@@ -38,3 +38,10 @@ def of_type(account_id: str, type_: str, after: datetime | None = None) -> Itera
         filter_condition=AuditEvent.type == type_,
         consistent_read=True,
     )
+
+
+def by_actor(account_id: str, actor: str, page_size: int) -> Iterator[AuditEvent]:
+    """The account's events done by ``actor``, oldest first (one consistent Query, paged)."""
+    return AuditEvent.query(
+        account_id, consistent_read=True, page_size=page_size, filter_condition=AuditEvent.actor == actor
+    )

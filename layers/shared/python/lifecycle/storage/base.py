@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
@@ -23,6 +23,16 @@ def shard_of(key: str, shards: int) -> str:
     """
     digest = hashlib.sha256(key.encode()).digest()
     return str(int.from_bytes(digest[:4], "big") % shards)
+
+
+def under_hash_key[M: Model](model: type[M], hash_key: str, page_size: int | None = None) -> Iterator[M]:
+    """Every item of ``model`` under ``hash_key``, in key order (one consistent Query, paged)."""
+    return model.query(hash_key, consistent_read=True, page_size=page_size)
+
+
+def count_under_hash_key(model: type[Model], hash_key: str) -> int:
+    """How many items of ``model`` are under ``hash_key`` (one consistent Query that counts, paged)."""
+    return model.count(hash_key, consistent_read=True)
 
 
 def set_or_remove(model: type[Model], values: Mapping[str, Any]) -> list[Action]:

@@ -7,6 +7,7 @@ never rewrite an invoice already issued (R-PAY-14).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
@@ -44,3 +45,8 @@ def valid_at(account_id: str, instant: datetime) -> BillingDetailsVersion | None
         consistent_read=True,
     )
     return next(iter(found), None)
+
+
+def of_account(account_id: str, page_size: int | None = None) -> Iterator[BillingDetailsVersion]:
+    """Every version of the account's billing details, oldest first (one consistent Query, paged)."""
+    return BillingDetailsVersion.query(account_id, consistent_read=True, page_size=page_size)

@@ -74,3 +74,12 @@ def newest_of_account(account_id: str, limit: int) -> Iterator[CustomRequest]:
 def awaiting_decision(limit: int) -> Iterator[CustomRequest]:
     """Undecided requests, oldest first, at most ``limit`` (the sparse ``awaiting-decision`` index)."""
     return CustomRequest.awaiting.query(REQUESTED, limit=limit, page_size=limit)
+
+
+def of_account(account_id: str, page_size: int) -> Iterator[CustomRequest]:
+    """The account's requests: ids from the ``by-account`` index, confirmed by consistent
+    BatchGetItems of ``page_size``. The index lags behind deletes, so a request it still
+    shows is not yielded once gone; nor is one yielded twice."""
+    ids = [request.id for request in CustomRequest.by_account.query(account_id, page_size=page_size)]
+    for start in range(0, len(ids), page_size):
+        yield from CustomRequest.batch_get(ids[start : start + page_size], consistent_read=True)

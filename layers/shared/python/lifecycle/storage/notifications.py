@@ -50,3 +50,9 @@ class Notification(Model):
 def newest(account_id: str, limit: int) -> Iterator[Notification]:
     """The account's notices, newest first, at most ``limit`` (one Query)."""
     return Notification.query(account_id, scan_index_forward=False, limit=limit, page_size=limit)
+
+
+def of_account(account_id: str, page_size: int | None = None) -> Iterator[Notification]:
+    """The notices under ``account_id`` (an account's, or a person's under their notices key),
+    oldest first (one consistent Query, paged)."""
+    return Notification.query(account_id, consistent_read=True, page_size=page_size)

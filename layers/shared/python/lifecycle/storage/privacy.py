@@ -121,3 +121,14 @@ class PrivacyRequest(Model):
 def consents_of(person_key: str) -> Iterator[Consent]:
     """The person's consent items, one per purpose (one consistent Query)."""
     return Consent.query(person_key, consistent_read=True)
+
+
+def request_keys_of_person(person_key: str) -> Iterator[PrivacyRequest]:
+    """Keys of the person's data subject requests (the ``by-person`` index: eventually
+    consistent, keys only; read each request again)."""
+    return PrivacyRequest.by_person.query(person_key)
+
+
+def requests_in_status(status: str, limit: int) -> Iterator[PrivacyRequest]:
+    """Requests in ``status``, oldest first, at most ``limit`` (the ``by-status`` index)."""
+    return PrivacyRequest.by_status.query(status, limit=limit, page_size=limit)

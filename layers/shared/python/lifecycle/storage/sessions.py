@@ -30,3 +30,10 @@ class Session(Model):
 def between(account_id: str, low: str, high: str) -> Iterator[Session]:
     """The account's sessions keyed from ``low`` to ``high`` (one consistent Query)."""
     return Session.query(account_id, Session.session_key.between(low, high), consistent_read=True)
+
+
+def of_user(account_id: str, user_id: str, page_size: int) -> Iterator[Session]:
+    """The account's sessions of one user (one consistent Query, paged, filtered by user)."""
+    return Session.query(
+        account_id, consistent_read=True, page_size=page_size, filter_condition=Session.user_id == user_id
+    )

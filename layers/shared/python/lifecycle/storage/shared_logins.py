@@ -68,3 +68,10 @@ def keyed_from(account_id: str, prefix: str) -> Iterator[SharedLoginDetection]:
     return SharedLoginDetection.query(
         account_id, SharedLoginDetection.detection_key.startswith(prefix), consistent_read=True
     )
+
+
+def naming(account_id: str, user_id: str, page_size: int) -> Iterator[SharedLoginDetection]:
+    """The account's detections that name ``user_id`` (as the user or among the users
+    sharing a login), oldest first (one consistent Query, paged, filtered)."""
+    named = (SharedLoginDetection.user_id == user_id) | SharedLoginDetection.users.contains(user_id)
+    return SharedLoginDetection.query(account_id, consistent_read=True, page_size=page_size, filter_condition=named)

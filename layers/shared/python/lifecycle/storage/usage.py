@@ -5,6 +5,8 @@ are each set once by a conditional update, which puts the item into its sparse i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -57,3 +59,13 @@ class Usage(Model):
 
     usage_flags = UsageFlagIndex()
     enterprise_flags = EnterpriseFlagIndex()
+
+
+def usage_flagged(period: str, limit: int) -> Iterator[Usage]:
+    """The month's usage flags (R-FAIR-2), oldest first, at most ``limit`` (its sparse index)."""
+    return Usage.usage_flags.query(period, limit=limit, page_size=limit)
+
+
+def enterprise_flagged(period: str, limit: int) -> Iterator[Usage]:
+    """The month's enterprise flags (R-PAY-10), oldest first, at most ``limit`` (its sparse index)."""
+    return Usage.enterprise_flags.query(period, limit=limit, page_size=limit)

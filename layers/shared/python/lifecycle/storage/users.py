@@ -41,3 +41,9 @@ class User(Model):
 def of_account(account_id: str) -> Iterator[User]:
     """The account's users (one consistent Query, paged)."""
     return User.query(account_id, consistent_read=True)
+
+
+def keys_by_email(email: str) -> Iterator[User]:
+    """Keys of the users with ``email`` (normalised), across accounts (the ``by-email`` index:
+    eventually consistent, keys only; read each user again)."""
+    return User.by_email.query(email)

@@ -23,6 +23,7 @@ from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, UsageLimits
 from lifecycle.privacy import consents
 from lifecycle.storage import Account, Usage
+from lifecycle.storage import usage as stored_usage
 from lifecycle.storage.base import update_if
 
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
@@ -303,8 +304,8 @@ def _set_or_remove(attribute: NumberAttribute, value: int | None) -> Action:
 
 def list_flags(kind: FlagKind, period: str) -> FlagList:
     """Staff's list of one month's flags of ``kind``, oldest first, through its sparse index."""
-    index = Usage.usage_flags if kind == "usage" else Usage.enterprise_flags
-    items = [_flag_view(item, kind) for item in index.query(period, limit=LIST_LIMIT, page_size=LIST_LIMIT)]
+    flagged = stored_usage.usage_flagged if kind == "usage" else stored_usage.enterprise_flagged
+    items = [_flag_view(item, kind) for item in flagged(period, LIST_LIMIT)]
     return FlagList(items=items)
 
 

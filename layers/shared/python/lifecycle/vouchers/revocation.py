@@ -22,6 +22,7 @@ from lifecycle.core.notices import NoticeType
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Voucher
+from lifecycle.storage import accounts as stored_accounts
 from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import shard_of, update_if
 from lifecycle.vouchers.vouchers import InvalidVoucherCode, code_hash, normalise_code
@@ -63,7 +64,7 @@ def _other_voucher_accounts(account: Account) -> list[Account]:
     if not account.owner_email_canonical:
         return []
     others = []
-    for key in Account.by_owner_email.query(account.owner_email_canonical):
+    for key in stored_accounts.keys_by_owner_email(account.owner_email_canonical):
         if key.id == account.id:
             continue
         other = Account.get(key.id, consistent_read=True)
