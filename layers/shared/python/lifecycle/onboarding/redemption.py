@@ -13,7 +13,7 @@ from functools import partial
 from typing import Annotated, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -26,7 +26,7 @@ from lifecycle.onboarding import signup
 from lifecycle.onboarding.signup import Registrant, RequestMeta
 from lifecycle.privacy import consents
 from lifecycle.storage import Account, Campaign, Voucher
-from lifecycle.storage.base import shard_of
+from lifecycle.storage.base import shard_of, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
 from lifecycle.vouchers.campaigns import redeemable, still_redeemable
 from lifecycle.vouchers.vouchers import InvalidVoucherCode, code_hash, normalise_code
@@ -197,11 +197,7 @@ def record_reuse_attempt(voucher: Voucher, now: datetime) -> None:
 
 def _add_if_exists(item: Model, counter: Any, key: Any) -> None:
     """ADD 1 to ``counter``, never creating a half item where the target is gone."""
-    try:
-        item.update(actions=[counter.add(1)], condition=key.exists())
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    update_if(item, [counter.add(1)], key.exists())  # False: the target is gone, nothing to count on
 
 
 # ---------------------------------------------------------------- the transaction

@@ -17,7 +17,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
 from lifecycle.core import clock
@@ -26,6 +26,7 @@ from lifecycle.core.money import Money
 from lifecycle.core.plans import Plan
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Campaign, Voucher
+from lifecycle.storage.base import put_if
 
 CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="lower-case slug")]
 
@@ -177,13 +178,7 @@ def _campaign_item(data: CampaignInput, created_by: str, now: datetime) -> Campa
 
 def _put_new(item: Campaign) -> bool:
     """Store ``item`` unless its id exists (then False): a conditional put, never an overwrite."""
-    try:
-        item.save(condition=Campaign.id.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return put_if(item, Campaign.id.does_not_exist())
 
 
 def create_campaign(data: CampaignInput, created_by: str, now: datetime) -> CampaignView:

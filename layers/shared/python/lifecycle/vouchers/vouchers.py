@@ -30,6 +30,7 @@ from pynamodb.transactions import TransactWrite
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Campaign, Voucher, transactions
+from lifecycle.storage.base import put_if
 from lifecycle.vouchers.campaigns import get_or_default, redeemable_until
 
 # No 0/O, 1/I/L: a code read aloud or retyped from paper cannot be misread.
@@ -287,13 +288,9 @@ def _put_if_new(item: Voucher) -> bool:
     """A conditional put of one code: False if the code already exists (it is left unchanged)."""
     for attempt in range(PUT_ATTEMPTS):
         try:
-            item.save(condition=Voucher.code_hash.does_not_exist())
+            return put_if(item, Voucher.code_hash.does_not_exist())
         except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
             if exc.cause_response_code != "TransactionConflictException" or attempt == PUT_ATTEMPTS - 1:
                 raise
             time.sleep(0.05 * 2**attempt)  # another importer's transaction holds this code
-        else:
-            return True
     raise AssertionError("unreachable")
