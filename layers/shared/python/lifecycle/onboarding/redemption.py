@@ -26,6 +26,7 @@ from lifecycle.onboarding import signup
 from lifecycle.onboarding.signup import Registrant, RequestMeta
 from lifecycle.privacy import consents
 from lifecycle.storage import Account, Campaign, Voucher
+from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import shard_of, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
 from lifecycle.vouchers.campaigns import redeemable, still_redeemable
@@ -111,7 +112,7 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
         tx.update(
             upgraded,
             actions=[
-                Account.status.set("active"),
+                Account.status.set(AccountStatus.ACTIVE),
                 Account.lifetime.set(True),
                 Account.plan.set(voucher.plan),
                 Account.billing_period.set("monthly"),
@@ -259,7 +260,7 @@ def _apply_voucher_terms(account: Account, voucher: Voucher, hashed: str, now: d
     account.billing_anchor = now
     account.billing_shard = shard_of(account.id, settings.sweep_shards)
     account.price_key = None
-    account.status = "active"
+    account.status = AccountStatus.ACTIVE
     account.lifetime = True
     account.plan = voucher.plan
     account.billing_period = "monthly"  # extra seats are billed monthly (R-VOUCH-6)

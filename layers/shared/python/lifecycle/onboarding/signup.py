@@ -28,6 +28,7 @@ from lifecycle.privacy.privacy import Purpose
 from lifecycle.registration import rate_limit, registration
 from lifecycle.registration.human_check import check_human, verifier_for
 from lifecycle.storage import Account, Claim, Notification, User
+from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.claims import OWNER_EMAIL, SUBDOMAIN
 from lifecycle.storage.transactions import Outcome, try_commit
@@ -213,7 +214,7 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
     with counted.counted_if_refused():
         admit(form, meta, now, settings)
         account, owner = new_account(form, meta, now, settings)
-        account.status = "trialing"
+        account.status = AccountStatus.TRIALING
         account.plan = form.plan
         account.billing_period = form.billing_period
         account.trial_ends_at = now + timedelta(days=settings.trial_days)
