@@ -41,7 +41,7 @@ from lifecycle.storage import (
 )
 from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import apply_values, set_or_remove, shard_of
-from lifecycle.storage.transactions import Outcome, commit
+from lifecycle.storage.transactions import Outcome, try_commit
 from lifecycle.usage.shared_logins import PENDING
 
 INVOICED = "invoiced"
@@ -116,10 +116,8 @@ def _restore(account: Account, method: dict[str, Any], now: datetime, settings: 
         outcome.labels.append("update:account")
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
-    def failed(labels: list[str]) -> None:
+    if try_commit(build):
         raise Conflict("The account changed meanwhile; reload it")
-
-    commit(build, failed)
     apply_values(account, values)
 
 
@@ -283,7 +281,8 @@ def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> I
 
     invoice: Invoice | None = None
     if bill.draft.subtotal <= 0:
-        commit(lambda tx, outcome: build(tx, outcome, None), moved)
+        if failed := try_commit(lambda tx, outcome: build(tx, outcome, None)):
+            moved(failed)
     else:
         invoice = _charge_and_issue(account, bill.draft, now, AccountChange(build, moved), settings)
         bill.values |= {"last_invoice_id": invoice.invoice_id, "last_invoice_at": invoice.issued_at}

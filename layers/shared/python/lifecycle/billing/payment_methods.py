@@ -26,7 +26,7 @@ from lifecycle.core.errors import BillingDetailsRequired, Conflict, Forbidden
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from lifecycle.storage.accounts import ENDED, TRIAL, AccountStatus
-from lifecycle.storage.transactions import Outcome, commit
+from lifecycle.storage.transactions import Outcome, try_commit
 
 MethodType = Literal["card", "paypal"]
 
@@ -130,7 +130,8 @@ def _end_trial(
         raise Conflict("The account changed meanwhile (a payment method was added or it ended); reload it")
 
     if draft.subtotal == 0:  # a free plan: nothing to charge, the trial still ends
-        commit(lambda tx, outcome: build(tx, outcome, None), failed)
+        if labels := try_commit(lambda tx, outcome: build(tx, outcome, None)):
+            failed(labels)
         _started(account)
         return None, True
     change = AccountChange(build, failed)
@@ -167,7 +168,5 @@ def _replace(principal: Principal, account: Account, now: datetime) -> None:
         outcome.labels.append("update:account")
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
-    def failed(labels: list[str]) -> None:
+    if try_commit(build):
         raise Conflict("The account has ended")
-
-    commit(build, failed)
