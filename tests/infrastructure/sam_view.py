@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ def transformed(template: dict[str, Any]) -> dict[str, Any]:
                 props[key] = "s3://placeholder-bucket/code.zip"
     expanded: dict[str, Any] = transform(template, {}, _NoManagedPolicyNames(), passthrough_metadata=True)
     return expanded
+
+
+@cache
+def deployed() -> dict[str, Any]:
+    """The working tree's template.yaml through the transform, once per process."""
+    return transformed(load())
 
 
 def template_at(revision: str) -> dict[str, Any]:

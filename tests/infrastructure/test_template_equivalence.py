@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from local_runtime.template import load
 from tests.infrastructure import sam_view
 
 ADDABLE = "AWS::IAM::ManagedPolicy"
@@ -30,7 +29,7 @@ def baseline() -> dict[str, Any]:
 
 @cache
 def current() -> dict[str, Any]:
-    return sam_view.view(sam_view.transformed(load()))
+    return sam_view.view(sam_view.deployed())
 
 
 def test_same_resources_and_types() -> None:

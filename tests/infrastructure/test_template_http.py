@@ -148,7 +148,7 @@ def test_documented_public_routes_are_throttled_tighter_than_the_rest(
     routes) has its own RouteSettings throttle, tighter than the API's default, which bounds
     every other route; both reach the deployed stage through the SAM transform. A public
     route API.md lists but the template does not serve yet has nothing to throttle."""
-    from tests.infrastructure.test_template_security import transformed
+    from tests.infrastructure.sam_view import deployed
 
     served = {route_key for _, route_key, _ in http_events(template)}
     documented = (api_md_public_routes(api_md) | api_md_public_routes(api_additions) | ALWAYS_PUBLIC) & served
@@ -157,7 +157,7 @@ def test_documented_public_routes_are_throttled_tighter_than_the_rest(
     default = api["Properties"]["DefaultRouteSettings"]
     default_limits = {limit: float(resolver.resolve(default[limit])) for limit in THROTTLES}
     assert all(value > 0 for value in default_limits.values()), default_limits
-    (stage,) = resources(transformed(), "AWS::ApiGatewayV2::Stage").values()
+    (stage,) = resources(deployed(), "AWS::ApiGatewayV2::Stage").values()
     deployed = stage["Properties"]["RouteSettings"]
     assert stage["Properties"]["DefaultRouteSettings"] == default
     for route_key in sorted(documented):

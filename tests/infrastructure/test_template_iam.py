@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from local_runtime.template import load, resources
+from tests.infrastructure.sam_view import as_list
 
 TEMPLATE = load()
 FUNCTIONS = resources(TEMPLATE, "AWS::Serverless::Function")
@@ -31,10 +32,6 @@ WRITE_ACTIONS = frozenset(
 )
 INDEX_ACTIONS = frozenset({"dynamodb:Query", "dynamodb:Scan"})
 TABLE_ARN_SUB = re.compile(r"^\$\{(?P<table>[A-Za-z0-9]+)\.Arn\}(?:/index/(?P<index>[A-Za-z0-9_.-]+))?$")
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def policies(logical_id: str) -> list[Any]:

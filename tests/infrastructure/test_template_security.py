@@ -10,20 +10,19 @@ deploys and where the policies SAM adds on its own (basic execution, X-Ray) show
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import subprocess
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
 from local_runtime.template import ROOT, load, resources
 from tests import figures
+from tests.infrastructure import sam_view
+from tests.infrastructure.sam_view import as_list
 
 pytestmark = pytest.mark.hardening
 
@@ -42,35 +41,10 @@ MANAGED_POLICIES = {
 PERSONAL_CONTEXT = re.compile(r"\$context\.(identity|authorizer)\.|sourceIp|userAgent|\$context\.path\b", re.I)
 
 
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-class _NoManagedPolicyNames:
-    """The template names managed policies by ARN only: nothing to look up in IAM."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-@cache
-def transformed() -> dict[str, Any]:
-    """template.yaml through the SAM transform, offline, as ``sam validate`` does it: local
-    code paths become placeholder S3 URIs; resource Metadata is passed through."""
-    template = copy.deepcopy(TEMPLATE)
-    for resource in template["Resources"].values():
-        props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
-                props[key] = "s3://placeholder-bucket/code.zip"
-    expanded: dict[str, Any] = transform(template, {}, _NoManagedPolicyNames(), passthrough_metadata=True)
-    return expanded
-
-
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     """The role's inline statements and those of the template's managed policies attached to it."""
     documents = [policy["PolicyDocument"] for policy in role["Properties"].get("Policies", [])]
-    managed = resources(transformed(), "AWS::IAM::ManagedPolicy")
+    managed = resources(sam_view.deployed(), "AWS::IAM::ManagedPolicy")
     for arn in role["Properties"].get("ManagedPolicyArns", []):
         if isinstance(arn, dict) and arn.get("Ref") in managed:
             documents.append(managed[arn["Ref"]]["Properties"]["PolicyDocument"])
@@ -117,7 +91,7 @@ def test_every_log_group_has_a_retention() -> None:
 def test_api_access_log_is_on_and_holds_no_personal_data() -> None:
     """Every request, throttled ones (R-REG-2) included, is logged by route key, status and
     latency, never with the caller's IP, user agent, identity or path (ids and codes)."""
-    stages = resources(transformed(), "AWS::ApiGatewayV2::Stage")
+    stages = resources(sam_view.deployed(), "AWS::ApiGatewayV2::Stage")
     assert stages
     for name, stage in stages.items():
         settings = stage["Properties"].get("AccessLogSettings")
@@ -139,11 +113,11 @@ def test_every_function_has_a_role_of_its_own() -> None:
     assert not {"Role", "Policies", "PermissionsBoundary"} & global_function.keys()
     for name, function in functions.items():
         assert "Role" not in function["Properties"], f"{name} shares a role"
-    deployed = resources(transformed(), "AWS::Lambda::Function")
+    deployed = resources(sam_view.deployed(), "AWS::Lambda::Function")
     roles = {name: function["Properties"]["Role"]["Fn::GetAtt"][0] for name, function in deployed.items()}
     assert set(roles) == set(functions)
     assert len(set(roles.values())) == len(roles), f"functions share roles: {roles}"
-    all_roles = resources(transformed(), "AWS::IAM::Role")
+    all_roles = resources(sam_view.deployed(), "AWS::IAM::Role")
     assert set(roles.values()) == set(all_roles), "a role no function uses, or a function without its role"
 
 
@@ -152,8 +126,8 @@ def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
     no ``NotAction``/``NotResource``, no bare ``*`` resource, no managed policy but the two SAM
     attaches and the template's own (checked with the role's statements), and only Lambda may
     assume the role."""
-    roles = resources(transformed(), "AWS::IAM::Role")
-    own = resources(transformed(), "AWS::IAM::ManagedPolicy")
+    roles = resources(sam_view.deployed(), "AWS::IAM::Role")
+    own = resources(sam_view.deployed(), "AWS::IAM::ManagedPolicy")
     counted = 0
     for name, role in roles.items():
         props = role["Properties"]
@@ -177,10 +151,10 @@ def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
 def test_the_templates_managed_policies_are_attached_through_functions_only() -> None:
     """A managed policy of the template is attached by the ``Policies`` of the functions that
     need it (so their roles show it), never to roles, users or groups of its own, and is used."""
-    own = resources(transformed(), "AWS::IAM::ManagedPolicy")
+    own = resources(sam_view.deployed(), "AWS::IAM::ManagedPolicy")
     attached = {
         arn["Ref"]
-        for role in resources(transformed(), "AWS::IAM::Role").values()
+        for role in resources(sam_view.deployed(), "AWS::IAM::Role").values()
         for arn in role["Properties"].get("ManagedPolicyArns", [])
         if isinstance(arn, dict) and "Ref" in arn
     }
@@ -281,7 +255,7 @@ def test_checkov_finds_nothing_unexplained(view: str, tmp_path: Path) -> None:
         path = ROOT / "template.yaml"
     else:
         path = tmp_path / "transformed.json"
-        path.write_text(json.dumps(transformed()), encoding="utf-8")
+        path.write_text(json.dumps(sam_view.deployed()), encoding="utf-8")
     summary = _checkov(path)
     figures.record(
         f"template security: checkov {summary['checkov_version']} on {view}: {summary['passed']} passed, "
