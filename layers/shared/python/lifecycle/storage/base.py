@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
@@ -53,33 +53,26 @@ def update_if(item: Model, actions: Sequence[Action], condition: Condition | Non
     """One UpdateItem of ``item`` under ``condition``: True if it was written (pynamodb then
     holds the item as stored, ALL_NEW, in ``item``), False if the condition did not hold.
     Any other error propagates."""
-    try:
-        item.update(actions=list(actions), condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_FAILED:
-            return False
-        raise
-    return True
+    return _written(lambda: item.update(actions=list(actions), condition=condition))
 
 
 def put_if(item: Model, condition: Condition | None) -> bool:
     """One PutItem of ``item`` under ``condition``: True if it was written, False if the
     condition did not hold. Any other error propagates."""
-    try:
-        item.save(condition=condition)
-    except PutError as exc:
-        if exc.cause_response_code == CONDITION_FAILED:
-            return False
-        raise
-    return True
+    return _written(lambda: item.save(condition=condition))
 
 
 def delete_if(item: Model, condition: Condition | None) -> bool:
     """One DeleteItem of ``item`` under ``condition``: True if it was deleted, False if the
     condition did not hold. Any other error propagates."""
+    return _written(lambda: item.delete(condition=condition))
+
+
+def _written(write: Callable[[], object]) -> bool:
+    """Run one conditional single-item write: False only when its condition did not hold."""
     try:
-        item.delete(condition=condition)
-    except DeleteError as exc:
+        write()
+    except (UpdateError, PutError, DeleteError) as exc:
         if exc.cause_response_code == CONDITION_FAILED:
             return False
         raise
