@@ -17,6 +17,7 @@ import os
 import socket
 import tempfile
 import zlib
+from functools import cache
 from typing import Any
 
 import pytest
@@ -93,14 +94,10 @@ def worker_port() -> int:
 # scheduler sees node ids only, so the scopes are told by path and by the module's source;
 # xdist_group marks cannot say it: under pytest 9, xdist's renaming of the marked items
 # (``item._nodeid``) is no longer read.
-_sources: dict[str, str] = {}
-
-
+@cache
 def _source(module: str) -> str:
-    if module not in _sources:
-        path = template.ROOT / module
-        _sources[module] = path.read_text(encoding="utf-8") if path.is_file() else ""
-    return _sources[module]
+    path = template.ROOT / module
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
 def xdist_scope(nodeid: str) -> str:
