@@ -276,15 +276,12 @@ def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> I
         for event in bill.events:
             outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
-    def moved(labels: list[str]) -> None:
-        raise Moved(", ".join(labels))
-
     invoice: Invoice | None = None
     if bill.draft.subtotal <= 0:
         if failed := try_commit(lambda tx, outcome: build(tx, outcome, None)):
-            moved(failed)
+            raise Moved(", ".join(failed))
     else:
-        invoice = _charge_and_issue(account, bill.draft, now, AccountChange(build, moved), settings)
+        invoice = _charge_and_issue(account, bill.draft, now, AccountChange(build), settings)
         bill.values |= {"last_invoice_id": invoice.invoice_id, "last_invoice_at": invoice.issued_at}
     apply_values(account, bill.values)
     if bill.rebase:
@@ -335,6 +332,8 @@ def _charge_and_issue(
         raise ChargeDeclined(Money(amount=int(total), currency=settings.currency)) from exc
     except invoicing.PurposeIssued as exc:
         raise Moved("issued by a concurrent run") from exc
+    except invoicing.AccountMoved as exc:
+        raise Moved(str(exc)) from exc
 
 
 def _intervals(account_id: str, billed_through: datetime, period: Period) -> list[metering.Interval]:

@@ -171,18 +171,13 @@ def _credit(account: Account, original: Invoice, now: datetime) -> Invoice:
         )
         outcome.labels.append("update:account")
 
-    def failed(labels: list[str]) -> None:
-        raise CorrectionWindowClosed("A newer invoice was issued meanwhile; only the latest can be corrected")
-
     try:
-        invoicing.issue(note, now, AccountChange(build, failed))
+        invoicing.issue(note, now, AccountChange(build))
+    except invoicing.AccountMoved as exc:
+        raise CorrectionWindowClosed("A newer invoice was issued meanwhile; only the latest can be corrected") from exc
     except invoicing.PurposeIssued as exc:
         raise AlreadyCorrected("This invoice is being corrected by another request") from exc
     return note
-
-
-class _LatestMoved(Exception):
-    """A newer invoice was issued between the credit note and the reissue."""
 
 
 def _reissue(
@@ -196,8 +191,9 @@ def _reissue(
     """Step 2: the reissued invoice with the new details, which become the account's too."""
     try:
         return _issue_reissue(principal, account, original, credit_note, details, now, becomes_latest=True)
-    except _LatestMoved:
-        # The credit note stands, so the reissue must too; it is just not the latest invoice.
+    except invoicing.AccountMoved:
+        # A newer invoice was issued between the credit note and the reissue. The credit
+        # note stands, so the reissue must too; it is just not the latest invoice.
         return _issue_reissue(principal, account, original, credit_note, details, now, becomes_latest=False)
 
 
@@ -276,11 +272,8 @@ def _issue_reissue(
             )
             outcome.labels.append("update:account")
 
-    def failed(labels: list[str]) -> None:
-        raise _LatestMoved
-
     try:
-        invoicing.issue(reissued, now, AccountChange(build, failed))
+        invoicing.issue(reissued, now, AccountChange(build))
     except invoicing.PurposeIssued as exc:
         raise AlreadyCorrected("This invoice has been reissued by another request") from exc
     return reissued

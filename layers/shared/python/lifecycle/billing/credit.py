@@ -22,7 +22,7 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle.accounts import accounts, audit
 from lifecycle.billing import payments, pricing, subscriptions
-from lifecycle.billing.invoicing import AccountChange, Draft, InvoiceView, Line, charge_and_issue
+from lifecycle.billing.invoicing import AccountChange, AccountMoved, Draft, InvoiceView, Line, charge_and_issue
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import Conflict, Forbidden, InvalidField, ServiceUnavailable
@@ -372,16 +372,15 @@ def buy(
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
         built.append((credit, cost))
 
-    def failed(labels: list[str]) -> None:
-        if "update:series" in labels or len(built) == 1:
-            # Another invoice took the number too, or the account moved during the charge:
-            # ``issue`` builds the transaction again, reading the account again, so neither a
-            # concurrent purchase nor a seat change during the charge is a failure.
-            return
-        raise Conflict("The account changed while the credit was bought (it ended, or its seats changed); retry")
-
-    change = AccountChange(build, failed)
-    invoice = charge_and_issue(account, draft, now, change, settings)
+    # ``build`` reads the account again: a concurrent purchase or a seat change during the
+    # charge is built over once, not a failure.
+    change = AccountChange(build, rebuilds=1)
+    try:
+        invoice = charge_and_issue(account, draft, now, change, settings)
+    except AccountMoved as exc:
+        raise Conflict(
+            "The account changed while the credit was bought (it ended, or its seats changed); retry"
+        ) from exc
     if change.made(invoice):
         # Committed under its condition (credit, seats and plan as built from): the view is
         # of what it wrote, not read again.

@@ -135,25 +135,34 @@ class Draft:
         return sum(line.amount.amount for line in self.lines)
 
 
+Build = Callable[[TransactWrite, Outcome, Invoice], None]
+
+
+@dataclass
 class AccountChange:
     """The caller's part of the issuing transaction: usually the account's update and its
-    condition. When that condition fails, ``failed`` raises what it means (the charge is
-    then refunded), or returns to have the transaction built again."""
+    condition (labelled ``update:account``). When that condition fails, the charge is
+    refunded and ``AccountMoved`` is raised for the caller to answer; a caller whose
+    ``build`` reads the account again may let it be built again ``rebuilds`` times first
+    (a failure beside a moved invoice series is always built again)."""
 
-    def __init__(
-        self,
-        build: Callable[[TransactWrite, Outcome, Invoice], None] | None = None,
-        failed: Callable[[list[str]], None] | None = None,
-    ) -> None:
-        self.build = build
-        self.failed = failed
-        # The invoice of each issuing transaction built with this change, in order.
-        self.built_for: list[str] = []
+    build: Build | None = None
+    rebuilds: int = 0
+    # The invoice of each issuing transaction built with this change, in order.
+    built_for: list[str] = field(default_factory=list)
 
     def made(self, invoice: Invoice) -> bool:
         """Whether ``invoice`` was issued by the last transaction built with this change (so
         what the caller's part wrote is stored), not by an earlier attempt of its purpose."""
         return bool(self.built_for) and self.built_for[-1] == invoice.invoice_id
+
+
+class AccountMoved(Exception):
+    """The condition of the caller's part of an issuing transaction failed."""
+
+    def __init__(self, labels: list[str]) -> None:
+        super().__init__(", ".join(labels))
+        self.labels = labels
 
 
 def prepare(draft: Draft, now: datetime, settings: Settings) -> Invoice:
@@ -304,6 +313,7 @@ def issue(
     returned for the caller to deliver. A concurrent issuer of the same series makes the
     counter's condition fail; the number is then read again."""
     series = INVOICE_SERIES if invoice.kind == "invoice" else CREDIT_NOTE_SERIES
+    account_failures = 0
     for _ in range(SERIES_RETRIES):
         last = _last_number(series)
         invoice.number = f"{series}-{last + 1:06d}"
@@ -311,20 +321,15 @@ def issue(
         failed = try_commit(_issuing(invoice, series, last, now, change, notice))
         if not failed:
             return notice
-        _raise_for(failed, change)
+        if "purpose" in failed:
+            raise PurposeIssued
+        if "update:account" in failed:
+            account_failures += "update:series" not in failed
+            if account_failures > change.rebuilds:
+                raise AccountMoved(failed)
+        elif "update:series" not in failed:
+            raise RuntimeError(f"issuing failed on {failed}")
     raise RuntimeError("the invoice series stayed contended")  # pragma: no cover - 20 lost races
-
-
-def _raise_for(failed: list[str], change: AccountChange) -> None:
-    """Raise what a failed condition means; return only when the series moved on or the
-    caller's ``failed`` lets its change be built again."""
-    if "purpose" in failed:
-        raise PurposeIssued
-    if "update:account" in failed and change.failed is not None:
-        change.failed(failed)
-        return  # the caller's change is built again (it reads the account again)
-    if "update:series" not in failed:
-        raise RuntimeError(f"issuing failed on {failed}")
 
 
 def _issuing(

@@ -20,7 +20,7 @@ from lifecycle.accounts import accounts, audit
 from lifecycle.accounts.accounts import AccountView
 from lifecycle.billing import billing_details, bills, payments, subscriptions
 from lifecycle.billing.billing_details import BillingDetailsView
-from lifecycle.billing.invoicing import AccountChange, InvoiceView, charge_and_issue
+from lifecycle.billing.invoicing import AccountChange, AccountMoved, InvoiceView, charge_and_issue
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import BillingDetailsRequired, Conflict, Forbidden
 from lifecycle.core.settings import Settings
@@ -126,16 +126,17 @@ def _end_trial(
         subscriptions.start_paid_period(tx, outcome, account, period, invoice, settings)
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
-    def failed(labels: list[str]) -> None:
-        raise Conflict("The account changed meanwhile (a payment method was added or it ended); reload it")
-
+    moved = Conflict("The account changed meanwhile (a payment method was added or it ended); reload it")
     if draft.subtotal == 0:  # a free plan: nothing to charge, the trial still ends
-        if labels := try_commit(lambda tx, outcome: build(tx, outcome, None)):
-            failed(labels)
+        if try_commit(lambda tx, outcome: build(tx, outcome, None)):
+            raise moved
         _started(account)
         return None, True
-    change = AccountChange(build, failed)
-    invoice = charge_and_issue(account, draft, now, change, settings)
+    change = AccountChange(build)
+    try:
+        invoice = charge_and_issue(account, draft, now, change, settings)
+    except AccountMoved as exc:
+        raise moved from exc
     if change.made(invoice):
         _started(account)
         return invoice, True

@@ -17,7 +17,7 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle.accounts import accounts, audit
 from lifecycle.billing import credit, pricing, proration, subscriptions
-from lifecycle.billing.invoicing import AccountChange, Draft, InvoiceView, Line, charge_and_issue, prepare
+from lifecycle.billing.invoicing import AccountChange, AccountMoved, Draft, InvoiceView, Line, charge_and_issue, prepare
 from lifecycle.billing.proration import ProrationView
 from lifecycle.core import billing_periods, clock
 from lifecycle.core.auth import Principal, require_member
@@ -496,8 +496,10 @@ def _save(principal: Principal, decision: Decision, settings: Settings) -> Invoi
         outcome.labels.append("update:account")
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
+    moved = Conflict("The subscription or its users changed meanwhile; reload it and try again")
+
     def failed(labels: list[str]) -> None:
-        raise Conflict("The subscription or its users changed meanwhile; reload it and try again")
+        raise moved
 
     def without_invoice(credit_free: bool) -> Build:
         return partial(build, invoice=None, credit_free=credit_free)
@@ -505,7 +507,10 @@ def _save(principal: Principal, decision: Decision, settings: Settings) -> Invoi
     current, applied = decision.current, decision.applied
     reprices = (applied.plan, applied.seats) != (current.plan, current.seats)
     if decision.draft is not None:
-        invoice = charge_and_issue(account, decision.draft, now, AccountChange(build, failed), settings)
+        try:
+            invoice = charge_and_issue(account, decision.draft, now, AccountChange(build), settings)
+        except AccountMoved as exc:
+            raise moved from exc
     elif reprices and credit.committed_without_credit(account, without_invoice):
         return None  # no credit to rebase
     else:
