@@ -18,6 +18,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from lifecycle.core.settings import Settings, get_settings
+from lifecycle.registration import transliteration
 
 SUBDOMAIN_MAX = 40
 SUBDOMAIN_MIN = 3
@@ -37,25 +38,6 @@ RESERVED_SUBDOMAINS = frozenset(
 _EXPLICIT_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 _SUGGESTION_TRIES = 20
 
-# Bulgarian Streamlined System (the Transliteration Act, 2009), then the letters
-# Russian, Ukrainian, Serbian and Macedonian add. Lower case only: input is lowered first.
-# The keys are Cyrillic on purpose, hence the look-alike warnings switched off per line.
-_CYRILLIC = {
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ж": "zh", "з": "z", "и": "i",  # noqa: RUF001
-    "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s",  # noqa: RUF001
-    "т": "t", "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sht", "ъ": "a",  # noqa: RUF001
-    "ь": "y", "ю": "yu", "я": "ya",
-    "ё": "yo", "ы": "y", "э": "e", "є": "ye", "і": "i", "ї": "yi", "ґ": "g", "ў": "u",  # noqa: RUF001
-    "ђ": "dj", "ј": "j", "љ": "lj", "њ": "nj", "ћ": "c", "џ": "dz", "ѓ": "gj", "ќ": "kj", "ѕ": "dz",  # noqa: RUF001
-}  # fmt: skip
-# Latin letters NFKD leaves whole (they are letters of their own, not accented ones).
-_LATIN_EXTRA = {
-    "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "ł": "l", "ı": "i", "ħ": "h",  # noqa: RUF001
-}  # fmt: skip
-_TRANSLITERATION = str.maketrans({**_CYRILLIC, **_LATIN_EXTRA})
-# The Act's one exception: "ия" ending a word is "ia" (София → Sofia, not Sofiya).
-_FINAL_IA = re.compile(r"ия\b")
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 _ATEXT = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -91,13 +73,6 @@ class InvalidBirthDate(ValueError):
 # --- Subdomains (R-VOUCH-1) -------------------------------------------------------------
 
 
-def _ascii_letters(text: str) -> str:
-    """Cyrillic transliterated and Latin accents dropped, lower case."""
-    lowered = _FINAL_IA.sub("ia", text.lower())
-    decomposed = unicodedata.normalize("NFKD", lowered.translate(_TRANSLITERATION))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
 def _shorten(slug: str, limit: int) -> str:
     """At most ``limit`` characters, cut at a dash so no word is left half."""
     if len(slug) <= limit:
@@ -121,14 +96,17 @@ def _refuse_reserved(slug: str) -> str:
 def subdomain_for(company_name: str) -> str:
     """R-VOUCH-1: the account subdomain derived from the company name.
 
-    Cyrillic is transliterated (Bulgarian Streamlined System), Latin accents are
-    dropped, every other run of characters becomes one dash; at most 40 characters.
-    Raises ``InvalidSubdomain`` when fewer than 3 characters remain or the slug is reserved.
+    The name's words in Latin letters (``transliteration``: Bulgarian by the Transliteration
+    Act, any other script through anyascii, Latin accents dropped) joined by dashes; at most
+    40 characters. Raises ``InvalidSubdomain`` when fewer than 3 letters or digits remain
+    (a name of only emoji or symbols) or the slug is reserved.
     """
-    slug = _NOT_SLUG.sub("-", _ascii_letters(company_name)).strip("-")
-    slug = _shorten(slug, SUBDOMAIN_MAX)
+    slug = _shorten("-".join(transliteration.latin_words(company_name)), SUBDOMAIN_MAX)
     if len(slug) < SUBDOMAIN_MIN:
-        raise InvalidSubdomain("the company name needs at least 3 letters or digits to make a subdomain")
+        raise InvalidSubdomain(
+            "the company name needs at least 3 letters or digits (in any script; emoji and symbols"
+            " do not count) to make a subdomain"
+        )
     return _refuse_reserved(slug)
 
 
