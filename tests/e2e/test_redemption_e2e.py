@@ -59,3 +59,39 @@ def test_a_voucher_signup_then_a_trial_then_a_second_code_over_http(runtime: Run
     assert (applied.status_code, applied.json()["lifetime"]) == (200, True)
     other_owner = runtime.token("u", "acc_someone_else", "owner")
     assert runtime.get(f"/accounts/{body['id']}", token=other_owner).status_code == 404
+
+
+def _named(tag: str, company_name: str, **changes: object) -> dict[str, object]:
+    """A registration whose subdomain the service derives from ``company_name`` (unless
+    ``changes`` name one)."""
+    body = {key: value for key, value in registrant(tag).items() if key != "subdomain"}
+    return {**body, "company_name": company_name, **changes}
+
+
+def test_r_vouch_1_greek_chinese_and_bulgarian_company_names_get_their_subdomains_over_http(runtime: Runtime) -> None:
+    _, (code,) = _campaign_with_codes(runtime, 1)
+    tag = uuid.uuid4().hex[:10]
+    greek = runtime.post("/signups", json=_named(f"el-{tag}", f"Ελληνικά Τρόφιμα {tag}", plan="ticket"))
+    assert greek.status_code == 201, greek.text
+    assert greek.json()["subdomain"] == f"ellinika-trofima-{tag}"
+
+    chinese = runtime.post("/redemptions", json=_named(f"zh-{tag}", f"北京科技 {tag}", code=code))
+    assert chinese.status_code == 201, chinese.text
+    assert chinese.json()["subdomain"] == f"beijingkeji-{tag}"
+
+    bulgarian = runtime.post("/signups", json=_named(f"bg-{tag}", f"България_{tag}", plan="ticket"))
+    assert bulgarian.status_code == 201, bulgarian.text
+    assert bulgarian.json()["subdomain"] == f"bulgaria-{tag}"
+
+
+def test_r_vouch_1_a_company_name_of_only_emoji_is_a_validation_error_over_http(runtime: Runtime) -> None:
+    tag = uuid.uuid4().hex[:10]
+    refused = runtime.post("/signups", json=_named(f"emoji-{tag}", "😀😀😀", plan="ticket"))
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["code"] == "validation_error"
+    assert [error["field"] for error in problem["errors"]] == ["company_name"]
+    # Nothing was made: the same person signs up with a subdomain of their own.
+    chosen = runtime.post("/signups", json=_named(f"emoji-{tag}", "😀😀😀", plan="ticket", subdomain=f"smile-{tag}"))
+    assert chosen.status_code == 201, chosen.text
+    assert chosen.json()["subdomain"] == f"smile-{tag}"

@@ -5,6 +5,8 @@ Each test goes through the function the template routes the request to.
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,18 @@ import pytest
 from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.settings import get_settings
-from lifecycle.storage import Account, AuditEvent, Campaign, Claim, Notification, User, Voucher
+from lifecycle.storage import (
+    MODELS,
+    Account,
+    AuditEvent,
+    Campaign,
+    Claim,
+    Notification,
+    RateCounter,
+    User,
+    Voucher,
+    table_of,
+)
 from lifecycle.vouchers.vouchers import code_hash, normalise_code
 from tests.conftest import point_service_at
 from tests.faults import FaultInjector
@@ -180,6 +193,51 @@ def test_r_vouch_1_a_taken_subdomain_is_a_conflict_with_a_suggestion() -> None:
     assert reply.body["suggestion"] == "yasen-ood-2"
     # The failed transaction left the second code unredeemed.
     assert Voucher.get(code_hash("LIFE0000BBBB", get_settings().voucher_pepper)).redeemed_at is None
+
+
+def test_r_vouch_1_greek_and_chinese_company_names_get_a_subdomain_over_http() -> None:
+    greek = call("POST", "/signups", body={**TRIAL, "company_name": "Ελληνικά Τρόφιμα ΑΕ"})  # noqa: RUF001
+    assert greek.status == 201, greek.body
+    assert greek.body["subdomain"] == "ellinika-trofima-ae"
+    add_voucher("LIFE-0000-AAAA")
+    chinese = call(
+        "POST", "/redemptions", body=person(code="LIFE-0000-AAAA", email="li@example.com", company_name="北京科技")
+    )
+    assert chinese.status == 201, chinese.body
+    assert chinese.body["subdomain"] == "beijingkeji"
+    assert Claim.get("subdomain#beijingkeji").account_id == chinese.body["id"]
+
+
+def test_r_vouch_1_bulgaria_and_a_decomposed_spelling_give_the_same_subdomain_over_http() -> None:
+    composed = call("POST", "/signups", body={**TRIAL, "company_name": "Йордан България"})
+    assert (composed.status, composed.body["subdomain"]) == (201, "yordan-bulgaria")
+    decomposed = unicodedata.normalize("NFD", "Йордан България")
+    again = call("POST", "/signups", body={**TRIAL, "email": "other@example.com", "company_name": decomposed})
+    assert (again.status, again.code) == (409, "subdomain_taken")
+    assert again.body["suggestion"] == "yordan-bulgaria-2"
+
+
+def _stored() -> dict[str, list[str]]:
+    """Every table but the rate-limit counters, which count a refused signup by design (R-REG-2)."""
+    return {
+        table_of(model): sorted(json.dumps(item.attribute_values, default=str, sort_keys=True) for item in model.scan())
+        for model in MODELS
+        if model is not RateCounter
+    }
+
+
+def test_r_vouch_1_a_company_name_of_only_emoji_is_refused_and_nothing_is_written() -> None:
+    terms.current_version(clock.now())
+    before = _stored()
+    reply = call("POST", "/signups", body={**TRIAL, "company_name": "😀😀😀"})
+    assert (reply.status, reply.code) == (422, "validation_error")
+    (error,) = reply.body["errors"]
+    assert error["field"] == "company_name"
+    assert "at least 3 letters or digits" in error["message"]
+    assert "give a subdomain explicitly" in error["message"]
+    assert _stored() == before
+    chosen = call("POST", "/signups", body={**TRIAL, "company_name": "😀😀😀", "subdomain": "smiles"})
+    assert (chosen.status, chosen.body["subdomain"]) == (201, "smiles")
 
 
 def test_r_vouch_1_a_redemption_reads_the_voucher_then_commits_once_with_its_campaigns_count() -> None:
