@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pynamodb.connection import Connection
 
 from lifecycle.accounts import accounts
 from lifecycle.billing import payments
@@ -109,20 +110,21 @@ def test_r_term_1_only_the_owner_stops_the_account(account: dict[str, Any]) -> N
 # ---------------------------------------------------------------- R-TERM-2
 
 
-def test_r_term_2_due_by_is_the_end_of_the_next_business_day() -> None:
+def test_r_term_2_due_by_is_the_end_of_the_next_business_day_in_the_vendors_time_zone() -> None:
+    """Bratislava is UTC+1 in November: a day ends at 23:00 UTC. tests/unit/test_business_days.py
+    holds the calendar itself."""
     calendar = Settings(business_holidays="2026-11-30")  # type: ignore[arg-type]  # parsed from env text
     wednesday = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-    friday = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
-    assert due_by(wednesday, Settings()).date() == date(2026, 11, 26)
-    assert due_by(friday, Settings()) == datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=UTC)  # over the weekend
-    assert due_by(friday, calendar).date() == date(2026, 12, 1)  # Monday is a holiday
-    assert calendar.business_holidays == frozenset({date(2026, 11, 30)})
+    friday_night = datetime(2026, 11, 27, 22, 59, tzinfo=UTC)
+    assert due_by(wednesday, Settings()) == datetime(2026, 11, 26, 22, 59, 59, 999999, tzinfo=UTC)
+    assert due_by(friday_night, Settings()) == datetime(2026, 11, 30, 22, 59, 59, 999999, tzinfo=UTC)  # weekend
+    assert due_by(friday_night, calendar).date() == date(2026, 12, 1)  # Monday is a company holiday
 
 
 def test_r_term_2_an_emailed_request_is_pending_until_staff_confirm_it(account: dict[str, Any], outbox: Path) -> None:
     asked = ask(account)
     assert asked.status == 202, asked.body
-    assert (asked.body["status"], asked.body["due_by"]) == ("pending", "2026-11-26T23:59:59Z")
+    assert (asked.body["status"], asked.body["due_by"]) == ("pending", "2026-11-26T22:59:59Z")
     assert Account.get(account["id"]).status == "trialing"
 
     confirmed = confirm(asked.body["request_id"])
@@ -185,6 +187,32 @@ def test_r_term_2_the_sla_sweep_escalates_an_overdue_request_once(
     assert len(sent(outbox, "cancellation_overdue")) == 1
     # Escalated, still pending: staff can still confirm it.
     assert confirm(overdue["request_id"]).status == 200
+
+
+def test_r_term_2_the_sla_sweep_escalates_from_the_local_midnight_after_due_by_through_its_index(
+    account: dict[str, Any], outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Emailed on a Friday evening in Bratislava: due by Monday's end there (23:00 UTC in winter);
+    not overdue at its last microsecond, overdue from Tuesday 00:00 local. Queries, never a Scan."""
+    clock.set_now(datetime(2026, 11, 27, 19, 30, tzinfo=UTC))
+    asked = ask(account).body
+    assert asked["due_by"] == "2026-11-30T22:59:59Z"
+    monkeypatch.setattr(Connection, "scan", _no_scan)
+
+    last_moment = datetime(2026, 11, 30, 22, 59, 59, 999999, tzinfo=UTC)
+    assert escalate_overdue(SweepRequest(), last_moment, _forever, get_settings()).changed == 0
+    assert CancellationRequest.get(asked["request_id"]).escalated_at is None
+
+    local_midnight = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    summary = escalate_overdue(SweepRequest(), local_midnight, _forever, get_settings())
+    assert (summary.examined, summary.changed, summary.errors) == (1, 1, 0)
+    assert CancellationRequest.get(asked["request_id"]).escalated_at == local_midnight
+    (notice,) = sent(outbox, "cancellation_overdue")
+    assert asked["request_id"] in notice["subject"]
+
+
+def _no_scan(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the SLA sweep reads through its index, never a Scan")
 
 
 def test_r_term_1_a_terminated_account_is_not_cancelled_again(account: dict[str, Any], outbox: Path) -> None:

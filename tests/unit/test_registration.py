@@ -247,12 +247,23 @@ def test_r_reg_1_adult_from_the_eighteenth_birthday() -> None:
     assert not is_adult(born, date(2026, 11, 25), 21)
 
 
-def test_r_reg_1_leap_day_birthday_is_1_march_in_common_years() -> None:
+def test_r_reg_1_born_on_29_february_comes_of_age_on_28_february_of_a_common_year() -> None:
+    """RULES.md R-REG-1: a term in years ends on the same date of its last year, or on the last
+    day of that month when it has no such date. 2026 is a common year, 2028 a leap year."""
     born = date(2008, 2, 29)
-    assert not is_adult(born, date(2026, 2, 28), 18)
+    assert not is_adult(born, date(2026, 2, 27), 18)
+    assert is_adult(born, date(2026, 2, 28), 18)
     assert is_adult(born, date(2026, 3, 1), 18)
-    assert age_on(born, date(2028, 2, 28)) == 19
+    assert (age_on(born, date(2026, 2, 27)), age_on(born, date(2026, 2, 28))) == (17, 18)
+    assert age_on(born, date(2028, 2, 28)) == 19  # a leap year has 29 February: not yet 20
     assert age_on(born, date(2028, 2, 29)) == 20
+
+
+def test_r_reg_1_an_ordinary_birthday_the_day_before_and_on_the_day() -> None:
+    born = date(2008, 3, 1)
+    assert (age_on(born, date(2026, 2, 28)), age_on(born, date(2026, 3, 1))) == (17, 18)
+    born_31st = date(2008, 8, 31)
+    assert (is_adult(born_31st, date(2026, 8, 30), 18), is_adult(born_31st, date(2026, 8, 31), 18)) == (False, True)
 
 
 def test_r_reg_1_birth_date_in_the_future_is_invalid() -> None:

@@ -140,6 +140,20 @@ def test_r_reg_1_the_registrant_must_be_18_on_the_signup_day_in_utc() -> None:
     assert eighteenth_birthday.status == 201
 
 
+def test_r_reg_1_born_on_29_february_signs_up_from_28_february_of_the_18th_year() -> None:
+    """2026 is a common year: the 18th year of someone born on 29 February 2008 ends on 28 February."""
+    leap_born = {**TRIAL, "birth_date": "2008-02-29"}
+    clock.set_now(datetime(2026, 2, 27, 23, 59, 59, tzinfo=UTC))
+    refused = call("POST", "/signups", body=leap_born)
+    assert (refused.status, refused.code) == (422, "underage")
+    assert list(Account.scan()) == []  # test-only Scan: nothing was written
+    clock.set_now(datetime(2026, 2, 28, 0, 0, tzinfo=UTC))
+    assert call("POST", "/signups", body=leap_born).status == 201
+    clock.set_now(datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
+    again = {**leap_born, "email": "maria.2@example.com", "company_name": "Yasen Two"}
+    assert call("POST", "/signups", body=again).status == 201
+
+
 def test_r_reg_2_bots_are_refused_by_the_human_check_and_the_honeypot() -> None:
     no_human = call("POST", "/signups", body={**TRIAL, "human_token": "robot"})
     assert (no_human.status, no_human.code) == (403, "bot_suspected")

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from lifecycle.core import local_time
 from lifecycle.core.plans import Plan
 
 # R-USE-3: the plans' seat limits until the billing rules make them data of their own.
@@ -106,9 +107,14 @@ class Settings(BaseModel):
     local_outbox_path: str | None = None
     # Where notices to staff go (R-TERM-2: an overdue cancellation request's escalation).
     staff_email: str = "support@helpdesk.example"
-    # R-TERM-2: the business-day calendar staff's 1-day deadline counts in, in UTC. Saturdays and
-    # Sundays are never business days; env BUSINESS_HOLIDAYS lists further days off as
-    # comma-separated ISO dates ("2026-12-24,2026-12-25"); none by default.
+    # R-TERM-2: the vendor's business calendar, which staff's 1-day deadline counts in
+    # (lifecycle.core.business_days): Saturdays and Sundays are never business days, nor the
+    # public holidays (days off by law) of ``business_country`` (ISO 3166-1 alpha-2, a country
+    # the ``holidays`` package knows), nor the company's own days off, env BUSINESS_HOLIDAYS,
+    # comma-separated ISO dates ("2026-12-31,2027-01-02"), none by default. Days are counted in
+    # ``business_time_zone`` (IANA). The Terms' vendor is Slovak.
+    business_country: str = Field(default="SK", pattern="^[A-Z]{2}$")
+    business_time_zone: str = "Europe/Bratislava"
     business_holidays: frozenset[date] = frozenset()
     # Sessions (device, IP, user agent) are network data: kept this long, then expired by TTL.
     session_retention_days: int = Field(default=90, ge=1)
@@ -267,6 +273,12 @@ class Settings(BaseModel):
         if not isinstance(parsed, dict):
             raise ValueError("usage_limits is a JSON object of plan -> limits")
         return {**DEFAULT_USAGE_LIMITS, **parsed}
+
+    @field_validator("business_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        local_time.zone(value)
+        return value
 
     @field_validator("business_holidays", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -20,7 +20,7 @@ from pynamodb.transactions import TransactWrite
 from lifecycle import notifications
 from lifecycle.accounts import accounts, audit
 from lifecycle.billing import credit
-from lifecycle.core import clock, errors
+from lifecycle.core import business_days, clock, errors, local_time
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.money import Money
 from lifecycle.core.settings import Settings, get_settings
@@ -211,17 +211,12 @@ def _event(account_id: str, actor: str, now: datetime, via: str, left: credit.Le
 
 
 def due_by(now: datetime, settings: Settings) -> datetime:
-    """R-TERM-2: the end (last microsecond, UTC) of the first business day after ``now``'s day."""
-    day = now.astimezone(UTC).date()
-    while True:
-        day += timedelta(days=1)
-        if is_business_day(day, settings):
-            return datetime.combine(day, time.max, tzinfo=UTC)
-
-
-def is_business_day(day: date, settings: Settings) -> bool:
-    """Monday to Friday, except the settings' holidays."""
-    return day.weekday() < 5 and day not in settings.business_holidays
+    """R-TERM-2: the end of the first business day of the vendor's calendar after the local day
+    of ``now`` (``business_time_zone``), as UTC: the last microsecond before the next local day
+    begins. The request is overdue once ``now > due_by``, i.e. from 00:00 local of the day after
+    (the SLA sweep's ``due_by < now``); API.md shows it to the second (``…:59:59Z``)."""
+    day = business_days.next_business_day(now, settings)
+    return local_time.day_end(day, local_time.zone(settings.business_time_zone)) - timedelta(microseconds=1)
 
 
 def request(principal: Principal, account_id: str, now: datetime) -> CancellationRequestView:

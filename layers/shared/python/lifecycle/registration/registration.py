@@ -229,9 +229,10 @@ def signup_date(now: datetime) -> date:
 
 
 def _birthday_in(year: int, birth_date: date) -> tuple[int, int]:
-    """(month, day) of the birthday in ``year``; 29 February falls on 1 March in common years."""
+    """R-REG-1: (month, day) a year of age is completed on in ``year``: the same date, or the
+    last day of that month when it has no such date (29 February: 28 February in common years)."""
     if (birth_date.month, birth_date.day) == (2, 29) and not _is_leap(year):
-        return (3, 1)
+        return (2, 28)
     return (birth_date.month, birth_date.day)
 
 
@@ -242,9 +243,9 @@ def _is_leap(year: int) -> bool:
 def age_on(birth_date: date, today: date) -> int:
     """R-REG-1: completed years on ``today``.
 
-    Someone born on 29 February has their birthday on 1 March in common years, so
-    turns 18 on 1 March, not on 28 February. Raises ``InvalidBirthDate`` for a birth
-    date after ``today``.
+    A term in years ends on the same date of its last year, or on the last day of that
+    month when it has no such date: someone born on 29 February turns 18 on 28 February
+    of a common year. Raises ``InvalidBirthDate`` for a birth date after ``today``.
     """
     if birth_date > today:
         raise InvalidBirthDate("the date of birth cannot be in the future")

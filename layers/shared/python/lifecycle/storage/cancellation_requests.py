@@ -36,7 +36,8 @@ class CancellationRequest(Model):
     status = UnicodeAttribute()  # pending → confirmed
     requested_at = UTCDateTimeAttribute()
     requested_by = UnicodeAttribute()
-    # R-TERM-2: staff act within 1 business day; the end of the next business day, UTC.
+    # R-TERM-2: staff act within 1 business day: the end (last microsecond) of the next business
+    # day of the vendor's calendar in its time zone, as UTC (lifecycle.ending.cancellation.due_by).
     due_by = UTCDateTimeAttribute()
     sla_sweep = UnicodeAttribute(null=True)
     escalated_at = UTCDateTimeAttribute(null=True)

@@ -12,15 +12,15 @@ not be created by staff, it comes into being with the Terms' values on first use
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
-from lifecycle.core import clock
+from lifecycle.core import clock, local_time
 from lifecycle.core.errors import CampaignExists, NotFound
 from lifecycle.core.money import Money
 from lifecycle.core.plans import Plan
@@ -28,24 +28,43 @@ from lifecycle.core.settings import get_settings
 from lifecycle.storage import Campaign, Voucher
 from lifecycle.storage.base import put_if
 
+OUT_OF_RANGE = "redeem_by is outside the range of dates this service keeps"
+LAST_DEADLINE = datetime.max.replace(tzinfo=UTC) - timedelta(seconds=1)
+
 CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="lower-case slug")]
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}") from exc
-
-
 def deadline_instant(redeem_by: str, time_zone: str) -> datetime:
-    """The instant of ``redeem_by``: local in ``time_zone`` unless it carries an offset."""
+    """R-VOUCH-3: the instant of ``redeem_by``, its last second (``redeemable_until`` adds one).
+
+    With ``Z`` or an offset it is that instant. Without, it is local time in ``time_zone``: a
+    date alone is the end of that day (its last second, 23:59:59 where the next day begins at
+    midnight); a time the zone skips (the spring-forward gap) is a ``ValueError``; one it
+    repeats (the autumn fold) is the later instant.
+    """
+    tz = local_time.zone(time_zone)
+    try:
+        deadline = _deadline(redeem_by, tz)
+    except OverflowError as exc:  # "9999-12-31" in a zone east of UTC, "0001-01-01T00:00:00+01:00"
+        raise ValueError(OUT_OF_RANGE) from exc
+    if deadline > LAST_DEADLINE:  # its redeemable_until, a second later, must exist too
+        raise ValueError(OUT_OF_RANGE)
+    return deadline
+
+
+def _deadline(redeem_by: str, tz: ZoneInfo) -> datetime:
+    try:
+        day = date.fromisoformat(redeem_by)
+    except ValueError:
+        pass
+    else:
+        return local_time.day_end(day, tz) - timedelta(seconds=1)
     try:
         parsed = datetime.fromisoformat(redeem_by.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValueError("redeem_by must be an ISO 8601 date-time") from exc
+        raise ValueError("redeem_by must be an ISO 8601 date or date-time") from exc
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_zone(time_zone))
+        return local_time.instant_of(parsed, tz)
     return parsed.astimezone(UTC)
 
 
@@ -80,13 +99,29 @@ class CampaignInput(BaseModel):
     plan: Plan = "all-inclusive"
     included_seats: Annotated[int, Field(ge=1, le=10_000)] = 2
     price: Money
-    redeem_by: Annotated[str, Field(max_length=40, examples=["2019-11-30T23:59:59"])]
+    # Before redeem_by: its validator reads redeem_by in this zone.
     time_zone: Annotated[str, Field(max_length=64, examples=["Europe/Sofia"])] = "UTC"
+    redeem_by: Annotated[
+        str,
+        Field(
+            max_length=40,
+            examples=["2019-11-30T23:59:59"],
+            description="ISO 8601; without an offset local in time_zone, a date alone the end of that day",
+        ),
+    ]
 
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        _zone(value)
+        local_time.zone(value)
+        return value
+
+    @field_validator("redeem_by")
+    @classmethod
+    def _deadline_exists(cls, value: str, info: ValidationInfo) -> str:
+        """R-VOUCH-3: refused unless it names an instant (an unknown zone is reported on its own)."""
+        if "time_zone" in info.data:
+            deadline_instant(value, info.data["time_zone"])
         return value
 
     @field_validator("price")
@@ -95,11 +130,6 @@ class CampaignInput(BaseModel):
         if value.amount < 0:
             raise ValueError("price cannot be negative")
         return value
-
-    @model_validator(mode="after")
-    def _deadline_readable(self) -> CampaignInput:
-        deadline_instant(self.redeem_by, self.time_zone)
-        return self
 
 
 class CodeCounts(BaseModel):
