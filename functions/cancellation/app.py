@@ -39,7 +39,10 @@ def cancel(id: AccountPath) -> CancelView:
 @app.post(
     "/accounts/<id>/cancellation-requests",
     summary="Record a cancellation the owner asked for by email",
-    description="R-TERM-2: pending until staff confirm it, due by the end of the next business day (UTC).",
+    description=(
+        "R-TERM-2: pending until staff confirm it, due by the end of the next business day of the vendor's "
+        "calendar, in its time zone, as UTC."
+    ),
     tags=["accounts"],
     security=allowed("owner"),
     responses={202: {"description": "the request, `pending`, with `due_by`"}, **problem_responses(**OWNER_ERRORS)},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -50,6 +51,19 @@ def test_r_vouch_3_the_last_sundays_are_the_sofia_changes_of_2026_and_2027() -> 
     assert spring == date(2027, 3, 28)
     assert autumn == date(2026, 10, 25)
     assert spring.weekday() == autumn.weekday() == 6
+
+
+@pytest.mark.parametrize("year", [2025, 2026, 2027])
+@pytest.mark.parametrize(("name", "winter_hours"), [(SOFIA, 2), ("Europe/Bratislava", 1)])
+def test_r_vouch_3_the_zone_data_changes_the_clocks_as_directive_2000_84_ec_says(
+    name: str, winter_hours: int, year: int
+) -> None:
+    """Summer time from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October."""
+    tz = ZoneInfo(name)
+    for starts, hours in ((last_sunday(year, 3), winter_hours + 1), (last_sunday(year, 10), winter_hours)):
+        change = datetime(starts.year, starts.month, starts.day, 1, 0, tzinfo=UTC)
+        assert change.astimezone(tz).utcoffset() == timedelta(hours=hours)
+        assert (change - timedelta(seconds=1)).astimezone(tz).utcoffset() != timedelta(hours=hours)
 
 
 def test_r_vouch_3_a_date_alone_is_the_end_of_that_day_in_the_campaign_time_zone() -> None:

@@ -3,7 +3,7 @@ deadlines: where a local day begins and ends, and what instant a local time name
 
 A day ends where the next one begins: ``day_end`` is an exclusive bound. Callers that show
 a deadline as its last second or microsecond subtract that from it (docs/ARCHITECTURE.md,
-"Cancellation" and "Accounts coming into being").
+"Cancellation" and "Time and money").
 """
 
 from __future__ import annotations
