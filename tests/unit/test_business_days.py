@@ -22,7 +22,6 @@ import pytest
 from lifecycle.core import business_days
 from lifecycle.core.settings import Settings
 from lifecycle.ending.cancellation import due_by
-from tests.unit.test_cold_start_imports import _imported_after
 
 SLOVAK = Settings()
 
@@ -160,9 +159,3 @@ def test_r_term_2_each_country_year_is_computed_once() -> None:
         due_by(_at("2026-11-27T20:30", 1), SLOVAK)
     info = business_days.public_holidays.cache_info()
     assert (info.misses, info.currsize) == (1, 1)
-
-
-def test_r_term_2_the_holidays_package_is_imported_only_to_compute_a_deadline() -> None:
-    """Cold start (docs/PERFORMANCE.md): the cancellation function's import leaves it out."""
-    assert "holidays" not in _imported_after("functions/cancellation", "app")
-    assert "holidays" not in _imported_after("functions/cancellation_sla_sweep", "app")

@@ -41,3 +41,9 @@ def test_a_functions_import_leaves_out_what_only_tracing_patches_or_the_api_desc
     loaded = _imported_after(code_uri, module)
     assert "lifecycle.core.observability" in loaded
     assert not [name for name in NOT_AT_COLD_START if name in loaded]
+
+
+@pytest.mark.parametrize("code_uri", ["functions/cancellation", "functions/cancellation_sla_sweep"])
+def test_r_term_2_the_holidays_package_is_imported_only_when_a_deadline_is_computed(code_uri: str) -> None:
+    """``lifecycle.core.business_days`` imports it inside the function that reads a year's holidays."""
+    assert "holidays" not in _imported_after(code_uri, "app")
