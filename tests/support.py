@@ -131,8 +131,8 @@ def billing_details_body(**changes: Any) -> dict[str, Any]:
         "email": "billing@example.com",
         "company": "Example Ltd",
         "address": address,
-        "vat_id": "BG123456789",
-        "company_registration": "123456789",
+        "vat_id": "BG175074752",
+        "company_registration": "175074752",
     }
     for key, value in changes.items():
         if key in address:

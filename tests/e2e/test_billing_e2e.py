@@ -28,14 +28,14 @@ def test_r_vouch_8_r_pay_14_an_owner_gives_billing_details_and_reads_them(runtim
         "email": f"{tag}-billing@example.com",
         "company": f"Company {tag}",
         "address": {"street": "10 Main St", "city": "Athens", "postal_code": "10557", "country": "GR"},
-        "vat_id": "el 123.456.789",
+        "vat_id": "el 094.259.216",
     }
-    wrong = runtime.put(path, json={**body, "vat_id": "GR123456789"}, token=owner)
+    wrong = runtime.put(path, json={**body, "vat_id": "GR094259216"}, token=owner)
     assert (wrong.status_code, wrong.json()["code"]) == (422, "invalid_vat_id")
 
     stored = runtime.put(path, json=body, token=owner, headers={"Idempotency-Key": f"{tag}-details"})
     assert stored.status_code == 200, stored.text
-    assert stored.json()["vat_id"] == "EL123456789"
+    assert stored.json()["vat_id"] == "EL094259216"
     assert stored.json()["applies_from"].endswith("Z")
     read = runtime.get(path, token=owner)
     assert (read.status_code, read.json()) == (200, stored.json())
@@ -48,7 +48,7 @@ def _details(tag: str) -> dict[str, object]:
         "email": f"{tag}-billing@example.com",
         "company": f"Company {tag}",
         "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "country": "BG"},
-        "company_registration": "123456789",
+        "company_registration": "175074752",
     }
 
 

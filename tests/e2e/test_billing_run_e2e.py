@@ -27,7 +27,7 @@ def _details(tag: str) -> dict[str, object]:
         "email": f"{tag}-billing@example.com",
         "company": f"Company {tag}",
         "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "country": "BG"},
-        "company_registration": "123456789",
+        "company_registration": "175074752",
     }
 
 

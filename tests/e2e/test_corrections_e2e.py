@@ -29,8 +29,8 @@ def _details(tag: str, company: str) -> dict[str, Any]:
         "email": f"{tag}-billing@example.com",
         "company": company,
         "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "country": "BG"},
-        "vat_id": "BG123456789",
-        "company_registration": "123456789",
+        "vat_id": "BG175074752",
+        "company_registration": "175074752",
     }
 
 

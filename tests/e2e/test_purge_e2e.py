@@ -22,7 +22,7 @@ DETAILS = {
     "email": "billing@example.com",
     "company": "Example Ltd",
     "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "country": "BG"},
-    "company_registration": "123456789",
+    "company_registration": "175074752",
 }
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from lifecycle.billing import billing_details
 from lifecycle.core import clock
+from lifecycle.core.settings import DEFAULT_VAT_RATES
 from lifecycle.storage import AuditEvent, BillingDetailsVersion
 from tests.support import STAFF, Reply, billing_details_body, call, member, owner_of
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
@@ -44,14 +45,14 @@ def fields(reply: Reply) -> list[str]:
 
 
 def test_r_vouch_8_valid_full_details_are_stored_and_read_back(account: dict[str, Any]) -> None:
-    reply = put(account, details(vat_id="bg 123.456-789"))
+    reply = put(account, details(vat_id="bg 175.074-752"))
     assert reply.status == 200, reply.body
-    assert reply.body["vat_id"] == "BG123456789"
+    assert reply.body["vat_id"] == "BG175074752"
     assert reply.body["applies_from"] == "2026-11-25T12:00:00Z"
     assert reply.body["address"]["country"] == "BG"
     assert get(account).body == reply.body
     (stored,) = BillingDetailsVersion.query(account["id"])
-    assert (stored.first_name, stored.company_registration, stored.valid_from) == ("Maria", "123456789", NOW)
+    assert (stored.first_name, stored.company_registration, stored.valid_from) == ("Maria", "175074752", NOW)
     events = [event.type for event in AuditEvent.query(account["id"])]
     assert "billing_details_updated" in events
 
@@ -112,14 +113,16 @@ def test_r_vouch_8_region_is_optional_elsewhere(account: dict[str, Any]) -> None
     assert (reply.status, reply.body["address"]["region"], reply.body["company_registration"]) == (200, None, None)
 
 
-@pytest.mark.parametrize("number", [None, "", "12345678", "1234567890", "12345678901234", "ABCDEFGHI"])
+@pytest.mark.parametrize(
+    "number", [None, "", "17507475", "1750747520", "12139612303420", "ABCDEFGHI", "175074751", "1213961230341"]
+)
 def test_r_vouch_8_bulgaria_requires_a_uic_of_9_or_13_digits(account: dict[str, Any], number: str | None) -> None:
     reply = put(account, details(company_registration=number))
     assert (reply.status, reply.code) == (422, "validation_error")
     assert fields(reply) == ["company_registration"]
 
 
-@pytest.mark.parametrize(("number", "stored"), [("123456789", "123456789"), ("1234 5678 90123", "1234567890123")])
+@pytest.mark.parametrize(("number", "stored"), [("175074752", "175074752"), ("1213 9612 30342", "1213961230342")])
 def test_r_vouch_8_a_bulgarian_uic_of_9_or_13_digits_is_accepted(
     account: dict[str, Any], number: str, stored: str
 ) -> None:
@@ -130,21 +133,24 @@ def test_r_vouch_8_a_bulgarian_uic_of_9_or_13_digits_is_accepted(
 @pytest.mark.parametrize(
     ("country", "vat_id", "normalised"),
     [
-        ("BG", "BG1234567890", "BG1234567890"),
-        ("DE", "de 123 456 789", "DE123456789"),
-        ("FR", "FR-AB-123456789", "FRAB123456789"),
-        ("GR", "EL123456789", "EL123456789"),
-        ("AT", "ATU12345678", "ATU12345678"),
-        ("NL", "NL123456789B01", "NL123456789B01"),
-        ("IE", "IE1234567WA", "IE1234567WA"),
-        ("ES", "ESX1234567Z", "ESX1234567Z"),
-        ("SE", "SE123456789001", "SE123456789001"),
+        # Samples of python-stdnum 2.2 (tests/data/stdnum_vat_samples.tsv).
+        ("BG", "BG7523169263", "BG7523169263"),
+        ("DE", "de 136 695 976", "DE136695976"),
+        ("FR", "FR-K7-399859412", "FRK7399859412"),
+        ("GR", "EL094259216", "EL094259216"),
+        ("GR", "094259216", "EL094259216"),
+        ("AT", "ATU13585627", "ATU13585627"),
+        ("NL", "NL004495445B01", "NL004495445B01"),
+        ("IE", "IE8D79739I", "IE8D79739I"),
+        ("ES", "ESX5253868R", "ESX5253868R"),
+        ("SE", "SE: 123456789701", "SE123456789701"),
+        ("BE", "BE697449992", "BE0697449992"),
     ],
 )
 def test_r_pay_14_vat_ids_of_member_states_are_accepted_and_normalised(
     account: dict[str, Any], country: str, vat_id: str, normalised: str
 ) -> None:
-    registration = "123456789" if country == "BG" else None
+    registration = "175074752" if country == "BG" else None
     reply = put(account, details(country=country, vat_id=vat_id, company_registration=registration))
     assert (reply.status, reply.body["vat_id"]) == (200, normalised), reply.body
 
@@ -152,32 +158,33 @@ def test_r_pay_14_vat_ids_of_member_states_are_accepted_and_normalised(
 @pytest.mark.parametrize(
     ("country", "vat_id"),
     [
-        ("DE", "DE12345678"),  # one digit short
-        ("BG", "BG12345678901"),  # one digit long
+        ("DE", "DE13669597"),  # one digit short
+        ("BG", "BG17507475201"),  # two digits long
         ("FR", "FR12345678"),
-        ("AT", "AT12345678"),  # the U is part of the format
-        ("NL", "NL123456789C01"),
-        ("GR", "GR123456789"),  # Greece's VAT prefix is EL
-        ("DE", "BG123456789"),  # a Bulgarian VAT ID for a German address
-        ("US", "DE123456789"),  # an EU VAT ID for an address outside the EU
-        ("BG", "123456789"),  # no prefix
+        ("AT", "AT13585627"),  # the U is part of the format
+        ("NL", "NL004495445C01"),
+        ("GR", "GR094259216"),  # Greece's VAT prefix is EL
+        ("DE", "BG175074752"),  # a Bulgarian VAT ID for a German address
+        ("US", "DE136695976"),  # an EU VAT ID for an address outside the EU
+        ("BG", "175074751"),  # wrong check digit, without the prefix
     ],
 )
 def test_r_pay_14_a_vat_id_of_the_wrong_format_or_country_is_invalid_vat_id(
     account: dict[str, Any], country: str, vat_id: str
 ) -> None:
     region = "California" if country == "US" else None
-    registration = "123456789" if country == "BG" else None
+    registration = "175074752" if country == "BG" else None
     reply = put(account, details(country=country, region=region, vat_id=vat_id, company_registration=registration))
     assert (reply.status, reply.code) == (422, "invalid_vat_id"), reply.body
     assert fields(reply) == ["vat_id"]
     assert list(BillingDetailsVersion.query(account["id"])) == []
 
 
-def test_r_pay_14_the_eu_vat_table_is_the_27_member_states() -> None:
-    assert len(billing_details.EU_VAT_FORMATS) == 27
-    assert "EL" in billing_details.EU_VAT_FORMATS
-    assert set(billing_details.EU_VAT_FORMATS) - {"EL"} <= billing_details.COUNTRIES
+def test_r_pay_14_the_eu_vat_prefixes_are_the_27_member_states_with_vat_rates() -> None:
+    prefixes = billing_details.eu_vat_prefixes()
+    assert len(prefixes) == 27
+    assert {billing_details.VAT_PREFIX.get(country, country) for country in DEFAULT_VAT_RATES} == prefixes
+    assert set(DEFAULT_VAT_RATES) <= billing_details.COUNTRIES
     assert len(billing_details.COUNTRIES) == 249
 
 
@@ -186,7 +193,7 @@ def test_r_pay_14_new_details_apply_from_now_and_the_earlier_version_is_kept(acc
     assert first.status == 200, first.body
     later = NOW + timedelta(days=3)
     clock.set_now(later)
-    second = put(account, details(vat_id="BG987654321", company="Example Holding"))
+    second = put(account, details(vat_id="BG103873594", company="Example Holding"))
     assert (second.status, second.body["applies_from"]) == (200, "2026-11-28T12:00:00Z")
 
     # An invoice issued before the change keeps the details it was issued with, never the VAT ID.
@@ -195,7 +202,7 @@ def test_r_pay_14_new_details_apply_from_now_and_the_earlier_version_is_kept(acc
     assert (before.vat_id, before.company, before.applies_from) == (None, "Example Ltd", "2026-11-25T12:00:00Z")
     now = billing_details.valid_at(account["id"], later)
     assert now is not None
-    assert (now.vat_id, now.company) == ("BG987654321", "Example Holding")
+    assert (now.vat_id, now.company) == ("BG103873594", "Example Holding")
     assert billing_details.valid_at(account["id"], NOW - timedelta(seconds=1)) is None
     assert get(account).body == second.body
     assert len(list(BillingDetailsVersion.query(account["id"]))) == 2

@@ -170,7 +170,7 @@ def test_r_pay_13_a_correction_credits_the_invoice_and_reissues_it_with_the_new_
 def test_r_pay_13_r_pay_14_the_reissue_keeps_the_originals_tax_whatever_the_new_details() -> None:
     # A customer in the vendor's country pays its VAT; with a VAT ID in another member state
     # a new invoice would be reverse charged, but an issued one is never refunded for it.
-    account, original = paid_account(country="SK", vat_id=None, company_registration="12345678")
+    account, original = paid_account(country="SK", vat_id=None, company_registration="31322832")
     assert original["tax_rate_basis_points"] == 2300
     assert original["tax"]["amount"] == 437  # 23 % of 19.00
     at(NOW + timedelta(days=1))
@@ -178,7 +178,7 @@ def test_r_pay_13_r_pay_14_the_reissue_keeps_the_originals_tax_whatever_the_new_
         account,
         original["id"],
         country="DE",
-        vat_id="DE123456789",
+        vat_id="DE136695976",
         company_registration=None,
         city="Berlin",
         postal_code="10115",
@@ -190,7 +190,7 @@ def test_r_pay_13_r_pay_14_the_reissue_keeps_the_originals_tax_whatever_the_new_
         original["total"],
         2300,
     )
-    assert reissued["billing_details"]["vat_id"] == "DE123456789"
+    assert reissued["billing_details"]["vat_id"] == "DE136695976"
     assert credit_note["tax"]["amount"] == -437
     assert credit_note["total"]["amount"] == -original["total"]["amount"]
     assert credit_note["billing_details"]["address"]["country"] == "SK"
@@ -301,7 +301,7 @@ def test_r_pay_13_the_new_details_are_validated_like_billing_details(
     account_and_invoice: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
     account, original = account_and_invoice
-    wrong_vat = correct(account, original["id"], vat_id="DE123456789")  # a BG address
+    wrong_vat = correct(account, original["id"], vat_id="DE136695976")  # a BG address
     assert (wrong_vat.status, wrong_vat.code) == (422, "invalid_vat_id")
     assert [error["field"] for error in wrong_vat.body["errors"]] == ["billing_details.vat_id"]
     no_registration = correct(account, original["id"], company_registration=None)  # required in BG

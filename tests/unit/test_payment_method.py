@@ -140,7 +140,7 @@ def test_r_pay_1_invoices_are_numbered_without_gaps_across_accounts() -> None:
     ("details", "tax", "note"),
     [
         # The vendor's own country (Slovakia, 23 %) even with a VAT ID: 19.00 → 4.37.
-        ({"country": "SK", "vat_id": "SK1234567890", "company_registration": "12345678"}, 437, None),
+        ({"country": "SK", "vat_id": "SK2022749619", "company_registration": "31322832"}, 437, None),
         # Another member state without a VAT ID: that state's rate (Germany, 19 %): 3.61.
         ({"country": "DE", "vat_id": None, "company_registration": None}, 361, None),
         # Outside the EU: no VAT, and the invoice says why.

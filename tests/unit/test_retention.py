@@ -37,12 +37,12 @@ DETAILS = {
     "email": "billing@example.com",
     "company": "Example Ltd",
     "address": {"street": "1 Vitosha Blvd", "city": "Sofia", "postal_code": "1000", "region": None, "country": "BG"},
-    "vat_id": "BG123456789",
-    "company_registration": "123456789",
+    "vat_id": "BG175074752",
+    "company_registration": "175074752",
     "applies_from": "2026-11-25T12:00:00Z",
     "updated_at": "2026-11-25T12:00:00Z",
 }
-PERSONAL = ("Maria", "Ivanova", "billing@example.com", "Example Ltd", "Vitosha", "Sofia", "1000", "BG123456789")
+PERSONAL = ("Maria", "Ivanova", "billing@example.com", "Example Ltd", "Vitosha", "Sofia", "1000", "BG175074752")
 
 
 pytestmark = pytest.mark.usefixtures("world")

@@ -182,7 +182,7 @@ def _seconds(account: dict[str, Any]) -> tuple[int, int]:
 def test_r_pay_5_vat_is_added_to_the_prorated_charge_and_previewed() -> None:
     account = subscribe("ticket", "annual")
     # The vendor's own country: VAT on top even with a VAT ID (Slovakia, 23 %).
-    details = {"country": "SK", "vat_id": "SK1234567890", "company_registration": "12345678"}
+    details = {"country": "SK", "vat_id": "SK2022749619", "company_registration": "31322832"}
     assert pay(account, **details).status == 200  # new details, the same card: no charge
     clock.set_now(period_end(account) - timedelta(days=182, hours=12))
 

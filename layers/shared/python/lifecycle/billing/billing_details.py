@@ -1,19 +1,22 @@
 """Billing details: who invoices are made out to (R-VOUCH-8) and their EU VAT ID (R-PAY-14).
 
 R-VOUCH-8: a real first and last name, a valid email, the company, the full address (``region`` where
-``REGION_REQUIRED``) and the company registration where local law wants it (``COMPANY_REGISTRATION``).
-R-PAY-14: a VAT ID in its member state's format (``EU_VAT_FORMATS``) with the address country's prefix;
-every version is kept with the instant it applies from, so new details apply from the next invoice.
+``REGION_REQUIRED``) and the company registration where local law wants it (``COMPANY_REGISTRATION``),
+by its check digits. R-PAY-14: a VAT ID valid by its state's check digits (python-stdnum) with the
+prefix of the address's VAT state (``vat_territory``); every version is kept with the instant it
+applies from, so new details apply from the next invoice.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lifecycle.accounts import accounts, audit
+from lifecycle.billing import vat_territory
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import Forbidden, InvalidField, InvalidVatId, NotFound
@@ -38,50 +41,24 @@ COUNTRIES = frozenset(_ISO_3166_ALPHA_2.split())
 # Countries whose postal addresses carry a state, province or territory.
 REGION_REQUIRED = frozenset({"AU", "BR", "CA", "CN", "IN", "MX", "US"})
 
-# Where local law puts the company's registration number on every invoice, and its form:
-# BG ЕИК/UIC (Accountancy Act; 9 digits, 13 for branches), CZ IČO (Civil Code §435,
-# 8 digits), SK IČO (Commercial Code §3a, 8 digits). Elsewhere it is optional free text.
-COMPANY_REGISTRATION: dict[str, tuple[str, re.Pattern[str]]] = {
-    "BG": ("a UIC (ЕИК) of 9 or 13 digits", re.compile(r"\d{9}(?:\d{4})?")),
-    "CZ": ("an IČO of 8 digits", re.compile(r"\d{8}")),
-    "SK": ("an IČO of 8 digits", re.compile(r"\d{8}")),
+# Where local law puts the company's registration number on every invoice: BG ЕИК/BULSTAT
+# (Accountancy Act; 9 digits, 13 for a branch), CZ IČO (Civil Code §435, 8 digits),
+# SK IČO (Commercial Code §3a, 8 digits). Each is checked by its check digits
+# (``registration_error``); elsewhere the number is optional free text.
+COMPANY_REGISTRATION: dict[str, str] = {
+    "BG": "a UIC (ЕИК/BULSTAT) of 9 or 13 digits",
+    "CZ": "an IČO of 8 digits (an older one with its leading zeros)",
+    "SK": "an IČO of 8 digits (an older one with its leading zeros)",
 }
 
-# R-PAY-14: the 27 member states' VAT ID formats after the prefix (the Commission's VIES
-# formats). Greece's prefix is EL, not its ISO code GR.
-EU_VAT_FORMATS: dict[str, re.Pattern[str]] = {
-    "AT": re.compile(r"U\d{8}"),
-    "BE": re.compile(r"[01]\d{9}"),
-    "BG": re.compile(r"\d{9,10}"),
-    "CY": re.compile(r"\d{8}[A-Z]"),
-    "CZ": re.compile(r"\d{8,10}"),
-    "DE": re.compile(r"\d{9}"),
-    "DK": re.compile(r"\d{8}"),
-    "EE": re.compile(r"\d{9}"),
-    "EL": re.compile(r"\d{9}"),
-    "ES": re.compile(r"[0-9A-Z]\d{7}[0-9A-Z]"),
-    "FI": re.compile(r"\d{8}"),
-    "FR": re.compile(r"[0-9A-Z]{2}\d{9}"),
-    "HR": re.compile(r"\d{11}"),
-    "HU": re.compile(r"\d{8}"),
-    "IE": re.compile(r"\d{7}[A-W][A-I]?|\d[A-Z+*]\d{5}[A-W]"),
-    "IT": re.compile(r"\d{11}"),
-    "LT": re.compile(r"\d{9}|\d{12}"),
-    "LU": re.compile(r"\d{8}"),
-    "LV": re.compile(r"\d{11}"),
-    "MT": re.compile(r"\d{8}"),
-    "NL": re.compile(r"\d{9}B\d{2}"),
-    "PL": re.compile(r"\d{10}"),
-    "PT": re.compile(r"\d{9}"),
-    "RO": re.compile(r"[1-9]\d{1,9}"),
-    "SE": re.compile(r"\d{10}01"),
-    "SI": re.compile(r"\d{8}"),
-    "SK": re.compile(r"\d{10}"),
-}
-# The VAT prefix of a member state whose ISO code differs.
+# The VAT prefix of a state whose ISO code differs (Greece's is EL).
 VAT_PREFIX = {"GR": "EL"}
-_SEPARATORS = re.compile(r"[\s.\-/]+")
+# Northern Ireland's postcodes (Royal Mail's BT area), whose traders may also hold an XI VAT ID.
+NORTHERN_IRELAND_POSTCODE = re.compile(r"BT\d", re.IGNORECASE)
+CHECK_DIGIT_MISMATCH = "check digit does not match"
+_SEPARATORS = re.compile(r"[\s.\-/:]+")
 _TAX_ID = re.compile(r"[0-9A-Z+*]{2,32}")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²" and "٣"
 
 
 def _text(value: str) -> str:
@@ -144,39 +121,129 @@ class BillingDetailsView(BillingDetails):
 
 
 def normalise_vat_id(vat_id: str) -> str:
-    """Upper case, without the spaces, dots, dashes and slashes people type."""
+    """Upper case, without the spaces, dots, dashes, slashes and colons people type."""
     return _SEPARATORS.sub("", vat_id).upper()
 
 
-def check_vat_id(vat_id: str, country: str) -> str:
-    """R-PAY-14: the normalised VAT ID, or ``InvalidVatId``.
+@cache
+def eu_vat_prefixes() -> frozenset[str]:
+    """The VAT prefixes of the 27 member states, from python-stdnum's list (EL for Greece; XI,
+    Northern Ireland's, is not a member state's)."""
+    # python-stdnum is imported where a number is checked: it costs ~130 ms of a cold start
+    # (docs/PERFORMANCE.md), and most requests never check one.
+    from stdnum.eu import vat as eu_vat
 
-    An address in a member state needs that state's prefix and format; an EU prefix
-    with an address elsewhere is refused too. Other countries' tax ids are kept as given.
+    return frozenset("EL" if cc == "gr" else cc.upper() for cc in eu_vat.MEMBER_STATES if cc != "xi")
+
+
+def vat_id_prefixes(address: Address) -> tuple[str, ...]:
+    """The prefixes a VAT ID for ``address`` may have: its VAT state's (Monaco's is FR, the Isle of
+    Man's GB), XI too in Northern Ireland; none outside the EU and the UK."""
+    state = vat_territory.id_state(address.country)
+    if state == "GB":
+        northern_ireland = address.country == "GB" and NORTHERN_IRELAND_POSTCODE.match(address.postal_code)
+        return ("GB", "XI") if northern_ireland else ("GB",)
+    prefix = VAT_PREFIX.get(state, state)
+    return (prefix,) if prefix in eu_vat_prefixes() else ()
+
+
+def check_vat_id(vat_id: str, address: Address) -> str:
+    """R-PAY-14: the VAT ID with its prefix, compact (e.g. ``EL094259216``), or ``InvalidVatId``.
+
+    An address in a member state (or one treated as such) needs that state's VAT ID, with or
+    without its prefix, valid by python-stdnum's national check; a UK address a GB VAT ID. An EU
+    prefix with an address elsewhere is refused; other countries' tax ids are kept as given.
     """
     normalised = normalise_vat_id(vat_id)
-    prefix = VAT_PREFIX.get(country, country)
-    if prefix in EU_VAT_FORMATS or normalised[:2] in EU_VAT_FORMATS:
-        if normalised[:2] != prefix:
-            raise InvalidVatId("vat_id", f"a VAT ID for an address in {country} starts with {prefix}")
-        if not EU_VAT_FORMATS[prefix].fullmatch(normalised[2:]):
-            raise InvalidVatId("vat_id", f"not the format of a {prefix} VAT ID")
-    elif not _TAX_ID.fullmatch(normalised):
-        raise InvalidVatId("vat_id", "a tax id has 2 to 32 letters and digits")
-    return normalised
+    prefixes = vat_id_prefixes(address)
+    given = normalised[:2]
+    foreign = eu_vat_prefixes() | {"XI", "GB", "GR"}
+    if not prefixes:
+        if given in eu_vat_prefixes() | {"XI"}:
+            raise InvalidVatId(
+                "vat_id", f"{given} VAT IDs are for addresses in the EU or the UK, not {address.country}"
+            )
+        if not _TAX_ID.fullmatch(normalised):
+            raise InvalidVatId("vat_id", "a tax id has 2 to 32 letters and digits")
+        return normalised
+    if given in foreign and given not in prefixes:
+        raise InvalidVatId(
+            "vat_id", f"a VAT ID for an address in {address.country} starts with {' or '.join(prefixes)}"
+        )
+    return _validated_vat_id(normalised if given in prefixes else prefixes[0] + normalised)
+
+
+def _validated_vat_id(number: str) -> str:
+    """``number`` (prefixed) by its state's check digits, compact with its prefix."""
+    from stdnum import exceptions
+
+    prefix = number[:2]
+    try:
+        if prefix == "GB":
+            from stdnum.gb import vat as gb_vat
+
+            return prefix + gb_vat.validate(number)
+        from stdnum.eu import vat as eu_vat
+
+        return eu_vat.validate(number)
+    except exceptions.InvalidChecksum as wrong:
+        raise InvalidVatId("vat_id", CHECK_DIGIT_MISMATCH) from wrong
+    except exceptions.InvalidLength as wrong:
+        raise InvalidVatId("vat_id", f"the wrong length for a VAT ID starting with {prefix}") from wrong
+    except exceptions.InvalidComponent as wrong:
+        raise InvalidVatId("vat_id", f"a part of it is not valid in a VAT ID starting with {prefix}") from wrong
+    except exceptions.ValidationError as wrong:
+        raise InvalidVatId("vat_id", f"not the format of a VAT ID starting with {prefix}") from wrong
+
+
+def registration_error(number: str, country: str) -> str | None:
+    """Why ``number`` (digits, no separators) is not a company registration number of
+    ``country`` (one of ``COMPANY_REGISTRATION``), or None when its check digits match."""
+    if country == "BG":
+        if not _DIGITS.fullmatch(number) or len(number) not in (9, 13):
+            return f"must be {COMPANY_REGISTRATION[country]}"
+        # A company's ЕИК is its VAT number without the BG prefix (VAT Act art. 94(2)), so
+        # python-stdnum's bg.vat checks the 9-digit form (its legal-entity check digit);
+        # bg.egn is a person's number and python-stdnum has no 13-digit BULSTAT module.
+        from stdnum.bg import vat as bg_vat
+
+        if not bg_vat.is_valid(number[:9]) or (len(number) == 13 and number[12] != bulstat_branch_digit(number[8:12])):
+            return CHECK_DIGIT_MISMATCH
+        return None
+    if not _DIGITS.fullmatch(number) or len(number) != 8:
+        return f"must be {COMPANY_REGISTRATION[country]}"
+    # The IČO's weighted mod-11 check digit is the one of a Czech legal entity's DIČ (CZ + IČO),
+    # python-stdnum's cz.dic.calc_check_digit_legal. The Slovak IČO kept the Czechoslovak form,
+    # seven digits and a check digit, which the Statistical Office sets and assigns (Act
+    # 272/2015 Coll. on the Register of Legal Entities): the same check. python-stdnum 2.2 has no
+    # IČO module; its next release's cz.ico and sk.ico compute this same digit.
+    from stdnum.cz import dic
+
+    return None if dic.calc_check_digit_legal(number[:7]) == number[7] else CHECK_DIGIT_MISMATCH
+
+
+def bulstat_branch_digit(digits: str) -> str:
+    """The 13th digit of a branch's BULSTAT code from its 9th to 12th: weights 2, 7, 3, 5 mod 11;
+    a remainder of 10 is weighed again with 4, 9, 5, 7, and 10 once more gives 0 (the structure
+    of the code the Registry Agency publishes for the BULSTAT register)."""
+    for weights in ((2, 7, 3, 5), (4, 9, 5, 7)):
+        remainder = sum(weight * int(digit) for weight, digit in zip(weights, digits, strict=True)) % 11
+        if remainder != 10:
+            return str(remainder)
+    return "0"
 
 
 def check_company_registration(number: str | None, country: str) -> str | None:
-    """R-VOUCH-8: required, in its form, where local law puts it on invoices."""
-    cleaned = _SEPARATORS.sub("", number).upper() if number else None
-    required = COMPANY_REGISTRATION.get(country)
-    if required is None:
+    """R-VOUCH-8: required, with matching check digits, where local law puts it on invoices."""
+    described = COMPANY_REGISTRATION.get(country)
+    if described is None:
         return _text(number) if number and number.strip() else None
-    described, form = required
+    cleaned = _SEPARATORS.sub("", number).upper() if number else ""
     if not cleaned:
         raise InvalidField("company_registration", f"required in {country}: {described}")
-    if not form.fullmatch(cleaned):
-        raise InvalidField("company_registration", f"must be {described}")
+    reason = registration_error(cleaned, country)
+    if reason is not None:
+        raise InvalidField("company_registration", reason)
     return cleaned
 
 
@@ -186,7 +253,7 @@ def validated(details: BillingDetails) -> BillingDetails:
     if country in REGION_REQUIRED and not details.address.region:
         raise InvalidField("address.region", f"required for an address in {country}")
     registration = check_company_registration(details.company_registration, country)
-    vat_id = check_vat_id(details.vat_id, country) if details.vat_id and details.vat_id.strip() else None
+    vat_id = check_vat_id(details.vat_id, details.address) if details.vat_id and details.vat_id.strip() else None
     return details.model_copy(update={"vat_id": vat_id, "company_registration": registration})
 
 

@@ -1,12 +1,14 @@
 """VAT on invoices (R-PAY-14): which rate applies (the vendor's country's at home, none for an EU business
 with a VAT ID elsewhere (reverse charge), the customer's country's for other EU customers, none outside
-the EU) and the note an invoice must carry. Prices are net; the billing details valid at issue decide.
+the EU VAT area) and the note an invoice must carry. The address's VAT state decides (``vat_territory``:
+Monaco is France, the Canary Islands are outside); prices are net; the billing details valid at issue decide.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lifecycle.billing import vat_territory
 from lifecycle.billing.billing_details import BillingDetailsView
 from lifecycle.core.money import div_round_half_up
 from lifecycle.core.settings import Settings
@@ -14,7 +16,7 @@ from lifecycle.core.settings import Settings
 REVERSE_CHARGE = (
     "Reverse charge: VAT to be accounted for by the recipient (Article 196, Council Directive 2006/112/EC)."
 )
-OUTSIDE_EU = "Outside the scope of EU VAT: the service is supplied outside the European Union."
+OUTSIDE_EU = "Outside the scope of EU VAT: the service is supplied outside the EU VAT area."
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,9 @@ class Treatment:
 
 
 def treatment(details: BillingDetailsView | None, settings: Settings) -> Treatment:
-    country = details.address.country if details is not None else settings.vendor_country
+    country = vat_country(details, settings)
+    if country is None:
+        return Treatment(0, OUTSIDE_EU)
     rates = settings.vat_rates
     if country == settings.vendor_country:
         return Treatment(rates.get(country, 0), None)
@@ -37,3 +41,11 @@ def treatment(details: BillingDetailsView | None, settings: Settings) -> Treatme
     if details is not None and details.vat_id:
         return Treatment(0, REVERSE_CHARGE)
     return Treatment(rates[country], None)
+
+
+def vat_country(details: BillingDetailsView | None, settings: Settings) -> str | None:
+    """The state whose VAT rules the invoice address falls under (Monaco France's, the Isle of
+    Man the UK's), None for a place outside the EU VAT area (``vat_territory``)."""
+    if details is None:
+        return settings.vendor_country
+    return vat_territory.vat_state(details.address.country, details.address.postal_code)

@@ -147,7 +147,7 @@ class InvalidField(Unprocessable):
 
 
 class InvalidVatId(InvalidField):
-    """R-PAY-14: an EU VAT ID that does not have its member state's format."""
+    """R-PAY-14: a VAT ID that is not its state's by format and check digits, or not the address's state's."""
 
     code = "invalid_vat_id"
     title = "The VAT ID is not valid for the country"
