@@ -142,6 +142,57 @@ def billing_details_body(**changes: Any) -> dict[str, Any]:
     return body
 
 
+DATA = Path(__file__).parent / "data"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A published number (tests/data/*.tsv): its state or VAT prefix, the reference's verdict
+    (``valid``, ``checksum``, ``format``, ...), the number as written, the compact form the
+    source prints ("-" where none) and the source."""
+
+    state: str
+    expected: str
+    number: str
+    compact: str
+    source: str
+
+
+def _samples(name: str) -> list[Sample]:
+    rows = (line.split("\t") for line in (DATA / name).read_text(encoding="utf-8").splitlines())
+    return [
+        Sample(row[0], row[1], row[2], *(row[3:] if len(row) == 5 else ["-", row[3]]))
+        for row in rows
+        if row and not row[0].startswith("#")
+    ]
+
+
+@cache
+def vat_samples() -> list[Sample]:
+    """python-stdnum's published VAT ID samples, by VAT prefix (tests/data/stdnum_vat_samples.tsv)."""
+    return _samples("stdnum_vat_samples.tsv")
+
+
+@cache
+def company_samples() -> list[Sample]:
+    """Published company registration numbers (tests/data/company_registration_samples.tsv)."""
+    return _samples("company_registration_samples.tsv")
+
+
+def address_for_prefix(prefix: str) -> dict[str, Any]:
+    """An address whose VAT IDs have ``prefix``: EL Greece, XI Northern Ireland, GB the UK."""
+    country, postal_code = {"EL": ("GR", "10557"), "XI": ("GB", "BT1 5GS"), "GB": ("GB", "SW1A 2AA")}.get(
+        prefix, (prefix, "1000")
+    )
+    return {
+        "street": "1 Main Street",
+        "city": "Capital",
+        "postal_code": postal_code,
+        "region": None,
+        "country": country,
+    }
+
+
 def pay(account: dict[str, Any], token: str = "tok_visa", method: str = "card", **details: Any) -> Reply:  # noqa: S107
     """The owner gives billing details, then a payment method (R-VOUCH-8, R-PAY-12)."""
     claims = owner_of(account)

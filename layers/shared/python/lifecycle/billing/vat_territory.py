@@ -31,45 +31,41 @@ class Place:
     own_codes: frozenset[str] = frozenset()  # ISO 3166-1 codes it has of its own
 
 
-def _codes(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 OUTSIDE_EU_VAT_AREA: tuple[Place, ...] = (
     # Art. 6(1)(b). Spanish postal codes begin with the province's number (Correos; stdnum.es.postal_code):
     # 35 Las Palmas and 38 Santa Cruz de Tenerife are the two Canary provinces.
-    Place("Canary Islands", "ES", _codes(r"3[58]\d{3}")),
+    Place("Canary Islands", "ES", re.compile(r"3[58]\d{3}")),
     # Art. 6(2)(c) and (d): the autonomous cities have the numbers 51 and 52 (Correos).
-    Place("Ceuta", "ES", _codes(r"51\d{3}")),
-    Place("Melilla", "ES", _codes(r"52\d{3}")),
-    # Art. 6(1)(d). Posti gives Åland the range 22100 to 22950 (written AX-22100); ISO 3166-1 AX.
-    Place("Åland", "FI", _codes(r"22\d{3}"), frozenset({"AX"})),
-    # Art. 6(1)(a). 630 86 is Karyes, the peninsula's post office (ELTA); 630 86 and 630 87 are the
-    # Mount Athos codes in La Poste Colissimo's list of Greek postal codes needing a customs form (CN23).
-    Place("Mount Athos", "GR", _codes(r"6308[67]")),
-    # Art. 6(1)(c), the Art. 349 TFEU places: La Poste's codes begin with the department's number,
-    # 971 Guadeloupe, 972 Martinique, 973 French Guiana, 974 Réunion, 976 Mayotte; 978 Saint-Martin.
+    Place("Ceuta", "ES", re.compile(r"51\d{3}")),
+    Place("Melilla", "ES", re.compile(r"52\d{3}")),
+    # Art. 6(1)(d). Posti's codes beginning with 22 are Åland's (Mariehamn AX-22100); ISO 3166-1 AX.
+    Place("Åland", "FI", re.compile(r"22\d{3}"), frozenset({"AX"})),
+    # Art. 6(1)(a). 630 86 is Karyes, the peninsula's post office (ELTA); both 630 86 and 630 87 are
+    # in La Poste Colissimo's list of Greek postal codes whose parcels need a customs form (CN23).
+    Place("Mount Athos", "GR", re.compile(r"6308[67]")),
+    # Art. 6(1)(c), the Art. 349 TFEU places. La Poste's codes begin with the department's number:
+    # 971 Guadeloupe, 972 Martinique, 973 French Guiana, 974 Réunion, 976 Mayotte; Saint-Martin
+    # (97150) and Saint-Barthélemy (97133) kept Guadeloupe's codes when they left it in 2007.
     Place(
         "French overseas departments",
         "FR",
-        _codes(r"97[1-46]\d{2}"),
+        re.compile(r"97[1-46]\d{2}"),
         frozenset({"GP", "MQ", "GF", "RE", "YT"}),
     ),
-    Place("Saint-Martin", "FR", _codes(r"978\d{2}"), frozenset({"MF"})),
-    # Saint-Pierre-et-Miquelon (975) and Saint-Barthélemy (977) are overseas countries and
-    # territories (Art. 355(2) TFEU, Annex II), not part of the EU at all.
-    Place("Saint-Pierre-et-Miquelon", "FR", _codes(r"975\d{2}"), frozenset({"PM"})),
-    Place("Saint-Barthélemy", "FR", _codes(r"977\d{2}"), frozenset({"BL"})),
+    # Overseas countries and territories (Art. 355(2) TFEU, Annex II), not part of the EU at all:
+    # 975 Saint-Pierre-et-Miquelon, 984 the Southern Lands, 986 Wallis and Futuna, 987 French
+    # Polynesia, 988 New Caledonia. Their own ISO codes (PM, TF, WF, PF, NC) are outside by themselves.
+    Place("French overseas collectivities", "FR", re.compile(r"975\d{2}|98[4678]\d{2}")),
     # Art. 6(2)(b). Deutsche Post 78266; Swiss Post also delivers under CH-8238.
-    Place("Büsingen am Hochrhein", "DE", _codes(r"78266|8238")),
+    Place("Büsingen am Hochrhein", "DE", re.compile(r"78266|8238")),
     # Art. 6(2)(a). Deutsche Post 27498 (the island's delivery addresses).
-    Place("Heligoland", "DE", _codes(r"27498")),
-    # Art. 6(2)(e). Poste Italiane 23041 (Livigno and Trepalle); the older 23030 is shared with
+    Place("Heligoland", "DE", re.compile(r"27498")),
+    # Art. 6(2)(e). Poste Italiane 23041 (on Livigno's addresses today); the older 23030 is shared with
     # other municipalities of the Alta Valtellina, so it cannot tell Livigno apart.
-    Place("Livigno", "IT", _codes(r"23041")),
+    Place("Livigno", "IT", re.compile(r"23041")),
     # Art. 6(1)(f), since Directive (EU) 2019/475. Poste Italiane 22061; Swiss Post's CH-6911 was
     # withdrawn when Campione joined the EU customs territory in 2020 but is still seen on addresses.
-    Place("Campione d'Italia", "IT", _codes(r"22061|6911")),
+    Place("Campione d'Italia", "IT", re.compile(r"22061|6911")),
 )
 
 # Art. 7: places outside the EU treated as a state's own territory for VAT.
@@ -103,6 +99,6 @@ def vat_state(country: str, postal_code: str) -> str | None:
 
 def id_state(country: str) -> str:
     """The state whose VAT IDs an address in ``country`` takes: Monaco's are French, the Isle of
-    Man's British, Åland's Finnish, the French overseas places' French."""
+    Man's British, Åland's Finnish, the French overseas departments' French."""
     place = _OWN_CODES.get(country)
     return place.country if place is not None else TREATED_AS.get(country, country)
