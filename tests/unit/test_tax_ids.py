@@ -8,6 +8,7 @@ routes ``PUT /accounts/{id}/billing-details`` to, a refused number is problem+js
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -160,6 +161,34 @@ def test_r_pay_14_a_valid_vat_id_with_one_digit_changed_is_refused(data: st.Data
     digit = data.draw(st.sampled_from([d for d in "0123456789" if d != sample.number[at]]))
     changed = sample.number[:at] + digit + sample.number[at + 1 :]
     assert refusal(Sample(sample.state, "changed", changed, "-", sample.source)) is not None, changed
+
+
+ADDRESS_PREFIXES = sorted(billing_details.eu_vat_prefixes() | {"GB", "XI"})
+TYPED = st.text(st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ +*-./:()\u00b2\u0663"), max_size=16)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=st.sampled_from(ADDRESS_PREFIXES), text=st.one_of(st.text(max_size=40), TYPED))
+def test_r_pay_14_any_text_as_a_vat_id_is_taken_or_refused_as_invalid_vat_id(prefix: str, text: str) -> None:
+    # Bad input is never an error of another kind (a 500): whatever the text, prefixed or not.
+    for typed in (text, prefix + text):
+        try:
+            stored = billing_details.check_vat_id(typed, address(prefix))
+        except InvalidVatId:
+            continue
+        assert stored.startswith(prefix)
+
+
+@settings(max_examples=200, deadline=None)
+@given(country=st.sampled_from(["BG", "CZ", "SK"]), text=st.one_of(st.text(max_size=20), TYPED))
+def test_r_vouch_8_any_text_as_a_company_number_is_taken_or_refused_on_the_field(country: str, text: str) -> None:
+    fields: list[str] = []
+    stored = None
+    try:
+        stored = billing_details.check_company_registration(text, country)
+    except InvalidField as refused:
+        fields = [error["field"] for error in refused.extra["errors"]]
+    assert fields == ["company_registration"] or re.fullmatch(r"[0-9]{8}|[0-9]{9}|[0-9]{13}", str(stored))
 
 
 def test_r_vouch_8_every_published_company_number_is_judged_as_its_source_says() -> None:

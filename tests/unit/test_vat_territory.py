@@ -14,42 +14,11 @@ from lifecycle.billing import tax, vat_territory
 from lifecycle.billing.billing_details import COUNTRIES, Address, BillingDetailsView
 from lifecycle.billing.tax import OUTSIDE_EU, REVERSE_CHARGE, Treatment
 from lifecycle.core.settings import DEFAULT_VAT_RATES, Settings
+from tests.support import VAT_PLACES as PLACES
 from tests.support import call, pay
 from tests.unit.test_signup import TRIAL
 
 OUTSIDE_NOTE = "Outside the scope of EU VAT: the service is supplied outside the EU VAT area."
-
-# (place, address country, postal code as written there)
-PLACES = [
-    ("Canary Islands (Las Palmas)", "ES", "35001"),
-    ("Canary Islands (Santa Cruz de Tenerife)", "ES", "38001"),
-    ("Ceuta", "ES", "51001"),
-    ("Melilla", "ES", "52001"),
-    ("Åland (Mariehamn)", "FI", "AX-22100"),
-    ("Åland, by its ISO code", "AX", "22100"),
-    ("Mount Athos (Karyes)", "GR", "630 86"),
-    ("Mount Athos", "GR", "63087"),
-    ("Guadeloupe", "FR", "97110"),
-    ("Martinique", "FR", "97200"),
-    ("French Guiana", "FR", "97300"),
-    ("Réunion", "FR", "97400"),
-    ("Mayotte", "FR", "97600"),
-    ("Guadeloupe, by its ISO code", "GP", "97110"),
-    ("Martinique, by its ISO code", "MQ", "97200"),
-    ("French Guiana, by its ISO code", "GF", "97300"),
-    ("Réunion, by its ISO code", "RE", "97400"),
-    ("Mayotte, by its ISO code", "YT", "97600"),
-    ("Saint-Martin (Guadeloupe's codes)", "FR", "97150"),
-    ("Saint-Barthélemy (Guadeloupe's codes)", "FR", "97133"),
-    ("Saint-Pierre-et-Miquelon", "FR", "97500"),
-    ("New Caledonia (Nouméa)", "FR", "98800"),
-    ("Büsingen am Hochrhein", "DE", "78266"),
-    ("Büsingen am Hochrhein, Swiss postal code", "DE", "CH-8238"),
-    ("Heligoland", "DE", "27498"),
-    ("Livigno", "IT", "23041"),
-    ("Campione d'Italia", "IT", "22061"),
-    ("Campione d'Italia, Swiss postal code", "IT", "CH-6911"),
-]
 
 # The same countries elsewhere, with their standard rates (basis points).
 ELSEWHERE = [
