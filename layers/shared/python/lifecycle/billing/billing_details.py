@@ -129,8 +129,8 @@ def normalise_vat_id(vat_id: str) -> str:
 def eu_vat_prefixes() -> frozenset[str]:
     """The VAT prefixes of the 27 member states, from python-stdnum's list (EL for Greece; XI,
     Northern Ireland's, is not a member state's)."""
-    # python-stdnum is imported where a number is checked: it costs ~130 ms of a cold start
-    # (docs/PERFORMANCE.md), and most requests never check one.
+    # python-stdnum is imported where a number is checked: its import costs ~130 ms, too much
+    # for every cold start (docs/PERFORMANCE.md), and most requests never check a number.
     from stdnum.eu import vat as eu_vat
 
     return frozenset("EL" if cc == "gr" else cc.upper() for cc in eu_vat.MEMBER_STATES if cc != "xi")
@@ -152,12 +152,12 @@ def check_vat_id(vat_id: str, address: Address) -> str:
 
     An address in a member state (or one treated as such) needs that state's VAT ID, with or
     without its prefix, valid by python-stdnum's national check; a UK address a GB VAT ID. An EU
-    prefix with an address elsewhere is refused; other countries' tax ids are kept as given.
+    prefix with an address elsewhere is refused; other countries' tax ids are kept, normalised.
     """
     normalised = normalise_vat_id(vat_id)
     prefixes = vat_id_prefixes(address)
     given = normalised[:2]
-    foreign = eu_vat_prefixes() | {"XI", "GB", "GR"}
+    known = eu_vat_prefixes() | {"XI", "GB", "GR"}  # GR: Greece's ISO code, typed for its EL
     if not prefixes:
         if given in eu_vat_prefixes() | {"XI"}:
             raise InvalidVatId(
@@ -166,7 +166,7 @@ def check_vat_id(vat_id: str, address: Address) -> str:
         if not _TAX_ID.fullmatch(normalised):
             raise InvalidVatId("vat_id", "a tax id has 2 to 32 letters and digits")
         return normalised
-    if given in foreign and given not in prefixes:
+    if given in known and given not in prefixes:
         raise InvalidVatId(
             "vat_id", f"a VAT ID for an address in {address.country} starts with {' or '.join(prefixes)}"
         )
