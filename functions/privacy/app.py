@@ -4,10 +4,8 @@ token, or nothing but an email address, is all a data subject has."""
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -16,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lifecycle.core import clock, errors
 from lifecycle.core.auth import PUBLIC
 from lifecycle.core.settings import get_settings
+from lifecycle.entry import forms
 from lifecycle.entry.http import create_app, lambda_handler_for, problem_responses, source
 from lifecycle.privacy import consents
 from lifecycle.requests import exports, privacy_requests
@@ -29,7 +28,6 @@ TokenQuery = Annotated[str | None, Query(max_length=2048, description="the signe
 TokenBody = Annotated[TokenInput | None, Body(description='or `{"token"}` instead of the query')]
 UNSUBSCRIBE = "POST /privacy/unsubscribe"
 DOWNLOAD = "GET /privacy/exports/{request_id}"
-FORM = "application/x-www-form-urlencoded"
 
 
 def _token(query: str | None, body: TokenInput | None) -> str:
@@ -81,7 +79,8 @@ def verify_request(request_id: RequestPath, token: TokenQuery = None, form: Toke
     summary="One-click unsubscribe from marketing emails",
     description=(
         "R-GDPR-9, RFC 8058: the signed token in the query; mail clients POST `List-Unsubscribe=One-Click` "
-        "as `application/x-www-form-urlencoded`, which is accepted here. A JSON body `{token}` is accepted too."
+        "as `multipart/form-data` or `application/x-www-form-urlencoded`, both accepted here (a `token` field "
+        "in the form is read too). A JSON body `{token}` is accepted too."
     ),
     tags=["public"],
     security=PUBLIC,
@@ -122,15 +121,15 @@ def _headers(event: dict[str, Any]) -> dict[str, str]:
 
 
 def _one_click(event: dict[str, Any]) -> dict[str, Any]:
-    """RFC 8058: a mail client's one-click unsubscribe is a form POST (``List-Unsubscribe=One-Click``)
-    with the token in the query. The service otherwise takes JSON only (415), so this one route's
-    form is read here: its ``token`` field, if any, becomes the JSON body; the rest says nothing."""
+    """RFC 8058: a mail client's one-click unsubscribe is a form POST (``List-Unsubscribe=One-Click``),
+    ``multipart/form-data`` or urlencoded, with the token in the query. The service otherwise takes
+    JSON only (415), so this one route's form is read here: its ``token`` field, if any, becomes the
+    JSON body; the rest says nothing, and so does a body that cannot be read (the token decides:
+    without one, 400 ``invalid_token``)."""
     headers = _headers(event)
-    if event.get("routeKey") != UNSUBSCRIBE or not headers.get("content-type", "").lower().startswith(FORM):
+    if event.get("routeKey") != UNSUBSCRIBE or forms.media_type(headers) not in forms.FORM_TYPES:
         return event
-    raw = event.get("body") or ""
-    text = base64.b64decode(raw).decode("utf-8", "replace") if event.get("isBase64Encoded") else str(raw)
-    token = parse_qs(text).get("token", [None])[0]
+    token = forms.fields(forms.body_bytes(event), headers["content-type"]).get("token")
     headers["content-type"] = "application/json"
     body = json.dumps({"token": token}) if token else None
     return {**event, "headers": headers, "body": body, "isBase64Encoded": False}

@@ -144,11 +144,22 @@ class SesSender:
             # R-GDPR-9, RFC 8058: SES v2 sends custom headers of a simple message as given.
             simple["Headers"] = [{"Name": name, "Value": value} for name, value in notice.headers.items()]
         reply = self._ses().send_email(
-            FromEmailAddress=self.from_address,
-            Destination={"ToAddresses": [notice.to]},
+            FromEmailAddress=ses_address(self.from_address),
+            Destination={"ToAddresses": [ses_address(notice.to)]},
             Content={"Simple": simple},
         )
         return str(reply["MessageId"])
+
+
+def ses_address(address: str) -> str:
+    """The address as SES takes it: SES has no SMTPUTF8, so an internationalised domain goes as
+    its ASCII form (IDNA 2008 A-labels, Punycode); the local part is ASCII already (R-REG-3)."""
+    if address.isascii():
+        return address
+    import idna  # only for the rare internationalised domain
+
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
 
 
 @lru_cache(maxsize=4)

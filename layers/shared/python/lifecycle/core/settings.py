@@ -140,8 +140,12 @@ class Settings(BaseModel):
     signup_limit_per_ip: int = Field(default=10, ge=1)
     signup_limit_per_email: int = Field(default=3, ge=1)
     signup_window_seconds: int = Field(default=3600, ge=1)
-    # R-REG-3: refuse addresses at these domains (comma-separated) when set.
+    # R-REG-3: addresses at these domains (comma-separated) are refused, besides those of the
+    # maintained disposable-email-domains list.
     disposable_email_domains: str = ""
+    # R-REG-3: ask DNS whether an address's domain takes mail (MX, else A/AAAA; a null MX refuses).
+    # Off here and in the local runtime (no DNS look-ups); the template turns it on in AWS.
+    email_check_deliverability: bool = False
     # Keys the HMAC that stores voucher codes, so a table dump reveals no redeemable code.
     voucher_pepper: str = Field(default="local-voucher-pepper", min_length=16)
     # The Terms' own lifetime deal (RULES.md §3), the default campaign.

@@ -37,6 +37,7 @@ from lifecycle.privacy.retention import (
     schedule_non_customer,
     started_certificate,
 )
+from lifecycle.registration import registration
 from lifecycle.storage import (
     MODELS,
     Account,
@@ -69,7 +70,7 @@ from lifecycle.storage import custom_requests as stored_custom_requests
 from lifecycle.storage import invoices as stored_invoices
 from lifecycle.storage import users as stored_users
 from lifecycle.storage.base import count_under_hash_key, delete_if, under_hash_key, update_if
-from lifecycle.storage.claims import INVOICE, OWNER_EMAIL, SUBDOMAIN, USER_EMAIL
+from lifecycle.storage.claims import INVOICE, SUBDOMAIN
 from lifecycle.storage.transactions import Outcome, commit
 from lifecycle.vouchers.revocation import VOUCHER_REVOKED
 
@@ -150,8 +151,9 @@ def _claim_keys(account: Account) -> list[str]:
     keys = {REFUND_CLAIM + account.id}
     if account.subdomain:
         keys.add(SUBDOMAIN + account.subdomain)
-    keys |= {OWNER_EMAIL + email for email in (account.owner_email, account.owner_email_canonical) if email}
-    keys |= {f"{USER_EMAIL}{account.id}#{user.email}" for user in stored_users.of_account(account.id)}
+    emails = (account.owner_email, account.owner_email_canonical)
+    keys |= {registration.owner_email_claim(email) for email in emails if email}
+    keys |= {registration.user_email_claim(account.id, str(user.email)) for user in stored_users.of_account(account.id)}
     keys |= {f"{INVOICE}{account.id}#{invoice.purpose}" for invoice in stored_invoices.of_account(account.id)}
     return sorted(keys)
 

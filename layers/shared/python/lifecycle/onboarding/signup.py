@@ -30,7 +30,7 @@ from lifecycle.registration.human_check import check_human, verifier_for
 from lifecycle.storage import Account, Claim, Notification, User
 from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import shard_of
-from lifecycle.storage.claims import OWNER_EMAIL, SUBDOMAIN
+from lifecycle.storage.claims import SUBDOMAIN
 from lifecycle.storage.transactions import Outcome, try_commit
 
 # ---------------------------------------------------------------- input
@@ -164,7 +164,7 @@ def put_account(
     claim_at = account.created_at
     subdomain = Claim(SUBDOMAIN + str(account.subdomain), account_id=account.id, claimed_at=claim_at)
     outcome.put(tx, "subdomain", subdomain, Claim.claim.does_not_exist())
-    email = Claim(OWNER_EMAIL + str(account.owner_email), account_id=account.id, claimed_at=claim_at)
+    email = Claim(registration.owner_email_claim(str(account.owner_email)), account_id=account.id, claimed_at=claim_at)
     outcome.put(tx, "email", email, Claim.claim.does_not_exist())
     outcome.put(tx, "owner", owner, User.user_id.does_not_exist())
     outcome.put(tx, "audit", event, None)

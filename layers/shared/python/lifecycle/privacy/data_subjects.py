@@ -40,7 +40,6 @@ from lifecycle.storage import privacy as stored_privacy
 from lifecycle.storage import sessions as stored_sessions
 from lifecycle.storage import shared_logins as stored_detections
 from lifecycle.storage import users as stored_users
-from lifecycle.storage.claims import OWNER_EMAIL, USER_EMAIL
 
 PAGE_SIZE = 100
 # The retention item of a person (lifecycle.privacy.retention.PERSON), kept here to avoid an import cycle.
@@ -96,10 +95,11 @@ def _owned(address: str) -> Iterator[Account]:
 
 
 def _memberships(address: str) -> Iterator[User]:
-    keys = [(key.account_id, key.user_id) for key in stored_users.keys_by_email(address)]
+    forms = registration.stored_forms(address)
+    keys = [(key.account_id, key.user_id) for form in forms for key in stored_users.keys_by_email(form)]
     for user in User.batch_get(sorted(set(keys)), consistent_read=True) if keys else ():
         # The index lags behind writes: a user whose address was just rectified is not this one.
-        if user.email == address:
+        if user.email in forms:
             yield user
 
 
@@ -146,7 +146,7 @@ def _of_membership(subject: Subject, user: User, owned: bool) -> Iterator[Held]:
             details = invoice.billing_details or {}
             if _same_address(details.get("email"), subject.email):
                 yield Held(Invoice, invoice, "addressee")
-    claim = _claim(f"{USER_EMAIL}{account_id}#{user.email}", account_id)
+    claim = _claim(registration.user_email_claim(account_id, str(user.email)), account_id)
     if claim is not None:
         yield Held(Claim, claim, "user")
 
@@ -163,7 +163,7 @@ def _as_person(subject: Subject) -> Iterator[Held]:
     if retention is not None:
         yield Held(RetentionItem, retention, "person")
     for account in subject.owned:
-        claim = _claim(OWNER_EMAIL + str(account.owner_email), account.id)
+        claim = _claim(registration.owner_email_claim(str(account.owner_email)), account.id)
         if claim is not None:
             yield Held(Claim, claim, "owner")
 

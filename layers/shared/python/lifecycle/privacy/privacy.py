@@ -35,13 +35,14 @@ PERSON_NOTICES = "person#"
 
 
 def normalised(email: str) -> str:
-    """The address as a person is known by: lower case, ASCII domain (``registration``)."""
+    """The address as a person is known by: lower case, its domain in Unicode form (``registration``)."""
     return registration.normalise_email(email)
 
 
 def person_key(email: str, settings: Settings) -> str:
-    """The keyed hash a person's consent and request records are found by."""
-    digest = hmac.new(settings.link_signing_secret.encode(), normalised(email).encode(), hashlib.sha256)
+    """The keyed hash a person's consent and request records are found by: of the address's
+    ``email_key`` (ASCII domain), so the keys of addresses stored before stay theirs."""
+    digest = hmac.new(settings.link_signing_secret.encode(), registration.email_key(email).encode(), hashlib.sha256)
     return digest.hexdigest()[:40]
 
 

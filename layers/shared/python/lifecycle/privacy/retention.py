@@ -22,6 +22,7 @@ from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.privacy import privacy
+from lifecycle.registration import registration
 from lifecycle.storage import (
     Account,
     Consent,
@@ -321,7 +322,9 @@ def _uses_the_service(person_key: str) -> bool:
             email = privacy.normalised(address)
         except ValueError:  # masked by an erasure
             continue
-        for key in stored_users.keys_by_email(email):
+        # An address stored before domains kept their Unicode form is found by its ASCII form.
+        keys = [key for form in registration.stored_forms(email) for key in stored_users.keys_by_email(form)]
+        for key in keys:
             try:
                 User.get(key.account_id, key.user_id, consistent_read=True)
                 account = Account.get(key.account_id, consistent_read=True)

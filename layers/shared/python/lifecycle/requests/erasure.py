@@ -40,6 +40,7 @@ from lifecycle.privacy.retention import (
     idempotency_kept,
     started_certificate,
 )
+from lifecycle.registration import registration
 from lifecycle.storage import (
     Account,
     AuditEvent,
@@ -60,7 +61,6 @@ from lifecycle.storage import invoices as stored_invoices
 from lifecycle.storage import privacy as stored_privacy
 from lifecycle.storage.accounts import ENDED
 from lifecycle.storage.base import update_if
-from lifecycle.storage.claims import USER_EMAIL
 from lifecycle.storage.shared_logins import DETECTION
 from lifecycle.storage.transactions import Outcome, commit
 from lifecycle.subscriptions import users
@@ -424,7 +424,7 @@ def _remove_users(found: list[Held], cert_id: str, c: Completing, budget: Budget
         if not isinstance(one.item, User):
             continue
         user = one.item
-        claim = f"{USER_EMAIL}{user.account_id}#{user.email}"  # users.removal deletes it
+        claim = registration.user_email_claim(user.account_id, str(user.email))  # users.removal deletes it
         removed.add(claim)
         budget.check()
         _counted(cert_id, [_removing(user, claim in claims, invoices[user.account_id], c)])

@@ -38,7 +38,6 @@ from lifecycle.storage import (
 from lifecycle.storage import notifications as stored_notifications
 from lifecycle.storage import privacy as stored_privacy
 from lifecycle.storage.base import shard_of, update_if
-from lifecycle.storage.claims import OWNER_EMAIL, USER_EMAIL
 from lifecycle.storage.transactions import Outcome, commit
 
 FIELDS = ("full_name", "company_name", "email")
@@ -137,7 +136,7 @@ def _full_names(subject: Subject, full_name: str, changed: Changed) -> None:
     for user in subject.memberships:
         if user.full_name == full_name:
             continue
-        condition = User.user_id.exists() & (User.email == subject.email)
+        condition = User.user_id.exists() & (User.email == user.email)
         if _updated(user, [User.full_name.set(full_name)], condition):
             changed.add(User, user.account_id, user.user_id)
 
@@ -146,7 +145,7 @@ def _company_names(subject: Subject, company_name: str, changed: Changed) -> Non
     for account in subject.owned:
         if account.company_name == company_name:
             continue
-        condition = Account.id.exists() & (Account.owner_email == subject.email)
+        condition = Account.id.exists() & (Account.owner_email == account.owner_email)
         if _updated(account, [Account.company_name.set(company_name)], condition):
             changed.add(Account, account.id)
 
@@ -203,10 +202,10 @@ def _email(subject: Subject, new: str, completing: Completing, changed: Changed)
         owner = next(
             (u for u in subject.memberships if (u.account_id, u.user_id) == (account.id, account.owner_id)), None
         )
-        _move_owner(account, owner, subject.email, new, now, changed)
+        _move_owner(account, owner, str(account.owner_email), new, now, changed)
     for user in subject.memberships:
         if (user.account_id, user.user_id) not in owners:
-            _move_member(user, subject.email, new, now, changed)
+            _move_member(user, str(user.email), new, now, changed)
     return _move_person(subject, new, completing, changed)
 
 
@@ -228,24 +227,25 @@ def _taken(key: str) -> bool:
 
 def _refuse_taken(subject: Subject, new: str) -> None:
     """Before anything changes: the new address must be nobody else's where the subject's goes."""
-    if subject.owned and _taken(OWNER_EMAIL + new):
+    if subject.owned and _taken(registration.owner_email_claim(new)):
         raise errors.EmailTaken("This address already owns an account")
     for account in subject.owned:
-        if _taken(f"{USER_EMAIL}{account.id}#{new}"):
+        if _taken(registration.user_email_claim(account.id, new)):
             raise errors.EmailTaken("This address is already a user of the subject's account")
     owned = {account.id for account in subject.owned}
     for user in subject.memberships:
         if user.account_id in owned:
             continue
-        if _taken(f"{USER_EMAIL}{user.account_id}#{new}") or _owner_email(user.account_id) == new:
+        if _taken(registration.user_email_claim(user.account_id, new)) or _same_owner(user.account_id, new):
             raise errors.EmailTaken("This address is already a user of an account the subject is a user of")
 
 
-def _owner_email(account_id: str) -> str | None:
+def _same_owner(account_id: str, address: str) -> bool:
     try:
-        return Account.get(account_id, consistent_read=True).owner_email
+        owner = Account.get(account_id, consistent_read=True).owner_email
     except DoesNotExist:
-        return None
+        return False
+    return owner is not None and registration.email_key(owner) == registration.email_key(address)
 
 
 def _taken_failure(label: str, message: str) -> Callable[[list[str]], None]:
@@ -269,10 +269,10 @@ def _move_claim(
 
 def _move_owner(account: Account, owner: User | None, old: str, new: str, now: datetime, changed: Changed) -> None:
     """The account's owner address, the owner's User item and the owner-email claim, in one transaction."""
-    old_claim = _claim_of(OWNER_EMAIL + old, account.id)
+    old_claim = _claim_of(registration.owner_email_claim(old), account.id)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
-        _move_claim(tx, outcome, old_claim, OWNER_EMAIL + new, account.id, now)
+        _move_claim(tx, outcome, old_claim, registration.owner_email_claim(new), account.id, now)
         tx.update(
             Account(account.id),
             actions=[
@@ -283,7 +283,7 @@ def _move_owner(account: Account, owner: User | None, old: str, new: str, now: d
         )
         outcome.labels.append("update:account")
         if owner is not None:
-            _update_user(tx, outcome, owner, old, new)
+            _update_user(tx, outcome, owner, new)
 
     commit(build, _taken_failure("new_claim", "This address already owns an account"))
     changed.add(Account, account.id)
@@ -292,19 +292,22 @@ def _move_owner(account: Account, owner: User | None, old: str, new: str, now: d
         changed.add(User, owner.account_id, owner.user_id)
 
 
-def _update_user(tx: TransactWrite, outcome: Outcome, user: User, old: str, new: str) -> None:
-    tx.update(User(user.account_id, user.user_id), actions=[User.email.set(new)], condition=User.email == old)
+def _update_user(tx: TransactWrite, outcome: Outcome, user: User, new: str) -> None:
+    # The address as stored (one stored before domains kept their Unicode form is in ASCII form).
+    tx.update(User(user.account_id, user.user_id), actions=[User.email.set(new)], condition=User.email == user.email)
     outcome.labels.append("update:user")
 
 
 def _move_member(user: User, old: str, new: str, now: datetime, changed: Changed) -> None:
     """A user's address in an account the subject does not own, and its user-email claim."""
-    old_claim = _claim_of(f"{USER_EMAIL}{user.account_id}#{old}", user.account_id)
+    old_claim = _claim_of(registration.user_email_claim(user.account_id, old), user.account_id)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         if old_claim is not None:
-            _move_claim(tx, outcome, old_claim, f"{USER_EMAIL}{user.account_id}#{new}", user.account_id, now)
-        _update_user(tx, outcome, user, old, new)
+            _move_claim(
+                tx, outcome, old_claim, registration.user_email_claim(user.account_id, new), user.account_id, now
+            )
+        _update_user(tx, outcome, user, new)
 
     commit(build, _taken_failure("new_claim", "This address is already a user of that account"))
     changed.add(User, user.account_id, user.user_id)

@@ -28,7 +28,6 @@ from lifecycle.registration import registration
 from lifecycle.storage import Account, Claim, Notification, SeatInterval, User
 from lifecycle.storage import users as stored_users
 from lifecycle.storage.accounts import BLOCKED
-from lifecycle.storage.claims import USER_EMAIL
 from lifecycle.storage.transactions import Outcome, commit
 from lifecycle.usage.activity import require_access
 
@@ -99,7 +98,7 @@ def seat_limit(account: Account, settings: Settings) -> int:
 
 
 def _email_claim(account_id: str, email: str) -> str:
-    return f"{USER_EMAIL}{account_id}#{email}"
+    return registration.user_email_claim(account_id, email)
 
 
 # ---------------------------------------------------------------- adding
