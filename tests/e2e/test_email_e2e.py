@@ -6,6 +6,7 @@ Local's tables), and RFC 8058's one-click unsubscribe requests as mail clients s
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -17,7 +18,6 @@ from lifecycle.core.settings import get_settings
 from lifecycle.privacy import consents, privacy
 from local_runtime import template
 from local_runtime.dynamodb_local import LOCAL_AWS_ENV
-from tests.conftest import worker_port
 from tests.e2e.conftest import Runtime
 from tests.rfc_8058 import MULTIPART as RFC_8058_MULTIPART
 from tests.rfc_8058 import MULTIPART_TYPE as RFC_8058_MULTIPART_TYPE
@@ -27,19 +27,22 @@ from tests.rfc_8058 import multipart
 from tests.route_examples import billing_details, registrant
 
 
-def _dynamodb() -> Any:
+def _dynamodb(runtime: Runtime) -> Any:
+    """A client of the runtime's DynamoDB Local (its endpoint is on the runtime's "DynamoDB" line)."""
+    found = re.search(r"^DynamoDB\s+(\S+)", runtime.output(), re.MULTILINE)
+    assert found, runtime.output()
     return boto3.client(
         "dynamodb",
-        endpoint_url=f"http://127.0.0.1:{worker_port()}",
+        endpoint_url=found.group(1),
         region_name=template.LOCAL_REGION,
         aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
     )
 
 
-def snapshot() -> dict[str, list[str]]:
+def snapshot(runtime: Runtime) -> dict[str, list[str]]:
     """Every table of the runtime's stack but the idempotency store (test-only Scans)."""
-    client = _dynamodb()
+    client = _dynamodb(runtime)
     state = {}
     for name in client.list_tables()["TableNames"]:
         if not name.startswith(template.LOCAL_STACK_NAME) or name.endswith("IdempotencyTable"):
@@ -98,9 +101,9 @@ def test_r_reg_3_a_refused_address_at_signup_is_422_and_writes_nothing(
     runtime: Runtime, domain: str, reason: str
 ) -> None:
     tag = _tag("refused")
-    before = snapshot()
+    before = snapshot(runtime)
     refused_email(runtime.post("/signups", json=registrant(tag, email=f"{tag}@{domain}", plan="ticket")), reason)
-    assert snapshot() == before
+    assert snapshot(runtime) == before
 
 
 def test_r_reg_3_a_non_ascii_local_part_is_refused_with_the_reason(runtime: Runtime) -> None:
@@ -116,11 +119,11 @@ def test_r_reg_3_billing_details_over_http_keep_an_idn_and_refuse_a_special_use_
     owner = runtime.token(account["owner_id"], account["id"], "owner")
     path = f"/accounts/{account['id']}/billing-details"
 
-    before = snapshot()
+    before = snapshot(runtime)
     refused_email(
         runtime.put(path, json=billing_details(tag, email="billing@mail.invalid"), token=owner), "special-use"
     )
-    assert snapshot() == before
+    assert snapshot(runtime) == before
 
     given = runtime.put(path, json=billing_details(tag, email="Rechnung@Faß.DE"), token=owner)
     assert given.status_code == 200, given.text
@@ -142,9 +145,9 @@ def _marketing_subscriber(runtime: Runtime) -> tuple[str, str]:
     return key, link.partition("token=")[2]
 
 
-def _withdrawn_how(person_key: str) -> str | None:
+def _withdrawn_how(runtime: Runtime, person_key: str) -> str | None:
     table = template.Resolver(template.load()).table_name("ConsentsTable")
-    item = _dynamodb().get_item(
+    item = _dynamodb(runtime).get_item(
         TableName=table, Key={"person_key": {"S": person_key}, "purpose": {"S": "marketing"}}, ConsistentRead=True
     )["Item"]
     return item.get("withdrawn_how", {}).get("S")
@@ -164,7 +167,7 @@ def test_r_gdpr_9_a_mail_clients_one_click_post_over_http_unsubscribes_with_204(
     person_key, token = _marketing_subscriber(runtime)
     answer = runtime.post(f"/privacy/unsubscribe?token={token}", data=body, headers={"Content-Type": content_type})
     assert (answer.status_code, answer.content) == (204, b""), answer.text
-    assert _withdrawn_how(person_key) == "unsubscribe"
+    assert _withdrawn_how(runtime, person_key) == "unsubscribe"
 
 
 @pytest.mark.parametrize(
@@ -179,9 +182,9 @@ def test_r_gdpr_9_a_mail_clients_one_click_post_over_http_unsubscribes_with_204(
 def test_r_gdpr_9_a_missing_or_garbled_one_click_body_without_a_token_is_400_never_415(
     runtime: Runtime, body: bytes, content_type: str
 ) -> None:
-    before = snapshot()
+    before = snapshot(runtime)
     answer = runtime.post("/privacy/unsubscribe", data=body, headers={"Content-Type": content_type})
     assert answer.status_code == 400, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["code"] == "invalid_token"
-    assert snapshot() == before
+    assert snapshot(runtime) == before

@@ -242,7 +242,10 @@ def canonical_email(address: str) -> str:
     ``ana+deal2@example.com`` and ``ana@example.com`` are one owner's; dots are kept,
     as only some providers ignore them.
     """
-    local, _, domain = email_key(address).rpartition("@")
+    key = email_key(address)
+    local, at, domain = key.rpartition("@")
+    if not at:  # no address at all: counted (rate limits) as given
+        return key
     untagged = local.split("+", 1)[0]
     # A local part that is all tag ("+x") has no name to fall back on; keep it whole.
     return f"{untagged or local}@{domain}"
