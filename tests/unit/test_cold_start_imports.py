@@ -55,3 +55,13 @@ def test_r_pay_14_the_billing_function_imports_python_stdnum_only_when_a_number_
     loaded = _imported_after("functions/billing", "app")
     assert "lifecycle.billing.billing_details" in loaded
     assert not [name for name in loaded if name == "stdnum" or name.startswith("stdnum.")]
+
+
+# Imported where they are used (R-REG-3, R-GDPR-9): an email check, a one-click form.
+ONLY_WHEN_USED = ("email_validator", "dns", "idna", "disposable_email_domains", "multipart")
+
+
+@pytest.mark.parametrize(("code_uri", "module"), [("functions/signup", "app"), ("functions/privacy", "app")])
+def test_r_reg_3_r_gdpr_9_email_and_form_libraries_wait_until_used(code_uri: str, module: str) -> None:
+    loaded = _imported_after(code_uri, module)
+    assert not [name for name in ONLY_WHEN_USED if name in loaded]
