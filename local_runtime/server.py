@@ -234,6 +234,7 @@ class LocalApi:
             ("POST", "/_local/token"): self._mint_token,
             ("PUT", "/_local/clock"): self._set_clock,
             ("GET", "/_local/outbox"): self._outbox,
+            ("PUT", "/_local/vies"): self._set_vies,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -337,6 +338,19 @@ class LocalApi:
         else:
             raise invalid("now", 'an ISO 8601 instant ("…Z") or null')
         return json_response({"now": clock.to_iso(clock.now())})
+
+    def _set_vies(self, request: Request) -> Response:
+        """Switch the VIES stand-in on or off: off, it does not answer, as VIES when a member
+        state's register is down (R-PAY-14: invoices then charge the customer's country's VAT)."""
+        body = _json_body(request, required=True)
+        available = body.get("available")
+        if not isinstance(available, bool):
+            raise invalid("available", "true or false")
+        # Imported here: the layer's billing modules need the functions' environment set first.
+        from lifecycle.billing import vies
+
+        vies.set_local_available(available)
+        return json_response({"available": vies.local_available()})
 
     def _outbox(self, _: Request) -> Response:
         # API.md: oldest first. The file is in sending order, which differs when the clock was

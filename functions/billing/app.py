@@ -22,7 +22,8 @@ app = create_app()
         "Name, email, company, full address and the company data local law requires (R-VOUCH-8). "
         "An EU VAT ID must have its member state's format and the address country's prefix (R-PAY-14). "
         "The details apply from now (`applies_from`), i.e. from the next invoice; invoices already "
-        "issued keep the details they were issued with."
+        "issued keep the details they were issued with. An EU VAT ID outside the vendor's country is "
+        "checked with VIES (R-PAY-14); a VIES that says no or does not answer never stops the saving."
     ),
     tags=["billing"],
     security=allowed("owner"),
@@ -39,7 +40,7 @@ def put_billing_details(
 ) -> billing_details.BillingDetailsView:
     caller = current_principal(app)
     billing_details.require_owner(caller, id)
-    return billing_details.put_for(caller, accounts.load(id), form, clock.now())
+    return billing_details.put_for(caller, accounts.load(id), form, clock.now(), get_settings())
 
 
 @app.get(

@@ -4,22 +4,25 @@ R-VOUCH-8: a real first and last name, a valid email, the company, the full addr
 ``REGION_REQUIRED``) and the company registration where local law wants it (``COMPANY_REGISTRATION``),
 by its check digits. R-PAY-14: a VAT ID valid by its state's check digits (python-stdnum) with the
 prefix of the address's VAT state (``vat_territory``); every version is kept with the instant it
-applies from, so new details apply from the next invoice.
+applies from, so new details apply from the next invoice. An EU VAT ID outside the vendor's country is
+checked with VIES on saving; its confirmation is kept on the version.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lifecycle.accounts import accounts, audit
-from lifecycle.billing import vat_territory
+from lifecycle.billing import vat_territory, vies
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import Forbidden, InvalidField, InvalidVatId, NotFound
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.registration.registration import EmailAddress, NamePart
 from lifecycle.storage import Account, BillingDetailsVersion
 from lifecycle.storage import billing_details as versions
@@ -284,20 +287,51 @@ def require_owner(principal: Principal, account_id: str) -> None:
         raise Forbidden("Only the account's owner gives its billing details")
 
 
-def put_for(principal: Principal, account: Account, form: BillingDetails, now: datetime) -> BillingDetailsView:
+def put_for(
+    principal: Principal, account: Account, form: BillingDetails, now: datetime, settings: Settings | None = None
+) -> BillingDetailsView:
     """R-VOUCH-8, R-PAY-14: a new version applying from ``now``; earlier ones are kept, so
-    an invoice issued before now keeps the details it was issued with."""
+    an invoice issued before now keeps the details it was issued with. An EU VAT ID outside
+    the vendor's country is checked with VIES first; a VIES that says no or does not answer
+    never stops the saving (the version is saved unconfirmed)."""
     require_owner(principal, account.id)
     details = validated(form)
-    version = version_of(account.id, details, principal.user_id, now)
+    confirmation = _checked_on_saving(account.id, details, now, settings or get_settings())
+    version = version_of(account.id, details, principal.user_id, now, confirmation)
     version.save()
     # Ids and outcome only: the details themselves are personal data.
-    audit.event(account.id, "billing_details_updated", principal.user_id, now, vat_id_given=bool(details.vat_id)).save()
+    audit.event(
+        account.id,
+        "billing_details_updated",
+        principal.user_id,
+        now,
+        vat_id_given=bool(details.vat_id),
+        vat_id_confirmed=confirmation is not None,
+    ).save()
     return _view(version)
 
 
-def version_of(account_id: str, details: BillingDetails, actor: str, now: datetime) -> BillingDetailsVersion:
-    """Validated ``details`` as a new version applying from ``now`` (unsaved)."""
+def _checked_on_saving(
+    account_id: str, details: BillingDetails, now: datetime, settings: Settings
+) -> vies.Confirmation | None:
+    """R-PAY-14: VIES's confirmation of an EU VAT ID outside the vendor's country (a customer at
+    home pays its VAT whatever the ID, and an ID elsewhere is no EU VAT ID); None otherwise."""
+    country = details.address.country
+    if not details.vat_id or country == settings.vendor_country or country not in settings.vat_rates:
+        return None
+    return vies.ask(details.vat_id, now, settings, account_id)
+
+
+def version_of(
+    account_id: str,
+    details: BillingDetails,
+    actor: str,
+    now: datetime,
+    confirmation: vies.Confirmation | None = None,
+) -> BillingDetailsVersion:
+    """Validated ``details`` as a new version applying from ``now`` (unsaved), with VIES's
+    ``confirmation`` of their VAT ID if there is one."""
+    kept = confirmation if confirmation is not None and confirmation.vat_id == details.vat_id else None
     return BillingDetailsVersion(
         account_id,
         now,
@@ -313,13 +347,44 @@ def version_of(account_id: str, details: BillingDetails, actor: str, now: dateti
         vat_id=details.vat_id,
         company_registration=details.company_registration,
         updated_by=actor,
+        vat_checked_at=kept.checked_at if kept is not None else None,
+        vat_check_reference=kept.reference if kept is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The details in force at an instant, the instant they apply from (their version's key) and
+    VIES's last confirmation of their VAT ID, if any (R-PAY-14)."""
+
+    details: BillingDetailsView
+    valid_from: datetime
+    confirmation: vies.Confirmation | None
+
+
+def in_force_at(account_id: str, instant: datetime) -> InForce | None:
+    """The details an invoice issued at ``instant`` is made out to, with their VAT ID's confirmation."""
+    item = versions.valid_at(account_id, instant)
+    if item is None:
+        return None
+    confirmation = None
+    if item.vat_id and item.vat_checked_at is not None:
+        confirmation = vies.Confirmation(item.vat_id, item.vat_checked_at, item.vat_check_reference)
+    return InForce(_view(item), item.valid_from, confirmation)
+
+
+def keep_confirmation(account_id: str, in_force: InForce, confirmation: vies.Confirmation) -> bool:
+    """R-PAY-14: keep a newer VIES confirmation on the version ``in_force`` came from (one write);
+    False when that version holds another VAT ID."""
+    return versions.keep_vat_check(
+        account_id, in_force.valid_from, confirmation.vat_id, confirmation.checked_at, confirmation.reference
     )
 
 
 def valid_at(account_id: str, instant: datetime) -> BillingDetailsView | None:
     """The details an invoice issued at ``instant`` is made out to (R-PAY-14), if any."""
-    item = versions.valid_at(account_id, instant)
-    return None if item is None else _view(item)
+    found = in_force_at(account_id, instant)
+    return None if found is None else found.details
 
 
 def get_for(principal: Principal, account_id: str, now: datetime) -> BillingDetailsView:

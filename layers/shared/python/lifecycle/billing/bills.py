@@ -328,7 +328,8 @@ def _charge_and_issue(
             account, draft, now, change, settings, attempt=int(account.charge_attempts or 0)
         )
     except PaymentDeclined as exc:
-        total = invoicing.prepare(draft, now, settings).total
+        # The total the charge was for: VIES is not asked a second time (a confirmation it gave is kept).
+        total = invoicing.prepare(draft, now, settings, ask_vies=False).total
         raise ChargeDeclined(Money(amount=int(total), currency=settings.currency)) from exc
     except invoicing.PurposeIssued as exc:
         raise Moved("issued by a concurrent run") from exc

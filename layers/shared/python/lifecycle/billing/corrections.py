@@ -1,7 +1,8 @@
 """Corrections of the billing details on the latest invoice (R-PAY-13): within the correction window a
 credit note (series CN) cancels it and a reissue (series INV) made out to the new details replaces it,
 each in one transaction guarded by its purpose's claim, so a retry finishes a half-done correction. The
-reissue keeps the original's tax and money (R-PAY-14). docs/ARCHITECTURE.md "Corrections and price changes".
+reissue keeps the original's tax and money, and the VIES confirmation behind its reverse charge
+(R-PAY-14). docs/ARCHITECTURE.md "Corrections and price changes".
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ def credit_note_of(original: Invoice, now: datetime) -> Invoice:
         tax_note=original.tax_note,
         total=-int(original.total),
         billing_details=original.billing_details,
+        vat_check=original.vat_check,
         purpose=CREDIT + original.invoice_id,
         corrects=original.invoice_id,
     )
@@ -216,6 +218,8 @@ def reissue_of(original: Invoice, details: BillingDetailsView, now: datetime) ->
         tax_note=original.tax_note,
         total=int(original.total),
         billing_details=details.model_dump(mode="json"),
+        # The tax is the original's, so is the confirmation that justified its reverse charge.
+        vat_check=original.vat_check,
         purpose=REISSUE + original.invoice_id,
         corrects=original.invoice_id,
         charge_id=original.charge_id,

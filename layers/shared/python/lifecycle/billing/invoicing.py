@@ -18,7 +18,7 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle import notifications
 from lifecycle.accounts import audit
-from lifecycle.billing import billing_details, payments, tax
+from lifecycle.billing import billing_details, payments, tax, vies
 from lifecycle.billing.billing_details import BillingDetailsView
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
@@ -54,6 +54,14 @@ class Line(BaseModel):
     period_seconds: int | None = None
 
 
+class VatCheck(BaseModel):
+    """R-PAY-14: the VIES confirmation that justified an invoice's reverse charge."""
+
+    vat_id: str
+    checked_at: str
+    reference: str | None
+
+
 class InvoiceView(BaseModel):
     """API.md "Invoice" (and credit note)."""
 
@@ -74,6 +82,7 @@ class InvoiceView(BaseModel):
     corrects: str | None
     corrected_by: str | None
     paid_at: str | None
+    vat_check: VatCheck | None
 
     @classmethod
     def of(cls, item: Invoice) -> InvoiceView:
@@ -98,6 +107,7 @@ class InvoiceView(BaseModel):
             corrects=item.corrects,
             corrected_by=item.corrected_by,
             paid_at=_iso(item.paid_at),
+            vat_check=VatCheck.model_validate(item.vat_check) if item.vat_check else None,
         )
 
 
@@ -120,8 +130,10 @@ class Draft:
     period_end: datetime | None = None
     kind: Kind = "invoice"
     corrects: str | None = None
-    # A credit note or reissue copies the original's tax instead of recomputing it.
+    # A credit note or reissue copies the original's tax instead of recomputing it, and with it
+    # the VIES confirmation that justified a reverse charge (API.md "Invoice" ``vat_check``).
     fixed_tax: tax.Treatment | None = None
+    fixed_vat_check: dict[str, Any] | None = None
     details: BillingDetailsView | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # True when a retry of the request makes this same purpose (a period, the first period),
@@ -165,10 +177,21 @@ class AccountMoved(Exception):
         self.labels = labels
 
 
-def prepare(draft: Draft, now: datetime, settings: Settings) -> Invoice:
-    """The unsaved invoice: lines, the details valid now (R-PAY-14), VAT, totals."""
-    details = draft.details if draft.details is not None else billing_details.valid_at(draft.account_id, now)
-    treatment = draft.fixed_tax or tax.treatment(details, settings)
+def prepare(draft: Draft, now: datetime, settings: Settings, ask_vies: bool = True) -> Invoice:
+    """The unsaved invoice: lines, the details valid now (R-PAY-14), VAT, totals. A reverse charge
+    needs VIES's confirmation of the VAT ID, kept from an earlier check or asked for now
+    (``ask_vies``) and kept; it is copied onto the invoice as ``vat_check``."""
+    if draft.details is not None:
+        in_force = None
+        details: BillingDetailsView | None = draft.details
+    else:
+        in_force = billing_details.in_force_at(draft.account_id, now)
+        details = in_force.details if in_force is not None else None
+    if draft.fixed_tax is not None:
+        treatment, vat_check = draft.fixed_tax, draft.fixed_vat_check
+    else:
+        treatment, confirmation = _vat(draft.account_id, details, in_force, now, settings, ask_vies)
+        vat_check = confirmation.as_json() if confirmation is not None else None
     subtotal = draft.subtotal
     tax_cents = treatment.tax_on(subtotal)
     prefix = "inv" if draft.kind == "invoice" else "cn"
@@ -191,7 +214,33 @@ def prepare(draft: Draft, now: datetime, settings: Settings) -> Invoice:
         billing_details=details.model_dump(mode="json") if details is not None else None,
         purpose=draft.purpose,
         corrects=draft.corrects,
+        vat_check=vat_check,
     )
+
+
+def _vat(
+    account_id: str,
+    details: BillingDetailsView | None,
+    in_force: billing_details.InForce | None,
+    now: datetime,
+    settings: Settings,
+    ask_vies: bool,
+) -> tuple[tax.Treatment, vies.Confirmation | None]:
+    """R-PAY-14: the VAT treatment and the confirmation that justified a reverse charge. A kept
+    confirmation too old (or none) is asked for again, once; unconfirmed (invalid, VIES down or
+    slow) the customer is invoiced as a consumer of their country, and the invoice still issues."""
+    kept = in_force.confirmation if in_force is not None else None
+    treatment = tax.treatment(details, settings, kept, now)
+    if treatment.note == tax.REVERSE_CHARGE:
+        return treatment, kept
+    if not ask_vies or details is None or not tax.reverse_charged_once_confirmed(details, settings):
+        return treatment, None
+    asked = vies.ask(str(details.vat_id), now, settings, account_id)
+    if asked is None:
+        return treatment, None
+    if in_force is not None:
+        billing_details.keep_confirmation(account_id, in_force, asked)
+    return tax.treatment(details, settings, asked, now), asked
 
 
 def charge_key(account_id: str, purpose: str, method_ref: str) -> str:

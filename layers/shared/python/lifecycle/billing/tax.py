@@ -1,14 +1,16 @@
 """VAT on invoices (R-PAY-14): which rate applies (the vendor's country's at home, none for an EU business
-with a VAT ID elsewhere (reverse charge), the customer's country's for other EU customers, none outside
-the EU VAT area) and the note an invoice must carry. The address's VAT state decides (``vat_territory``:
-Monaco is France, the Canary Islands are outside); prices are net; the billing details valid at issue decide.
+with a VAT ID elsewhere that VIES confirmed (reverse charge), the customer's country's for other EU
+customers, none outside the EU VAT area) and the note an invoice must carry. The address's VAT state
+decides (``vat_territory``: Monaco is France, the Canary Islands are outside); prices are net; the
+billing details valid at issue decide.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from lifecycle.billing import vat_territory
+from lifecycle.billing import vat_territory, vies
 from lifecycle.billing.billing_details import BillingDetailsView
 from lifecycle.core.money import div_round_half_up
 from lifecycle.core.settings import Settings
@@ -29,7 +31,12 @@ class Treatment:
         return div_round_half_up(subtotal_cents * self.rate_basis_points, 10_000)
 
 
-def treatment(details: BillingDetailsView | None, settings: Settings) -> Treatment:
+def treatment(
+    details: BillingDetailsView | None,
+    settings: Settings,
+    confirmation: vies.Confirmation | None = None,
+    now: datetime | None = None,
+) -> Treatment:
     country = vat_country(details, settings)
     if country is None:
         return Treatment(0, OUTSIDE_EU)
@@ -38,7 +45,13 @@ def treatment(details: BillingDetailsView | None, settings: Settings) -> Treatme
         return Treatment(rates.get(country, 0), None)
     if country not in rates:
         return Treatment(0, OUTSIDE_EU)
-    if details is not None and details.vat_id:
+    # Only a VAT ID VIES confirmed, recently enough at ``now``; unconfirmed it is a consumer's.
+    if (
+        details is not None
+        and details.vat_id
+        and now is not None
+        and vies.confirms(confirmation, details.vat_id, now, settings)
+    ):
         return Treatment(0, REVERSE_CHARGE)
     return Treatment(rates[country], None)
 
@@ -49,3 +62,15 @@ def vat_country(details: BillingDetailsView | None, settings: Settings) -> str |
     if details is None:
         return settings.vendor_country
     return vat_territory.vat_state(details.address.country, details.address.postal_code)
+
+
+_PROBED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def reverse_charged_once_confirmed(details: BillingDetailsView | None, settings: Settings) -> bool:
+    """R-PAY-14: whether a VIES confirmation of the details' VAT ID would reverse-charge them, i.e.
+    whether VIES is worth asking. Decided by ``treatment`` itself, so its territories stay one place."""
+    if details is None or not details.vat_id:
+        return False
+    probe = vies.Confirmation(details.vat_id, _PROBED_AT, None)
+    return treatment(details, settings, probe, _PROBED_AT).note == REVERSE_CHARGE

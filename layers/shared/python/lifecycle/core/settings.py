@@ -207,6 +207,20 @@ class Settings(BaseModel):
     # env VAT_RATES JSON is merged over the defaults.
     vendor_country: str = Field(default="SK", pattern="^[A-Z]{2}$")
     vat_rates: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_VAT_RATES))
+    # R-PAY-14: who confirms a VAT ID before it is reverse-charged ("local": the stand-in that
+    # confirms every ID it is asked about, API.md "VAT IDs and company numbers"; "vies": the EU's
+    # VIES REST API in AWS, which needs ``vies_requester_vat_id``).
+    vat_checker: Literal["local", "vies"] = "local"
+    # The vendor's own VAT ID (e.g. "SK2020123456"), sent as the requester so VIES answers with a
+    # consultation reference, the evidence of the check kept with each reverse-charged invoice.
+    vies_requester_vat_id: str = Field(default="", pattern=r"^([A-Z]{2}[0-9A-Z+*]{2,13})?$")
+    # One attempt per question, never retried: an unanswered VIES invoices as a consumer and
+    # must not hold a request (or the billing run) for long. Seconds per connect or read.
+    vies_timeout_seconds: float = Field(default=3.0, gt=0, le=10)
+    # A confirmation justifies reverse charges this long after its check, then VIES is asked again:
+    # one monthly billing period, so each monthly invoice rests on a check made within the period it
+    # bills (a VAT ID can be deregistered at any time), and VIES is asked about once a month per customer.
+    vies_confirmation_max_age_days: int = Field(default=30, ge=0)
     # R-CREDIT-1: prepaid credit lasts this many months at a constant seat count.
     credit_validity_months: int = Field(default=12, ge=1)
     # R-CREDIT-2: leaving early refunds this share of the remaining credit; the rest is the fee.

@@ -84,7 +84,11 @@ INVENTORY: dict[type[Model], tuple[PersonalField, ...]] = {
         "vat_id",
         "company_registration",
     ),
-    Invoice: (PersonalField("billing_details", "billing", "service", "legal_obligation", kept_by_law=True),),
+    Invoice: (
+        PersonalField("billing_details", "billing", "service", "legal_obligation", kept_by_law=True),
+        # R-PAY-14: the VIES confirmation behind a reverse charge names the VAT ID it confirmed.
+        PersonalField("vat_check", "billing", "service", "legal_obligation", kept_by_law=True),
+    ),
     Session: (
         *_fields("network", "service", "legitimate_interest", "ip", "user_agent"),
         *_fields("usage", "service", "legitimate_interest", "device_id", "at"),

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import Field
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from lifecycle.core import clock
@@ -253,7 +254,8 @@ def masked(details: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def _erase_ended_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
-    """R-GDPR-2: mask the billing details on the ended customer's kept invoices and credit notes."""
+    """R-GDPR-2: mask the billing details (and the VAT ID of their VIES confirmation) on the ended
+    customer's kept invoices and credit notes."""
     account_id = item.subject_key.removeprefix(ACCOUNT)
     with_details = 0
     for invoice in stored_invoices.of_account(account_id, PAGE_SIZE):
@@ -264,10 +266,11 @@ def _erase_ended_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
         if erasing.dry_run or details.get(ERASED_AT) is not None:
             continue
         erasing.budget.check()
-        invoice.update(
-            actions=[Invoice.billing_details.set(masked(details, erasing.now))],
-            condition=Invoice.invoice_id.exists(),
-        )
+        actions: list[Action] = [Invoice.billing_details.set(masked(details, erasing.now))]
+        if invoice.vat_check is not None:
+            # The VAT ID VIES confirmed names the customer as the snapshot's does; date and reference stay.
+            actions.append(Invoice.vat_check.set({**invoice.vat_check, "vat_id": ERASED}))
+        invoice.update(actions=actions, condition=Invoice.invoice_id.exists())
     if not erasing.dry_run:
         _note_on_purge_certificate(account_id, erasing.now)
     kept = {

@@ -38,6 +38,9 @@ class Invoice(Model):
     billing_details = JSONAttribute(null=True)
     # Why it was issued, unique per account (a claim guards it): "first-period", "renewal#<start>" …
     purpose = UnicodeAttribute()
+    # R-PAY-14: the VIES confirmation that justified a reverse charge, {vat_id, checked_at, reference}
+    # (a credit note and a reissue copy their original's, as they copy its tax).
+    vat_check = JSONAttribute(null=True)
     corrects = UnicodeAttribute(null=True)  # a credit note's or reissued invoice's original
     corrected_by = UnicodeAttribute(null=True)  # the credit note that cancelled this invoice
     reissued_as = UnicodeAttribute(null=True)
