@@ -139,6 +139,19 @@ def test_r_gdpr_2_the_sweep_masks_the_billing_details_on_an_ended_customers_kept
     assert not [word for word in PERSONAL if word in document]
 
 
+def test_r_gdpr_2_r_pay_14_the_sweep_masks_the_vat_id_of_a_kept_invoices_vies_confirmation(tables: Settings) -> None:
+    kept_invoices("acc_ended", 1, tables)
+    (invoice,) = invoices_of("acc_ended")
+    check = {"vat_id": "BG123456789", "checked_at": "2026-11-25T12:00:00Z", "reference": "WAPIAAAAZ3kQxQ0c"}
+    invoice.update(actions=[Invoice.vat_check.set(check)])
+
+    erase_due(SweepRequest(), due_at("acc_ended"), _forever, tables)
+
+    (invoice,) = invoices_of("acc_ended")
+    # The check's date and consultation reference stay with the accounting record; the VAT ID goes.
+    assert invoice.vat_check == {**check, "vat_id": "erased"}
+
+
 def test_r_gdpr_2_running_the_sweep_again_changes_nothing(tables: Settings) -> None:
     kept_invoices("acc_ended", 1, tables)
     later = due_at("acc_ended") + timedelta(days=1)

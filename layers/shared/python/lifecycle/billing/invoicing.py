@@ -19,7 +19,6 @@ from pynamodb.transactions import TransactWrite
 from lifecycle import notifications
 from lifecycle.accounts import audit
 from lifecycle.billing import billing_details, payments, tax, vies
-from lifecycle.billing.billing_details import BillingDetailsView
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import BillingDetailsRequired, NotFound, PaymentMethodRequired, ServiceUnavailable
@@ -134,7 +133,8 @@ class Draft:
     # the VIES confirmation that justified a reverse charge (API.md "Invoice" ``vat_check``).
     fixed_tax: tax.Treatment | None = None
     fixed_vat_check: dict[str, Any] | None = None
-    details: BillingDetailsView | None = None
+    # The details in force at issue when the caller read them already (else ``prepare`` reads them).
+    details: billing_details.InForce | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # True when a retry of the request makes this same purpose (a period, the first period),
     # so it replays the provider key: a charge interrupted by contention then stands for the
@@ -181,16 +181,12 @@ def prepare(draft: Draft, now: datetime, settings: Settings, ask_vies: bool = Tr
     """The unsaved invoice: lines, the details valid now (R-PAY-14), VAT, totals. A reverse charge
     needs VIES's confirmation of the VAT ID, kept from an earlier check or asked for now
     (``ask_vies``) and kept; it is copied onto the invoice as ``vat_check``."""
-    if draft.details is not None:
-        in_force = None
-        details: BillingDetailsView | None = draft.details
-    else:
-        in_force = billing_details.in_force_at(draft.account_id, now)
-        details = in_force.details if in_force is not None else None
+    in_force = draft.details if draft.details is not None else billing_details.in_force_at(draft.account_id, now)
+    details = in_force.details if in_force is not None else None
     if draft.fixed_tax is not None:
         treatment, vat_check = draft.fixed_tax, draft.fixed_vat_check
     else:
-        treatment, confirmation = _vat(draft.account_id, details, in_force, now, settings, ask_vies)
+        treatment, confirmation = _vat(draft.account_id, in_force, now, settings, ask_vies)
         vat_check = confirmation.as_json() if confirmation is not None else None
     subtotal = draft.subtotal
     tax_cents = treatment.tax_on(subtotal)
@@ -219,27 +215,23 @@ def prepare(draft: Draft, now: datetime, settings: Settings, ask_vies: bool = Tr
 
 
 def _vat(
-    account_id: str,
-    details: BillingDetailsView | None,
-    in_force: billing_details.InForce | None,
-    now: datetime,
-    settings: Settings,
-    ask_vies: bool,
+    account_id: str, in_force: billing_details.InForce | None, now: datetime, settings: Settings, ask_vies: bool
 ) -> tuple[tax.Treatment, vies.Confirmation | None]:
     """R-PAY-14: the VAT treatment and the confirmation that justified a reverse charge. A kept
     confirmation too old (or none) is asked for again, once; unconfirmed (invalid, VIES down or
     slow) the customer is invoiced as a consumer of their country, and the invoice still issues."""
-    kept = in_force.confirmation if in_force is not None else None
+    if in_force is None:
+        return tax.treatment(None, settings), None
+    details, kept = in_force.details, in_force.confirmation
     treatment = tax.treatment(details, settings, kept, now)
     if treatment.note == tax.REVERSE_CHARGE:
         return treatment, kept
-    if not ask_vies or details is None or not tax.reverse_charged_once_confirmed(details, settings):
+    if not ask_vies or not tax.reverse_charged_once_confirmed(details, settings):
         return treatment, None
     asked = vies.ask(str(details.vat_id), now, settings, account_id)
     if asked is None:
         return treatment, None
-    if in_force is not None:
-        billing_details.keep_confirmation(account_id, in_force, asked)
+    billing_details.keep_confirmation(account_id, in_force, asked)
     return tax.treatment(details, settings, asked, now), asked
 
 

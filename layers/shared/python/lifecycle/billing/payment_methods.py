@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 from lifecycle.accounts import accounts, audit
 from lifecycle.accounts.accounts import AccountView
 from lifecycle.billing import billing_details, bills, payments, subscriptions
-from lifecycle.billing.billing_details import BillingDetailsView
+from lifecycle.billing.billing_details import InForce
 from lifecycle.billing.invoicing import AccountChange, AccountMoved, InvoiceView, charge_and_issue
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import BillingDetailsRequired, Conflict, Forbidden
@@ -60,7 +60,7 @@ def put_for(
     account = accounts.load(account_id)
     if account.status in ENDED:
         raise Conflict("The account has ended")
-    details = billing_details.valid_at(account.id, now)
+    details = billing_details.in_force_at(account.id, now)
     if details is None:
         raise BillingDetailsRequired("Give the billing details first: invoices are made out to them (R-VOUCH-8)")
     previous = account.payment_method_ref if account.has_payment_method else None
@@ -92,7 +92,7 @@ def _after_attach(
     account: Account,
     now: datetime,
     settings: Settings,
-    details: BillingDetailsView,
+    details: InForce,
     previous: str | None = None,
 ) -> tuple[Invoice | None, bool]:
     """The invoice of an immediate charge, and whether ``account`` now shows what is stored
@@ -114,12 +114,12 @@ def _after_attach(
 
 
 def _end_trial(
-    principal: Principal, account: Account, now: datetime, settings: Settings, details: BillingDetailsView
+    principal: Principal, account: Account, now: datetime, settings: Settings, details: InForce
 ) -> tuple[Invoice | None, bool]:
     """R-PAY-4 (during the trial) or R-PAY-3 (after it expired): the first period, charged now."""
     rule = "R-PAY-4" if account.status == AccountStatus.TRIALING else "R-PAY-3"
     period, draft = subscriptions.first_period(account, now, rule, settings)
-    draft.details = details  # valid at ``now``, read by the request already (R-PAY-14)
+    draft.details = details  # valid at ``now`` with their VAT ID's confirmation, read already (R-PAY-14)
     event = audit.event(account.id, "trial_ended_by_payment_method", principal.user_id, now, rule=rule)
 
     def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice | None) -> None:

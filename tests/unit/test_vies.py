@@ -1,0 +1,454 @@
+"""R-PAY-14: the reverse charge only for a VAT ID the EU's VIES service confirmed. The treatment with
+and without a fresh or stale confirmation; the VIES REST checker against canned answers served from a
+local HTTP server (no network); the local stand-in; and, over moto, when VIES is asked (saving the
+billing details, an invoice whose kept confirmation is too old) and what the invoices keep.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from lifecycle.billing import tax, vies
+from lifecycle.billing.billing_details import BillingDetailsView
+from lifecycle.billing.vies import Confirmation, LocalChecker, Unavailable, ViesChecker
+from lifecycle.core import clock
+from lifecycle.core.settings import Settings
+from lifecycle.storage import AuditEvent, BillingDetailsVersion, Invoice
+from tests.support import billing_details_body, call, owner_of, pay, run_schedule
+from tests.unit.test_signup import NOW, TRIAL
+
+SETTINGS = Settings()
+REQUESTER = "SK2020123456"
+
+# Canned VIES answers in the shape of the Commission's published contract for
+# POST …/vies/rest-api/check-vat-number ("Vies on-the-Web Endpoint", swagger 2.0; mirrored in
+# conedevelopment/vies-php openapi.yml): a CheckVatResponse on 200 and a CommonResponse
+# {actionSucceed, errorWrappers: [{error, message}]} on 400/500. Values are illustrative ("---" is
+# what VIES answers for a name or address a member state does not disclose); no live call is made.
+VALID = {
+    "countryCode": "DE",
+    "vatNumber": "136695976",
+    "requestDate": "2026-11-25T12:00:00.123Z",
+    "valid": True,
+    "requestIdentifier": "WAPIAAAAZ3kQxQ0c",
+    "name": "---",
+    "address": "---",
+    "traderName": "",
+    "traderStreet": "",
+    "traderPostalCode": "",
+    "traderCity": "",
+    "traderCompanyType": "",
+    "traderNameMatch": "NOT_PROCESSED",
+    "traderStreetMatch": "NOT_PROCESSED",
+    "traderPostalCodeMatch": "NOT_PROCESSED",
+    "traderCityMatch": "NOT_PROCESSED",
+    "traderCompanyTypeMatch": "NOT_PROCESSED",
+}
+INVALID = {**VALID, "valid": False, "requestIdentifier": "WAPIAAAAZ3kQxQ0d"}
+MS_UNAVAILABLE = {"actionSucceed": False, "errorWrappers": [{"error": "MS_UNAVAILABLE", "message": None}]}
+INVALID_INPUT = {"actionSucceed": False, "errorWrappers": [{"error": "INVALID_INPUT", "message": None}]}
+
+
+def details(country: str = "DE", vat_id: str | None = "DE136695976", region: str | None = None) -> BillingDetailsView:
+    body = billing_details_body(country=country, vat_id=vat_id, company_registration=None, region=region)
+    return BillingDetailsView.model_validate({**body, "applies_from": "2026-11-01T00:00:00Z", "updated_at": "x"})
+
+
+def confirmed(vat_id: str = "DE136695976", age: timedelta = timedelta(days=1)) -> Confirmation:
+    return Confirmation(vat_id, NOW - age, "WAPIAAAAZ3kQxQ0c")
+
+
+# ---------------------------------------------------------------- the treatment
+
+
+def test_r_pay_14_a_fresh_vies_confirmation_reverse_charges_an_eu_business_abroad() -> None:
+    treatment = tax.treatment(details(), SETTINGS, confirmed(), NOW)
+    assert (treatment.rate_basis_points, treatment.note) == (0, tax.REVERSE_CHARGE)
+    assert treatment.tax_on(1900) == 0
+
+
+def test_r_pay_14_without_a_confirmation_an_eu_business_abroad_pays_its_countrys_vat() -> None:
+    for treatment in (tax.treatment(details(), SETTINGS), tax.treatment(details(), SETTINGS, None, NOW)):
+        # Germany's 19 % on 19.00: invoiced as a consumer, no reverse-charge note.
+        assert (treatment.rate_basis_points, treatment.note, treatment.tax_on(1900)) == (1900, None, 361)
+
+
+def test_r_pay_14_a_confirmation_older_than_the_max_age_no_longer_reverse_charges() -> None:
+    limit = timedelta(days=SETTINGS.vies_confirmation_max_age_days)
+    assert limit == timedelta(days=30)
+    assert tax.treatment(details(), SETTINGS, confirmed(age=limit), NOW).note == tax.REVERSE_CHARGE
+    stale = tax.treatment(details(), SETTINGS, confirmed(age=limit + timedelta(seconds=1)), NOW)
+    assert (stale.rate_basis_points, stale.note) == (1900, None)
+    shorter = SETTINGS.model_copy(update={"vies_confirmation_max_age_days": 7})
+    assert tax.treatment(details(), shorter, confirmed(age=timedelta(days=8)), NOW).note is None
+
+
+def test_r_pay_14_a_confirmation_of_another_vat_id_or_dated_later_does_not_count() -> None:
+    other = tax.treatment(details(), SETTINGS, confirmed(vat_id="DE811907980"), NOW)
+    assert (other.rate_basis_points, other.note) == (1900, None)
+    later = tax.treatment(details(), SETTINGS, confirmed(age=-timedelta(seconds=1)), NOW)
+    assert later.note is None
+
+
+def test_r_pay_14_at_home_and_outside_the_eu_a_confirmation_changes_nothing() -> None:
+    home = tax.treatment(details("SK", "SK2020123456"), SETTINGS, confirmed("SK2020123456"), NOW)
+    assert (home.rate_basis_points, home.note) == (2300, None)
+    abroad = tax.treatment(details("US", "US123456789", region="NY"), SETTINGS, confirmed("US123456789"), NOW)
+    assert (abroad.rate_basis_points, abroad.note) == (0, tax.OUTSIDE_EU)
+
+
+def test_r_pay_14_vies_is_worth_asking_only_where_a_confirmation_would_reverse_charge() -> None:
+    assert tax.reverse_charged_once_confirmed(details(), SETTINGS)
+    assert not tax.reverse_charged_once_confirmed(details(vat_id=None), SETTINGS)
+    assert not tax.reverse_charged_once_confirmed(details("SK", "SK2020123456"), SETTINGS)
+    assert not tax.reverse_charged_once_confirmed(details("US", "US123456789", region="NY"), SETTINGS)
+    assert not tax.reverse_charged_once_confirmed(None, SETTINGS)
+
+
+# ---------------------------------------------------------------- the VIES REST checker
+
+
+@dataclass
+class FakeVies:
+    """A tiny VIES: records each request's JSON body; answers ``answer`` (status, body), after
+    ``delay`` seconds unless ``release`` is set."""
+
+    url: str = ""
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    answer: tuple[int, Any] = (200, VALID)
+    delay: float = 0.0
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.seen.append(json.loads(request.get_data(as_text=True) or "null"))
+        self.headers.append({"method": request.method, "path": request.path, **dict(request.headers)})
+        if self.delay:
+            self.release.wait(self.delay)
+        status, body = self.answer
+        text = body if isinstance(body, str) else json.dumps(body)
+        return Response(text, status=status, content_type="application/json")(environ, start_response)
+
+
+@pytest.fixture
+def fake_vies() -> Iterator[FakeVies]:
+    fake = FakeVies()
+    server = make_server("127.0.0.1", 0, fake, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.port}/taxation_customs/vies/rest-api/check-vat-number"
+    yield fake
+    fake.release.set()
+    server.shutdown()
+    thread.join()
+
+
+def checker(fake: FakeVies, timeout: float = 5) -> ViesChecker:
+    return ViesChecker(REQUESTER, url=fake.url, timeout=timeout)
+
+
+def test_r_pay_14_the_vies_checker_sends_the_documented_request_and_keeps_the_consultation_reference(
+    fake_vies: FakeVies,
+) -> None:
+    found = checker(fake_vies).check("DE136695976", NOW)
+
+    assert found == Confirmation("DE136695976", NOW, "WAPIAAAAZ3kQxQ0c")
+    assert fake_vies.seen == [
+        {
+            "countryCode": "DE",
+            "vatNumber": "136695976",
+            "requesterMemberStateCode": "SK",
+            "requesterNumber": "2020123456",
+        }
+    ]
+    (sent,) = fake_vies.headers
+    assert (sent["method"], sent["path"]) == ("POST", "/taxation_customs/vies/rest-api/check-vat-number")
+    assert sent["Content-Type"] == "application/json"
+    assert vies.VIES_CHECK_URL == "https://ec.europa.eu/taxation_customs/vies/rest-api/check-vat-number"
+
+
+def test_r_pay_14_greece_is_asked_under_its_vat_prefix_el(fake_vies: FakeVies) -> None:
+    checker(fake_vies).check("EL094259216", NOW)
+    assert (fake_vies.seen[0]["countryCode"], fake_vies.seen[0]["vatNumber"]) == ("EL", "094259216")
+
+
+@pytest.mark.parametrize("answer", [(200, INVALID), (400, INVALID_INPUT)], ids=["valid-false", "invalid-input"])
+def test_r_pay_14_vies_saying_no_is_no_confirmation(fake_vies: FakeVies, answer: tuple[int, Any]) -> None:
+    fake_vies.answer = answer
+    assert checker(fake_vies).check("DE136695976", NOW) is None
+    assert len(fake_vies.seen) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (500, MS_UNAVAILABLE),
+        (200, {**MS_UNAVAILABLE, "errorWrappers": [{"error": "SERVICE_UNAVAILABLE"}]}),
+        (503, "<html>maintenance</html>"),
+        (200, "not json"),
+        (200, {"countryCode": "DE", "vatNumber": "136695976"}),
+        (200, [VALID]),
+    ],
+    ids=["ms-unavailable", "not-succeeded-on-200", "503-html", "bad-json", "no-verdict", "not-an-object"],
+)
+def test_r_pay_14_vies_errors_and_garbage_are_unavailable_after_one_attempt(
+    fake_vies: FakeVies, answer: tuple[int, Any]
+) -> None:
+    fake_vies.answer = answer
+    with pytest.raises(Unavailable):
+        checker(fake_vies).check("DE136695976", NOW)
+    assert len(fake_vies.seen) == 1  # never retried
+
+
+def test_r_pay_14_a_slow_vies_times_out_after_one_attempt(fake_vies: FakeVies) -> None:
+    fake_vies.delay = 10
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        checker(fake_vies, timeout=0.3).check("DE136695976", NOW)
+    assert time.monotonic() - started < 3
+    assert len(fake_vies.seen) == 1
+
+
+def test_r_pay_14_an_unreachable_vies_is_unavailable() -> None:
+    with pytest.raises(Unavailable):
+        ViesChecker(REQUESTER, url="http://127.0.0.1:9/check-vat-number", timeout=1).check("DE136695976", NOW)
+
+
+@dataclass
+class RecordingLogger:
+    lines: list[str] = field(default_factory=list)
+
+    def __getattr__(self, level: str) -> Any:
+        def log(*args: Any, **kwargs: Any) -> None:
+            self.lines.append(f"{level} {args!r} {kwargs!r}")
+
+        return log
+
+
+def test_the_vies_checker_logs_outcomes_and_ids_never_the_vat_id(
+    fake_vies: FakeVies, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = RecordingLogger()
+    monkeypatch.setattr(vies, "logger", log)
+    fake_vies.answer = (500, MS_UNAVAILABLE)
+    with pytest.raises(Unavailable):
+        checker(fake_vies).check("DE136695976", NOW)
+    monkeypatch.setattr(vies, "checker_for", lambda settings: checker(fake_vies))
+    assert vies.ask("DE136695976", NOW, SETTINGS, "acc_1") is None
+
+    assert any("MS_UNAVAILABLE" in line for line in log.lines)
+    assert any("acc_1" in line and "unavailable" in line for line in log.lines)
+    assert not any("136695976" in line for line in log.lines)
+
+
+# ---------------------------------------------------------------- choosing, and the local stand-in
+
+
+def test_r_pay_14_the_checker_is_the_settings_choice() -> None:
+    assert isinstance(vies.checker_for(SETTINGS), LocalChecker)
+    settings = Settings.from_env(
+        {
+            "VAT_CHECKER": "vies",
+            "VIES_REQUESTER_VAT_ID": REQUESTER,
+            "VIES_TIMEOUT_SECONDS": "2.5",
+            "VIES_CONFIRMATION_MAX_AGE_DAYS": "14",
+        }
+    )
+    chosen = vies.checker_for(settings)
+    assert chosen == ViesChecker(REQUESTER, timeout=2.5)
+    assert settings.vies_confirmation_max_age_days == 14
+    with pytest.raises(ValueError, match="vies_requester_vat_id"):
+        vies.checker_for(Settings(vat_checker="vies"))
+    with pytest.raises(ValidationError):
+        Settings.from_env({"VIES_REQUESTER_VAT_ID": "sk 2020123456"})
+
+
+@pytest.fixture
+def vies_down() -> Iterator[None]:
+    """The local stand-in does not answer, as VIES when a member state's register is down."""
+    vies.set_local_available(False)
+    yield
+    vies.set_local_available(True)
+
+
+def test_r_pay_14_the_local_stand_in_confirms_with_a_deterministic_reference() -> None:
+    first = LocalChecker().check("BG123456789", NOW)
+    assert first == LocalChecker().check("BG123456789", NOW)
+    assert first is not None
+    assert str(first.reference).startswith("LOCAL")
+    assert (first.vat_id, first.checked_at) == ("BG123456789", NOW)
+    assert LocalChecker().check("BG123456789", NOW + timedelta(seconds=1)) != first
+
+
+@pytest.mark.usefixtures("vies_down")
+def test_r_pay_14_the_local_stand_in_switched_off_is_unavailable() -> None:
+    with pytest.raises(Unavailable):
+        LocalChecker().check("BG123456789", NOW)
+    assert vies.ask("BG123456789", NOW, SETTINGS, "acc_1") is None
+
+
+# ---------------------------------------------------------------- when VIES is asked, what is kept (moto)
+
+
+@dataclass
+class Counting:
+    """The local stand-in, counting the VAT IDs it is asked about."""
+
+    asked: list[str] = field(default_factory=list)
+
+    def check(self, vat_id: str, now: datetime) -> Confirmation | None:
+        self.asked.append(vat_id)
+        return LocalChecker().check(vat_id, now)
+
+
+@pytest.fixture
+def counting(monkeypatch: pytest.MonkeyPatch) -> Counting:
+    found = Counting()
+    monkeypatch.setattr(vies, "checker_for", lambda settings: found)
+    return found
+
+
+def signed_up() -> dict[str, Any]:
+    reply = call("POST", "/signups", body=TRIAL)  # the ticket plan, monthly, 19.00
+    assert reply.status == 201, reply.body
+    return dict(reply.body)
+
+
+def version_of(account: dict[str, Any]) -> BillingDetailsVersion:
+    (version,) = BillingDetailsVersion.query(account["id"], consistent_read=True)
+    return version
+
+
+def saved_event(account: dict[str, Any]) -> dict[str, Any]:
+    (event,) = [e for e in AuditEvent.query(account["id"]) if e.type == "billing_details_updated"]
+    return dict(event.details.as_dict())  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.usefixtures("world", "payments_journal", "outbox")
+def test_r_pay_14_a_vat_id_vies_confirmed_on_saving_reverse_charges_the_first_invoice_with_its_vat_check(
+    counting: Counting,
+) -> None:
+    account = signed_up()
+    paid = pay(account)  # Bulgarian details with a VAT ID, then a card
+
+    assert paid.status == 200, paid.body
+    assert counting.asked == ["BG123456789"]  # once, on saving; the invoice used the kept confirmation
+    version = version_of(account)
+    expected = LocalChecker().check("BG123456789", NOW)
+    assert expected is not None
+    assert (version.vat_checked_at, version.vat_check_reference) == (NOW, expected.reference)
+    invoice = paid.body["invoice"]
+    assert (invoice["tax"]["amount"], invoice["tax_note"]) == (0, tax.REVERSE_CHARGE)
+    assert invoice["vat_check"] == {
+        "vat_id": "BG123456789",
+        "checked_at": "2026-11-25T12:00:00Z",
+        "reference": version.vat_check_reference,
+    }
+    read = call("GET", f"/accounts/{account['id']}/invoices/{invoice['id']}", claims=owner_of(account))
+    assert read.body["vat_check"] == invoice["vat_check"]
+    assert saved_event(account) == {"vat_id_given": True, "vat_id_confirmed": True}
+
+
+@pytest.mark.usefixtures("world", "payments_journal", "outbox", "vies_down")
+def test_r_pay_14_vies_down_never_blocks_saving_and_the_invoice_charges_the_customers_countrys_vat() -> None:
+    account = signed_up()
+    paid = pay(account)  # asserts the details were saved (200)
+
+    assert paid.status == 200, paid.body
+    version = version_of(account)
+    assert (version.vat_id, version.vat_checked_at, version.vat_check_reference) == ("BG123456789", None, None)
+    assert saved_event(account) == {"vat_id_given": True, "vat_id_confirmed": False}
+    invoice = paid.body["invoice"]
+    # Invoiced as a Bulgarian consumer: 20 % on 19.00, no reverse-charge note, no vat_check.
+    assert (invoice["tax"]["amount"], invoice["total"]["amount"], invoice["tax_note"]) == (380, 2280, None)
+    assert invoice["vat_check"] is None
+    assert Invoice.get(account["id"], invoice["id"]).vat_check is None
+
+
+@pytest.mark.usefixtures("world", "payments_journal", "outbox")
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"country": "SK", "vat_id": "SK1234567890", "company_registration": "12345678"},
+        {"country": "DE", "vat_id": None, "company_registration": None},
+        {"country": "US", "region": "NY", "vat_id": "US123456789", "company_registration": None},
+    ],
+    ids=["at-home", "no-vat-id", "outside-the-eu"],
+)
+def test_r_pay_14_vies_is_not_asked_where_no_reverse_charge_could_follow(
+    counting: Counting, given: dict[str, Any]
+) -> None:
+    paid = pay(signed_up(), **given)
+    assert paid.status == 200, paid.body
+    assert counting.asked == []
+    assert paid.body["invoice"]["vat_check"] is None
+
+
+@pytest.mark.usefixtures("world", "payments_journal", "outbox")
+def test_r_pay_14_a_confirmation_too_old_is_asked_for_again_at_the_renewal_and_unconfirmed_is_a_consumer(
+    counting: Counting,
+) -> None:
+    account = signed_up()
+    assert pay(account).status == 200  # checked on saving, 25 November 12:00
+
+    # 25 December: the confirmation is 29.5 days old, still fresh; not asked again.
+    renewal = _renewal_at(account, datetime(2026, 12, 25, 1, tzinfo=UTC))
+    assert renewal["vat_check"]["checked_at"] == "2026-11-25T12:00:00Z"
+    assert counting.asked == ["BG123456789"]
+
+    # 25 January: 61 days old; VIES is asked once more and its confirmation kept.
+    renewal = _renewal_at(account, datetime(2027, 1, 25, 1, tzinfo=UTC))
+    assert (renewal["tax"]["amount"], renewal["tax_note"]) == (0, tax.REVERSE_CHARGE)
+    assert renewal["vat_check"]["checked_at"] == "2027-01-25T01:00:00Z"
+    assert version_of(account).vat_checked_at == datetime(2027, 1, 25, 1, tzinfo=UTC)
+    assert counting.asked == ["BG123456789"] * 2
+
+    # 25 February: 31 days old and VIES is down: a Bulgarian consumer's 20 %, the invoice still issues.
+    vies.set_local_available(False)
+    try:
+        renewal = _renewal_at(account, datetime(2027, 2, 25, 1, tzinfo=UTC))
+    finally:
+        vies.set_local_available(True)
+    assert (renewal["tax"]["amount"], renewal["tax_note"], renewal["vat_check"]) == (380, None, None)
+    assert renewal["period_start"] == "2027-02-25T00:00:00Z"
+    assert counting.asked == ["BG123456789"] * 3
+
+
+def _renewal_at(account: dict[str, Any], instant: datetime) -> dict[str, Any]:
+    clock.set_now(instant)
+    assert run_schedule("billing-run")["changed"] == 1
+    reply = call("GET", f"/accounts/{account['id']}/invoices", claims=owner_of(account))
+    newest = reply.body["items"][0]
+    assert newest["issued_at"] == clock.to_iso(instant)
+    return dict(newest)
+
+
+@pytest.mark.usefixtures("world", "payments_journal", "outbox")
+def test_r_pay_13_r_pay_14_a_credit_note_and_its_reissue_keep_the_vat_check_with_the_tax() -> None:
+    account = signed_up()
+    original = pay(account).body["invoice"]
+    assert original["vat_check"] is not None
+
+    corrected = call(
+        "POST",
+        f"/accounts/{account['id']}/invoices/{original['id']}/corrections",
+        body={"billing_details": billing_details_body(company="Example Holding Ltd")},
+        claims=owner_of(account),
+    )
+
+    assert corrected.status == 201, corrected.body
+    note, reissued = corrected.body["credit_note"], corrected.body["invoice"]
+    assert note["vat_check"] == reissued["vat_check"] == original["vat_check"]
+    assert (note["tax_note"], reissued["tax_note"]) == (tax.REVERSE_CHARGE, tax.REVERSE_CHARGE)
