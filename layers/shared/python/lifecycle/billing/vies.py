@@ -7,6 +7,7 @@ API). A VIES that does not answer is ``Unavailable``, never an invalid ID. docs/
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import threading
 import urllib.error
@@ -161,8 +162,9 @@ class ViesChecker:
             # Status and VIES's error codes only: the request body holds the VAT IDs.
             logger.warning("VIES unavailable", extra={"status": status, "errors": errors})
             raise Unavailable(f"VIES answered {status}") from None
-        except (OSError, ValueError) as exc:
-            # OSError covers URLError and timeouts; ValueError bad JSON. Only the type is logged.
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # OSError covers URLError and timeouts, HTTPException a broken answer (IncompleteRead,
+            # BadStatusLine), ValueError bad JSON. Only the type is logged.
             logger.warning("VIES unavailable", extra={"error": type(exc).__name__})
             raise Unavailable("VIES could not be reached") from exc
         if not isinstance(answer, dict):
