@@ -289,7 +289,11 @@ def test_r_pay_14_the_local_stand_in_confirms_with_a_deterministic_reference() -
     assert first is not None
     assert str(first.reference).startswith("LOCAL")
     assert (first.vat_id, first.checked_at) == ("BG123456789", NOW)
-    assert LocalChecker().check("BG123456789", NOW + timedelta(seconds=1)) != first
+    later = LocalChecker().check("BG123456789", NOW + timedelta(days=1))
+    assert later == Confirmation("BG123456789", NOW + timedelta(days=1), first.reference)
+    other = LocalChecker().check("DE136695976", NOW)
+    assert other is not None
+    assert other.reference != first.reference
 
 
 @pytest.mark.usefixtures("vies_down")
