@@ -6,17 +6,20 @@ hall, a post office); the same country elsewhere keeps its rate.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from lifecycle.billing import tax, vat_territory
+from lifecycle.billing import tax, vat_territory, vies
 from lifecycle.billing.billing_details import COUNTRIES, Address, BillingDetailsView
 from lifecycle.billing.tax import OUTSIDE_EU, REVERSE_CHARGE, Treatment
 from lifecycle.core.settings import DEFAULT_VAT_RATES, Settings
 from tests.support import VAT_PLACES as PLACES
 from tests.support import call, pay
 from tests.unit.test_signup import TRIAL
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 OUTSIDE_NOTE = "Outside the scope of EU VAT: the service is supplied outside the EU VAT area."
 
@@ -66,7 +69,8 @@ def test_r_pay_14_the_same_country_elsewhere_keeps_its_rate(
 def test_r_pay_14_monaco_is_invoiced_as_france() -> None:
     assert tax.treatment(view("MC", "98000"), Settings()) == Treatment(DEFAULT_VAT_RATES["FR"], None)
     business = view("MC", "98000", vat_id="FR61954506077")
-    assert tax.treatment(business, Settings()) == Treatment(0, REVERSE_CHARGE)
+    confirmed = vies.Confirmation("FR61954506077", NOW, "ref")
+    assert tax.treatment(business, Settings(), confirmed, NOW) == Treatment(0, REVERSE_CHARGE)
 
 
 def test_r_pay_14_the_isle_of_man_is_invoiced_as_the_uk_outside_the_eu() -> None:

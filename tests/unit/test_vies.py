@@ -284,13 +284,13 @@ def vies_down() -> Iterator[None]:
 
 
 def test_r_pay_14_the_local_stand_in_confirms_with_a_deterministic_reference() -> None:
-    first = LocalChecker().check("BG123456789", NOW)
-    assert first == LocalChecker().check("BG123456789", NOW)
+    first = LocalChecker().check("BG175074752", NOW)
+    assert first == LocalChecker().check("BG175074752", NOW)
     assert first is not None
     assert str(first.reference).startswith("LOCAL")
-    assert (first.vat_id, first.checked_at) == ("BG123456789", NOW)
-    later = LocalChecker().check("BG123456789", NOW + timedelta(days=1))
-    assert later == Confirmation("BG123456789", NOW + timedelta(days=1), first.reference)
+    assert (first.vat_id, first.checked_at) == ("BG175074752", NOW)
+    later = LocalChecker().check("BG175074752", NOW + timedelta(days=1))
+    assert later == Confirmation("BG175074752", NOW + timedelta(days=1), first.reference)
     other = LocalChecker().check("DE136695976", NOW)
     assert other is not None
     assert other.reference != first.reference
@@ -299,8 +299,8 @@ def test_r_pay_14_the_local_stand_in_confirms_with_a_deterministic_reference() -
 @pytest.mark.usefixtures("vies_down")
 def test_r_pay_14_the_local_stand_in_switched_off_is_unavailable() -> None:
     with pytest.raises(Unavailable):
-        LocalChecker().check("BG123456789", NOW)
-    assert vies.ask("BG123456789", NOW, SETTINGS, "acc_1") is None
+        LocalChecker().check("BG175074752", NOW)
+    assert vies.ask("BG175074752", NOW, SETTINGS, "acc_1") is None
 
 
 # ---------------------------------------------------------------- when VIES is asked, what is kept (moto)
@@ -348,15 +348,15 @@ def test_r_pay_14_a_vat_id_vies_confirmed_on_saving_reverse_charges_the_first_in
     paid = pay(account)  # Bulgarian details with a VAT ID, then a card
 
     assert paid.status == 200, paid.body
-    assert counting.asked == ["BG123456789"]  # once, on saving; the invoice used the kept confirmation
+    assert counting.asked == ["BG175074752"]  # once, on saving; the invoice used the kept confirmation
     version = version_of(account)
-    expected = LocalChecker().check("BG123456789", NOW)
+    expected = LocalChecker().check("BG175074752", NOW)
     assert expected is not None
     assert (version.vat_checked_at, version.vat_check_reference) == (NOW, expected.reference)
     invoice = paid.body["invoice"]
     assert (invoice["tax"]["amount"], invoice["tax_note"]) == (0, tax.REVERSE_CHARGE)
     assert invoice["vat_check"] == {
-        "vat_id": "BG123456789",
+        "vat_id": "BG175074752",
         "checked_at": "2026-11-25T12:00:00Z",
         "reference": version.vat_check_reference,
     }
@@ -372,7 +372,7 @@ def test_r_pay_14_vies_down_never_blocks_saving_and_the_invoice_charges_the_cust
 
     assert paid.status == 200, paid.body
     version = version_of(account)
-    assert (version.vat_id, version.vat_checked_at, version.vat_check_reference) == ("BG123456789", None, None)
+    assert (version.vat_id, version.vat_checked_at, version.vat_check_reference) == ("BG175074752", None, None)
     assert saved_event(account) == {"vat_id_given": True, "vat_id_confirmed": False}
     invoice = paid.body["invoice"]
     # Invoiced as a Bulgarian consumer: 20 % on 19.00, no reverse-charge note, no vat_check.
@@ -385,7 +385,7 @@ def test_r_pay_14_vies_down_never_blocks_saving_and_the_invoice_charges_the_cust
 @pytest.mark.parametrize(
     "given",
     [
-        {"country": "SK", "vat_id": "SK1234567890", "company_registration": "12345678"},
+        {"country": "SK", "vat_id": "SK1078449064", "company_registration": "31322832"},
         {"country": "DE", "vat_id": None, "company_registration": None},
         {"country": "US", "region": "NY", "vat_id": "US123456789", "company_registration": None},
     ],
@@ -410,14 +410,14 @@ def test_r_pay_14_a_confirmation_too_old_is_asked_for_again_at_the_renewal_and_u
     # 25 December: the confirmation is 29.5 days old, still fresh; not asked again.
     renewal = _renewal_at(account, datetime(2026, 12, 25, 1, tzinfo=UTC))
     assert renewal["vat_check"]["checked_at"] == "2026-11-25T12:00:00Z"
-    assert counting.asked == ["BG123456789"]
+    assert counting.asked == ["BG175074752"]
 
     # 25 January: 61 days old; VIES is asked once more and its confirmation kept.
     renewal = _renewal_at(account, datetime(2027, 1, 25, 1, tzinfo=UTC))
     assert (renewal["tax"]["amount"], renewal["tax_note"]) == (0, tax.REVERSE_CHARGE)
     assert renewal["vat_check"]["checked_at"] == "2027-01-25T01:00:00Z"
     assert version_of(account).vat_checked_at == datetime(2027, 1, 25, 1, tzinfo=UTC)
-    assert counting.asked == ["BG123456789"] * 2
+    assert counting.asked == ["BG175074752"] * 2
 
     # 25 February: 31 days old and VIES is down: a Bulgarian consumer's 20 %, the invoice still issues.
     vies.set_local_available(False)
@@ -427,7 +427,7 @@ def test_r_pay_14_a_confirmation_too_old_is_asked_for_again_at_the_renewal_and_u
         vies.set_local_available(True)
     assert (renewal["tax"]["amount"], renewal["tax_note"], renewal["vat_check"]) == (380, None, None)
     assert renewal["period_start"] == "2027-02-25T00:00:00Z"
-    assert counting.asked == ["BG123456789"] * 3
+    assert counting.asked == ["BG175074752"] * 3
 
 
 def _renewal_at(account: dict[str, Any], instant: datetime) -> dict[str, Any]:
