@@ -53,12 +53,12 @@ def test_r_pay_14_a_foreign_eu_vat_id_vies_confirmed_reverse_charges_the_first_i
 
     saved, invoice = details_then_card(runtime, account)
 
-    assert saved["vat_id"] == "BG123456789"
+    assert saved["vat_id"] == "BG175074752"
     assert (invoice["subtotal"]["amount"], invoice["tax"]["amount"], invoice["total"]["amount"]) == (1900, 0, 1900)
     assert REVERSE_CHARGE in invoice["tax_note"]
     check = invoice["vat_check"]
     # Confirmed when the details were saved: that instant, the same VAT ID, a consultation reference.
-    assert (check["vat_id"], check["checked_at"]) == ("BG123456789", saved["applies_from"])
+    assert (check["vat_id"], check["checked_at"]) == ("BG175074752", saved["applies_from"])
     assert check["reference"].startswith("LOCAL")
     listed = runtime.get(account.path("/invoices"), token=account.owner).json()["items"]
     assert [item["vat_check"] for item in listed] == [check]
@@ -72,7 +72,7 @@ def test_r_pay_14_vies_unavailable_still_saves_the_details_and_invoices_the_cust
 
     saved, invoice = details_then_card(runtime, account)  # saving answered 200
 
-    assert saved["vat_id"] == "BG123456789"
+    assert saved["vat_id"] == "BG175074752"
     # Unconfirmed: a Bulgarian consumer's 20 % on 19.00, no reverse-charge note, no vat_check.
     assert (invoice["subtotal"]["amount"], invoice["tax"]["amount"], invoice["total"]["amount"]) == (1900, 380, 2280)
     assert invoice["tax_note"] is None
