@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, NoReturn, Protocol, get_args
 
+from lifecycle.core import secrets
 from lifecycle.core.errors import InvalidField, PaymentDeclined, ServiceUnavailable
 from lifecycle.core.money import Money
 from lifecycle.core.observability import logger
@@ -453,8 +454,9 @@ def _local_provider(path: str | None) -> LocalProvider:
 def provider_for(settings: Settings) -> PaymentProvider:
     """R-PAY-12: the provider ``payment_provider`` names; "stripe" needs ``payment_provider_secret``."""
     if settings.payment_provider == "stripe":
-        if not settings.payment_provider_secret:
+        key = secrets.payment_provider_secret(settings)
+        if not key:
             raise ValueError("payment_provider 'stripe' needs payment_provider_secret")
-        return StripeProvider(settings.payment_provider_secret)
+        return StripeProvider(key)
     with _local_lock:  # lru_cache may call twice on a race; the in-memory state must be one
         return _local_provider(settings.local_payments_path)

@@ -135,7 +135,11 @@ class Settings(BaseModel):
     minimum_age_years: int = Field(default=18, ge=18)
     # R-REG-2: the human check ("local": the token "human" passes; "turnstile": Cloudflare's API).
     human_check_provider: Literal["local", "turnstile"] = "local"
+    # Secrets (lifecycle.core.secrets): in AWS each ``<secret>_arn`` names a Secrets Manager secret
+    # and the value is fetched from there; without an ARN (local runtime, tests) the setting itself
+    # is the value. Read them only through lifecycle.core.secrets, never as ``settings.<secret>``.
     human_check_secret: str = ""
+    human_check_secret_arn: str = ""
     # R-REG-2: fixed-window limits per IP and per email on the public signup routes.
     signup_limit_per_ip: int = Field(default=10, ge=1)
     signup_limit_per_email: int = Field(default=3, ge=1)
@@ -148,6 +152,7 @@ class Settings(BaseModel):
     email_check_deliverability: bool = False
     # Keys the HMAC that stores voucher codes, so a table dump reveals no redeemable code.
     voucher_pepper: str = Field(default="local-voucher-pepper", min_length=16)
+    voucher_pepper_arn: str = ""
     # The Terms' own lifetime deal (RULES.md §3), the default campaign.
     default_campaign_id: str = "appsumo-2019"
     # R-PAY-2: every plan starts with a free trial of up to 14 days.
@@ -166,6 +171,13 @@ class Settings(BaseModel):
     # R-PAY-12: the payment provider ("local": tokens decide the outcome, API.md; "stripe" in AWS).
     payment_provider: Literal["local", "stripe"] = "local"
     payment_provider_secret: str = ""
+    payment_provider_secret_arn: str = ""
+    # The key the payment provider signs its webhook events with (locally, this value).
+    payment_webhook_secret: str = Field(default="local-payment-webhook-secret", min_length=1)
+    payment_webhook_secret_arn: str = ""
+    # A secret read from Secrets Manager is kept this long in the function's memory: a rotated
+    # value is in use everywhere within it, and a warm function asks again at most this often.
+    secrets_max_age_seconds: int = Field(default=300, ge=1)
     # The local provider's journal (the local runtime sets it so every handler shares it).
     local_payments_path: str | None = None
 
@@ -248,6 +260,7 @@ class Settings(BaseModel):
     # Keys the HMAC of signed links (verification, export download, unsubscribe) and of
     # person keys (the hash that finds a person's consent and request records).
     link_signing_secret: str = Field(default="local-link-signing-secret", min_length=16)
+    link_signing_secret_arn: str = ""
     # Where links in emails point (verification, export download, unsubscribe): in production the
     # web client, which serves these API paths as pages that POST the token to the API (the
     # routes are POST-only so a mail scanner's GET verifies nothing); the local runtime sets its

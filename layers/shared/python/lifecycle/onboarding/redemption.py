@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle.accounts import audit
 from lifecycle.accounts.accounts import AccountView
-from lifecycle.core import billing_periods, errors
+from lifecycle.core import billing_periods, errors, secrets
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 from lifecycle.onboarding import signup
@@ -157,7 +157,7 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
 
 def _voucher(raw_code: str, settings: Settings) -> tuple[str, Voucher]:
     try:
-        hashed = code_hash(normalise_code(raw_code), settings.voucher_pepper)
+        hashed = code_hash(normalise_code(raw_code), secrets.voucher_pepper(settings))
     except InvalidVoucherCode as exc:
         raise errors.VoucherNotFound("No such voucher code") from exc
     try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from lifecycle.core import errors
+from lifecycle.core import errors, secrets
 from lifecycle.core.settings import Settings
 from lifecycle.registration import registration
 from lifecycle.storage import PrivacyRequest
@@ -42,7 +42,9 @@ def normalised(email: str) -> str:
 def person_key(email: str, settings: Settings) -> str:
     """The keyed hash a person's consent and request records are found by: of the address's
     ``email_key`` (ASCII domain), so the keys of addresses stored before stay theirs."""
-    digest = hmac.new(settings.link_signing_secret.encode(), registration.email_key(email).encode(), hashlib.sha256)
+    digest = hmac.new(
+        secrets.link_signing_secret(settings).encode(), registration.email_key(email).encode(), hashlib.sha256
+    )
     return digest.hexdigest()[:40]
 
 
@@ -58,7 +60,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(payload: str, settings: Settings) -> str:
-    return _b64(hmac.new(settings.link_signing_secret.encode(), payload.encode(), hashlib.sha256).digest())
+    return _b64(hmac.new(secrets.link_signing_secret(settings).encode(), payload.encode(), hashlib.sha256).digest())
 
 
 def sign(use: LinkUse, subject: str, expires_at: datetime | None, settings: Settings) -> str:

@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lifecycle.core import secrets
 from lifecycle.core.errors import BotSuspected, HumanCheckUnavailable
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
@@ -89,9 +90,10 @@ class TurnstileVerifier:
 def verifier_for(settings: Settings) -> HumanVerifier:
     """R-REG-2: the verifier the ``human_check_provider`` setting names."""
     if settings.human_check_provider == "turnstile":
-        if not settings.human_check_secret:
+        secret = secrets.human_check_secret(settings)
+        if not secret:
             raise ValueError("human_check_provider 'turnstile' needs human_check_secret")
-        return TurnstileVerifier(secret=settings.human_check_secret)
+        return TurnstileVerifier(secret=secret)
     return LocalVerifier()
 
 

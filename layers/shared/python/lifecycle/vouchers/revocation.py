@@ -17,7 +17,7 @@ from pynamodb.expressions.update import Action
 
 from lifecycle import notifications
 from lifecycle.accounts import audit
-from lifecycle.core import errors, notices
+from lifecycle.core import errors, notices, secrets
 from lifecycle.core.notices import NoticeType
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
@@ -45,7 +45,7 @@ class Revocation(BaseModel):
 
 def _voucher(raw_code: str, settings: Settings) -> Voucher:
     try:
-        return Voucher.get(code_hash(normalise_code(raw_code), settings.voucher_pepper), consistent_read=True)
+        return Voucher.get(code_hash(normalise_code(raw_code), secrets.voucher_pepper(settings)), consistent_read=True)
     except (InvalidVoucherCode, DoesNotExist) as exc:
         raise errors.VoucherNotFound("No such voucher code") from exc
 

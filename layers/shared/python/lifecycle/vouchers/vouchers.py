@@ -28,6 +28,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from lifecycle.core.observability import logger
+from lifecycle.core.secrets import voucher_pepper
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Campaign, Voucher, transactions
 from lifecycle.storage.base import put_if
@@ -170,7 +171,7 @@ def add_codes(
         raise ValueError(f"at most {MAX_CODES_PER_REQUEST} codes per request")
     shown = generate_codes(count) if count is not None else list(codes or [])
     campaign = get_or_default(campaign_id, now)
-    pepper = get_settings().voucher_pepper
+    pepper = voucher_pepper(get_settings())
     by_hash = _unique_by_hash(shown, pepper)
     outcome = _write_all([_voucher(key, campaign, now) for key in by_hash], campaign)
     stored = set(outcome.written)
