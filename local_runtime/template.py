@@ -109,6 +109,9 @@ class Resolver:
         if resource is not None and resource["Type"] == "AWS::S3::Bucket":
             # Locally no bucket is used (LOCAL_EXPORTS_PATH); the name is only passed along.
             return f"{self.stack_name}-{name}".lower()
+        if resource is not None and resource["Type"] == "AWS::SecretsManager::Secret":
+            # No Secrets Manager locally: no ARN, so lifecycle.core.secrets reads the settings' local values.
+            return ""
         raise KeyError(f"cannot resolve Ref {name} locally")
 
     def resolve(self, value: Any) -> Any:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from lifecycle.core import secrets as service_secrets
+from lifecycle.core.settings import Settings
 from local_runtime import tokens
 from local_runtime.template import Resolver, function_environment, load
 from tests import figures
@@ -37,8 +39,6 @@ VOUCHER_CODE = re.compile(r"\b[2-9A-HJKMNP-Z]{4}(?:-[2-9A-HJKMNP-Z]{4}){3}\b")
 # The names the e2e tests send, read from their source so a new test's names are looked for too.
 NAME_FIELD = re.compile(r"\"(?:full_name|first_name|last_name)\": \"([^\"{}]+)\"")
 TESTS = Path(__file__).parent
-# Names of environment variables holding secrets in template.yaml's Globals.
-SECRET_VARIABLE = re.compile(r"SECRET|PEPPER|PASSWORD|API_KEY")
 FIRST_NAMES = {"Maria", "Petar", "Ana"}
 
 
@@ -55,13 +55,12 @@ def names() -> list[str]:
 
 
 def secrets() -> dict[str, str]:
-    """The runtime's secrets by name: the template's secret parameters as the runtime resolves
-    them (voucher pepper, link-signing secret, provider secrets when set) and the JWT key."""
-    found = {
-        name: value
-        for name, value in function_environment(load(), Resolver(load())).items()
-        if SECRET_VARIABLE.search(name) and value
-    }
+    """The runtime's secrets by name: each secret as lifecycle.core.secrets gives it to the
+    runtime's functions (locally the settings' values: voucher pepper, link-signing secret,
+    webhook secret, provider keys when set) and the JWT key."""
+    settings = Settings.from_env(function_environment(load(), Resolver(load())))
+    found = {name: getattr(service_secrets, name)(settings) for name in service_secrets.MIN_LENGTH}
+    found = {name: value for name, value in found.items() if value}
     found[tokens.SECRET_ENV] = tokens.signing_secret()
     return found
 
