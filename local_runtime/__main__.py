@@ -1,4 +1,5 @@
-"""``python -m local_runtime``: DynamoDB Local, the template's tables, its schedules and its HTTP API.
+"""``python -m local_runtime``: DynamoDB Local, the payment provider's stand-in, the template's tables,
+its schedules and its HTTP API.
 
 Stops everything it started (the DynamoDB Local JVM included, waited for) on Ctrl-C or SIGTERM.
 """
@@ -23,8 +24,10 @@ _LAYER = str(ROOT / "layers" / "shared" / "python")
 if _LAYER not in sys.path:
     sys.path.insert(0, _LAYER)
 
-from local_runtime import dynamodb_local, server  # noqa: E402 - needs the layer on sys.path
+from lifecycle.core import clock  # noqa: E402 - needs the layer on sys.path
+from local_runtime import dynamodb_local, server  # noqa: E402
 from local_runtime.functions import Functions  # noqa: E402
+from local_runtime.payment_standin import PaymentStandIn  # noqa: E402
 from local_runtime.scheduler import Scheduler  # noqa: E402
 from local_runtime.template import Resolver, load, routes, schedules  # noqa: E402
 
@@ -40,10 +43,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data-dir",
         type=Path,
         default=Path(".local/data"),
-        help="DynamoDB data and the email outbox; relative paths are from the repository root",
+        help="DynamoDB data, the email outbox, the payment stand-in's state; relative to the repository root",
     )
     parser.add_argument("--in-memory", action="store_true", help="keep DynamoDB data in memory only")
     parser.add_argument("--dynamodb-port", type=int, default=None, help="DynamoDB Local's port (default: a free one)")
+    parser.add_argument(
+        "--payment-port",
+        type=int,
+        default=int(os.environ.get("PAYMENT_PORT", "0")),
+        help="the payment provider stand-in's port (env PAYMENT_PORT; default: a free one)",
+    )
     parser.add_argument("--no-schedules", action="store_true", help="do not fire schedules (run them via /_local/)")
     return parser.parse_args(argv)
 
@@ -62,13 +71,15 @@ def _ignore_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _announce(host: str, port: int, dynamodb: dynamodb_local.DynamoDBLocal) -> None:
+def _announce(host: str, port: int, dynamodb: dynamodb_local.DynamoDBLocal, payments: PaymentStandIn) -> None:
     api = f"http://{host}:{port}"
     storage = "in memory" if dynamodb.data_dir is None else f"data in {dynamodb.data_dir}"
+    kept = "in memory" if payments.state_path is None else f"state in {payments.state_path}"
     print(f"API       {api}", flush=True)
     print(f"Docs      {api}/docs", flush=True)
     print(f"OpenAPI   {api}/openapi.json", flush=True)
     print(f"DynamoDB  {dynamodb.endpoint} ({storage})", flush=True)
+    print(f"Payments  {payments.url} (Stripe's API, stand-in; {kept})", flush=True)
     print(READY_LINE.format(host=host, port=port), flush=True)
 
 
@@ -99,8 +110,17 @@ def _start_and_serve(
     cleanup: contextlib.ExitStack,
 ) -> None:
     # Bound first, so a taken port fails before DynamoDB Local is started for nothing.
-    base_url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
-    server.configure_environment(template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE, base_url)
+    loopback = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    base_url = f"http://{loopback}:{args.port}"
+    # The payment provider's stand-in (its clock is the service's, set by PUT /_local/clock).
+    payments = PaymentStandIn(
+        None if args.in_memory else data_dir / server.PAYMENTS_FILE, now=lambda: clock.now().timestamp()
+    )
+    payments.start(loopback, args.payment_port)
+    cleanup.callback(payments.stop)
+    server.configure_environment(
+        template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE, base_url, payments.url
+    )
     functions = Functions(template, resolver.stack_name)
     app = server.LocalApi(template, resolver, functions, data_dir)
     http = server.serve(app, args.host, args.port)
@@ -114,7 +134,7 @@ def _start_and_serve(
         scheduler = Scheduler(every_schedule, app.run_schedule)
         scheduler.start()
         cleanup.callback(scheduler.stop)
-    _announce(args.host, http.server_port, dynamodb)
+    _announce(args.host, http.server_port, dynamodb, payments)
     http.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug swallows the KeyboardInterrupt
     log.info("stopping the scheduler, the HTTP server and DynamoDB Local")
 

@@ -28,6 +28,7 @@ from lifecycle.core.auth import ROLES
 from local_runtime import events, tokens
 from local_runtime.dynamodb_local import LOCAL_AWS_ENV
 from local_runtime.functions import Functions
+from local_runtime.payment_standin import LOCAL_SECRET_KEY
 from local_runtime.template import (
     LOCAL_REGION,
     ROOT,
@@ -47,8 +48,8 @@ log = logging.getLogger("local_runtime.http")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:helpdesk:problem:"
 OUTBOX_FILE = "outbox.jsonl"
-# The local payment provider's journal (API.md "Payment tokens"), shared by every handler.
-PAYMENTS_FILE = "payments.jsonl"
+# The payment provider stand-in's state (API.md "Payment tokens"), unless the runtime runs in memory.
+PAYMENTS_FILE = "payments.json"
 # Access and portability exports (R-GDPR-3, R-GDPR-7), where S3 keeps them in AWS.
 EXPORTS_DIR = "exports"
 LAYER_PATH = ROOT / "layers" / "shared" / "python"
@@ -95,8 +96,10 @@ def configure_environment(
     dynamodb_endpoint: str,
     outbox_path: Path,
     public_base_url: str | None = None,
+    payment_api_base: str | None = None,
 ) -> dict[str, str]:
     """Give this process the environment every function runs with, and the layer on sys.path.
+    ``payment_api_base``: the payment provider stand-in's address (its local key is used).
 
     Must run before any handler (or ``lifecycle`` module but ``clock``) is imported:
     Powertools and the settings read the environment once, on import.
@@ -111,9 +114,11 @@ def configure_environment(
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "LOCAL_OUTBOX_PATH": str(outbox_path),
-        "LOCAL_PAYMENTS_PATH": str(outbox_path.with_name(PAYMENTS_FILE)),
         "LOCAL_EXPORTS_PATH": str(outbox_path.with_name(EXPORTS_DIR)),
     }
+    if payment_api_base is not None:
+        env["PAYMENT_API_BASE"] = payment_api_base
+        env["PAYMENT_PROVIDER_SECRET"] = LOCAL_SECRET_KEY
     if public_base_url is not None:
         # Links in emails (verification, export download, unsubscribe) point at this runtime.
         env["PUBLIC_BASE_URL"] = public_base_url

@@ -16,14 +16,25 @@ import itertools
 import os
 import socket
 import tempfile
+import uuid
 import zlib
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lifecycle.core import clock
 from local_runtime import template
+from local_runtime.payment_standin import Book, PaymentStandIn
 from tests import figures
+
+if TYPE_CHECKING:
+    from lifecycle.billing import payments
+    from lifecycle.core.money import Money
+
+# The session's account at the payment stand-in (tests/conftest.py "the payment provider").
+SESSION_PAYMENT_KEY = "sk_test_session"
 
 _resolver = template.Resolver(template.load())
 for _name, _value in template.function_environment(template.load(), _resolver).items():
@@ -84,6 +95,74 @@ def worker_port() -> int:
                 continue
         return port
     raise RuntimeError(f"no free port in {first}..{first + PORT_BLOCK - 1}")
+
+
+# ---------------------------------------------------------------- the payment provider
+
+
+@cache
+def payment_standin() -> PaymentStandIn:
+    """This process's stand-in of the payment provider (one per xdist worker, on a port of its
+    own), serving every test of the process; its clock is the service's."""
+    standin = PaymentStandIn(now=lambda: clock.now().timestamp())
+    standin.start(port=worker_port())
+    return standin
+
+
+def payment_environment(api_key: str = SESSION_PAYMENT_KEY) -> dict[str, str]:
+    """The settings that point the service at the stand-in, charging to ``api_key``'s account
+    (a test with a key of its own counts its charges alone)."""
+    return {"PAYMENT_API_BASE": payment_standin().url, "PAYMENT_PROVIDER_SECRET": api_key}
+
+
+@dataclass
+class Ledger:
+    """One account at the stand-in, as the service's types: its successful charges (the payment
+    intents that succeeded) and its refunds, oldest first."""
+
+    api_key: str
+
+    def book(self) -> Book:
+        return payment_standin().book(self.api_key)
+
+    def charges(self) -> list[payments.Charge]:
+        intents = self.book().payment_intents.values()
+        return [_charge(intent) for intent in intents if intent["status"] == "succeeded"]
+
+    def refunds(self) -> list[payments.Refund]:
+        from lifecycle.billing import payments
+
+        return [
+            payments.Refund(refund["id"], refund["payment_intent"], _money(refund))
+            for refund in self.book().refunds.values()
+        ]
+
+
+def _money(stripe_object: dict[str, Any]) -> Money:
+    from lifecycle.core.money import Money
+
+    return Money(amount=stripe_object["amount"], currency=stripe_object["currency"].upper())
+
+
+def _charge(intent: dict[str, Any]) -> payments.Charge:
+    from lifecycle.billing import payments
+
+    return payments.Charge(intent["id"], _money(intent))
+
+
+def ledger() -> Ledger:
+    """The account the service charges to now (its settings' key)."""
+    from lifecycle.core.settings import get_settings
+
+    return Ledger(get_settings().payment_provider_secret)
+
+
+def new_payment_key() -> str:
+    return "sk_test_" + uuid.uuid4().hex
+
+
+# Every test charges at the stand-in: the session's own account unless a test takes one of its own.
+os.environ.update(payment_environment())
 
 
 # Tests that share a session or module resource run on one worker (a "scope" of xdist's

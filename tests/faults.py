@@ -25,15 +25,24 @@ Usage::
     with FaultInjector(Fault("ProvisionedThroughputExceededException", at=3)) as faults:
         call(...)                           # the third DynamoDB call fails
     assert faults.injected
+
+The payment provider is a process of its own in AWS: its faults are the network's and its
+own (an answer lost after it took a charge, a 5xx, a throttle). ``provider_interrupted`` makes
+the session's payment stand-in (local_runtime/payment_standin.py) fail the matching requests
+so, over real HTTP, the adapter and its SDK meet them as they would meet Stripe's.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.client
+
+from local_runtime.payment_standin import Interruption, PaymentStandIn
 
 THROTTLES = ("ProvisionedThroughputExceededException", "ThrottlingException")
 CANCELLED = "TransactionCanceledException"
@@ -184,3 +193,19 @@ class FaultInjector:
 
     def __exit__(self, *_: object) -> None:
         setattr(botocore.client.BaseClient, "_make_api_call", self._original)  # noqa: B010
+
+
+@contextmanager
+def provider_interrupted(*interruptions: Interruption) -> Iterator[PaymentStandIn]:
+    """While on, the session's payment stand-in fails the requests each ``Interruption`` matches
+    (an error status; or the connection closed unanswered, before or after the request was
+    carried out); any left unused are dropped on the way out."""
+    from tests.conftest import payment_standin
+
+    standin = payment_standin()
+    for interruption in interruptions:
+        standin.interrupt(interruption)
+    try:
+        yield standin
+    finally:
+        standin.clear_interruptions()

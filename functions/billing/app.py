@@ -65,7 +65,9 @@ def get_billing_details(id: Annotated[str, Path(max_length=64)]) -> billing_deta
         "`type` card or paypal and the payment provider's `token`; only the provider's references are "
         "stored, never card data (R-PAY-12). During the trial, or after it expired, the trial ends and the "
         "first period is charged at once (R-PAY-4, R-PAY-3): `invoice` is the invoice issued for it and a "
-        "receipt is emailed (R-PAY-11). A declined charge is 402 and changes nothing."
+        "receipt is emailed (R-PAY-11). A declined charge is 402 and changes nothing; a card that needs its "
+        "holder's authentication is 402 `authentication_required` with `next_action_url`, where they "
+        "authenticate, and the retry with the same card is then charged (R-PAY-12)."
     ),
     tags=["billing"],
     security=allowed("owner"),
@@ -73,7 +75,8 @@ def get_billing_details(id: Annotated[str, Path(max_length=64)]) -> billing_deta
         200: {"description": "the method's type, the account, and the invoice of an immediate charge (or null)"},
         **problem_responses(
             s401="unauthorized",
-            s402="payment_declined",
+            s402="payment_declined, authentication_required (with `next_action_url`)",
+            s503="payment_processing, service_unavailable",
             s403="forbidden",
             s404="not_found",
             s409="billing_details_required, conflict",

@@ -52,7 +52,8 @@ def get_credit(id: AccountPath) -> credit.CreditView:
         201: {"description": "the credit after the purchase, with `invoice`"},
         **problem_responses(
             s401="unauthorized",
-            s402="payment_declined",
+            s402="payment_declined, authentication_required (with `next_action_url`)",
+            s503="payment_processing, service_unavailable",
             s403="forbidden",
             s404="not_found",
             s409="billing_details_required, payment_method_required, conflict",

@@ -14,7 +14,8 @@ app = create_app()
 
 CHANGE_ERRORS = problem_responses(
     s401="unauthorized",
-    s402="payment_declined",
+    s402="payment_declined, authentication_required (with `next_action_url`)",
+    s503="payment_processing, service_unavailable",
     s403="forbidden",
     s404="not_found",
     s409="downgrade_needs_confirmation (with `losses`), payment_method_required, billing_details_required, conflict",

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import requests
 
+from local_runtime.payment_standin import LOCAL_SECRET_KEY, iter_pages
 from local_runtime.template import ROOT
 from tests.conftest import worker_port
 from tests.route_examples import billing_details, registrant
@@ -40,6 +41,7 @@ class Runtime:
 
     url: str
     log_path: Path
+    payments_url: str = ""  # the runtime's payment provider stand-in (Stripe's API)
 
     def request(
         self,
@@ -95,6 +97,24 @@ class Runtime:
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def provider_objects(self, kind: str, **query: str) -> list[dict[str, Any]]:
+        """Every object of a kind (``customers``, ``payment_intents``, ``refunds``, ``events``) at the
+        runtime's payment stand-in, through Stripe's list API with the runtime's key; newest first."""
+
+        def page(after: str | None) -> dict[str, Any]:
+            params = {**query, "limit": "100", **({"starting_after": after} if after else {})}
+            answer = requests.get(
+                f"{self.payments_url}/v1/{kind}",
+                params=params,
+                headers={"Authorization": f"Bearer {LOCAL_SECRET_KEY}"},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            listed: dict[str, Any] = answer.json()
+            return listed
+
+        return list(iter_pages(page))
+
 
 def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path, ready: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -127,6 +147,7 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
     not reach other tests (the fuzzer) starts another with its own ``data_dir``.
     """
     port = port or worker_port()
+    payment_port = worker_port()
     log_path = data_dir / "runtime.log"
     command = [
         sys.executable,
@@ -140,6 +161,8 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
         str(data_dir),
         "--dynamodb-port",
         str(worker_port()),
+        "--payment-port",
+        str(payment_port),
     ]
     # The runtime sets its own environment; PORT would only compete with --port.
     env = {name: value for name, value in os.environ.items() if name != "PORT"}
@@ -148,7 +171,9 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         _wait_until_ready(process, log_path, READY_LINE.format(port=port))
-        yield Runtime(url=f"http://127.0.0.1:{port}", log_path=log_path)
+        yield Runtime(
+            url=f"http://127.0.0.1:{port}", log_path=log_path, payments_url=f"http://127.0.0.1:{payment_port}"
+        )
     finally:
         _stop(process)
 

@@ -3,9 +3,8 @@
 Each race releases its requests together (a ``threading.Barrier`` across a thread pool, one
 ``requests`` call per thread, the runtime's threaded server and its pool of function
 environments answering them at once), then checks what is observable: the answers, the
-accounts, users and invoices the API shows, the local outbox, and the local payment
-provider's journal (``payments.jsonl`` in the runtime's data directory: every charge and
-refund the provider saw). The races:
+accounts, users and invoices the API shows, the local outbox, and the payment provider's
+stand-in (its customers, payment intents and refunds, through Stripe's list API). The races:
 
 - one voucher code and 200 redeemers (R-VOUCH-2): one account, 199 refusals, no 5xx;
 - users added at the seat limit (R-USE-3) and across a voucher's included seats (R-VOUCH-5,
@@ -25,7 +24,6 @@ before their trials end first takes what other tests left due.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -224,10 +222,10 @@ def _account(runtime: Runtime, account: Owned) -> dict[str, Any]:
 
 @dataclass
 class Money:
-    """What the local provider's journal says of one account."""
+    """What the payment provider's stand-in says of one account."""
 
-    charged: list[tuple[str, int]] = field(default_factory=list)  # (charge id, cents), successful only
-    refunded: dict[str, int] = field(default_factory=dict)  # charge id -> cents refunded of it
+    charged: list[tuple[str, int]] = field(default_factory=list)  # (payment intent id, cents), successful only
+    refunded: dict[str, int] = field(default_factory=dict)  # payment intent id -> cents refunded of it
 
     def standing(self) -> list[int]:
         """What each charge still stands at after its refunds, sorted; fully refunded ones left out."""
@@ -237,20 +235,22 @@ class Money:
 
 def _ledger(runtime: Runtime) -> dict[str, Money]:
     """Per account: the provider's successful charges and the refunds of them (R-PAY-12's provider)."""
-    path = runtime.log_path.parent / "payments.jsonl"
-    events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    owner_of = {event["id"]: event["request"]["account_id"] for event in events if event["event"] == "customer"}
+    owner_of = {
+        customer["id"]: customer["metadata"]["account_id"]
+        for customer in runtime.provider_objects("customers")
+        if not customer.get("deleted")
+    }
     by_charge: dict[str, str] = {}
     ledger: dict[str, Money] = {}
-    for event in events:
-        if event["event"] == "charge" and event["outcome"] == "succeeded":
-            account_id = owner_of[event["request"]["customer_id"]]
-            by_charge[event["id"]] = account_id
-            ledger.setdefault(account_id, Money()).charged.append((event["id"], event["request"]["amount"]["amount"]))
-        elif event["event"] == "refund":
-            charge_id, cents = event["request"]["charge_id"], event["request"]["amount"]["amount"]
-            refunded = ledger.setdefault(by_charge[charge_id], Money()).refunded
-            refunded[charge_id] = refunded.get(charge_id, 0) + cents
+    for intent in reversed(runtime.provider_objects("payment_intents")):  # oldest first
+        if intent["status"] == "succeeded":
+            account_id = owner_of[intent["customer"]]
+            by_charge[intent["id"]] = account_id
+            ledger.setdefault(account_id, Money()).charged.append((intent["id"], intent["amount"]))
+    for refund in runtime.provider_objects("refunds"):
+        charge_id, cents = refund["payment_intent"], refund["amount"]
+        refunded = ledger.setdefault(by_charge[charge_id], Money()).refunded
+        refunded[charge_id] = refunded.get(charge_id, 0) + cents
     return ledger
 
 

@@ -19,7 +19,7 @@ from lifecycle.core.settings import Settings, get_settings
 from local_runtime import template
 from local_runtime.dynamodb_local import DynamoDBLocal, create_tables, ensure_installed
 from local_runtime.template import ROOT
-from tests.conftest import point_service_at, worker_port
+from tests.conftest import new_payment_key, payment_environment, point_service_at, worker_port
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,11 @@ def local_tables(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     document = template.load()
     resolver = template.Resolver(document, stack_name=f"it-{uuid.uuid4().hex[:10]}")
     create_tables(dynamodb_local, document, resolver)
-    environment = {**template.function_environment(document, resolver), "DYNAMODB_ENDPOINT": dynamodb_local}
+    environment = {
+        **template.function_environment(document, resolver),
+        "DYNAMODB_ENDPOINT": dynamodb_local,
+        **payment_environment(),
+    }
     point_service_at(environment, monkeypatch)
     yield get_settings()
     monkeypatch.undo()
@@ -54,10 +58,10 @@ NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
 @pytest.fixture
 def world(local_tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Fresh tables, this test's own payments journal and outbox, the clock at ``NOW`` and
-    no cached terms version. A module takes it with ``pytest.mark.usefixtures("world")``."""
+    """Fresh tables, this test's own account at the payment stand-in and outbox, the clock at
+    ``NOW`` and no cached terms version. A module takes it with ``pytest.mark.usefixtures("world")``."""
     point_service_at(
-        {"LOCAL_PAYMENTS_PATH": str(tmp_path / "payments.jsonl"), "LOCAL_OUTBOX_PATH": str(tmp_path / "outbox.jsonl")},
+        {**payment_environment(new_payment_key()), "LOCAL_OUTBOX_PATH": str(tmp_path / "outbox.jsonl")},
         monkeypatch,
     )
     terms._cache_clear()

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from lifecycle.billing import billing_run, payments
+from lifecycle.billing import billing_run
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account
+from tests.conftest import Ledger, ledger
 from tests.support import pay, run_schedule
 from tests.unit.test_billing_run import FIRST_END, Killed, add_user, invoices, lifetime, subscription
 
@@ -24,9 +25,8 @@ EXTRA_SEAT = 3835  # an extra user from the redemption (12:00) to the end of the
 SUBSCRIPTION = 1900  # the ticket plan, monthly, one seat
 
 
-def provider() -> payments.LocalProvider:
-    found = payments.provider_for(get_settings())
-    assert isinstance(found, payments.LocalProvider)
+def provider() -> Ledger:
+    found = ledger()
     return found
 
 

@@ -12,16 +12,14 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lifecycle.billing import payments
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings, get_settings
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Invoice
-from tests.conftest import point_service_at
+from tests.conftest import Ledger, new_payment_key, payment_environment, point_service_at
 from tests.support import Reply, billing_details_body, call, owner_of, run_schedule
 from tests.unit.test_signup import TRIAL
 
@@ -32,10 +30,11 @@ ACCOUNTS = 12
 
 
 @pytest.fixture
-def journal(local_tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "payments.jsonl"
-    point_service_at({"LOCAL_PAYMENTS_PATH": str(path)}, monkeypatch)
-    yield path
+def provider(local_tables: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
+    """This test's own account at the payment stand-in."""
+    account = Ledger(new_payment_key())
+    point_service_at(payment_environment(account.api_key), monkeypatch)
+    yield account
     clock.set_now(None)
 
 
@@ -64,7 +63,7 @@ def _add_card(account: dict[str, Any]) -> Reply:
     )
 
 
-def test_r_pay_3_r_pay_4_a_card_racing_the_trial_sweep_yields_exactly_one_outcome(journal: Path) -> None:
+def test_r_pay_3_r_pay_4_a_card_racing_the_trial_sweep_yields_exactly_one_outcome(provider: Ledger) -> None:
     accounts = _trials_with_details()
     # The trials ended a moment ago: the sweep and the owners' cards arrive together.
     clock.set_now(SIGNED_UP + timedelta(days=14, seconds=30))
@@ -79,15 +78,13 @@ def test_r_pay_3_r_pay_4_a_card_racing_the_trial_sweep_yields_exactly_one_outcom
         stored = Account.get(account["id"], consistent_read=True)
         assert (stored.status, stored.access_blocked_reason, stored.trial_sweep) == ("active", None, None)
         assert len(list(Invoice.query(account["id"]))) == 1
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
     assert len(provider.charges()) == ACCOUNTS
     assert Counter(charge.amount.amount for charge in provider.charges()) == {1900: ACCOUNTS}
     # A second sweep finds nothing left to expire.
     assert run_schedule("trial-sweep")["changed"] == 0
 
 
-def test_r_pay_4_the_same_card_twice_at_once_charges_once(journal: Path) -> None:
+def test_r_pay_4_the_same_card_twice_at_once_charges_once(provider: Ledger) -> None:
     (account, *_) = _trials_with_details()
     clock.set_now(SIGNED_UP + timedelta(days=3))
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -95,8 +92,6 @@ def test_r_pay_4_the_same_card_twice_at_once_charges_once(journal: Path) -> None
     assert {reply.status for reply in replies} <= {200, 409}
     assert any(reply.status == 200 for reply in replies)
     assert len(list(Invoice.query(account["id"]))) == 1
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
     charged = [charge for charge in provider.charges()]
     refunded = {refund.charge_id for refund in provider.refunds()}
     assert len([charge for charge in charged if charge.id not in refunded]) == 1

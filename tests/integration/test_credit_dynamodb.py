@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lifecycle.billing import credit, payments
+from lifecycle.billing import credit
 from lifecycle.billing.credit import YEAR_SECONDS, CreditPurchase
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal
@@ -21,6 +21,7 @@ from lifecycle.core.settings import get_settings
 from lifecycle.ending import cancellation
 from lifecycle.storage import Account, AuditEvent, Invoice, User
 from lifecycle.subscriptions import users
+from tests.conftest import Ledger, ledger
 from tests.support import call, pay
 from tests.unit.test_signup import TRIAL
 
@@ -34,9 +35,8 @@ PURCHASES = 8
 PAID_UNTIL = datetime(2026, 12, 25, tzinfo=UTC)
 
 
-def provider() -> payments.LocalProvider:
-    found = payments.provider_for(get_settings())
-    assert isinstance(found, payments.LocalProvider)
+def provider() -> Ledger:
+    found = ledger()
     return found
 
 

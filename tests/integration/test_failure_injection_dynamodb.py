@@ -11,11 +11,10 @@ import pytest
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from lifecycle.billing import payments
-from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, Claim, Invoice, transactions
 from lifecycle.storage.transactions import Outcome
 from tests import figures
+from tests.conftest import ledger
 from tests.faults import CANCELLED, Fault, FaultInjector
 from tests.support import call, owner_of, pay
 from tests.unit.test_signup import TRIAL
@@ -81,8 +80,7 @@ def test_a_throttled_purchase_is_a_503_that_charges_nothing_twice_and_the_retry_
         assert Account.get(account["id"], consistent_read=True).credit_balance == 0
     done = call("POST", path, body=body, claims=owner_of(account), headers=KEY)
     assert done.status == 201, done.body
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
+    provider = ledger()
     assert sorted(charge.amount.amount for charge in provider.charges()) == [1900, 10_000]
     assert provider.refunds() == []
     assert len(list(Invoice.query(account["id"], consistent_read=True))) == 2

@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 
 from lifecycle.accounts import accounts
-from lifecycle.billing import payments
 from lifecycle.core import clock
-from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, Invoice
 from local_runtime import events, template
 from local_runtime.functions import Functions
+from tests.conftest import Ledger, ledger
 from tests.support import STACK, call, owner_of, pay
 from tests.unit.test_signup import TRIAL
 
@@ -30,9 +29,8 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ROUTE_KEY = "PUT /accounts/{id}/subscription"
 
 
-def _provider() -> payments.LocalProvider:
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
+def _provider() -> Ledger:
+    provider = ledger()
     return provider
 
 

@@ -14,7 +14,7 @@ from lifecycle.accounts import terms
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings, get_settings
 from local_runtime import template
-from tests.conftest import point_service_at
+from tests.conftest import Ledger, new_payment_key, payment_environment, point_service_at
 
 
 def create_tables(client: object, resolver: template.Resolver) -> None:
@@ -50,7 +50,7 @@ def world(tables: Settings) -> Iterator[Settings]:
     """Fresh moto tables, the clock at ``NOW`` and no cached terms version (the current one is
     cached per process: no test may see another's). A module takes it for all its tests with
     ``pytestmark = pytest.mark.usefixtures("world")``, adding ``"outbox"`` and
-    ``"payments_journal"`` when its tests count notices or charges."""
+    ``"provider_ledger"`` when its tests count notices or charges."""
     terms._cache_clear()
     clock.set_now(NOW)
     yield tables
@@ -69,10 +69,9 @@ def outbox(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.fixture
-def payments_journal(tables: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """This test's own local payment provider journal, so its charges can be counted."""
-    path = tmp_path / "payments.jsonl"
-    point_service_at({"LOCAL_PAYMENTS_PATH": str(path)}, monkeypatch)
-    yield path
-    monkeypatch.delenv("LOCAL_PAYMENTS_PATH")
-    get_settings.cache_clear()
+def provider_ledger(tables: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
+    """This test's own account at the payment stand-in (a key of its own), so its charges can be counted."""
+    account = Ledger(new_payment_key())
+    point_service_at(payment_environment(account.api_key), monkeypatch)
+    yield account
+    point_service_at(payment_environment(), monkeypatch)

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from lifecycle.billing import billing_run, bills, invoicing, payments
+from lifecycle.billing import billing_run, bills, invoicing
 from lifecycle.core import clock
 from lifecycle.core.money import div_round_half_up
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice, PriceChange, SharedLoginDetection
+from tests.conftest import ledger
 from tests.support import Reply, call, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
@@ -31,7 +32,7 @@ MONTH_30 = 30 * 24 * 3600
 MONTH_31 = 31 * 24 * 3600
 
 
-pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
+pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 
 
 def at(instant: datetime) -> None:
@@ -88,8 +89,7 @@ def invoices(account: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def charges() -> list[int]:
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
+    provider = ledger()
     return [charge.amount.amount for charge in provider.charges()]
 
 
@@ -545,7 +545,7 @@ def test_r_pay_1_the_same_account_billed_by_two_runs_read_at_once_is_charged_onc
     assert not billing_run._collect(second_read, clock.now(), get_settings())
     assert len(invoices(account)) == 2
     assert charges() == [1900, 1900]
-    assert payments.provider_for(get_settings()).refunds() == []  # type: ignore[attr-defined]
+    assert ledger().refunds() == []
 
 
 class Killed(BaseException):

@@ -43,7 +43,7 @@ MONTH_OF_CREDIT = timedelta(seconds=YEAR_SECONDS // 12)
 RUNS_OUT = NOW + MONTH_OF_CREDIT
 
 
-pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
+pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 
 
 def paying_subscription() -> dict[str, Any]:

@@ -13,12 +13,12 @@ import pytest
 from pynamodb.connection import Connection
 
 from lifecycle.accounts import accounts
-from lifecycle.billing import payments
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.ending.cancellation import due_by, escalate_overdue
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
+from tests.conftest import Ledger
 from tests.support import STAFF, Reply, call, member, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL
 
@@ -234,7 +234,7 @@ def _billing_due(account_id: str) -> list[str]:
 
 
 def test_r_term_1_a_cancelled_subscription_leaves_the_billing_run_and_price_indexes(
-    account: dict[str, Any], payments_journal: Path
+    account: dict[str, Any], provider_ledger: Ledger
 ) -> None:
     assert pay(account).status == 200
     paid = Account.get(account["id"], consistent_read=True)
@@ -250,14 +250,12 @@ def test_r_term_1_a_cancelled_subscription_leaves_the_billing_run_and_price_inde
     assert list(Account.by_price.query("ticket#monthly")) == []
 
 
-def test_r_pay_7_cancelling_a_paid_month_refunds_nothing(account: dict[str, Any], payments_journal: Path) -> None:
+def test_r_pay_7_cancelling_a_paid_month_refunds_nothing(account: dict[str, Any], provider_ledger: Ledger) -> None:
     assert pay(account).status == 200
     clock.set_now(NOW + timedelta(days=3))  # most of the paid month is left
     reply = cancel(account)
     assert (reply.status, reply.body) == (200, {"status": "cancelled", "refund": None, "cancellation_fee": None})
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
-    assert provider.refunds() == []
+    assert provider_ledger.refunds() == []
     (event,) = [event for event in AuditEvent.query(account["id"]) if event.type == "account_cancelled"]
     assert "refund" not in event.details.as_dict()  # type: ignore[no-untyped-call]
 

@@ -65,3 +65,13 @@ ONLY_WHEN_USED = ("email_validator", "dns", "idna", "disposable_email_domains", 
 def test_r_reg_3_r_gdpr_9_email_and_form_libraries_wait_until_used(code_uri: str, module: str) -> None:
     loaded = _imported_after(code_uri, module)
     assert not [name for name in ONLY_WHEN_USED if name in loaded]
+
+
+@pytest.mark.parametrize(
+    "code_uri", ["functions/billing", "functions/credit", "functions/subscription", "functions/billing_run"]
+)
+def test_r_pay_12_the_stripe_sdk_is_imported_only_when_the_provider_is_called(code_uri: str) -> None:
+    # ~0.4 s of a cold start (shared/TOOLING.md); lifecycle.billing.payments imports it in ``_client``.
+    loaded = _imported_after(code_uri, "app")
+    assert "lifecycle.billing.payments" in loaded
+    assert not [name for name in loaded if name == "stripe" or name.startswith("stripe.")]

@@ -20,13 +20,14 @@ from lifecycle.core.money import Money
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from lifecycle.storage.transactions import Outcome
+from tests.conftest import ledger
 from tests.support import STAFF, billing_details_body, call, member, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL
 
 WINDOW = timedelta(days=15)
 
 
-pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
+pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 
 
 def paid_account(**details: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -70,8 +71,7 @@ def read_invoice(account: dict[str, Any], invoice_id: str) -> dict[str, Any]:
 
 
 def charges() -> list[payments.Charge]:
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
+    provider = ledger()
     return provider.charges()
 
 
@@ -143,8 +143,7 @@ def test_r_pay_13_a_correction_credits_the_invoice_and_reissues_it_with_the_new_
 
     # Money does not move: one charge (the first period's), no refund.
     assert [charge.amount.amount for charge in charges()] == [original["total"]["amount"]]
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
+    provider = ledger()
     assert provider.refunds() == []
 
     # The original says only that it was credited; what it said is unchanged.

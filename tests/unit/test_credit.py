@@ -22,6 +22,7 @@ from lifecycle.core.errors import ServiceUnavailable
 from lifecycle.core.money import div_round_half_up
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
+from tests.conftest import Ledger, ledger
 from tests.support import STAFF, Reply, billing_details_body, call, member, outbox_items, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
@@ -33,7 +34,7 @@ EXTRA_SEAT = 3900
 PAID_UNTIL = datetime(2026, 12, 25, tzinfo=UTC)
 
 
-pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
+pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 
 
 @pytest.fixture
@@ -45,9 +46,8 @@ def account() -> dict[str, Any]:
     return dict(reply.body)
 
 
-def provider() -> payments.LocalProvider:
-    found = payments.provider_for(get_settings())
-    assert isinstance(found, payments.LocalProvider)
+def provider() -> Ledger:
+    found = ledger()
     return found
 
 
@@ -509,17 +509,17 @@ def test_r_credit_2_a_refund_the_provider_failed_is_paid_by_the_next_cancel(
     account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert buy(account, 12 * TICKET).status == 201
-    real_refund = payments.LocalProvider.refund
+    real_refund = payments.StripeProvider.refund
 
-    def unreachable(self: payments.LocalProvider, *args: Any, **kwargs: Any) -> payments.Refund:
+    def unreachable(self: payments.StripeProvider, *args: Any, **kwargs: Any) -> payments.Refund:
         raise ServiceUnavailable("The payment provider could not be reached; retry shortly")
 
-    monkeypatch.setattr(payments.LocalProvider, "refund", unreachable)
+    monkeypatch.setattr(payments.StripeProvider, "refund", unreachable)
     failed = cancel(account)
     assert (failed.status, failed.code) == (503, "service_unavailable")
     assert Account.get(account["id"]).status == "cancelled"  # cancelled, the refund still owed
 
-    monkeypatch.setattr(payments.LocalProvider, "refund", real_refund)
+    monkeypatch.setattr(payments.StripeProvider, "refund", real_refund)
     again = cancel(account)
     assert again.body == {"status": "cancelled", "refund": usd(11_400), "cancellation_fee": usd(11_400)}
     assert [r.amount.amount for r in provider().refunds()] == [11_400]
@@ -546,14 +546,14 @@ def test_r_credit_1_a_seat_added_during_the_charge_is_seen_by_the_purchase(
 ) -> None:
     """The purchase is computed from the account read before the charge; a user added during
     the charge fails that first build's condition, and the next build reads the new seats."""
-    real_charge = payments.LocalProvider.charge
+    real_charge = payments.StripeProvider.charge
 
-    def charge_while_a_user_is_added(self: payments.LocalProvider, *args: Any, **kwargs: Any) -> Any:
+    def charge_while_a_user_is_added(self: payments.StripeProvider, *args: Any, **kwargs: Any) -> Any:
         Account(account["id"]).update(actions=[Account.seats_used.add(1)])
-        monkeypatch.setattr(payments.LocalProvider, "charge", real_charge)
+        monkeypatch.setattr(payments.StripeProvider, "charge", real_charge)
         return real_charge(self, *args, **kwargs)
 
-    monkeypatch.setattr(payments.LocalProvider, "charge", charge_while_a_user_is_added)
+    monkeypatch.setattr(payments.StripeProvider, "charge", charge_while_a_user_is_added)
     reply = buy(account, 12 * 2 * TICKET)
     assert reply.status == 201, reply.body
     assert (reply.body["seats"], reply.body["valid_until"]) == (2, iso(PAID_UNTIL + YEAR))

@@ -22,7 +22,7 @@ of two outcomes, and each run is checked for one of them:
   done.
 
 Either way the final state is exactly the clean run's: every item of every table, every
-charge and refund of the payments journal, every notice sent, with generated ids, shards
+charge and refund at the payment provider (its stand-in), every notice sent, with generated ids, shards
 and instants masked. One exception is by design (RULES.md "Notify", at least once): a
 notice sent whose "sent" mark was throttled stays unsent for the retry sweep.
 """
@@ -52,8 +52,9 @@ from lifecycle.entry import http
 from lifecycle.storage import Notification, transactions
 from lifecycle.vouchers.campaigns import CampaignInput, create_campaign
 from local_runtime import template
+from local_runtime.payment_standin import Book
 from tests import figures
-from tests.conftest import point_service_at
+from tests.conftest import Ledger, new_payment_key, payment_environment, payment_standin, point_service_at
 from tests.faults import CANCELLED, THROTTLES, Fault, FaultInjector
 from tests.support import Reply, billing_details_body, call, outbox_items, owner_of, pay, run_schedule
 from tests.unit.conftest import create_tables
@@ -77,20 +78,24 @@ RETRY_DELAY = timedelta(seconds=1)  # a retry comes later: an instant-keyed purp
 @dataclass
 class World:
     outbox: Path
-    journal: Path
+    provider: Ledger
     context: dict[str, Any] = field(default_factory=dict)
     _tables: Any = None
     _now: Any = None
     _files: dict[Path, bytes | None] = field(default_factory=dict)
+    _book: Book | None = None
 
     def save(self) -> None:
         self._now = clock.now()
         self._tables = copy.deepcopy(_backend().tables)
-        self._files = {path: path.read_bytes() if path.exists() else None for path in (self.outbox, self.journal)}
+        self._files = {self.outbox: self.outbox.read_bytes() if self.outbox.exists() else None}
+        self._book = self.provider.book()
 
     def restore(self) -> None:
-        """Back to the state ``save`` kept: tables, journal, outbox, the clock, cold caches."""
+        """Back to the state ``save`` kept: tables, the provider's account, outbox, the clock, cold caches."""
         _backend().tables = copy.deepcopy(self._tables)
+        assert self._book is not None
+        payment_standin().restore(self.provider.api_key, self._book)
         for path, content in self._files.items():
             if content is None:
                 path.unlink(missing_ok=True)
@@ -106,12 +111,12 @@ def _backend() -> Any:
 
 @contextmanager
 def world_at(base: Path) -> Iterator[World]:
-    """Fresh moto tables from template.yaml, this test's own outbox and payments journal."""
+    """Fresh moto tables from template.yaml, this test's own outbox and account at the payment stand-in."""
     base.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as patch, mock_aws():
         create_tables(boto3.client("dynamodb", region_name=REGION), template.Resolver(template.load()))
-        world = World(base / "outbox.jsonl", base / "payments.jsonl")
-        point_service_at({"LOCAL_OUTBOX_PATH": str(world.outbox), "LOCAL_PAYMENTS_PATH": str(world.journal)}, patch)
+        world = World(base / "outbox.jsonl", Ledger(new_payment_key()))
+        point_service_at({"LOCAL_OUTBOX_PATH": str(world.outbox), **payment_environment(world.provider.api_key)}, patch)
         clock.set_now(NOW)
         terms._cache_clear()
         try:
@@ -142,7 +147,7 @@ def _masked(item: dict[str, Any]) -> str:
 
 def state(world: World) -> dict[str, list[str]]:
     """Every table but the idempotency store and the rate-limit counters (both count
-    attempts, not work), the payments journal and the outbox."""
+    attempts, not work), the payment provider's objects and the outbox."""
     settings = get_settings()
     found: dict[str, list[str]] = {}
     # Read from moto's store directly (a test-only full read, much faster than Scans).
@@ -150,29 +155,35 @@ def state(world: World) -> dict[str, list[str]]:
         if name not in {settings.idempotency_table, settings.rate_limits_table}:
             found[name] = sorted(_masked(item.to_json()["Attributes"]) for item in table.all_items())
     found["outbox"] = sorted(_masked(notice) for notice in outbox_items(world.outbox))
-    found["payments"] = sorted(_masked(event) for event in _money_kept(world.journal))
+    found["payments"] = sorted(_masked(item) for item in _money_kept(world.provider.book()))
     return found
 
 
-def _money_kept(journal: Path) -> list[dict[str, Any]]:
-    """The provider's events but the charges refunded in full and their refunds: what a
-    customer pays (an interrupted charge refunded, then charged again by the retry, is one
-    charge). Partial refunds (R-CREDIT-2) stay."""
-    lines = journal.read_text(encoding="utf-8").splitlines() if journal.exists() else []
-    events = [json.loads(line) for line in lines]
-    amounts = {e["id"]: e["request"]["amount"] for e in events if e["event"] == "charge"}
+def _money_kept(book: Book) -> list[dict[str, Any]]:
+    """The provider's customers, payment methods, payment intents and refunds, but the charges
+    refunded in full and their refunds: what a customer pays (an interrupted charge refunded,
+    then charged again by the retry, is one charge). Partial refunds (R-CREDIT-2) stay."""
+    amounts = {intent["id"]: intent["amount"] for intent in book.payment_intents.values()}
     undone = {
-        e["request"]["charge_id"]
-        for e in events
-        if e["event"] == "refund" and e["request"]["amount"] == amounts.get(e["request"]["charge_id"])
+        refund["payment_intent"]
+        for refund in book.refunds.values()
+        if refund["amount"] == amounts.get(refund["payment_intent"])
     }
-    kept = []
-    for event in events:
-        if event["event"] == "charge" and event["id"] in undone:
-            continue
-        if event["event"] == "refund" and event["request"]["charge_id"] in undone:
-            continue
-        kept.append(event)
+    kept: list[dict[str, Any]] = [
+        {"customer": customer.get("email"), "metadata": customer.get("metadata")}
+        for customer in book.customers.values()
+    ]
+    kept += [{"method": method["type"], "customer": method["customer"]} for method in book.payment_methods.values()]
+    kept += [
+        {"intent": intent["status"], "amount": intent["amount"], "description": intent["description"]}
+        for intent in book.payment_intents.values()
+        if intent["id"] not in undone
+    ]
+    kept += [
+        {"refund": refund["amount"], "intent": refund["payment_intent"]}
+        for refund in book.refunds.values()
+        if refund["payment_intent"] not in undone
+    ]
     return kept
 
 

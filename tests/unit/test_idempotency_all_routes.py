@@ -4,7 +4,7 @@ the OpenAPI document, generated from it (tests/route_examples.py has one example
 
 For each: a fresh scene; the example with key K as its allowed caller (the first answer);
 a snapshot of every DynamoDB table but the idempotency store, the outbox (notices sent) and
-the payment provider's journal (charges); the same key and body again must answer the same
+the payment provider's objects (customers, charges, refunds); the same key and body again must answer the same
 status and body and leave the snapshot as it was (no second charge, no second notice,
 nothing written); the same key with another body is 409 ``idempotency_key_reused`` and still
 changes nothing. The key is scoped to (key, route, raw path, caller's sub).
@@ -23,6 +23,7 @@ import pytest
 
 from lifecycle.core.settings import Settings, get_settings
 from tests import figures
+from tests.conftest import Ledger
 from tests.route_examples import (
     EXAMPLES,
     InProcessClient,
@@ -46,7 +47,7 @@ NOT_REPLAYABLE: dict[str, str] = {}
 _tally: dict[str, int] = {"routes": 0, "identical": 0, "changes": 0, "refused": 0, "first_2xx": 0}
 
 
-def snapshot(settings: Settings, outbox: Path, journal: Path) -> dict[str, Any]:
+def snapshot(settings: Settings, outbox: Path, provider: Ledger) -> dict[str, Any]:
     """Every table's items (but the idempotency store's), the notices sent, the charges made
     and the exports written."""
     client = boto3.client("dynamodb", region_name=settings.region)
@@ -61,7 +62,7 @@ def snapshot(settings: Settings, outbox: Path, journal: Path) -> dict[str, Any]:
             items.extend(json.dumps(item, sort_keys=True) for item in page["Items"])
         state[f"table {name}"] = sorted(items)
     state["outbox"] = outbox.read_text(encoding="utf-8") if outbox.exists() else ""
-    state["payments journal"] = journal.read_text(encoding="utf-8") if journal.exists() else ""
+    state["payment provider"] = repr(provider.book())
     exports = Path(get_settings().local_exports_path or "")
     state["exports"] = sorted(str(p) for p in exports.rglob("*")) if str(exports) and exports.exists() else []
     return state
@@ -92,7 +93,7 @@ def test_same_key_and_body_answers_the_first_response_and_changes_nothing(
     tables: Settings,
     frozen_now: datetime,
     outbox: Path,
-    payments_journal: Path,
+    provider_ledger: Ledger,
 ) -> None:
     assert op.key in EXAMPLES, f"{op.id} has no example in tests/route_examples.py"
     if op.id in NOT_REPLAYABLE:
@@ -111,17 +112,17 @@ def test_same_key_and_body_answers_the_first_response_and_changes_nothing(
     else:
         assert 200 <= first.status < 300, f"{op.id} as {example.caller}: {first.status} {first.body}"
         _tally["first_2xx"] += 1
-    before = snapshot(tables, outbox, payments_journal)
+    before = snapshot(tables, outbox, provider_ledger)
 
     again = client.send(op.method, request.url, body=request.body, claims=claims, headers=key)
-    after_replay = snapshot(tables, outbox, payments_journal)
+    after_replay = snapshot(tables, outbox, provider_ledger)
     assert (again.status, again.body) == (first.status, first.body)
     assert changed(before, after_replay) == [], f"the replay of {op.id} changed state"
     _tally["identical"] += 1
 
     reused = client.send(op.method, request.url, body=other_body(request.body), claims=claims, headers=key)
     assert (reused.status, reused.code) == (409, "idempotency_key_reused"), reused.body
-    assert changed(before, snapshot(tables, outbox, payments_journal)) == []
+    assert changed(before, snapshot(tables, outbox, provider_ledger)) == []
     _tally["refused"] += 1
 
 

@@ -16,7 +16,7 @@ UNIT = Path(__file__).resolve().parent
 
 THREAD_MODULES = {"threading", "concurrent.futures", "_thread"}
 # tests/unit/conftest.py's fixtures over moto's tables (and test modules' own names for them).
-MOTO_FIXTURES = {"tables", "world", "outbox", "payments_journal"}
+MOTO_FIXTURES = {"tables", "world", "outbox", "provider_ledger"}
 # tests.support's helpers that run a handler or a schedule over whatever tables are set up.
 HANDLER_CALLS = {"call", "run_schedule", "pay", "session"}
 

@@ -14,12 +14,14 @@ import pytest
 
 from lifecycle.billing import payments
 from lifecycle.core import clock
-from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
+from local_runtime.payment_standin import Interruption
+from tests.conftest import ledger, payment_standin
+from tests.faults import provider_interrupted
 from tests.support import billing_details_body, call, member, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL
 
-pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
+pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 
 
 @pytest.fixture
@@ -30,8 +32,7 @@ def account() -> dict[str, Any]:
 
 
 def charges() -> list[payments.Charge]:
-    provider = payments.provider_for(get_settings())
-    assert isinstance(provider, payments.LocalProvider)
+    provider = ledger()
     return provider.charges()
 
 
@@ -93,6 +94,35 @@ def test_a_declined_card_saves_nothing_and_the_trial_goes_on(account: dict[str, 
     stored = Account.get(account["id"])
     assert (stored.status, stored.has_payment_method, stored.payment_method_ref) == ("trialing", False, None)
     assert list(Invoice.query(account["id"])) == []
+
+
+def test_r_pay_12_a_card_needing_authentication_is_402_with_the_url_and_saves_nothing(account: dict[str, Any]) -> None:
+    reply = pay(account, token="tok_threeDSecure2Required")
+
+    assert (reply.status, reply.code) == (402, "authentication_required")
+    assert reply.body["next_action_url"].startswith(payment_standin().url + "/authenticate/pi_")
+    stored = Account.get(account["id"])
+    assert (stored.status, stored.has_payment_method, stored.payment_method_ref) == ("trialing", False, None)
+    assert list(Invoice.query(account["id"])) == []
+    assert charges() == []
+
+
+def test_r_pay_12_the_charge_an_answer_was_lost_of_is_made_once_by_the_retry(account: dict[str, Any]) -> None:
+    """The provider takes the charge, but its answer never arrives, past the SDK's retries: 503,
+    nothing saved; the owner's retry (the same provider key) is answered with that charge."""
+    lost = Interruption("POST", "/v1/payment_intents", times=payments.NETWORK_RETRIES + 1, carried_out=True)
+    with provider_interrupted(lost):
+        failed = pay(account)
+    assert (failed.status, failed.code) == (503, "service_unavailable")
+    assert "retry-after" in failed.headers
+    assert Account.get(account["id"]).status == "trialing"
+    assert list(Invoice.query(account["id"])) == []
+
+    again = pay(account)
+
+    assert again.status == 200, again.body
+    assert [charge.amount.amount for charge in charges()] == [1900]
+    assert again.body["invoice"]["total"]["amount"] == 1900
 
 
 def test_r_vouch_8_the_billing_details_come_first(account: dict[str, Any]) -> None:

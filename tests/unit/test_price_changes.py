@@ -23,7 +23,7 @@ from tests.unit.test_signup import NOW, PERSON, add_voucher
 NOTICE = timedelta(days=30)
 
 
-pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
+pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 
 
 def sign_up(tag: str, plan: str = "ticket", billing_period: str = "monthly") -> dict[str, Any]:

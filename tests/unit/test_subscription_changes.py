@@ -16,21 +16,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lifecycle.accounts import accounts
-from lifecycle.billing import payments, subscriptions
+from lifecycle.billing import subscriptions
 from lifecycle.core import clock
 from lifecycle.core.billing_periods import Period, annual_period, monthly_period
 from lifecycle.core.money import div_round_half_up
-from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from lifecycle.storage.accounts import AccountStatus
 from lifecycle.subscriptions import subscription_changes
+from tests.conftest import Ledger, ledger
 from tests.support import STAFF, call, member, outbox_items, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 ANNUAL_SECONDS = 365 * 24 * 3600
 
 
-pytestmark = pytest.mark.usefixtures("world", "payments_journal", "outbox")
+pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 
 
 def subscribe(plan: str = "ticket", billing_period: str = "annual", **changes: Any) -> dict[str, Any]:
@@ -52,9 +52,8 @@ def preview(account: dict[str, Any], **body: Any) -> Any:
     return call("POST", f"/accounts/{account['id']}/subscription/preview", body=body, claims=owner_of(account))
 
 
-def provider() -> payments.LocalProvider:
-    local = payments.provider_for(get_settings())
-    assert isinstance(local, payments.LocalProvider)
+def provider() -> Ledger:
+    local = ledger()
     return local
 
 

@@ -91,7 +91,7 @@ def test_r_pay_14_the_territory_table_names_member_states_and_iso_codes() -> Non
 
 
 @pytest.fixture
-def account(world: Settings, payments_journal: Any, outbox: Any) -> dict[str, Any]:
+def account(world: Settings, provider_ledger: Any, outbox: Any) -> dict[str, Any]:
     reply = call("POST", "/signups", body=TRIAL)
     assert reply.status == 201, reply.body
     return dict(reply.body)

@@ -170,7 +170,7 @@ def saved_event(account: dict[str, Any]) -> dict[str, Any]:
     return dict(event.details.as_dict())  # type: ignore[no-untyped-call]
 
 
-@pytest.mark.usefixtures("world", "payments_journal", "outbox")
+@pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 def test_r_pay_14_a_vat_id_vies_confirmed_on_saving_reverse_charges_the_first_invoice_with_its_vat_check(
     counting: Counting,
 ) -> None:
@@ -195,7 +195,7 @@ def test_r_pay_14_a_vat_id_vies_confirmed_on_saving_reverse_charges_the_first_in
     assert saved_event(account) == {"vat_id_given": True, "vat_id_confirmed": True}
 
 
-@pytest.mark.usefixtures("world", "payments_journal", "outbox", "vies_down")
+@pytest.mark.usefixtures("world", "provider_ledger", "outbox", "vies_down")
 def test_r_pay_14_vies_down_never_blocks_saving_and_the_invoice_charges_the_customers_countrys_vat() -> None:
     account = signed_up()
     paid = pay(account)  # asserts the details were saved (200)
@@ -211,7 +211,7 @@ def test_r_pay_14_vies_down_never_blocks_saving_and_the_invoice_charges_the_cust
     assert Invoice.get(account["id"], invoice["id"]).vat_check is None
 
 
-@pytest.mark.usefixtures("world", "payments_journal", "outbox")
+@pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 @pytest.mark.parametrize(
     "given",
     [
@@ -230,7 +230,7 @@ def test_r_pay_14_vies_is_not_asked_where_no_reverse_charge_could_follow(
     assert paid.body["invoice"]["vat_check"] is None
 
 
-@pytest.mark.usefixtures("world", "payments_journal", "outbox")
+@pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 def test_r_pay_14_a_confirmation_too_old_is_asked_for_again_at_the_renewal_and_unconfirmed_is_a_consumer(
     counting: Counting,
 ) -> None:
@@ -269,7 +269,7 @@ def _renewal_at(account: dict[str, Any], instant: datetime) -> dict[str, Any]:
     return dict(newest)
 
 
-@pytest.mark.usefixtures("world", "payments_journal", "outbox")
+@pytest.mark.usefixtures("world", "provider_ledger", "outbox")
 def test_r_pay_13_r_pay_14_a_credit_note_and_its_reissue_keep_the_vat_check_with_the_tax() -> None:
     account = signed_up()
     original = pay(account).body["invoice"]

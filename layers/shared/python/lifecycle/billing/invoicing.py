@@ -250,26 +250,35 @@ def charge_and_issue(
     now: datetime,
     change: AccountChange,
     settings: Settings | None = None,
+    off_session: bool = False,
 ) -> Invoice:
     """Charge the draft's total to the account's payment method, then issue it as paid
     with the caller's account change and the receipt, in one transaction (module doc).
-    A purpose issued before answers the invoice issued for it."""
+    A purpose issued before answers the invoice issued for it. The owner's request charges
+    on session (the card holder can authenticate); a schedule says ``off_session``."""
     settings = settings or get_settings()
     existing = issued_for(account.id, draft.purpose)
     if existing is not None:
         return existing
     try:
-        return charge_then_issue(account, draft, now, change, settings)
+        return charge_then_issue(account, draft, now, change, settings, off_session=off_session)
     except PurposeIssued:
         # An earlier attempt of the same purpose committed: the provider answered its charge.
         return issued_for(account.id, draft.purpose) or prepare(draft, now, settings)
 
 
 def charge_then_issue(
-    account: Account, draft: Draft, now: datetime, change: AccountChange, settings: Settings, attempt: int = 0
+    account: Account,
+    draft: Draft,
+    now: datetime,
+    change: AccountChange,
+    settings: Settings,
+    attempt: int = 0,
+    off_session: bool = True,
 ) -> Invoice:
     """The charge and the issuing transaction; raises ``PurposeIssued`` when another attempt
-    issued the purpose first.
+    issued the purpose first. ``off_session``: made by a schedule (the billing run), without
+    the card holder (R-PAY-12: a card that needs authentication then fails).
 
     ``attempt`` > 0 is a retry after a decline: a new provider key, so the provider really
     tries again (the same key would replay the decline). A charge whose issuing fails is
@@ -292,6 +301,7 @@ def charge_then_issue(
         total,
         idempotency_key=key + (f":retry-{attempt}" if attempt else ""),
         description=_description(account, draft),
+        off_session=off_session,
     )
     invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
     try:

@@ -134,7 +134,7 @@ def _end_trial(
         return None, True
     change = AccountChange(build)
     try:
-        invoice = charge_and_issue(account, draft, now, change, settings)
+        invoice = charge_and_issue(account, draft, now, change, settings, off_session=False)
     except AccountMoved as exc:
         raise moved from exc
     if change.made(invoice):

@@ -1,46 +1,54 @@
 """The payment provider port (R-PAY-12): customers, payment methods, charges and refunds, each under an
-idempotency key; only the provider's tokens and references are stored, never a card number. Adapters:
-``LocalProvider`` (a JSON-lines journal, API.md "Payment tokens") and ``StripeProvider`` (Stripe's REST
-API). docs/ARCHITECTURE.md "Billing".
+idempotency key; only the provider's tokens and references are stored, never a card number. The
+one adapter, ``StripeProvider``, calls Stripe through its official SDK; the local runtime and the
+tests point it at a stand-in that speaks the same API (``local_runtime/payment_standin.py``).
+docs/ARCHITECTURE.md "Billing".
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import re
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Literal, NoReturn, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from lifecycle.core import secrets
-from lifecycle.core.errors import InvalidField, PaymentDeclined, ServiceUnavailable
+from lifecycle.core.errors import (
+    AuthenticationRequired,
+    InvalidField,
+    PaymentDeclined,
+    PaymentProcessing,
+    ServiceUnavailable,
+)
 from lifecycle.core.money import Money
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 
+if TYPE_CHECKING:
+    from stripe import PaymentIntent, StripeClient
+
 MethodType = Literal["card", "paypal"]
 METHOD_TYPES: tuple[str, ...] = get_args(MethodType)
 
-# API.md "Payment tokens": the local provider's tokens.
-LOCAL_DECLINED_TOKEN = "tok_chargeDeclined"  # noqa: S105  # a public test token of API.md, not a secret
-# A local token is "tok_" and up to 250 letters, digits, "_" or "-" (it is kept in the journal).
-_LOCAL_TOKEN = re.compile(r"tok_[A-Za-z0-9_-]{1,250}")
-
-STRIPE_API_BASE = "https://api.stripe.com/v1"
+# The Stripe API version every request is made with: the one stripe 16.1.0 (layers/shared/python/
+# requirements.txt) is generated for, so the SDK's types describe the answers. Changing it is a
+# migration (Stripe's upgrade notes), made together with the SDK.
+STRIPE_API_VERSION = "2026-10-28.endive"
+# Retries of a request that got no answer, a 409 or a 5xx, with the same idempotency key (the SDK
+# waits 0.5 s, then 1 s, with jitter); the timeouts keep a charge within an API function's 10 s.
+NETWORK_RETRIES = 2
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 6.0
+# Where the provider sends the card holder back after authenticating (the web client's page).
+RETURN_PATH = "/payments/authenticated"
+UNAVAILABLE = "The payment provider could not be reached; retry shortly"
 
 
 @dataclass(frozen=True)
 class Charge:
-    """A successful charge: the provider's id and the amount taken."""
+    """A successful charge: the provider's id (the payment intent's) and the amount taken."""
 
     id: str
     amount: Money
@@ -62,14 +70,27 @@ class PaymentProvider(Protocol):
         """The provider's customer id for the account."""
         ...
 
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete the customer and its payment methods at the provider; one deleted before is no error."""
+        ...
+
     def attach(self, customer_id: str, method_type: MethodType, token: str, idempotency_key: str) -> str:
         """Attach a provider token to the customer; returns the payment-method reference to store."""
         ...
 
     def charge(
-        self, customer_id: str, method_ref: str, amount: Money, idempotency_key: str, description: str
+        self,
+        customer_id: str,
+        method_ref: str,
+        amount: Money,
+        idempotency_key: str,
+        description: str,
+        off_session: bool = True,
     ) -> Charge:
-        """Charge ``amount``; raises ``PaymentDeclined`` when the provider declines."""
+        """Charge ``amount``, paid when this returns. ``off_session``: a schedule charges, the card
+        holder is not there to authenticate. Raises ``PaymentDeclined`` when the provider declines,
+        ``AuthenticationRequired`` when the card holder must authenticate first and
+        ``PaymentProcessing`` while the provider has not confirmed it."""
         ...
 
     def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> Refund:
@@ -77,252 +98,116 @@ class PaymentProvider(Protocol):
         ...
 
 
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
-
-
 def _check_amount(amount: Money) -> None:
     if amount.amount <= 0:
         raise ValueError("a charge or refund is of a positive amount")
 
 
-# ---------------------------------------------------------------- local provider
+@lru_cache(maxsize=4)
+def _client(secret_key: str, api_base: str) -> StripeClient:
+    """One SDK client per key and address: it keeps its HTTP connections (one session per thread)."""
+    import stripe  # ~0.4 s: imported where the provider is first called, never at a handler's import
+
+    # The SDK logs each request's URL (an attach carries the token in it) and the provider's
+    # messages at INFO: only its warnings may reach the service's logs.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+    return stripe.StripeClient(
+        secret_key,
+        stripe_version=STRIPE_API_VERSION,
+        base_addresses={"api": api_base},
+        max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)),
+    )
 
 
-Event = dict[str, Any]
+@contextmanager
+def _provider_errors(operation: str, customer_id: str | None = None) -> Iterator[None]:
+    """The SDK's typed errors as the contract's: a decline 402, authentication 402, the provider
+    unreachable, failing or throttling 503; any other refusal is a bug in the request (``ValueError``,
+    without the provider's message, which may quote a token)."""
+    import stripe
 
-
-@dataclass
-class _State:
-    """The provider's state, replayed from the journal's events."""
-
-    keys: dict[str, Event] = field(default_factory=dict)
-    customers: dict[str, Event] = field(default_factory=dict)
-    methods: dict[str, Event] = field(default_factory=dict)
-    charges: dict[str, Charge] = field(default_factory=dict)
-    refunds: list[Refund] = field(default_factory=list)
-    refunded: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, events: list[Event]) -> _State:
-        state = cls()
-        for event in events:
-            state.keys[event["key"]] = event
-            kind = event["event"]
-            if kind == "customer":
-                state.customers[event["id"]] = event
-            elif kind == "method":
-                state.methods[event["id"]] = event
-            elif kind == "charge" and event["outcome"] == "succeeded":
-                state.charges[event["id"]] = Charge(event["id"], Money.model_validate(event["request"]["amount"]))
-            elif kind == "refund":
-                refund = Refund(
-                    event["id"], event["request"]["charge_id"], Money.model_validate(event["request"]["amount"])
-                )
-                state.refunds.append(refund)
-                state.refunded[refund.charge_id] = state.refunded.get(refund.charge_id, 0) + refund.amount.amount
-        return state
-
-    def replay(self, kind: str, key: str, request: dict[str, Any]) -> Event | None:
-        """The event an idempotency key already made, if any; a different request is a bug."""
-        if not key:
-            raise ValueError("an idempotency key is required")
-        seen = self.keys.get(key)
-        if seen is None:
-            return None
-        if seen["event"] != kind or seen["request"] != request:
-            raise ValueError(f"idempotency key reused with a different request ({kind})")
-        return seen
-
-
-@dataclass
-class _Session:
-    state: _State
-    append: Callable[[Event], None]
-
-
-class _Journal:
-    """Append-only events: a JSON-lines file under ``flock``, or a list under a lock.
-
-    The file is opened, locked and re-read on every call, so each process and thread
-    sees the others' events; a call's read and its append happen under one lock.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._events: list[Event] = []
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def session(self, exclusive: bool) -> Iterator[_Session]:
-        if self.path is None:
-            with self._lock:
-                yield _Session(_State.of(self._events), self._events.append)
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+b") as journal:
-            fcntl.flock(journal, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            try:
-                journal.seek(0)
-                data = journal.read()
-                whole = data.rfind(b"\n") + 1
-                if whole < len(data) and exclusive:
-                    # A last line without its newline was cut short by a crash: that event never
-                    # happened (its caller saw no answer). Only a writer holds the lock, so cut it.
-                    journal.truncate(whole)
-                lines = data[:whole].decode("utf-8").split("\n")
-                events = [self._parse(number, line) for number, line in enumerate(lines, 1) if line]
-
-                def append(event: Event) -> None:
-                    # "a+" writes at the end whatever the read position; one whole line per write.
-                    journal.write(json.dumps(event, separators=(",", ":")).encode("utf-8") + b"\n")
-                    journal.flush()
-
-                yield _Session(_State.of(events), append)
-            finally:
-                fcntl.flock(journal, fcntl.LOCK_UN)
-
-    def _parse(self, number: int, line: str) -> Event:
-        try:
-            event = json.loads(line)
-        except ValueError as exc:
-            raise ValueError(f"payments journal {self.path}: line {number} is not JSON") from exc
-        if not isinstance(event, dict):
-            raise ValueError(f"payments journal {self.path}: line {number} is not an event")
-        return event
-
-
-class LocalProvider:
-    """The local runtime's and tests' provider (API.md "Payment tokens").
-
-    ``path`` is the JSON-lines journal shared by every instance on that file (and every
-    process); ``None`` keeps the state in this instance's memory.
-    """
-
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else None
-        self._journal = _Journal(self.path)
-
-    def create_customer(self, account_id: str, email: str, idempotency_key: str) -> str:
-        request = {"account_id": account_id, "email": email}
-        with self._journal.session(exclusive=True) as session:
-            seen = session.state.replay("customer", idempotency_key, request)
-            if seen is not None:
-                return str(seen["id"])
-            customer_id = _new_id("cus")
-            session.append({"event": "customer", "key": idempotency_key, "request": request, "id": customer_id})
-            return customer_id
-
-    def attach(self, customer_id: str, method_type: MethodType, token: str, idempotency_key: str) -> str:
-        if method_type not in METHOD_TYPES:
-            raise ValueError(f"method_type is one of {METHOD_TYPES}")
-        if not _LOCAL_TOKEN.fullmatch(token):
-            # R-PAY-12: only a provider token is taken, never a card number or anything else.
-            raise InvalidField("token", "must be a payment provider token (tok_…)")
-        request = {"customer_id": customer_id, "method_type": method_type, "token": token}
-        with self._journal.session(exclusive=True) as session:
-            seen = session.state.replay("method", idempotency_key, request)
-            if seen is not None:
-                return str(seen["id"])
-            if customer_id not in session.state.customers:
-                raise ValueError("no such customer")
-            method_ref = _new_id("pm")
-            session.append({"event": "method", "key": idempotency_key, "request": request, "id": method_ref})
-            return method_ref
-
-    def charge(
-        self, customer_id: str, method_ref: str, amount: Money, idempotency_key: str, description: str
-    ) -> Charge:
-        _check_amount(amount)
-        request = {
-            "customer_id": customer_id,
-            "method_ref": method_ref,
-            "amount": amount.model_dump(),
-            "description": description,
-        }
-        with self._journal.session(exclusive=True) as session:
-            seen = session.state.replay("charge", idempotency_key, request)
-            if seen is None:
-                method = session.state.methods.get(method_ref)
-                if method is None or method["request"]["customer_id"] != customer_id:
-                    raise ValueError("no such payment method for this customer")
-                declined = method["request"]["token"] == LOCAL_DECLINED_TOKEN
-                seen = {
-                    "event": "charge",
-                    "key": idempotency_key,
-                    "request": request,
-                    "id": _new_id("ch"),
-                    "outcome": "declined" if declined else "succeeded",
-                }
-                session.append(seen)
-        if seen["outcome"] == "declined":
-            logger.info("payment declined", extra={"customer_id": customer_id, "provider": "local"})
-            raise PaymentDeclined("The payment method was declined")
-        return Charge(str(seen["id"]), amount)
-
-    def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> Refund:
-        _check_amount(amount)
-        request = {"charge_id": charge_id, "amount": amount.model_dump()}
-        with self._journal.session(exclusive=True) as session:
-            seen = session.state.replay("refund", idempotency_key, request)
-            if seen is not None:
-                return Refund(str(seen["id"]), charge_id, amount)
-            charge = session.state.charges.get(charge_id)
-            if charge is None:
-                raise ValueError("no such (successful) charge")
-            unrefunded = charge.amount - Money(
-                amount=session.state.refunded.get(charge_id, 0), currency=charge.amount.currency
-            )
-            if amount.currency != unrefunded.currency or amount.amount > unrefunded.amount:
-                raise ValueError(f"refund exceeds the charge's unrefunded {unrefunded.amount} {unrefunded.currency}")
-            refund_id = _new_id("re")
-            session.append({"event": "refund", "key": idempotency_key, "request": request, "id": refund_id})
-            return Refund(refund_id, charge_id, amount)
-
-    # ---- for tests and the local runtime
-
-    def charges(self) -> list[Charge]:
-        """Every successful charge, oldest first (declined attempts are not charges)."""
-        with self._journal.session(exclusive=False) as session:
-            return list(session.state.charges.values())
-
-    def refunds(self) -> list[Refund]:
-        """Every refund, oldest first."""
-        with self._journal.session(exclusive=False) as session:
-            return list(session.state.refunds)
-
-
-# ---------------------------------------------------------------- Stripe
-
-
-class _StripeDeclined(Exception):
-    """A ``card_error`` (402) from Stripe; becomes ``PaymentDeclined``."""
-
-    def __init__(self, code: str | None, decline_code: str | None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.decline_code = decline_code
+    try:
+        yield
+    except stripe.CardError as exc:
+        error = exc.error
+        code = error.code if error is not None else None
+        decline_code = error.decline_code if error is not None else None
+        logger.info(
+            "payment declined",
+            extra={"operation": operation, "customer_id": customer_id, "code": code, "decline_code": decline_code},
+        )
+        if code == "authentication_required":
+            raise AuthenticationRequired(
+                "The card holder must authenticate this payment; it was made without them (off session)"
+            ) from None
+        raise PaymentDeclined("The payment method was declined") from None
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        logger.warning(
+            "payment provider unavailable",
+            extra={"operation": operation, "error": type(exc).__name__, "status": exc.http_status},
+        )
+        raise ServiceUnavailable(UNAVAILABLE) from None
+    except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+        # Our key is wrong or lacks a permission: nothing a client can fix, operations must.
+        logger.error("payment provider refused our key", extra={"operation": operation, "status": exc.http_status})
+        raise ServiceUnavailable(UNAVAILABLE) from None
+    except stripe.InvalidRequestError as exc:
+        extra = {"operation": operation, "status": exc.http_status, "code": exc.code, "param": exc.param}
+        if operation == "attach" and exc.code == "resource_missing" and exc.param != "customer":
+            logger.info("payment token not known to the provider", extra=extra)
+            raise InvalidField("token", "not a payment method token of the provider") from None
+        logger.error("payment provider refused the request", extra=extra)
+        raise ValueError(f"payment provider refused {operation}: {exc.http_status} {exc.code}") from None
+    except stripe.StripeError as exc:
+        # IdempotencyError (a key reused with another request) and the rest: a bug of ours.
+        logger.error(
+            "payment provider refused the request", extra={"operation": operation, "error": type(exc).__name__}
+        )
+        raise ValueError(f"payment provider refused {operation}: {type(exc).__name__}") from None
 
 
 @dataclass(frozen=True)
 class StripeProvider:
-    """R-PAY-12 in AWS: Stripe's API, form-encoded, with an ``Idempotency-Key`` on every POST.
+    """R-PAY-12: Stripe's API through the SDK (``STRIPE_API_VERSION``), every POST under the
+    caller's idempotency key, so a retry (the SDK's own, or the caller's with the same key) is
+    answered with the first outcome and never charges twice.
 
-    A ``card_error`` (402) or a payment intent left ``requires_payment_method`` raises
-    ``PaymentDeclined``; a network failure, a 5xx, 429, 409 or refused credentials
-    raise ``ServiceUnavailable`` (retry with the same key: Stripe answers a repeated key
-    with the first outcome); any other refusal is a bug in the request (``ValueError``).
-    A charge is taken when its payment intent is ``succeeded`` or ``processing``.
+    A charge is a payment intent confirmed at once with the customer's saved method: paid when
+    ``succeeded``. ``requires_action`` (the card holder must authenticate) raises
+    ``AuthenticationRequired`` with the provider's URL, ``processing`` ``PaymentProcessing``; a
+    replayed answer in either state is read again, so the retry after the card holder acted sees
+    the outcome.
     """
 
     # repr=False: the secret must never reach a log line through a repr.
     secret_key: str = field(repr=False)
-    api_base: str = STRIPE_API_BASE
-    timeout: float = 10
+    api_base: str = "https://api.stripe.com"
+    return_url: str = "https://api.helpdesk.example" + RETURN_PATH
+
+    @property
+    def client(self) -> StripeClient:
+        return _client(self.secret_key, self.api_base)
 
     def create_customer(self, account_id: str, email: str, idempotency_key: str) -> str:
-        answer = self._post("/customers", {"email": email, "metadata[account_id]": account_id}, idempotency_key)
-        return _text(answer, "id")
+        _check_key(idempotency_key)
+        with _provider_errors("create_customer"):
+            customer = self.client.v1.customers.create(
+                {"email": email, "metadata": {"account_id": account_id}},
+                {"idempotency_key": idempotency_key},
+            )
+        return _text(customer.id, "id")
+
+    def delete_customer(self, customer_id: str) -> None:
+        import stripe
+
+        with _provider_errors("delete_customer", customer_id):
+            try:
+                self.client.v1.customers.delete(customer_id)
+            except stripe.InvalidRequestError as exc:
+                if exc.code != "resource_missing":
+                    raise
+                logger.info("payment customer deleted before", extra={"customer_id": customer_id})
 
     def attach(self, customer_id: str, method_type: MethodType, token: str, idempotency_key: str) -> str:
         # Cards and PayPal alike: the client's provider token is a payment method to attach.
@@ -330,133 +215,102 @@ class StripeProvider:
             raise ValueError(f"method_type is one of {METHOD_TYPES}")
         if not token:
             raise InvalidField("token", "must be a payment provider token")
-        path = f"/payment_methods/{urllib.parse.quote(token, safe='')}/attach"
-        try:
-            answer = self._post(path, {"customer": customer_id}, idempotency_key)
-        except _StripeDeclined as exc:
-            logger.info("payment method declined", extra={"customer_id": customer_id, "code": exc.code})
-            raise PaymentDeclined("The payment method was declined") from None
-        return _text(answer, "id")
+        _check_key(idempotency_key)
+        with _provider_errors("attach", customer_id):
+            method = self.client.v1.payment_methods.attach(
+                token, {"customer": customer_id}, {"idempotency_key": idempotency_key}
+            )
+        return _text(method.id, "id")
 
     def charge(
-        self, customer_id: str, method_ref: str, amount: Money, idempotency_key: str, description: str
+        self,
+        customer_id: str,
+        method_ref: str,
+        amount: Money,
+        idempotency_key: str,
+        description: str,
+        off_session: bool = True,
     ) -> Charge:
         _check_amount(amount)
-        form = {
-            "amount": str(amount.amount),
-            "currency": amount.currency.lower(),
-            "customer": customer_id,
-            "payment_method": method_ref,
-            "confirm": "true",
-            "off_session": "true",
-            "description": description,
-        }
-        try:
-            answer = self._post("/payment_intents", form, idempotency_key)
-        except _StripeDeclined as exc:
-            logger.info(
-                "payment declined",
-                extra={"customer_id": customer_id, "code": exc.code, "decline_code": exc.decline_code},
+        _check_key(idempotency_key)
+        with _provider_errors("charge", customer_id):
+            intent = self.client.v1.payment_intents.create(
+                {
+                    "amount": amount.amount,
+                    "currency": amount.currency.lower(),
+                    "customer": customer_id,
+                    "payment_method": method_ref,
+                    "confirm": True,
+                    "off_session": off_session,
+                    "description": description,
+                    "return_url": self.return_url,
+                },
+                {"idempotency_key": idempotency_key},
             )
-            raise PaymentDeclined("The payment method was declined") from None
-        status = answer.get("status")
-        if status not in ("succeeded", "processing"):
-            # requires_payment_method: declined; requires_action: the customer must act, off session.
-            logger.info("payment declined", extra={"customer_id": customer_id, "intent_status": status})
+            if intent.status in ("requires_action", "processing") and _replayed(intent):
+                # The first answer, replayed: the card holder may have acted since.
+                intent = self.client.v1.payment_intents.retrieve(intent.id)
+        return Charge(self._paid(intent, customer_id), amount)
+
+    def _paid(self, intent: PaymentIntent, customer_id: str) -> str:
+        """The payment intent's id when it is paid; otherwise why not, raised."""
+        status = intent.status
+        extra = {"customer_id": customer_id, "intent_status": status}
+        if status == "succeeded":
+            return _text(intent.id, "id")
+        if status == "requires_action":
+            logger.info("payment needs the card holder's authentication", extra=extra)
+            redirect = intent.next_action.redirect_to_url if intent.next_action is not None else None
+            raise AuthenticationRequired(
+                "The card holder must authenticate this payment at next_action_url, then retry",
+                next_action_url=redirect.url if redirect is not None else None,
+            )
+        if status == "processing":
+            logger.info("payment still processing", extra=extra)
+            raise PaymentProcessing("The payment provider has not confirmed the payment yet; retry shortly")
+        if status == "requires_payment_method":
+            # Declined (on a replay of an authentication that failed, for one).
+            logger.info("payment declined", extra=extra)
             raise PaymentDeclined("The payment method was declined")
-        return Charge(_text(answer, "id"), amount)
+        logger.error("payment intent in an unexpected state", extra=extra)
+        raise ValueError(f"payment intent {status}: not a state a confirmed automatic charge is in")
 
     def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> Refund:
         _check_amount(amount)
-        answer = self._post("/refunds", {"payment_intent": charge_id, "amount": str(amount.amount)}, idempotency_key)
-        return Refund(_text(answer, "id"), charge_id, amount)
-
-    def _post(self, path: str, form: dict[str, str], idempotency_key: str) -> dict[str, Any]:
-        if not idempotency_key:
-            raise ValueError("an idempotency key is required")
-        # The operation, for logs: the path without a token (attach puts one in the path).
-        operation = path.rsplit("/", 1)[-1] if path.endswith("/attach") else path.strip("/")
-        request = urllib.request.Request(  # noqa: S310  # the base URL is configuration, https, never user input
-            self.api_base.rstrip("/") + path,
-            data=urllib.parse.urlencode(form).encode("ascii"),
-            headers={
-                "Authorization": f"Bearer {self.secret_key}",
-                "Idempotency-Key": idempotency_key,
-                "Content-Type": "application/x-www-form-urlencoded",
-            },
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310  # as above
-                answer = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            status, body = exc.code, _error_body(exc)
-            exc.close()
-            self._refused(operation, status, body)
-        except (OSError, ValueError) as exc:
-            # OSError covers URLError and timeouts; ValueError bad JSON. Only the type is logged.
-            logger.warning("payment provider unavailable", extra={"operation": operation, "error": type(exc).__name__})
-            raise ServiceUnavailable("The payment provider could not be reached; retry shortly") from exc
-        if not isinstance(answer, dict):
-            logger.warning("payment provider answered something else than an object", extra={"operation": operation})
-            raise ServiceUnavailable("The payment provider could not be reached; retry shortly")
-        return answer
-
-    def _refused(self, operation: str, status: int, error: dict[str, Any]) -> NoReturn:
-        """Map a Stripe error answer: decline, unavailable, bad token, or a bug (always raises)."""
-        kind, code, param = error.get("type"), error.get("code"), error.get("param")
-        extra = {"operation": operation, "status": status, "type": kind, "code": code}
-        if kind == "card_error" or status == 402:
-            raise _StripeDeclined(code if isinstance(code, str) else None, error.get("decline_code"))
-        if status >= 500 or status in (401, 403, 409, 429) or kind == "api_error":
-            # 401/403: our key is wrong or lacks a permission; nothing a client can fix, ops must.
-            log = logger.error if status in (401, 403) else logger.warning
-            log("payment provider refused or failed", extra=extra)
-            raise ServiceUnavailable("The payment provider could not be reached; retry shortly")
-        if operation == "attach" and code == "resource_missing" and param != "customer":
-            logger.info("payment token not known to the provider", extra=extra)
-            raise InvalidField("token", "not a payment method token of the provider")
-        logger.error("payment provider refused the request", extra=extra)
-        # Stripe's own message may quote the request (a token): only its type and code are kept.
-        raise ValueError(f"payment provider refused {operation}: {status} {kind}/{code}")
+        _check_key(idempotency_key)
+        with _provider_errors("refund"):
+            refund = self.client.v1.refunds.create(
+                {"payment_intent": charge_id, "amount": amount.amount},
+                {"idempotency_key": idempotency_key},
+            )
+        return Refund(_text(refund.id, "id"), charge_id, amount)
 
 
-def _error_body(exc: urllib.error.HTTPError) -> dict[str, Any]:
-    """Stripe's ``{"error": {...}}``, or empty when the body is not that."""
-    try:
-        body = json.loads(exc.read())
-    except (OSError, ValueError):
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
+def _check_key(idempotency_key: str) -> None:
+    if not idempotency_key:
+        raise ValueError("an idempotency key is required")
 
 
-def _text(answer: dict[str, Any], name: str) -> str:
-    value = answer.get(name)
+def _replayed(answer: Any) -> bool:
+    """Whether the provider answered a repeated idempotency key with its first answer."""
+    response = getattr(answer, "last_response", None)
+    return response is not None and str(response.headers.get("idempotent-replayed", "")).lower() == "true"
+
+
+def _text(value: object, name: str) -> str:
     if not isinstance(value, str) or not value:
         logger.warning("payment provider answer lacks a field", extra={"field": name})
-        raise ServiceUnavailable("The payment provider could not be reached; retry shortly")
+        raise ServiceUnavailable(UNAVAILABLE)
     return value
 
 
-# ---------------------------------------------------------------- choosing
-
-
-_local_lock = threading.Lock()
-
-
-@lru_cache(maxsize=8)
-def _local_provider(path: str | None) -> LocalProvider:
-    # One per journal path, so every handler in a process shares one (and, for None, one memory).
-    return LocalProvider(path)
-
-
 def provider_for(settings: Settings) -> PaymentProvider:
-    """R-PAY-12: the provider ``payment_provider`` names; "stripe" needs ``payment_provider_secret``."""
-    if settings.payment_provider == "stripe":
-        key = secrets.payment_provider_secret(settings)
-        if not key:
-            raise ValueError("payment_provider 'stripe' needs payment_provider_secret")
-        return StripeProvider(key)
-    with _local_lock:  # lru_cache may call twice on a race; the in-memory state must be one
-        return _local_provider(settings.local_payments_path)
+    """R-PAY-12: Stripe at ``payment_api_base`` with ``payment_provider_secret``."""
+    key = secrets.payment_provider_secret(settings)
+    if not key:
+        raise ValueError("the payment provider needs payment_provider_secret")
+    return StripeProvider(
+        key,
+        settings.payment_api_base,
+        settings.public_base_url.rstrip("/") + RETURN_PATH,
+    )

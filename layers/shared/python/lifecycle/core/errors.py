@@ -294,6 +294,27 @@ class PaymentDeclined(DomainError):
     title = "The payment was declined"
 
 
+class AuthenticationRequired(PaymentDeclined):
+    """API.md "Payment tokens" (R-PAY-12): the card holder must authenticate the charge (EU strong
+    customer authentication) at ``next_action_url``; it is not paid yet and nothing is saved.
+    Off session nobody can, and the URL is None."""
+
+    code = "authentication_required"
+    title = "The card holder must authenticate the payment"
+
+    def __init__(self, detail: str | None = None, next_action_url: str | None = None) -> None:
+        super().__init__(detail, next_action_url=next_action_url)
+        self.next_action_url = next_action_url
+
+
+class PaymentProcessing(ServiceUnavailable):
+    """R-PAY-12: the provider took the charge but has not confirmed it yet; it is not paid. A retry
+    (the same provider key) finds its outcome."""
+
+    code = "payment_processing"
+    title = "The payment is still being processed; retry shortly"
+
+
 # ---------------------------------------------------------------- data protection (R-GDPR-3..10)
 
 

@@ -168,8 +168,9 @@ class Settings(BaseModel):
     seat_limits: dict[Plan, int] = Field(default_factory=lambda: dict(DEFAULT_SEAT_LIMITS))
     # R-VOUCH-6: an extra user costs the standard all-inclusive price per month.
     extra_seat_price_cents: int = Field(default=3900, ge=0)
-    # R-PAY-12: the payment provider ("local": tokens decide the outcome, API.md; "stripe" in AWS).
-    payment_provider: Literal["local", "stripe"] = "local"
+    # R-PAY-12: the payment provider, Stripe, through its SDK: its secret API key and the base
+    # address of its API (the local runtime and tests point it at their stand-in,
+    # local_runtime/payment_standin.py).
     payment_provider_secret: str = ""
     payment_provider_secret_arn: str = ""
     # The key the payment provider signs its webhook events with (locally, this value).
@@ -178,8 +179,7 @@ class Settings(BaseModel):
     # A secret read from Secrets Manager is kept this long in the function's memory: a rotated
     # value is in use everywhere within it, and a warm function asks again at most this often.
     secrets_max_age_seconds: int = Field(default=300, ge=1)
-    # The local provider's journal (the local runtime sets it so every handler shares it).
-    local_payments_path: str | None = None
+    payment_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://[^/?#]+$")
 
     @field_validator("seat_limits", mode="before")
     @classmethod

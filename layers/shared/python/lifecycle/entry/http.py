@@ -60,6 +60,11 @@ class Problem(BaseModel):
     detail: str
     code: str
     errors: list[FieldError] | None = Field(default=None, description="only for validation_error")
+    next_action_url: str | None = Field(
+        default=None,
+        description="only for authentication_required: where the card holder authenticates the payment "
+        "(null when a schedule charged, without them)",
+    )
 
 
 def problem_responses(**codes_by_status: str) -> dict[int, OpenAPIResponse]:

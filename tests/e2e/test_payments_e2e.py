@@ -1,0 +1,90 @@
+"""R-PAY-12 over HTTP: a card that needs the card holder's authentication (API.md "Payment tokens",
+``tok_threeDSecure2Required``) is not paid: 402 ``authentication_required`` with ``next_action_url``,
+the runtime's payment stand-in's page; once authenticated there, the owner's retry is charged once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Runtime
+from tests.route_examples import billing_details, registrant
+
+pytestmark = pytest.mark.e2e
+
+NEEDS_AUTHENTICATION = {"type": "card", "token": "tok_threeDSecure2Required"}
+
+
+def _trial_with_details(runtime: Runtime) -> tuple[dict[str, Any], str]:
+    tag = uuid.uuid4().hex[:10]
+    signed_up = runtime.post("/signups", json=registrant(tag, plan="ticket", billing_period="monthly"))
+    assert signed_up.status_code == 201, signed_up.text
+    account = signed_up.json()
+    owner = runtime.token(account["owner_id"], account["id"], "owner")
+    given = runtime.put(f"/accounts/{account['id']}/billing-details", json=billing_details(tag), token=owner)
+    assert given.status_code == 200, given.text
+    return account, owner
+
+
+def _intents_of(runtime: Runtime, account_id: str) -> list[dict[str, Any]]:
+    """The payment intents the provider holds for the account's customer."""
+    customers = [
+        c for c in runtime.provider_objects("customers") if c.get("metadata", {}).get("account_id") == account_id
+    ]
+    intents = []
+    for customer in customers:
+        intents += runtime.provider_objects("payment_intents", customer=customer["id"])
+    return intents
+
+
+def test_r_pay_12_a_card_needing_authentication_is_402_authentication_required_with_next_action_url_over_http(
+    runtime: Runtime,
+) -> None:
+    account, owner = _trial_with_details(runtime)
+    method = f"/accounts/{account['id']}/payment-method"
+
+    needs = runtime.put(method, json=NEEDS_AUTHENTICATION, token=owner)
+
+    assert needs.status_code == 402, needs.text
+    assert needs.headers["Content-Type"] == "application/problem+json"
+    problem = needs.json()
+    assert problem["code"] == "authentication_required"
+    url = problem["next_action_url"]
+    assert url.startswith(f"{runtime.payments_url}/authenticate/pi_")
+    # Not paid: nothing saved, the trial goes on, no invoice.
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["status"] == "trialing"
+    assert runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"] == []
+    assert [intent["status"] for intent in _intents_of(runtime, account["id"])] == ["requires_action"]
+
+    authenticated = requests.post(url, json={"outcome": "succeeded"}, timeout=30)
+    assert authenticated.status_code == 200, authenticated.text
+
+    paid = runtime.put(method, json=NEEDS_AUTHENTICATION, token=owner)
+    assert paid.status_code == 200, paid.text
+    body = paid.json()
+    assert body["account"]["status"] == "active"
+    # Charged once: the payment intent the card holder authenticated, for the invoice's total.
+    (intent,) = _intents_of(runtime, account["id"])
+    assert (intent["status"], intent["amount"]) == ("succeeded", body["invoice"]["total"]["amount"])
+
+
+def test_r_pay_12_a_failed_authentication_leaves_the_trial_and_the_retry_is_declined_over_http(
+    runtime: Runtime,
+) -> None:
+    account, owner = _trial_with_details(runtime)
+    method = f"/accounts/{account['id']}/payment-method"
+    needs = runtime.put(method, json=NEEDS_AUTHENTICATION, token=owner)
+    assert needs.status_code == 402, needs.text
+
+    failed = requests.post(needs.json()["next_action_url"], json={"outcome": "failed"}, timeout=30)
+    assert failed.status_code == 200, failed.text
+
+    again = runtime.put(method, json=NEEDS_AUTHENTICATION, token=owner)
+    assert (again.status_code, again.json()["code"]) == (402, "payment_declined")
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["status"] == "trialing"
+    assert [intent["status"] for intent in _intents_of(runtime, account["id"])] == ["requires_payment_method"]
+    # Another card then pays.
+    assert runtime.put(method, json={"type": "card", "token": "tok_visa"}, token=owner).status_code == 200
