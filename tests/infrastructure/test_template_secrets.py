@@ -266,7 +266,6 @@ PROD = {
     "Stage": "prod",
     "HumanCheckProvider": "turnstile",
     "HumanCheckSecretValue": "0x-turnstile-secret",
-    "PaymentProvider": "stripe",
     "PaymentProviderSecretValue": "sk_live_example",
     "VatChecker": "vies",
     "VatRequesterId": "SK2020123456",
@@ -284,7 +283,7 @@ def test_r_reg_2_r_pay_12_production_is_refused_without_the_third_party_keys() -
     ]
 
 
-def test_r_reg_2_r_pay_12_production_is_still_refused_with_the_local_verifier_or_provider() -> None:
+def test_r_reg_2_r_pay_12_production_is_still_refused_with_the_local_verifier_or_without_the_payment_key() -> None:
     assert len(refused({**PROD, "HumanCheckProvider": "local"})) == 1
-    assert len(refused({**PROD, "PaymentProvider": "local"})) == 1
+    assert len(refused({**PROD, "PaymentProviderSecretValue": ""})) == 1
     assert len(refused({"Stage": "prod"})) == len(TEMPLATE["Rules"]["ProductionHasRealSecrets"]["Assertions"])
