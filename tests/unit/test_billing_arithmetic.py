@@ -1,15 +1,15 @@
 """Billing arithmetic without storage or clock: periods (R-PAY-1), proration (R-PAY-5, R-PAY-7)
 and extra-seat metering (R-VOUCH-6).
 
-Everything is UTC: periods are whole UTC days and every instant is an aware UTC datetime, so
-daylight-saving changes cannot matter (a local instant only counts by its UTC day). Amounts are
+Everything is UTC: periods are bounded by whole-second UTC instants (the anchor's time of day
+kept) and every instant is an aware UTC datetime, so daylight-saving changes cannot matter. Amounts are
 checked against exact fractions: ``Fraction`` is the reference, never a float.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from itertools import pairwise
 from typing import Any, cast
@@ -21,7 +21,15 @@ from hypothesis import strategies as st
 
 from lifecycle.billing.metering import Interval, SeatLine, seat_lines
 from lifecycle.billing.proration import ProrationView, explain, prorate, remaining_seconds
-from lifecycle.core.billing_periods import Period, annual_period, following, monthly_period, period_of
+from lifecycle.core.billing_periods import (
+    Period,
+    annual_period,
+    following,
+    midnight,
+    monthly_period,
+    period_of,
+    whole_second,
+)
 from lifecycle.core.plans import BillingPeriod
 
 SECOND = timedelta(seconds=1)
@@ -52,7 +60,7 @@ def tiles(kind: BillingPeriod, anchor: datetime, until: datetime = UNTIL) -> Ite
     while period.starts_at < until:
         yield period
         after = following(period, kind, anchor)
-        assert after.start > period.start, f"{after} does not follow {period}"
+        assert after.starts_at > period.starts_at, f"{after} does not follow {period}"
         period = after
 
 
@@ -61,18 +69,20 @@ monthly_periods = st.builds(monthly_period, st.sampled_from(ANCHORS), instants) 
 any_periods = st.builds(period_of, st.sampled_from(KINDS), st.sampled_from(ANCHORS), instants)
 
 
-# --- periods (R-PAY-1: billed at the start of each monthly or annual period) ---------------------
+# --- periods (R-PAY-1: billed at the start of each monthly or annual period, from the instant paid) --
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("anchor", ANCHORS)
 def test_r_pay_1_consecutive_periods_tile_time_across_leap_years(kind: BillingPeriod, anchor: datetime) -> None:
-    """Each period starts where the one before ends, 2023-2029 (leap years 2024 and 2028 inside)."""
+    """Each period starts where the one before ends, 2023-2029 (leap years 2024 and 2028
+    inside), at the anchor's UTC time of day."""
     periods = list(tiles(kind, anchor))
-    assert periods[0].start == anchor.date()
+    assert periods[0].starts_at == anchor
     for period, after in pairwise(periods):
-        assert period.start < period.end == after.start
-        assert period.seconds == (period.end - period.start).days * DAY
+        assert period.starts_at < period.ends_at == after.starts_at
+        assert period.starts_at.time() == anchor.time()
+        assert period.seconds == (period.ends_at - period.starts_at).days * DAY
 
 
 @given(kind=st.sampled_from(KINDS), anchor=st.sampled_from(ANCHORS), at=instants)
@@ -81,69 +91,130 @@ def test_r_pay_1_every_instant_lies_in_exactly_one_period(kind: BillingPeriod, a
     assert containing == [period_of(kind, anchor, at)]
 
 
+def test_r_pay_1_a_period_paid_at_16_00_ends_at_16_00_a_month_later() -> None:
+    """The customer gets the whole month paid for: not from that day's midnight (16 hours lost)."""
+    paid = utc(2026, 11, 25, 16)
+    period = monthly_period(paid, paid)
+    assert (period.starts_at, period.ends_at) == (paid, utc(2026, 12, 25, 16))
+    assert period.seconds == 30 * DAY
+    assert monthly_period(paid, utc(2026, 12, 25, 15, 59, 59)) == period
+    assert monthly_period(paid, utc(2026, 12, 25, 16)).starts_at == utc(2026, 12, 25, 16)
+
+
 @pytest.mark.parametrize(
     ("anchor", "starts"),
     [
-        (utc(2027, 1, 31), [date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31), date(2027, 4, 30)]),
-        (utc(2028, 1, 31), [date(2028, 1, 31), date(2028, 2, 29), date(2028, 3, 31), date(2028, 4, 30)]),
-        (utc(2028, 2, 29), [date(2028, 2, 29), date(2028, 3, 29), date(2028, 4, 29)]),
-        (utc(2027, 12, 31), [date(2027, 12, 31), date(2028, 1, 31), date(2028, 2, 29), date(2028, 3, 31)]),
+        (
+            utc(2027, 1, 31, 16),
+            [utc(2027, 1, 31, 16), utc(2027, 2, 28, 16), utc(2027, 3, 31, 16), utc(2027, 4, 30, 16)],
+        ),
+        (utc(2028, 1, 31), [utc(2028, 1, 31), utc(2028, 2, 29), utc(2028, 3, 31), utc(2028, 4, 30)]),
+        (utc(2028, 2, 29, 23, 59, 59), [utc(2028, 2, 29, 23, 59, 59), utc(2028, 3, 29, 23, 59, 59)]),
+        (utc(2027, 12, 31, 8, 30), [utc(2027, 12, 31, 8, 30), utc(2028, 1, 31, 8, 30), utc(2028, 2, 29, 8, 30)]),
     ],
 )
-def test_r_pay_1_monthly_periods_follow_the_anchor_day_as_each_month_allows(
-    anchor: datetime, starts: list[date]
+def test_r_pay_1_monthly_periods_follow_the_anchor_day_and_time_as_each_month_allows(
+    anchor: datetime, starts: list[datetime]
 ) -> None:
-    assert [period.start for period in tiles("monthly", anchor, UNTIL)][: len(starts)] == starts
+    """Jan 31 16:00 → Feb 28 16:00 → Mar 31 16:00: the anchor's day as the month allows, its time always."""
+    assert [period.starts_at for period in tiles("monthly", anchor, UNTIL)][: len(starts)] == starts
 
 
 def test_r_pay_1_annual_periods_anchored_on_29_february_fall_back_to_the_28th_in_common_years() -> None:
-    starts = [period.start for period in tiles("annual", utc(2028, 2, 29), utc(2034, 1, 1))]
+    anchor = utc(2028, 2, 29, 16, 45)
+    starts = [period.starts_at for period in tiles("annual", anchor, utc(2034, 1, 1))]
     assert starts == [
-        date(2028, 2, 29),
-        date(2029, 2, 28),
-        date(2030, 2, 28),
-        date(2031, 2, 28),
-        date(2032, 2, 29),
-        date(2033, 2, 28),
+        utc(2028, 2, 29, 16, 45),
+        utc(2029, 2, 28, 16, 45),
+        utc(2030, 2, 28, 16, 45),
+        utc(2031, 2, 28, 16, 45),
+        utc(2032, 2, 29, 16, 45),
+        utc(2033, 2, 28, 16, 45),
     ]
+    assert annual_period(anchor, anchor).seconds == 365 * DAY  # to 28 February 2029
 
 
 @pytest.mark.parametrize(
     ("anchor", "at", "start", "end"),
     [
-        (utc(2026, 11, 25, 12), utc(2026, 11, 25), date(2026, 11, 25), date(2027, 11, 25)),
-        (utc(2026, 11, 25, 12), utc(2027, 11, 24, 23, 59, 59), date(2026, 11, 25), date(2027, 11, 25)),
-        (utc(2026, 11, 25, 12), utc(2027, 11, 25), date(2027, 11, 25), date(2028, 11, 25)),
-        (utc(2027, 12, 31), utc(2029, 1, 1), date(2028, 12, 31), date(2029, 12, 31)),
-        (utc(2023, 1, 31), utc(2024, 1, 30), date(2023, 1, 31), date(2024, 1, 31)),
+        (utc(2026, 11, 25, 12), utc(2026, 11, 25, 12), utc(2026, 11, 25, 12), utc(2027, 11, 25, 12)),
+        (utc(2026, 11, 25, 12), utc(2027, 11, 25, 11, 59, 59), utc(2026, 11, 25, 12), utc(2027, 11, 25, 12)),
+        (utc(2026, 11, 25, 12), utc(2027, 11, 25, 12), utc(2027, 11, 25, 12), utc(2028, 11, 25, 12)),
+        # The anniversary day before the anchor's time is still in the year before.
+        (utc(2026, 11, 25, 12), utc(2026, 11, 25), utc(2025, 11, 25, 12), utc(2026, 11, 25, 12)),
+        (utc(2027, 12, 31), utc(2029, 1, 1), utc(2028, 12, 31), utc(2029, 12, 31)),
+        (utc(2023, 1, 31), utc(2024, 1, 30), utc(2023, 1, 31), utc(2024, 1, 31)),
     ],
 )
-def test_r_pay_1_annual_period_contains_the_day_of_at(anchor: datetime, at: datetime, start: date, end: date) -> None:
-    assert annual_period(anchor, at) == Period(start=start, end=end)
-    assert period_of("annual", anchor, at) == Period(start=start, end=end)
+def test_r_pay_1_annual_period_contains_the_instant_at(
+    anchor: datetime, at: datetime, start: datetime, end: datetime
+) -> None:
+    assert annual_period(anchor, at) == Period(start, end)
+    assert period_of("annual", anchor, at) == Period(start, end)
 
 
-def test_r_pay_1_period_seconds_count_whole_utc_days() -> None:
-    assert monthly_period(utc(2027, 1, 31), utc(2027, 2, 28)).seconds == 31 * DAY  # Feb 28 → Mar 31
-    assert monthly_period(utc(2028, 1, 31), utc(2028, 2, 29)).seconds == 31 * DAY  # Feb 29 → Mar 31
-    assert monthly_period(utc(2027, 1, 31), utc(2027, 2, 1)).seconds == 28 * DAY  # Jan 31 → Feb 28
-    assert annual_period(utc(2027, 3, 1), utc(2027, 6, 1)).seconds == 366 * DAY  # holds 29 Feb 2028
-    assert annual_period(utc(2029, 3, 1), utc(2029, 6, 1)).seconds == 365 * DAY
+def test_r_pay_1_period_seconds_count_from_the_anchor_instant() -> None:
+    assert monthly_period(utc(2027, 1, 31, 16), utc(2027, 2, 28, 16)).seconds == 31 * DAY  # Feb 28 → Mar 31
+    assert monthly_period(utc(2028, 1, 31, 16), utc(2028, 2, 29, 16)).seconds == 31 * DAY  # Feb 29 → Mar 31
+    assert monthly_period(utc(2027, 1, 31, 16), utc(2027, 2, 1)).seconds == 28 * DAY  # Jan 31 → Feb 28
+    assert annual_period(utc(2027, 3, 1, 9), utc(2027, 6, 1)).seconds == 366 * DAY  # holds 29 Feb 2028
+    assert annual_period(utc(2029, 3, 1, 9), utc(2029, 6, 1)).seconds == 365 * DAY
 
 
-def test_r_pay_1_periods_are_utc_days_so_daylight_saving_cannot_matter() -> None:
-    """A local anchor counts by its UTC day, and a period across a DST change stays whole days."""
+def test_r_pay_1_an_anchor_s_fraction_of_a_second_is_dropped_never_charged() -> None:
+    """A card given at 16:00:00.7 starts the period at 16:00:00: bounds are whole seconds."""
+    paid = utc(2026, 11, 25, 16, 0, 0, 700_000)
+    assert monthly_period(paid, paid) == Period(utc(2026, 11, 25, 16), utc(2026, 12, 25, 16))
+    assert whole_second(paid) == utc(2026, 11, 25, 16)
+
+
+def test_r_pay_1_periods_are_utc_instants_so_daylight_saving_cannot_matter() -> None:
+    """A local anchor counts by its UTC instant, and a period across a DST change is whole UTC days."""
     sofia = ZoneInfo("Europe/Sofia")
     anchor = datetime(2027, 3, 1, 0, 30, tzinfo=sofia)  # 28 February 22:30 UTC
     period = monthly_period(anchor, datetime(2027, 3, 28, 12, tzinfo=sofia))  # the DST change is 28 March
-    assert period == Period(start=date(2027, 3, 28), end=date(2027, 4, 28))
-    assert period.seconds == 31 * DAY
+    assert period == Period(utc(2027, 2, 28, 22, 30), utc(2027, 3, 28, 22, 30))
+    assert period.seconds == 28 * DAY
+    assert period.starts_at.tzinfo is UTC
+
+
+def test_r_pay_1_periods_stored_at_midnight_continue_at_midnight() -> None:
+    """A period stored before periods kept the anchor's time (anchor, start and end at midnight)
+    goes on at midnight: its anchor instant is a midnight."""
+    stored = Period(utc(2026, 11, 25), utc(2026, 12, 25))
+    anchor = utc(2026, 11, 25)
+    assert following(stored, "monthly", anchor) == Period(utc(2026, 12, 25), utc(2027, 1, 25))
+    assert following(Period(utc(2026, 11, 25), utc(2027, 11, 25)), "annual", anchor).ends_at == utc(2028, 11, 25)
+
+
+def test_r_pay_1_period_keys_are_the_start_day_at_midnight_else_the_start_instant() -> None:
+    """Keys stored before (``2026-11-25``) stay what a midnight period is called."""
+    assert Period(utc(2026, 11, 25), utc(2026, 12, 25)).key == "2026-11-25"
+    assert Period(utc(2026, 11, 25, 16), utc(2026, 12, 25, 16)).key == "2026-11-25T16:00:00Z"
+    assert midnight(utc(2026, 11, 25, 16, 30)) == utc(2026, 11, 25)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ((datetime(2027, 1, 1), utc(2027, 2, 1)), "timezone-aware"),
+        ((utc(2027, 1, 1), utc(2027, 2, 1, micro=5)), "whole seconds"),
+        ((utc(2027, 2, 1), utc(2027, 2, 1)), "ends after"),
+    ],
+)
+def test_r_pay_1_a_period_refuses_naive_fractional_or_empty_bounds(
+    bounds: tuple[datetime, datetime], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        Period(*bounds)
 
 
 def test_r_pay_1_following_refuses_a_period_of_another_anchor_or_kind() -> None:
     anchor = utc(2027, 1, 31)
     with pytest.raises(ValueError, match="not one of the monthly periods"):
-        following(Period(start=date(2027, 2, 1), end=date(2027, 3, 1)), "monthly", anchor)
+        following(Period(utc(2027, 2, 1), utc(2027, 3, 1)), "monthly", anchor)
+    with pytest.raises(ValueError, match="not one of the monthly periods"):
+        following(monthly_period(anchor, anchor), "monthly", utc(2027, 1, 31, 16))  # another time of day
     with pytest.raises(ValueError, match="not one of the annual periods"):
         following(monthly_period(anchor, anchor), "annual", anchor)
     with pytest.raises(ValueError, match="unknown billing period"):
@@ -235,8 +306,20 @@ def test_r_pay_5_remaining_seconds_examples() -> None:
     assert remaining_seconds(period, utc(2029, 1, 1)) == 0  # after: nothing
 
 
-def test_r_pay_5_explain_gives_the_api_proration_document() -> None:
+def test_r_pay_5_r_pay_1_proration_counts_the_seconds_left_to_the_period_s_end_instant() -> None:
+    """A year paid at 08:00 on 1 January ends at 08:00: an upgrade at noon on 2 July has 182
+    days and 20 hours left of it, not the 182 and a half to midnight."""
     period = annual_period(utc(2027, 1, 1, 8), utc(2027, 5, 5))
+    assert (period.starts_at, period.ends_at) == (utc(2027, 1, 1, 8), utc(2028, 1, 1, 8))
+    view = explain(12_000, period, utc(2027, 7, 2, 12))
+    seconds = 182 * DAY + 20 * 3600
+    assert (view.seconds_remaining, view.period_seconds) == (seconds, 365 * DAY)
+    assert view.amount.amount == exact_half_up(12_000 * seconds, 365 * DAY) == 6011
+    assert remaining_seconds(period, utc(2028, 1, 1, 7, 59, 59)) == 1
+
+
+def test_r_pay_5_explain_gives_the_api_proration_document() -> None:
+    period = annual_period(utc(2027, 1, 1), utc(2027, 5, 5))
     view = explain(12_000, period, utc(2027, 7, 2, 12))
     assert isinstance(view, ProrationView)
     assert view.model_dump(mode="json") == {

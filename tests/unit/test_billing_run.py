@@ -9,6 +9,7 @@ once (R-USE-2), receipts (R-PAY-11), failed charges retried, ended accounts neve
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,19 @@ from lifecycle.core import clock
 from lifecycle.core.money import div_round_half_up
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, AuditEvent, Invoice, PriceChange, SharedLoginDetection
+from local_runtime.scheduler import trigger
+from local_runtime.template import Resolver, load, resources, schedules
 from tests.conftest import ledger
 from tests.support import Reply, call, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 DAY = timedelta(days=1)
-# A voucher account redeemed at NOW (25 November 2026, 12:00) has monthly periods from the
-# 25th: the first is [25 November, 25 December), 30 days.
-FIRST_END = datetime(2026, 12, 25, tzinfo=UTC)
-SECOND_END = datetime(2027, 1, 25, tzinfo=UTC)
+# A voucher account redeemed at NOW (25 November 2026, 12:00), and a subscription paid then, have
+# monthly periods from that instant (R-PAY-1): the first is [25 November 12:00, 25 December 12:00),
+# 30 days. Shared-login fee months go from midnight to midnight of the 25th (R-USE-2).
+FIRST_END = datetime(2026, 12, 25, 12, tzinfo=UTC)
+SECOND_END = datetime(2027, 1, 25, 12, tzinfo=UTC)
+FEE_MONTH = (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 12, 25, tzinfo=UTC))
 MONTH_30 = 30 * 24 * 3600
 MONTH_31 = 31 * 24 * 3600
 
@@ -125,10 +130,11 @@ def test_r_vouch_6_an_extra_user_for_the_last_10_days_of_a_30_day_month_costs_a_
     assert line["unit_price"] == {"amount": 3900, "currency": "USD"}
     assert (line["rule"], line["quantity"]) == ("R-VOUCH-6", 1)
     assert (
-        line["description"] == f"Extra user {extra}, 2026-12-15 00:00 to 2026-12-25 00:00, 864,000 of 2,592,000 seconds"
+        line["description"] == f"Extra user {extra}, 2026-12-15 12:00 to 2026-12-25 12:00, 864,000 of 2,592,000 seconds"
     )
-    assert (line["period_start"], line["period_end"]) == ("2026-12-15T00:00:00Z", "2026-12-25T00:00:00Z")
-    assert (invoice["period_start"], invoice["period_end"]) == ("2026-11-25T00:00:00Z", "2026-12-25T00:00:00Z")
+    assert (line["period_start"], line["period_end"]) == ("2026-12-15T12:00:00Z", "2026-12-25T12:00:00Z")
+    # The month runs from the redemption's instant (R-PAY-1's periods), not from that day's midnight.
+    assert (invoice["period_start"], invoice["period_end"]) == ("2026-11-25T12:00:00Z", "2026-12-25T12:00:00Z")
     assert (invoice["status"], invoice["total"]["amount"]) == ("paid", 1300)  # reverse charge: no VAT
     assert charges() == [1300]
     # R-PAY-11: the receipt names the invoice.
@@ -151,21 +157,21 @@ def test_r_vouch_6_two_extra_users_one_removed_are_billed_for_the_seconds_each_e
     (first,) = invoices(account)
     amounts = {line["description"].split(",")[0]: line for line in first["lines"]}
     whole = amounts[f"Extra user {stays}"]
-    # Billing starts at the redemption (12:00), the period at midnight: 12 hours are not the deal's.
-    assert (whole["seconds"], whole["period_seconds"]) == (MONTH_30 - 43_200, MONTH_30)
-    assert whole["amount"]["amount"] == div_round_half_up((MONTH_30 - 43_200) * 3900, MONTH_30) == 3835
+    # Billing and the month both start at the redemption (12:00): a whole month.
+    assert (whole["seconds"], whole["period_seconds"]) == (MONTH_30, MONTH_30)
+    assert whole["amount"]["amount"] == 3900
     part = amounts[f"Extra user {leaves}"]
     assert part["seconds"] == 9 * 86_400 + 43_200 + 1
     assert part["amount"]["amount"] == div_round_half_up(820_801 * 3900, MONTH_30) == 1235
-    assert first["total"]["amount"] == 3835 + 1235
+    assert first["total"]["amount"] == 3900 + 1235
 
     at(SECOND_END + timedelta(hours=1))
     run()
     _, second = invoices(account)
     (line,) = second["lines"]
-    assert line["description"].startswith(f"Extra user {stays}, 2026-12-25 00:00 to 2027-01-25 00:00")
+    assert line["description"].startswith(f"Extra user {stays}, 2026-12-25 12:00 to 2027-01-25 12:00")
     assert (line["seconds"], line["period_seconds"], line["amount"]["amount"]) == (MONTH_31, MONTH_31, 3900)
-    assert charges() == [5070, 3900]
+    assert charges() == [5135, 3900]
 
 
 def test_r_vouch_9_without_extra_users_there_is_no_invoice_and_nobody_is_asked(outbox: Path) -> None:
@@ -179,8 +185,8 @@ def test_r_vouch_9_without_extra_users_there_is_no_invoice_and_nobody_is_asked(o
     assert notices(outbox, account, "payment_required") == []
     after = stored(account)
     assert (after.billed_through, after.bill_due_at) == (
-        datetime(2027, 2, 25, tzinfo=UTC),
-        datetime(2027, 3, 25, tzinfo=UTC),
+        datetime(2027, 2, 25, 12, tzinfo=UTC),
+        datetime(2027, 3, 25, 12, tzinfo=UTC),
     )
 
 
@@ -192,9 +198,9 @@ def test_r_vouch_6_months_missed_by_downtime_are_billed_one_by_one_oldest_first(
     at(SECOND_END + timedelta(days=3))
     run()
     first, second = invoices(account)
-    assert (first["period_start"], second["period_start"]) == ("2026-11-25T00:00:00Z", "2026-12-25T00:00:00Z")
+    assert (first["period_start"], second["period_start"]) == ("2026-11-25T12:00:00Z", "2026-12-25T12:00:00Z")
     assert int(first["number"].split("-")[1]) + 1 == int(second["number"].split("-")[1])
-    assert charges() == [div_round_half_up((MONTH_30 - 43_200) * 3900, MONTH_30), 3900]
+    assert charges() == [3900, 3900]
 
 
 # ---------------------------------------------------------------- R-VOUCH-10
@@ -219,7 +225,7 @@ def test_r_vouch_10_a_charge_due_without_details_blocks_access_at_once_and_tells
     assert len(notices(outbox, account, "payment_required")) == 1
     after = stored(account)
     assert (after.status, after.billed_through) == ("payment_required", NOW)
-    assert after.bill_due_at == datetime(2027, 2, 25, tzinfo=UTC)
+    assert after.bill_due_at == datetime(2027, 2, 25, 12, tzinfo=UTC)
     assert invoices(account) == []
     assert charges() == []
     assert "payment_required" in [event.type for event in AuditEvent.query(account["id"])]
@@ -232,11 +238,11 @@ def test_r_vouch_10_a_charge_due_without_details_blocks_access_at_once_and_tells
     assert paid.body["invoice"]["id"] == second["id"]
     assert {first["status"], second["status"]} == {"paid"}
     assert {line["rule"] for line in first["lines"] + second["lines"]} == {"R-VOUCH-6"}
-    assert charges() == [3835, 3900]
+    assert charges() == [3900, 3900]
     after = stored(account)
     assert (after.billed_through, after.bill_due_at, after.has_payment_method) == (
         SECOND_END,
-        datetime(2027, 2, 25, tzinfo=UTC),
+        datetime(2027, 2, 25, 12, tzinfo=UTC),
         True,
     )
     assert len(notices(outbox, account, "receipt")) == 2
@@ -256,7 +262,7 @@ def test_r_vouch_10_a_declined_card_does_not_restore_access_and_a_good_one_does(
     good = pay(account, token="tok_mastercard")
     assert good.status == 200, good.body
     assert good.body["account"]["access"] == "full"
-    assert charges() == [3835]
+    assert charges() == [3900]
 
 
 def test_r_vouch_10_a_card_without_extra_users_is_just_kept() -> None:
@@ -273,7 +279,7 @@ def test_r_pay_1_a_monthly_subscription_renews_in_advance_at_the_price_in_force_
     outbox: Path,
 ) -> None:
     account = subscription()
-    assert pay(account).status == 200  # the first period, 25 November to 25 December, 19.00
+    assert pay(account).status == 200  # the first period, 25 November 12:00 to 25 December 12:00, 19.00
     # R-PAY-9: a change effective before the next period's start applies to it, a later one does not.
     for effective, amount in ((datetime(2026, 12, 20, tzinfo=UTC), 2400), (datetime(2026, 12, 26, tzinfo=UTC), 9900)):
         PriceChange(
@@ -293,10 +299,10 @@ def test_r_pay_1_a_monthly_subscription_renews_in_advance_at_the_price_in_force_
     at(FIRST_END + timedelta(hours=1))
     assert run()["changed"] == 1
     _, renewal = invoices(account)
-    assert (renewal["period_start"], renewal["period_end"]) == ("2026-12-25T00:00:00Z", "2027-01-25T00:00:00Z")
+    assert (renewal["period_start"], renewal["period_end"]) == ("2026-12-25T12:00:00Z", "2027-01-25T12:00:00Z")
     (line,) = renewal["lines"]
     assert (line["rule"], line["quantity"], line["unit_price"]["amount"]) == ("R-PAY-1", 1, 2400)
-    assert Invoice.get(account["id"], renewal["id"]).purpose == "renewal#2026-12-25T00:00:00Z"
+    assert Invoice.get(account["id"], renewal["id"]).purpose == "renewal#2026-12-25T12:00:00Z"
     assert charges() == [1900, 2400]
     after = stored(account)
     assert (after.period_start, after.period_end, after.bill_due_at) == (FIRST_END, SECOND_END, SECOND_END)
@@ -306,6 +312,86 @@ def test_r_pay_1_a_monthly_subscription_renews_in_advance_at_the_price_in_force_
     at(SECOND_END + timedelta(hours=1))
     run()
     assert invoices(account)[-1]["lines"][0]["unit_price"]["amount"] == 9900
+
+
+def test_r_pay_1_a_renewal_is_due_at_its_period_s_start_and_charged_within_an_hour() -> None:
+    """The period paid at 12:00 is renewed from 12:00 a month later: due (``bill_due_at``) at
+    that instant, not billed a second before it, and charged by the first run after it, which
+    the template's schedule and the run's time budget put within the hour."""
+    account = subscription()
+    assert pay(account).status == 200
+    assert stored(account).bill_due_at == stored(account).period_end == FIRST_END
+    at(FIRST_END - timedelta(seconds=1))
+    assert run()["examined"] == 0
+    assert charges() == [1900]
+
+    template = load()
+    (schedule,) = [item for item in schedules(template, Resolver(template)) if item.name == "billing-run"]
+    function = resources(template, "AWS::Serverless::Function")["BillingRunFunction"]["Properties"]
+    firing = trigger(schedule.expression, FIRST_END - DAY)
+    times = [firing.next_after(FIRST_END - DAY)]
+    while times[-1] < FIRST_END + DAY:
+        times.append(firing.next_after(times[-1]))
+    # Due just after one run, a renewal waits for the next run, then at most the run's own time.
+    slowest = max(later - earlier for earlier, later in pairwise(times)) + timedelta(seconds=function["Timeout"])
+    assert slowest <= timedelta(hours=1), f"{schedule.expression}: a renewal may wait {slowest}"
+
+    first_run_after = min(time for time in times if time >= FIRST_END)
+    at(first_run_after)
+    assert run()["changed"] == 1
+    renewal = invoices(account)[-1]
+    assert renewal["period_start"] == clock.to_iso(FIRST_END)
+    assert clock.parse_iso(renewal["issued_at"]) - FIRST_END <= timedelta(hours=1)
+    assert charges() == [1900, 1900]
+
+
+def test_r_pay_1_a_subscription_stored_with_midnight_periods_continues_at_midnight() -> None:
+    """Periods paid before they kept the anchor's time of day were stored at midnight (anchor,
+    start, end): they go on at midnight, no second billed twice or skipped."""
+    account = subscription()
+    assert pay(account).status == 200
+    midnight, end = datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 12, 25, tzinfo=UTC)
+    Account(account["id"]).update(
+        actions=[
+            Account.billing_anchor.set(midnight),
+            Account.period_start.set(midnight),
+            Account.period_end.set(end),
+            Account.bill_due_at.set(end),
+        ]
+    )
+    at(end + timedelta(minutes=15))
+    assert run()["changed"] == 1
+    renewal = invoices(account)[-1]
+    assert (renewal["period_start"], renewal["period_end"]) == ("2026-12-25T00:00:00Z", "2027-01-25T00:00:00Z")
+    after = stored(account)
+    next_end = datetime(2027, 1, 25, tzinfo=UTC)
+    assert (after.billing_anchor, after.period_start, after.period_end, after.bill_due_at) == (
+        midnight,
+        end,
+        next_end,
+        next_end,
+    )
+
+
+def test_r_vouch_6_a_voucher_account_billed_through_a_midnight_continues_on_its_midnights() -> None:
+    """A voucher account redeemed at 12:00 and billed before periods kept the anchor's time of
+    day was billed through midnights: its months stay [midnight of the 25th, midnight of the
+    25th), so the next bill starts where the last one ended."""
+    account = lifetime()
+    add_user(account, 1)
+    assert pay(account).status == 200
+    extra = add_user(account, 2)  # from 12:00 on 25 November
+    billed_to, due = datetime(2026, 12, 25, tzinfo=UTC), datetime(2027, 1, 25, tzinfo=UTC)
+    Account(account["id"]).update(actions=[Account.billed_through.set(billed_to), Account.bill_due_at.set(due)])
+    at(due + timedelta(minutes=15))
+    assert run()["changed"] == 1
+    (invoice,) = invoices(account)
+    (line,) = invoice["lines"]
+    assert (invoice["period_start"], invoice["period_end"]) == ("2026-12-25T00:00:00Z", "2027-01-25T00:00:00Z")
+    assert line["description"].startswith(f"Extra user {extra}, 2026-12-25 00:00 to 2027-01-25 00:00")
+    assert (line["seconds"], line["amount"]["amount"]) == (MONTH_31, 3900)
+    after = stored(account)
+    assert (after.billed_through, after.bill_due_at) == (due, datetime(2027, 2, 25, tzinfo=UTC))
 
 
 def test_r_pay_8_a_pending_downgrade_takes_effect_at_the_next_period() -> None:
@@ -340,13 +426,13 @@ def test_r_pay_8_a_pending_move_to_annual_re_anchors_the_periods_where_it_starts
     at(FIRST_END + timedelta(hours=1))
     run()
     renewal = invoices(account)[-1]
-    assert (renewal["period_start"], renewal["period_end"]) == ("2026-12-25T00:00:00Z", "2027-12-25T00:00:00Z")
+    assert (renewal["period_start"], renewal["period_end"]) == ("2026-12-25T12:00:00Z", "2027-12-25T12:00:00Z")
     assert renewal["total"]["amount"] == 19_000
     after = stored(account)
     assert (after.billing_period, after.billing_anchor, after.bill_due_at) == (
         "annual",
         FIRST_END,
-        datetime(2027, 12, 25, tzinfo=UTC),
+        datetime(2027, 12, 25, 12, tzinfo=UTC),
     )
 
 
@@ -374,13 +460,13 @@ def test_r_use_2_a_pending_fee_goes_on_the_next_invoice_once() -> None:
     add_user(account, 1)
     assert pay(account).status == 200
     add_user(account, 2)
-    pending_fee(account, datetime(2026, 11, 25, tzinfo=UTC), FIRST_END)
+    pending_fee(account, *FEE_MONTH)
     at(FIRST_END + timedelta(hours=1))
     run()
     (invoice,) = invoices(account)
     fee_line = next(line for line in invoice["lines"] if line["rule"] == "R-USE-2")
     assert fee_line["amount"]["amount"] == 3900
-    assert invoice["total"]["amount"] == 3835 + 3900
+    assert invoice["total"]["amount"] == 3900 + 3900
     fee = SharedLoginDetection.get(account["id"], "2026-11-25#fee")
     assert fee.status == "invoiced"
     raw = SharedLoginDetection._get_connection().get_item(account["id"], "2026-11-25#fee")["Item"]
@@ -393,7 +479,7 @@ def test_r_use_2_a_pending_fee_goes_on_the_next_invoice_once() -> None:
 
 def test_r_vouch_9_a_fee_alone_never_asks_a_voucher_account_without_extra_users(outbox: Path) -> None:
     account = lifetime()
-    pending_fee(account, datetime(2026, 11, 25, tzinfo=UTC), FIRST_END)
+    pending_fee(account, *FEE_MONTH)
     at(FIRST_END + timedelta(hours=1))
     run()
     assert (stored(account).status, stored(account).billed_through) == ("active", FIRST_END)
@@ -405,7 +491,7 @@ def test_r_vouch_9_a_fee_alone_never_asks_a_voucher_account_without_extra_users(
 def test_r_use_2_a_subscription_renewal_carries_the_fee_of_the_month_that_ended() -> None:
     account = subscription()
     assert pay(account).status == 200
-    pending_fee(account, datetime(2026, 11, 25, tzinfo=UTC), FIRST_END)
+    pending_fee(account, *FEE_MONTH)
     at(FIRST_END + timedelta(hours=1))
     run()
     renewal = invoices(account)[-1]
@@ -416,7 +502,7 @@ def test_r_use_2_a_subscription_renewal_carries_the_fee_of_the_month_that_ended(
 def test_r_use_2_a_waived_fee_is_not_billed() -> None:
     account = subscription()
     assert pay(account).status == 200
-    pending_fee(account, datetime(2026, 11, 25, tzinfo=UTC), FIRST_END)
+    pending_fee(account, *FEE_MONTH)
     SharedLoginDetection(account["id"], "2026-11-25#fee").update(actions=[SharedLoginDetection.status.set("waived")])
     at(FIRST_END + timedelta(hours=1))
     run()
@@ -453,11 +539,15 @@ def test_a_declined_renewal_is_retried_with_notices_then_blocks_access(outbox: P
     assert resumed.status == 200, resumed.body
     assert resumed.body["account"]["access"] == "full"
     assert (resumed.body["invoice"]["period_start"], resumed.body["invoice"]["period_end"]) == (
-        "2027-01-25T00:00:00Z",
-        "2027-02-25T00:00:00Z",
+        "2027-01-25T12:00:00Z",
+        "2027-02-25T12:00:00Z",
     )
     after = stored(account)
-    assert (after.status, after.charge_attempts, after.bill_due_at) == ("active", 0, datetime(2027, 2, 25, tzinfo=UTC))
+    assert (after.status, after.charge_attempts, after.bill_due_at) == (
+        "active",
+        0,
+        datetime(2027, 2, 25, 12, tzinfo=UTC),
+    )
 
 
 def test_a_retry_after_the_owner_replaced_the_card_charges_it_and_resets_the_attempts() -> None:
@@ -472,7 +562,7 @@ def test_a_retry_after_the_owner_replaced_the_card_charges_it_and_resets_the_att
     run()
     assert charges() == [1900, 1900]
     renewal = invoices(account)[-1]
-    assert renewal["period_start"] == "2026-12-25T00:00:00Z"
+    assert renewal["period_start"] == "2026-12-25T12:00:00Z"
     assert Invoice.get(account["id"], renewal["id"]).charge_attempts == 2
     assert (stored(account).charge_attempts, stored(account).bill_due_at) == (0, SECOND_END)
 
@@ -600,7 +690,7 @@ def test_a_run_killed_half_way_is_finished_by_the_next_run_billing_each_account_
     summary = run()
     assert (summary["examined"], summary["changed"], summary["errors"]) == (3, 3, 0)
     assert [len(invoices(account)) for account in accounts] == [1] * 6
-    assert charges() == [3835] * 6
+    assert charges() == [3900] * 6
     assert run()["examined"] == 0
 
 
@@ -624,4 +714,4 @@ def test_an_account_whose_bill_fails_is_counted_and_left_due_while_the_others_ar
     assert run() == {"examined": 2, "changed": 1, "errors": 1, "next": None}
     monkeypatch.setattr(bills, "_intervals", intervals)
     assert run() == {"examined": 1, "changed": 1, "errors": 0, "next": None}
-    assert charges() == [3835, 3835]
+    assert charges() == [3900, 3900]

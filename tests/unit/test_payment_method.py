@@ -50,7 +50,9 @@ def test_r_pay_4_a_card_during_the_trial_ends_it_and_charges_the_first_period_at
     # The ticket plan's standing monthly price per seat, one seat, the whole first month.
     assert line["unit_price"] == {"amount": 1900, "currency": "USD"}
     assert (line["quantity"], line["amount"]["amount"], line["rule"]) == (1, 1900, "R-PAY-4")
-    assert (invoice["period_start"], invoice["period_end"]) == ("2026-11-25T00:00:00Z", "2026-12-25T00:00:00Z")
+    # R-PAY-1: the period starts at the instant paid (NOW, 12:00), not at that day's midnight.
+    assert (invoice["period_start"], invoice["period_end"]) == ("2026-11-25T12:00:00Z", "2026-12-25T12:00:00Z")
+    assert (line["period_start"], line["period_end"]) == ("2026-11-25T12:00:00Z", "2026-12-25T12:00:00Z")
     # Bulgaria is not the vendor's country and the customer gave a VAT ID: reverse charge.
     assert invoice["tax"]["amount"] == 0
     assert "Reverse charge" in invoice["tax_note"]
@@ -58,7 +60,8 @@ def test_r_pay_4_a_card_during_the_trial_ends_it_and_charges_the_first_period_at
     assert [charge.amount.amount for charge in charges()] == [1900]
     stored = Account.get(account["id"])
     assert stored.trial_sweep is None
-    assert stored.bill_due_at == NOW.replace(hour=0) + timedelta(days=30)
+    assert stored.billing_anchor == stored.period_start == NOW
+    assert stored.period_end == stored.bill_due_at == NOW + timedelta(days=30)  # renewed from its start
     # R-PAY-11: the receipt names the invoice.
     receipts = [notice for notice in outbox_items(outbox) if notice["type"] == "receipt"]
     assert len(receipts) == 1
@@ -145,6 +148,23 @@ def test_r_pay_3_a_card_after_the_trial_expired_reactivates_and_charges(account:
     assert reply.body["account"]["status"] == "active"
     assert reply.body["invoice"]["lines"][0]["rule"] == "R-PAY-3"
     assert len(charges()) == 1
+
+
+def test_r_pay_1_r_pay_3_a_plan_bought_after_the_trial_expired_starts_at_the_instant_paid(
+    account: dict[str, Any],
+) -> None:
+    clock.set_now(NOW + timedelta(days=15))
+    assert run_schedule("trial-sweep")["changed"] == 1
+    paid = NOW + timedelta(days=16, hours=4, seconds=37, microseconds=500_000)  # 11 December, 16:00:37.5
+    clock.set_now(paid)
+    reply = pay(account)
+    assert reply.status == 200, reply.body
+    invoice = reply.body["invoice"]
+    # The whole second the card came in, and a month from it to the second.
+    assert (invoice["period_start"], invoice["period_end"]) == ("2026-12-11T16:00:37Z", "2027-01-11T16:00:37Z")
+    stored = Account.get(account["id"])
+    assert (stored.billing_anchor, stored.period_start) == (paid.replace(microsecond=0),) * 2
+    assert stored.bill_due_at == stored.period_end == paid.replace(microsecond=0) + timedelta(days=31)
 
 
 def test_r_pay_3_the_sweep_after_the_card_changes_nothing(account: dict[str, Any]) -> None:

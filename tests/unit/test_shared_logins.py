@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from lifecycle.core import clock
-from lifecycle.core.billing_periods import monthly_period
-from lifecycle.storage import AuditEvent, SharedLoginDetection
+from lifecycle.storage import Account, AuditEvent, SharedLoginDetection
+from lifecycle.usage.shared_logins import fee_month
 from tests.conftest import point_service_at
 from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import TRIAL
@@ -293,7 +293,7 @@ def test_agents_are_refused_other_accounts_not_found_and_staff_reads_audited(acc
     assert accesses == [{"resource": "shared_logins"}]
 
 
-# ---------------------------------------------------------------- billing periods
+# ---------------------------------------------------------------- fee months
 
 
 @pytest.mark.parametrize(
@@ -308,11 +308,17 @@ def test_agents_are_refused_other_accounts_not_found_and_staff_reads_audited(acc
         (date(2027, 1, 31), date(2027, 4, 30), date(2027, 4, 30), date(2027, 5, 31)),
     ],
 )
-def test_monthly_periods_are_anchored_at_the_creation_day_as_each_month_allows(
+def test_r_use_1_fee_months_are_anchored_at_the_creation_day_s_midnight_as_each_month_allows(
     anchor: date, at: date, start: date, end: date
 ) -> None:
-    def noon(day: date) -> datetime:
-        return datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    """An account created at noon has fee months from midnight to midnight: every UTC
+    detection day (R-USE-1) falls in exactly one, whatever time of day billing periods keep."""
 
-    period = monthly_period(noon(anchor), noon(at))
-    assert (period.start, period.end) == (start, end)
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+    created = Account("acc_fee_months", created_at=midnight(anchor) + timedelta(hours=12))
+    for instant in (midnight(at), midnight(at) + timedelta(hours=12), midnight(at) + timedelta(days=1, seconds=-1)):
+        month = fee_month(created, instant)
+        assert (month.starts_at, month.ends_at) == (midnight(start), midnight(end))
+        assert month.key == start.isoformat()  # the keys stored before: YYYY-MM-DD

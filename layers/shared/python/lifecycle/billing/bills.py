@@ -21,7 +21,7 @@ from lifecycle.billing import billing_details, credit, invoicing, metering, pric
 from lifecycle.billing.invoicing import AccountChange, Draft, Line
 from lifecycle.billing.pricing import price_key
 from lifecycle.core import clock
-from lifecycle.core.billing_periods import Period, following, monthly_period, period_of
+from lifecycle.core.billing_periods import Period, following, midnight, monthly_period, period_of, whole_second
 from lifecycle.core.errors import (
     Conflict,
     PaymentDeclined,
@@ -42,7 +42,7 @@ from lifecycle.storage import (
 from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import apply_values, set_or_remove, shard_of
 from lifecycle.storage.transactions import Outcome, try_commit
-from lifecycle.usage.shared_logins import PENDING
+from lifecycle.usage.shared_logins import PENDING, fee_month
 
 INVOICED = "invoiced"
 
@@ -191,7 +191,7 @@ def _renewal_bill(account: Account, status: str, now: datetime, settings: Settin
     """R-PAY-1: the next period in advance, once the paid one has ended (R-PAY-8, R-PAY-9)."""
     if account.period_start is None or account.period_end is None or account.period_end > now:
         return None
-    current = Period(start=account.period_start.date(), end=account.period_end.date())
+    current = Period(account.period_start, account.period_end)
     billing_period: BillingPeriod = account.billing_period  # type: ignore[assignment]  # validated on write
     anchor = account.billing_anchor or account.period_start
     plan, seats, next_billing_period = subscriptions.next_period_terms(account)
@@ -441,15 +441,15 @@ def _covered_event(account: Account, period: Period, paid: list[credit.Window], 
 
 
 def _pending_fees(account: Account, since: datetime, until: datetime) -> list[SharedLoginDetection]:
-    """R-USE-2: the pending fees of the fee months (anchored at the account's creation, as
+    """R-USE-2: the pending fees of the fee months (``shared_logins.fee_month``, as
     ``lifecycle.usage.shared_logins`` keys them) that ended in ``(since, until]``."""
     found = []
-    month, last = monthly_period(account.created_at, since), monthly_period(account.created_at, until)
-    while month.start < last.start:
+    month, last = fee_month(account, since), fee_month(account, until)
+    while month.starts_at < last.starts_at:
         fee = shared_logins.fee(account.id, month.key)
         if fee is not None and fee.status == PENDING:
             found.append(fee)
-        month = monthly_period(account.created_at, month.ends_at)
+        month = fee_month(account, month.ends_at)
     return found
 
 
@@ -475,7 +475,15 @@ def _can_charge(account: Account, now: datetime) -> bool:
 
 
 def voucher_anchor(account: Account) -> datetime:
-    return account.billing_anchor or account.created_at
+    """Where a voucher account's months are anchored: its redemption (``billing_anchor``), at
+    its time of day. An account billed before periods kept the anchor's time of day was billed
+    through a midnight that its anchor's months do not start at: its months stay anchored at
+    the anchor day's midnight, so they go on from where they were billed."""
+    anchor = account.billing_anchor or account.created_at
+    through = account.billed_through
+    if through is not None and whole_second(through).time() != whole_second(anchor).time():
+        return midnight(anchor)
+    return anchor
 
 
 def _billed_through(account: Account) -> datetime:

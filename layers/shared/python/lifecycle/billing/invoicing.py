@@ -328,9 +328,10 @@ def charge_then_issue(
 
 
 def _description(account: Account, draft: Draft) -> str:
-    return (
-        f"Help desk {account.subdomain or account.id}: {draft.lines[0].description}" if draft.lines else draft.purpose
-    )
+    """The charge's description at the provider: the account and the purpose, which a retry
+    repeats exactly (the provider refuses a replayed key with other parameters), whereas the
+    lines of a period paid "from now" (the first period) name a later instant on a retry."""
+    return f"Help desk {account.subdomain or account.id}: {draft.purpose}"
 
 
 def _receipt(account: Account, invoice: Invoice, now: datetime) -> Notification | None:

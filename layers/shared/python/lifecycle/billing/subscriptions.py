@@ -1,8 +1,8 @@
 """A subscription's paid periods (R-PAY-1, R-PAY-3, R-PAY-4): what a period costs and the
 account change that starts it.
 
-Plans are billed in advance for a calendar month or year anchored at the day the first
-paid period starts (API.md "Billing periods"). A subscription bills for its ``seats``, at
+Plans are billed in advance for a calendar month or year anchored at the instant the first
+period was paid for (API.md "Billing periods"). A subscription bills for its ``seats``, at
 least one per user the account has.
 """
 
@@ -41,7 +41,7 @@ def period_line(
     return Line(
         description=(
             f"{PLAN_NAMES.get(plan, plan)} plan, {billing_period} subscription, {seats} seat"
-            f"{'s' if seats != 1 else ''}, {period.start.isoformat()} to {period.end.isoformat()}"
+            f"{'s' if seats != 1 else ''}, {clock.to_iso(period.starts_at)} to {clock.to_iso(period.ends_at)}"
         ),
         quantity=seats,
         unit_price=unit,
@@ -55,7 +55,8 @@ def period_line(
 
 
 def first_period(account: Account, now: datetime, rule: str, settings: Settings) -> tuple[Period, Draft]:
-    """R-PAY-4 (or R-PAY-3's reactivation): the first paid period starts now, charged at once."""
+    """R-PAY-4 (or R-PAY-3's reactivation): the first paid period starts at the instant paid
+    (``now``, to the second) and is charged at once (R-PAY-1); it anchors the periods after it."""
     billing_period: BillingPeriod = account.billing_period  # type: ignore[assignment]  # validated on write
     period = billing_periods.period_of(billing_period, now, now)
     seats = billed_seats(account)

@@ -290,7 +290,7 @@ def seat_limit(account: Account, plan: Plan, settings: Settings) -> int:
 def _paid_period(account: Account) -> Period | None:
     if account.period_start is None or account.period_end is None:
         return None
-    return Period(start=account.period_start.date(), end=account.period_end.date())
+    return Period(account.period_start, account.period_end)
 
 
 def _per_period(terms: Terms, billing_period: BillingPeriod, priced_at: datetime, settings: Settings) -> int:

@@ -1,7 +1,9 @@
 """Shared-login detection (R-USE-1) and the monthly shared-login fee (R-USE-2): more than
 ``shared_login_max_devices`` devices of one user within ``shared_login_window_minutes`` make a detection
-day; ``shared_login_days_per_period`` such days in a monthly period mark the period's fee once, with the
-owner's notice. docs/ARCHITECTURE.md "Shared logins".
+day; ``shared_login_days_per_period`` such days in a fee month mark the month's fee once, with the
+owner's notice. Fee months are the monthly periods anchored at the midnight of the account's creation
+day (``fee_month``): whole UTC days, so a detection day lies in exactly one. docs/ARCHITECTURE.md
+"Shared logins".
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from lifecycle import notifications
 from lifecycle.accounts import audit
 from lifecycle.core import clock, errors
 from lifecycle.core.auth import Principal, require_member
-from lifecycle.core.billing_periods import Period, monthly_period
+from lifecycle.core.billing_periods import Period, midnight, monthly_period
 from lifecycle.core.money import Money
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
@@ -94,12 +96,21 @@ def observe(account: Account, user_id: str, now: datetime, settings: Settings) -
     found = concurrent_use(_window(account.id, user_id, now, settings), settings)
     if found is None:
         return
-    period = monthly_period(account.created_at, now)
+    period = fee_month(account, now)
     if not _record_day(account.id, period, user_id, found, now):
         return  # the day was detected already: it counts once
     days = _detection_days(account.id, period.key, user_id)
     if len(days) >= settings.shared_login_days_per_period:
         _mark_fee(account, period, user_id, days, now, settings)
+
+
+def fee_month(account: Account, at: datetime) -> Period:
+    """R-USE-1, R-USE-2: the fee month containing ``at``, monthly from the midnight of the
+    account's creation day (Jan 31 → Feb 28/29 → Mar 31), whatever the plan's billing period
+    (the Terms' fee is monthly). Billing periods start at the instant paid; fee months start at
+    midnight so that a UTC detection day falls in exactly one, and their keys (``Period.key``,
+    ``YYYY-MM-DD``) are those stored before."""
+    return monthly_period(midnight(account.created_at), at)
 
 
 def _day_key(period_key: str, user_id: str, day: date) -> str:
@@ -239,7 +250,7 @@ def _day_text(day: date) -> str:
 
 
 def _period_text(period: Period) -> str:
-    return f"{_day_text(period.start)} to {_day_text(period.end - timedelta(days=1))}"
+    return f"{_day_text(period.starts_at.date())} to {_day_text((period.ends_at - timedelta(days=1)).date())}"
 
 
 def _evidence_line(item: SharedLoginDetection) -> str:
@@ -258,7 +269,7 @@ def _evidence_line(item: SharedLoginDetection) -> str:
 class DetectionView(BaseModel):
     """One user's concurrent use on one UTC day."""
 
-    period: str = Field(description="the billing period's first day (its id)")
+    period: str = Field(description="the fee month's first day (its id): monthly from the account's creation day")
     user_id: str
     day: str = Field(description="the UTC day, YYYY-MM-DD")
     devices: list[str] = Field(description="the device ids active at the same time")
@@ -284,7 +295,7 @@ class DetectionView(BaseModel):
 class FeeView(BaseModel):
     """R-USE-2: a period's shared-login fee: ``pending`` until invoiced, or ``waived`` by staff."""
 
-    period: str = Field(description="the billing period's first day (its id)")
+    period: str = Field(description="the fee month's first day (its id): monthly from the account's creation day")
     period_start: str
     period_end: str = Field(description="the next period's start (the period excludes it)")
     amount: Money
