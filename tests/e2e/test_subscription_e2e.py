@@ -15,7 +15,7 @@ from tests.e2e.conftest import Owned, Runtime
 pytestmark = pytest.mark.e2e
 
 SIGNED_UP = datetime(2033, 4, 10, 9, 30, tzinfo=UTC)
-PERIOD_END = datetime(2034, 4, 10, tzinfo=UTC)  # the annual period from 2033-04-10, 365 days
+PERIOD_END = datetime(2034, 4, 10, 9, 30, tzinfo=UTC)  # the annual period from the card (R-PAY-1), 365 days
 
 
 def _at(runtime: Runtime, instant: datetime) -> None:
@@ -54,7 +54,7 @@ def test_r_pay_5_an_annual_upgrade_is_previewed_then_charged_with_its_invoice(
     assert body["subscription"]["plan"] == "ticket-chat"
     invoice = body["invoice"]
     (line,) = invoice["lines"]
-    assert (line["rule"], line["amount"]["amount"], line["period_end"]) == ("R-PAY-5", 5000, "2034-04-10T00:00:00Z")
+    assert (line["rule"], line["amount"]["amount"], line["period_end"]) == ("R-PAY-5", 5000, "2034-04-10T09:30:00Z")
     listed = runtime.get(f"{base}/invoices", token=owner)
     assert listed.status_code == 200, listed.text
     assert listed.json()["items"][0] == invoice

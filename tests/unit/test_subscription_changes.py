@@ -7,7 +7,7 @@ signup, then billing details and a card (``pay``), which charges the first perio
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def period_end(account: dict[str, Any]) -> datetime:
 def test_r_pay_5_an_annual_upgrade_mid_period_charges_the_prorated_difference_at_once(outbox: Path) -> None:
     account = subscribe("ticket", "annual")
     end = period_end(account)
-    assert end == datetime(2027, 11, 25, tzinfo=UTC)  # a 365-day year from 2026-11-25
+    assert end == datetime(2027, 11, 25, 12, tzinfo=UTC)  # a 365-day year from the card, 2026-11-25 12:00
     clock.set_now(end - timedelta(days=182, hours=12))
 
     reply = change(account, plan="ticket-chat")
@@ -100,7 +100,7 @@ def test_r_pay_5_an_annual_upgrade_mid_period_charges_the_prorated_difference_at
         "R-PAY-5",
     )
     assert (line["seconds"], line["period_seconds"]) == (15_768_000, 31_536_000)
-    assert (line["period_start"], line["period_end"]) == ("2027-05-26T12:00:00Z", "2027-11-25T00:00:00Z")
+    assert (line["period_start"], line["period_end"]) == ("2027-05-27T00:00:00Z", "2027-11-25T12:00:00Z")
     assert "Ticket+Chat" in line["description"]
     assert "100.00 USD" in line["description"]
     assert invoice["total"] == {"amount": 5000, "currency": "USD"}  # reverse charge: no VAT
@@ -108,7 +108,7 @@ def test_r_pay_5_an_annual_upgrade_mid_period_charges_the_prorated_difference_at
 
     subscription = reply.body["subscription"]
     assert (subscription["plan"], subscription["seats"], subscription["billing_period"]) == ("ticket-chat", 1, "annual")
-    assert (subscription["period_end"], subscription["pending"]) == ("2027-11-25T00:00:00Z", None)
+    assert (subscription["period_end"], subscription["pending"]) == ("2027-11-25T12:00:00Z", None)
     stored = Account.get(account["id"])
     assert (stored.plan, stored.seats, stored.price_key) == ("ticket-chat", 1, "ticket-chat#annual")
     assert stored.last_invoice_id == invoice["id"]
@@ -144,7 +144,7 @@ def test_r_pay_5_the_next_period_is_billed_at_the_new_price() -> None:
     assert shown.body["proration"] is None
     (line,) = shown.body["next_invoice"]["lines"]
     assert (line["quantity"], line["unit_price"]["amount"], line["amount"]["amount"]) == (2, 39_000, 78_000)
-    assert (line["period_start"], line["period_end"]) == ("2027-11-25T00:00:00Z", "2028-11-25T00:00:00Z")
+    assert (line["period_start"], line["period_end"]) == ("2027-11-25T12:00:00Z", "2028-11-25T12:00:00Z")
     assert subscriptions.next_period_terms(Account.get(account["id"])) == ("all-inclusive", 2, "annual")
 
 
@@ -258,7 +258,7 @@ def test_r_pay_6_a_monthly_upgrade_charges_nothing_now_and_applies_from_the_next
     assert shown.body["amount_due_now"]["amount"] == 0
     (line,) = shown.body["next_invoice"]["lines"]
     assert (line["unit_price"]["amount"], line["amount"]["amount"]) == (2900, 5800)
-    assert (line["period_start"], line["period_end"]) == ("2026-12-25T00:00:00Z", "2027-01-25T00:00:00Z")
+    assert (line["period_start"], line["period_end"]) == ("2026-12-25T12:00:00Z", "2027-01-25T12:00:00Z")
     assert charged() == [1900]
     stored = Account.get(account["id"])
     assert (stored.plan, stored.seats, stored.price_key) == ("ticket-chat", 2, "ticket-chat#monthly")
@@ -310,7 +310,7 @@ def test_r_pay_8_r_pay_7_a_confirmed_downgrade_waits_for_the_next_period_and_not
         "plan": "ticket",
         "seats": 1,
         "billing_period": "annual",
-        "effective_at": "2027-11-25T00:00:00Z",
+        "effective_at": "2027-11-25T12:00:00Z",
     }
     stored = Account.get(account["id"])
     # Applied nowhere now: the plan, price key and seats stay until the billing run's next period.
@@ -389,13 +389,13 @@ def test_monthly_to_annual_is_scheduled_for_the_next_period_without_confirmation
         "plan": "ticket",
         "seats": 1,
         "billing_period": "annual",
-        "effective_at": "2026-12-25T00:00:00Z",
+        "effective_at": "2026-12-25T12:00:00Z",
     }
     # The next invoice is the first annual period, from the end of the paid month.
     next_invoice = shown.body["next_invoice"]
     assert (next_invoice["period_start"], next_invoice["period_end"]) == (
-        "2026-12-25T00:00:00Z",
-        "2027-12-25T00:00:00Z",
+        "2026-12-25T12:00:00Z",
+        "2027-12-25T12:00:00Z",
     )
     assert next_invoice["total"]["amount"] == 19_000
     assert charged() == [1900]
@@ -570,19 +570,16 @@ def test_r_pay_5_an_upgrade_later_in_the_period_never_costs_more(
 
 
 @pytest.mark.parametrize(
-    ("anchor", "start", "end", "days"),
+    ("anchor", "end", "days"),
     [
-        (date(2027, 3, 1), date(2027, 3, 1), date(2028, 3, 1), 366),  # contains 29 February 2028
-        (date(2028, 2, 29), date(2028, 2, 29), date(2029, 2, 28), 365),  # a leap-day anchor
-        (date(2027, 2, 28), date(2027, 2, 28), date(2028, 2, 28), 365),
+        (datetime(2027, 3, 1, 16, tzinfo=UTC), datetime(2028, 3, 1, 16, tzinfo=UTC), 366),  # holds 29 Feb 2028
+        (datetime(2028, 2, 29, 16, tzinfo=UTC), datetime(2029, 2, 28, 16, tzinfo=UTC), 365),  # a leap-day anchor
+        (datetime(2027, 2, 28, tzinfo=UTC), datetime(2028, 2, 28, tzinfo=UTC), 365),
     ],
 )
-def test_r_pay_5_leap_years_are_prorated_over_their_own_seconds(
-    anchor: date, start: date, end: date, days: int
-) -> None:
-    at = datetime(anchor.year, anchor.month, anchor.day, tzinfo=UTC)
-    period = annual_period(at, at)
-    assert (period.start, period.end, period.seconds) == (start, end, days * DAY)
+def test_r_pay_5_leap_years_are_prorated_over_their_own_seconds(anchor: datetime, end: datetime, days: int) -> None:
+    period = annual_period(anchor, anchor)
+    assert (period.starts_at, period.ends_at, period.seconds) == (anchor, end, days * DAY)
     halfway = period.starts_at + timedelta(seconds=period.seconds // 2)
     charge = subscription_changes.upgrade_charge(19_000, 29_000, period, halfway, "USD")
     assert charge.amount.amount == 5000
@@ -591,10 +588,14 @@ def test_r_pay_5_leap_years_are_prorated_over_their_own_seconds(
 
 @given(difference=PRICES, seconds=st.integers(0, 28 * DAY))
 def test_r_pay_5_month_ends_use_the_months_own_length(difference: int, seconds: int) -> None:
-    anchor = datetime(2027, 1, 31, tzinfo=UTC)
-    february = monthly_period(anchor, datetime(2027, 2, 28, tzinfo=UTC))
-    assert (february.start, february.end, february.seconds) == (date(2027, 2, 28), date(2027, 3, 31), 31 * DAY)
-    january = Period(start=date(2027, 1, 31), end=date(2027, 2, 28))
+    anchor = datetime(2027, 1, 31, 16, tzinfo=UTC)
+    february = monthly_period(anchor, datetime(2027, 2, 28, 16, tzinfo=UTC))
+    assert (february.starts_at, february.ends_at, february.seconds) == (
+        datetime(2027, 2, 28, 16, tzinfo=UTC),
+        datetime(2027, 3, 31, 16, tzinfo=UTC),
+        31 * DAY,
+    )
+    january = Period(datetime(2027, 1, 31, 16, tzinfo=UTC), datetime(2027, 2, 28, 16, tzinfo=UTC))
     assert january.seconds == 28 * DAY
     now = january.ends_at - timedelta(seconds=seconds)
     charge = subscription_changes.upgrade_charge(0, difference, january, now, "USD")
