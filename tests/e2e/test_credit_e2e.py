@@ -15,8 +15,9 @@ pytestmark = pytest.mark.e2e
 
 BOUGHT = datetime(2033, 3, 1, 10, 0, tzinfo=UTC)
 TICKET = 1900
-# The first month, paid by card when the trial ends: the credit starts to run down after it.
-PAID_UNTIL = datetime(2033, 4, 1, tzinfo=UTC)
+# The first month, paid by card when the trial ends at BOUGHT (R-PAY-1: a month from that
+# instant): the credit starts to run down after it.
+PAID_UNTIL = datetime(2033, 4, 1, 10, 0, tzinfo=UTC)
 
 
 def _at(runtime: Runtime, instant: datetime) -> None:
@@ -43,7 +44,7 @@ def test_r_credit_1_r_credit_2_credit_bought_then_the_account_stopped_refunds_ha
     assert bought.status_code == 201, bought.text
     body = bought.json()
     assert (body["balance"], body["seats"], body["seat_price"]) == (_usd(22_800), 1, _usd(TICKET))
-    assert body["valid_until"] == "2034-04-01T00:00:00Z"  # a year's worth at one seat: 365 days from PAID_UNTIL
+    assert body["valid_until"] == "2034-04-01T10:00:00Z"  # a year's worth at one seat: 365 days from PAID_UNTIL
     assert body["invoice"]["lines"][0]["rule"] == "R-CREDIT-1"
 
     _at(runtime, PAID_UNTIL + timedelta(days=73))  # a fifth of the year used

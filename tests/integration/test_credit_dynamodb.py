@@ -30,9 +30,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TICKET = 1900
 PURCHASES = 8
-# The first period, paid by card when the trial ends, runs until then: credit bought during
-# it starts to run down there (R-CREDIT-1: the seats are never paid twice).
-PAID_UNTIL = datetime(2026, 12, 25, tzinfo=UTC)
+# The first period, paid by card when the trial ends at NOW, runs a month from that instant
+# (R-PAY-1): credit bought during it starts to run down there (R-CREDIT-1: never paid twice).
+PAID_UNTIL = datetime(2026, 12, 25, 12, tzinfo=UTC)
 
 
 def provider() -> Ledger:

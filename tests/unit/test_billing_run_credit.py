@@ -17,6 +17,7 @@ from lifecycle.core.money import div_round_half_up
 from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import call, owner_of, pay
 from tests.unit.test_billing_run import (
+    FEE_MONTH,
     FIRST_END,
     MONTH_30,
     MONTH_31,
@@ -38,7 +39,8 @@ HOUR = timedelta(hours=1)
 ANNUAL = 19_000  # the ticket plan's standing annual seat price
 # One seat-month of credit lasts a twelfth of a 365-day year: 30 days 10 hours. Bought at
 # NOW (25 November 2026, 12:00) by a voucher account it runs out on 25 December at 22:00; a
-# subscription's runs from the end of its period paid by card, FIRST_END, to 24 January 10:00.
+# subscription's runs from the end of its period paid by card, FIRST_END (25 December, 12:00:
+# periods start at the instant paid, R-PAY-1), to 24 January 22:00.
 MONTH_OF_CREDIT = timedelta(seconds=YEAR_SECONDS // 12)
 RUNS_OUT = NOW + MONTH_OF_CREDIT
 
@@ -99,18 +101,18 @@ def test_r_credit_1_a_renewal_the_credit_covers_is_neither_charged_nor_invoiced(
     assert (event.actor, event.at) == ("billing-run", FIRST_END + HOUR)
     assert event.details.as_dict() == {  # type: ignore[no-untyped-call]
         "rule": "R-CREDIT-1",
-        "period_start": "2026-12-25T00:00:00Z",
-        "period_end": "2027-01-25T00:00:00Z",
-        "covered_until": "2027-01-25T00:00:00Z",
+        "period_start": "2026-12-25T12:00:00Z",
+        "period_end": "2027-01-25T12:00:00Z",
+        "covered_until": "2027-01-25T12:00:00Z",
     }
     # The credit was not touched: it keeps running down at the seat cost.
     assert read(account).body["valid_until"] == iso(FIRST_END + YEAR)
 
 
 def renewal(k: int) -> datetime:
-    """The k-th renewal of the monthly subscriptions here: 25 December 2026 is the first."""
+    """The k-th renewal of the monthly subscriptions here: 25 December 2026, 12:00 is the first."""
     month = 11 + k
-    return datetime(2026 + (month - 1) // 12, (month - 1) % 12 + 1, 25, tzinfo=UTC)
+    return datetime(2026 + (month - 1) // 12, (month - 1) % 12 + 1, 25, 12, tzinfo=UTC)
 
 
 def test_r_credit_1_twelve_months_bought_mid_period_pay_the_next_12_renewals_month_by_month() -> None:
@@ -120,7 +122,7 @@ def test_r_credit_1_twelve_months_bought_mid_period_pay_the_next_12_renewals_mon
     bought = buy(account, 12 * TICKET)
     assert bought.status == 201, bought.body
     assert (bought.body["balance"], bought.body["valid_until"]) == (usd(12 * TICKET), iso(FIRST_END + YEAR))
-    assert iso(FIRST_END + YEAR) == "2027-12-25T00:00:00Z"
+    assert iso(FIRST_END + YEAR) == "2027-12-25T12:00:00Z"
     at(FIRST_END - timedelta(seconds=1))
     assert read(account).body["balance"] == usd(12 * TICKET)  # nothing used during the paid period
 
@@ -160,12 +162,12 @@ def test_r_credit_1_an_annual_subscription_s_credit_starts_when_its_paid_year_en
     account = dict(signed_up.body)
     assert pay(account).status == 200  # the trial ends: 25 November 2026 to 2027, by card
     assert charges() == [ANNUAL]
-    year_end = datetime(2027, 11, 25, tzinfo=UTC)
+    year_end = datetime(2027, 11, 25, 12, tzinfo=UTC)
     assert stored(account).period_end == year_end
     at(datetime(2027, 5, 3, 8, 0, tzinfo=UTC))
     bought = buy(account, 12 * TICKET)
     assert bought.status == 201, bought.body
-    assert bought.body["valid_until"] == iso(year_end + YEAR) == "2028-11-24T00:00:00Z"  # 2028 is a leap year
+    assert bought.body["valid_until"] == iso(year_end + YEAR) == "2028-11-24T12:00:00Z"  # 2028 is a leap year
 
     at(year_end + HOUR)
     run()
@@ -179,8 +181,8 @@ def test_r_credit_1_an_annual_subscription_s_credit_starts_when_its_paid_year_en
 
 def test_r_credit_1_credit_running_out_mid_period_leaves_only_the_uncovered_seconds_to_charge() -> None:
     account = paying_subscription()
-    assert buy(account, TICKET).status == 201  # one seat-month from 25 December: until 24 January, 10:00
-    assert read(account).body["valid_until"] == iso(FIRST_END + MONTH_OF_CREDIT) == "2027-01-24T10:00:00Z"
+    assert buy(account, TICKET).status == 201  # one seat-month from 25 December 12:00: until 24 January, 22:00
+    assert read(account).body["valid_until"] == iso(FIRST_END + MONTH_OF_CREDIT) == "2027-01-24T22:00:00Z"
 
     at(FIRST_END + HOUR)
     run()
@@ -189,8 +191,8 @@ def test_r_credit_1_credit_running_out_mid_period_leaves_only_the_uncovered_seco
     uncovered = 14 * 3600
     assert div_round_half_up(TICKET * uncovered, MONTH_31) == 36
     assert (line["amount"], line["seconds"], line["period_seconds"]) == (usd(36), uncovered, MONTH_31)
-    assert "covered by prepaid credit until 2027-01-24T10:00:00Z" in line["description"]
-    assert (line["period_start"], line["period_end"]) == ("2027-01-24T10:00:00Z", "2027-01-25T00:00:00Z")
+    assert "covered by prepaid credit until 2027-01-24T22:00:00Z" in line["description"]
+    assert (line["period_start"], line["period_end"]) == ("2027-01-24T22:00:00Z", "2027-01-25T12:00:00Z")
     assert renewal["total"] == usd(36)
     assert charges() == [TICKET, TICKET, 36]
     assert events(account, "period_covered_by_credit") == []
@@ -224,7 +226,7 @@ def test_r_credit_1_running_the_billing_run_again_changes_nothing_more() -> None
 def test_r_use_2_a_shared_login_fee_is_never_paid_by_the_credit() -> None:
     account = paying_subscription()
     assert buy(account, 12 * TICKET).status == 201
-    pending_fee(account, datetime(2026, 11, 25, tzinfo=UTC), FIRST_END)
+    pending_fee(account, *FEE_MONTH)
 
     at(FIRST_END + HOUR)
     run()
@@ -256,19 +258,19 @@ def test_r_credit_1_r_vouch_6_an_extra_seat_is_not_billed_while_the_credit_cover
     run()
     (invoice,) = billed(account)
     (line,) = invoice["lines"]
-    uncovered = MONTH_31 - 22 * 3600
-    assert div_round_half_up(uncovered * EXTRA_SEAT, MONTH_31) == 3785
+    uncovered = MONTH_31 - 10 * 3600  # the month starts at 12:00, the credit ran until 22:00
+    assert div_round_half_up(uncovered * EXTRA_SEAT, MONTH_31) == 3848
     assert (line["rule"], line["amount"], line["seconds"], line["period_seconds"]) == (
         "R-VOUCH-6",
-        usd(3785),
+        usd(3848),
         uncovered,
         MONTH_31,
     )
-    assert (line["period_start"], line["period_end"]) == ("2026-12-25T22:00:00Z", "2027-01-25T00:00:00Z")
+    assert (line["period_start"], line["period_end"]) == ("2026-12-25T22:00:00Z", "2027-01-25T12:00:00Z")
     assert line["description"].endswith(
         f"{uncovered:,} of {MONTH_31:,} seconds (before it, covered by prepaid credit until 2026-12-25T22:00:00Z)"
     )
-    assert charges() == [EXTRA_SEAT, 3785]
+    assert charges() == [EXTRA_SEAT, 3848]
 
     before = (charges(), invoices(account), stored(account).billed_through)
     assert run()["changed"] == 0
@@ -388,7 +390,7 @@ def test_r_credit_1_r_vouch_6_a_lapse_across_months_is_billed_exactly_once() -> 
     again = datetime(2027, 2, 10, tzinfo=UTC)
     at(again)
     assert buy(account, 12 * EXTRA_SEAT).status == 201
-    at(datetime(2027, 2, 25, 1, 0, tzinfo=UTC))
+    at(datetime(2027, 2, 25, 13, 0, tzinfo=UTC))  # the month from 25 January 12:00 has ended
     run()
 
     lines = [line for invoice in billed(account) for line in invoice["lines"]]
@@ -397,19 +399,19 @@ def test_r_credit_1_r_vouch_6_a_lapse_across_months_is_billed_exactly_once() -> 
         (iso(SECOND_END), iso(again)),  # not covered: the new credit runs from 10 February
     ]
     assert sum(line["seconds"] for line in lines) == (again - RUNS_OUT) // timedelta(seconds=1)
-    assert lines[1]["amount"] == usd(div_round_half_up(16 * 86_400 * EXTRA_SEAT, MONTH_31))
+    assert lines[1]["amount"] == usd(div_round_half_up((15 * 86_400 + 12 * 3600) * EXTRA_SEAT, MONTH_31))
 
 
 def test_r_credit_1_a_renewal_falling_in_a_lapse_is_charged_for_the_time_before_the_new_credit() -> None:
     """The billing run is late: the renewal of 25 January, when no credit was left, is
     billed after credit was bought again on 10 February; it pays from 10 February only."""
     account = paying_subscription()
-    assert buy(account, TICKET).status == 201  # 25 December to 24 January, 10:00
+    assert buy(account, TICKET).status == 201  # 25 December 12:00 to 24 January, 22:00
     at(FIRST_END + HOUR)
     run()
     assert charges() == [TICKET, TICKET, 36]  # the 14 hours after it
     again = datetime(2027, 2, 10, tzinfo=UTC)
-    at(again)  # the period paid until 25 January has ended: the new credit runs now
+    at(again)  # the period paid until 25 January 12:00 has ended: the new credit runs now
     bought = buy(account, 12 * TICKET)
     assert bought.status == 201, bought.body
     assert bought.body["valid_until"] == iso(again + YEAR)
@@ -417,7 +419,7 @@ def test_r_credit_1_a_renewal_falling_in_a_lapse_is_charged_for_the_time_before_
     at(again + HOUR)
     run()
     (line,) = billed(account)[-1]["lines"]
-    seconds = 16 * 86_400  # 25 January to 10 February
+    seconds = 15 * 86_400 + 12 * 3600  # 25 January 12:00 to 10 February
     assert (line["rule"], line["seconds"], line["period_seconds"]) == ("R-CREDIT-1", seconds, MONTH_31)
     assert (line["period_start"], line["period_end"]) == (iso(SECOND_END), iso(again))
     assert line["amount"] == usd(div_round_half_up(TICKET * seconds, MONTH_31))
@@ -427,16 +429,16 @@ def test_r_credit_1_a_renewal_falling_in_a_lapse_is_charged_for_the_time_before_
 
 def test_r_credit_1_credit_bought_again_during_a_period_paid_by_card_starts_when_it_ends() -> None:
     account = paying_subscription()
-    assert buy(account, TICKET).status == 201  # 25 December to 24 January, 10:00
+    assert buy(account, TICKET).status == 201  # 25 December 12:00 to 24 January, 22:00
     at(FIRST_END + HOUR)
     run()
     at(SECOND_END + HOUR)
-    run()  # 25 January to 25 February: the full price, by card
+    run()  # 25 January to 25 February, 12:00: the full price, by card
     assert charges() == [TICKET, TICKET, 36, TICKET]
     at(datetime(2027, 2, 10, tzinfo=UTC))
     bought = buy(account, 12 * TICKET)
     assert bought.status == 201, bought.body
-    third_end = datetime(2027, 2, 25, tzinfo=UTC)
+    third_end = datetime(2027, 2, 25, 12, tzinfo=UTC)
     assert bought.body["valid_until"] == iso(third_end + YEAR)
     assert stored(account).credit_since == third_end
 
@@ -452,7 +454,7 @@ def test_r_credit_1_r_pay_5_an_upgrade_while_credit_pays_the_period_is_not_charg
     assert signed_up.status == 201, signed_up.body
     account = dict(signed_up.body)
     assert pay(account).status == 200  # 25 November 2026 to 2027, by card
-    year_end = datetime(2027, 11, 25, tzinfo=UTC)
+    year_end = datetime(2027, 11, 25, 12, tzinfo=UTC)
     at(datetime(2027, 5, 3, 8, 0, tzinfo=UTC))
     assert buy(account, 24 * TICKET).status == 201  # two years of one seat, from the paid year's end
     at(year_end + HOUR)

@@ -29,9 +29,10 @@ from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 YEAR = timedelta(days=365)
 TICKET = 1900  # the ticket plan's standing monthly seat price
 EXTRA_SEAT = 3900
-# The fixture's first period, [25 November, 25 December), is paid by card when the trial
-# ends: credit bought during it starts to run down when it ends (R-CREDIT-1, never paid twice).
-PAID_UNTIL = datetime(2026, 12, 25, tzinfo=UTC)
+# The fixture's first period, [25 November 12:00, 25 December 12:00), is paid by card when the
+# trial ends at NOW (R-PAY-1: from the instant paid): credit bought during it starts to run down
+# when it ends (R-CREDIT-1, never paid twice).
+PAID_UNTIL = datetime(2026, 12, 25, 12, tzinfo=UTC)
 
 
 pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import Attribute
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -25,10 +24,8 @@ from lifecycle.core.billing_periods import Period, following, midnight, monthly_
 from lifecycle.core.errors import (
     Conflict,
     PaymentDeclined,
-    ServiceUnavailable,
 )
 from lifecycle.core.money import Money
-from lifecycle.core.observability import logger
 from lifecycle.core.plans import BillingPeriod
 from lifecycle.core.settings import Settings
 from lifecycle.storage import (
@@ -66,14 +63,13 @@ class Moved(Exception):
 class Bill:
     """One period's bill: its draft, the fees it invoices, the account's values after it and
     the condition that the account is still where the bill was computed from; the audit
-    events saved with it and whether the credit is settled after it (its seats changed)."""
+    events saved with it."""
 
     draft: Draft
     fees: list[SharedLoginDetection]
     values: dict[str, Any]
     condition: Condition
     events: list[AuditEvent] = field(default_factory=list)
-    rebase: bool = False
 
 
 def settle(account: Account, now: datetime, settings: Settings, actor: str | None = None) -> Invoice | None:
@@ -188,7 +184,13 @@ def _seats_bill(account: Account, status: str, now: datetime, settings: Settings
 
 
 def _renewal_bill(account: Account, status: str, now: datetime, settings: Settings, resuming: bool) -> Bill | None:
-    """R-PAY-1: the next period in advance, once the paid one has ended (R-PAY-8, R-PAY-9)."""
+    """R-PAY-1: the next period in advance, once the paid one has ended (R-PAY-8, R-PAY-9).
+
+    R-CREDIT-1: the prepaid credit pays what it covers of the period and the card the rest;
+    the split is stored with the credit settled now (``credit_pays_from``/``credit_pays_until``:
+    the credit never runs down in the part the card paid). What the credit was left to pay
+    of the period just ended and did not (seats added made it run out sooner) is billed here.
+    """
     if account.period_start is None or account.period_end is None or account.period_end > now:
         return None
     current = Period(account.period_start, account.period_end)
@@ -208,48 +210,122 @@ def _renewal_bill(account: Account, status: str, now: datetime, settings: Settin
     fees = _pending_fees(account, account.period_start, boundary)
     reseated = (plan, seats) != (account.plan, subscriptions.billed_seats(account))
     had_credit = int(account.credit_balance or 0) > 0
-    # R-CREDIT-1: at the seats of the new period when they change (as the rebase after it stores).
+    # R-CREDIT-1: at the seats of the new period when they change (as stored with it).
     cost = _monthly_seat_cost(account, plan, seats, now, settings) if had_credit and reseated else None
     paid = _credit_windows(account, period, now, cost)
+    owed = _owed_by_credit(account, current, now, settings)
     condition = (Account.status == status) & position(account) & _terms_unchanged(account)
     events = []
     if paid == [(period.starts_at, period.ends_at)]:
-        lines = []  # all paid by the credit: nothing charged for the plan, no invoice for it
-        events.append(_covered_event(account, period, paid, now))
-        if not fees:
-            condition &= credit.unchanged(account)  # nothing charged: a settlement meanwhile recomputes it
+        lines = []  # all paid by the credit: nothing charged for the plan
+        if not owed:
+            events.append(_covered_event(account, period, paid, now))
     elif paid:
         lines = [_credit_line(line, period, paid)]
     else:
         lines = [line]
+    values = {
+        # subscriptions.applying_pending's values, with the period moved on.
+        "plan": plan,
+        "seats": seats,
+        "billing_period": next_billing_period,
+        "price_key": price_key(plan, next_billing_period),
+        "pending_plan": None,
+        "pending_seats": None,
+        "pending_billing_period": None,
+        "billing_anchor": anchor,
+        "period_start": period.starts_at,
+        "period_end": period.ends_at,
+        "bill_due_at": period.ends_at,
+        "charge_attempts": 0,
+        **_credit_split(account, period, paid, now, cost),
+    }
+    # The split and the settlement are of the credit read: a purchase or a seat change meanwhile
+    # recomputes them (the next run), or credit bought during this renewal would wait for a
+    # part of the period the card did not pay.
+    condition &= credit.unchanged(account)
     return Bill(
         draft=Draft(
             account_id=account.id,
             purpose=f"renewal#{clock.to_iso(period.starts_at)}",
-            lines=lines + [_fee_line(fee) for fee in fees],
+            lines=owed + lines + [_fee_line(fee) for fee in fees],
             period_start=period.starts_at,
             period_end=period.ends_at,
         ),
         fees=fees,
-        # subscriptions.applying_pending's values, with the period moved on.
-        values={
-            "plan": plan,
-            "seats": seats,
-            "billing_period": next_billing_period,
-            "price_key": price_key(plan, next_billing_period),
-            "pending_plan": None,
-            "pending_seats": None,
-            "pending_billing_period": None,
-            "billing_anchor": anchor,
-            "period_start": period.starts_at,
-            "period_end": period.ends_at,
-            "bill_due_at": period.ends_at,
-            "charge_attempts": 0,
-        },
+        values=values,
         condition=condition,
         events=events,
-        rebase=had_credit and reseated,
     )
+
+
+def _credit_split(
+    account: Account, period: Period, paid: list[credit.Window], now: datetime, cost: int | None
+) -> dict[str, Any]:
+    """The renewal's split of ``period`` (R-CREDIT-1): the credit pays its last window
+    ``[credit_pays_from, credit_pays_until)``, the card the rest (everything before it is in the
+    past and billed now). A credit still running is settled now, at the new seats' ``cost`` when
+    they change, so the part the card paid of the period before never counts again."""
+    since, until = paid[-1] if paid else (period.starts_at, period.starts_at)
+    values: dict[str, Any] = {"credit_pays_from": since, "credit_pays_until": until}
+    stored = credit.Credit.of(account)
+    if stored.balance > 0:
+        now_credit = credit.settled(stored, now) if cost is None else credit.rebased(stored, now, cost)
+        if now_credit.balance > 0:
+            values |= {
+                "credit_balance": now_credit.balance,
+                "credit_updated_at": now_credit.updated_at,
+                "credit_valid_until": now_credit.valid_until,
+            }
+    return values
+
+
+def _owed_by_credit(account: Account, ended: Period, now: datetime, settings: Settings) -> list[Line]:
+    """R-CREDIT-1: the seconds of the period just ended that its renewal left to the prepaid
+    credit and the credit did not pay (seats added after the renewal made it run out sooner,
+    bought again later), billed in arrears at the subscription's price for that period."""
+    since, until = account.credit_pays_from, account.credit_pays_until
+    if since is None or until is None or since >= until:
+        return []
+    gaps, cursor = [], since
+    for paid_from, paid_until in credit.covered(account, since, until, now):
+        if paid_from > cursor:
+            gaps.append((cursor, paid_from))
+        cursor = max(cursor, paid_until)
+    if cursor < until:
+        gaps.append((cursor, until))
+    if not gaps:
+        return []
+    billing_period: BillingPeriod = account.billing_period  # type: ignore[assignment]  # validated on write
+    plan_line = subscriptions.period_line(
+        account.plan,  # type: ignore[arg-type]  # a stored Plan
+        billing_period,
+        subscriptions.billed_seats(account),
+        ended,
+        "R-CREDIT-1",
+        settings,
+    )
+    seconds = sum((end - start) // timedelta(seconds=1) for start, end in gaps)
+    spans = " and ".join(f"from {clock.to_iso(start)} until {clock.to_iso(end)}" for start, end in gaps)
+    return [
+        Line(
+            description=(
+                f"{plan_line.description}, left to prepaid credit that did not pay it ({spans}): "
+                f"{seconds:,} of {ended.seconds:,} seconds billed"
+            ),
+            quantity=plan_line.quantity,
+            unit_price=plan_line.unit_price,
+            amount=Money(
+                amount=proration.prorate(plan_line.amount.amount, seconds, ended.seconds),
+                currency=plan_line.amount.currency,
+            ),
+            rule="R-CREDIT-1",
+            period_start=clock.to_iso(gaps[0][0]),
+            period_end=clock.to_iso(gaps[-1][1]),
+            seconds=seconds,
+            period_seconds=ended.seconds,
+        )
+    ]
 
 
 def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> Invoice | None:
@@ -284,33 +360,7 @@ def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> I
         invoice = _charge_and_issue(account, bill.draft, now, AccountChange(build), settings)
         bill.values |= {"last_invoice_id": invoice.invoice_id, "last_invoice_at": invoice.issued_at}
     apply_values(account, bill.values)
-    if bill.rebase:
-        _rebase(account, now, settings)
     return invoice
-
-
-def _rebase(account: Account, now: datetime, settings: Settings) -> None:
-    """R-CREDIT-1: the period's seats differ from the last one's, so the credit is settled
-    and lasts at the new seat cost; the account in hand gets the stored credit, so the next
-    period due (a catch-up) is covered by what the credit now says."""
-    try:
-        credit.rebase(account.id, now, settings)
-    except ServiceUnavailable:
-        # Seat changes kept racing it; the next one settles the credit again.
-        logger.warning("credit not rebased after the renewal", extra={"account_id": account.id})
-    try:
-        fresh = Account.get(account.id, consistent_read=True)
-    except DoesNotExist:
-        return
-    apply_values(
-        account,
-        {
-            "credit_balance": fresh.credit_balance,
-            "credit_updated_at": fresh.credit_updated_at,
-            "credit_valid_until": fresh.credit_valid_until,
-            "credit_since": fresh.credit_since,
-        },
-    )
 
 
 def _charge_and_issue(

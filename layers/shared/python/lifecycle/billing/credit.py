@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,51 +49,93 @@ MAX_VALIDITY_SECONDS = 1000 * YEAR_SECONDS
 
 # ---------------------------------------------------------------- arithmetic (pure)
 
+Window = tuple[datetime, datetime]
+SECOND = timedelta(seconds=1)
+
 
 @dataclass(frozen=True)
 class Credit:
-    """The stored credit: ``balance`` cents as of ``updated_at``, running out at ``valid_until``."""
+    """The stored credit: ``balance`` cents as of ``updated_at``, running out at ``valid_until``;
+    it does not run down while ``paused`` (the part of the current period the card paid for)."""
 
     balance: int
     updated_at: datetime | None
     valid_until: datetime | None
+    paused: Window | None = None
 
     @classmethod
     def of(cls, account: Account) -> Credit:
-        return cls(int(account.credit_balance or 0), account.credit_updated_at, account.credit_valid_until)
+        return cls(
+            int(account.credit_balance or 0), account.credit_updated_at, account.credit_valid_until, paused(account)
+        )
+
+
+def paused(account: Account) -> Window | None:
+    """``[credit_pays_until, period_end)``: the part of a subscription's current period its
+    renewal (or first payment) charged to the card, which the credit never pays again; None
+    when the card paid none of it, and on periods renewed before the split was kept."""
+    since, end = account.credit_pays_until, account.period_end
+    if account.lifetime or since is None or end is None or since >= end:
+        return None
+    return since, end
 
 
 def _second(instant: datetime) -> datetime:
     return instant.replace(microsecond=0)
 
 
+def running_seconds(since: datetime, until: datetime, pause: Window | None) -> int:
+    """Whole seconds of ``[since, until)`` the credit runs down: outside ``pause``."""
+    seconds = max(0, (until - since) // SECOND)
+    if pause is not None:
+        start, end = max(since, pause[0]), min(until, pause[1])
+        if start < end:
+            seconds -= (end - start) // SECOND
+    return seconds
+
+
+def _after_running(at: datetime, seconds: int, pause: Window | None) -> datetime:
+    """The instant ``seconds`` of running time after ``at``: a pause on the way is stepped over."""
+    end = at + timedelta(seconds=seconds)
+    if pause is None:
+        return end
+    start, stop = pause
+    if start <= at < stop:
+        return stop + timedelta(seconds=seconds)
+    if at < start < end:
+        return end + (stop - start)
+    return end
+
+
 def settled(credit: Credit, now: datetime) -> Credit:
     """The credit at ``now`` (floored to the second): the rate since the last settlement
-    (``balance`` over ``valid_until - updated_at``) taken off; never negative, never back in time."""
+    (``balance`` over the running seconds from ``updated_at`` to ``valid_until``) taken off for
+    the running seconds since; never negative, never back in time, nothing while paused."""
     at = _second(now)
     if credit.updated_at is None or credit.balance <= 0:
-        return Credit(max(credit.balance, 0), at, None if credit.balance <= 0 else credit.valid_until)
+        lasts = None if credit.balance <= 0 else credit.valid_until
+        return replace(credit, balance=max(credit.balance, 0), updated_at=at, valid_until=lasts)
     if at <= credit.updated_at:
         return credit
     if credit.valid_until is None:  # a seat cost of 0: it does not run down
-        return Credit(credit.balance, at, None)
-    span = (credit.valid_until - credit.updated_at) // timedelta(seconds=1)
-    elapsed = (at - credit.updated_at) // timedelta(seconds=1)
+        return replace(credit, updated_at=at)
+    span = running_seconds(credit.updated_at, credit.valid_until, credit.paused)
+    elapsed = running_seconds(credit.updated_at, at, credit.paused)
     if span <= 0 or elapsed >= span:
-        return Credit(0, at, credit.valid_until)
+        return replace(credit, balance=0, updated_at=at)
     consumed = div_round_half_up(credit.balance * elapsed, span)
-    return Credit(max(credit.balance - consumed, 0), at, credit.valid_until)
+    return replace(credit, balance=max(credit.balance - consumed, 0), updated_at=at)
 
 
-def valid_until(balance: int, at: datetime, monthly_seat_cost: int) -> datetime | None:
+def valid_until(balance: int, at: datetime, monthly_seat_cost: int, pause: Window | None = None) -> datetime | None:
     """R-CREDIT-1: when ``balance`` runs out from ``at`` at ``monthly_seat_cost`` (cents per
-    month for all the seats); None when nothing runs it down."""
+    month for all the seats), not running while ``pause``; None when nothing runs it down."""
     if monthly_seat_cost <= 0:
         return None
     if balance <= 0:
         return at
     seconds = div_round_half_up(balance * YEAR_SECONDS, monthly_seat_cost * MONTHS_PER_YEAR)
-    return at + timedelta(seconds=min(seconds, MAX_VALIDITY_SECONDS))
+    return _after_running(at, min(seconds, MAX_VALIDITY_SECONDS), pause)
 
 
 def rebased(credit: Credit, now: datetime, monthly_seat_cost: int) -> Credit:
@@ -102,34 +144,40 @@ def rebased(credit: Credit, now: datetime, monthly_seat_cost: int) -> Credit:
     if current.balance <= 0:
         return current
     assert current.updated_at is not None  # settled() always dates a positive balance
-    return Credit(
-        current.balance, current.updated_at, valid_until(current.balance, current.updated_at, monthly_seat_cost)
-    )
+    lasts = valid_until(current.balance, current.updated_at, monthly_seat_cost, current.paused)
+    return replace(current, valid_until=lasts)
 
 
 def topped_up(
     credit: Credit, amount: int, now: datetime, monthly_seat_cost: int, starts: datetime | None = None
 ) -> Credit:
     """A purchase of ``amount`` cents at ``now``. With credit left it adds to it (running, or
-    waiting for its start); with none left the new credit starts running at ``starts``
-    (``consumption_start``: the end of the period already paid by card), or now."""
+    waiting for its start), lasting past the part of the period the card paid for; with none
+    left the new credit starts running at ``starts`` (``consumption_start``), or now."""
     current = settled(credit, now)
     if current.balance > 0 and current.updated_at is not None:
         at = current.updated_at
     else:
         at = _second(now) if starts is None else max(_second(now), _second(starts))
     balance = current.balance + amount
-    return Credit(balance, at, valid_until(balance, at, monthly_seat_cost))
+    return replace(
+        current, balance=balance, updated_at=at, valid_until=valid_until(balance, at, monthly_seat_cost, current.paused)
+    )
 
 
 def consumption_start(account: Account, now: datetime) -> datetime:
     """When credit bought at ``now`` with none left starts to run down (R-CREDIT-1: never
-    during time already paid). A subscription's paid period containing now was paid for by
-    card until its end (``period_end``), so the credit starts there; a voucher account is
-    billed in arrears and starts now, as does a subscription with no paid period running."""
+    during time already paid): now, or the end of the part of the current period the card paid
+    for when now is in it. A voucher account is billed in arrears and starts now. A period
+    renewed before the split was kept counts as paid by card until its end."""
     at = _second(now)
+    if account.lifetime:
+        return at
+    pause = paused(account)
+    if pause is not None or account.credit_pays_until is not None:
+        return _second(pause[1]) if pause is not None and pause[0] <= at < pause[1] else at
     start, end = account.period_start, account.period_end
-    if account.lifetime or start is None or end is None or not start <= at < end:
+    if start is None or end is None or not start <= at < end:
         return at
     return _second(end)
 
@@ -209,6 +257,7 @@ def _same_start(account: Account) -> Condition:
         & _equal(Account.period_start, account.period_start)
         & _equal(Account.period_end, account.period_end)
         & _equal(Account.credit_since, account.credit_since)
+        & _equal(Account.credit_pays_until, account.credit_pays_until)
         & lifetime
     )
     return condition
@@ -424,9 +473,6 @@ def rebase(account_id: str, now: datetime, settings: Settings) -> None:
 # ---------------------------------------------------------------- what it has paid for (the billing run)
 
 
-Window = tuple[datetime, datetime]
-
-
 def covered(
     account: Account, start: datetime, end: datetime, now: datetime, monthly_seat_cost: int | None = None
 ) -> list[Window]:
@@ -457,17 +503,26 @@ def covered(
     until = min(current.valid_until, end)
     windows = _earlier_runs(account.id, start, min(since, end)) if since > start else []
     if max(since, start) < until:
-        windows.append((max(since, start), until))
+        windows += _outside((max(since, start), until), current.paused)
     return windows
+
+
+def _outside(window: Window, pause: Window | None) -> list[Window]:
+    """``window`` without ``pause`` (the part the card paid for): zero, one or two windows."""
+    if pause is None or pause[1] <= window[0] or window[1] <= pause[0]:
+        return [window]
+    pieces = [(window[0], pause[0]), (pause[1], window[1])]
+    return [(since, until) for since, until in pieces if since < until]
 
 
 def _previous_run(account: Account, now: datetime) -> dict[str, str]:
     """The run of credit that ran out before a purchase starts a new one, for its
     ``credit_bought`` event: ``previous_run_from`` (when known) and ``previous_run_until``."""
     stored = Credit.of(account)
-    if stored.balance <= 0 or stored.valid_until is None or stored.valid_until > _second(now):
-        return {}  # none, or closed (cancelled): nothing it paid for
-    run = {"previous_run_until": clock.to_iso(stored.valid_until)}
+    if stored.balance <= 0 or stored.valid_until is None or settled(stored, now).balance > 0:
+        return {}  # none, closed (cancelled), or still running: nothing it paid for ended
+    # Spent: at its validity, or a moment before it when what was left rounds to no cent.
+    run = {"previous_run_until": clock.to_iso(min(stored.valid_until, _second(now)))}
     if account.credit_since is not None:
         run["previous_run_from"] = clock.to_iso(account.credit_since)
     return run

@@ -90,6 +90,9 @@ def start_paid_period(
         Account.billing_anchor.set(period.starts_at),
         Account.period_start.set(period.starts_at),
         Account.period_end.set(period.ends_at),
+        # R-CREDIT-1: the card paid the whole period; credit bought during it starts at its end.
+        Account.credit_pays_from.set(period.starts_at),
+        Account.credit_pays_until.set(period.starts_at),
         Account.billing_shard.set(shard_of(account.id, settings.sweep_shards)),
         Account.bill_due_at.set(period.ends_at),
         Account.charge_attempts.set(0),

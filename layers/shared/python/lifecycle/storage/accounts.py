@@ -219,6 +219,12 @@ class Account(Model):
     credit_updated_at = UTCDateTimeAttribute(null=True)
     # R-CREDIT-1: when the current run of credit began (bought with none left); not paid before.
     credit_since = UTCDateTimeAttribute(null=True)
+    # R-PAY-1 with R-CREDIT-1: a subscription's current period as its renewal split it: the credit
+    # pays [credit_pays_from, credit_pays_until), the card paid [credit_pays_until, period_end)
+    # (the credit does not run down there); the time before credit_pays_from was settled by that
+    # renewal's invoice. Absent on periods renewed before the split was kept.
+    credit_pays_from = UTCDateTimeAttribute(null=True)
+    credit_pays_until = UTCDateTimeAttribute(null=True)
 
     trial_due = TrialDueIndex()
     billing_due = BillingDueIndex()

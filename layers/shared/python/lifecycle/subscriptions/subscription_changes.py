@@ -7,7 +7,7 @@ docs/ARCHITECTURE.md "Subscription changes".
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal, get_args
 
@@ -209,11 +209,16 @@ def _within_period(
     decision = replace(decision, applied=applied, pending=target if target != applied else None)
     if not upgrade or current.billing_period == "monthly":
         return decision  # R-PAY-6: monthly billing is never prorated
+    charged_from = decision.now
     if credit_pays_now(decision.account, decision.now):
         # R-CREDIT-1: prepaid credit pays this period's seats; the added seats make it run out
-        # sooner (rebased after the change) instead of a card charge for the same time.
-        return decision
-    explained = upgrade_charge(0, difference, period, decision.now, settings.currency)
+        # sooner (rebased after the change) instead of a card charge for the same time. Only
+        # the part of the period the card paid for (after the credit's share) is charged.
+        pause = credit.paused(decision.account)
+        if pause is None:
+            return decision
+        charged_from = pause[0]
+    explained = upgrade_charge(0, difference, period, charged_from, settings.currency)
     if explained.amount.amount == 0:
         return replace(decision, proration=explained)
     draft = _proration_draft(decision.account, current, applied, period, explained, difference, decision.now)
@@ -221,14 +226,18 @@ def _within_period(
 
 
 def credit_pays_now(account: Account, now: datetime) -> bool:
-    """Prepaid credit is running now: it began (``credit_since``) and has not run out."""
-    current = credit.settled(credit.Credit.of(account), now)
+    """Prepaid credit is running now: it began (``credit_since``), has not run out, and now is
+    not in the part of the period the card paid for."""
+    stored = credit.Credit.of(account)
+    current = credit.settled(stored, now)
     began = account.credit_since or account.credit_updated_at
+    pause = stored.paused
     return (
         current.balance > 0
         and current.valid_until is not None
         and began is not None
         and began <= now < current.valid_until
+        and not (pause is not None and pause[0] <= now < pause[1])
     )
 
 
@@ -313,10 +322,11 @@ def _proration_draft(
 ) -> Draft:
     """One line that says why: the difference, the seconds left of the seconds of the period."""
     amount = explained.amount
+    charged_from = period.ends_at - timedelta(seconds=explained.seconds_remaining)
     description = (
         f"Upgrade from {_name(current.plan)} ({_seats(current.seats)}) to {_name(applied.plan)} "
         f"({_seats(applied.seats)}) for the rest of the {applied.billing_period} period, "
-        f"{clock.to_iso(now)} to {clock.to_iso(period.ends_at)}: the price difference of "
+        f"{clock.to_iso(charged_from)} to {clock.to_iso(period.ends_at)}: the price difference of "
         f"{_money(difference, amount.currency)} a period for {explained.seconds_remaining:,} of its "
         f"{explained.period_seconds:,} seconds"
     )
@@ -326,7 +336,7 @@ def _proration_draft(
         unit_price=amount,
         amount=amount,
         rule="R-PAY-5",
-        period_start=clock.to_iso(now),
+        period_start=clock.to_iso(charged_from),
         period_end=clock.to_iso(period.ends_at),
         seconds=explained.seconds_remaining,
         period_seconds=explained.period_seconds,
@@ -338,7 +348,7 @@ def _proration_draft(
         account_id=account.id,
         purpose=purpose,
         lines=[line],
-        period_start=now,
+        period_start=charged_from,
         period_end=period.ends_at,
         replayable=False,
     )
