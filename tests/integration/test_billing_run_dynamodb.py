@@ -21,7 +21,7 @@ from tests.unit.test_billing_run import FIRST_END, Killed, add_user, invoices, l
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 
 WHEN = FIRST_END + timedelta(hours=1)
-EXTRA_SEAT = 3835  # an extra user from the redemption (12:00) to the end of the 30-day month
+EXTRA_SEAT = 3900  # an extra user from the redemption (12:00): the whole month, which starts then (R-PAY-1)
 SUBSCRIPTION = 1900  # the ticket plan, monthly, one seat
 
 

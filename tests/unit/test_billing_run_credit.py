@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from lifecycle.billing.credit import YEAR_SECONDS
+from lifecycle.core import clock
 from lifecycle.core.money import div_round_half_up
 from lifecycle.storage import Account, AuditEvent, Invoice
 from tests.support import call, owner_of, pay
@@ -470,3 +471,99 @@ def test_r_credit_1_r_pay_5_an_upgrade_while_credit_pays_the_period_is_not_charg
     assert charges() == paid  # no card charge for time the credit pays
     assert reply.body["subscription"]["seats"] == 2
     assert read(account).body["valid_until"] < before  # the credit runs out sooner at two seats
+
+
+# ---------------------------------------------------------------- the split of a period between card and credit
+
+
+def test_r_credit_1_r_pay_1_credit_topped_up_mid_period_never_pays_the_part_the_card_paid() -> None:
+    """The renewal charged the card for the 14 hours after the credit ran out; credit bought
+    before then runs until those 14 hours, stands still during them and goes on after."""
+    account = paying_subscription()
+    assert buy(account, TICKET).status == 201  # 25 December 12:00 to 24 January 22:00
+    at(FIRST_END + HOUR)
+    run()
+    runs_out = FIRST_END + MONTH_OF_CREDIT
+    after = stored(account)
+    assert (after.credit_pays_from, after.credit_pays_until) == (FIRST_END, runs_out)
+    assert charges() == [TICKET, TICKET, 36]  # the card paid [24 January 22:00, 25 January 12:00)
+
+    topped = datetime(2027, 1, 10, tzinfo=UTC)
+    at(topped)
+    left = read(account).body["balance"]["amount"]
+    bought = buy(account, 12 * TICKET)
+    assert bought.status == 201, bought.body
+    lasts = div_round_half_up((left + 12 * TICKET) * YEAR_SECONDS, 12 * TICKET)
+    card_paid = SECOND_END - runs_out  # 14 hours stepped over
+    assert bought.body["valid_until"] == iso(topped + timedelta(seconds=lasts) + card_paid)
+    at(runs_out)
+    at_pause = read(account).body["balance"]
+    at(SECOND_END - timedelta(seconds=1))
+    assert read(account).body["balance"] == at_pause  # nothing used while the card pays
+
+    at(SECOND_END + HOUR)
+    run()
+    assert charges() == [TICKET, TICKET, 36, 12 * TICKET]  # the next month: the credit's, whole
+    assert len(events(account, "period_covered_by_credit")) == 1
+
+
+def test_r_credit_1_seats_added_after_a_renewal_the_credit_covered_bill_what_it_then_did_not_pay() -> None:
+    """Two seat-months covered the renewal of 25 December; three seats from 10 January make
+    the rest run out before 25 January 12:00: that part is billed with the next renewal."""
+    account = paying_subscription()
+    assert buy(account, 2 * TICKET).status == 201  # one seat: 25 December 12:00 to 24 February
+    at(FIRST_END + HOUR)
+    run()
+    assert stored(account).credit_pays_until == SECOND_END  # all the credit's
+    assert charges() == [TICKET, 2 * TICKET]
+
+    more = datetime(2027, 1, 10, tzinfo=UTC)
+    at(more)
+    assert change(account, seats=3).status == 200  # monthly: applied now, nothing charged (R-PAY-6)
+    # 15.5 of the 60.8 days at one seat used; the rest lasts a third as long at three seats.
+    runs_out = clock.parse_iso(read(account).body["valid_until"])
+    third = (FIRST_END + timedelta(seconds=YEAR_SECONDS // 6) - more) / 3
+    assert abs(runs_out - (more + third)) < timedelta(minutes=10)
+    assert runs_out < SECOND_END
+
+    at(SECOND_END + HOUR)
+    run()
+    owed, renewal = billed(account)[-1]["lines"]
+    unpaid = (SECOND_END - runs_out) // timedelta(seconds=1)
+    assert (owed["rule"], owed["seconds"], owed["period_seconds"]) == ("R-CREDIT-1", unpaid, MONTH_31)
+    assert (owed["period_start"], owed["period_end"]) == (iso(runs_out), iso(SECOND_END))
+    assert owed["amount"] == usd(div_round_half_up(3 * TICKET * unpaid, MONTH_31))
+    assert "left to prepaid credit that did not pay it" in owed["description"]
+    assert (renewal["rule"], renewal["amount"]) == ("R-PAY-1", usd(3 * TICKET))
+
+
+def test_r_pay_5_r_credit_1_an_annual_upgrade_while_credit_runs_charges_the_card_s_part_only() -> None:
+    """Half a year of credit pays the start of the year after the first; an upgrade while it
+    runs is paid by it running out sooner, and by the card for the part the card paid."""
+    body = {**TRIAL, "billing_period": "annual", "email": "annual-part@example.com", "company_name": "Part"}
+    signed_up = call("POST", "/signups", body=body)
+    assert signed_up.status == 201, signed_up.body
+    account = dict(signed_up.body)
+    assert pay(account).status == 200
+    year_end = datetime(2027, 11, 25, 12, tzinfo=UTC)
+    at(datetime(2027, 5, 3, 8, 0, tzinfo=UTC))
+    assert buy(account, 6 * TICKET).status == 201  # half a year at one seat, from the paid year's end
+    at(year_end + HOUR)
+    run()
+    card_from = year_end + timedelta(seconds=YEAR_SECONDS // 2)
+    leap_year = 366 * 86_400
+    assert stored(account).credit_pays_until == card_from
+
+    at(year_end + timedelta(days=30))
+    reply = change(account, seats=2)
+
+    assert reply.status == 200, reply.body
+    tail = (year_end + timedelta(seconds=leap_year) - card_from) // timedelta(seconds=1)
+    assert reply.body["proration"] == {
+        "amount": usd(div_round_half_up(ANNUAL * tail, leap_year)),
+        "seconds_remaining": tail,
+        "period_seconds": leap_year,
+        "rule": "R-PAY-5",
+    }
+    (line,) = reply.body["invoice"]["lines"]
+    assert line["period_start"] == iso(card_from)

@@ -194,6 +194,44 @@ def test_r_credit_1_credit_bought_during_a_period_paid_by_card_waits_for_its_end
     assert running == Credit(18 * TICKET, starts + YEAR / 2, starts + 2 * YEAR)
 
 
+def test_r_credit_1_r_pay_1_credit_does_not_run_down_where_the_card_paid() -> None:
+    """The part of the period the card paid for (a pause) is stepped over: a month's worth
+    bought with 10 days of pause ahead lasts 10 days longer, and its balance stands still
+    while the pause lasts."""
+    pause = (NOW + timedelta(days=5), NOW + timedelta(days=15))
+    paused = Credit(0, None, None, pause)
+    month = timedelta(seconds=YEAR_SECONDS // 12)
+    bought = credit.topped_up(paused, TICKET, NOW, TICKET)
+    assert bought == Credit(TICKET, NOW, NOW + month + timedelta(days=10), pause)
+    at_pause = credit.settled(bought, pause[0]).balance
+    assert at_pause == TICKET - div_round_half_up(TICKET * 5 * 86_400, YEAR_SECONDS // 12)
+    assert credit.settled(bought, pause[1] - timedelta(seconds=1)).balance == at_pause
+    assert credit.settled(bought, NOW + month + timedelta(days=10)).balance == 0
+    # Bought during the pause: it runs from the pause's end.
+    during = credit.topped_up(paused, TICKET, NOW + timedelta(days=7), TICKET)
+    assert during.valid_until == pause[1] + month
+    # Running out before the pause: nothing to step over.
+    assert credit.topped_up(paused, TICKET // 10, NOW, TICKET).valid_until == NOW + month / 10
+    assert credit.running_seconds(NOW, NOW + timedelta(days=20), pause) == 10 * 86_400
+
+
+@given(balance=balances, cost=costs, start=instants, length=instants, elapsed=instants)
+def test_r_credit_1_r_pay_1_a_pause_changes_when_the_credit_runs_never_how_much_it_pays(
+    balance: int, cost: int, start: int, length: int, elapsed: int
+) -> None:
+    """With or without a pause the credit pays the same running seconds: it runs down at the
+    same rate outside it, and none inside it."""
+    pause = (NOW + timedelta(seconds=start), NOW + timedelta(seconds=start + length + 1))
+    plain = credit.topped_up(Credit(0, None, None), balance, NOW, cost)
+    paused = credit.topped_up(Credit(0, None, None, pause), balance, NOW, cost)
+    assert plain.valid_until is not None
+    assert paused.valid_until is not None
+    assert credit.running_seconds(NOW, paused.valid_until, pause) == (plain.valid_until - NOW) // timedelta(seconds=1)
+    at = NOW + timedelta(seconds=elapsed)
+    ran = credit.running_seconds(NOW, at, pause)
+    assert credit.settled(paused, at).balance == credit.settled(plain, NOW + timedelta(seconds=ran)).balance
+
+
 def test_r_credit_1_a_seat_cost_of_zero_does_not_run_it_down() -> None:
     bought = credit.topped_up(Credit(0, None, None), 5000, NOW, 0)
     assert bought.valid_until is None

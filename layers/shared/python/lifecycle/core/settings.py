@@ -124,7 +124,7 @@ class Settings(BaseModel):
     # window (a phone and a laptop); more distinct devices of one user in a window is concurrent use.
     shared_login_max_devices: int = Field(default=2, ge=1)
     shared_login_window_minutes: int = Field(default=15, ge=1)
-    # R-USE-1, R-USE-2: UTC days with concurrent use, in one monthly period, that make a shared login.
+    # R-USE-1, R-USE-2: UTC days with concurrent use, in one fee month, that make a shared login.
     shared_login_days_per_period: int = Field(default=3, ge=1)
     # R-USE-2: the monthly shared-login fee, one extra seat's price, in cents.
     shared_login_fee_cents: int = Field(default=3900, ge=0)
