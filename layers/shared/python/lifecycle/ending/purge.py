@@ -1,7 +1,8 @@
 """The purge procedure (R-TERM-3; R-VOUCH-11's removal of the same owner's other accounts): the
 ``purge-sweep`` deletes every item of an account queued in ``purge-due`` (by the cancellation, R-TERM-1/2,
-staff's termination or a revocation) as ``PURGE_MAP`` says, keeps what law requires, proves it with a
-deletion certificate that holds no personal data, and resumes exactly where a run stopped.
+staff's termination or a revocation) as ``PURGE_MAP`` says, deletes the payment provider's customer
+record, keeps what law requires, proves it with a deletion certificate that holds no personal data,
+and resumes exactly where a run stopped.
 docs/ARCHITECTURE.md "The end of an account".
 """
 
@@ -17,7 +18,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import notifications
-from lifecycle.billing import credit
+from lifecycle.billing import credit, payments
 from lifecycle.billing.credit import REFUND_CLAIM
 from lifecycle.core import clock, notices
 from lifecycle.core.observability import logger
@@ -82,6 +83,11 @@ COUNT_RETRIES = 5
 LATE_PER_TRANSACTION = 90
 INACTIVITY = "inactivity"
 ACCOUNTS = "accounts"
+# The certificate's ``processors`` entry for the payment provider's customer record.
+PAYMENT_PROVIDER = "payment provider (Stripe)"
+CUSTOMER = "customer"
+DELETED = "deleted"
+NONE_HELD = "none held"
 
 
 # ---------------------------------------------------------------- the map
@@ -318,6 +324,42 @@ def _purge_tables(account: Account, cert: DeletionCertificate, budget: Budget, t
     return cert
 
 
+def _processor_done(cert: DeletionCertificate, processor: str) -> bool:
+    return any(entry.get("processor") == processor for entry in cert.processors or [])
+
+
+def _processor_recorded(cert: DeletionCertificate, entry: dict[str, str]) -> DeletionCertificate:
+    """Add ``entry`` to the certificate's ``processors`` once (conditional on them as read)."""
+    for _ in range(COUNT_RETRIES):
+        if _processor_done(cert, entry["processor"]):
+            return cert
+        listed = list(cert.processors or [])
+        as_read = DeletionCertificate.processors == listed
+        if not listed:
+            as_read = DeletionCertificate.processors.does_not_exist() | as_read
+        if update_if(cert, [DeletionCertificate.processors.set([*listed, entry])], as_read):
+            return cert
+        cert = DeletionCertificate.get(cert.id, consistent_read=True)
+    raise RuntimeError(f"the certificate {cert.id} keeps changing")
+
+
+def _payment_customer(
+    account: Account, cert: DeletionCertificate, settings: Settings, budget: Budget
+) -> DeletionCertificate:
+    """R-TERM-3, R-GDPR-5: the provider's customer record (the owner's email, the card's billing
+    name and address) deleted, then listed on the certificate; a customer deleted before counts as
+    done. A provider failure raises ``ServiceUnavailable``: the step, and so the purge, stays
+    pending for the next run. An account that never had a customer has nothing there."""
+    if _processor_done(cert, PAYMENT_PROVIDER):
+        return cert
+    budget.check()
+    outcome = NONE_HELD
+    if account.payment_customer_id:
+        payments.provider_for(settings).delete_customer(account.payment_customer_id)
+        outcome = DELETED
+    return _processor_recorded(cert, {"processor": PAYMENT_PROVIDER, "record": CUSTOMER, "outcome": outcome})
+
+
 def _iso(instant: datetime | None) -> str | None:
     return clock.to_iso(instant) if instant is not None else None
 
@@ -522,6 +564,7 @@ def purge_account(account: Account, now: datetime, settings: Settings, budget: B
     """R-TERM-3: the whole purge of one account; raises ``OutOfTime`` to be resumed later."""
     cert = started_certificate(certificate_id(account.id), account.id, reason_of(account), now)
     cert = _purge_tables(account, cert, budget, tally)
+    cert = _payment_customer(account, cert, settings, budget)
     budget.check()
     invoices = list(stored_invoices.of_account(account.id))
     retention = _retention(account, invoices, cert.id, settings)

@@ -1,8 +1,9 @@
 """The right to erasure (R-GDPR-5): the completion action of an erasure request. Refused while the subject
 owns an account in use; otherwise their ended accounts are purged (R-TERM-3, R-GDPR-2; an owed credit
-refund paid first, R-CREDIT-2), their memberships removed, their person records deleted and what names
-them masked, each change committed with its count on the deletion certificate, so a retry resumes with
-exact counts. docs/ARCHITECTURE.md "Data protection" (Erasure).
+refund paid first, R-CREDIT-2; the payment provider's customer record deleted), their memberships
+removed, their person records deleted and what names them masked, each change committed with its
+count on the deletion certificate, so a retry resumes with exact counts.
+docs/ARCHITECTURE.md "Data protection" (Erasure).
 """
 
 from __future__ import annotations
@@ -485,6 +486,7 @@ class _Completion:
                 ),
                 DeletionCertificate.deleted.set(counts),
                 DeletionCertificate.kept.set(self.kept),
+                DeletionCertificate.processors.set(_processors(self.cert)),
             ],
             condition=_as_read(self.cert),
         )
@@ -509,6 +511,17 @@ def _complete(cert_id: str, c: Completing) -> DeletionCertificate:
             continue  # another run moved the counts or completed it: read again
         return DeletionCertificate.get(cert_id, consistent_read=True)
     raise errors.ServiceUnavailable("Too many concurrent changes during the erasure; complete the request again")
+
+
+def _processors(cert: DeletionCertificate) -> list[dict[str, Any]]:
+    """What each purged account's own certificate says its processors deleted (R-TERM-3 deleted
+    them there: the payment provider's customer record), per account."""
+    listed: list[dict[str, Any]] = []
+    for account_id in purged_accounts(cert):
+        purged = _completed(certificate_id(account_id))
+        if purged is not None:
+            listed += [{**entry, "account_id": account_id} for entry in purged.processors or []]
+    return listed
 
 
 def _kept_now(cert: DeletionCertificate, person_key: str, settings: Settings) -> list[dict[str, Any]]:
@@ -577,6 +590,9 @@ def result_of(cert: DeletionCertificate) -> dict[str, Any]:
     parts = [f"{sum(deleted.values())} items of personal data were erased or masked in {len(deleted)} tables"]
     if accounts:
         parts.append(f"{len(accounts)} ended account(s) you owned were deleted")
+    customers = sum(1 for entry in cert.processors or [] if entry.get("outcome") == purge.DELETED)
+    if customers:
+        parts.append(f"the payment provider's customer record of {customers} account(s) was deleted")
     if invoices:
         parts.append(
             f"{invoices} invoice(s) naming you are kept because accounting law requires it; "
@@ -588,4 +604,5 @@ def result_of(cert: DeletionCertificate) -> dict[str, Any]:
         "deleted": deleted,
         "kept": kept,
         "accounts_purged": accounts,
+        "processors": list(cert.processors or []),
     }

@@ -1,4 +1,5 @@
-"""Deletion certificates (R-TERM-3, R-GDPR-5: counts per table, what was kept and why, no personal data)
+"""Deletion certificates (R-TERM-3, R-GDPR-5: counts per table, what was kept and why, what each
+processor deleted, no personal data)
 and the retention schedule (R-GDPR-2: when kept personal data is erased, read through the sparse
 ``retention-due`` index).
 """
@@ -28,6 +29,8 @@ class DeletionCertificate(Model):
     deleted = JSONAttribute(default=dict)
     # [{"table", "items", "legal_basis", "personal_data": bool, "erase_at"}]
     kept = JSONAttribute(default=list)
+    # [{"processor", "record", "outcome"}]: what was deleted outside the tables (no references).
+    processors = JSONAttribute(null=True, default=list)
 
 
 class RetentionDueIndex(GlobalSecondaryIndex["RetentionItem"]):  # type: ignore[no-untyped-call]  # pynamodb
