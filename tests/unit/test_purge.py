@@ -13,8 +13,9 @@ from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from lifecycle import storage
+from lifecycle.billing import payments
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.ending import purge
 from lifecycle.ending.purge import PURGE_MAP, purge_due
 from lifecycle.entry.sweeps import SweepRequest
@@ -38,6 +39,9 @@ from lifecycle.storage import (
     table_of,
 )
 from lifecycle.storage.base import shard_of
+from local_runtime.payment_standin import Interruption
+from tests.conftest import Ledger
+from tests.faults import provider_interrupted
 from tests.support import STAFF, call, member, ok, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
@@ -107,6 +111,23 @@ def inventory(account_id: str) -> dict[str, int]:
 
 def certificate(account_id: str) -> DeletionCertificate:
     return DeletionCertificate.get(certificate_id(account_id), consistent_read=True)
+
+
+def customer_of(account: dict[str, Any]) -> str:
+    """The account's customer at the payment provider (read before the purge deletes the Account)."""
+    customer = Account.get(account["id"], consistent_read=True).payment_customer_id
+    assert customer is not None
+    return str(customer)
+
+
+def at_provider(ledger: Ledger, customer: str) -> dict[str, Any]:
+    """The customer as the provider answers a retrieve (Stripe keeps a deleted one as a stub)."""
+    return dict(ledger.book().customers[customer])
+
+
+STRIPE_CUSTOMER_DELETED = {"processor": "payment provider (Stripe)", "record": "customer", "outcome": "deleted"}
+# Every attempt of one request the SDK makes (it retries a 5xx): the provider is down.
+DOWN = Interruption("DELETE", "/v1/customers", times=payments.NETWORK_RETRIES + 1, status=503)
 
 
 def _no_scan(*args: Any, **kwargs: Any) -> Any:
@@ -232,6 +253,99 @@ def test_r_gdpr_2_the_kept_invoices_are_scheduled_for_masking_after_the_later_le
     assert {entry["table"]: entry for entry in certificate(account["id"]).kept}["invoices"]["erase_at"] == (
         clock.to_iso(item.erase_at)
     )
+
+
+# ---------------------------------------------------------------- the payment provider's customer
+
+
+def test_r_term_3_the_payment_providers_customer_is_deleted_and_listed_on_the_certificate(
+    outbox: Path, provider_ledger: Ledger
+) -> None:
+    account = rich_account()
+    customer = customer_of(account)
+    assert at_provider(provider_ledger, customer)["email"] == "maria@example.com"
+    cancel(account)
+
+    summary = run_schedule("purge-sweep")
+
+    assert (summary["changed"], summary["errors"]) == (1, 0)
+    assert at_provider(provider_ledger, customer) == {"id": customer, "object": "customer", "deleted": True}
+    assert all(method["customer"] is None for method in provider_ledger.book().payment_methods.values())
+    assert certificate(account["id"]).processors == [STRIPE_CUSTOMER_DELETED]
+
+
+def test_r_term_3_an_account_that_never_paid_has_no_customer_and_its_certificate_says_so(
+    outbox: Path, provider_ledger: Ledger
+) -> None:
+    account = ok(call("POST", "/signups", body=TRIAL), 201)
+    cancel(account)
+
+    summary = run_schedule("purge-sweep")
+
+    assert (summary["changed"], summary["errors"]) == (1, 0)
+    assert provider_ledger.book().customers == {}
+    assert certificate(account["id"]).processors == [{**STRIPE_CUSTOMER_DELETED, "outcome": "none held"}]
+
+
+@pytest.mark.parametrize("how", ["deleted_before", "answer_lost"])
+def test_r_term_3_a_customer_the_provider_deleted_already_counts_as_deleted(
+    outbox: Path, provider_ledger: Ledger, how: str
+) -> None:
+    """Deleted by an earlier run whose record of it was lost, or the provider deleted it and its
+    answer never arrived: the provider answers 404 ``resource_missing``, which is done."""
+    account = rich_account()
+    customer = customer_of(account)
+    cancel(account)
+    if how == "deleted_before":
+        payments.provider_for(get_settings()).delete_customer(customer)
+    lost = Interruption("DELETE", "/v1/customers", carried_out=True)
+
+    with provider_interrupted(*([lost] if how == "answer_lost" else [])):
+        summary = run_schedule("purge-sweep")
+
+    assert (summary["changed"], summary["errors"]) == (1, 0)
+    assert at_provider(provider_ledger, customer)["deleted"] is True
+    assert certificate(account["id"]).processors == [STRIPE_CUSTOMER_DELETED]
+
+
+def test_r_term_3_a_provider_outage_leaves_the_purge_pending_and_the_next_run_finishes_it(
+    outbox: Path, provider_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = rich_account()
+    customer = customer_of(account)
+    cancel(account)
+    before = inventory(account["id"])
+
+    with provider_interrupted(DOWN):
+        down = run_schedule("purge-sweep")
+
+    assert (down["changed"], down["errors"]) == (0, 1)
+    assert at_provider(provider_ledger, customer)["email"] == "maria@example.com"  # not skipped
+    pending = certificate(account["id"])
+    assert (pending.completed_at, pending.processors) == (None, [])
+    assert pending.deleted == before  # the tables' step is done, with its counts
+    assert Account.get(account["id"]).purge_shard is not None  # still due
+    assert [n for n in outbox_items(outbox) if n["type"] == "account_deleted"] == []  # told once it is done
+
+    deletes: list[str] = []
+    real = purge._delete_keys
+
+    def counted(model: type[Model], items: list[Model]) -> None:
+        deletes.append(table_of(model))
+        real(model, items)
+
+    monkeypatch.setattr(purge, "_delete_keys", counted)
+    at(80)
+    rerun = run_schedule("purge-sweep")
+
+    assert (rerun["changed"], rerun["errors"]) == (1, 0)
+    assert deletes == []  # the tables' step is not done again
+    assert at_provider(provider_ledger, customer) == {"id": customer, "object": "customer", "deleted": True}
+    done = certificate(account["id"])
+    assert done.processors == [STRIPE_CUSTOMER_DELETED]
+    assert done.deleted == {**before, "accounts": 1}
+    assert done.completed_at == NOW + timedelta(minutes=80)
+    assert len([n for n in outbox_items(outbox) if n["type"] == "account_deleted"]) == 1
 
 
 # ---------------------------------------------------------------- idempotent, resumable, dry run
