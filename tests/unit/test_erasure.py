@@ -23,6 +23,7 @@ from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from lifecycle import notifications
+from lifecycle.billing import payments
 from lifecycle.core import clock, errors
 from lifecycle.core.money import Money
 from lifecycle.core.settings import get_settings
@@ -47,6 +48,9 @@ from lifecycle.storage import (
     table_of,
 )
 from lifecycle.storage.shared_logins import DETECTION
+from local_runtime.payment_standin import Interruption
+from tests.conftest import ledger
+from tests.faults import provider_interrupted
 from tests.support import call, member, ok, outbox_items, owner_of, pay, session
 from tests.unit.test_signup import NOW, TRIAL, person
 
@@ -57,6 +61,7 @@ OLGA = person(full_name="Olga Petrova", email="olga@example.com", company_name="
 IVAN = {"full_name": "Ivan Dimitrov", "email": "ivan@example.com", "role": "agent"}
 MARIA_AGENT = {"full_name": "Maria Ivanova", "email": "Maria@Example.com", "role": "agent"}
 STAFF_ID = "staff-1"
+STRIPE_CUSTOMER_DELETED = {"processor": "payment provider (Stripe)", "record": "customer", "outcome": "deleted"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class World:
     ivan: str
     request_id: str  # the erasure request
     earlier_id: str  # an earlier access request
+    a_customer: str  # account A's customer at the payment provider (Olga's address)
+    b_customer: str  # account B's (Maria's address)
 
 
 pytestmark = pytest.mark.usefixtures("world", "outbox")
@@ -181,7 +188,18 @@ def maria_world(*, cancel_b: bool = True) -> World:
     )
     at(11)
     request = privacy_request("erasure", MARIA, "in_progress", "Erase me. Maria Ivanova", started_at=clock.now())
-    return World(a, b, maria_in_a, ivan, request.id, earlier.id)
+    return World(a, b, maria_in_a, ivan, request.id, earlier.id, customer_of(a["id"]), customer_of(b["id"]))
+
+
+def customer_of(account_id: str) -> str:
+    customer = Account.get(account_id, consistent_read=True).payment_customer_id
+    assert customer is not None
+    return str(customer)
+
+
+def at_provider(customer: str) -> dict[str, Any]:
+    """The customer as the payment provider holds it (Stripe keeps a deleted one as a stub)."""
+    return dict(ledger().book().customers[customer])
 
 
 def notice_to_maria(a: dict[str, Any]) -> Notification:
@@ -286,6 +304,12 @@ def check_end_state(world: World, result: dict[str, Any], expected: dict[str, in
         "retention": 1,
         "idempotency": 1,
     }
+    # The ended account's customer record is gone at the payment provider; the account in use keeps its own.
+    assert at_provider(world.b_customer) == {"id": world.b_customer, "object": "customer", "deleted": True}
+    assert at_provider(world.a_customer)["email"] == "olga@example.com"
+    listed = [{**STRIPE_CUSTOMER_DELETED, "account_id": world.b["id"]}]
+    assert cert.processors == result["processors"] == listed
+    assert "payment provider's customer record" in result["summary"]
     a = world.a["id"]
     users = list(User.query(a, consistent_read=True))
     assert sorted(user.user_id for user in users) == sorted([world.a["owner_id"], world.ivan])
@@ -514,6 +538,35 @@ def test_r_gdpr_5_a_purge_out_of_time_is_resumed_by_the_retry(monkeypatch: pytes
 
     check_end_state(world, result, expected)
     assert DeletionCertificate.get(certificate_id(world.b["id"])).completed_at is not None
+
+
+def test_r_gdpr_5_a_payment_provider_outage_is_a_503_and_the_retry_deletes_the_customer(
+    monkeypatch: pytest.MonkeyPatch, outbox: Path
+) -> None:
+    """The customer record is never skipped: the erasure waits for the provider, and the retry
+    finishes it without doing the purge's other steps twice."""
+    world = maria_world()
+    expected = expected_counts(world)
+    down = Interruption("DELETE", "/v1/customers", times=payments.NETWORK_RETRIES + 1, status=503)
+
+    with provider_interrupted(down), pytest.raises(errors.ServiceUnavailable):
+        erasure.complete(completing(world))
+
+    assert at_provider(world.b_customer)["email"] == MARIA
+    assert Account.get(world.b["id"], consistent_read=True).payment_customer_id == world.b_customer  # resumable
+    purge_cert = DeletionCertificate.get(certificate_id(world.b["id"]), consistent_read=True)
+    assert (purge_cert.completed_at, purge_cert.processors) == (None, [])
+    erasure_cert = DeletionCertificate.get(certificate_id("erasure#" + world.request_id), consistent_read=True)
+    assert erasure_cert.completed_at is None
+
+    at(12)
+    result = erasure.complete(completing(world))
+
+    check_end_state(world, result, expected)
+    purged = DeletionCertificate.get(certificate_id(world.b["id"]), consistent_read=True)
+    assert purged.processors == [STRIPE_CUSTOMER_DELETED]
+    assert purged.deleted == purge_cert.deleted | {"accounts": 1}  # the tables' counts, recorded once
+    assert len([n for n in outbox_items(outbox) if n["type"] == "account_deleted"]) == 1
 
 
 def test_r_gdpr_5_a_second_completion_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
