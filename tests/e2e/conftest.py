@@ -115,6 +115,25 @@ class Runtime:
 
         return list(iter_pages(page))
 
+    def provider_object(self, kind: str, object_id: str) -> dict[str, Any]:
+        """One object at the runtime's payment stand-in, as Stripe's retrieve answers it (a
+        deleted customer: a stub with ``deleted: true``)."""
+        answer = requests.get(
+            f"{self.payments_url}/v1/{kind}/{object_id}",
+            headers={"Authorization": f"Bearer {LOCAL_SECRET_KEY}"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def provider_customer_of(self, account_id: str) -> dict[str, Any]:
+        """The account's customer at the payment stand-in (by the metadata the service gives it)."""
+        (customer,) = [
+            c for c in self.provider_objects("customers") if c.get("metadata", {}).get("account_id") == account_id
+        ]
+        return customer
+
 
 def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path, ready: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS

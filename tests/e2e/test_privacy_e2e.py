@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Owned, Runtime, give_details_and_card
 from tests.route_examples import registrant
 
 pytestmark = pytest.mark.e2e
@@ -75,7 +75,7 @@ def test_r_gdpr_3_r_gdpr_7_r_gdpr_10_access_request_verified_completed_and_downl
     assert (again.status_code, again.json()["code"]) == (410, "export_unavailable")
 
 
-def test_r_gdpr_5_r_gdpr_10_erasure_request_purges_the_ended_account_and_erases_the_person(
+def test_r_gdpr_5_r_gdpr_10_erasure_request_purges_the_ended_account_deletes_its_customer_and_erases_the_person(
     runtime: Runtime,
 ) -> None:
     tag = uuid.uuid4().hex[:10]
@@ -94,6 +94,9 @@ def test_r_gdpr_5_r_gdpr_10_erasure_request_purges_the_ended_account_and_erases_
     )
     assert rejected.status_code == 200, rejected.text
 
+    give_details_and_card(runtime, Owned(account["id"], owner, tag, account))
+    customer = runtime.provider_customer_of(account["id"])
+    assert customer["email"] == address
     assert runtime.post(f"/accounts/{account['id']}/cancel", token=owner).status_code == 200
     request_id = _verified_request(runtime, "erasure", address)
     completed = runtime.post(f"/admin/privacy/requests/{request_id}/complete", json={}, token=staff)
@@ -102,6 +105,16 @@ def test_r_gdpr_5_r_gdpr_10_erasure_request_purges_the_ended_account_and_erases_
     assert completed.json()["status"] == "completed"
     assert completed.json()["email"] != address
     assert completed.json()["result"]["certificate_id"].startswith("del_")
+    # The payment provider's customer record (her address) is deleted and the result lists it.
+    assert runtime.provider_object("customers", customer["id"])["deleted"] is True
+    assert completed.json()["result"]["processors"] == [
+        {
+            "processor": "payment provider (Stripe)",
+            "record": "customer",
+            "outcome": "deleted",
+            "account_id": account["id"],
+        }
+    ]
     gone = runtime.get(f"/accounts/{account['id']}", token=owner)
     assert (gone.status_code, gone.json()["code"]) == (404, "not_found")
     _mail_to(runtime, address, "privacy_request_completed")  # told, through the email provider

@@ -1,6 +1,7 @@
 """The purge and the retention sweep over HTTP through the local runtime (R-TERM-3, R-GDPR-2):
-a cancelled account is deleted by the purge-sweep (404 afterwards, the owner told, its names
-free again), and ten years later the retention-sweep masks the invoices kept by law."""
+a cancelled account is deleted by the purge-sweep (404 afterwards, its customer record gone at the
+payment provider, the owner told, its names free again), and ten years later the retention-sweep
+masks the invoices kept by law."""
 
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ DETAILS = {
 
 
 @pytest.mark.usefixtures("real_time")
-def test_r_term_3_r_gdpr_2_cancel_purge_404_then_the_kept_invoices_are_masked_years_later(
+def test_r_term_3_r_gdpr_2_cancel_purge_404_customer_deleted_then_the_kept_invoices_are_masked_years_later(
     runtime: Runtime, paying_account: Callable[..., Owned]
 ) -> None:
     made = paying_account("purge", details=DETAILS)
     account, owner, path, tag = made.body, made.owner, made.path(), made.tag
     (invoice,) = runtime.get(f"{path}/invoices", token=owner).json()["items"]
+    customer = runtime.provider_customer_of(account["id"])
+    assert customer["email"] == f"{tag}@example.com"  # the owner's address
     cancelled = runtime.post(f"{path}/cancel", token=owner)
     assert cancelled.status_code == 200, cancelled.text
 
@@ -41,6 +44,12 @@ def test_r_term_3_r_gdpr_2_cancel_purge_404_then_the_kept_invoices_are_masked_ye
     assert purged.status_code == 200, purged.text
     assert purged.json()["changed"] >= 1
     assert purged.json()["errors"] == 0
+    # The payment provider's customer record (the owner's email) is deleted too.
+    assert runtime.provider_object("customers", customer["id"]) == {
+        "id": customer["id"],
+        "object": "customer",
+        "deleted": True,
+    }
     gone = runtime.get(path, token=owner)
     assert (gone.status_code, gone.json()["code"]) == (404, "not_found")
     outbox = runtime.get("/_local/outbox").json()["items"]
