@@ -237,26 +237,26 @@ def test_r_pay_14_a_confirmation_too_old_is_asked_for_again_at_the_renewal_and_u
     account = signed_up()
     assert pay(account).status == 200  # checked on saving, 25 November 12:00
 
-    # 25 December: the confirmation is 29.5 days old, still fresh; not asked again.
-    renewal = _renewal_at(account, datetime(2026, 12, 25, 1, tzinfo=UTC))
+    # 25 December 12:00, the renewal's start: the confirmation is 30 days old, still fresh; not asked again.
+    renewal = _renewal_at(account, datetime(2026, 12, 25, 12, tzinfo=UTC))
     assert renewal["vat_check"]["checked_at"] == "2026-11-25T12:00:00Z"
     assert counting.asked == ["BG175074752"]
 
     # 25 January: 61 days old; VIES is asked once more and its confirmation kept.
-    renewal = _renewal_at(account, datetime(2027, 1, 25, 1, tzinfo=UTC))
+    renewal = _renewal_at(account, datetime(2027, 1, 25, 12, tzinfo=UTC))
     assert (renewal["tax"]["amount"], renewal["tax_note"]) == (0, tax.REVERSE_CHARGE)
-    assert renewal["vat_check"]["checked_at"] == "2027-01-25T01:00:00Z"
-    assert version_of(account).vat_checked_at == datetime(2027, 1, 25, 1, tzinfo=UTC)
+    assert renewal["vat_check"]["checked_at"] == "2027-01-25T12:00:00Z"
+    assert version_of(account).vat_checked_at == datetime(2027, 1, 25, 12, tzinfo=UTC)
     assert counting.asked == ["BG175074752"] * 2
 
     # 25 February: 31 days old and VIES is down: a Bulgarian consumer's 20 %, the invoice still issues.
     vies.set_local_available(False)
     try:
-        renewal = _renewal_at(account, datetime(2027, 2, 25, 1, tzinfo=UTC))
+        renewal = _renewal_at(account, datetime(2027, 2, 25, 12, tzinfo=UTC))
     finally:
         vies.set_local_available(True)
     assert (renewal["tax"]["amount"], renewal["tax_note"], renewal["vat_check"]) == (380, None, None)
-    assert renewal["period_start"] == "2027-02-25T00:00:00Z"
+    assert renewal["period_start"] == "2027-02-25T12:00:00Z"
     assert counting.asked == ["BG175074752"] * 3
 
 
