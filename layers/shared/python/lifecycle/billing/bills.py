@@ -22,6 +22,7 @@ from lifecycle.billing.pricing import price_key
 from lifecycle.core import clock
 from lifecycle.core.billing_periods import Period, following, midnight, monthly_period, period_of, whole_second
 from lifecycle.core.errors import (
+    AuthenticationRequired,
     Conflict,
     PaymentDeclined,
 )
@@ -80,6 +81,9 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
     once. A declined charge raises ``PaymentDeclined`` (402) and that bill saves nothing,
     so the status does not improve. A subscription resumes with the period containing now:
     the periods it spent blocked are not charged. Returns the last invoice issued, if any.
+    R-PAY-12: the owner's request (an ``actor``) charges on session, so a card that needs its
+    holder's authentication raises ``AuthenticationRequired`` and the retry after it is paid
+    once; without an actor (the billing run) off session.
     """
     method = {
         "has_payment_method": True,
@@ -88,7 +92,15 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
         "payment_customer_id": account.payment_customer_id,
     }
     try:
-        last, _ = bill_due(account, AccountStatus.PAYMENT_REQUIRED, now, settings, resuming=True, extra=method)
+        last, _ = bill_due(
+            account,
+            AccountStatus.PAYMENT_REQUIRED,
+            now,
+            settings,
+            resuming=True,
+            extra=method,
+            off_session=actor is None,
+        )
     except Moved as exc:
         raise Conflict("The account changed meanwhile; reload it") from exc
     _restore(account, method, now, settings, actor or RUN)
@@ -124,14 +136,16 @@ def bill_due(
     settings: Settings,
     resuming: bool,
     extra: dict[str, Any] | None = None,
+    off_session: bool = True,
 ) -> tuple[Invoice | None, int]:
     """Bill every period due, oldest first: the last invoice issued and how many periods
-    moved on (0: nothing was due)."""
+    moved on (0: nothing was due). ``off_session``: charged without the card holder (the
+    billing run); the owner's request charges on session."""
     last: Invoice | None = None
     bills = 0
     while (bill := _next_bill(account, status, now, settings, resuming)) is not None:
         bill.values.update(extra or {})
-        last = _issue(account, bill, now, settings) or last
+        last = _issue(account, bill, now, settings, off_session) or last
         bills += 1
     return last, bills
 
@@ -328,7 +342,7 @@ def _owed_by_credit(account: Account, ended: Period, now: datetime, settings: Se
     ]
 
 
-def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> Invoice | None:
+def _issue(account: Account, bill: Bill, now: datetime, settings: Settings, off_session: bool) -> Invoice | None:
     """Charge the bill and issue it with the account's move, or only move the account when
     there is nothing to charge (no invoice, R-VOUCH-9)."""
 
@@ -357,27 +371,30 @@ def _issue(account: Account, bill: Bill, now: datetime, settings: Settings) -> I
         if failed := try_commit(lambda tx, outcome: build(tx, outcome, None)):
             raise Moved(", ".join(failed))
     else:
-        invoice = _charge_and_issue(account, bill.draft, now, AccountChange(build), settings)
+        invoice = _charge_and_issue(account, bill.draft, now, AccountChange(build), settings, off_session)
         bill.values |= {"last_invoice_id": invoice.invoice_id, "last_invoice_at": invoice.issued_at}
     apply_values(account, bill.values)
     return invoice
 
 
 def _charge_and_issue(
-    account: Account, draft: Draft, now: datetime, change: AccountChange, settings: Settings
+    account: Account, draft: Draft, now: datetime, change: AccountChange, settings: Settings, off_session: bool
 ) -> Invoice:
     """``invoicing.charge_then_issue`` with the account's failed attempts in the provider's
     key: a rerun of the same attempt (a crash after the charge, a concurrent run) replays
     the provider's first outcome and never charges twice; a retry after a decline is a new
     attempt and is really tried again. A purpose issued by someone else raises ``Moved``:
-    the account moved on with it."""
+    the account moved on with it. A charge waiting for the card holder's authentication (on
+    session only: off session it is a decline) is raised as it is, with its URL."""
     if invoicing.issued_for(account.id, draft.purpose) is not None:
         raise Moved("issued already")  # with the account's move: this read of it is stale
     try:
         return invoicing.charge_then_issue(
-            account, draft, now, change, settings, attempt=int(account.charge_attempts or 0)
+            account, draft, now, change, settings, attempt=int(account.charge_attempts or 0), off_session=off_session
         )
     except PaymentDeclined as exc:
+        if isinstance(exc, AuthenticationRequired) and exc.next_action_url is not None:
+            raise  # the card holder can authenticate it, then the retry is paid
         # The total the charge was for: VIES is not asked a second time (a confirmation it gave is kept).
         total = invoicing.prepare(draft, now, settings, ask_vies=False).total
         raise ChargeDeclined(Money(amount=int(total), currency=settings.currency)) from exc

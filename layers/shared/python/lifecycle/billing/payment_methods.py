@@ -102,7 +102,8 @@ def _after_attach(
     if in_trial and not account.has_payment_method:
         return _end_trial(principal, account, now, settings, details)
     if account.status == AccountStatus.PAYMENT_REQUIRED:
-        # R-VOUCH-10: everything due is charged to the new method, then access returns at once.
+        # R-VOUCH-10: everything due is charged to the new method, then access returns at once;
+        # on session (R-PAY-12), as the owner's request, so a card holder can authenticate.
         # What the settlement wrote (its status and access) is the billing run's: read again.
         return bills.settle(account, now, settings, actor=principal.user_id), False
     if account.payment_method_ref == previous:
