@@ -1,16 +1,19 @@
 """R-PAY-12 over HTTP: a card that needs the card holder's authentication (API.md "Payment tokens",
 ``tok_threeDSecure2Required``) is not paid: 402 ``authentication_required`` with ``next_action_url``,
-the runtime's payment stand-in's page; once authenticated there, the owner's retry is charged once."""
+the runtime's payment stand-in's page; once authenticated there, the owner's retry is charged once.
+The same when the card settles a ``payment_required`` account: the owner's request is on session."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Owned, Runtime, set_clock
 from tests.route_examples import billing_details, registrant
 
 pytestmark = pytest.mark.e2e
@@ -88,3 +91,51 @@ def test_r_pay_12_a_failed_authentication_leaves_the_trial_and_the_retry_is_decl
     assert [intent["status"] for intent in _intents_of(runtime, account["id"])] == ["requires_payment_method"]
     # Another card then pays.
     assert runtime.put(method, json={"type": "card", "token": "tok_visa"}, token=owner).status_code == 200
+
+
+@pytest.mark.usefixtures("real_time")
+def test_r_pay_12_settling_a_payment_required_account_asks_for_authentication_then_the_retry_pays_once_over_http(
+    runtime: Runtime, voucher_account: Callable[..., Owned]
+) -> None:
+    # Near real time, so the run has little else in the shared runtime to bill.
+    start = datetime.now(UTC).replace(microsecond=0)
+    set_clock(runtime, start)
+    made = voucher_account("settle-auth")
+    account, owner, tag = made.body, made.owner, made.tag
+    for n in (1, 2):  # the second is an extra seat, billed in arrears
+        user = {"full_name": "Ana Petrova", "email": f"{tag}-{n}@example.com", "role": "agent"}
+        assert runtime.post(f"/accounts/{account['id']}/users", json=user, token=owner).status_code == 201
+    set_clock(runtime, start + timedelta(days=32))
+    assert runtime.post("/_local/schedules/billing-run", json={}).status_code == 200
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["status"] == "payment_required"
+    given = runtime.put(f"/accounts/{account['id']}/billing-details", json=billing_details(tag), token=owner)
+    assert given.status_code == 200, given.text
+    before = runtime.get(f"/accounts/{account['id']}", token=owner).json()
+    method = f"/accounts/{account['id']}/payment-method"
+
+    needs = runtime.put(method, json=NEEDS_AUTHENTICATION, token=owner)
+
+    assert needs.status_code == 402, needs.text
+    assert needs.headers["Content-Type"] == "application/problem+json"
+    assert needs.json()["code"] == "authentication_required"
+    url = needs.json()["next_action_url"]
+    assert url.startswith(f"{runtime.payments_url}/authenticate/pi_")
+    # Not paid: nothing saved, still blocked, no invoice.
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json() == before
+    assert before["status"] == "payment_required"
+    assert runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"] == []
+    assert [intent["status"] for intent in _intents_of(runtime, account["id"])] == ["requires_action"]
+
+    authenticated = requests.post(url, json={"outcome": "succeeded"}, timeout=30)
+    assert authenticated.status_code == 200, authenticated.text
+
+    paid = runtime.put(method, json=NEEDS_AUTHENTICATION, token=owner)
+
+    assert paid.status_code == 200, paid.text
+    body = paid.json()
+    assert (body["account"]["status"], body["account"]["access"]) == ("active", "full")
+    (invoice,) = runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"]
+    assert (invoice["id"], invoice["status"]) == (body["invoice"]["id"], "paid")
+    # Charged once: the payment intent the card holder authenticated, for the invoice's total.
+    (intent,) = _intents_of(runtime, account["id"])
+    assert (intent["status"], intent["amount"]) == ("succeeded", invoice["total"]["amount"])
