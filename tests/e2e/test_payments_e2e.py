@@ -74,6 +74,29 @@ def test_r_pay_12_a_card_needing_authentication_is_402_authentication_required_w
     assert (intent["status"], intent["amount"]) == ("succeeded", body["invoice"]["total"]["amount"])
 
 
+def _action_notices(runtime: Runtime, account_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = runtime.get("/_local/outbox").json()["items"]
+    return [n for n in items if n["account_id"] == account_id and n["type"] == "payment_action_required"]
+
+
+def test_r_pay_12_the_owner_gets_one_payment_action_required_notice_with_the_link_over_http(runtime: Runtime) -> None:
+    account, owner = _trial_with_details(runtime)
+    method = f"/accounts/{account['id']}/payment-method"
+
+    needs = runtime.put(method, json=NEEDS_AUTHENTICATION, token=owner)
+    again = runtime.put(method, json=NEEDS_AUTHENTICATION, token=owner)  # before authenticating
+
+    assert (needs.status_code, again.status_code) == (402, 402), again.text
+    url = needs.json()["next_action_url"]
+    assert again.json()["next_action_url"] == url
+    (notice,) = _action_notices(runtime, account["id"])
+    assert url in notice["body"]
+    assert notice["sent_at"] is not None
+    assert "tok_threeDSecure2Required" not in notice["body"]
+    listed = runtime.get(f"/accounts/{account['id']}/notifications", token=owner).json()["items"]
+    assert [n["id"] for n in listed if n["type"] == "payment_action_required"] == [notice["id"]]
+
+
 def test_r_pay_12_a_failed_authentication_leaves_the_trial_and_the_retry_is_declined_over_http(
     runtime: Runtime,
 ) -> None:

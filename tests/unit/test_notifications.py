@@ -48,6 +48,11 @@ SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
     "usage_limit_exceeded": {"subdomain": "yasen", "usage": "1,250 tickets this month", "limit": "1,000 tickets"},
     "receipt": {"subdomain": "yasen", "amount": Money(amount=5900), "paid_at": WHEN, "invoice_number": "2026-0001"},
     "payment_failed": {"subdomain": "yasen", "amount": Money(amount=3900)},
+    "payment_action_required": {
+        "subdomain": "yasen",
+        "amount": Money(amount=1900),
+        "next_action_url": "https://hooks.stripe.com/3d_secure_2/authenticate/pi_1",
+    },
     "payment_required": {"subdomain": "yasen"},
     "price_change_notice": {
         "plan": "ticket",

@@ -89,6 +89,8 @@ def test_r_pay_12_settling_a_payment_required_account_is_on_session_and_the_retr
     (intent,) = ledger().book().payment_intents.values()
     assert intent["status"] == "requires_action"
     assert intent["next_action"]["redirect_to_url"]["url"] == url  # on session: the holder can act
+    (asked,) = notices(outbox, account, "payment_action_required")
+    assert url in asked["body"]
 
     assert requests.post(url, json={"outcome": "succeeded"}, timeout=10).status_code == 200
     paid = replace_card(account, "tok_threeDSecure2Required")
@@ -102,3 +104,4 @@ def test_r_pay_12_settling_a_payment_required_account_is_on_session_and_the_retr
     assert (intent["status"], intent["amount"]) == ("succeeded", invoice["total"]["amount"])
     assert (stored(account).status, stored(account).has_payment_method) == ("active", True)
     assert len(notices(outbox, account, "receipt")) == 1
+    assert len(notices(outbox, account, "payment_action_required")) == 1

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from lifecycle.billing import payments
 from lifecycle.core import clock
-from lifecycle.storage import Account, AuditEvent, Invoice
+from lifecycle.storage import Account, AuditEvent, Invoice, Notification
 from local_runtime.payment_standin import Interruption
 from tests.conftest import ledger, payment_standin
 from tests.faults import provider_interrupted
@@ -108,6 +109,40 @@ def test_r_pay_12_a_card_needing_authentication_is_402_with_the_url_and_saves_no
     assert (stored.status, stored.has_payment_method, stored.payment_method_ref) == ("trialing", False, None)
     assert list(Invoice.query(account["id"])) == []
     assert charges() == []
+
+
+def test_r_pay_12_a_card_needing_authentication_sends_the_owner_one_payment_action_required_notice_with_the_url(
+    account: dict[str, Any], outbox: Path
+) -> None:
+    first = pay(account, token="tok_threeDSecure2Required")
+    # The same PUT again before the card holder authenticated: the provider replays the waiting payment.
+    again = pay(account, token="tok_threeDSecure2Required")
+
+    assert (first.status, first.code) == (again.status, again.code) == (402, "authentication_required")
+    url = first.body["next_action_url"]
+    assert again.body["next_action_url"] == url
+    (notice,) = [n for n in outbox_items(outbox) if n["type"] == "payment_action_required"]
+    assert notice["to"] == Account.get(account["id"]).owner_email
+    assert url in notice["body"]
+    assert "19.00 USD" in notice["body"]
+    assert "tok_threeDSecure2Required" not in notice["subject"] + notice["body"]
+    stored = [n for n in Notification.query(account["id"]) if n.type == "payment_action_required"]
+    assert [(n.id, n.sent_at is not None) for n in stored] == [(notice["id"], True)]
+    assert Account.get(account["id"]).status == "trialing"
+    assert charges() == []
+
+
+def test_r_pay_12_once_authenticated_the_retry_is_paid_without_another_payment_action_notice(
+    account: dict[str, Any], outbox: Path
+) -> None:
+    url = pay(account, token="tok_threeDSecure2Required").body["next_action_url"]
+    assert requests.post(url, json={"outcome": "succeeded"}, timeout=10).status_code == 200
+
+    paid = pay(account, token="tok_threeDSecure2Required")
+
+    assert paid.status == 200, paid.body
+    types = [n["type"] for n in outbox_items(outbox)]
+    assert (types.count("payment_action_required"), types.count("receipt")) == (1, 1)
 
 
 def test_r_pay_12_the_charge_an_answer_was_lost_of_is_made_once_by_the_retry(account: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
@@ -524,3 +525,17 @@ def test_the_reason_comes_from_the_accounts_status() -> None:
     assert reason(status="terminated", status_reason="fraud") == "terminated"
     assert reason(status="terminated", access_blocked_reason="voucher_revoked") == "voucher_revoked"
     assert reason(status="terminated", status_reason="inactivity") == "inactivity"
+
+
+def test_r_pay_12_r_term_3_the_purge_deletes_the_claim_of_a_payment_action_notice(outbox: Path) -> None:
+    account = ok(call("POST", "/signups", body=TRIAL), 201)
+    asked = pay(account, token="tok_threeDSecure2Required")
+    assert (asked.status, asked.code) == (402, "authentication_required")
+    assert requests.post(asked.body["next_action_url"], json={"outcome": "succeeded"}, timeout=10).status_code == 200
+    ok(pay(account, token="tok_threeDSecure2Required"), 200)
+    assert [claim.claim for claim in of_account(Claim, account["id"]) if claim.claim.startswith("payment-action#")]
+    cancel(account)
+
+    run_schedule("purge-sweep")
+
+    assert of_account(Claim, account["id"]) == []

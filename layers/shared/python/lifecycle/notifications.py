@@ -194,15 +194,23 @@ def compose(account_id: str, type: NoticeType, to: str, now: datetime, **facts: 
     """The unsaved, unsent record of a notice: a caller may save it inside its own
     transaction (the notice commits with what it tells of), then ``deliver`` it.
     ``ValueError`` for a marketing type: that is ``notify_marketing``'s, which checks consent."""
+    return compose_as(f"ntf_{uuid.uuid4().hex[:20]}", account_id, type, to, now, **facts)
+
+
+def compose_as(
+    notice_id: str, account_id: str, type: NoticeType, to: str, now: datetime, **facts: object
+) -> Notification:
+    """``compose`` with an id the caller derived, for a claim to name it (one notice per fact)."""
     if type in notices.MARKETING_TYPES:
         raise ValueError(f"{type} is marketing: send it with notify_marketing (R-GDPR-6, R-GDPR-8, R-GDPR-9)")
-    return _composed(account_id, type, to, now, **facts)
+    return _composed(notice_id, account_id, type, to, now, **facts)
 
 
-def _composed(account_id: str, type: NoticeType, to: str, now: datetime, **facts: object) -> Notification:
+def _composed(
+    notice_id: str, account_id: str, type: NoticeType, to: str, now: datetime, **facts: object
+) -> Notification:
     settings = get_settings()
     subject, body = notices.render(type, **facts)
-    notice_id = f"ntf_{uuid.uuid4().hex[:20]}"
     return Notification(
         account_id,
         f"{now.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{notice_id}",
@@ -234,7 +242,8 @@ def notify_marketing(email: str, type: NoticeType, now: datetime, **facts: objec
         return None
     url = consents.unsubscribe_link(person_key, settings)
     to = privacy.normalised(email)
-    record = _composed(privacy.PERSON_NOTICES + person_key, type, to, now, unsubscribe_url=url, **facts)
+    notice_id = f"ntf_{uuid.uuid4().hex[:20]}"
+    record = _composed(notice_id, privacy.PERSON_NOTICES + person_key, type, to, now, unsubscribe_url=url, **facts)
     record.save(condition=Notification.notification_key.does_not_exist())
     deliver(record, now, sender_for(settings))
     return record

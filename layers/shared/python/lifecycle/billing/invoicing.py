@@ -6,6 +6,7 @@ docs/ARCHITECTURE.md "Billing" (Charging).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +22,18 @@ from lifecycle.accounts import audit
 from lifecycle.billing import billing_details, payments, tax, vies
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
-from lifecycle.core.errors import BillingDetailsRequired, NotFound, PaymentMethodRequired, ServiceUnavailable
+from lifecycle.core.errors import (
+    AuthenticationRequired,
+    BillingDetailsRequired,
+    NotFound,
+    PaymentMethodRequired,
+    ServiceUnavailable,
+)
 from lifecycle.core.money import Money
+from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification, invoices
-from lifecycle.storage.claims import INVOICE
+from lifecycle.storage.claims import INVOICE, payment_action_claim
 from lifecycle.storage.transactions import Outcome, is_throttle, try_commit
 
 INVOICE_SERIES = "INV"
@@ -295,14 +303,19 @@ def charge_then_issue(
     provider = payments.provider_for(settings)
     total = Money(amount=int(invoice.total), currency=invoice.currency)
     key = charge_key(account.id, draft.purpose, account.payment_method_ref)
-    charge = provider.charge(
-        account.payment_customer_id,
-        account.payment_method_ref,
-        total,
-        idempotency_key=key + (f":retry-{attempt}" if attempt else ""),
-        description=_description(account, draft),
-        off_session=off_session,
-    )
+    try:
+        charge = provider.charge(
+            account.payment_customer_id,
+            account.payment_method_ref,
+            total,
+            idempotency_key=key + (f":retry-{attempt}" if attempt else ""),
+            description=_description(account, draft),
+            off_session=off_session,
+        )
+    except AuthenticationRequired as exc:
+        if exc.next_action_url is not None:
+            _ask_for_authentication(account, total, exc.next_action_url, now, settings)
+        raise
     invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
     try:
         receipt = issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
@@ -348,6 +361,39 @@ def _receipt(account: Account, invoice: Invoice, now: datetime) -> Notification 
         paid_at=now,
         invoice_number=invoice.number,
     )
+
+
+def _ask_for_authentication(account: Account, amount: Money, url: str, now: datetime, settings: Settings) -> None:
+    """R-PAY-12 (API.md "Payment tokens"): the owner's ``payment_action_required`` notice with the
+    provider's authentication link, once per link: its id is a hash of the link and it is saved
+    with the claim of that id, so a retry answered with the same waiting payment sends none.
+    Contention leaves it to that retry; the caller's 402 stands either way."""
+    if not account.owner_email:
+        return
+    notice = notifications.compose_as(
+        "ntf_" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:20],
+        account.id,
+        "payment_action_required",
+        account.owner_email,
+        now,
+        amount=amount,
+        subdomain=account.subdomain or account.id,
+        next_action_url=url,
+    )
+    claim = Claim(payment_action_claim(account.id, notice.id), account_id=account.id, claimed_at=now)
+
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
+        outcome.put(tx, "claim", claim, Claim.claim.does_not_exist())
+        outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+
+    try:
+        failed = try_commit(build)
+    except ServiceUnavailable:
+        logger.warning("authentication notice not saved; a retry sends it", extra={"account_id": account.id})
+        return
+    if failed:
+        return  # this link's notice was sent before
+    notifications.deliver(notice, now, notifications.sender_for(settings))
 
 
 class PurposeIssued(Exception):

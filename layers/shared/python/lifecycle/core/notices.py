@@ -18,6 +18,7 @@ NoticeType = Literal[
     "usage_limit_exceeded",
     "receipt",
     "payment_failed",
+    "payment_action_required",
     "payment_required",
     "price_change_notice",
     "trial_ended",
@@ -93,6 +94,13 @@ ENGLISH: dict[NoticeType, Template] = {
         "Your payment of {amount} did not go through",
         "We could not charge {amount} for help desk {subdomain}; nothing was charged.\n\nPlease check "
         "your payment method, or replace it in Billing, so the service can continue.",
+    ),
+    # R-PAY-12: an on-session charge waits for the card holder's authentication at the provider's link.
+    "payment_action_required": Template(
+        "Confirm your payment of {amount}",
+        "Your bank asks you to confirm the payment of {amount} for help desk {subdomain} before it is "
+        "charged; nothing has been charged yet.\n\nConfirm it with your bank here:\n{next_action_url}\n\n"
+        "Then repeat the step in Billing that asked for it, and the payment completes.",
     ),
     # R-VOUCH-10, and a charge still declined after its retries (lifecycle.billing.billing_run)
     "payment_required": Template(

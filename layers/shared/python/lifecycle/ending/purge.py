@@ -69,9 +69,10 @@ from lifecycle.storage import (
 from lifecycle.storage import audit as audit_events
 from lifecycle.storage import custom_requests as stored_custom_requests
 from lifecycle.storage import invoices as stored_invoices
+from lifecycle.storage import notifications as stored_notifications
 from lifecycle.storage import users as stored_users
 from lifecycle.storage.base import count_under_hash_key, delete_if, under_hash_key, update_if
-from lifecycle.storage.claims import INVOICE, SUBDOMAIN
+from lifecycle.storage.claims import INVOICE, SUBDOMAIN, payment_action_claim
 from lifecycle.storage.transactions import Outcome, commit
 from lifecycle.vouchers.revocation import VOUCHER_REVOKED
 
@@ -161,6 +162,8 @@ def _claim_keys(account: Account) -> list[str]:
     keys |= {registration.owner_email_claim(email) for email in emails if email}
     keys |= {registration.user_email_claim(account.id, str(user.email)) for user in stored_users.of_account(account.id)}
     keys |= {f"{INVOICE}{account.id}#{invoice.purpose}" for invoice in stored_invoices.of_account(account.id)}
+    notices = stored_notifications.of_account(account.id)
+    keys |= {payment_action_claim(account.id, n.id) for n in notices if n.type == "payment_action_required"}
     return sorted(keys)
 
 
@@ -208,10 +211,11 @@ def _unlink_voucher(account: Account) -> None:
 
 # Every model of lifecycle.storage.MODELS, in the order the purge works through them.
 PURGE_MAP: dict[type[Model], Treatment] = {
-    # Derived from the Account, Users and Invoices items, which are still there.
+    # Derived from the Account, Users, Invoices and Notifications items, which are still there.
     Claim: Deleted(
         "keys derived without a Scan: subdomain and owner email from the Account item, user emails "
-        "from the Users items, invoice purposes from the Invoices items, the credit refund by account",
+        "from the Users items, invoice purposes from the Invoices items, the credit refund by account, "
+        "the authentication notices' claims from the Notifications items",
         _claims,
         delete=_delete_claims,
     ),

@@ -18,6 +18,14 @@ USER_EMAIL = "user-email#"
 # "invoice#<account id>#<purpose>": one invoice per account and purpose (a period's renewal, the
 # first period, a correction), so a retried charge or billing run never issues a second one.
 INVOICE = "invoice#"
+# "payment-action#<account id>#<notice id>": one payment_action_required notice per authentication
+# link (the notice's id is a hash of it), so a retry answered with the same waiting payment sends
+# no second one; the purge finds the claim from the notice.
+PAYMENT_ACTION = "payment-action#"
+
+
+def payment_action_claim(account_id: str, notice_id: str) -> str:
+    return f"{PAYMENT_ACTION}{account_id}#{notice_id}"
 
 
 class Claim(Model):
