@@ -7,7 +7,7 @@ runtime's builders, so the tests exercise exactly what AWS and `make run` would 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -243,3 +243,16 @@ def except_welcome(notices: Any) -> list[Any]:
     """``notices`` (outbox items or Notification records) without signup's ``welcome``, for
     tests about the notices that come after it."""
     return [n for n in notices if (n["type"] if isinstance(n, dict) else n.type) != "welcome"]
+
+
+@dataclass
+class RecordingLogger:
+    """Stands in for a module's logger so a test can read every line it would write."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def __getattr__(self, level: str) -> Any:
+        def log(*args: Any, **kwargs: Any) -> None:
+            self.lines.append(f"{level} {args!r} {kwargs!r}")
+
+        return log

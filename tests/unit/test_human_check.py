@@ -8,7 +8,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
@@ -24,21 +23,9 @@ from lifecycle.registration.human_check import (
     check_human,
     verifier_for,
 )
+from tests.support import RecordingLogger
 
 SECRET = "0x4AAAAAAA-very-secret-key"
-
-
-@dataclass
-class RecordingLogger:
-    """Stands in for the module's logger so a test can read every line it would write."""
-
-    lines: list[str] = field(default_factory=list)
-
-    def __getattr__(self, level: str) -> Any:
-        def log(*args: Any, **kwargs: Any) -> None:
-            self.lines.append(f"{level} {args!r} {kwargs!r}")
-
-        return log
 
 
 @dataclass

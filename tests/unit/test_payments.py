@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from lifecycle.entry.http import problem_for
 from local_runtime.payment_standin import Interruption
 from tests.conftest import Ledger, new_payment_key, payment_standin
 from tests.faults import provider_interrupted
+from tests.support import RecordingLogger
 
 RETURN_URL = "https://app.example/payments/authenticated"
 
@@ -364,17 +365,6 @@ def test_r_pay_12_a_refused_key_is_503_and_logged_as_an_error(monkeypatch: pytes
 
 
 # ---------------------------------------------------------------- logs, settings, version
-
-
-@dataclass
-class RecordingLogger:
-    lines: list[str] = field(default_factory=list)
-
-    def __getattr__(self, level: str) -> Any:
-        def log(*args: Any, **kwargs: Any) -> None:
-            self.lines.append(f"{level} {args!r} {kwargs!r}")
-
-        return log
 
 
 def test_r_pay_12_neither_the_service_nor_the_sdk_logs_the_token_or_secret(

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 from lifecycle.billing import vies
 from lifecycle.billing.vies import Confirmation, Unavailable, ViesChecker
 from lifecycle.core.settings import Settings
+from tests.support import RecordingLogger
 from tests.unit.test_signup import NOW
 
 SETTINGS = Settings()
@@ -159,17 +160,6 @@ def test_r_pay_14_a_slow_vies_times_out_after_one_attempt(fake_vies: FakeVies) -
 def test_r_pay_14_an_unreachable_vies_is_unavailable() -> None:
     with pytest.raises(Unavailable):
         ViesChecker(REQUESTER, url="http://127.0.0.1:9/check-vat-number", timeout=1).check("DE136695976", NOW)
-
-
-@dataclass
-class RecordingLogger:
-    lines: list[str] = field(default_factory=list)
-
-    def __getattr__(self, level: str) -> Any:
-        def log(*args: Any, **kwargs: Any) -> None:
-            self.lines.append(f"{level} {args!r} {kwargs!r}")
-
-        return log
 
 
 def test_the_vies_checker_logs_outcomes_and_ids_never_the_vat_id(
