@@ -28,7 +28,7 @@ from lifecycle.core.auth import ROLES
 from local_runtime import events, tokens
 from local_runtime.dynamodb_local import LOCAL_AWS_ENV
 from local_runtime.functions import Functions
-from local_runtime.payment_standin import LOCAL_SECRET_KEY
+from local_runtime.payment_standin import LOCAL_SECRET_KEY, LOCAL_WEBHOOK_SECRET
 from local_runtime.template import (
     LOCAL_REGION,
     ROOT,
@@ -119,6 +119,7 @@ def configure_environment(
     if payment_api_base is not None:
         env["PAYMENT_API_BASE"] = payment_api_base
         env["PAYMENT_PROVIDER_SECRET"] = LOCAL_SECRET_KEY
+        env["PAYMENT_WEBHOOK_SECRET"] = LOCAL_WEBHOOK_SECRET
     if public_base_url is not None:
         # Links in emails (verification, export download, unsubscribe) point at this runtime.
         env["PUBLIC_BASE_URL"] = public_base_url

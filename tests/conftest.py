@@ -112,7 +112,11 @@ def payment_standin() -> PaymentStandIn:
 def payment_environment(api_key: str = SESSION_PAYMENT_KEY) -> dict[str, str]:
     """The settings that point the service at the stand-in, charging to ``api_key``'s account
     (a test with a key of its own counts its charges alone)."""
-    return {"PAYMENT_API_BASE": payment_standin().url, "PAYMENT_PROVIDER_SECRET": api_key}
+    return {
+        "PAYMENT_API_BASE": payment_standin().url,
+        "PAYMENT_PROVIDER_SECRET": api_key,
+        "PAYMENT_WEBHOOK_SECRET": payment_standin().webhook_secret,
+    }
 
 
 @dataclass

@@ -40,17 +40,20 @@ SECRETS: dict[str, tuple[secrets.SecretSetting, str | None, str | None]] = {
 
 READERS: dict[str, set[str]] = {
     # R-PAY-12: charges (first period, renewals, upgrades, credit), refunds (R-CREDIT-2: at the
-    # stop, the purge and an erasure), payment methods attached.
+    # stop, the purge and an erasure; a late payment nothing was issued for), payment methods
+    # attached, a customer's account looked up (a webhook's card event).
     "PaymentProviderSecret": {
         "BillingFunction",
         "BillingRunFunction",
         "CancellationFunction",
         "CreditFunction",
+        "PaymentWebhooksFunction",
         "PrivacyAdminFunction",
         "PurgeSweepFunction",
         "SubscriptionFunction",
     },
-    "PaymentWebhookSecret": set(),
+    # R-PAY-12: only the webhook endpoint verifies the provider's signatures.
+    "PaymentWebhookSecret": {"PaymentWebhooksFunction"},
     # R-REG-2: the public forms.
     "HumanCheckSecret": {"RedemptionFunction", "SignupFunction"},
     # Codes stored (campaigns), redeemed and revoked (redemption).

@@ -36,6 +36,8 @@ from lifecycle.storage.base import apply_values, set_or_remove, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
 
 PAGE_SIZE = 50
+# The operation a billing run's charge confirmed later finishes: the account is collected again.
+COLLECT = "collect"
 
 
 def run(request: SweepRequest, now: datetime, remaining_ms: Callable[[], int], settings: Settings) -> SweepSummary:
@@ -73,10 +75,17 @@ def _act(now: datetime, settings: Settings) -> Callable[[Account], bool]:
     return act
 
 
+def collect(account: Account, now: datetime, settings: Settings) -> bool:
+    """One account's turn of the run, now (a webhook's payment of its charge, R-PAY-12)."""
+    return _collect(account, now, settings)
+
+
 def _collect(account: Account, now: datetime, settings: Settings) -> bool:
     """Bill what is due; a decline or missing details are recorded instead of raised."""
     try:
-        _, billed = bills.bill_due(account, AccountStatus.ACTIVE, now, settings, resuming=False)
+        _, billed = bills.bill_due(
+            account, AccountStatus.ACTIVE, now, settings, resuming=False, resume={"operation": COLLECT}
+        )
         if billed == 0:
             return _reschedule(account, now)
     except bills.ChargeDeclined as declined:

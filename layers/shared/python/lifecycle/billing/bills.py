@@ -46,6 +46,8 @@ INVOICED = "invoiced"
 
 
 RUN = "billing-run"
+# The operation a late-confirmed settlement's charge finishes (lifecycle.billing.webhooks).
+SETTLE = "settle"
 
 
 class ChargeDeclined(PaymentDeclined):
@@ -91,6 +93,7 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
         "payment_method_ref": account.payment_method_ref,
         "payment_customer_id": account.payment_customer_id,
     }
+    resume = {"operation": SETTLE, "actor": actor or RUN, "method_type": account.payment_method_type or "card"}
     try:
         last, _ = bill_due(
             account,
@@ -100,6 +103,7 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
             resuming=True,
             extra=method,
             off_session=actor is None,
+            resume=resume,
         )
     except Moved as exc:
         raise Conflict("The account changed meanwhile; reload it") from exc
@@ -137,14 +141,17 @@ def bill_due(
     resuming: bool,
     extra: dict[str, Any] | None = None,
     off_session: bool = True,
+    resume: dict[str, str] | None = None,
 ) -> tuple[Invoice | None, int]:
     """Bill every period due, oldest first: the last invoice issued and how many periods
     moved on (0: nothing was due). ``off_session``: charged without the card holder (the
-    billing run); the owner's request charges on session."""
+    billing run); the owner's request charges on session. ``resume``: how a charge confirmed
+    later finishes (``Draft.resume``)."""
     last: Invoice | None = None
     bills = 0
     while (bill := _next_bill(account, status, now, settings, resuming)) is not None:
         bill.values.update(extra or {})
+        bill.draft.resume = dict(resume or {})
         last = _issue(account, bill, now, settings, off_session) or last
         bills += 1
     return last, bills

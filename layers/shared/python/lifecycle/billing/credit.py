@@ -38,6 +38,8 @@ MONTHS_PER_YEAR = 12
 # "prepaid-credit#<the request's Idempotency-Key, hashed>", or without a key
 # "prepaid-credit#<instant to the microsecond>": one invoice per purchase (corrections own "credit#").
 PURPOSE = "prepaid-credit#"
+# The operation a late-confirmed purchase's charge finishes (lifecycle.billing.webhooks).
+PURCHASE = "credit_purchase"
 REFUND_CLAIM = "credit-refund#"
 # Stripe's largest single charge; a larger amount is a typo, not a purchase.
 MAX_PURCHASE_CENTS = 99_999_999
@@ -387,11 +389,32 @@ def buy(
     account = accounts.load(account_id)
     if account.status in ENDED:
         raise Conflict("The account has ended")
-    amount = form.amount.amount
-    line = Line(description="Prepaid credit", quantity=1, unit_price=form.amount, amount=form.amount, rule="R-CREDIT-1")
     # Without a key, a retry is a new purchase: an interrupted charge is refunded (not replayable).
     purpose = purchase_purpose(now, request_key)
-    draft = Draft(account_id=account_id, purpose=purpose, lines=[line], replayable=request_key is not None)
+    return purchase(principal, account, form.amount, purpose, now, settings, replayable=request_key is not None)
+
+
+def purchase(
+    principal: Principal,
+    account: Account,
+    price: Money,
+    purpose: str,
+    now: datetime,
+    settings: Settings,
+    replayable: bool = True,
+) -> CreditPurchaseView:
+    """The purchase of ``price`` of credit for ``purpose`` (``buy``; a webhook finishes one whose
+    payment was confirmed after the owner's request answered, R-PAY-12)."""
+    account_id = account.id
+    amount = price.amount
+    line = Line(description="Prepaid credit", quantity=1, unit_price=price, amount=price, rule="R-CREDIT-1")
+    draft = Draft(
+        account_id=account_id,
+        purpose=purpose,
+        lines=[line],
+        replayable=replayable,
+        resume={"operation": PURCHASE, "actor": principal.user_id, "amount": str(amount)},
+    )
 
     built: list[tuple[Credit, SeatCost]] = []  # each build's credit and seat cost
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -25,6 +27,7 @@ from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import (
     AuthenticationRequired,
     BillingDetailsRequired,
+    Conflict,
     NotFound,
     PaymentMethodRequired,
     ServiceUnavailable,
@@ -149,6 +152,10 @@ class Draft:
     # retry to issue. A purpose of the instant (a credit purchase) is new on each retry: its
     # interrupted charge is refunded instead, or the retry would charge a second time.
     replayable: bool = True
+    # How to finish the request that charges this draft when the provider confirms its payment
+    # later (R-PAY-12: after the card holder's authentication, or processing): the operation
+    # and its arguments, sent with the charge as its metadata (``lifecycle.billing.webhooks``).
+    resume: dict[str, str] = field(default_factory=dict)
 
     @property
     def subtotal(self) -> int:
@@ -175,6 +182,41 @@ class AccountChange:
         """Whether ``invoice`` was issued by the last transaction built with this change (so
         what the caller's part wrote is stored), not by an earlier attempt of its purpose."""
         return bool(self.built_for) and self.built_for[-1] == invoice.invoice_id
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A payment the provider confirmed after the request that made it had answered (R-PAY-12):
+    its webhook event finishes that request, and the charge of ``purpose`` is this payment
+    intent, not a new one. ``event`` (the event's record) is put in the issuing transaction, so
+    the event is applied exactly when its invoice is issued."""
+
+    intent_id: str
+    amount: Money
+    purpose: str
+    event: Claim | None = None
+
+
+_SETTLED: ContextVar[Settled | None] = ContextVar("settled", default=None)
+
+
+@contextmanager
+def settling(settled: Settled) -> Iterator[None]:
+    """Within it, the charge of ``settled.purpose`` is ``settled``'s payment (see ``Settled``)."""
+    token = _SETTLED.set(settled)
+    try:
+        yield
+    finally:
+        _SETTLED.reset(token)
+
+
+def _settled_for(purpose: str) -> Settled | None:
+    settled = _SETTLED.get()
+    return settled if settled is not None and settled.purpose == purpose else None
+
+
+class PaymentNoLongerMatches(Conflict):
+    """A payment confirmed late no longer matches what its purpose costs now; it was refunded."""
 
 
 class AccountMoved(Exception):
@@ -303,19 +345,24 @@ def charge_then_issue(
     provider = payments.provider_for(settings)
     total = Money(amount=int(invoice.total), currency=invoice.currency)
     key = charge_key(account.id, draft.purpose, account.payment_method_ref)
-    try:
-        charge = provider.charge(
-            account.payment_customer_id,
-            account.payment_method_ref,
-            total,
-            idempotency_key=key + (f":retry-{attempt}" if attempt else ""),
-            description=_description(account, draft),
-            off_session=off_session,
-        )
-    except AuthenticationRequired as exc:
-        if exc.next_action_url is not None:
-            _ask_for_authentication(account, total, exc.next_action_url, now, settings)
-        raise
+    settled = _settled_for(draft.purpose)
+    if settled is not None:
+        charge = _settled_charge(settled, total, provider)
+    else:
+        try:
+            charge = provider.charge(
+                account.payment_customer_id,
+                account.payment_method_ref,
+                total,
+                idempotency_key=key + (f":retry-{attempt}" if attempt else ""),
+                description=_description(account, draft),
+                off_session=off_session,
+                metadata=_metadata(account, draft),
+            )
+        except AuthenticationRequired as exc:
+            if exc.next_action_url is not None:
+                _ask_for_authentication(account, total, exc.next_action_url, now, settings)
+            raise
     invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
     try:
         receipt = issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
@@ -338,6 +385,25 @@ def charge_then_issue(
     if receipt is not None:
         notifications.deliver(receipt, now, notifications.sender_for(settings))
     return invoice
+
+
+def _settled_charge(settled: Settled, total: Money, provider: payments.PaymentProvider) -> payments.Charge:
+    """The payment confirmed late as this draft's charge, when it is for the draft's total; one
+    for another amount (the price or the VAT changed since it was asked for) is refunded."""
+    if settled.amount != total:
+        logger.warning(
+            "late payment does not match its purpose; refunded",
+            extra={"payment_intent": settled.intent_id, "paid": settled.amount.amount, "due": total.amount},
+        )
+        provider.refund(settled.intent_id, settled.amount, idempotency_key="refund:" + settled.intent_id)
+        raise PaymentNoLongerMatches("The payment confirmed no longer matches what it was for; it was refunded")
+    return payments.Charge(settled.intent_id, total)
+
+
+def _metadata(account: Account, draft: Draft) -> dict[str, str]:
+    """What the charge is for, sent back with its webhook events: the account, the purpose and
+    how to finish the request if the payment is confirmed after it answered."""
+    return {"account_id": account.id, "purpose": draft.purpose, **draft.resume}
 
 
 def _description(account: Account, draft: Draft) -> str:
@@ -419,7 +485,7 @@ def issue(
         failed = try_commit(_issuing(invoice, series, last, now, change, notice))
         if not failed:
             return notice
-        if "purpose" in failed:
+        if "purpose" in failed or "event" in failed:
             raise PurposeIssued
         if "update:account" in failed:
             account_failures += "update:series" not in failed
@@ -445,6 +511,9 @@ def _issuing(
         outcome.put(tx, "invoice", invoice, Invoice.invoice_id.does_not_exist())
         if notice is not None:
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+        settled = _settled_for(invoice.purpose)
+        if settled is not None and settled.event is not None:
+            outcome.put(tx, "event", settled.event, Claim.claim.does_not_exist())
         counter_condition = InvoiceSeries.series.does_not_exist() if last == 0 else InvoiceSeries.last_number == last
         tx.update(
             InvoiceSeries(series),

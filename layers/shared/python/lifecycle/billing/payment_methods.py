@@ -29,6 +29,8 @@ from lifecycle.storage.accounts import ENDED, TRIAL, AccountStatus
 from lifecycle.storage.transactions import Outcome, try_commit
 
 MethodType = Literal["card", "paypal"]
+# The operation a late-confirmed first charge finishes (lifecycle.billing.webhooks).
+END_TRIAL = "end_trial"
 
 
 class PaymentMethodInput(BaseModel):
@@ -121,6 +123,7 @@ def _end_trial(
     rule = "R-PAY-4" if account.status == AccountStatus.TRIALING else "R-PAY-3"
     period, draft = subscriptions.first_period(account, now, rule, settings)
     draft.details = details  # valid at ``now`` with their VAT ID's confirmation, read already (R-PAY-14)
+    draft.resume = _resume(END_TRIAL, principal, account)
     event = audit.event(account.id, "trial_ended_by_payment_method", principal.user_id, now, rule=rule)
 
     def build(tx: TransactWrite, outcome: Outcome, invoice: Invoice | None) -> None:
@@ -142,6 +145,23 @@ def _end_trial(
         _started(account)
         return invoice, True
     return invoice, False  # issued before, by an earlier attempt: read what is stored
+
+
+def _resume(operation: str, principal: Principal, account: Account) -> dict[str, str]:
+    return {"operation": operation, "actor": principal.user_id, "method_type": account.payment_method_type or "card"}
+
+
+def end_trial_paid(principal: Principal, account: Account, now: datetime, settings: Settings) -> Invoice | None:
+    """The first charge confirmed after the owner's request answered (R-PAY-12, its webhook):
+    the trial ends as that request would have ended it, with ``account`` carrying the method
+    the payment was made with. ``Conflict`` when the account left its trial meanwhile."""
+    if account.status not in TRIAL or account.lifetime or account.has_payment_method:
+        raise Conflict("The account's trial ended otherwise meanwhile")
+    details = billing_details.in_force_at(account.id, now)
+    if details is None:
+        raise BillingDetailsRequired("The billing details were removed meanwhile")
+    invoice, _ = _end_trial(principal, account, now, settings, details)
+    return invoice
 
 
 def _started(account: Account) -> None:

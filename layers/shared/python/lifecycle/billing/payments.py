@@ -28,6 +28,7 @@ from lifecycle.core.settings import Settings
 
 if TYPE_CHECKING:
     from stripe import PaymentIntent, StripeClient
+    from stripe.params import PaymentIntentCreateParams
 
 MethodType = Literal["card", "paypal"]
 METHOD_TYPES: tuple[str, ...] = get_args(MethodType)
@@ -44,6 +45,9 @@ READ_TIMEOUT_SECONDS = 6.0
 # Where the provider sends the card holder back after authenticating (the web client's page).
 RETURN_PATH = "/payments/authenticated"
 UNAVAILABLE = "The payment provider could not be reached; retry shortly"
+# Metadata of the refunds the service makes itself: a refund without it was made at the
+# provider (its dashboard, a bank's chargeback settled by refund) and needs a credit note.
+REFUNDED_BY = {"refunded_by": "service"}
 
 
 @dataclass(frozen=True)
@@ -86,15 +90,23 @@ class PaymentProvider(Protocol):
         idempotency_key: str,
         description: str,
         off_session: bool = True,
+        metadata: dict[str, str] | None = None,
     ) -> Charge:
-        """Charge ``amount``, paid when this returns. ``off_session``: a schedule charges, the card
+        """Charge ``amount``, paid when this returns; ``metadata`` says what for (the provider
+        sends it back with the payment's webhook events). ``off_session``: a schedule charges, the card
         holder is not there to authenticate. Raises ``PaymentDeclined`` when the provider declines,
         ``AuthenticationRequired`` when the card holder must authenticate first and
         ``PaymentProcessing`` while the provider has not confirmed it."""
         ...
 
     def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> Refund:
-        """Refund part or all of a charge; more than its unrefunded amount raises ``ValueError``."""
+        """Refund part or all of a charge; more than its unrefunded amount raises ``ValueError``.
+        The refund is marked as the service's own (``REFUNDED_BY``), so its webhook event is
+        told apart from a refund made at the provider."""
+        ...
+
+    def account_of_customer(self, customer_id: str) -> str | None:
+        """The account a provider customer was created for (its ``account_id`` metadata)."""
         ...
 
 
@@ -230,23 +242,24 @@ class StripeProvider:
         idempotency_key: str,
         description: str,
         off_session: bool = True,
+        metadata: dict[str, str] | None = None,
     ) -> Charge:
         _check_amount(amount)
         _check_key(idempotency_key)
+        params: PaymentIntentCreateParams = {
+            "amount": amount.amount,
+            "currency": amount.currency.lower(),
+            "customer": customer_id,
+            "payment_method": method_ref,
+            "confirm": True,
+            "off_session": off_session,
+            "description": description,
+            "return_url": self.return_url,
+        }
+        if metadata:  # only when given: an empty map is sent as ``metadata=``, which clears it
+            params["metadata"] = dict(metadata)
         with _provider_errors("charge", customer_id):
-            intent = self.client.v1.payment_intents.create(
-                {
-                    "amount": amount.amount,
-                    "currency": amount.currency.lower(),
-                    "customer": customer_id,
-                    "payment_method": method_ref,
-                    "confirm": True,
-                    "off_session": off_session,
-                    "description": description,
-                    "return_url": self.return_url,
-                },
-                {"idempotency_key": idempotency_key},
-            )
+            intent = self.client.v1.payment_intents.create(params, {"idempotency_key": idempotency_key})
             if intent.status in ("requires_action", "processing") and _replayed(intent):
                 # The first answer, replayed: the card holder may have acted since.
                 intent = self.client.v1.payment_intents.retrieve(intent.id)
@@ -280,10 +293,26 @@ class StripeProvider:
         _check_key(idempotency_key)
         with _provider_errors("refund"):
             refund = self.client.v1.refunds.create(
-                {"payment_intent": charge_id, "amount": amount.amount},
+                {"payment_intent": charge_id, "amount": amount.amount, "metadata": dict(REFUNDED_BY)},
                 {"idempotency_key": idempotency_key},
             )
         return Refund(_text(refund.id, "id"), charge_id, amount)
+
+    def account_of_customer(self, customer_id: str) -> str | None:
+        import stripe
+
+        with _provider_errors("retrieve_customer", customer_id):
+            try:
+                customer = self.client.v1.customers.retrieve(customer_id)
+            except stripe.InvalidRequestError as exc:
+                if exc.code != "resource_missing":
+                    raise
+                return None
+        if getattr(customer, "deleted", False):
+            return None
+        metadata = getattr(customer, "metadata", None) or {}
+        account_id = metadata.get("account_id") if hasattr(metadata, "get") else None
+        return account_id if isinstance(account_id, str) and account_id else None
 
 
 def _check_key(idempotency_key: str) -> None:

@@ -324,6 +324,14 @@ class InvalidToken(DomainError):
     title = "The link is invalid or has expired"
 
 
+class InvalidSignature(DomainError):
+    """A payment provider's webhook event that is unsigned, badly signed or too old (R-PAY-12)."""
+
+    status = 400
+    code = "invalid_signature"
+    title = "The event's signature is not valid"
+
+
 class RequestNotVerified(Conflict):
     code = "request_not_verified"
     title = "The data subject's identity is not verified yet"

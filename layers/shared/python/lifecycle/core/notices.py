@@ -20,6 +20,10 @@ NoticeType = Literal[
     "payment_failed",
     "payment_action_required",
     "payment_required",
+    "payment_disputed",
+    "dispute_opened",
+    "card_expiring",
+    "card_updated",
     "price_change_notice",
     "trial_ended",
     "inactivity_warning",
@@ -108,6 +112,34 @@ ENGLISH: dict[NoticeType, Template] = {
         "Help desk {subdomain} has lost access because a charge is due (such as the first charge for its "
         "extra users) and the billing details or a payment method that can be charged are missing.\n\n"
         "Add them in Billing, or replace the payment method, and access returns at once.",
+    ),
+    # R-PAY-12: a dispute opened at the payment provider (lifecycle.billing.webhooks), to the owner
+    "payment_disputed": Template(
+        "A payment for help desk {subdomain} was disputed",
+        "A payment of {amount} for help desk {subdomain} was disputed with your bank or PayPal. Our "
+        "staff will look at it and may contact you.\n\nIf the dispute is a mistake, you can withdraw it "
+        "with your bank; if someone used your card without your permission, please tell us.",
+    ),
+    # R-PAY-12: the same dispute, to staff
+    "dispute_opened": Template(
+        "Payment dispute on account {account}",
+        "A payment of {amount} for account {account} was disputed at the payment provider (reason: "
+        "{reason}). The account is flagged (payment_dispute); the dispute policy is {policy}.\n\nAnswer "
+        "the dispute at the payment provider before its evidence deadline.",
+    ),
+    # R-PAY-12: the card the account charges is about to expire (the provider's notice)
+    "card_expiring": Template(
+        "Your card for help desk {subdomain} expires soon",
+        "The {brand} card ending in {last4}, which help desk {subdomain} is charged to, expires at the end "
+        "of {expires}.\n\nPlease give a new card (or PayPal) in Billing before the next charge, so the "
+        "service continues without interruption.",
+    ),
+    # R-PAY-12: the card network updated the card the account charges
+    "card_updated": Template(
+        "Your card for help desk {subdomain} was updated",
+        "Your bank updated the card help desk {subdomain} is charged to: it is now the {brand} card "
+        "ending in {last4}, expiring {expires}.\n\nIf that is not the card you want charged, please "
+        "give another card (or PayPal) in Billing.",
     ),
     # R-PAY-9
     "price_change_notice": Template(

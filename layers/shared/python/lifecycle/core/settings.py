@@ -212,6 +212,10 @@ class Settings(BaseModel):
     price_notice_days: int = Field(default=30, ge=0)
     # R-PAY-13: billing details on the latest invoice can be corrected this long after its issue.
     correction_window_seconds: int = Field(default=15 * 24 * 3600, ge=0)
+    # R-PAY-12: what a dispute opened at the payment provider does besides flagging the account
+    # for staff and telling staff and the owner: "flag" nothing more, "suspend" also blocks the
+    # account's access (as staff's suspension, reinstated by staff) until staff decide.
+    dispute_policy: Literal["flag", "suspend"] = "flag"
     # A failed charge is retried after each of these many hours; after the last one the account
     # is payment_required. Env PAYMENT_RETRY_HOURS: "24,72,168".
     payment_retry_hours: tuple[int, ...] = (24, 72, 168)

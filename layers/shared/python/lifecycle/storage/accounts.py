@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    JSONAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -204,6 +205,9 @@ class Account(Model):
     payment_method_type = UnicodeAttribute(null=True)  # "card" or "paypal"
     payment_method_ref = UnicodeAttribute(null=True)
     payment_customer_id = UnicodeAttribute(null=True)
+    # R-PAY-12: the latest dispute opened at the provider against a payment, for staff:
+    # {id, payment_intent, amount, currency, reason, opened_at}.
+    payment_dispute = JSONAttribute(null=True)
     # Failed charges of the invoice being collected; reset by a successful charge.
     charge_attempts = NumberAttribute(default=0)
     # R-PAY-8: a confirmed downgrade waiting for the next period.

@@ -22,6 +22,9 @@ INVOICE = "invoice#"
 # link (the notice's id is a hash of it), so a retry answered with the same waiting payment sends
 # no second one; the purge finds the claim from the notice.
 PAYMENT_ACTION = "payment-action#"
+# "payment-event#<provider event id>": a payment provider's webhook event was applied, written in the
+# transaction of its effect so a redelivery changes nothing (lifecycle.billing.webhooks).
+PAYMENT_EVENT = "payment-event#"
 
 
 def payment_action_claim(account_id: str, notice_id: str) -> str:

@@ -1,0 +1,254 @@
+"""``POST /webhooks/payments`` over moto with the payment stand-in: signatures (valid, tampered,
+another secret, outside the replay window), a payment the card holder authenticated after the
+owner's 402 finished by its webhook (R-PAY-12), duplicates and the owner's retry in either order,
+a failed authentication, a late payment for an account that ended (refunded), a late credit
+purchase. The stand-in's events are delivered here by the test, as the provider would send them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from lifecycle.storage import Account, Claim, Invoice
+from local_runtime.payment_standin import LOCAL_WEBHOOK_SECRET, SignedEvent, sign
+from tests.conftest import ledger
+from tests.support import Reply, call, owner_of, pay
+from tests.unit.test_signup import TRIAL
+
+pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
+
+WEBHOOK = "/webhooks/payments"
+
+
+@pytest.fixture
+def account() -> dict[str, Any]:
+    reply = call("POST", "/signups", body=TRIAL)  # the ticket plan, monthly
+    assert reply.status == 201, reply.body
+    return dict(reply.body)
+
+
+def deliver(event: SignedEvent, *, payload: str | None = None, signature: str | None = None) -> Reply:
+    """The event as the provider sends it: its body, signed now (each delivery is signed anew)."""
+    body = payload if payload is not None else event.payload
+    header = signature if signature is not None else sign(body.encode(), LOCAL_WEBHOOK_SECRET, int(time.time()))
+    return call("POST", WEBHOOK, raw_body=body.encode(), headers={"stripe-signature": header})
+
+
+def events(kind: str) -> list[SignedEvent]:
+    return [event for event in ledger().book().webhooks if event.type == kind]
+
+
+def authenticated(account: dict[str, Any], outcome: str = "succeeded", token: str = "tok_threeDSecure2Required") -> str:
+    """The owner's card asks for authentication (402), and the card holder gives it at the link."""
+    reply = pay(account, token=token)
+    assert (reply.status, reply.code) == (402, "authentication_required"), reply.body
+    url = reply.body["next_action_url"]
+    assert requests.post(url, json={"outcome": outcome}, timeout=10).status_code == 200
+    return url.rsplit("/", 1)[-1]  # the payment intent's id
+
+
+def invoices_of(account: dict[str, Any]) -> list[Invoice]:
+    return list(Invoice.query(account["id"]))
+
+
+def receipts(outbox: Path) -> list[dict[str, Any]]:
+    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
+    return [item for item in map(json.loads, lines) if item["type"] == "receipt"]
+
+
+# ---------------------------------------------------------------- signatures
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    ["unsigned", "tampered", "other secret", "stale", "garbage header"],
+)
+def test_r_pay_12_an_unsigned_badly_signed_or_stale_event_is_400_and_changes_nothing(
+    account: dict[str, Any], forgery: str
+) -> None:
+    intent = authenticated(account)
+    (event,) = events("payment_intent.succeeded")
+    now = int(time.time())
+    if forgery == "unsigned":
+        reply = call("POST", WEBHOOK, raw_body=event.payload.encode())
+    elif forgery == "tampered":
+        # A valid signature over the original, sent with a changed amount.
+        signature = sign(event.payload.encode(), LOCAL_WEBHOOK_SECRET, now)
+        reply = deliver(event, payload=event.payload.replace('"amount":1900', '"amount":1'), signature=signature)
+    elif forgery == "other secret":
+        reply = deliver(event, signature=sign(event.payload.encode(), "whsec_someone_else", now))
+    elif forgery == "stale":
+        # Signed 301 s ago: outside the 300 s window, a replay of a captured delivery.
+        reply = deliver(event, signature=sign(event.payload.encode(), LOCAL_WEBHOOK_SECRET, now - 301))
+    else:
+        reply = deliver(event, signature="v1=abc")
+
+    assert (reply.status, reply.code) == (400, "invalid_signature")
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    stored = Account.get(account["id"])
+    assert (stored.status, stored.has_payment_method) == ("trialing", False)
+    assert invoices_of(account) == []
+    assert [c.claim for c in Claim.scan() if c.claim.startswith("payment-event#")] == []
+    assert intent.startswith("pi_")
+
+
+def test_r_pay_12_a_signed_body_that_is_no_event_is_400() -> None:
+    body = '{"hello": "world"}'
+    reply = call(
+        "POST",
+        WEBHOOK,
+        raw_body=body.encode(),
+        headers={"stripe-signature": sign(body.encode(), LOCAL_WEBHOOK_SECRET, int(time.time()))},
+    )
+    assert (reply.status, reply.code) == (400, "invalid_signature")
+
+
+def test_r_pay_12_an_event_of_a_type_the_service_does_not_use_is_acknowledged_and_ignored(
+    account: dict[str, Any],
+) -> None:
+    pay(account)
+    (created,) = events("customer.created")
+
+    reply = deliver(created)
+
+    assert (reply.status, reply.body) == (200, {"received": True, "outcome": "ignored"})
+
+
+# ---------------------------------------------------------------- a payment confirmed late
+
+
+def test_r_pay_12_a_card_authenticated_after_the_402_is_settled_by_its_webhook(
+    account: dict[str, Any], outbox: Path
+) -> None:
+    intent = authenticated(account)
+    assert Account.get(account["id"]).status == "trialing"  # not paid until the provider says so
+    (event,) = events("payment_intent.succeeded")
+
+    reply = deliver(event)
+
+    assert (reply.status, reply.body) == (200, {"received": True, "outcome": "applied"})
+    stored = Account.get(account["id"])
+    assert (stored.status, stored.has_payment_method, stored.access_blocked_reason) == ("active", True, None)
+    (invoice,) = invoices_of(account)
+    assert (invoice.status, invoice.charge_id, invoice.total) == ("paid", intent, 1900)
+    assert stored.last_invoice_id == invoice.invoice_id
+    assert [r["to"] for r in receipts(outbox)] == [stored.owner_email]
+    assert [charge.id for charge in ledger().charges()] == [intent]  # paid once: no second charge
+    assert Claim.get("payment-event#" + event.event_id).account_id == account["id"]
+
+
+def test_r_pay_12_the_same_event_delivered_again_changes_nothing(account: dict[str, Any], outbox: Path) -> None:
+    authenticated(account)
+    (event,) = events("payment_intent.succeeded")
+
+    outcomes = [deliver(event).body["outcome"] for _ in range(3)]
+
+    assert outcomes == ["applied", "duplicate", "duplicate"]
+    assert len(invoices_of(account)) == 1
+    assert len(receipts(outbox)) == 1
+    assert len(ledger().charges()) == 1
+
+
+def test_r_pay_12_the_owners_retry_then_the_webhook_pay_and_invoice_once(account: dict[str, Any], outbox: Path) -> None:
+    authenticated(account)
+    retried = pay(account, token="tok_threeDSecure2Required")
+    assert retried.status == 200, retried.body
+    (event,) = events("payment_intent.succeeded")
+
+    reply = deliver(event)
+
+    assert (reply.status, reply.body["outcome"]) == (200, "applied")  # recorded; its effect was made already
+    assert len(invoices_of(account)) == 1
+    assert len(receipts(outbox)) == 1
+    assert len(ledger().charges()) == 1
+
+
+def test_r_pay_12_the_webhook_then_the_owners_retry_pay_and_invoice_once(account: dict[str, Any], outbox: Path) -> None:
+    authenticated(account)
+    (event,) = events("payment_intent.succeeded")
+    assert deliver(event).body["outcome"] == "applied"
+
+    retried = pay(account, token="tok_threeDSecure2Required")
+
+    # The account is active with the card now: the same card again replaces nothing.
+    assert retried.status == 200, retried.body
+    assert len(invoices_of(account)) == 1
+    assert len(receipts(outbox)) == 1
+    assert len(ledger().charges()) == 1
+
+
+def test_r_pay_12_events_in_any_order_apply_once(account: dict[str, Any]) -> None:
+    """The success before the waiting-for-action and created events it follows, then those."""
+    authenticated(account)
+    kept = ledger().book().webhooks
+    succeeded = [e for e in kept if e.type == "payment_intent.succeeded"]
+    earlier = [e for e in kept if e.type.startswith("payment_intent.") and e not in succeeded]
+
+    outcomes = [deliver(event).body["outcome"] for event in succeeded + earlier + succeeded]
+
+    assert outcomes[0] == "applied" and outcomes[-1] == "duplicate"
+    assert Account.get(account["id"]).status == "active"
+    assert len(invoices_of(account)) == 1
+
+
+def test_r_pay_12_a_failed_authentication_changes_nothing(account: dict[str, Any], outbox: Path) -> None:
+    authenticated(account, outcome="failed")
+    (event,) = events("payment_intent.payment_failed")
+
+    reply = deliver(event)
+
+    assert (reply.status, reply.body["outcome"]) == (200, "applied")
+    stored = Account.get(account["id"])
+    assert (stored.status, stored.has_payment_method) == ("trialing", False)
+    assert invoices_of(account) == []
+    assert receipts(outbox) == []
+    assert ledger().charges() == []
+
+
+def test_r_pay_12_a_late_payment_for_an_account_that_ended_meanwhile_is_refunded(account: dict[str, Any]) -> None:
+    intent = authenticated(account)
+    assert call("POST", f"/accounts/{account['id']}/cancel", claims=owner_of(account)).status == 200
+    (event,) = events("payment_intent.succeeded")
+
+    reply = deliver(event)
+
+    assert (reply.status, reply.body["outcome"]) == (200, "applied")
+    assert invoices_of(account) == []
+    assert Account.get(account["id"]).status == "cancelled"
+    assert [(refund.charge_id, refund.amount.amount) for refund in ledger().refunds()] == [(intent, 1900)]
+    assert deliver(event).body["outcome"] == "duplicate"
+    assert len(ledger().refunds()) == 1
+
+
+def test_r_pay_12_r_credit_1_credit_bought_with_a_card_needing_authentication_is_topped_up_by_the_webhook(
+    account: dict[str, Any],
+) -> None:
+    authenticated(account)
+    (trial_paid,) = events("payment_intent.succeeded")
+    assert deliver(trial_paid).body["outcome"] == "applied"
+    bought = call(
+        "POST",
+        f"/accounts/{account['id']}/credit",
+        body={"amount": {"amount": 5000, "currency": "USD"}},
+        claims=owner_of(account),
+        headers={"idempotency-key": "credit-1"},
+    )
+    assert (bought.status, bought.code) == (402, "authentication_required"), bought.body
+    assert requests.post(bought.body["next_action_url"], json={"outcome": "succeeded"}, timeout=10).status_code == 200
+    assert int(Account.get(account["id"]).credit_balance or 0) == 0
+    (_, credit_paid) = events("payment_intent.succeeded")
+
+    reply = deliver(credit_paid)
+
+    assert reply.body["outcome"] == "applied"
+    assert int(Account.get(account["id"]).credit_balance or 0) == 5000
+    credit_invoices = [i for i in invoices_of(account) if i.purpose.startswith("prepaid-credit#")]
+    assert [(i.status, i.subtotal) for i in credit_invoices] == [("paid", 5000)]
+    assert deliver(credit_paid).body["outcome"] == "duplicate"
+    assert int(Account.get(account["id"]).credit_balance or 0) == 5000
