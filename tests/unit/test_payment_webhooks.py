@@ -44,9 +44,12 @@ def events(kind: str) -> list[SignedEvent]:
     return [event for event in ledger().book().webhooks if event.type == kind]
 
 
-def authenticated(account: dict[str, Any], outcome: str = "succeeded", token: str = "tok_threeDSecure2Required") -> str:
+AUTHENTICATION = "tok_threeDSecure2Required"  # API.md's public test token
+
+
+def authenticated(account: dict[str, Any], outcome: str = "succeeded") -> str:
     """The owner's card asks for authentication (402), and the card holder gives it at the link."""
-    reply = pay(account, token=token)
+    reply = pay(account, token=AUTHENTICATION)
     assert (reply.status, reply.code) == (402, "authentication_required"), reply.body
     url = reply.body["next_action_url"]
     assert requests.post(url, json={"outcome": outcome}, timeout=10).status_code == 200
@@ -157,7 +160,7 @@ def test_r_pay_12_the_same_event_delivered_again_changes_nothing(account: dict[s
 
 def test_r_pay_12_the_owners_retry_then_the_webhook_pay_and_invoice_once(account: dict[str, Any], outbox: Path) -> None:
     authenticated(account)
-    retried = pay(account, token="tok_threeDSecure2Required")
+    retried = pay(account, token=AUTHENTICATION)
     assert retried.status == 200, retried.body
     (event,) = events("payment_intent.succeeded")
 
@@ -174,7 +177,7 @@ def test_r_pay_12_the_webhook_then_the_owners_retry_pay_and_invoice_once(account
     (event,) = events("payment_intent.succeeded")
     assert deliver(event).body["outcome"] == "applied"
 
-    retried = pay(account, token="tok_threeDSecure2Required")
+    retried = pay(account, token=AUTHENTICATION)
 
     # The account is active with the card now: the same card again replaces nothing.
     assert retried.status == 200, retried.body
@@ -192,7 +195,8 @@ def test_r_pay_12_events_in_any_order_apply_once(account: dict[str, Any]) -> Non
 
     outcomes = [deliver(event).body["outcome"] for event in succeeded + earlier + succeeded]
 
-    assert outcomes[0] == "applied" and outcomes[-1] == "duplicate"
+    assert outcomes[0] == "applied"
+    assert outcomes[-1] == "duplicate"
     assert Account.get(account["id"]).status == "active"
     assert len(invoices_of(account)) == 1
 
