@@ -54,6 +54,10 @@ SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
         "next_action_url": "https://hooks.stripe.com/3d_secure_2/authenticate/pi_1",
     },
     "payment_required": {"subdomain": "yasen"},
+    "payment_disputed": {"subdomain": "yasen", "amount": Money(amount=1900)},
+    "dispute_opened": {"account": "acc_1", "amount": Money(amount=1900), "reason": "fraudulent", "policy": "flag"},
+    "card_expiring": {"subdomain": "yasen", "brand": "visa", "last4": "4242", "expires": "12/2026"},
+    "card_updated": {"subdomain": "yasen", "brand": "visa", "last4": "4242", "expires": "12/2029"},
     "price_change_notice": {
         "plan": "ticket",
         "old_price": Money(amount=1900),
