@@ -10,8 +10,11 @@ from lifecycle.core import clock
 from lifecycle.core.auth import PUBLIC
 from lifecycle.core.settings import get_settings
 from lifecycle.entry.http import create_app, lambda_handler_for, problem_responses
+from lifecycle.subscriptions import subscription_changes
 
 app = create_app()
+# An upgrade's prorated charge confirmed late is finished by the subscriptions tier, above billing.
+webhooks.register(subscription_changes.RESUME, subscription_changes.resume)
 
 
 class Received(BaseModel):

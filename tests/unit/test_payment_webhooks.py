@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from lifecycle.billing import webhooks
+from lifecycle.core import clock
 from lifecycle.storage import Account, Claim, Invoice
 from local_runtime.payment_standin import LOCAL_WEBHOOK_SECRET, SignedEvent, sign
 from tests.conftest import ledger
@@ -215,11 +218,19 @@ def test_r_pay_12_a_failed_authentication_changes_nothing(account: dict[str, Any
     assert ledger().charges() == []
 
 
-def test_r_pay_12_a_late_payment_for_an_account_that_ended_meanwhile_is_refunded(account: dict[str, Any]) -> None:
+def test_r_pay_12_a_late_payment_for_an_account_that_ended_meanwhile_is_refunded_once_its_request_is_over(
+    account: dict[str, Any],
+) -> None:
     intent = authenticated(account)
     assert call("POST", f"/accounts/{account['id']}/cancel", claims=owner_of(account)).status == 200
     (event,) = events("payment_intent.succeeded")
 
+    # Within the time its request could still be running, the payment is left to it: 503, and
+    # the provider delivers the event again later.
+    early = deliver(event)
+    assert (early.status, early.code) == (503, "service_unavailable")
+    assert ledger().refunds() == []
+    clock.set_now(clock.now() + timedelta(seconds=webhooks.IN_FLIGHT_SECONDS + 1))
     reply = deliver(event)
 
     assert (reply.status, reply.body["outcome"]) == (200, "applied")
@@ -256,3 +267,30 @@ def test_r_pay_12_r_credit_1_credit_bought_with_a_card_needing_authentication_is
     assert [(i.status, i.subtotal) for i in credit_invoices] == [("paid", 5000)]
     assert deliver(credit_paid).body["outcome"] == "duplicate"
     assert int(Account.get(account["id"]).credit_balance or 0) == 5000
+
+
+def test_r_pay_12_r_pay_5_an_upgrade_authenticated_after_the_402_is_applied_as_priced_by_the_webhook() -> None:
+    annual = call("POST", "/signups", body={**TRIAL, "billing_period": "annual"})
+    assert annual.status == 201, annual.body
+    account = dict(annual.body)
+    authenticated(account)
+    (trial_paid,) = events("payment_intent.succeeded")
+    assert deliver(trial_paid).body["outcome"] == "applied"
+    clock.set_now(clock.now() + timedelta(days=10))
+    upgrade = call(
+        "PUT", f"/accounts/{account['id']}/subscription", body={"plan": "ticket-chat"}, claims=owner_of(account)
+    )
+    assert (upgrade.status, upgrade.code) == (402, "authentication_required"), upgrade.body
+    assert Account.get(account["id"]).plan == "ticket"
+    assert requests.post(upgrade.body["next_action_url"], json={"outcome": "succeeded"}, timeout=10).status_code == 200
+    (_, upgrade_paid) = events("payment_intent.succeeded")
+    clock.set_now(clock.now() + timedelta(minutes=3))  # the card holder took a while
+
+    reply = deliver(upgrade_paid)
+
+    assert reply.body["outcome"] == "applied"
+    assert Account.get(account["id"]).plan == "ticket-chat"
+    (proration,) = [i for i in invoices_of(account) if i.purpose.startswith("change#")]
+    paid_intent = upgrade_paid.payload.split('"id":"', 2)[2].split('"', 1)[0]
+    assert (proration.status, proration.charge_id) == ("paid", paid_intent)
+    assert len(ledger().charges()) == 2

@@ -32,7 +32,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pynamodb.exceptions import DoesNotExist
@@ -57,6 +57,10 @@ from lifecycle.storage.transactions import Outcome, try_commit
 # Stripe's own default: an event signed longer ago than this is refused as a possible replay.
 # Measured on the wall clock by the SDK (the provider signs with real time), not the service's clock.
 TOLERANCE_SECONDS = 300
+# A late payment whose purpose is not issued is refunded only once the request (or run) that made
+# it cannot still be issuing it: longer than any function's timeout (the billing run's 300 s).
+# Before that its event is answered 503, and the provider delivers it again.
+IN_FLIGHT_SECONDS = 900
 REFUND = "provider-refund#"  # the purpose of a refund's credit note: one per refund
 RULE = "R-PAY-12"
 Outcome_ = Literal["applied", "duplicate", "ignored"]
@@ -151,6 +155,7 @@ class Intent:
     customer: str | None
     method: str | None
     metadata: dict[str, str]
+    created: datetime | None = None
 
     @classmethod
     def of(cls, obj: dict[str, Any], intent_id: str | None = None) -> Intent:
@@ -161,6 +166,7 @@ class Intent:
             customer=obj.get("customer"),
             method=obj.get("payment_method"),
             metadata={str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {},
+            created=datetime.fromtimestamp(int(obj["created"]), UTC) if isinstance(obj.get("created"), int) else None,
         )
 
     @property
@@ -195,6 +201,9 @@ def settle_intent(intent: Intent, claim: Claim | None, now: datetime, settings: 
     except (DomainError, invoicing.AccountMoved, bills.Moved) as exc:
         logger.info("late payment not applied", extra={"account_id": account_id, "reason": type(exc).__name__})
     if invoicing.issued_for(account_id, purpose) is None:
+        if intent.created is not None and now - intent.created < timedelta(seconds=IN_FLIGHT_SECONDS):
+            # The request that charged it may still be issuing it: not refunded yet.
+            raise ServiceUnavailable("The payment's request may still be running; deliver the event again later")
         _refund(intent, settings)
     if claim is None:
         return "applied"

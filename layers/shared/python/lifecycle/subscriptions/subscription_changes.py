@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pynamodb.expressions.condition import Condition
@@ -29,6 +29,9 @@ from lifecycle.core.settings import Settings, UsageLimits
 from lifecycle.storage import Account, AuditEvent, Invoice
 from lifecycle.storage.accounts import TRIAL, AccountStatus
 from lifecycle.storage.transactions import Build, Outcome, commit
+
+if TYPE_CHECKING:
+    from lifecycle.billing import webhooks
 
 # Plans from the lowest to the highest: a move down this list is a downgrade (R-PAY-8).
 PLAN_ORDER: tuple[Plan, ...] = ("free", "ticket", "ticket-chat", "all-inclusive")
@@ -445,7 +448,7 @@ def _put(
             "send it again with confirm_downgrade: true",
             losses=[loss.model_dump() for loss in decision.losses],
         )
-    invoice = None if decision.changes_nothing else _save(principal, decision, settings)
+    invoice = None if decision.changes_nothing else _save(principal, decision, settings, form)
     return ChangeView(
         subscription=decision.view(),
         proration=decision.proration,
@@ -482,7 +485,7 @@ def _require_owner(principal: Principal, account_id: str) -> None:
         raise Forbidden("Only the account's owner changes its subscription")
 
 
-def _save(principal: Principal, decision: Decision, settings: Settings) -> Invoice | None:
+def _save(principal: Principal, decision: Decision, settings: Settings, form: SubscriptionChange) -> Invoice | None:
     """One transaction: the account's change (conditioned on what it was computed from), its
     audit event and, when an amount is due at once, the paid invoice and its receipt."""
     account, now = decision.account, decision.now
@@ -517,6 +520,7 @@ def _save(principal: Principal, decision: Decision, settings: Settings) -> Invoi
     current, applied = decision.current, decision.applied
     reprices = (applied.plan, applied.seats) != (current.plan, current.seats)
     if decision.draft is not None:
+        decision.draft.resume = _resume_with(principal, form, now)
         try:
             invoice = charge_and_issue(account, decision.draft, now, AccountChange(build), settings)
         except AccountMoved as exc:
@@ -529,6 +533,44 @@ def _save(principal: Principal, decision: Decision, settings: Settings) -> Invoi
     if reprices:
         credit.rebase(account.id, now, settings)  # R-CREDIT-1: the seat cost changed; a no-op without credit
     return invoice
+
+
+# ---------------------------------------------------------------- a payment confirmed later (R-PAY-12)
+
+RESUME = "subscription_change"
+
+
+def _resume_with(principal: Principal, form: SubscriptionChange, now: datetime) -> dict[str, str]:
+    """The charge's metadata that lets its webhook apply the change as it was priced (``resume``)."""
+    fields = form.model_dump(exclude_none=True)
+    return {
+        "operation": RESUME,
+        "actor": principal.user_id,
+        "priced_at": clock.to_iso(now),
+        **{name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in fields.items()},
+    }
+
+
+def resume(account: Account, intent: webhooks.Intent, now: datetime, settings: Settings) -> None:
+    """The upgrade whose prorated charge the card holder authenticated after the owner's request
+    answered: decided again at the instant it was priced (so the charge is the same amount), and
+    saved if the account is still what it was then (else ``Conflict``, and the payment is refunded)."""
+    meta = intent.metadata
+    form = SubscriptionChange.model_validate(
+        {
+            **({"plan": meta["plan"]} if "plan" in meta else {}),
+            **({"seats": int(meta["seats"])} if "seats" in meta else {}),
+            **({"billing_period": meta["billing_period"]} if "billing_period" in meta else {}),
+            "confirm_downgrade": meta.get("confirm_downgrade") == "true",
+        }
+    )
+    priced_at = clock.parse_iso(meta["priced_at"])
+    principal = Principal(user_id=meta.get("actor") or "payment-provider", account_id=account.id, role="owner")
+    with pricing.one_read():
+        decision = decide(account, form, priced_at, settings)
+        if decision.draft is None or decision.changes_nothing:
+            raise Conflict("The subscription changed meanwhile; the change no longer charges")
+        _save(principal, decision, settings, form)
 
 
 def _actions(decision: Decision, invoice: Invoice | None) -> list[Any]:
