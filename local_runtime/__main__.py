@@ -80,6 +80,8 @@ def _announce(host: str, port: int, dynamodb: dynamodb_local.DynamoDBLocal, paym
     print(f"OpenAPI   {api}/openapi.json", flush=True)
     print(f"DynamoDB  {dynamodb.endpoint} ({storage})", flush=True)
     print(f"Payments  {payments.url} (Stripe's API, stand-in; {kept})", flush=True)
+    if payments.webhook_url is not None:
+        print(f"Webhooks  {payments.webhook_url} (signed with {payments.webhook_secret})", flush=True)
     print(READY_LINE.format(host=host, port=port), flush=True)
 
 
@@ -125,6 +127,8 @@ def _start_and_serve(
     app = server.LocalApi(template, resolver, functions, data_dir)
     http = server.serve(app, args.host, args.port)
     cleanup.callback(http.server_close)
+    # The stand-in delivers its signed events to the service as Stripe would to its endpoint.
+    payments.deliver_to(f"http://{loopback}:{http.server_port}/webhooks/payments")
     dynamodb.start()
     cleanup.callback(dynamodb.stop)
     dynamodb_local.create_tables(dynamodb.endpoint, template, resolver)

@@ -1,4 +1,5 @@
-"""The payment provider's stand-in: the part of Stripe's REST API the service calls, over HTTP.
+"""The payment provider's stand-in: the part of Stripe's REST API the service calls, over HTTP,
+what staff do in Stripe's dashboard, and Stripe's signed webhooks.
 
 The service's adapter (``lifecycle.billing.payments``) talks to it with the official SDK as it
 talks to Stripe: form-encoded requests under ``/v1``, a secret key (``sk_test_…``; each key
@@ -13,28 +14,45 @@ takes its ``pm_card_…`` test methods) and decides its charges: ``tok_chargeDec
 ``tok_threeDSecure2Required`` needs the card holder's authentication (on session the payment
 intent waits in ``requires_action`` with ``next_action.redirect_to_url.url`` here, under
 ``/authenticate/<id>``, where a ``POST {"outcome": "succeeded"}`` or ``"failed"`` completes it;
-off session the charge fails with ``authentication_required``), any other succeeds. A token
-starting ``tok_paypal`` makes a PayPal method, decided the same way.
+off session the charge fails with ``authentication_required``), ``tok_processing`` leaves the
+intent ``processing`` (on and off session) until the dashboard settles it, any other succeeds.
+A token starting ``tok_paypal`` makes a PayPal method, decided the same way
+(``tok_paypalDeclined`` declines).
 
-The webhook events Stripe would send are kept per account, each signed with Stripe's scheme
-(``Stripe-Signature: t=<unix time>,v1=<HMAC-SHA256 of "<t>.<payload>">``). State is kept in
-memory and, given a path, in a JSON file rewritten after every change. ``Interruption`` makes
-the next matching requests fail as a network or the provider would (tests).
+The dashboard, as methods (``dashboard_refund``, ``dashboard_dispute``, ``dashboard_settle``,
+``dashboard_card_expiring``, ``dashboard_card_updated``, ``resend``) and as ``POST /_dashboard/…``
+under the account's key (JSON or form bodies): a refund or a dispute made at the provider, a
+processing payment settled, a card about to expire or updated by its network, an event resent.
+
+Every event Stripe would send is kept per account, signed with Stripe's scheme
+(``Stripe-Signature: t=<unix time>,v1=<HMAC-SHA256 of "<t>.<payload>">``). Given an endpoint
+(``webhook_url`` or ``deliver_to``), each new event is POSTed to it by one delivery thread, first
+attempts in creation order, re-signed with the wall-clock time at each attempt; an answer other
+than 2xx, or none within 5 s, is retried with backoff (0.25 s doubling, 8 attempts: Stripe's
+three days of retries, compressed; a retry does not hold back later events, Stripe promises no
+order). Each event keeps its attempts' statuses. State is kept in memory and, given a path, in a
+JSON file rewritten after every change. ``Interruption`` makes the next matching API requests
+fail as a network or the provider would (tests).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import heapq
 import hmac
+import http.client
+import itertools
 import json
 import logging
 import os
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,33 +66,63 @@ LOCAL_SECRET_KEY = "sk_test_local_runtime"  # noqa: S105
 LOCAL_WEBHOOK_SECRET = "whsec_local_stand_in"  # noqa: S105
 DECLINED_TOKEN = "tok_chargeDeclined"  # noqa: S105  # API.md's public test tokens
 AUTHENTICATION_TOKEN = "tok_threeDSecure2Required"  # noqa: S105
+PROCESSING_TOKEN = "tok_processing"  # noqa: S105
 PAYPAL_PREFIX = "tok_paypal"
+PAYPAL_DECLINED_TOKEN = "tok_paypalDeclined"  # noqa: S105
+DECLINING_TOKENS = frozenset({DECLINED_TOKEN, PAYPAL_DECLINED_TOKEN})
 TOKEN = re.compile(r"tok_[A-Za-z0-9_-]{1,250}")
 AUTHENTICATE_PATH = "/authenticate/"
+DASHBOARD_PATH = "/_dashboard/"
+# Stripe's dispute reasons (API reference, "The Dispute object", reason).
+DISPUTE_REASONS = frozenset(
+    {
+        "bank_cannot_process",
+        "check_returned",
+        "credit_not_processed",
+        "customer_initiated",
+        "debit_not_authorized",
+        "duplicate",
+        "fraudulent",
+        "general",
+        "incorrect_account_details",
+        "insufficient_funds",
+        "noncompliant",
+        "product_not_received",
+        "product_unacceptable",
+        "subscription_canceled",
+        "unrecognized",
+    }
+)
+# The card network's deadline for evidence varies; a week is within every network's.
+EVIDENCE_SECONDS = 7 * 86_400
+# Webhook delivery as Stripe does it (its three days of retries compressed into ~32 s).
+WEBHOOK_USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+DELIVERY_TIMEOUT = 5.0
 # Stripe's own default page size and largest one.
 PAGE_SIZE, PAGE_LIMIT = 10, 100
+_GENERIC_DECLINE = ("card_declined", "generic_decline")
 
 Object = dict[str, Any]
 
 
-class _Refusal(Exception):
-    """An error answer in Stripe's shape."""
+class Refusal(Exception):
+    """An error answer in Stripe's shape (``status``, ``error``); dashboard methods raise it."""
 
     def __init__(self, status: int, error: Object) -> None:
         super().__init__(error.get("message"))
         self.status, self.error = status, error
 
 
-def _invalid(message: str, *, param: str | None = None, code: str | None = None, status: int = 400) -> _Refusal:
+def _invalid(message: str, *, param: str | None = None, code: str | None = None, status: int = 400) -> Refusal:
     error: Object = {"type": "invalid_request_error", "message": message}
     if param is not None:
         error["param"] = param
     if code is not None:
         error["code"] = code
-    return _Refusal(status, error)
+    return Refusal(status, error)
 
 
-def _missing(kind: str, object_id: str, param: str) -> _Refusal:
+def _missing(kind: str, object_id: str, param: str) -> Refusal:
     return _invalid(f"No such {kind}: '{object_id}'", param=param, code="resource_missing", status=404)
 
 
@@ -92,6 +140,8 @@ class SignedEvent:
     type: str
     payload: str
     signature: str
+    # The status of each delivery attempt, 0 where none came back.
+    deliveries: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +153,7 @@ class Book:
     payment_intents: dict[str, Object] = field(default_factory=dict)
     charges: dict[str, Object] = field(default_factory=dict)
     refunds: dict[str, Object] = field(default_factory=dict)
+    disputes: dict[str, Object] = field(default_factory=dict)
     events: dict[str, Object] = field(default_factory=dict)
     webhooks: list[SignedEvent] = field(default_factory=list)
     # Idempotency-Key -> the request it was first used with and the answer given.
@@ -147,10 +198,13 @@ class PaymentStandIn:
         state_path: Path | None = None,
         webhook_secret: str = LOCAL_WEBHOOK_SECRET,
         now: Callable[[], float] = time.time,
+        webhook_url: str | None = None,
     ) -> None:
         self.state_path = state_path
         self.webhook_secret = webhook_secret
+        self.webhook_url = webhook_url
         self._now = now
+        self._deliveries = _Deliveries(self)
         self._lock = threading.Lock()
         self._books: dict[str, Book] = {}
         self._intent_keys: dict[str, str] = {}  # payment intent id -> its account's key
@@ -164,7 +218,8 @@ class PaymentStandIn:
     # ------------------------------------------------------------ serving
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on a thread; returns the base address (``http://host:port``)."""
+        """Serve on a thread (and deliver webhooks again after a ``stop``); returns the base
+        address (``http://host:port``)."""
         server = ThreadingHTTPServer((host, port), _Handler)
         server.daemon_threads = True
         server.standin = self  # type: ignore[attr-defined]
@@ -172,15 +227,115 @@ class PaymentStandIn:
         self.url = f"http://{host}:{server.server_address[1]}"
         self._thread = threading.Thread(target=server.serve_forever, name="payment-standin", daemon=True)
         self._thread.start()
+        self._deliveries.resume()
         return self.url
 
     def stop(self) -> None:
+        """Stop serving and delivering; an attempt under way is cut off, not counted."""
+        self._deliveries.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join()
         self._server = self._thread = None
+
+    # ------------------------------------------------------------ webhook delivery
+
+    def deliver_to(self, url: str | None) -> None:
+        """Deliver the events made from now on to ``url``; None stops delivering (what is pending
+        is dropped, as when an endpoint is disabled)."""
+        with self._lock:
+            self.webhook_url = url
+            if url is None:
+                self._deliveries.clear()
+
+    def resend(self, event_id: str, api_key: str | None = None) -> SignedEvent:
+        """Deliver the event again (of ``api_key``'s account, or any): the same payload, signed anew."""
+        with self._lock:
+            return copy.deepcopy(self._resend(event_id, api_key))
+
+    def wait_delivered(self, timeout: float = 10.0) -> bool:
+        """Wait until no delivery is pending or under way; False if ``timeout`` passed first."""
+        return self._deliveries.drained(timeout)
+
+    def _resend(self, event_id: str, api_key: str | None) -> SignedEvent:
+        for key, book in self._books.items():
+            signed = _signed(book, event_id) if api_key in (None, key) else None
+            if signed is not None:
+                if self.webhook_url is None:
+                    raise _invalid("No webhook endpoint to resend to: none is set.")
+                self._deliveries.push(key, event_id)
+                return signed
+        raise _missing("event", event_id, "id")
+
+    def _signed_payload(self, api_key: str, event_id: str) -> str | None:
+        """The kept payload of an event to deliver (None if the account was restored without it)."""
+        with self._lock:
+            book = self._books.get(api_key)
+            signed = _signed(book, event_id) if book is not None else None
+            return signed.payload if signed is not None else None
+
+    def _delivered(self, api_key: str, event_id: str, status: int) -> None:
+        with self._lock:
+            book = self._books.get(api_key)
+            signed = _signed(book, event_id) if book is not None else None
+            if signed is not None:
+                signed.deliveries.append(status)
+                self._save()
+
+    @contextmanager
+    def _changing(self, api_key: str, save: bool = True) -> Iterator[Book]:
+        """The account's book to change, the lock held; afterwards saved, and its new events sent."""
+        book = self._books.setdefault(api_key, Book())
+        before = len(book.webhooks)
+        try:
+            yield book
+        finally:
+            if save:
+                self._save()
+            if self.webhook_url is not None:
+                for signed in book.webhooks[before:]:
+                    self._deliveries.push(api_key, signed.event_id)
+
+    # ------------------------------------------------------------ the dashboard
+
+    def dashboard_refund(self, api_key: str, payment_intent: str, amount: int | None = None) -> Object:
+        """A refund made in the dashboard (``POST /_dashboard/refunds``): the refund."""
+        fields: Object = {"payment_intent": payment_intent}
+        if amount is not None:
+            fields["amount"] = amount
+        return self._dashboard_call(api_key, "refunds", fields)
+
+    def dashboard_dispute(
+        self, api_key: str, payment_intent: str, reason: str = "fraudulent", amount: int | None = None
+    ) -> Object:
+        """The card holder disputes the payment (``POST /_dashboard/disputes``): the dispute."""
+        fields: Object = {"payment_intent": payment_intent, "reason": reason}
+        if amount is not None:
+            fields["amount"] = amount
+        return self._dashboard_call(api_key, "disputes", fields)
+
+    def dashboard_settle(self, api_key: str, intent_id: str, outcome: str) -> Object:
+        """A processing payment completes, ``succeeded`` or ``failed``: the payment intent."""
+        return self._dashboard_call(api_key, f"payment_intents/{intent_id}/settle", {"outcome": outcome})
+
+    def dashboard_card_expiring(self, api_key: str, method_id: str) -> Object:
+        """The card expires this month (``customer.source.expiring``): the event."""
+        return self._dashboard_call(api_key, f"payment_methods/{method_id}/expiring", {})
+
+    def dashboard_card_updated(
+        self, api_key: str, method_id: str, exp_month: int, exp_year: int, last4: str | None = None
+    ) -> Object:
+        """The card network updated the card (``payment_method.automatically_updated``): the method."""
+        fields: Object = {"exp_month": exp_month, "exp_year": exp_year}
+        if last4 is not None:
+            fields["last4"] = last4
+        return self._dashboard_call(api_key, f"payment_methods/{method_id}/update", fields)
+
+    def _dashboard_call(self, api_key: str, path: str, fields: Object) -> Object:
+        with self._lock:
+            return self._dashboard(api_key, "POST", path, fields)
 
     # ------------------------------------------------------------ for tests and the local runtime
 
@@ -219,6 +374,12 @@ class PaymentStandIn:
             try:
                 if path.startswith(AUTHENTICATE_PATH):
                     answer = self._authenticate(method, path.removeprefix(AUTHENTICATE_PATH), body)
+                elif path.startswith(DASHBOARD_PATH):
+                    dashboard_key = _api_key(headers)
+                    fields = _fields(headers, body)
+                    answer = _Answer(
+                        200, self._dashboard(dashboard_key, method, path.removeprefix(DASHBOARD_PATH), fields)
+                    )
                 else:
                     api_key = _api_key(headers)
                     interruption = self._interruption(method, path, api_key)
@@ -227,11 +388,9 @@ class PaymentStandIn:
                         return _encoded(_Answer(interruption.status, {"error": error}), request_id, None)
                     if interruption is not None and not interruption.carried_out:
                         return None
-                    book = self._books.setdefault(api_key, Book())
-                    answer = self._idempotent(book, api_key, method, path, query, body, key)
-                    if method != "GET":
-                        self._save()
-            except _Refusal as refused:
+                    with self._changing(api_key, save=method != "GET") as book:
+                        answer = self._idempotent(book, api_key, method, path, query, body, key)
+            except Refusal as refused:
                 answer = _Answer(refused.status, {"error": refused.error})
         if interruption is not None:
             return None  # carried out; the answer is lost on the way back
@@ -259,7 +418,7 @@ class PaymentStandIn:
             seen = book.answers.get(key)
             if seen is not None:
                 if seen["request"] != request:
-                    raise _Refusal(
+                    raise Refusal(
                         400,
                         {
                             "type": "idempotency_error",
@@ -436,8 +595,13 @@ class PaymentStandIn:
         if form.get("confirm") != "true" or method is None:
             return _Answer(200, copy.deepcopy(intent))
         token = book.tokens.get(method["id"], "")
-        if token == DECLINED_TOKEN:
-            return self._declined(book, intent, method, "card_declined", "generic_decline", key)
+        if token in DECLINING_TOKENS:
+            return self._declined(book, intent, method, *_GENERIC_DECLINE, key)
+        if token == PROCESSING_TOKEN:
+            # The provider took the payment but has not confirmed it; the dashboard settles it.
+            intent["status"] = "processing"
+            self._event(book, "payment_intent.processing", intent, key)
+            return _Answer(200, copy.deepcopy(intent))
         if token == AUTHENTICATION_TOKEN and off_session:
             # Off session nobody can authenticate: Stripe fails the charge and tells why.
             return self._declined(book, intent, method, "authentication_required", "authentication_required", key)
@@ -473,8 +637,10 @@ class PaymentStandIn:
         return _Answer(402, {"error": {**error, "payment_intent": copy.deepcopy(intent)}})
 
     def _succeed(self, book: Book, intent: Object, key: str | None) -> None:
+        charge_id = _new_id("ch")
+        method = book.payment_methods.get(intent["payment_method"] or "")
         charge = {
-            "id": _new_id("ch"),
+            "id": charge_id,
             "object": "charge",
             "amount": intent["amount"],
             "amount_captured": intent["amount"],
@@ -483,8 +649,12 @@ class PaymentStandIn:
             "customer": intent["customer"],
             "payment_intent": intent["id"],
             "payment_method": intent["payment_method"],
+            "payment_method_details": _method_details(method),
+            "metadata": copy.deepcopy(intent["metadata"]),  # Stripe copies the intent's metadata
             "paid": True,
             "refunded": False,
+            "disputed": False,
+            "refunds": _refund_list(charge_id),
             "status": "succeeded",
             "created": self._created(),
             "livemode": False,
@@ -537,29 +707,43 @@ class PaymentStandIn:
                 f"This PaymentIntent's status is {intent['status']}; it needs no authentication.",
                 code="payment_intent_unexpected_state",
             )
-        if outcome == "succeeded":
-            self._succeed(book, intent, None)
-        else:
-            method_object = book.payment_methods.get(intent["payment_method"] or "") or {}
-            self._declined(book, intent, method_object, "payment_intent_authentication_failure", "", None)
-            intent["last_payment_error"].pop("decline_code", None)
-        self._save()
+        with self._changing(self._intent_keys[intent_id]):
+            if outcome == "succeeded":
+                self._succeed(book, intent, None)
+            else:
+                method_object = book.payment_methods.get(intent["payment_method"] or "") or {}
+                self._declined(book, intent, method_object, "payment_intent_authentication_failure", "", None)
+                intent["last_payment_error"].pop("decline_code", None)
         return _Answer(200, copy.deepcopy(intent))
 
     def _create_refund(self, book: Book, form: dict[str, str], key: str | None) -> Object:
         _known(form, {"payment_intent", "amount", "reason"}, prefixes=("metadata[",))
-        intent = book.payment_intents.get(_required(form, "payment_intent"))
+        charge = self._paid_charge(book, _required(form, "payment_intent"), "refund")
+        amount = _positive(form, "amount") if "amount" in form else None
+        return self._refund(book, charge, amount, form.get("reason") or None, _metadata(form), key)
+
+    def _paid_charge(self, book: Book, intent_id: str, to: str) -> Object:
+        intent = book.payment_intents.get(intent_id)
         if intent is None:
-            raise _missing("payment_intent", form["payment_intent"], "payment_intent")
+            raise _missing("payment_intent", intent_id, "payment_intent")
         charge = book.charges.get(intent["latest_charge"] or "")
         if intent["status"] != "succeeded" or charge is None:
             raise _invalid(
-                "This PaymentIntent does not have a successful charge to refund.",
+                f"This PaymentIntent does not have a successful charge to {to}.",
                 param="payment_intent",
-                code="charge_not_refundable",
+                code="charge_not_refundable" if to == "refund" else "payment_intent_unexpected_state",
             )
+        return charge
+
+    def _refund(
+        self, book: Book, charge: Object, amount: int | None, reason: str | None, metadata: Object, key: str | None
+    ) -> Object:
         left = charge["amount"] - charge["amount_refunded"]
-        amount = _positive(form, "amount") if "amount" in form else left
+        amount = left if amount is None else amount
+        if charge.get("disputed"):  # .get: charges kept before disputes existed
+            raise _invalid(
+                f"Charge {charge['id']} has been charged back; it cannot be refunded.", code="charge_disputed"
+            )
         if left == 0:
             raise _invalid(f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded")
         if amount > left:
@@ -572,22 +756,143 @@ class PaymentStandIn:
             "amount": amount,
             "currency": charge["currency"],
             "charge": charge["id"],
-            "payment_intent": intent["id"],
-            "reason": form.get("reason") or None,
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
             "status": "succeeded",
-            "metadata": _metadata(form),
+            "metadata": metadata,
             "created": self._created(),
         }
         book.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        refunds = charge.setdefault("refunds", _refund_list(charge["id"]))
+        refunds["data"].insert(0, copy.deepcopy(refund))  # newest first, as Stripe lists
         self._event(book, "refund.created", refund, key)
         self._event(book, "charge.refunded", charge, key)
         return refund
 
+    # ------------------------------------------------------------ the dashboard's actions
+
+    def _dashboard(self, api_key: str, method: str, path: str, fields: Object) -> Object:
+        """One dashboard action (the lock held): its object, a copy; its events sent."""
+        parts = tuple(path.strip("/").split("/"))
+        with self._changing(api_key) as book:
+            match (method, *parts):
+                case ("POST", "refunds"):
+                    _known(fields, {"payment_intent", "amount"})
+                    charge = self._paid_charge(book, _text_field(fields, "payment_intent"), "refund")
+                    amount = _int_field(fields, "amount", 1) if "amount" in fields else None
+                    made = self._refund(book, charge, amount, "requested_by_customer", {}, None)
+                case ("POST", "disputes"):
+                    made = self._dispute(book, fields)
+                case ("POST", "payment_intents", intent_id, "settle"):
+                    made = self._settle(book, intent_id, fields)
+                case ("POST", "payment_methods", method_id, "expiring"):
+                    made = self._card_expiring(book, method_id, fields)
+                case ("POST", "payment_methods", method_id, "update"):
+                    made = self._card_updated(book, method_id, fields)
+                case ("POST", "events", event_id, "resend"):
+                    _known(fields, set())
+                    made = book.events[self._resend(event_id, api_key).event_id]
+                case _:
+                    raise _invalid(f"Unrecognized request URL ({method}: {DASHBOARD_PATH}{path}).", status=404)
+            return copy.deepcopy(made)
+
+    def _dispute(self, book: Book, fields: Object) -> Object:
+        _known(fields, {"payment_intent", "reason", "amount"})
+        charge = self._paid_charge(book, _text_field(fields, "payment_intent"), "dispute")
+        reason = _text_field(fields, "reason") if "reason" in fields else "fraudulent"
+        if reason not in DISPUTE_REASONS:
+            raise _invalid(f"Invalid reason: must be one of {', '.join(sorted(DISPUTE_REASONS))}", param="reason")
+        if charge.get("disputed"):
+            raise _invalid(f"Charge {charge['id']} has already been disputed.", code="charge_disputed")
+        amount = _int_field(fields, "amount", 1) if "amount" in fields else charge["amount"]
+        if amount > charge["amount"]:
+            raise _invalid(f"Dispute amount ({amount}) is greater than the charge ({charge['amount']})", param="amount")
+        created = self._created()
+        dispute = {
+            "id": _new_id("dp"),
+            "object": "dispute",
+            "amount": amount,
+            "currency": charge["currency"],
+            "charge": charge["id"],
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "status": "needs_response",
+            "is_charge_refundable": False,
+            "created": created,
+            "evidence_details": {
+                "due_by": created + EVIDENCE_SECONDS,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "metadata": {},
+            "livemode": False,
+        }
+        book.disputes[dispute["id"]] = dispute
+        charge["disputed"] = True
+        self._event(book, "charge.dispute.created", dispute, None)
+        return dispute
+
+    def _settle(self, book: Book, intent_id: str, fields: Object) -> Object:
+        _known(fields, {"outcome"})
+        intent = book.payment_intents.get(intent_id)
+        if intent is None:
+            raise _missing("payment_intent", intent_id, "intent")
+        outcome = fields.get("outcome")
+        if outcome not in ("succeeded", "failed"):
+            raise _invalid('Send {"outcome": "succeeded"} or {"outcome": "failed"}.', param="outcome")
+        if intent["status"] != "processing":
+            raise _invalid(
+                f"This PaymentIntent's status is {intent['status']}; only a processing one settles.",
+                code="payment_intent_unexpected_state",
+            )
+        if outcome == "succeeded":
+            self._succeed(book, intent, None)
+        else:
+            self._declined(book, intent, book.payment_methods[intent["payment_method"]], *_GENERIC_DECLINE, None)
+        return intent
+
+    def _card_method(self, book: Book, method_id: str) -> Object:
+        method = book.payment_methods.get(method_id)
+        if method is None:
+            raise _missing("PaymentMethod", method_id, "payment_method")
+        if method["type"] != "card" or method["customer"] is None:
+            raise _invalid(
+                "Only a card attached to a customer expires or is updated by its network.",
+                param="payment_method",
+                code="payment_method_unexpected_state",
+            )
+        return method
+
+    def _card_expiring(self, book: Book, method_id: str, fields: Object) -> Object:
+        _known(fields, set())
+        method = self._card_method(book, method_id)
+        card = method["card"]
+        source = {
+            "id": method["id"],
+            "object": "card",
+            "customer": method["customer"],
+            **{name: card[name] for name in ("brand", "last4", "exp_month", "exp_year", "country", "funding")},
+        }
+        return self._event(book, "customer.source.expiring", source, None)
+
+    def _card_updated(self, book: Book, method_id: str, fields: Object) -> Object:
+        _known(fields, {"exp_month", "exp_year", "last4"})
+        method = self._card_method(book, method_id)
+        exp_month = _int_field(fields, "exp_month", 1, 12)
+        exp_year = _int_field(fields, "exp_year", 2000, 2099)
+        last4 = _text_field(fields, "last4") if "last4" in fields else method["card"]["last4"]
+        if not re.fullmatch(r"[0-9]{4}", last4):
+            raise _invalid("Invalid last4: four digits.", param="last4")
+        method["card"].update(exp_month=exp_month, exp_year=exp_year, last4=last4)
+        self._event(book, "payment_method.automatically_updated", method, None)
+        return method
+
     # ------------------------------------------------------------ webhooks and state
 
-    def _event(self, book: Book, kind: str, obj: Object, key: str | None) -> None:
+    def _event(self, book: Book, kind: str, obj: Object, key: str | None) -> Object:
         event: Object = {
             "id": _new_id("evt"),
             "object": "event",
@@ -602,6 +907,7 @@ class PaymentStandIn:
         payload = json.dumps(event, separators=(",", ":"))
         signature = sign(payload.encode(), self.webhook_secret, int(time.time()))
         book.webhooks.append(SignedEvent(event["id"], kind, payload, signature))
+        return event
 
     def _save(self) -> None:
         if self.state_path is None:
@@ -632,10 +938,10 @@ def _new_id(prefix: str) -> str:
 def _api_key(headers: dict[str, str]) -> str:
     scheme, _, key = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key:
-        raise _Refusal(401, {"type": "invalid_request_error", "message": "You did not provide an API key."})
+        raise Refusal(401, {"type": "invalid_request_error", "message": "You did not provide an API key."})
     if not key.startswith("sk_test_"):
         # Only test keys: a live key must never reach a stand-in. Its value is not echoed.
-        raise _Refusal(401, {"type": "invalid_request_error", "message": "Invalid API Key provided."})
+        raise Refusal(401, {"type": "invalid_request_error", "message": "Invalid API Key provided."})
     return key
 
 
@@ -661,6 +967,56 @@ def _positive(form: dict[str, str], name: str) -> int:
 
 def _metadata(form: dict[str, str]) -> dict[str, str]:
     return {name[len("metadata[") : -1]: value for name, value in form.items() if name.startswith("metadata[")}
+
+
+def _signed(book: Book, event_id: str) -> SignedEvent | None:
+    return next((signed for signed in reversed(book.webhooks) if signed.event_id == event_id), None)
+
+
+def _fields(headers: dict[str, str], body: bytes) -> Object:
+    """A dashboard request's fields: a JSON object or a form."""
+    text = body.decode("utf-8", errors="replace")
+    if not headers.get("content-type", "").startswith("application/json"):
+        return dict(parse_qsl(text, keep_blank_values=True))
+    try:
+        fields = json.loads(text or "{}")
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        raise _invalid("Invalid JSON: send an object of fields.")
+    return fields
+
+
+def _text_field(fields: Object, name: str) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"Missing required param: {name}.", param=name, code="parameter_missing")
+    return value
+
+
+def _int_field(fields: Object, name: str, low: int, high: int | None = None) -> int:
+    """An integer field, from JSON (a number) or a form (digits), within ``low``..``high``."""
+    value = fields.get(name)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        within = f"{low}..{high}" if high is not None else f"at least {low}"
+        raise _invalid(f"Invalid integer: {name} ({within}).", param=name, code="parameter_invalid_integer")
+    return value
+
+
+def _refund_list(charge_id: str) -> Object:
+    return {"object": "list", "data": [], "has_more": False, "url": f"/v1/charges/{charge_id}/refunds"}
+
+
+def _method_details(method: Object | None) -> Object | None:
+    """A charge's ``payment_method_details``: what it was paid with, as Stripe records it."""
+    if method is None:
+        return None
+    if method["type"] == "paypal":
+        return {"type": "paypal", "paypal": {"payer_email": method["paypal"]["payer_email"]}}
+    card = method["card"]
+    return {"type": "card", "card": {name: card[name] for name in ("brand", "last4", "exp_month", "exp_year")}}
 
 
 def _card(token: str) -> Object:
@@ -740,6 +1096,128 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Paths may carry a payment token (``/v1/payment_methods/tok_…/attach``): never logged.
         pass
+
+
+class _Deliveries:
+    """The webhook deliveries due and the one thread that makes them, soonest first (then in
+    the order they were queued): each event POSTed to the stand-in's endpoint, retried on failure."""
+
+    ATTEMPTS = 8
+    FIRST_RETRY = 0.25  # seconds, doubling
+
+    def __init__(self, standin: PaymentStandIn) -> None:
+        self._standin = standin
+        self._due: list[tuple[float, int, str, str, int]] = []  # (when, order, api key, event id, attempt)
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._busy = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self._connection: http.client.HTTPConnection | None = None
+
+    def push(self, api_key: str, event_id: str) -> None:
+        """Deliver the event, first attempt now."""
+        with self._changed:
+            heapq.heappush(self._due, (time.monotonic(), next(self._order), api_key, event_id, 1))
+            self._changed.notify_all()
+            self._ensure_thread()
+
+    def clear(self) -> None:
+        with self._changed:
+            self._due.clear()
+            self._changed.notify_all()
+
+    def drained(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._due and not self._busy, timeout)
+
+    def resume(self) -> None:
+        with self._changed:
+            self._stopped = False
+            if self._due:
+                self._ensure_thread()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+            connection, thread = self._connection, self._thread
+            if connection is not None and connection.sock is not None:
+                # Cuts off an attempt waiting for its answer, rather than waiting out its timeout.
+                with suppress(OSError):
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join()
+        self._thread = None
+
+    def _ensure_thread(self) -> None:
+        if self._stopped or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._thread = threading.Thread(target=self._run, name="payment-standin-webhooks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (due := self._next()) is not None:
+            _, _, api_key, event_id, attempt = due
+            url, payload = self._standin.webhook_url, self._standin._signed_payload(api_key, event_id)
+            status = self._post(url, payload) if url is not None and payload is not None else None
+            if status is not None and not self._stopped:
+                self._standin._delivered(api_key, event_id, status)
+            with self._changed:
+                # Still busy until the retry is queued: ``drained`` never sees a gap.
+                self._busy = False
+                self._changed.notify_all()
+                if self._stopped:
+                    heapq.heappush(self._due, due)  # cut off: made again when delivering resumes
+                    return
+                if status is None or 200 <= status < 300:
+                    continue  # delivered, or no endpoint any more, or the event is gone
+                if attempt < self.ATTEMPTS:
+                    delay = self.FIRST_RETRY * 2 ** (attempt - 1)
+                    heapq.heappush(
+                        self._due, (time.monotonic() + delay, next(self._order), api_key, event_id, attempt + 1)
+                    )
+                else:
+                    log.warning("webhook %s not delivered after %d attempts", event_id, attempt)
+
+    def _next(self) -> tuple[float, int, str, str, int] | None:
+        """The next delivery once it is due (the busy flag set), or None once stopped."""
+        with self._changed:
+            while not self._stopped:
+                wait = self._due[0][0] - time.monotonic() if self._due else None
+                if wait is not None and wait <= 0:
+                    self._busy = True
+                    return heapq.heappop(self._due)
+                self._changed.wait(wait)
+            return None
+
+    def _post(self, url: str, payload: str) -> int:
+        """One attempt: the answer's status, 0 if none came (refused, cut off, timed out)."""
+        target = urlsplit(url)
+        kind = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+        connection = kind(target.hostname or "", target.port, timeout=DELIVERY_TIMEOUT)
+        body = payload.encode()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": WEBHOOK_USER_AGENT,
+            # Signed now, by the wall clock: the receiver's replay window is real elapsed time.
+            "Stripe-Signature": sign(body, self._standin.webhook_secret, int(time.time())),
+        }
+        with self._changed:
+            if self._stopped:
+                return 0  # stopped meanwhile: not attempted, not counted
+            self._connection = connection
+        try:
+            connection.request("POST", target.path + (f"?{target.query}" if target.query else ""), body, headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        except (OSError, http.client.HTTPException):
+            return 0
+        finally:
+            with self._changed:
+                self._connection = None
+            connection.close()
 
 
 def iter_pages(fetch: Callable[[str | None], Object]) -> Iterator[Object]:
