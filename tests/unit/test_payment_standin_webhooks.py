@@ -254,7 +254,7 @@ def test_r_pay_12_stop_returns_promptly_while_a_receiver_never_answers(tmp_path:
         started = time.monotonic()
         standin.stop()
 
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0  # far under the 5 s an answer is waited for
         assert not standin.wait_delivered(0.1)  # the cut-off attempt stays due, not counted
         assert next(iter(standin._books.values())).webhooks[0].deliveries == []
     finally:
