@@ -106,9 +106,23 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
             resume=resume,
         )
     except Moved as exc:
+        settled = _settled_by_another(account)
+        if settled is not None:
+            return settled
         raise Conflict("The account changed meanwhile; reload it") from exc
     _restore(account, method, now, settings, actor or RUN)
     return last
+
+
+def _settled_by_another(account: Account) -> Invoice | None:
+    """The last invoice when a concurrent settlement with this very method restored the account
+    (the owner's retry racing the payment's webhook, R-PAY-12): the retry's answer, not a 409."""
+    current = Account.get(account.id, consistent_read=True)
+    if current.status != AccountStatus.ACTIVE or current.payment_method_ref != account.payment_method_ref:
+        return None
+    if current.last_invoice_id is None:
+        return None
+    return Invoice.get(account.id, current.last_invoice_id, consistent_read=True)
 
 
 def _restore(account: Account, method: dict[str, Any], now: datetime, settings: Settings, actor: str) -> None:
