@@ -17,7 +17,7 @@ import pytest
 
 from lifecycle import notifications
 from lifecycle.core.money import Money
-from lifecycle.core.notices import NOTICE_TYPES, NoticeType, render
+from lifecycle.core.notices import NOTICE_TYPES, NoticeType, fields, render, texts
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.notifications import NotificationView, OutboxSender, SesSender, notify, sender_for
 from lifecycle.storage import AuditEvent, Notification
@@ -171,6 +171,34 @@ def test_a_missing_or_unexpected_fact_is_refused_at_render_time() -> None:
         render("voucher_revoked", subdomain="yasen")
     with pytest.raises(KeyError, match="evidence"):
         render("voucher_revoked", subdomain="yasen", reason="x", evidence="staff only")
+
+
+def test_r_pay_12_payment_action_required_has_a_billing_page_text_chosen_by_its_facts() -> None:
+    on_session = SAMPLE_FACTS["payment_action_required"]
+    billing_url = "http://localhost:5173/accounts/acc_1/billing"
+    off_session = {"subdomain": "yasen", "amount": Money(amount=1900), "billing_url": billing_url}
+
+    asked_subject, asked_body = render("payment_action_required", **on_session)
+    blocked_subject, blocked_body = render("payment_action_required", **off_session)
+
+    assert str(on_session["next_action_url"]) in asked_body
+    assert billing_url in blocked_body
+    assert "lost access" in blocked_body
+    assert "lost access" not in asked_body
+    assert "19.00 USD" in asked_subject
+    assert "19.00 USD" in blocked_subject
+    assert "{" not in blocked_subject + blocked_body
+    # One text's facts, never a mix of both or half of one.
+    with pytest.raises(KeyError, match="billing_url"):
+        render("payment_action_required", **on_session, billing_url=billing_url)
+    with pytest.raises(KeyError, match="next_action_url"):
+        render("payment_action_required", subdomain="yasen", amount=Money(amount=1900))
+
+
+def test_the_alternative_texts_of_a_type_are_told_apart_by_their_facts() -> None:
+    for notice_type in NOTICE_TYPES:
+        named = [fields(template) for template in texts(notice_type)]
+        assert len(set(named)) == len(named), notice_type
 
 
 # ---------------------------------------------------------------- notify

@@ -1,6 +1,7 @@
 """The texts of the notices, in plain English (API.md "Notification" ``type`` list, plus R-VOUCH-11's two):
-one template per type naming its ``{fields}``; ``render`` refuses a missing or unexpected fact, so a
-caller cannot send half a notice. One module, so a translation can sit beside ``ENGLISH``.
+one template per type naming its ``{fields}`` (or alternatives, each chosen by the facts it names);
+``render`` refuses a missing or unexpected fact, so a caller cannot send half a notice. One module,
+so a translation can sit beside ``ENGLISH``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Template(NamedTuple):
 SIGN_OFF = "\n\nThe Help Desk team"
 REPLY_IF_MISTAKEN = "If you think this is a mistake, reply to this email and our support staff will review it."
 
-ENGLISH: dict[NoticeType, Template] = {
+# A type with more than one text (a tuple) is rendered with the one whose facts it is given.
+ENGLISH: dict[NoticeType, Template | tuple[Template, ...]] = {
     "welcome": Template(
         "Welcome to your help desk",
         "Your help desk {subdomain} is ready on the {plan} plan. Sign in to add your team and start "
@@ -99,12 +101,23 @@ ENGLISH: dict[NoticeType, Template] = {
         "We could not charge {amount} for help desk {subdomain}; nothing was charged.\n\nPlease check "
         "your payment method, or replace it in Billing, so the service can continue.",
     ),
-    # R-PAY-12: an on-session charge waits for the card holder's authentication at the provider's link.
-    "payment_action_required": Template(
-        "Confirm your payment of {amount}",
-        "Your bank asks you to confirm the payment of {amount} for help desk {subdomain} before it is "
-        "charged; nothing has been charged yet.\n\nConfirm it with your bank here:\n{next_action_url}\n\n"
-        "Then repeat the step in Billing that asked for it, and the payment completes.",
+    "payment_action_required": (
+        # R-PAY-12: an on-session charge waits for the card holder's authentication at the provider's link.
+        Template(
+            "Confirm your payment of {amount}",
+            "Your bank asks you to confirm the payment of {amount} for help desk {subdomain} before it is "
+            "charged; nothing has been charged yet.\n\nConfirm it with your bank here:\n{next_action_url}\n\n"
+            "Then repeat the step in Billing that asked for it, and the payment completes.",
+        ),
+        # R-PAY-12, R-VOUCH-10: the billing run's charge needed the card holder, who was not there:
+        # the account is blocked, and giving the payment method again in Billing charges on session.
+        Template(
+            "Confirm your payment of {amount} to restore your help desk",
+            "Your bank asks you to confirm the payment of {amount} for help desk {subdomain}. It could not "
+            "be confirmed while you were away, so nothing has been charged and the help desk has lost "
+            "access until it is paid.\n\nGive your payment method again in Billing, confirm the payment "
+            "with your bank when asked, and access returns at once:\n{billing_url}",
+        ),
     ),
     # R-VOUCH-10, and a charge still declined after its retries (lifecycle.billing.billing_run)
     "payment_required": Template(
@@ -309,6 +322,12 @@ def fields(template: Template) -> frozenset[str]:
     return frozenset(name for _, name, _, _ in parsed if name)
 
 
+def texts(type: NoticeType) -> tuple[Template, ...]:
+    """The type's texts: one, or its alternatives, each chosen by the facts it names."""
+    entry = ENGLISH[type]
+    return (entry,) if isinstance(entry, Template) else entry
+
+
 def plain(value: object) -> str:
     """A fact as a reader sees it: instants as "25 November 2026, 12:00 UTC", money as "39.00 USD"."""
     if isinstance(value, datetime):
@@ -322,12 +341,19 @@ def plain(value: object) -> str:
 
 
 def render(type: NoticeType, **facts: object) -> tuple[str, str]:
-    """``(subject, body)`` of a notice; ``KeyError`` if a fact is missing or not the template's."""
-    template = ENGLISH[type]
+    """``(subject, body)`` of a notice; ``KeyError`` if a fact is missing or not the template's.
+    A type with alternative texts takes exactly the facts of one of them, which chooses it."""
+    options = texts(type)
+    if len(options) > 1:
+        options = tuple(template for template in options if fields(template) == facts.keys())
+        if not options:
+            named = " or ".join(str(sorted(fields(template))) for template in texts(type))
+            raise KeyError(f"{type} needs the facts {named}, not {sorted(facts)}")
+    template = options[0]
     needed = fields(template)
     if missing := needed - facts.keys():
         raise KeyError(f"{type} needs the facts {sorted(missing)}")
     if unexpected := facts.keys() - needed:
         raise KeyError(f"{type} takes no facts {sorted(unexpected)}")
-    texts = {name: plain(value) for name, value in facts.items()}
-    return template.subject.format_map(texts), template.body.format_map(texts) + SIGN_OFF
+    shown = {name: plain(value) for name, value in facts.items()}
+    return template.subject.format_map(shown), template.body.format_map(shown) + SIGN_OFF
