@@ -24,12 +24,14 @@ LOCAL_ACCOUNT_ID = "123456789012"  # AWS's documentation account id: never a rea
 
 # The local stack's parameter overrides: API.md asks the local runtime for generous rate
 # limits (at least 1,000 public requests per minute per IP) so scripted clients pass, and
-# for no DNS look-ups (an email's deliverability is checked in AWS only, R-REG-3).
+# for no DNS look-ups (an email's deliverability is checked in AWS only, R-REG-3); the web
+# client is at its local origin (API.md "Browsers").
 LOCAL_PARAMETERS = {
     "SignupLimitPerIp": "1000",
     "SignupLimitPerEmail": "1000",
     "SignupWindowSeconds": "60",
     "EmailCheckDeliverability": "false",
+    "PortalBaseUrl": "http://localhost:5173",
 }
 
 

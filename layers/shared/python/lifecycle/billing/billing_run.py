@@ -1,6 +1,7 @@
-"""The ``billing-run`` schedule (R-PAY-1, R-PAY-11, R-VOUCH-8, R-VOUCH-10, R-TERM-1): a sweep of the
-sparse ``billing-due`` index that bills each due account (``bills``), retries declined charges until
-``payment_required`` and takes ended accounts out of the index. docs/ARCHITECTURE.md "The billing run".
+"""The ``billing-run`` schedule (R-PAY-1, R-PAY-11, R-PAY-12, R-VOUCH-8, R-VOUCH-10, R-TERM-1): a sweep of
+the sparse ``billing-due`` index that bills each due account (``bills``), retries declined charges until
+``payment_required`` (at once when a charge needs the card holder's authentication) and takes ended
+accounts out of the index. docs/ARCHITECTURE.md "The billing run".
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def _collect(account: Account, now: datetime, settings: Settings) -> bool:
         )
         if billed == 0:
             return _reschedule(account, now)
+    except bills.ChargeNeedsAuthentication as needed:
+        return _authentication_required(account, needed.amount, now, settings)
     except bills.ChargeDeclined as declined:
         return _declined(account, declined.amount, now, settings)
     except (BillingDetailsRequired, PaymentMethodRequired):
@@ -114,6 +117,40 @@ def _declined(account: Account, amount: Money, now: datetime, settings: Settings
 
 def _require_payment(account: Account, now: datetime, settings: Settings, declined: bool) -> bool:
     """R-VOUCH-10: access blocked at once, the owner told once (the condition is the status)."""
+    reason = "charge_declined" if declined else "billing_details_or_payment_method_missing"
+    notice = _notice(account, now, "payment_required")
+    return _block(account, now, settings, notice, "R-VOUCH-10", reason, attempted=declined)
+
+
+def _authentication_required(account: Account, amount: Money, now: datetime, settings: Settings) -> bool:
+    """R-PAY-12: a charge that needed the card holder's authentication, made without them, is not
+    retried (nobody is there for a retry either): ``payment_required`` at once with the attempt
+    counted, so the owner's charge on session is a new attempt and not this one's replay. The
+    owner's one ``payment_action_required`` notice links the billing page, where giving the
+    payment method again settles what is due on session (``bills.settle``)."""
+    notice = _notice(
+        account, now, "payment_action_required", amount=amount, billing_url=_billing_page(account, settings)
+    )
+    return _block(account, now, settings, notice, "R-PAY-12", "authentication_required", attempted=True)
+
+
+def _billing_page(account: Account, settings: Settings) -> str:
+    """The web client's billing page of the account (``portal_base_url``)."""
+    return f"{settings.portal_base_url.rstrip('/')}/accounts/{account.id}/billing"
+
+
+def _block(
+    account: Account,
+    now: datetime,
+    settings: Settings,
+    notice: Notification | None,
+    rule: str,
+    reason: str,
+    attempted: bool,
+) -> bool:
+    """``payment_required`` with its notice and audit event, once (the condition is the status);
+    ``attempted``: a charge failed, counted as an attempt. ``bill_due_at`` is held, and nothing
+    billed is lost (the position stays)."""
     attempts = int(account.charge_attempts or 0)
     values: dict[str, Any] = {
         "status": AccountStatus.PAYMENT_REQUIRED,
@@ -121,12 +158,10 @@ def _require_payment(account: Account, now: datetime, settings: Settings, declin
         "bill_due_at": _hold_until(account, now),
     }
     condition = (Account.status == AccountStatus.ACTIVE) & bills.position(account)
-    if declined:
+    if attempted:
         values["charge_attempts"] = attempts + 1
         condition &= _attempts_are(attempts)
-    notice = _notice(account, now, "payment_required")
-    reason = "charge_declined" if declined else "billing_details_or_payment_method_missing"
-    event = audit.event(account.id, "payment_required", bills.RUN, now, rule="R-VOUCH-10", reason=reason)
+    event = audit.event(account.id, "payment_required", bills.RUN, now, rule=rule, reason=reason)
     return _record(account, values, condition, notice, event, now, settings)
 
 

@@ -58,6 +58,16 @@ class ChargeDeclined(PaymentDeclined):
         self.amount = amount
 
 
+class ChargeNeedsAuthentication(AuthenticationRequired):
+    """R-PAY-12: a charge made off session (the billing run) that the card holder must
+    authenticate, who was not there to: not paid, with the amount it asked for. Nobody can
+    authenticate it later; the owner completes it on session by giving the method again."""
+
+    def __init__(self, amount: Money) -> None:
+        super().__init__("The card holder must authenticate this payment; it was made without them (off session)")
+        self.amount = amount
+
+
 class Moved(Exception):
     """The account changed since it was read (another run, a cancellation, a plan change)."""
 
@@ -406,7 +416,7 @@ def _charge_and_issue(
     the provider's first outcome and never charges twice; a retry after a decline is a new
     attempt and is really tried again. A purpose issued by someone else raises ``Moved``:
     the account moved on with it. A charge waiting for the card holder's authentication (on
-    session only: off session it is a decline) is raised as it is, with its URL."""
+    session) is raised as it is, with its URL; off session it raises ``ChargeNeedsAuthentication``."""
     if invoicing.issued_for(account.id, draft.purpose) is not None:
         raise Moved("issued already")  # with the account's move: this read of it is stale
     try:
@@ -418,7 +428,10 @@ def _charge_and_issue(
             raise  # the card holder can authenticate it, then the retry is paid
         # The total the charge was for: VIES is not asked a second time (a confirmation it gave is kept).
         total = invoicing.prepare(draft, now, settings, ask_vies=False).total
-        raise ChargeDeclined(Money(amount=int(total), currency=settings.currency)) from exc
+        amount = Money(amount=int(total), currency=settings.currency)
+        if isinstance(exc, AuthenticationRequired):
+            raise ChargeNeedsAuthentication(amount) from exc
+        raise ChargeDeclined(amount) from exc
     except invoicing.PurposeIssued as exc:
         raise Moved("issued by a concurrent run") from exc
     except invoicing.AccountMoved as exc:

@@ -219,6 +219,10 @@ class Settings(BaseModel):
     # A failed charge is retried after each of these many hours; after the last one the account
     # is payment_required. Env PAYMENT_RETRY_HOURS: "24,72,168".
     payment_retry_hours: tuple[int, ...] = (24, 72, 168)
+    # The web client's origin (API.md "Browsers": http://localhost:5173 locally). R-PAY-12: a
+    # billing-run charge that needed the card holder's authentication links the owner to its
+    # billing page, {portal_base_url}/accounts/{account_id}/billing, to complete it on session.
+    portal_base_url: str = Field(default="http://localhost:5173", pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
     # The vendor's country (Quality Unit, s.r.o.) and the VAT rates invoices apply (basis points);
     # env VAT_RATES JSON is merged over the defaults.
     vendor_country: str = Field(default="SK", pattern="^[A-Z]{2}$")
