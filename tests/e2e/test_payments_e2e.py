@@ -1,12 +1,16 @@
 """R-PAY-12 over HTTP: a card that needs the card holder's authentication (API.md "Payment tokens",
 ``tok_threeDSecure2Required``) is not paid: 402 ``authentication_required`` with ``next_action_url``,
 the runtime's payment stand-in's page; once authenticated there, the owner's retry is charged once.
-The same when the card settles a ``payment_required`` account: the owner's request is on session."""
+The same when the card settles a ``payment_required`` account: the owner's request is on session.
+A renewal the billing run charges off session on such a card blocks the account at once, with one
+``payment_action_required`` notice linking the web client's billing page."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -162,3 +166,69 @@ def test_r_pay_12_settling_a_payment_required_account_asks_for_authentication_th
     # Charged once: the payment intent the card holder authenticated, for the invoice's total.
     (intent,) = _intents_of(runtime, account["id"])
     assert (intent["status"], intent["amount"]) == ("succeeded", invoice["total"]["amount"])
+
+
+def _billing_run_twice_at_once(runtime: Runtime) -> list[requests.Response]:
+    barrier = threading.Barrier(2)
+
+    def fire(_: int) -> requests.Response:
+        barrier.wait(timeout=60)
+        return runtime.post("/_local/schedules/billing-run", json={})
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(fire, range(2)))
+
+
+@pytest.mark.usefixtures("real_time")
+def test_r_pay_12_a_renewal_needing_authentication_blocks_at_once_with_one_notice_linking_the_billing_page_over_http(
+    runtime: Runtime, paying_account: Callable[..., Owned]
+) -> None:
+    # Near real time, so the run has little else in the shared runtime to bill.
+    start = datetime.now(UTC).replace(microsecond=0)
+    made = paying_account("renew-auth", at=start)
+    method = made.path("/payment-method")
+    # Replacing the method charges nothing, so nothing asks for authentication yet.
+    assert runtime.put(method, json=NEEDS_AUTHENTICATION, token=made.owner).status_code == 200
+    set_clock(runtime, start + timedelta(days=32))  # the monthly period has ended: its renewal is due
+
+    # Two runs at once, then another: the renewal is charged off session, which the card refuses.
+    assert [reply.status_code for reply in _billing_run_twice_at_once(runtime)] == [200, 200]
+    assert runtime.post("/_local/schedules/billing-run", json={}).status_code == 200
+
+    seen = runtime.get(made.path(), token=made.owner).json()
+    assert (seen["status"], seen["access"]) == ("payment_required", "payment_required")
+    (notice,) = _action_notices(runtime, made.id)
+    assert f"http://localhost:5173/accounts/{made.id}/billing" in notice["body"]
+    assert notice["sent_at"] is not None
+    outbox = runtime.get("/_local/outbox").json()["items"]
+    told = [item["type"] for item in outbox if item["account_id"] == made.id]
+    assert "payment_failed" not in told
+    assert "payment_required" not in told
+    (invoice,) = runtime.get(made.path("/invoices"), token=made.owner).json()["items"]
+    assert made.invoice is not None
+    assert invoice["id"] == made.invoice["id"]  # only the first period's: the renewal is not paid
+    audit = runtime.get(made.path("/audit"), token=made.owner).json()["items"]
+    blocked = [item for item in audit if item["type"] == "payment_required"]
+    assert [item["details"]["reason"] for item in blocked] == ["authentication_required"]
+    # One renewal charge at the provider (the two runs' one key), failed for want of authentication.
+    renewal = [intent for intent in _intents_of(runtime, made.id) if intent["status"] != "succeeded"]
+    assert [(intent["status"], intent["last_payment_error"]["code"]) for intent in renewal] == [
+        ("requires_payment_method", "authentication_required")
+    ]
+
+    # On the billing page the owner gives the card again: charged on session, a new attempt.
+    needs = runtime.put(method, json=NEEDS_AUTHENTICATION, token=made.owner)
+
+    assert needs.status_code == 402, needs.text
+    assert needs.headers["Content-Type"] == "application/problem+json"
+    assert needs.json()["code"] == "authentication_required"
+    url = needs.json()["next_action_url"]
+    assert url.startswith(f"{runtime.payments_url}/authenticate/pi_")
+    assert runtime.get(made.path(), token=made.owner).json()["status"] == "payment_required"
+
+    assert requests.post(url, json={"outcome": "succeeded"}, timeout=30).status_code == 200
+    paid = runtime.put(method, json=NEEDS_AUTHENTICATION, token=made.owner)
+
+    assert paid.status_code == 200, paid.text
+    assert (paid.json()["account"]["status"], paid.json()["account"]["access"]) == ("active", "full")
+    assert len(runtime.get(made.path("/invoices"), token=made.owner).json()["items"]) == 2
