@@ -166,6 +166,28 @@ def test_r_pay_13_a_correction_credits_the_invoice_and_reissues_it_with_the_new_
     assert "Renamed" not in str([event.details for event in AuditEvent.query(account["id"])])
 
 
+def test_r_pay_12_r_pay_13_the_reissue_keeps_the_method_that_paid_the_original_and_the_credit_note_has_none(
+    account_and_invoice: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    account, original = account_and_invoice
+    assert original["paid_with"]["type"] == "card"
+    # The owner pays with PayPal from now; the reissue is of a charge the card made.
+    replaced = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "paypal", "token": "tok_paypal_buyer"},
+        claims=owner_of(account),
+    )
+    assert replaced.status == 200, replaced.body
+    at(NOW + timedelta(days=3))
+
+    reply = correct(account, original["id"], company="Renamed Ltd")
+
+    assert reply.status == 201, reply.body
+    assert reply.body["invoice"]["paid_with"] == original["paid_with"]
+    assert reply.body["credit_note"]["paid_with"] is None
+
+
 def test_r_pay_13_r_pay_14_the_reissue_keeps_the_originals_tax_whatever_the_new_details() -> None:
     # A customer in the vendor's country pays its VAT; with a VAT ID in another member state
     # a new invoice would be reverse charged, but an issued one is never refunded for it.

@@ -15,11 +15,13 @@ import requests
 
 from lifecycle.billing import payments
 from lifecycle.core import clock
+from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Invoice, Notification
 from local_runtime.payment_standin import Interruption
 from tests.conftest import ledger, payment_standin
 from tests.faults import provider_interrupted
 from tests.support import billing_details_body, call, member, outbox_items, owner_of, pay, run_schedule
+from tests.unit.test_email_addresses import snapshot
 from tests.unit.test_signup import NOW, TRIAL
 
 pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
@@ -313,3 +315,127 @@ def test_the_answers_account_is_as_stored_after_the_trial_ends_and_after_a_repla
     )
     assert replaced.status == 200, replaced.body
     assert replaced.body["account"] == as_read()
+
+
+# ---------------------------------------------------------------- which method paid (R-PAY-12)
+
+
+def give_billing_details(account: dict[str, Any]) -> None:
+    body = billing_details_body()
+    given = call("PUT", f"/accounts/{account['id']}/billing-details", body=body, claims=owner_of(account))
+    assert given.status == 200, given.body
+
+
+# Stripe's published test card behind ``tok_visa`` (docs.stripe.com/testing, "Cards by brand"):
+# a Visa ending 4242; the stand-in gives it the expiry Stripe's page suggests for them, 12/34.
+VISA_4242 = {"type": "card", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
+
+
+def test_r_pay_12_a_trial_ended_with_paypal_shows_paypal_on_the_invoice_and_the_account(
+    account: dict[str, Any],
+) -> None:
+    reply = pay(account, token="tok_paypal_buyer", method="paypal")
+
+    assert reply.status == 200, reply.body
+    assert reply.body["invoice"]["paid_with"] == {"type": "paypal"}
+    assert reply.body["account"]["payment_method"] == {"type": "paypal"}
+    shown = call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).body
+    assert shown["payment_method"] == {"type": "paypal"}
+    listed = call("GET", f"/accounts/{account['id']}/invoices", claims=owner_of(account)).body["items"]
+    assert [item["paid_with"] for item in listed] == [{"type": "paypal"}]
+    # The same PaymentIntent path as a card: one charge, one receipt-bearing invoice, paid.
+    assert [charge.amount.amount for charge in charges()] == [1900]
+    stored = Account.get(account["id"])
+    assert (stored.payment_method_type, stored.payment_method_display) == ("paypal", {"type": "paypal"})
+    assert "payer_email" not in str(stored.attribute_values)
+
+
+def test_r_pay_12_a_card_shows_its_brand_last4_and_expiry_never_its_number(account: dict[str, Any]) -> None:
+    reply = pay(account, token="tok_visa")
+
+    assert reply.status == 200, reply.body
+    assert reply.body["invoice"]["paid_with"] == VISA_4242
+    assert reply.body["account"]["payment_method"] == VISA_4242
+    assert call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).body["payment_method"] == VISA_4242
+    (invoice,) = Invoice.query(account["id"])
+    assert invoice.paid_with == VISA_4242
+    assert "4242424242424242" not in str(Account.get(account["id"]).attribute_values)
+
+
+def test_r_pay_12_an_account_without_a_method_shows_none(account: dict[str, Any]) -> None:
+    assert call("GET", f"/accounts/{account['id']}", claims=owner_of(account)).body["payment_method"] is None
+
+
+@pytest.mark.parametrize(
+    ("method", "token", "attached"),
+    [("card", "tok_paypal_buyer", "paypal"), ("paypal", "tok_visa", "card")],
+)
+def test_r_pay_12_a_token_of_another_type_than_said_is_422_on_token_and_saves_nothing(
+    account: dict[str, Any], tables: Settings, method: str, token: str, attached: str
+) -> None:
+    give_billing_details(account)
+    before = snapshot(tables)
+
+    reply = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": method, "token": token},
+        claims=owner_of(account),
+    )
+
+    assert (reply.status, reply.code) == (422, "validation_error"), reply.body
+    (error,) = reply.body["errors"]
+    assert error["field"] == "token"
+    assert attached in error["message"]
+    assert snapshot(tables) == before
+    assert charges() == []
+    # Told the type, the same token is taken (its attach at the provider is replayed).
+    fixed = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": attached, "token": token},
+        claims=owner_of(account),
+    )
+    assert fixed.status == 200, fixed.body
+    assert fixed.body["invoice"]["paid_with"]["type"] == attached
+
+
+def test_r_pay_12_a_declined_paypal_is_402_payment_declined_and_saves_nothing(
+    account: dict[str, Any], tables: Settings
+) -> None:
+    """``tok_paypalDeclined``: the stand-in's PayPal account that declines (API.md "Payment tokens")."""
+    give_billing_details(account)
+    before = snapshot(tables)
+
+    reply = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "paypal", "token": "tok_paypalDeclined"},
+        claims=owner_of(account),
+    )
+
+    assert (reply.status, reply.code) == (402, "payment_declined"), reply.body
+    assert snapshot(tables) == before
+    assert charges() == []
+
+
+def test_r_pay_12_each_invoice_keeps_the_method_that_paid_it(account: dict[str, Any]) -> None:
+    """A method replaced later pays the next invoices; the earlier one still names the card."""
+    first = pay(account, token="tok_visa").body["invoice"]
+    replaced = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "paypal", "token": "tok_paypal_buyer"},
+        claims=owner_of(account),
+    )
+    assert replaced.status == 200, replaced.body
+    assert replaced.body["account"]["payment_method"] == {"type": "paypal"}
+
+    clock.set_now(NOW + timedelta(days=30))  # the first period's end: the renewal is due
+    assert run_schedule("billing-run")["changed"] == 1
+
+    listed = call("GET", f"/accounts/{account['id']}/invoices", claims=owner_of(account)).body["items"]
+    assert [(item["id"], item["paid_with"]) for item in listed] == [
+        (listed[0]["id"], {"type": "paypal"}),
+        (first["id"], VISA_4242),
+    ]

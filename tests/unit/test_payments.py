@@ -49,7 +49,7 @@ class Provider:
     customer: str = ""
 
     def method(self, token: str = "tok_visa", method_type: payments.MethodType = "card") -> str:  # noqa: S107
-        return self.adapter.attach(self.customer, method_type, token, f"attach-{token}")
+        return self.adapter.attach(self.customer, method_type, token, f"attach-{token}").id
 
 
 @pytest.fixture
@@ -89,6 +89,20 @@ def test_r_pay_12_any_other_tok_token_and_paypal_are_charged(provider: Provider)
     assert provider.adapter.charge(provider.customer, paypal, usd(100), "charge-1", "x").amount == usd(100)
     assert provider.adapter.charge(provider.customer, card, usd(200), "charge-2", "x").amount == usd(200)
     assert provider.ledger.book().payment_methods[paypal]["type"] == "paypal"
+
+
+def test_r_pay_12_attach_answers_the_type_the_token_made_and_what_may_be_shown_of_it(provider: Provider) -> None:
+    card = provider.adapter.attach(provider.customer, "card", "tok_visa", "attach-card")
+    paypal = provider.adapter.attach(provider.customer, "paypal", "tok_paypal_buyer", "attach-paypal")
+    # Told "card", a PayPal token is still a PayPal method at the provider: the caller decides.
+    mismatched = provider.adapter.attach(provider.customer, "card", "tok_paypal_other", "attach-other")
+
+    # Stripe's test Visa ends 4242 (docs.stripe.com/testing); the stand-in's expiry is 12/2034.
+    assert (card.type, card.card) == ("card", payments.CardShown("visa", "4242", 12, 2034))
+    assert card.display() == {"type": "card", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
+    assert (paypal.type, paypal.card, paypal.display()) == ("paypal", None, {"type": "paypal"})
+    assert mismatched.type == "paypal"
+    assert provider.ledger.book().payment_methods[card.id]["type"] == "card"
 
 
 def test_r_pay_12_tok_charge_declined_is_402_payment_declined_and_declines_again_on_retry(provider: Provider) -> None:
@@ -377,7 +391,7 @@ def test_r_pay_12_neither_the_service_nor_the_sdk_logs_the_token_or_secret(
 
     with pytest.raises(InvalidField):
         provider.adapter.attach(provider.customer, "card", "tok secret token", "k1")
-    declined = provider.adapter.attach(provider.customer, "card", "tok_chargeDeclined", "k2")
+    declined = provider.adapter.attach(provider.customer, "card", "tok_chargeDeclined", "k2").id
     with pytest.raises(PaymentDeclined):
         provider.adapter.charge(provider.customer, declined, usd(1), "k3", "x")
     with pytest.raises(ValueError, match="refused refund"):

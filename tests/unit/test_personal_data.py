@@ -53,8 +53,9 @@ def test_r_gdpr_5_only_issued_invoices_are_kept_by_law() -> None:
         for field in fields
         if field.kept_by_law
     }
-    # R-PAY-14: the VIES confirmation behind a reverse charge is part of the issued invoice.
-    assert kept == {("Invoice", "billing_details"), ("Invoice", "vat_check")}
+    # R-PAY-14: the VIES confirmation behind a reverse charge is part of the issued invoice;
+    # R-PAY-12: so is the method that paid it.
+    assert kept == {("Invoice", "billing_details"), ("Invoice", "vat_check"), ("Invoice", "paid_with")}
 
 
 def test_r_gdpr_3_categories_are_the_issues_six() -> None:

@@ -152,6 +152,23 @@ def test_r_gdpr_2_r_pay_14_the_sweep_masks_the_vat_id_of_a_kept_invoices_vies_co
     assert invoice.vat_check == {**check, "vat_id": "erased"}
 
 
+def test_r_gdpr_2_r_pay_12_the_sweep_erases_the_last_digits_and_expiry_of_the_card_that_paid(
+    tables: Settings,
+) -> None:
+    kept_invoices("acc_ended", 2, tables)
+    card = {"type": "card", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
+    by_card, by_paypal = invoices_of("acc_ended")
+    by_card.update(actions=[Invoice.paid_with.set(card)])
+    by_paypal.update(actions=[Invoice.paid_with.set({"type": "paypal"})])
+
+    erase_due(SweepRequest(), due_at("acc_ended"), _forever, tables)
+
+    by_card, by_paypal = invoices_of("acc_ended")
+    # That a Visa card paid stays with the accounting record; which card it was goes.
+    assert by_card.paid_with == {"type": "card", "brand": "visa", "last4": None, "exp_month": None, "exp_year": None}
+    assert by_paypal.paid_with == {"type": "paypal"}
+
+
 def test_r_gdpr_2_running_the_sweep_again_changes_nothing(tables: Settings) -> None:
     kept_invoices("acc_ended", 1, tables)
     later = due_at("acc_ended") + timedelta(days=1)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pynamodb.exceptions import DoesNotExist
 
 from lifecycle.accounts import audit
@@ -26,6 +27,51 @@ class VoucherInfo(BaseModel):
     redeemed_at: str
 
 
+class CardShown(BaseModel):
+    """A card as the payment provider shows it (R-PAY-12: never its number)."""
+
+    type: Literal["card"]
+    brand: str | None = Field(description='the card network as the provider names it ("visa", "mastercard", …)')
+    last4: str | None = Field(description="the card number's last four digits; null where not known")
+    exp_month: int | None
+    exp_year: int | None
+
+
+class PayPalShown(BaseModel):
+    """A PayPal account: only that it is one (never the payer's address)."""
+
+    type: Literal["paypal"]
+
+
+PaymentMethodShown = Annotated[CardShown | PayPalShown, Field(discriminator="type")]
+
+
+def payment_method_shown(display: dict[str, Any] | None, method_type: str | None) -> CardShown | PayPalShown | None:
+    """The stored display of a payment method; a card's fields are null where it is not known
+    (a method saved before its display was kept, or erased with the invoice's personal data)."""
+    kind = (display or {}).get("type") or method_type
+    if kind == "paypal":
+        return PayPalShown(type="paypal")
+    if kind != "card":
+        return None
+    shown = display or {}
+    return CardShown(
+        type="card",
+        brand=shown.get("brand"),
+        last4=_kept(shown.get("last4")),
+        exp_month=_number(shown.get("exp_month")),
+        exp_year=_number(shown.get("exp_year")),
+    )
+
+
+def _kept(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.isdigit() else None
+
+
+def _number(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 class AccountView(BaseModel):
     id: str
     subdomain: str | None
@@ -39,6 +85,7 @@ class AccountView(BaseModel):
     voucher: VoucherInfo | None
     access: str
     created_at: str
+    payment_method: PaymentMethodShown | None
 
     @classmethod
     def of(cls, item: Account) -> AccountView:
@@ -63,6 +110,11 @@ class AccountView(BaseModel):
             voucher=voucher,
             access=item.access_blocked_reason or "full",
             created_at=clock.to_iso(item.created_at),
+            payment_method=(
+                payment_method_shown(item.payment_method_display, item.payment_method_type)
+                if item.has_payment_method
+                else None
+            ),
         )
 
 

@@ -101,6 +101,7 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
         "has_payment_method": True,
         "payment_method_type": account.payment_method_type,
         "payment_method_ref": account.payment_method_ref,
+        "payment_method_display": account.payment_method_display,
         "payment_customer_id": account.payment_customer_id,
     }
     resume = {"operation": SETTLE, "actor": actor or RUN, "method_type": account.payment_method_type or "card"}

@@ -224,6 +224,7 @@ def reissue_of(original: Invoice, details: BillingDetailsView, now: datetime) ->
         corrects=original.invoice_id,
         charge_id=original.charge_id,
         paid_at=original.paid_at,
+        paid_with=original.paid_with,
     )
 
 

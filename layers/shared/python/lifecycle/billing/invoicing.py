@@ -21,6 +21,7 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle import notifications
 from lifecycle.accounts import audit
+from lifecycle.accounts.accounts import PaymentMethodShown, payment_method_shown
 from lifecycle.billing import billing_details, payments, tax, vies
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
@@ -93,6 +94,8 @@ class InvoiceView(BaseModel):
     corrected_by: str | None
     paid_at: str | None
     vat_check: VatCheck | None
+    # R-PAY-12: the method the charge was made with; null for credit notes and invoices not charged.
+    paid_with: PaymentMethodShown | None
 
     @classmethod
     def of(cls, item: Invoice) -> InvoiceView:
@@ -118,6 +121,7 @@ class InvoiceView(BaseModel):
             corrected_by=item.corrected_by,
             paid_at=_iso(item.paid_at),
             vat_check=VatCheck.model_validate(item.vat_check) if item.vat_check else None,
+            paid_with=payment_method_shown(item.paid_with, None) if item.paid_with else None,
         )
 
 
@@ -364,6 +368,7 @@ def charge_then_issue(
                 _ask_for_authentication(account, total, exc.next_action_url, now, settings)
             raise
     invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
+    invoice.paid_with = paid_with(account)
     try:
         receipt = issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
     except Exception as exc:
@@ -404,6 +409,12 @@ def _metadata(account: Account, draft: Draft) -> dict[str, str]:
     """What the charge is for, sent back with its webhook events: the account, the purpose and
     how to finish the request if the payment is confirmed after it answered."""
     return {"account_id": account.id, "purpose": draft.purpose, **draft.resume}
+def paid_with(account: Account) -> dict[str, Any] | None:
+    """What the invoice records of the method charged: the account's display of it (a method saved
+    before displays were kept shows its type only)."""
+    if account.payment_method_display:
+        return dict(account.payment_method_display)
+    return {"type": account.payment_method_type} if account.payment_method_type else None
 
 
 def _description(account: Account, draft: Draft) -> str:

@@ -1,10 +1,11 @@
 """The owner's payment method (R-PAY-3, R-PAY-4, R-PAY-12, R-VOUCH-10).
 
-Only the provider's references are stored (customer and payment method ids), never card
-data. During a trial (or after it expired) adding one ends the trial and charges the
-first period at once; on a ``payment_required`` account it settles what is due
-(``lifecycle.billing.bills.settle``) and restores access at once; otherwise it replaces the
-method for the next charges.
+Only the provider's references are stored (customer and payment method ids), and what the
+provider shows of the method (a card's brand, last four digits and expiry; PayPal as such), never
+card data; a token of another type than the owner said is refused before anything is stored.
+During a trial (or after it expired) adding one ends the trial and charges the first period at
+once; on a ``payment_required`` account it settles what is due (``lifecycle.billing.bills.settle``)
+and restores access at once; otherwise it replaces the method for the next charges.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lifecycle.billing import billing_details, bills, payments, subscriptions
 from lifecycle.billing.billing_details import InForce
 from lifecycle.billing.invoicing import AccountChange, AccountMoved, InvoiceView, charge_and_issue
 from lifecycle.core.auth import Principal, require_member
-from lifecycle.core.errors import BillingDetailsRequired, Conflict, Forbidden
+from lifecycle.core.errors import BillingDetailsRequired, Conflict, Forbidden, InvalidField
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Invoice
 from lifecycle.storage.accounts import ENDED, TRIAL, AccountStatus
@@ -82,11 +83,15 @@ def _attach(account: Account, form: PaymentMethodInput, settings: Settings) -> N
         account.id, account.owner_email or "", idempotency_key=f"customer:{account.id}"
     )
     token_digest = hashlib.sha256(form.token.encode()).hexdigest()[:32]
+    attached = provider.attach(customer, form.type, form.token, idempotency_key=f"attach:{account.id}:{token_digest}")
+    if attached.type != form.type:
+        # The token decides what the provider attached; the account would show (and charge) the wrong
+        # kind. It stays attached at the provider, unused: nothing is stored here.
+        raise InvalidField("token", f"is a {attached.type} token, not a {form.type} one; send type {attached.type!r}")
     account.payment_customer_id = customer
-    account.payment_method_ref = provider.attach(
-        customer, form.type, form.token, idempotency_key=f"attach:{account.id}:{token_digest}"
-    )
+    account.payment_method_ref = attached.id
     account.payment_method_type = form.type
+    account.payment_method_display = attached.display()
 
 
 def _after_attach(
@@ -183,6 +188,7 @@ def _replace(principal: Principal, account: Account, now: datetime) -> None:
                 Account.has_payment_method.set(True),
                 Account.payment_method_type.set(account.payment_method_type),
                 Account.payment_method_ref.set(account.payment_method_ref),
+                Account.payment_method_display.set(account.payment_method_display),
                 Account.payment_customer_id.set(account.payment_customer_id),
             ],
             condition=Account.id.exists() & ~Account.status.is_in(*ENDED),

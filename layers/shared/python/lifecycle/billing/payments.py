@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
@@ -59,6 +59,33 @@ class Charge:
 
 
 @dataclass(frozen=True)
+class CardShown:
+    """What the provider shows of a card: not card data under PCI DSS (no number, no code)."""
+
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class AttachedMethod:
+    """A payment method the provider attached: its reference, its type at the provider (which
+    the token decides, not the owner's word) and, for a card, what may be shown of it."""
+
+    id: str
+    type: str
+    card: CardShown | None = None
+
+    def display(self) -> dict[str, Any]:
+        """What the account keeps to show (API.md "Account" ``payment_method``): a card's brand,
+        last four digits and expiry, or only "paypal" (never the payer's address)."""
+        if self.card is not None:
+            return {"type": "card", **asdict(self.card)}
+        return {"type": self.type}
+
+
+@dataclass(frozen=True)
 class Refund:
     """A refund of (part of) a charge."""
 
@@ -78,8 +105,9 @@ class PaymentProvider(Protocol):
         """Delete the customer and its payment methods at the provider; one deleted before is no error."""
         ...
 
-    def attach(self, customer_id: str, method_type: MethodType, token: str, idempotency_key: str) -> str:
-        """Attach a provider token to the customer; returns the payment-method reference to store."""
+    def attach(self, customer_id: str, method_type: MethodType, token: str, idempotency_key: str) -> AttachedMethod:
+        """Attach a provider token to the customer; returns the method attached (its reference to
+        store, its type and what may be shown of it)."""
         ...
 
     def charge(
@@ -221,7 +249,7 @@ class StripeProvider:
                     raise
                 logger.info("payment customer deleted before", extra={"customer_id": customer_id})
 
-    def attach(self, customer_id: str, method_type: MethodType, token: str, idempotency_key: str) -> str:
+    def attach(self, customer_id: str, method_type: MethodType, token: str, idempotency_key: str) -> AttachedMethod:
         # Cards and PayPal alike: the client's provider token is a payment method to attach.
         if method_type not in METHOD_TYPES:
             raise ValueError(f"method_type is one of {METHOD_TYPES}")
@@ -232,7 +260,13 @@ class StripeProvider:
             method = self.client.v1.payment_methods.attach(
                 token, {"customer": customer_id}, {"idempotency_key": idempotency_key}
             )
-        return _text(method.id, "id")
+        card = method.card if method.type == "card" else None
+        shown = None
+        if card is not None:
+            shown = CardShown(
+                _text(card.brand, "card.brand"), _text(card.last4, "card.last4"), card.exp_month, card.exp_year
+            )
+        return AttachedMethod(_text(method.id, "id"), _text(method.type, "type"), shown)
 
     def charge(
         self,

@@ -85,6 +85,7 @@ def start_paid_period(
         Account.has_payment_method.set(True),
         Account.payment_method_type.set(account.payment_method_type),
         Account.payment_method_ref.set(account.payment_method_ref),
+        Account.payment_method_display.set(account.payment_method_display),
         Account.payment_customer_id.set(account.payment_customer_id),
         Account.seats.set(billed_seats(account)),
         Account.billing_anchor.set(period.starts_at),

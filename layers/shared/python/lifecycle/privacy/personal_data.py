@@ -62,6 +62,9 @@ INVENTORY: dict[type[Model], tuple[PersonalField, ...]] = {
         *_fields("network", "service", "legal_obligation", "terms_accepted_ip", "terms_accepted_user_agent"),
         *_fields("usage", "service", "contract", "last_active_at"),
         *_fields("billing", "service", "contract", "payment_method_ref", "payment_customer_id"),
+        # A card's brand, last four digits and expiry (not card data under PCI DSS, yet about the
+        # holder); PayPal's is the type alone. Deleted with the account by the purge.
+        *_fields("billing", "service", "contract", "payment_method_display"),
     ),
     User: (
         *_fields("identity", "account_owner", "contract", "full_name"),
@@ -88,6 +91,9 @@ INVENTORY: dict[type[Model], tuple[PersonalField, ...]] = {
         PersonalField("billing_details", "billing", "service", "legal_obligation", kept_by_law=True),
         # R-PAY-14: the VIES confirmation behind a reverse charge names the VAT ID it confirmed.
         PersonalField("vat_check", "billing", "service", "legal_obligation", kept_by_law=True),
+        # R-PAY-12: the method that paid it (a card's last four digits and expiry) is part of the
+        # payment's record kept with the invoice; masked with the billing details (R-GDPR-2).
+        PersonalField("paid_with", "billing", "service", "legal_obligation", kept_by_law=True),
     ),
     Session: (
         *_fields("network", "service", "legitimate_interest", "ip", "user_agent"),

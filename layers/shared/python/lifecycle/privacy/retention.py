@@ -54,6 +54,8 @@ PAGE_SIZE = 100
 # The billing details snapshot's fields that name or locate the customer (API.md "Billing details").
 PERSONAL_FIELDS = ("first_name", "last_name", "email", "company", "vat_id", "company_registration")
 ADDRESS_FIELDS = ("street", "city", "postal_code", "region")
+# The invoice's ``paid_with`` fields that are about the card holder (R-PAY-12); null once erased.
+CARD_FIELDS = ("last4", "exp_month", "exp_year")
 
 
 # ---------------------------------------------------------------- shared with the purge
@@ -254,8 +256,8 @@ def masked(details: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def _erase_ended_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
-    """R-GDPR-2: mask the billing details (and the VAT ID of their VIES confirmation) on the ended
-    customer's kept invoices and credit notes."""
+    """R-GDPR-2: mask the billing details (and the VAT ID of their VIES confirmation, and the last
+    digits and expiry of the card that paid) on the ended customer's kept invoices and credit notes."""
     account_id = item.subject_key.removeprefix(ACCOUNT)
     with_details = 0
     for invoice in stored_invoices.of_account(account_id, PAGE_SIZE):
@@ -270,6 +272,9 @@ def _erase_ended_customer(item: RetentionItem, erasing: Erasing) -> Erasure:
         if invoice.vat_check is not None:
             # The VAT ID VIES confirmed names the customer as the snapshot's does; date and reference stay.
             actions.append(Invoice.vat_check.set({**invoice.vat_check, "vat_id": ERASED}))
+        if invoice.paid_with is not None and invoice.paid_with.get("last4") is not None:
+            # The card's last digits and expiry are about its holder; its type and brand name nobody.
+            actions.append(Invoice.paid_with.set({**invoice.paid_with, **dict.fromkeys(CARD_FIELDS)}))
         invoice.update(actions=actions, condition=Invoice.invoice_id.exists())
     if not erasing.dry_run:
         _note_on_purge_certificate(account_id, erasing.now)

@@ -204,6 +204,9 @@ class Account(Model):
     # The payment method: only the provider's references, never card data (R-PAY-12).
     payment_method_type = UnicodeAttribute(null=True)  # "card" or "paypal"
     payment_method_ref = UnicodeAttribute(null=True)
+    # What the provider shows of the method (API.md "Account" ``payment_method``): {"type": "card",
+    # "brand", "last4", "exp_month", "exp_year"} (not card data under PCI DSS) or {"type": "paypal"}.
+    payment_method_display = JSONAttribute(null=True)
     payment_customer_id = UnicodeAttribute(null=True)
     # R-PAY-12: the latest dispute opened at the provider against a payment, for staff:
     # {id, payment_intent, amount, currency, reason, opened_at}.

@@ -46,6 +46,9 @@ class Invoice(Model):
     reissued_as = UnicodeAttribute(null=True)
     # The payment: the provider's charge (never card data, R-PAY-12), attempts of the billing run.
     charge_id = UnicodeAttribute(null=True)
+    # The method the charge was made with, as the account showed it then ({"type": "card", "brand",
+    # "last4", "exp_month", "exp_year"} or {"type": "paypal"}); a reissue keeps its original's.
+    paid_with = JSONAttribute(null=True)
     paid_at = UTCDateTimeAttribute(null=True)
     charge_attempts = NumberAttribute(default=0)
     refund_id = UnicodeAttribute(null=True)
