@@ -3,7 +3,9 @@
 the runtime's payment stand-in's page; once authenticated there, the owner's retry is charged once.
 The same when the card settles a ``payment_required`` account: the owner's request is on session.
 A renewal the billing run charges off session on such a card blocks the account at once, with one
-``payment_action_required`` notice linking the web client's billing page."""
+``payment_action_required`` notice linking the web client's billing page.
+PayPal pays as a card does, and the account and its invoice say so; a token of another type than
+the owner said is refused."""
 
 from __future__ import annotations
 
@@ -232,3 +234,52 @@ def test_r_pay_12_a_renewal_needing_authentication_blocks_at_once_with_one_notic
     assert paid.status_code == 200, paid.text
     assert (paid.json()["account"]["status"], paid.json()["account"]["access"]) == ("active", "full")
     assert len(runtime.get(made.path("/invoices"), token=made.owner).json()["items"]) == 2
+def test_r_pay_12_paypal_pays_the_first_period_and_the_account_and_invoice_say_paypal_over_http(
+    runtime: Runtime,
+) -> None:
+    account, owner = _trial_with_details(runtime)
+
+    paid = runtime.put(
+        f"/accounts/{account['id']}/payment-method", json={"type": "paypal", "token": "tok_paypal_buyer"}, token=owner
+    )
+
+    assert paid.status_code == 200, paid.text
+    body = paid.json()
+    assert (body["type"], body["account"]["status"]) == ("paypal", "active")
+    assert body["account"]["payment_method"] == {"type": "paypal"}
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["payment_method"] == {"type": "paypal"}
+    (invoice,) = runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"]
+    assert (invoice["id"], invoice["status"], invoice["paid_with"]) == (
+        body["invoice"]["id"],
+        "paid",
+        {"type": "paypal"},
+    )
+    one = runtime.get(f"/accounts/{account['id']}/invoices/{invoice['id']}", token=owner).json()
+    assert one["paid_with"] == {"type": "paypal"}
+    # The card's path: one confirmed payment intent for the invoice's total, and the receipt.
+    (intent,) = _intents_of(runtime, account["id"])
+    assert (intent["status"], intent["amount"]) == ("succeeded", invoice["total"]["amount"])
+    items: list[dict[str, Any]] = runtime.get("/_local/outbox").json()["items"]
+    receipts = [n for n in items if n["account_id"] == account["id"] and n["type"] == "receipt"]
+    assert [invoice["number"] in n["body"] for n in receipts] == [True]
+
+
+def test_r_pay_12_a_card_type_with_a_paypal_token_is_422_on_token_and_saves_nothing_over_http(
+    runtime: Runtime,
+) -> None:
+    account, owner = _trial_with_details(runtime)
+    before = runtime.get(f"/accounts/{account['id']}", token=owner).json()
+
+    refused = runtime.put(
+        f"/accounts/{account['id']}/payment-method", json={"type": "card", "token": "tok_paypal_buyer"}, token=owner
+    )
+
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["code"] == "validation_error"
+    assert [error["field"] for error in problem["errors"]] == ["token"]
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json() == before
+    assert before["payment_method"] is None
+    assert runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"] == []
+    assert _intents_of(runtime, account["id"]) == []
