@@ -223,3 +223,28 @@ def test_r_pay_12_settling_a_payment_required_account_is_on_session_and_the_retr
     assert (stored(account).status, stored(account).has_payment_method) == ("active", True)
     assert len(notices(outbox, account, "receipt")) == 1
     assert len(notices(outbox, account, "payment_action_required")) == 1
+
+
+def test_r_pay_12_r_vouch_10_paypal_settles_a_payment_required_account_and_its_invoice_says_paypal() -> None:
+    account = lifetime()
+    add_user(account, 1)
+    add_user(account, 2)  # extra, from the redemption on
+    at(FIRST_END + timedelta(hours=1))
+    assert run()["changed"] == 1
+    owner = owner_of(account)
+    given = call("PUT", f"/accounts/{account['id']}/billing-details", body=billing_details_body(), claims=owner)
+    assert given.status == 200, given.body
+
+    paid = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "paypal", "token": "tok_paypal_buyer"},
+        claims=owner,
+    )
+
+    assert paid.status == 200, paid.body
+    assert paid.body["account"]["status"] == "active"
+    assert paid.body["account"]["payment_method"] == {"type": "paypal"}
+    (invoice,) = invoices(account)
+    assert invoice["paid_with"] == {"type": "paypal"}
+    assert call("GET", f"/accounts/{account['id']}", claims=owner).body["payment_method"] == {"type": "paypal"}
