@@ -234,6 +234,8 @@ def test_r_pay_12_a_renewal_needing_authentication_blocks_at_once_with_one_notic
     assert paid.status_code == 200, paid.text
     assert (paid.json()["account"]["status"], paid.json()["account"]["access"]) == ("active", "full")
     assert len(runtime.get(made.path("/invoices"), token=made.owner).json()["items"]) == 2
+
+
 def test_r_pay_12_paypal_pays_the_first_period_and_the_account_and_invoice_say_paypal_over_http(
     runtime: Runtime,
 ) -> None:

@@ -144,6 +144,9 @@ def test_r_pay_12_a_card_authenticated_after_the_402_is_settled_by_its_webhook(
     (invoice,) = invoices_of(account)
     assert (invoice.status, invoice.charge_id, invoice.total) == ("paid", intent, 1900)
     assert stored.last_invoice_id == invoice.invoice_id
+    # The method it was paid with is the account's now, shown as the request would have stored it.
+    shown = {"type": "card", "brand": "visa", "last4": "3220", "exp_month": 12, "exp_year": 2034}
+    assert (stored.payment_method_display, invoice.paid_with) == (shown, shown)
     assert [r["to"] for r in receipts(outbox)] == [stored.owner_email]
     assert [charge.id for charge in ledger().charges()] == [intent]  # paid once: no second charge
     assert Claim.get("payment-event#" + event.event_id).account_id == account["id"]

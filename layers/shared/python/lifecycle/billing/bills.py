@@ -16,7 +16,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from lifecycle.accounts import audit
-from lifecycle.billing import billing_details, credit, invoicing, metering, pricing, proration, subscriptions
+from lifecycle.billing import billing_details, credit, invoicing, metering, payments, pricing, proration, subscriptions
 from lifecycle.billing.invoicing import AccountChange, Draft, Line
 from lifecycle.billing.pricing import price_key
 from lifecycle.core import clock
@@ -104,7 +104,7 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
         "payment_method_display": account.payment_method_display,
         "payment_customer_id": account.payment_customer_id,
     }
-    resume = {"operation": SETTLE, "actor": actor or RUN, "method_type": account.payment_method_type or "card"}
+    resume = {"operation": SETTLE, "actor": actor or RUN, **payments.method_metadata(account)}
     try:
         last, _ = bill_due(
             account,

@@ -409,6 +409,8 @@ def _metadata(account: Account, draft: Draft) -> dict[str, str]:
     """What the charge is for, sent back with its webhook events: the account, the purpose and
     how to finish the request if the payment is confirmed after it answered."""
     return {"account_id": account.id, "purpose": draft.purpose, **draft.resume}
+
+
 def paid_with(account: Account) -> dict[str, Any] | None:
     """What the invoice records of the method charged: the account's display of it (a method saved
     before displays were kept shows its type only)."""

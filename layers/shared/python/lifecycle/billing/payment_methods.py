@@ -153,7 +153,7 @@ def _end_trial(
 
 
 def _resume(operation: str, principal: Principal, account: Account) -> dict[str, str]:
-    return {"operation": operation, "actor": principal.user_id, "method_type": account.payment_method_type or "card"}
+    return {"operation": operation, "actor": principal.user_id, **payments.method_metadata(account)}
 
 
 def end_trial_paid(principal: Principal, account: Account, now: datetime, settings: Settings) -> Invoice | None:

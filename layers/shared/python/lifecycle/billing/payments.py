@@ -7,6 +7,7 @@ docs/ARCHITECTURE.md "Billing".
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ from lifecycle.core.settings import Settings
 if TYPE_CHECKING:
     from stripe import PaymentIntent, StripeClient
     from stripe.params import PaymentIntentCreateParams
+
+    from lifecycle.storage import Account
 
 MethodType = Literal["card", "paypal"]
 METHOD_TYPES: tuple[str, ...] = get_args(MethodType)
@@ -365,6 +368,22 @@ def _text(value: object, name: str) -> str:
         logger.warning("payment provider answer lacks a field", extra={"field": name})
         raise ServiceUnavailable(UNAVAILABLE)
     return value
+
+
+def method_metadata(account: Account) -> dict[str, str]:
+    """The method a charge is made with as its metadata (type and what may be shown of it), for
+    a webhook to store it when the charge is confirmed after its request (R-PAY-12)."""
+    shown = account.payment_method_display or {"type": account.payment_method_type or "card"}
+    return {"method_type": account.payment_method_type or "card", "method_shown": json.dumps(shown)}
+
+
+def method_of_metadata(metadata: dict[str, str]) -> tuple[str | None, dict[str, Any] | None]:
+    """``method_metadata`` read back: the type and the display (None where absent or unreadable)."""
+    try:
+        shown = json.loads(metadata["method_shown"]) if "method_shown" in metadata else None
+    except ValueError:
+        shown = None
+    return metadata.get("method_type"), shown if isinstance(shown, dict) else None
 
 
 def provider_for(settings: Settings) -> PaymentProvider:

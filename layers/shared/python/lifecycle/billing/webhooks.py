@@ -244,9 +244,12 @@ def _owner(account: Account, intent: Intent) -> Principal:
 def _with_method(account: Account, intent: Intent) -> Account:
     """The account charging the method the payment was made with (a new one is not stored
     until its first charge is, R-PAY-12)."""
+    if intent.method and intent.method != account.payment_method_ref:
+        method_type, shown = payments.method_of_metadata(intent.metadata)
+        account.payment_method_type = method_type or account.payment_method_type
+        account.payment_method_display = shown
     account.payment_customer_id = intent.customer or account.payment_customer_id
     account.payment_method_ref = intent.method or account.payment_method_ref
-    account.payment_method_type = intent.metadata.get("method_type") or account.payment_method_type
     return account
 
 
