@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 import requests
 
-from lifecycle.billing import webhooks
+from lifecycle.billing import payments, webhooks
 from lifecycle.core import clock
+from lifecycle.core.money import Money
+from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, Claim, Invoice
 from local_runtime.payment_standin import LOCAL_WEBHOOK_SECRET, SignedEvent, sign
-from tests.conftest import ledger
-from tests.support import Reply, call, owner_of, pay
+from tests.conftest import ledger, payment_standin, point_service_at
+from tests.support import STAFF, Reply, call, outbox_items, owner_of, pay
 from tests.unit.test_signup import TRIAL
 
 pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
@@ -297,3 +299,184 @@ def test_r_pay_12_r_pay_5_an_upgrade_authenticated_after_the_402_is_applied_as_p
     paid_intent = upgrade_paid.payload.split('"id":"', 2)[2].split('"', 1)[0]
     assert (proration.status, proration.charge_id) == ("paid", paid_intent)
     assert len(ledger().charges()) == 2
+
+
+# ---------------------------------------------------------------- processing, refunds, disputes, cards
+
+
+def paid(account: dict[str, Any], token: str = "tok_visa") -> str:  # noqa: S107
+    """The trial ended by a card that is charged at once; the first period's payment intent."""
+    reply = pay(account, token=token)
+    assert reply.status == 200, reply.body
+    (invoice,) = invoices_of(account)
+    return str(invoice.charge_id)
+
+
+def test_r_pay_12_a_payment_still_processing_is_not_paid_until_its_webhook_says_it_succeeded(
+    account: dict[str, Any], outbox: Path
+) -> None:
+    reply = pay(account, token="tok_processing")
+    assert (reply.status, reply.code) == (503, "payment_processing")
+    (processing,) = events("payment_intent.processing")
+    assert deliver(processing).body["outcome"] == "applied"
+    assert Account.get(account["id"]).status == "trialing"  # still pending: nothing paid
+    assert invoices_of(account) == []
+    intent = json.loads(processing.payload)["data"]["object"]["id"]
+
+    payment_standin().dashboard_settle(ledger().api_key, intent, "succeeded")
+    (succeeded,) = events("payment_intent.succeeded")
+    reply = deliver(succeeded)
+
+    assert reply.body["outcome"] == "applied"
+    assert Account.get(account["id"]).status == "active"
+    (invoice,) = invoices_of(account)
+    assert (invoice.status, invoice.charge_id) == ("paid", intent)
+    assert len(receipts(outbox)) == 1
+
+
+def test_r_pay_12_a_payment_processing_that_fails_leaves_the_trial_as_it_was(account: dict[str, Any]) -> None:
+    assert pay(account, token="tok_processing").code == "payment_processing"
+    intent = json.loads(events("payment_intent.processing")[0].payload)["data"]["object"]["id"]
+
+    payment_standin().dashboard_settle(ledger().api_key, intent, "failed")
+    (failed,) = events("payment_intent.payment_failed")
+
+    assert deliver(failed).body["outcome"] == "applied"
+    assert Account.get(account["id"]).status == "trialing"
+    assert invoices_of(account) == []
+
+
+def test_r_pay_12_r_pay_13_a_refund_made_at_the_provider_gets_a_credit_note_for_its_amount(
+    account: dict[str, Any],
+) -> None:
+    intent = paid(account)
+    (invoice,) = invoices_of(account)
+    payment_standin().dashboard_refund(ledger().api_key, intent, amount=500)
+    (refunded,) = events("charge.refunded")
+
+    reply = deliver(refunded)
+
+    assert reply.body["outcome"] == "applied"
+    (note,) = [i for i in invoices_of(account) if i.kind == "credit_note"]
+    assert (note.total, note.corrects, note.number.startswith("CN-")) == (-500, invoice.invoice_id, True)
+    assert note.subtotal + note.tax == -500
+    assert note.billing_details == invoice.billing_details
+    assert deliver(refunded).body["outcome"] == "duplicate"
+    assert len([i for i in invoices_of(account) if i.kind == "credit_note"]) == 1
+
+
+def test_r_pay_12_a_credit_note_splits_a_refund_into_net_and_vat_as_its_invoice_did(
+    account: dict[str, Any],
+) -> None:
+    intent = paid(account)
+    (invoice,) = invoices_of(account)
+    payment_standin().dashboard_refund(ledger().api_key, intent)  # all of it
+    (refunded,) = events("charge.refunded")
+
+    deliver(refunded)
+
+    (note,) = [i for i in invoices_of(account) if i.kind == "credit_note"]
+    assert (note.subtotal, note.tax, note.total) == (-invoice.subtotal, -invoice.tax, -invoice.total)
+    assert note.tax_rate_basis_points == invoice.tax_rate_basis_points
+
+
+def test_r_pay_12_a_refund_the_service_made_itself_gets_no_second_credit_note(account: dict[str, Any]) -> None:
+    intent = paid(account)
+
+    payments.provider_for(get_settings()).refund(intent, Money(amount=300), idempotency_key="refund:test")
+    (refunded,) = events("charge.refunded")
+
+    assert deliver(refunded).body["outcome"] == "applied"
+    assert [i for i in invoices_of(account) if i.kind == "credit_note"] == []
+
+
+def test_r_pay_12_a_dispute_flags_the_account_for_staff_and_tells_staff_and_the_owner(
+    account: dict[str, Any], outbox: Path
+) -> None:
+    intent = paid(account)
+    payment_standin().dashboard_dispute(ledger().api_key, intent)
+    (disputed,) = events("charge.dispute.created")
+
+    reply = deliver(disputed)
+
+    assert reply.body["outcome"] == "applied"
+    stored = Account.get(account["id"])
+    assert stored.status == "active"  # the default policy flags only
+    seen = call("GET", f"/accounts/{account['id']}", claims=STAFF).body["payment_dispute"]
+    assert (seen["payment_intent"], seen["amount"]["amount"], seen["reason"]) == (intent, 1900, "fraudulent")
+    told = {n["type"]: n["to"] for n in outbox_items(outbox) if n["type"] in ("dispute_opened", "payment_disputed")}
+    assert told == {"dispute_opened": get_settings().staff_email, "payment_disputed": stored.owner_email}
+    assert deliver(disputed).body["outcome"] == "duplicate"
+    assert len([n for n in outbox_items(outbox) if n["type"] == "dispute_opened"]) == 1
+
+
+def test_r_pay_12_with_the_suspend_policy_a_dispute_suspends_the_account_until_staff_decide(
+    account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    intent = paid(account)
+    point_service_at({"DISPUTE_POLICY": "suspend"}, monkeypatch)
+    payment_standin().dashboard_dispute(ledger().api_key, intent)
+    (disputed,) = events("charge.dispute.created")
+
+    deliver(disputed)
+
+    stored = Account.get(account["id"])
+    assert (stored.status, stored.access_blocked_reason, stored.status_reason) == (
+        "suspended",
+        "suspended",
+        "payment_disputed",
+    )
+    reinstated = call(
+        "POST",
+        f"/admin/accounts/{account['id']}/reinstate",
+        body={"reason": "resolved", "details": "The dispute was decided in our favour."},
+        claims=STAFF,
+    )
+    assert reinstated.status == 200, reinstated.body
+    assert Account.get(account["id"]).status == "active"
+
+
+def test_r_pay_12_a_card_expiring_asks_the_owner_for_a_new_card(account: dict[str, Any], outbox: Path) -> None:
+    paid(account)
+    method = Account.get(account["id"]).payment_method_ref
+    payment_standin().dashboard_card_expiring(ledger().api_key, str(method))
+    (expiring,) = events("customer.source.expiring")
+
+    assert deliver(expiring).body["outcome"] == "applied"
+
+    (notice,) = [n for n in outbox_items(outbox) if n["type"] == "card_expiring"]
+    assert notice["to"] == Account.get(account["id"]).owner_email
+    assert "4242" in notice["body"]
+    assert deliver(expiring).body["outcome"] == "duplicate"
+
+
+def test_r_pay_12_a_card_the_network_updated_is_told_to_the_owner(account: dict[str, Any], outbox: Path) -> None:
+    paid(account)
+    method = Account.get(account["id"]).payment_method_ref
+    payment_standin().dashboard_card_updated(ledger().api_key, str(method), 8, 2031, last4="1881")
+    (updated,) = events("payment_method.automatically_updated")
+
+    assert deliver(updated).body["outcome"] == "applied"
+
+    (notice,) = [n for n in outbox_items(outbox) if n["type"] == "card_updated"]
+    assert "1881" in notice["body"]
+    assert "08/2031" in notice["body"]
+
+
+def test_r_pay_12_a_card_event_for_a_method_the_account_no_longer_charges_is_ignored(
+    account: dict[str, Any], outbox: Path
+) -> None:
+    paid(account)
+    old = Account.get(account["id"]).payment_method_ref
+    replaced = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "card", "token": "tok_mastercard"},
+        claims=owner_of(account),
+    )
+    assert replaced.status == 200, replaced.body
+    payment_standin().dashboard_card_expiring(ledger().api_key, str(old))
+    (expiring,) = events("customer.source.expiring")
+
+    assert deliver(expiring).body["outcome"] == "ignored"
+    assert [n for n in outbox_items(outbox) if n["type"] == "card_expiring"] == []

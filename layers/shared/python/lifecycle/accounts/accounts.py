@@ -12,6 +12,7 @@ from lifecycle.accounts import audit
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import NotFound
+from lifecycle.core.money import Money
 from lifecycle.core.plans import BillingPeriod, Plan
 from lifecycle.storage import Account
 
@@ -72,6 +73,16 @@ def _number(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+class PaymentDispute(BaseModel):
+    """R-PAY-12: the latest dispute opened at the payment provider against a payment of the account."""
+
+    id: str
+    payment_intent: str
+    amount: Money
+    reason: str
+    opened_at: str
+
+
 class AccountView(BaseModel):
     id: str
     subdomain: str | None
@@ -86,6 +97,7 @@ class AccountView(BaseModel):
     access: str
     created_at: str
     payment_method: PaymentMethodShown | None
+    payment_dispute: PaymentDispute | None = None
 
     @classmethod
     def of(cls, item: Account) -> AccountView:
@@ -115,7 +127,20 @@ class AccountView(BaseModel):
                 if item.has_payment_method
                 else None
             ),
+            payment_dispute=_dispute(item.payment_dispute),
         )
+
+
+def _dispute(flag: dict[str, Any] | None) -> PaymentDispute | None:
+    if not flag:
+        return None
+    return PaymentDispute(
+        id=str(flag.get("id", "")),
+        payment_intent=str(flag.get("payment_intent", "")),
+        amount=Money(amount=int(flag.get("amount", 0)), currency=str(flag.get("currency") or "USD")),
+        reason=str(flag.get("reason", "")),
+        opened_at=str(flag.get("opened_at", "")),
+    )
 
 
 def _iso(instant: datetime | None) -> str | None:

@@ -140,6 +140,10 @@ class PaymentProvider(Protocol):
         """The account a provider customer was created for (its ``account_id`` metadata)."""
         ...
 
+    def account_of_payment(self, intent_id: str) -> str | None:
+        """The account a payment intent charged (its ``account_id`` metadata)."""
+        ...
+
 
 def _check_amount(amount: Money) -> None:
     if amount.amount <= 0:
@@ -347,9 +351,28 @@ class StripeProvider:
                 return None
         if getattr(customer, "deleted", False):
             return None
-        metadata = getattr(customer, "metadata", None) or {}
-        account_id = metadata.get("account_id") if hasattr(metadata, "get") else None
-        return account_id if isinstance(account_id, str) and account_id else None
+        return _account_in(customer)
+
+    def account_of_payment(self, intent_id: str) -> str | None:
+        import stripe
+
+        with _provider_errors("retrieve_payment_intent"):
+            try:
+                intent = self.client.v1.payment_intents.retrieve(intent_id)
+            except stripe.InvalidRequestError as exc:
+                if exc.code != "resource_missing":
+                    raise
+                return None
+        return _account_in(intent)
+
+
+def _account_in(obj: Any) -> str | None:
+    """The ``account_id`` metadata the service gave a provider object, if any."""
+    metadata = getattr(obj, "metadata", None)
+    if metadata is None or "account_id" not in metadata:
+        return None
+    account_id = metadata["account_id"]
+    return account_id if isinstance(account_id, str) and account_id else None
 
 
 def _check_key(idempotency_key: str) -> None:

@@ -42,7 +42,7 @@ from pynamodb.transactions import TransactWrite
 from lifecycle import notifications
 from lifecycle.accounts import audit
 from lifecycle.billing import billing_run, bills, credit, invoicing, payment_methods, payments
-from lifecycle.core import secrets
+from lifecycle.core import clock, secrets
 from lifecycle.core.auth import Principal
 from lifecycle.core.errors import DomainError, InvalidSignature, ServiceUnavailable
 from lifecycle.core.money import Money, div_round_half_up
@@ -422,7 +422,7 @@ def _disputed(event: ProviderEvent, now: datetime, settings: Settings) -> Outcom
         "amount": amount.amount,
         "currency": amount.currency,
         "reason": str(dispute.get("reason") or "general"),
-        "opened_at": now.isoformat(),
+        "opened_at": clock.to_iso(now),
     }
     suspend = settings.dispute_policy == "suspend" and account.status == AccountStatus.ACTIVE
     actions: list[Action] = [Account.payment_dispute.set(flag)]
@@ -479,14 +479,13 @@ def _disputed(event: ProviderEvent, now: datetime, settings: Settings) -> Outcom
 
 
 def _account_of_payment(intent_id: str, obj: dict[str, Any], settings: Settings) -> str | None:
-    """The account a payment was for: the charge's metadata when the object carries it, else
-    the invoice's account found through the provider's customer."""
+    """The account a payment was for: the object's metadata when it carries the charge's, else
+    the payment intent's at the provider (a dispute has metadata of its own)."""
     metadata = obj.get("metadata") or {}
     if isinstance(metadata, dict) and metadata.get("account_id"):
         return str(metadata["account_id"])
-    customer = obj.get("customer")
-    if isinstance(customer, str) and customer:
-        return payments.provider_for(settings).account_of_customer(customer)
+    if intent_id:
+        return payments.provider_for(settings).account_of_payment(intent_id)
     return None
 
 

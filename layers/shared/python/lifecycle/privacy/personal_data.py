@@ -65,6 +65,8 @@ INVENTORY: dict[type[Model], tuple[PersonalField, ...]] = {
         # A card's brand, last four digits and expiry (not card data under PCI DSS, yet about the
         # holder); PayPal's is the type alone. Deleted with the account by the purge.
         *_fields("billing", "service", "contract", "payment_method_display"),
+        # A dispute the card holder opened with their bank (its id, amount, reason). Deleted with the account.
+        *_fields("billing", "service", "contract", "payment_dispute"),
     ),
     User: (
         *_fields("identity", "account_owner", "contract", "full_name"),
