@@ -23,7 +23,7 @@ from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, Claim, Invoice
 from local_runtime.payment_standin import LOCAL_WEBHOOK_SECRET, SignedEvent, sign
 from tests.conftest import ledger, payment_standin, point_service_at
-from tests.support import STAFF, Reply, call, outbox_items, owner_of, pay
+from tests.support import STAFF, Reply, call, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import TRIAL
 
 pytestmark = pytest.mark.usefixtures("world", "provider_ledger", "outbox")
@@ -480,3 +480,27 @@ def test_r_pay_12_a_card_event_for_a_method_the_account_no_longer_charges_is_ign
 
     assert deliver(expiring).body["outcome"] == "ignored"
     assert [n for n in outbox_items(outbox) if n["type"] == "card_expiring"] == []
+
+
+def test_r_pay_12_a_renewal_decline_the_run_recorded_is_not_charged_or_counted_again_by_its_webhook(
+    account: dict[str, Any], outbox: Path
+) -> None:
+    paid(account)
+    replaced = call(
+        "PUT",
+        f"/accounts/{account['id']}/payment-method",
+        body={"type": "card", "token": "tok_chargeDeclined"},
+        claims=owner_of(account),
+    )
+    assert replaced.status == 200, replaced.body
+    clock.set_now(Account.get(account["id"]).period_end + timedelta(minutes=1))
+    run_schedule("billing-run")
+    assert int(Account.get(account["id"]).charge_attempts) == 1
+    intents = len(ledger().book().payment_intents)
+    (failed,) = events("payment_intent.payment_failed")
+
+    assert deliver(failed).body["outcome"] == "applied"
+
+    assert int(Account.get(account["id"]).charge_attempts) == 1
+    assert len(ledger().book().payment_intents) == intents
+    assert len([n for n in outbox_items(outbox) if n["type"] == "payment_failed"]) == 1

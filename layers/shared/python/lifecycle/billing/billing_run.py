@@ -77,8 +77,10 @@ def _act(now: datetime, settings: Settings) -> Callable[[Account], bool]:
 
 
 def collect(account: Account, now: datetime, settings: Settings) -> bool:
-    """One account's turn of the run, now (a webhook's payment of its charge, R-PAY-12)."""
-    return _collect(account, now, settings)
+    """One account's turn of the run, now, as the run would take it (due, not ended, active):
+    the webhook of a charge the run made that was processing (R-PAY-12). A decline the run
+    recorded already moved the account's due time on, so it is not charged again here."""
+    return _act(now, settings)(account)
 
 
 def _collect(account: Account, now: datetime, settings: Settings) -> bool:

@@ -294,7 +294,7 @@ def _failed(event: ProviderEvent, now: datetime, settings: Settings) -> Outcome_
         return "ignored"
     if intent.metadata.get("operation") == billing_run.COLLECT:
         account = _account(intent.account_id)
-        if account is not None and account.status == AccountStatus.ACTIVE:
+        if account is not None:
             billing_run.collect(account, now, settings)
     return _record(_claim(event, intent.account_id, now))
 
