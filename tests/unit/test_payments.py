@@ -280,6 +280,14 @@ def test_a_refund_needs_a_successful_charge(provider: Provider) -> None:
         provider.adapter.refund("pi_unknown", usd(100), "refund-1")
 
 
+def test_r_pay_12_a_customer_names_the_account_it_was_created_for(provider: Provider) -> None:
+    """A webhook about a customer's card finds its account by the customer's ``account_id`` metadata."""
+    assert provider.adapter.account_of_customer(provider.customer) == "acc_1"
+    assert provider.adapter.account_of_customer("cus_unknown") is None
+    provider.adapter.delete_customer(provider.customer)
+    assert provider.adapter.account_of_customer(provider.customer) is None
+
+
 def test_deleting_the_customer_twice_is_no_error_and_its_methods_cannot_be_charged_after(provider: Provider) -> None:
     method = provider.method()
     provider.adapter.delete_customer(provider.customer)
