@@ -276,13 +276,17 @@ def test_r_pay_12_a_dispute_reaches_staff_over_http(runtime: Runtime, paying_acc
     assert "fraudulent" in to_staff["body"]
     (to_owner,) = _eventually(lambda: _notices(runtime, account, "payment_disputed"), "the payment_disputed notice")
     assert to_owner["to"] == f"{account.tag}@example.com"
-    (audited,) = _audit(runtime, account, "payment_disputed")
+    (audited,) = _audit(runtime, account, "payment_disputed")  # written with the notices
     assert audited["details"]["amount"] == dispute["amount"] == intent["amount"]
-    # The default dispute policy flags the account; it does not block it.
+    # Staff see the dispute on the account; the default dispute policy flags it, not blocks it.
     staff = runtime.token("staff-1", None, "staff")
     seen = runtime.get(account.path(), token=staff)
     assert seen.status_code == 200, seen.text
-    assert (seen.json()["status"], seen.json()["access"]) == ("active", "full")
+    flagged = seen.json()
+    assert (flagged["status"], flagged["access"]) == ("active", "full")
+    shown = flagged["payment_dispute"]
+    assert (shown["id"], shown["payment_intent"], shown["reason"]) == (dispute["id"], intent["id"], "fraudulent")
+    assert shown["amount"] == {"amount": dispute["amount"], "currency": dispute["currency"].upper()}
 
 
 # ---------------------------------------------------------------- cards
