@@ -199,6 +199,9 @@ class Settled:
     amount: Money
     purpose: str
     event: Claim | None = None
+    # The invoice this request issued with the payment (and so with ``event``), if it did: a
+    # concurrent delivery of the same event that lost the race issued none.
+    issued: list[str] = field(default_factory=list, compare=False)
 
 
 _SETTLED: ContextVar[Settled | None] = ContextVar("settled", default=None)
@@ -497,6 +500,9 @@ def issue(
         notice = notice_for(invoice) if notice_for is not None else None
         failed = try_commit(_issuing(invoice, series, last, now, change, notice))
         if not failed:
+            settled = _settled_for(invoice.purpose)
+            if settled is not None:
+                settled.issued.append(invoice.invoice_id)
             return notice
         if "purpose" in failed or "event" in failed:
             raise PurposeIssued

@@ -207,9 +207,9 @@ def settle_intent(intent: Intent, claim: Claim | None, now: datetime, settings: 
         _refund(intent, settings)
     if claim is None:
         return "applied"
-    # Issued with this payment by this transaction (the event's record is in it), or by a
-    # concurrent one, or not at all (refunded): the record is put now where it is missing.
-    return "applied" if _recorded(claim.claim) else _record(claim)
+    # Issued with this payment by this delivery (the event's record was in its transaction);
+    # else the record is put now: a duplicate when a concurrent delivery of the event put it.
+    return "applied" if settled.issued else _record(claim)
 
 
 def _refund(intent: Intent, settings: Settings) -> None:
