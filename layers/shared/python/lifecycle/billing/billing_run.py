@@ -21,6 +21,7 @@ from lifecycle.core.billing_periods import monthly_period, period_of
 from lifecycle.core.errors import (
     BillingDetailsRequired,
     PaymentMethodRequired,
+    PaymentProcessing,
 )
 from lifecycle.core.money import Money
 from lifecycle.core.notices import NoticeType
@@ -99,6 +100,11 @@ def _collect(account: Account, now: datetime, settings: Settings) -> bool:
         return _require_payment(account, now, settings, declined=False)
     except bills.Moved:
         logger.info("account changed during billing; left to the next run", extra={"account_id": account.id})
+        return False
+    except PaymentProcessing:
+        # R-PAY-12: not paid yet and nothing written; its webhook (or the next run, replaying
+        # the same key) finds the outcome.
+        logger.info("charge still processing; left due", extra={"account_id": account.id})
         return False
     return True
 
