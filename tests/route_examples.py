@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -440,6 +441,7 @@ class Request:
     path: str
     query: str = ""
     body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -465,6 +467,20 @@ def _a(scene: Scene, rest: str = "") -> str:
 
 def _admin(scene: Scene, rest: str) -> str:
     return f"/admin/accounts/{scene.account_id}{rest}"
+
+
+def _signed_event(scene: Scene) -> Request:
+    """A provider event signed now with the stand-in's secret, sent as JSON is sent (``json.dumps``)."""
+    from local_runtime.payment_standin import LOCAL_WEBHOOK_SECRET, sign
+
+    event = {
+        "id": f"evt_{scene.tag}",
+        "object": "event",
+        "type": "customer.created",
+        "data": {"object": {"id": f"cus_{scene.tag}", "object": "customer", "metadata": {}}},
+    }
+    signature = sign(json.dumps(event).encode(), LOCAL_WEBHOOK_SECRET, int(time.time()))
+    return Request("/webhooks/payments", body=event, headers={"stripe-signature": signature})
 
 
 def _iso(instant: datetime) -> str:
@@ -646,6 +662,8 @@ EXAMPLES: dict[tuple[str, str], Example] = {
         lambda s: Request(f"/privacy/exports/{s.export_request_id}", query=f"token={s.export_token}"),
         "export",
     ),
+    # The payment provider's signed event (R-PAY-12), of a type the service has no use for: 200 ignored.
+    ("POST", "/webhooks/payments"): _ex("public", lambda s: _signed_event(s)),
     ("POST", "/privacy/unsubscribe"): _ex(
         "public", lambda s: Request("/privacy/unsubscribe", query=f"token={s.unsubscribe_token}"), "unsubscribe"
     ),

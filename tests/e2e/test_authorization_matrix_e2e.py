@@ -59,9 +59,17 @@ class HttpClient:
             self._tokens[key] = self.runtime.token(*key)
         return self._tokens[key]
 
-    def raw(self, method: str, url: str, *, body: Any = None, token: str | None = None) -> Answer:
+    def raw(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         """A request with exactly this bearer ``token`` (None: no Authorization header)."""
-        response = self.runtime.request(method, url, json=body, token=token)
+        response = self.runtime.request(method, url, json=body, token=token, headers=headers)
         return Answer(response.status_code, _body(response))
 
     def send(
@@ -193,7 +201,9 @@ def test_every_operation_answers_each_identity_as_declared(runtime: Runtime, cli
             counts["public"] += 1
             scene = build_scene(client, example.needs) if op.mutating else shared
             request = example.build(scene)
-            allowed(op, "no token (public)", client.raw(op.method, request.url, body=request.body))
+            allowed(
+                op, "no token (public)", client.raw(op.method, request.url, body=request.body, headers=request.headers)
+            )
             continue
         for role in op.roles:
             scene = build_scene(client, example.needs) if op.mutating else shared

@@ -31,6 +31,8 @@ SIGNED_TOKEN = {
     "POST /privacy/requests/{request_id}/verification",
     "POST /privacy/unsubscribe",
     "GET /privacy/exports/{request_id}",
+    # The payment provider's events: nothing happens without its signature (R-PAY-12).
+    "POST /webhooks/payments",
 }
 API_DESCRIPTION = {"GET /openapi.json", "GET /docs"}
 
