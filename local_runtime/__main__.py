@@ -25,8 +25,13 @@ if _LAYER not in sys.path:
     sys.path.insert(0, _LAYER)
 
 from lifecycle.core import clock  # noqa: E402 - needs the layer on sys.path
-from local_runtime import dynamodb_local, server  # noqa: E402
+from local_runtime import (  # noqa: E402
+    dynamodb_local,
+    server,
+    tokens,
+)
 from local_runtime.functions import Functions  # noqa: E402
+from local_runtime.identity import IdentityProvider, LocalIdentity  # noqa: E402
 from local_runtime.payment_standin import PaymentStandIn  # noqa: E402
 from local_runtime.scheduler import Scheduler  # noqa: E402
 from local_runtime.template import Resolver, load, routes, schedules  # noqa: E402
@@ -71,7 +76,9 @@ def _ignore_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _announce(host: str, port: int, dynamodb: dynamodb_local.DynamoDBLocal, payments: PaymentStandIn) -> None:
+def _announce(
+    host: str, port: int, dynamodb: dynamodb_local.DynamoDBLocal, payments: PaymentStandIn, identity: LocalIdentity
+) -> None:
     api = f"http://{host}:{port}"
     storage = "in memory" if dynamodb.data_dir is None else f"data in {dynamodb.data_dir}"
     kept = "in memory" if payments.state_path is None else f"state in {payments.state_path}"
@@ -82,6 +89,9 @@ def _announce(host: str, port: int, dynamodb: dynamodb_local.DynamoDBLocal, paym
     print(f"Payments  {payments.url} (Stripe's API, stand-in; {kept})", flush=True)
     if payments.webhook_url is not None:
         print(f"Webhooks  {payments.webhook_url} (signed with {payments.webhook_secret})", flush=True)
+    print(
+        f"Identity  {identity.endpoint} (Cognito's API; pool {identity.user_pool_id}, web client {identity.client_id})"
+    )
     print(READY_LINE.format(host=host, port=port), flush=True)
 
 
@@ -125,6 +135,12 @@ def _start_and_serve(
     )
     functions = Functions(template, resolver.stack_name)
     app = server.LocalApi(template, resolver, functions, data_dir)
+    # The local identity provider: the template's user pool, its ID tokens trusted as in AWS.
+    provider = IdentityProvider(template, resolver)
+    identity = provider.start(loopback)
+    cleanup.callback(provider.stop)
+    tokens.trust(tokens.Issuer(identity.issuer, identity.client_id, identity.jwks_url))
+    app.identity = identity
     http = server.serve(app, args.host, args.port)
     cleanup.callback(http.server_close)
     # The stand-in delivers its signed events to the service as Stripe would to its endpoint.
@@ -138,7 +154,7 @@ def _start_and_serve(
         scheduler = Scheduler(every_schedule, app.run_schedule)
         scheduler.start()
         cleanup.callback(scheduler.stop)
-    _announce(args.host, http.server_port, dynamodb, payments)
+    _announce(args.host, http.server_port, dynamodb, payments, identity)
     http.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug swallows the KeyboardInterrupt
     log.info("stopping the scheduler, the HTTP server and DynamoDB Local")
 

@@ -28,6 +28,7 @@ from lifecycle.core.auth import ROLES
 from local_runtime import events, tokens
 from local_runtime.dynamodb_local import LOCAL_AWS_ENV
 from local_runtime.functions import Functions
+from local_runtime.identity import LocalIdentity
 from local_runtime.payment_standin import LOCAL_SECRET_KEY, LOCAL_WEBHOOK_SECRET
 from local_runtime.template import (
     LOCAL_REGION,
@@ -241,7 +242,10 @@ class LocalApi:
             ("PUT", "/_local/clock"): self._set_clock,
             ("GET", "/_local/outbox"): self._outbox,
             ("PUT", "/_local/vies"): self._set_vies,
+            ("GET", "/_local/identity"): self._identity,
         }
+        # The local identity provider, once ``__main__`` started it (API.md ``GET /_local/identity``).
+        self.identity: LocalIdentity | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -357,6 +361,11 @@ class LocalApi:
 
         vies.set_local_available(available)
         return json_response({"available": vies.local_available()})
+
+    def _identity(self, _: Request) -> Response:
+        if self.identity is None:
+            return problem(404, "not_found", "Not found", "No local identity provider runs in this process")
+        return json_response(self.identity.as_json())
 
     def _outbox(self, _: Request) -> Response:
         # API.md: oldest first. The file is in sending order, which differs when the clock was

@@ -1,17 +1,20 @@
 """Local bearer tokens, and the check the API's JWT authorizer makes on them.
 
 In AWS an identity provider signs tokens (RS256, keys published at the issuer) and API
-Gateway validates them before a handler runs. Locally one shared secret signs them
-(HS256) and ``verify`` makes the same checks: signature, expiry, ``iss``, ``aud``. The
-issuer and audience are template.yaml's ``JwtIssuer``/``JwtAudience`` defaults, so a
-local token carries exactly the claims a deployed one does.
+Gateway validates them before a handler runs. Locally two kinds are accepted, each checked as
+the authorizer checks (signature, expiry, ``iss``, ``aud``): the ID tokens of the local identity
+provider (``local_runtime.identity``: RS256 under its JWKS, its pool's issuer, its web client as
+audience, as the stack's Cognito pool is trusted in AWS), and test tokens minted by
+``POST /_local/token``, signed with one shared secret (HS256) under template.yaml's
+``JwtIssuer``/``JwtAudience`` defaults (an external issuer's form).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 import jwt
@@ -27,6 +30,27 @@ LIFETIME_SECONDS = 12 * 3600
 
 class TokenError(Exception):
     """The request would not pass the JWT authorizer."""
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """A trusted RS256 issuer: its ``iss``, the ``aud`` it must carry and where its keys are."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
+
+    @cached_property
+    def keys(self) -> jwt.PyJWKClient:
+        return jwt.PyJWKClient(self.jwks_url, cache_keys=True)
+
+
+_trusted: list[Issuer] = []
+
+
+def trust(issuer: Issuer) -> None:
+    """Accept ``issuer``'s tokens too (the local identity provider's)."""
+    _trusted.append(issuer)
 
 
 @lru_cache(maxsize=1)
@@ -87,6 +111,36 @@ def bearer_token(authorization: str | None) -> str:
 def verify(authorization: str | None, *, secret: str | None = None) -> dict[str, Any]:
     """The claims of a valid token in the ``Authorization`` header; ``TokenError`` otherwise."""
     token = bearer_token(authorization)
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as error:
+        raise TokenError(f"The token is not valid: {error}") from error
+    trusted = next((known for known in _trusted if known.issuer == unverified.get("iss")), None)
+    if trusted is not None:
+        return _verified_by(trusted, token)
+    return _test_token(token, secret)
+
+
+def _verified_by(trusted: Issuer, token: str) -> dict[str, Any]:
+    """An identity provider's token: signed by one of its keys, its ID token for the web client."""
+    try:
+        key = trusted.keys.get_signing_key_from_jwt(token)
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            audience=trusted.audience,
+            issuer=trusted.issuer,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise TokenError("The token has expired") from error
+    except (jwt.InvalidTokenError, jwt.PyJWKClientError) as error:
+        raise TokenError(f"The token is not valid: {error}") from error
+    return claims
+
+
+def _test_token(token: str, secret: str | None) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

@@ -58,7 +58,8 @@ def http_events(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 
 def test_http_api_authorizes_with_a_jwt_authorizer_configured_by_parameters(template: dict[str, Any]) -> None:
-    """Issuer and audience are stack parameters, so each stage trusts its own identity provider."""
+    """The stack's user pool and web client, or, with ``IdentityProvider`` external, the issuer
+    and audience parameters: each stage trusts its own identity provider."""
     apis = resources(template, "AWS::Serverless::HttpApi")
     assert apis, "template has no AWS::Serverless::HttpApi"
     parameters = template.get("Parameters", {})
@@ -70,9 +71,36 @@ def test_http_api_authorizes_with_a_jwt_authorizer_configured_by_parameters(temp
         jwt = authorizer.get("JwtConfiguration")
         assert jwt, f"{name}: {default} is not a JWT authorizer"
         assert authorizer.get("IdentitySource") == "$request.header.Authorization"
-        for value in [jwt.get("issuer"), *(jwt.get("audience") or [None])]:
-            ref = value.get("Ref") if isinstance(value, dict) else None
-            assert ref in parameters, f"{name}: JWT issuer/audience {value!r} must be !Ref <Parameter>"
+        (audience,) = jwt.get("audience") or [None]
+        assert jwt.get("issuer") == {
+            "Fn::If": [
+                "UsesCognito",
+                {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"},
+                {"Ref": "JwtIssuer"},
+            ]
+        }, f"{name}: issuer"
+        assert audience == {"Fn::If": ["UsesCognito", {"Ref": "WebClient"}, {"Ref": "JwtAudience"}]}, (
+            f"{name}: audience"
+        )
+        assert {"JwtIssuer", "JwtAudience", "IdentityProvider"} <= set(parameters)
+    assert template["Conditions"]["UsesCognito"] == {"Fn::Equals": [{"Ref": "IdentityProvider"}, "cognito"]}
+
+
+def test_the_user_pool_lets_only_the_service_write_account_and_role(template: dict[str, Any]) -> None:
+    """API.md "Authentication": account and role are attributes only the service writes; no self sign-up."""
+    (pool,) = resources(template, "AWS::Cognito::UserPool").values()
+    (client,) = resources(template, "AWS::Cognito::UserPoolClient").values()
+    props, web = pool["Properties"], client["Properties"]
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props["UsernameAttributes"] == ["email"]
+    assert props["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12  # API.md: at least 12 characters
+    custom = {item["Name"] for item in props["Schema"]} - {"email"}
+    assert custom == {"user_id", "account_id", "role"}
+    assert web["GenerateSecret"] is False  # a web client keeps no secret
+    assert not {f"custom:{name}" for name in custom} & set(web["WriteAttributes"])
+    assert {f"custom:{name}" for name in custom} <= set(web["ReadAttributes"])
+    assert set(web["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert web["EnableTokenRevocation"] is True
 
 
 def test_every_route_is_on_the_authorized_api(template: dict[str, Any]) -> None:

@@ -273,6 +273,7 @@ PROD = {
     "HumanCheckProvider": "turnstile",
     "HumanCheckSecretValue": "0x-turnstile-secret",
     "PaymentProviderSecretValue": "sk_live_example",
+    "PaymentWebhookSecretValue": "whsec_example",
     "VatChecker": "vies",
     "VatRequesterId": "SK2020123456",
 }
@@ -286,6 +287,9 @@ def test_r_reg_2_r_pay_12_production_is_refused_without_the_third_party_keys() -
     ]
     assert refused({**PROD, "PaymentProviderSecretValue": ""}) == [
         "Production needs the payment provider's secret API key (R-PAY-12)."
+    ]
+    assert refused({**PROD, "PaymentWebhookSecretValue": ""}) == [
+        "Production needs the payment provider's webhook signing secret (R-PAY-12)."
     ]
 
 

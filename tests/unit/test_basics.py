@@ -109,3 +109,31 @@ def test_roles_are_checked_within_the_account() -> None:
     with pytest.raises(Forbidden):
         require_staff(agent)
     require_staff(Principal("s1", None, "staff"))
+
+
+def test_a_cognito_id_tokens_custom_attributes_name_the_caller_not_its_sub() -> None:
+    claims = {
+        "sub": "4955b37c-0016-4d3d-8003-29eaccd801b1",  # Cognito's id of the person
+        "token_use": "id",
+        "cognito:username": "4955b37c-0016-4d3d-8003-29eaccd801b1",
+        "custom:user_id": "usr_1",
+        "custom:account_id": "acc_1",
+        "custom:role": "admin",
+    }
+    assert principal_from_claims(claims) == Principal("usr_1", "acc_1", "admin")
+    staff = {"sub": "x", "custom:user_id": "staff_1", "custom:role": "staff"}
+    assert principal_from_claims(staff) == Principal("staff_1", None, "staff")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "x", "custom:role": "owner", "custom:user_id": "usr_1"},  # no account
+        {"sub": "x", "custom:role": "emperor", "custom:user_id": "usr_1", "custom:account_id": "acc_1"},
+        {"sub": "x", "custom:role": "owner", "custom:account_id": "acc_1"},  # no user id: sub is not ours
+        {"sub": "x", "token_use": "access", "client_id": "c"},  # an access token carries no role
+    ],
+)
+def test_a_cognito_token_without_the_services_attributes_is_401(claims: dict[str, str]) -> None:
+    with pytest.raises(Unauthorized):
+        principal_from_claims(claims)

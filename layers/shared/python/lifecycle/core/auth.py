@@ -40,11 +40,21 @@ class Principal:
         return self.role == "staff"
 
 
+# The claims of a Cognito ID token (the stack's user pool): the service's own ids are custom
+# attributes only the service writes; ``sub`` there is Cognito's id of the person, not ours.
+COGNITO_CLAIMS = ("custom:user_id", "custom:role", "custom:account_id")
+# The claims an external issuer puts in its tokens, and the local runtime's test tokens.
+PLAIN_CLAIMS = ("sub", "role", "account_id")
+
+
 def principal_from_claims(claims: dict[str, Any] | None) -> Principal:
-    """The caller, or 401 when the claims are missing or malformed."""
+    """The caller, or 401 when the claims are missing or malformed: a Cognito ID token's
+    ``custom:`` attributes when it has them, else ``sub``, ``role``, ``account_id``
+    (docs/ARCHITECTURE.md "Sign-in")."""
     if not claims:
         raise Unauthorized("A bearer token is required")
-    sub, role, account_id = claims.get("sub"), claims.get("role"), claims.get("account_id")
+    names = COGNITO_CLAIMS if "custom:role" in claims else PLAIN_CLAIMS
+    sub, role, account_id = (claims.get(name) for name in names)
     if not isinstance(sub, str) or not sub or role not in ROLES:
         raise Unauthorized("The token lacks the claims this API needs")
     if role != "staff" and (not isinstance(account_id, str) or not account_id):

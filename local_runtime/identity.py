@@ -1,0 +1,144 @@
+"""The local identity provider: Cognito's API, served by moto's server mode, with template.yaml's
+user pool and web client (API.md "Sign-in", ``GET /_local/identity``).
+
+Why moto and not the npm ``cognito-local`` (shared/TOOLING.md compares both): it is Python, in
+the dev requirements already, starts in-process in milliseconds, takes the pool's own settings
+(custom attributes, email usernames), and signs ID tokens with RS256 under a JWKS it serves, which the local authorizer
+verifies exactly as API Gateway's JWT authorizer does (issuer, audience, expiry). Its gap:
+a refresh token still works for a disabled user (AWS refuses), so locally a disabled user keeps
+refreshing until the tokens expire; AWS does not.
+
+The pool and the client are made from the template's ``UserPool`` and ``WebClient`` properties
+(the names CloudFormation uses are the API's); the client also allows ``USER_PASSWORD_AUTH``
+locally, the unsigned password sign-in API.md names, as moto has no SRP. Users are kept in
+memory: a restart of ``make run`` forgets them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from local_runtime.template import LOCAL_REGION, Resolver
+
+log = logging.getLogger("local_runtime.identity")
+
+POOL = "UserPool"
+CLIENT = "WebClient"
+# AWS::Cognito::UserPool properties CreateUserPool takes under the same name (UserPoolName is
+# PoolName there; EnabledMfas is SetUserPoolMfaConfig's, which moto does not need for sign-in).
+POOL_PROPERTIES = (
+    "AliasAttributes",
+    "UsernameAttributes",
+    "UsernameConfiguration",
+    "AutoVerifiedAttributes",
+    "AdminCreateUserConfig",
+    "Policies",
+    "MfaConfiguration",
+    "AccountRecoverySetting",
+    "UserPoolAddOns",
+    "DeletionProtection",
+    "Schema",
+)
+CLIENT_PROPERTIES = (
+    "ClientName",
+    "GenerateSecret",
+    "ExplicitAuthFlows",
+    "PreventUserExistenceErrors",
+    "EnableTokenRevocation",
+    "ReadAttributes",
+    "WriteAttributes",
+    "IdTokenValidity",
+    "AccessTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+)
+LOCAL_AUTH_FLOW = "ALLOW_USER_PASSWORD_AUTH"
+# moto checks no signature; boto3 only needs some credentials to sign with.
+ACCESS_KEY = SECRET_KEY = "local"  # noqa: S105
+
+
+def cognito_client(endpoint: str, region: str = LOCAL_REGION) -> Any:
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+
+
+@dataclass(frozen=True)
+class LocalIdentity:
+    """Where the local identity provider is and which pool and client it serves."""
+
+    endpoint: str
+    region: str
+    user_pool_id: str
+    client_id: str
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` of its tokens: Cognito's, as in AWS (not resolvable here: keys come from ``jwks_url``)."""
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.endpoint}/{self.user_pool_id}/.well-known/jwks.json"
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "user_pool_id": self.user_pool_id,
+            "client_id": self.client_id,
+        }
+
+    def client(self) -> Any:
+        """A boto3 Cognito client of this provider (for the service's admin calls and tests)."""
+        return cognito_client(self.endpoint, self.region)
+
+
+class IdentityProvider:
+    """moto's Cognito on a thread (``start``/``stop``), with the template's pool and client."""
+
+    def __init__(self, template: dict[str, Any], resolver: Resolver) -> None:
+        self._template = template
+        self._resolver = resolver
+        self._server: Any = None
+        self.identity: LocalIdentity | None = None
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> LocalIdentity:
+        from moto.server import ThreadedMotoServer  # the local runtime's dependency only
+
+        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        server.start()
+        self._server = server
+        bound_host, bound_port = server.get_host_and_port()
+        endpoint = f"http://{bound_host}:{bound_port}"
+        self.identity = self._provision(endpoint)
+        return self.identity
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def _provision(self, endpoint: str) -> LocalIdentity:
+        resources = self._template.get("Resources", {})
+        pool_props = self._resolver.resolve(resources[POOL]["Properties"])
+        # UserPoolId (a Ref to the pool) is the pool just made: the rest is resolved as written.
+        written = resources[CLIENT]["Properties"]
+        client_props = self._resolver.resolve({name: written[name] for name in CLIENT_PROPERTIES if name in written})
+        cognito = cognito_client(endpoint)
+        pool = cognito.create_user_pool(
+            PoolName=pool_props["UserPoolName"],
+            **{name: pool_props[name] for name in POOL_PROPERTIES if name in pool_props},
+        )["UserPool"]
+        client_props["ExplicitAuthFlows"] = [*client_props.get("ExplicitAuthFlows", []), LOCAL_AUTH_FLOW]
+        client = cognito.create_user_pool_client(UserPoolId=pool["Id"], **client_props)["UserPoolClient"]
+        log.info("local identity provider: pool %s, client %s", pool["Id"], client["ClientId"])
+        return LocalIdentity(endpoint, LOCAL_REGION, pool["Id"], client["ClientId"])
