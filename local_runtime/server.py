@@ -3,7 +3,8 @@
 Routes come only from template.yaml. A request is matched to a route, passed through
 the JWT authorizer's checks (non-public routes), turned into a payload 2.0 event and
 handed to the function's handler; the handler's result becomes the HTTP response, as
-API Gateway would map it. ``/_local/`` adds API.md's developer routes.
+API Gateway would map it. The template's CORS configuration applies to every answer
+(local_runtime.cors). ``/_local/`` adds API.md's developer routes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 from lifecycle.core import clock
 from lifecycle.core.auth import ROLES
 from local_runtime import events, tokens
+from local_runtime.cors import Cors
 from local_runtime.dynamodb_local import LOCAL_AWS_ENV
 from local_runtime.functions import Functions
 from local_runtime.identity import LocalIdentity
@@ -36,6 +38,7 @@ from local_runtime.template import (
     Resolver,
     Route,
     Schedule,
+    cors_configuration,
     function_environment,
     routes,
     schedules,
@@ -235,6 +238,8 @@ class LocalApi:
         self._resolver = resolver
         self._functions = functions
         self._router = Router(routes(template))
+        cors = cors_configuration(template, resolver)
+        self._cors = None if cors is None else Cors(cors)
         self._schedules = {schedule.name: schedule for schedule in schedules(template, resolver)}
         self.outbox_path = data_dir / OUTBOX_FILE
         self._local: dict[tuple[str, str], Callable[[Request], Response]] = {
@@ -262,6 +267,13 @@ class LocalApi:
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
+        # Preflights first: API Gateway answers them before routing and the authorizer.
+        if self._cors is not None and self._cors.is_preflight(request):
+            return self._cors.preflight(request)
+        response = self._answer(request)
+        return response if self._cors is None else self._cors.answer(request, response)
+
+    def _answer(self, request: Request) -> Response:
         try:
             if request.path.startswith("/_local/"):
                 return self._dispatch_local(request)

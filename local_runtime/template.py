@@ -25,13 +25,14 @@ LOCAL_ACCOUNT_ID = "123456789012"  # AWS's documentation account id: never a rea
 # The local stack's parameter overrides: API.md asks the local runtime for generous rate
 # limits (at least 1,000 public requests per minute per IP) so scripted clients pass, and
 # for no DNS look-ups (an email's deliverability is checked in AWS only, R-REG-3); the web
-# client is at its local origin (API.md "Browsers").
+# client is at its local origin, and browsers may call from either name of it (API.md "Browsers").
 LOCAL_PARAMETERS = {
     "SignupLimitPerIp": "1000",
     "SignupLimitPerEmail": "1000",
     "SignupWindowSeconds": "60",
     "EmailCheckDeliverability": "false",
     "PortalBaseUrl": "http://localhost:5173",
+    "CorsAllowedOrigins": "http://localhost:5173,http://127.0.0.1:5173",
 }
 
 
@@ -88,6 +89,13 @@ class Resolver:
             raise KeyError(f"parameter {name} has no default")
         return str(spec["Default"])
 
+    def parameter_value(self, name: str) -> str | list[str]:
+        """A parameter as ``Ref`` gives it: a CommaDelimitedList is a list, its members space trimmed."""
+        value = self.parameter(name)
+        if self.template["Parameters"][name].get("Type") == "CommaDelimitedList":
+            return [member.strip() for member in value.split(",")]
+        return value
+
     def condition(self, name: str) -> bool:
         expression = self.template["Conditions"][name]
         ((function, args),) = expression.items()
@@ -120,6 +128,8 @@ class Resolver:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
+                if arg in self.template.get("Parameters", {}):
+                    return self.parameter_value(arg)
                 return self.ref(arg)
             if key == "Fn::Sub":
                 return re.sub(r"\$\{([^}]+)\}", lambda m: self.ref(m.group(1)), arg)
@@ -248,3 +258,44 @@ def function_setting(template: dict[str, Any], logical_id: str, name: str) -> An
     if name in _LAMBDA_DEFAULTS:
         return _LAMBDA_DEFAULTS[name]
     raise KeyError(f"{logical_id} has no {name} and Lambda has no default for it")
+
+
+@dataclass(frozen=True)
+class CorsConfiguration:
+    """The HTTP API's CorsConfiguration, resolved: header and method names as written there."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    expose_headers: tuple[str, ...]
+    max_age: int | None
+    allow_credentials: bool
+
+
+def cors_configuration(template: dict[str, Any], resolver: Resolver) -> CorsConfiguration | None:
+    """The one HttpApi's CorsConfiguration, or None when it has none (no CORS at all)."""
+    apis = resources(template, "AWS::Serverless::HttpApi")
+    if len(apis) != 1:
+        raise ValueError(f"the local runtime serves one HttpApi; the template has {len(apis)}")
+    ((name, api),) = apis.items()
+    written = api.get("Properties", {}).get("CorsConfiguration")
+    if written is None:
+        return None
+    if not isinstance(written, dict):
+        # SAM also takes true or one origin as a string; this template writes the object.
+        raise ValueError(f"{name}: CorsConfiguration must be an object (AllowOrigins, AllowMethods, …)")
+    config = resolver.resolve(written)
+
+    def names(key: str) -> tuple[str, ...]:
+        value = config.get(key) or []
+        return tuple(str(item) for item in ([value] if isinstance(value, str) else value))
+
+    max_age = config.get("MaxAge")
+    return CorsConfiguration(
+        allow_origins=names("AllowOrigins"),
+        allow_methods=names("AllowMethods"),
+        allow_headers=names("AllowHeaders"),
+        expose_headers=names("ExposeHeaders"),
+        max_age=None if max_age is None else int(max_age),
+        allow_credentials=str(config.get("AllowCredentials", False)).lower() == "true",
+    )
