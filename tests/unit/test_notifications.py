@@ -7,15 +7,18 @@ evidence, kept, listed and never silently dropped.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from lifecycle import notifications
+from lifecycle.core import clock, observability
 from lifecycle.core.money import Money
 from lifecycle.core.notices import NOTICE_TYPES, NoticeType, fields, render, texts
 from lifecycle.core.settings import Settings, get_settings
@@ -23,7 +26,7 @@ from lifecycle.notifications import NotificationView, OutboxSender, SesSender, n
 from lifecycle.storage import AuditEvent, Notification
 from local_runtime.template import ROOT
 from tests.conftest import point_service_at
-from tests.support import STAFF, call, except_welcome, member, outbox_items
+from tests.support import STAFF, call, except_welcome, member, outbox_items, run_schedule
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 API_MD = ROOT.parent / "shared" / "spec" / "API.md"
@@ -362,3 +365,42 @@ def test_r_vouch_11_revocation_notifies_the_blocked_owner_and_each_account_marke
 
     call("POST", "/admin/vouchers/LIFE-0000-AAAA/revoke", body=revoke, claims=STAFF)
     assert len(except_welcome(outbox_items(outbox))) == 2  # a rerun notifies nobody again
+
+
+# ---------------------------------------------------------------- the unsent-notice metric
+
+
+def _published(out: str) -> list[dict[str, Any]]:
+    """The CloudWatch embedded-metric-format documents a handler printed."""
+    return [doc for line in out.splitlines() if line.startswith("{") and "_aws" in (doc := json.loads(line))]
+
+
+def test_the_retry_sweep_reports_notices_left_unsent_for_over_an_hour(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The ``notification-retry-sweep`` publishes ``UnsentNoticesOverAnHour`` (EMF, namespace and
+    ``service``/``sweep`` dimensions as template.yaml's UnsentNoticesAlarm reads it): a notice
+    whose retry fails again counts once it is an hour old, not before; sent, it no longer counts."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setattr(observability.metrics.provider, "namespace", "HelpDesk/helpdesk-local")
+    monkeypatch.setattr(observability.metrics.provider, "service", "account-lifecycle")
+    monkeypatch.setattr(notifications, "sender_for", lambda settings: FailingSender())
+    notify("acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    capfd.readouterr()
+
+    def unsent_over_an_hour(at: datetime) -> float:
+        clock.set_now(at)
+        assert run_schedule(notifications.RETRY_SWEEP)["examined"] == 1
+        (document,) = [doc for doc in _published(capfd.readouterr().out) if notifications.UNSENT_METRIC in doc]
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "HelpDesk/helpdesk-local"
+        assert sorted(directive["Dimensions"][0]) == ["service", "sweep"]
+        assert (document["service"], document["sweep"]) == ("account-lifecycle", notifications.RETRY_SWEEP)
+        (value,) = document[notifications.UNSENT_METRIC]
+        return float(value)
+
+    assert unsent_over_an_hour(NOW + timedelta(minutes=59)) == 0
+    assert unsent_over_an_hour(NOW + timedelta(minutes=60)) == 1
+    monkeypatch.setattr(notifications, "sender_for", lambda settings: OutboxSender(tmp_path / "outbox.jsonl"))
+    assert unsent_over_an_hour(NOW + timedelta(minutes=75)) == 0
+    assert unsent_ids() == set()

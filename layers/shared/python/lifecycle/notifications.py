@@ -21,7 +21,7 @@ from lifecycle.accounts import audit
 from lifecycle.core import clock, notices
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.notices import NoticeType
-from lifecycle.core.observability import logger
+from lifecycle.core.observability import MetricUnit, logger, metrics
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
 from lifecycle.privacy import consents, privacy
@@ -305,21 +305,43 @@ def _record_failure(record: Notification, error: Exception) -> None:
 RETRY_AFTER = timedelta(minutes=5)
 RETRY_SWEEP = "notification-retry-sweep"
 RETRY_PAGE_SIZE = 100
+# A notice still unsent this long after it was saved is reported (UNSENT_METRIC), and the
+# template's UnsentNoticesAlarm tells the operators (docs/OPERATIONS.md).
+OVERDUE_AFTER = timedelta(hours=1)
+UNSENT_METRIC = "UnsentNoticesOverAnHour"
 
 
 def _unsent(now: datetime) -> QueryDue:
     return due_in(Notification.unsent, Notification.created_at <= now - RETRY_AFTER, RETRY_PAGE_SIZE)
 
 
-def _resend(now: datetime, sender: Sender) -> Callable[[Notification], bool]:
+def _still_unsent(due: Notification) -> Notification | None:
+    """The stored notice while it waits for a send; None once sent meanwhile or erased."""
+    try:
+        record = Notification.get(due.account_id, due.notification_key, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if record.sent_at is not None or record.unsent_shard is None:
+        return None  # sent meanwhile, or erased (an erased notice is never sent)
+    return record
+
+
+def _resend(now: datetime, sender: Sender, overdue: list[datetime]) -> Callable[[Notification], bool]:
+    """The sweep's action; a notice it leaves unsent (its send failed, or the action raised)
+    while older than ``OVERDUE_AFTER`` is added to ``overdue``."""
+
     def act(due: Notification) -> bool:
+        is_overdue = due.created_at <= now - OVERDUE_AFTER
         try:
-            record = Notification.get(due.account_id, due.notification_key, consistent_read=True)
-        except DoesNotExist:
-            return False
-        if record.sent_at is not None or record.unsent_shard is None:
-            return False  # sent meanwhile, or erased (an erased notice is never sent)
-        return deliver(record, now, sender)
+            record = _still_unsent(due)
+            sent = record is not None and deliver(record, now, sender)
+        except Exception:
+            if is_overdue:
+                overdue.append(due.created_at)
+            raise
+        if record is not None and not sent and is_overdue:
+            overdue.append(due.created_at)
+        return sent
 
     return act
 
@@ -330,15 +352,20 @@ def retry_unsent(
     """The retry sweep of notices whose send failed (RULES.md "Notify": never silently
     dropped): each unsent notice of the sparse ``unsent`` index, once ``RETRY_AFTER`` old, is
     sent again by ``deliver``; a send that fails again stays unsent, its attempt counted, for
-    the next run. ``changed`` counts the notices the provider accepted."""
-    return run_sweep(
+    the next run. ``changed`` counts the notices the provider accepted. Each run that acts
+    publishes ``UNSENT_METRIC``: the notices it examined and left unsent past ``OVERDUE_AFTER``."""
+    overdue: list[datetime] = []
+    summary = run_sweep(
         shards=settings.sweep_shards,
         query_due=_unsent(now),
-        act=_resend(now, sender_for(settings)),
+        act=_resend(now, sender_for(settings), overdue),
         request=request,
         remaining_ms=remaining_ms,
         margin_ms=settings.sweep_time_margin_ms,
     )
+    if not request.dry_run:
+        metrics.add_metric(name=UNSENT_METRIC, unit=MetricUnit.Count, value=len(overdue))
+    return summary
 
 
 # ---------------------------------------------------------------- reading
