@@ -39,7 +39,13 @@ SECRETS: dict[str, tuple[secrets.SecretSetting, str | None, str | None]] = {
     "HumanCheckSecret": ("human_check_secret", "HumanCheckSecretValue", "ReadHumanCheckSecretPolicy"),
     "VoucherPepperSecret": ("voucher_pepper", None, "ReadVoucherPepperSecretPolicy"),
     "LinkSigningSecret": ("link_signing_secret", None, "ReadLinkSigningSecretPolicy"),
+    # Generated, or given once: the old link secret's value on a stack older than it.
+    "PersonKeySecret": ("person_key_secret", "PersonKeySecretValue", "ReadPersonKeySecretPolicy"),
 }
+# Secrets the stack generates unless their parameter gives the first value.
+GENERATED_UNLESS_GIVEN = {"PersonKeySecret"}
+# IAM's limit of managed policies attached to one role.
+MANAGED_POLICIES_PER_ROLE = 10
 
 READERS: dict[str, set[str]] = {
     # R-PAY-12: charges (first period, renewals, upgrades, credit), refunds (R-CREDIT-2: at the
@@ -61,9 +67,11 @@ READERS: dict[str, set[str]] = {
     "HumanCheckSecret": {"RedemptionFunction", "SignupFunction"},
     # Codes stored (campaigns), redeemed and revoked (redemption).
     "VoucherPepperSecret": {"CampaignsFunction", "RedemptionFunction"},
-    # Signed links made or verified, and person keys (consents, requests, retention).
-    "LinkSigningSecret": {
-        "NotificationRetrySweepFunction",
+    # Signed links made or verified: exports, verification, unsubscribe links (a resent marketing
+    # notice's too).
+    "LinkSigningSecret": {"NotificationRetrySweepFunction", "PrivacyAdminFunction", "PrivacyFunction"},
+    # Person keys (consents, requests, retention) and the keyed hashes of rate-limit counters.
+    "PersonKeySecret": {
         "PrivacyAdminFunction",
         "PrivacyFunction",
         "PurgeSweepFunction",
@@ -120,11 +128,17 @@ def test_a_secret_is_generated_by_the_stack_or_given_by_a_noecho_parameter(secre
         assert props["GenerateSecretString"]["PasswordLength"] >= 32
         return
     assert parameter in NO_ECHO
-    assert "GenerateSecretString" not in props
     condition, given, absent = props["SecretString"]["Fn::If"]
     assert given == {"Ref": parameter}
     assert absent == {"Ref": "AWS::NoValue"}
     assert TEMPLATE["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+    if secret in GENERATED_UNLESS_GIVEN:
+        generated_condition, when_given, generated = props["GenerateSecretString"]["Fn::If"]
+        assert (generated_condition, when_given) == (condition, {"Ref": "AWS::NoValue"})
+        assert generated["PasswordLength"] >= 32
+        assert TEMPLATE["Resources"][secret]["DeletionPolicy"] == "Retain"
+    else:
+        assert "GenerateSecretString" not in props
 
 
 def test_noecho_parameters_feed_only_secrets_rules_and_conditions() -> None:
@@ -168,6 +182,16 @@ def test_no_function_environment_holds_a_secret_value() -> None:
 
 
 # ---------------------------------------------------------------- who may read
+
+
+def test_no_role_has_more_managed_policies_than_iam_allows() -> None:
+    """As deployed (SAM's basic execution and X-Ray policies included): a role over IAM's limit
+    fails the deploy, so a new secret's policy must fit, or its statements be merged."""
+    expanded = sam_view.deployed()
+    for name, function in resources(expanded, "AWS::Lambda::Function").items():
+        role = expanded["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        attached = role["Properties"].get("ManagedPolicyArns", [])
+        assert len(attached) <= MANAGED_POLICIES_PER_ROLE, f"{name}: {len(attached)} managed policies"
 
 
 def secret_grants() -> dict[str, set[str]]:

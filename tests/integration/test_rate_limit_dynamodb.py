@@ -9,7 +9,7 @@ import pytest
 
 from lifecycle.core.errors import RateLimited
 from lifecycle.core.settings import Settings
-from lifecycle.registration.rate_limit import Window, counter_key, hit
+from lifecycle.registration.rate_limit import Window, counter_key, counter_secret, hit
 from lifecycle.storage import RateCounter
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_tables")]
@@ -22,7 +22,7 @@ ATTEMPTS = 40
 def attempt(_: int) -> bool:
     """One hit; True when it was let through."""
     try:
-        hit("signup-ip", "203.0.113.7", LIMIT, 3600, NOW)
+        hit("signup-ip", "203.0.113.7", LIMIT, 3600, NOW, Settings())
     except RateLimited:
         return False
     return True
@@ -33,6 +33,9 @@ def test_r_reg_2_concurrent_hits_let_exactly_the_limit_through(local_tables: Set
     with ThreadPoolExecutor(max_workers=ATTEMPTS) as pool:
         outcomes = list(pool.map(attempt, range(ATTEMPTS)))
     assert (outcomes.count(True), outcomes.count(False)) == (LIMIT, ATTEMPTS - LIMIT)
-    stored = RateCounter.get(counter_key("signup-ip", Window.at(NOW, 3600).index, "203.0.113.7"), consistent_read=True)
+    stored = RateCounter.get(
+        counter_key("signup-ip", Window.at(NOW, 3600).index, "203.0.113.7", counter_secret(Settings())),
+        consistent_read=True,
+    )
     assert stored.Meta.table_name == local_tables.rate_limits_table
     assert stored.hits == ATTEMPTS

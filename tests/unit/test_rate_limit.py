@@ -16,6 +16,7 @@ from lifecycle.registration.rate_limit import (
     Window,
     check_signup_limits,
     counter_key,
+    counter_secret,
     email_subject,
     hit,
     ip_subject,
@@ -25,6 +26,7 @@ from lifecycle.storage import RateCounter
 pytestmark = pytest.mark.usefixtures("tables")
 
 HOUR = 3600
+SETTINGS = Settings()
 # 12:00:00 UTC: an hour window runs from here to 13:00:00.
 START = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
@@ -33,7 +35,7 @@ def hits_allowed(scope: str, subject: str, limit: int, attempts: int, now: datet
     allowed = 0
     for _ in range(attempts):
         try:
-            hit(scope, subject, limit, HOUR, now)
+            hit(scope, subject, limit, HOUR, now, SETTINGS)
         except RateLimited:
             continue
         allowed += 1
@@ -42,15 +44,17 @@ def hits_allowed(scope: str, subject: str, limit: int, attempts: int, now: datet
 
 def test_r_reg_2_limit_is_reached_exactly_at_limit_plus_one() -> None:
     for _ in range(3):
-        hit("signup-email", "ana@example.com", 3, HOUR, START)
+        hit("signup-email", "ana@example.com", 3, HOUR, START, SETTINGS)
     with pytest.raises(RateLimited) as caught:
-        hit("signup-email", "ana@example.com", 3, HOUR, START)
+        hit("signup-email", "ana@example.com", 3, HOUR, START, SETTINGS)
     assert (caught.value.status, caught.value.code) == (429, "rate_limited")
 
 
 def test_r_reg_2_refused_hits_keep_counting() -> None:
     assert hits_allowed("signup-ip", "203.0.113.7", 2, attempts=5) == 2
-    stored = RateCounter.get(counter_key("signup-ip", Window.at(START, HOUR).index, "203.0.113.7"))
+    stored = RateCounter.get(
+        counter_key("signup-ip", Window.at(START, HOUR).index, "203.0.113.7", counter_secret(SETTINGS))
+    )
     assert stored.hits == 5
 
 
@@ -75,9 +79,9 @@ def test_r_reg_2_subjects_and_scopes_are_counted_apart() -> None:
     ],
 )
 def test_r_reg_2_retry_after_is_the_rest_of_the_window(now: datetime, retry_after: int) -> None:
-    hit("signup-ip", "203.0.113.7", 1, HOUR, now)
+    hit("signup-ip", "203.0.113.7", 1, HOUR, now, SETTINGS)
     with pytest.raises(RateLimited) as caught:
-        hit("signup-ip", "203.0.113.7", 1, HOUR, now)
+        hit("signup-ip", "203.0.113.7", 1, HOUR, now, SETTINGS)
     assert caught.value.headers["Retry-After"] == str(retry_after)
     response = problem_for(caught.value)
     assert (response.status_code, response.headers["Retry-After"]) == (429, str(retry_after))
@@ -85,7 +89,7 @@ def test_r_reg_2_retry_after_is_the_rest_of_the_window(now: datetime, retry_afte
 
 
 def test_r_reg_2_counter_expires_a_minute_after_its_window() -> None:
-    hit("signup-ip", "203.0.113.7", 5, HOUR, START + timedelta(minutes=10))
+    hit("signup-ip", "203.0.113.7", 5, HOUR, START + timedelta(minutes=10), SETTINGS)
     (stored,) = list(RateCounter.scan())
     assert stored.expires_at == START + timedelta(hours=1, seconds=60)
 
@@ -135,4 +139,4 @@ def test_r_reg_2_email_is_counted_by_its_canonical_form() -> None:
 
 def test_r_reg_2_windows_need_aware_instants() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        hit("signup-ip", "203.0.113.7", 1, HOUR, datetime(2026, 11, 25, 12, 0))
+        hit("signup-ip", "203.0.113.7", 1, HOUR, datetime(2026, 11, 25, 12, 0), SETTINGS)

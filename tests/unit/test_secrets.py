@@ -65,6 +65,7 @@ def test_the_local_defaults_are_the_documented_development_values() -> None:
     settings = Settings()
     assert secrets.voucher_pepper(settings) == "local-voucher-pepper"
     assert secrets.link_signing_secret(settings) == "local-link-signing-secret"
+    assert secrets.person_key_secret(settings) == "local-person-key-secret"
     assert secrets.payment_provider_secret(settings) == secrets.human_check_secret(settings) == ""
 
 
@@ -163,6 +164,14 @@ def test_r_gdpr_10_links_signed_with_the_stored_secret_verify_only_with_it(manag
     assert privacy.verify(token, "verify", now, in_aws) == "dsr_1"
     with pytest.raises(errors.DomainError):
         privacy.verify(token, "verify", now, Settings())  # the local secret is another key
+    assert privacy.person_key("a@example.com", in_aws) == privacy.person_key("a@example.com", Settings())
+
+
+def test_r_gdpr_1_person_keys_are_keyed_by_the_stored_person_key_secret(manager: object) -> None:
+    in_aws = Settings(person_key_secret_arn=stored(manager))
+    assert privacy.person_key("a@example.com", in_aws) == privacy.person_key(
+        "a@example.com", Settings(person_key_secret=STORED)
+    )
     assert privacy.person_key("a@example.com", in_aws) != privacy.person_key("a@example.com", Settings())
 
 

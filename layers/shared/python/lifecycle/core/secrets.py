@@ -23,6 +23,7 @@ SecretSetting = Literal[
     "human_check_secret",
     "voucher_pepper",
     "link_signing_secret",
+    "person_key_secret",
 ]
 
 # The shortest value each secret may have: the HMAC keys as their settings require; a
@@ -33,6 +34,7 @@ MIN_LENGTH: dict[SecretSetting, int] = {
     "human_check_secret": 1,
     "voucher_pepper": 16,
     "link_signing_secret": 16,
+    "person_key_secret": 16,
 }
 
 
@@ -57,8 +59,14 @@ def voucher_pepper(settings: Settings) -> str:
 
 
 def link_signing_secret(settings: Settings) -> str:
-    """The HMAC key of signed links and person keys (R-GDPR-9, R-GDPR-10)."""
+    """The HMAC keys of signed links by key id, as stored (R-GDPR-3, R-GDPR-9, R-GDPR-10):
+    lifecycle.privacy.privacy parses them."""
     return _read("link_signing_secret", settings)
+
+
+def person_key_secret(settings: Settings) -> str:
+    """The HMAC key of person keys (R-GDPR-1..10) and of rate-limit counters' subjects (R-REG-2)."""
+    return _read("person_key_secret", settings)
 
 
 def arn_of(setting: SecretSetting, settings: Settings) -> str:

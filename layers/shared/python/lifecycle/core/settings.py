@@ -72,7 +72,8 @@ class Settings(BaseModel):
 
     stage: str = "dev"
     region: str = "eu-central-1"
-    # Set only where DynamoDB is not AWS's (DynamoDB Local for the local runtime and tests).
+    # Set only where DynamoDB is not AWS's (DynamoDB Local for the local runtime and tests);
+    # empty, as the template declares it for ``sam local invoke --env-vars``, is AWS's.
     dynamodb_endpoint: str | None = None
 
     accounts_table: str = "accounts"
@@ -265,10 +266,19 @@ class Settings(BaseModel):
     purge_notice_retry_hours: int = Field(default=24, ge=0)
 
     # ---- data protection (R-GDPR-1, R-GDPR-3..10)
-    # Keys the HMAC of signed links (verification, export download, unsubscribe) and of
-    # person keys (the hash that finds a person's consent and request records).
+    # The HMAC keys of signed links (verification, export download, unsubscribe), by key id:
+    # a JSON object {"<key id>": "<key>", ...}, or one plain key, whose id is "legacy" (the form
+    # the stack generates). Links are signed with the key ``link_signing_key_id`` names and carry
+    # its id; a link is verified with the key its id names, so after a rotation the links signed
+    # before keep working while their key stays in the object (lifecycle.privacy.privacy).
     link_signing_secret: str = Field(default="local-link-signing-secret", min_length=16)
     link_signing_secret_arn: str = ""
+    link_signing_key_id: str = Field(default="legacy", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # Keys the HMAC of person keys (the hash that finds a person's consent, request and
+    # retention records) and, under a label of its own, the hashed IPs and emails of rate-limit
+    # counters. Never rotated: a new value would orphan every record it keyed.
+    person_key_secret: str = Field(default="local-person-key-secret", min_length=16)
+    person_key_secret_arn: str = ""
     # Where links in emails point (verification, export download, unsubscribe): in production the
     # web client, which serves these API paths as pages that POST the token to the API (the
     # routes are POST-only so a mail scanner's GET verifies nothing); the local runtime sets its
@@ -285,6 +295,12 @@ class Settings(BaseModel):
     # Exports are objects in this S3 bucket in AWS; the local runtime keeps them in this folder.
     exports_bucket: str = ""
     local_exports_path: str | None = None
+
+    @field_validator("dynamodb_endpoint", "local_outbox_path", "local_exports_path", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """The template declares these empty (so ``sam local invoke --env-vars`` may set them): unset."""
+        return None if value == "" else value
 
     @field_validator("plan_prices", "vat_rates", mode="before")
     @classmethod

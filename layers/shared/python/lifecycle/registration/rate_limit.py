@@ -2,21 +2,26 @@
 window and hashed subject, expired by TTL. A hit is an atomic ADD (no read-then-write); a request that
 writes anyway counts in its own transaction (``Limits.count_in``), one refused for another reason by
 itself (``Limits.counted_if_refused``). docs/ARCHITECTURE.md "Accounts coming into being".
+
+Subjects (IPs, emails) are keyed hashes: a plain hash of an IPv4 address is reversed by hashing
+all 2^32 of them, so the table would hold the addresses after all.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from lifecycle.core import secrets
 from lifecycle.core.errors import DomainError, RateLimited
 from lifecycle.core.settings import Settings
 from lifecycle.registration.registration import InvalidEmail, canonical_email
@@ -50,18 +55,29 @@ class Window:
         return max(1, math.ceil((self.end - now).total_seconds()))
 
 
-def counter_key(scope: str, window_index: int, subject: str) -> str:
-    """``scope:window:hash``; the subject is hashed so the table holds no IP or email in clear."""
-    digest = hashlib.sha256(subject.encode("utf-8")).hexdigest()[:32]
+# The person key secret keys the counters too, under this label: a counter's hash of an email is
+# never that email's person key, so the rate-limit table cannot be joined with consent records.
+_COUNTER_LABEL = b"rate-limit-counter-subjects"
+
+
+def counter_secret(settings: Settings) -> bytes:
+    """The HMAC key of counter subjects, derived from the person key secret by its own label."""
+    return hmac.new(secrets.person_key_secret(settings).encode(), _COUNTER_LABEL, hashlib.sha256).digest()
+
+
+def counter_key(scope: str, window_index: int, subject: str, secret: bytes) -> str:
+    """``scope:window:hmac``; the subject is a keyed hash so the table holds no IP or email, in
+    clear or recoverable by hashing every candidate."""
+    digest = hmac.new(secret, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
     return f"{scope}:{window_index}:{digest}"
 
 
-def hit(scope: str, subject: str, limit: int, window_seconds: int, now: datetime) -> None:
+def hit(scope: str, subject: str, limit: int, window_seconds: int, now: datetime, settings: Settings) -> None:
     """R-REG-2: count one request of ``subject``; raise ``RateLimited`` beyond ``limit`` per window.
 
     The refused hit is counted too: a client hammering a full window keeps it full.
     """
-    Limit(scope, subject, limit, Window.at(now, window_seconds)).hit(now)
+    Limit(scope, subject, limit, Window.at(now, window_seconds), counter_secret(settings)).hit(now)
 
 
 def ip_subject(ip: str) -> str:
@@ -94,6 +110,7 @@ class Limit:
     subject: str
     limit: int
     window: Window
+    secret: bytes = field(repr=False)
 
     @property
     def label(self) -> str:
@@ -102,7 +119,7 @@ class Limit:
 
     @property
     def key(self) -> str:
-        return counter_key(self.scope, self.window.index, self.subject)
+        return counter_key(self.scope, self.window.index, self.subject, self.secret)
 
     @property
     def one_more(self) -> list[Action]:
@@ -171,10 +188,11 @@ def per_ip_and_email(scopes: tuple[str, str], ip: str, email: str, settings: Set
     someone, each under its own pair of ``scopes`` (counters of their own)."""
     window = Window.at(now, settings.signup_window_seconds)
     ip_scope, email_scope = scopes
+    secret = counter_secret(settings)
     return Limits(
         (
-            Limit(ip_scope, ip_subject(ip), settings.signup_limit_per_ip, window),
-            Limit(email_scope, email_subject(email), settings.signup_limit_per_email, window),
+            Limit(ip_scope, ip_subject(ip), settings.signup_limit_per_ip, window, secret),
+            Limit(email_scope, email_subject(email), settings.signup_limit_per_email, window, secret),
         ),
         now,
     )
