@@ -20,10 +20,14 @@ CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
+# DynamoDB Local's port under `make run`: fixed, so `make env-json` can point SAM's containers at it.
+DYNAMODB_PORT ?= 8765
+# The payment provider stand-in's port under `make run`, for the same reason.
+PAYMENT_PORT ?= 8766
 
 .PHONY: help install run test lint format typecheck template openapi openapi-check rules bench simulate build hardening \
         bench-cold-start bench-round-trips bench-latency bench-sweeps \
-        unit integration e2e infrastructure pytest dynamodb-local clean
+        unit integration e2e infrastructure pytest dynamodb-local env-json clean
 
 help:
 	@echo "make run    - the whole service locally: API on http://127.0.0.1:3000, schedules, DynamoDB Local"
@@ -33,6 +37,7 @@ help:
 	@echo "make hardening - the hardening tests' long runs (HARDENING=1): authorization matrix, idempotency, fuzzing, concurrency, failure injection, logs"
 	@echo "make bench  - every performance measurement, one table, written to docs/PERFORMANCE.md (BENCH_ARGS=--quick)"
 	@echo "make bench-cold-start / bench-round-trips / bench-latency / bench-sweeps - one of them alone (BENCH_ARGS for its options)"
+	@echo "make env-json - .local/env.json for sam local invoke --env-vars (DynamoDB Local of make run, DYNAMODB_PORT)"
 	@echo "make openapi / make build / make unit|integration|e2e|infrastructure / make clean"
 
 $(VENV)/bin/python:
@@ -59,7 +64,11 @@ dynamodb-local: install
 	$(BIN)/python -c "from local_runtime.dynamodb_local import ensure_installed, ROOT; print(ensure_installed(ROOT))"
 
 run: install
-	$(BIN)/python -m local_runtime
+	$(BIN)/python -m local_runtime --dynamodb-port $(DYNAMODB_PORT) --payment-port $(PAYMENT_PORT)
+
+# .local/env.json, the --env-vars file of `sam local invoke` (README "With Docker and the SAM CLI").
+env-json: install
+	$(BIN)/python -m local_runtime.sam_env --dynamodb-port $(DYNAMODB_PORT) --payment-port $(PAYMENT_PORT)
 
 # lint-imports holds the layer's tiers (pyproject.toml [tool.importlinter]): no upward import.
 lint: install
