@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ from local_runtime.functions import Functions  # noqa: E402
 from local_runtime.identity import IdentityProvider, LocalIdentity  # noqa: E402
 from local_runtime.payment_standin import PaymentStandIn  # noqa: E402
 from local_runtime.scheduler import Scheduler  # noqa: E402
-from local_runtime.template import Resolver, load, routes, schedules  # noqa: E402
+from local_runtime.template import LOCAL_PARAMETERS, Resolver, load, routes, schedules  # noqa: E402
 
 log = logging.getLogger("local_runtime")
 READY_LINE = "local runtime ready on http://{host}:{port}"
@@ -59,7 +60,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the payment provider stand-in's port (env PAYMENT_PORT; default: a free one)",
     )
     parser.add_argument("--no-schedules", action="store_true", help="do not fire schedules (run them via /_local/)")
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        type=_origin,
+        metavar="ORIGIN",
+        help="one more origin browsers may call the API from (CorsAllowedOrigins), e.g. a web client "
+        "on another port: http://127.0.0.1:5174; repeatable",
+    )
     return parser.parse_args(argv)
+
+
+def _origin(value: str) -> str:
+    """An origin as the template's ``CorsAllowedOrigins`` pattern takes it: ``http(s)://host[:port]``."""
+    if not re.fullmatch(load()["Parameters"]["CorsAllowedOrigins"]["AllowedPattern"], value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an origin (http(s)://host[:port], no path, no '*')")
+    return value
+
+
+def local_parameters(extra_origins: list[str]) -> dict[str, str]:
+    """The local stack's parameter overrides, with ``extra_origins`` allowed beside the local web client's."""
+    parameters = dict(LOCAL_PARAMETERS)
+    if extra_origins:
+        parameters["CorsAllowedOrigins"] = ",".join([parameters["CorsAllowedOrigins"], *extra_origins])
+    return parameters
 
 
 def _stop_on_sigterm() -> None:
@@ -97,7 +122,7 @@ def _announce(
 
 def run(args: argparse.Namespace) -> None:
     template = load()
-    resolver = Resolver(template)
+    resolver = Resolver(template, parameters=local_parameters(args.allow_origin))
     data_dir = args.data_dir if args.data_dir.is_absolute() else ROOT / args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     jar = dynamodb_local.ensure_installed(ROOT)

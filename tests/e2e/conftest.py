@@ -1,7 +1,10 @@
 """End-to-end tier: one ``python -m local_runtime`` for the session, driven over HTTP.
 
 Under xdist the tests on the session's runtime share one worker (tests/conftest.py), and
-every runtime listens, and starts its DynamoDB Local, on ports of its worker's own.
+every runtime listens, and starts its DynamoDB Local, on ports of its worker's own. Each also
+allows one more origin, on another port of its worker's (``Runtime.page_origin``), for a page
+a real browser loads (tests/e2e/test_browser_e2e.py): the local web client's port 5173 may be
+another checkout's or a developer's.
 
 The runtime runs in memory with its schedules off (tests fire them through
 ``/_local/schedules``); its output goes to a file, shown when it fails to start.
@@ -42,6 +45,9 @@ class Runtime:
     url: str
     log_path: Path
     payments_url: str = ""  # the runtime's payment provider stand-in (Stripe's API)
+    # An origin the runtime allows besides the local web client's (a port of this worker's own,
+    # free for a test page to be served from; ``--allow-origin``).
+    page_origin: str = ""
 
     def request(
         self,
@@ -167,6 +173,7 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
     """
     port = port or worker_port()
     payment_port = worker_port()
+    page_origin = f"http://127.0.0.1:{worker_port()}"
     log_path = data_dir / "runtime.log"
     command = [
         sys.executable,
@@ -182,6 +189,8 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
         str(worker_port()),
         "--payment-port",
         str(payment_port),
+        "--allow-origin",
+        page_origin,
     ]
     # The runtime sets its own environment; PORT would only compete with --port.
     env = {name: value for name, value in os.environ.items() if name != "PORT"}
@@ -191,7 +200,10 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
     try:
         _wait_until_ready(process, log_path, READY_LINE.format(port=port))
         yield Runtime(
-            url=f"http://127.0.0.1:{port}", log_path=log_path, payments_url=f"http://127.0.0.1:{payment_port}"
+            url=f"http://127.0.0.1:{port}",
+            log_path=log_path,
+            payments_url=f"http://127.0.0.1:{payment_port}",
+            page_origin=page_origin,
         )
     finally:
         _stop(process)

@@ -209,3 +209,32 @@ def test_another_origin_parameter_is_what_the_runtime_allows(functions: Recordin
     assert preflight(app, "http://localhost:3000").headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
     assert preflight(app, "https://app.example.org").headers["Access-Control-Allow-Origin"] == "https://app.example.org"
     assert cors_headers(preflight(app, "http://localhost:5173")) == {}
+
+
+def test_allow_origin_adds_an_origin_beside_the_local_web_clients(
+    functions: RecordingFunctions, tmp_path: Path
+) -> None:
+    from local_runtime.__main__ import local_parameters, parse_args
+
+    args = parse_args(["--allow-origin", "http://127.0.0.1:5174", "--allow-origin", "https://app.example.org"])
+    template = load()
+    resolver = Resolver(template, parameters=local_parameters(args.allow_origin))
+    app = Client(server.LocalApi(template, resolver, functions, tmp_path))  # type: ignore[arg-type]
+    for origin in [*local_origins(), "http://127.0.0.1:5174", "https://app.example.org"]:
+        assert preflight(app, origin).headers["Access-Control-Allow-Origin"] == origin
+    assert cors_headers(preflight(app, "http://127.0.0.1:5175")) == {}
+    assert local_parameters([]) == Resolver(template).parameters
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "http://127.0.0.1:5174/", "http://127.0.0.1:5174/page", "null", "127.0.0.1:5174"]
+)
+def test_allow_origin_refuses_what_the_templates_pattern_refuses(
+    origin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local_runtime.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--allow-origin", origin])
+    assert exited.value.code == 2
+    assert "is not an origin" in capsys.readouterr().err
