@@ -27,7 +27,7 @@ PAYMENT_PORT ?= 8766
 
 .PHONY: help install run test lint format typecheck template openapi openapi-check rules bench simulate build hardening \
         bench-cold-start bench-round-trips bench-latency bench-sweeps \
-        unit integration e2e infrastructure pytest dynamodb-local env-json clean
+        unit integration e2e infrastructure pytest dynamodb-local chromium env-json clean
 
 help:
 	@echo "make run    - the whole service locally: API on http://127.0.0.1:3000, schedules, DynamoDB Local"
@@ -62,6 +62,22 @@ $(CHECKOV_INSTALLED): $(CHECKOV_VENV)/bin/python requirements-checkov.txt
 
 dynamodb-local: install
 	$(BIN)/python -c "from local_runtime.dynamodb_local import ensure_installed, ROOT; print(ensure_installed(ROOT))"
+
+# Headless Chromium for the browser tests (tests/e2e/test_browser_e2e.py): Debian's package, which
+# Playwright drives (never `playwright install`, which downloads browsers of its own). apt-get
+# installs it when missing and this is root (CI); otherwise the tests skip, saying why, unless
+# CI is set: then they fail.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	elif [ -n "$$CI" ]; then \
+		echo "no $(CHROMIUM) and not root: CI must install chromium (apt-get install chromium)"; exit 1; \
+	else \
+		echo "no $(CHROMIUM): the browser tests will skip (as root: apt-get install --no-install-recommends chromium)"; \
+	fi
 
 run: install
 	$(BIN)/python -m local_runtime --dynamodb-port $(DYNAMODB_PORT) --payment-port $(PAYMENT_PORT)
@@ -140,12 +156,12 @@ unit: install
 	$(BIN)/pytest $(PYTEST_ARGS) tests/unit
 integration: dynamodb-local
 	$(BIN)/pytest $(PYTEST_ARGS) tests/integration
-e2e: dynamodb-local
+e2e: dynamodb-local chromium
 	$(BIN)/pytest $(PYTEST_ARGS) tests/e2e
 infrastructure: install
 	$(BIN)/pytest tests/infrastructure
 
-pytest: dynamodb-local
+pytest: dynamodb-local chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The README's second command; .ci/run calls it. Ends with pytest's summary line.
