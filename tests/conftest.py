@@ -45,10 +45,12 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_DEV", "false")
-# Notices go to a file in tests, never to SES (the local runtime does the same).
-os.environ.setdefault("LOCAL_OUTBOX_PATH", os.path.join(tempfile.gettempdir(), f"outbox-{os.getpid()}.jsonl"))
-# Access exports go to a folder in tests, never to S3 (the local runtime does the same).
-os.environ.setdefault("LOCAL_EXPORTS_PATH", os.path.join(tempfile.gettempdir(), f"exports-{os.getpid()}"))
+# Notices go to a file in tests, never to SES, and access exports to a folder, never to S3 (the
+# local runtime does the same). The template declares both empty (AWS's value): empty is unset here.
+if not os.environ.get("LOCAL_OUTBOX_PATH"):
+    os.environ["LOCAL_OUTBOX_PATH"] = os.path.join(tempfile.gettempdir(), f"outbox-{os.getpid()}.jsonl")
+if not os.environ.get("LOCAL_EXPORTS_PATH"):
+    os.environ["LOCAL_EXPORTS_PATH"] = os.path.join(tempfile.gettempdir(), f"exports-{os.getpid()}")
 
 
 def point_service_at(environment: dict[str, str], monkeypatch: object) -> None:
