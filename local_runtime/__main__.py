@@ -155,15 +155,16 @@ def _start_and_serve(
     )
     payments.start(loopback, args.payment_port)
     cleanup.callback(payments.stop)
-    server.configure_environment(
-        template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE, base_url, payments.url
-    )
-    functions = Functions(template, resolver.stack_name)
-    app = server.LocalApi(template, resolver, functions, data_dir)
-    # The local identity provider: the template's user pool, its ID tokens trusted as in AWS.
+    # The local identity provider: the template's user pool, its ID tokens trusted as in AWS;
+    # started before the functions' environment, which names its pool.
     provider = IdentityProvider(template, resolver)
     identity = provider.start(loopback)
     cleanup.callback(provider.stop)
+    server.configure_environment(
+        template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE, base_url, payments.url, identity
+    )
+    functions = Functions(template, resolver.stack_name)
+    app = server.LocalApi(template, resolver, functions, data_dir)
     tokens.trust(tokens.Issuer(identity.issuer, identity.client_id, identity.jwks_url))
     app.identity = identity
     http = server.serve(app, args.host, args.port)

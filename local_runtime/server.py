@@ -101,9 +101,11 @@ def configure_environment(
     outbox_path: Path,
     public_base_url: str | None = None,
     payment_api_base: str | None = None,
+    identity: LocalIdentity | None = None,
 ) -> dict[str, str]:
     """Give this process the environment every function runs with, and the layer on sys.path.
     ``payment_api_base``: the payment provider stand-in's address (its local key is used).
+    ``identity``: the local identity provider, whose pool the service manages people in.
 
     Must run before any handler (or ``lifecycle`` module but ``clock``) is imported:
     Powertools and the settings read the environment once, on import.
@@ -124,6 +126,10 @@ def configure_environment(
         env["PAYMENT_API_BASE"] = payment_api_base
         env["PAYMENT_PROVIDER_SECRET"] = LOCAL_SECRET_KEY
         env["PAYMENT_WEBHOOK_SECRET"] = LOCAL_WEBHOOK_SECRET
+    if identity is not None:
+        # API.md "Sign-in": the service creates, disables and deletes people at the local pool.
+        env["IDENTITY_ENDPOINT"] = identity.endpoint
+        env["IDENTITY_USER_POOL_ID"] = identity.user_pool_id
     if public_base_url is not None:
         # Links in emails (verification, export download, unsubscribe) point at this runtime.
         env["PUBLIC_BASE_URL"] = public_base_url

@@ -119,6 +119,9 @@ class Resolver:
         if resource is not None and resource["Type"] == "AWS::S3::Bucket":
             # Locally no bucket is used (LOCAL_EXPORTS_PATH); the name is only passed along.
             return f"{self.stack_name}-{name}".lower()
+        if resource is not None and resource["Type"] == "AWS::Cognito::UserPool":
+            # The local identity provider's pool is made when it starts: the runtime sets its id.
+            return ""
         if resource is not None and resource["Type"] == "AWS::SecretsManager::Secret":
             # No Secrets Manager locally: no ARN, so lifecycle.core.secrets reads the settings' local values.
             return ""

@@ -245,6 +245,12 @@ def except_welcome(notices: Any) -> list[Any]:
     return [n for n in notices if (n["type"] if isinstance(n, dict) else n.type) != "welcome"]
 
 
+def except_invitations(notices: Any) -> list[Any]:
+    """``notices`` without the ``user_invited`` notices each added user gets (API.md "Sign-in"),
+    for tests about the owner's notices."""
+    return [n for n in notices if (n["type"] if isinstance(n, dict) else n.type) != "user_invited"]
+
+
 @dataclass
 class RecordingLogger:
     """Stands in for a module's logger so a test can read every line it would write."""

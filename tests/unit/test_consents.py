@@ -359,7 +359,9 @@ def test_r_gdpr_9_ses_sends_marketing_with_the_rfc_8058_headers(outbox: Path) ->
         stub.add_response("send_email", {"MessageId": "m-1"}, expected)
         assert sender.send(notifications.view_of(record), LATER) == "m-1"
         stub.assert_no_pending_responses()
-    welcome = notifications.compose("acc_1", "welcome", EMAIL, NOW, subdomain="yasen", plan="ticket")
+    welcome = notifications.compose(
+        "acc_1", "welcome", EMAIL, NOW, subdomain="yasen", plan="ticket", sign_in="Sign in."
+    )
     assert type(notifications.view_of(welcome)) is notifications.NotificationView  # no headers on service notices
 
 

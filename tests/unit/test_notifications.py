@@ -32,7 +32,8 @@ from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 API_MD = ROOT.parent / "shared" / "spec" / "API.md"
 WHEN = datetime(2026, 12, 9, 12, 0, tzinfo=NOW.tzinfo)
 SAMPLE_FACTS: dict[NoticeType, dict[str, object]] = {
-    "welcome": {"subdomain": "yasen", "plan": "ticket"},
+    "welcome": {"subdomain": "yasen", "plan": "ticket", "sign_in": "Sign in with maria@example.com."},
+    "user_invited": {"subdomain": "yasen", "role": "agent", "sign_in": "Set your password."},
     "account_reinstated": {"subdomain": "yasen", "reinstated_at": WHEN},
     "extra_seat_warning": {
         "subdomain": "yasen",
@@ -269,7 +270,7 @@ def test_in_aws_notices_go_by_ses_from_the_configured_address(in_aws: Settings) 
     assert sender.from_address == settings.email_from
     boto3.client("sesv2").create_email_identity(EmailIdentity=settings.email_from)
 
-    record = notify("acc_1", "welcome", "maria@example.com", NOW, subdomain="yasen", plan="ticket")
+    record = notify("acc_1", "welcome", "maria@example.com", NOW, subdomain="yasen", plan="ticket", sign_in="Sign in.")
 
     stored = Notification.get("acc_1", record.notification_key)
     assert stored.sent_at == NOW
@@ -277,7 +278,7 @@ def test_in_aws_notices_go_by_ses_from_the_configured_address(in_aws: Settings) 
 
 
 def test_ses_refusing_the_sender_keeps_the_notice_for_a_retry(in_aws: Settings) -> None:
-    record = notify("acc_1", "welcome", "maria@example.com", NOW, subdomain="yasen", plan="ticket")
+    record = notify("acc_1", "welcome", "maria@example.com", NOW, subdomain="yasen", plan="ticket", sign_in="Sign in.")
     assert (record.sent_at, record.attempts, record.last_error) == (None, 1, "MessageRejected")
     assert unsent_ids() == {record.notification_key}
 

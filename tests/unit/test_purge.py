@@ -28,6 +28,7 @@ from lifecycle.storage import (
     Claim,
     Consent,
     DeletionCertificate,
+    IdentityChange,
     Invoice,
     InvoiceSeries,
     PriceChange,
@@ -53,7 +54,16 @@ PERSONAL = ("maria@example.com", "Maria Ivanova", "Ясен ООД", "Petar Geor
 # Kept past the purge (or its proof and schedule), and tables that hold no account's data.
 NOT_DELETED = {Invoice, Voucher, DeletionCertificate, RetentionItem}
 # Consents and data subject requests are kept per person (lifecycle.privacy.consents), not per account.
-NOT_ACCOUNT_DATA = {Campaign, InvoiceSeries, PriceChange, TermsVersion, RateCounter, Consent, PrivacyRequest}
+NOT_ACCOUNT_DATA = {
+    Campaign,
+    InvoiceSeries,
+    PriceChange,
+    TermsVersion,
+    RateCounter,
+    Consent,
+    PrivacyRequest,
+    IdentityChange,
+}
 
 
 pytestmark = pytest.mark.usefixtures("world")

@@ -14,6 +14,7 @@ from lifecycle.core.money import Money
 
 NoticeType = Literal[
     "welcome",
+    "user_invited",
     "extra_seat_warning",
     "shared_login_detected",
     "usage_limit_exceeded",
@@ -55,6 +56,13 @@ class Template(NamedTuple):
     body: str
 
 
+# How a person the service made signs in (API.md "Sign-in"): with the password they chose, or,
+# invited, by setting one through the identity provider's forgot-password flow.
+SIGN_IN = 'Sign in with {email} and the password you chose (forgot it? choose "Forgot password" on the sign-in page).'
+INVITED = (
+    'To sign in, set your password: on the sign-in page choose "Forgot password", enter {email}, '
+    "and we will email you a code to set it with."
+)
 SIGN_OFF = "\n\nThe Help Desk team"
 REPLY_IF_MISTAKEN = "If you think this is a mistake, reply to this email and our support staff will review it."
 
@@ -62,8 +70,14 @@ REPLY_IF_MISTAKEN = "If you think this is a mistake, reply to this email and our
 ENGLISH: dict[NoticeType, Template | tuple[Template, ...]] = {
     "welcome": Template(
         "Welcome to your help desk",
-        "Your help desk {subdomain} is ready on the {plan} plan. Sign in to add your team and start "
+        "Your help desk {subdomain} is ready on the {plan} plan. {sign_in} Then add your team and start "
         "answering tickets.\n\nIf you did not sign up, reply to this email and we will close the account.",
+    ),
+    # API.md "Sign-in": a user added by the owner or an admin is invited to set a password.
+    "user_invited": Template(
+        "You were added to help desk {subdomain}",
+        "You were added to help desk {subdomain} as {role}. {sign_in}\n\n"
+        "If you do not know this help desk, ignore this email.",
     ),
     # R-VOUCH-6, R-VOUCH-7, R-VOUCH-8
     "extra_seat_warning": Template(

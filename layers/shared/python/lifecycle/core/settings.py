@@ -85,6 +85,7 @@ class Settings(BaseModel):
     consents_table: str = "consents"
     custom_requests_table: str = "custom-requests"
     deletion_certificates_table: str = "deletion-certificates"
+    identity_changes_table: str = "identity-changes"
     idempotency_table: str = "idempotency"
     invoices_table: str = "invoices"
     invoice_series_table: str = "invoice-series"
@@ -181,6 +182,12 @@ class Settings(BaseModel):
     # value is in use everywhere within it, and a warm function asks again at most this often.
     secrets_max_age_seconds: int = Field(default=300, ge=1)
     payment_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://[^/?#]+$")
+    # Sign-in (API.md "Sign-in"): the stack's Cognito user pool the service creates, disables,
+    # enables and deletes people in; empty when an external issuer signs people in (the service
+    # then manages no identities). The endpoint is set only where Cognito is not AWS's (the local
+    # runtime's moto server); empty is AWS's.
+    identity_user_pool_id: str = ""
+    identity_endpoint: str | None = None
 
     @field_validator("seat_limits", mode="before")
     @classmethod
@@ -296,7 +303,7 @@ class Settings(BaseModel):
     exports_bucket: str = ""
     local_exports_path: str | None = None
 
-    @field_validator("dynamodb_endpoint", "local_outbox_path", "local_exports_path", mode="before")
+    @field_validator("dynamodb_endpoint", "local_outbox_path", "local_exports_path", "identity_endpoint", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """The template declares these empty (so ``sam local invoke --env-vars`` may set them): unset."""

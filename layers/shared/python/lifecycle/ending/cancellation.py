@@ -18,14 +18,14 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import notifications
-from lifecycle.accounts import accounts, audit
+from lifecycle.accounts import accounts, audit, identities
 from lifecycle.billing import credit
 from lifecycle.core import business_days, clock, errors, local_time
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.money import Money
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
-from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
+from lifecycle.storage import Account, AuditEvent, CancellationRequest, IdentityChange, Notification
 from lifecycle.storage.accounts import ENDED, AccountStatus
 from lifecycle.storage.base import apply_values, set_or_remove, shard_of
 from lifecycle.storage.cancellation_requests import CONFIRMED, PENDING
@@ -130,10 +130,12 @@ def _cancel(
             subdomain=account.subdomain or account.id,
             cancelled_at=now,
         )
+    # API.md "Sign-in", R-TERM-1: access ends at once, so does every user's sign-in.
+    signed_out, rest = identities.split(identities.of_account("disable", account.id, now))
     for _ in range(CREDIT_RETRIES):
         left = credit.leaving(account, now, settings)
         try:
-            commit(_cancelling(account, actor, now, via, left, notice, also), _cancel_failed(also_failed))
+            commit(_cancelling(account, actor, now, via, left, notice, also, signed_out), _cancel_failed(also_failed))
         except _CreditMoved:
             account = accounts.load(account.id)
             if account.status in ENDED:
@@ -142,6 +144,8 @@ def _cancel(
         break
     else:
         raise errors.ServiceUnavailable("Too many concurrent changes to this account; retry shortly")
+    identities.save_rest(rest)
+    identities.apply_now([*signed_out, *rest])
     if notice is not None:
         notifications.deliver(notice, now, notifications.sender_for(settings))
     return credit.refund_owed(account.id, settings) if left is not None else None
@@ -155,8 +159,10 @@ def _cancelling(
     left: credit.Leaving | None,
     notice: Notification | None,
     also: Callable[[TransactWrite, Outcome], None] | None,
+    signed_out: list[IdentityChange],
 ) -> Callable[[TransactWrite, Outcome], None]:
     def build(tx: TransactWrite, outcome: Outcome) -> None:
+        identities.put(tx, outcome, signed_out)
         credit_actions, credit_unchanged = credit.close(tx, outcome, account, now, left)
         tx.update(
             Account(account.id),

@@ -18,9 +18,11 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import notifications
+from lifecycle.accounts import identities
 from lifecycle.billing import credit, payments
 from lifecycle.billing.credit import REFUND_CLAIM
 from lifecycle.core import clock, notices
+from lifecycle.core.errors import ServiceUnavailable
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, due_in, run_sweep
@@ -50,6 +52,7 @@ from lifecycle.storage import (
     Consent,
     CustomRequest,
     DeletionCertificate,
+    IdentityChange,
     Invoice,
     InvoiceSeries,
     Notification,
@@ -236,6 +239,10 @@ PURGE_MAP: dict[type[Model], Treatment] = {
     Invoice: Kept("accounting law: invoices and credit notes are kept", personal_data=True),
     Account: DeletedLast("last, with the certificate's completion"),
     DeletionCertificate: NotAccountData("the proof of the deletion itself, without personal data"),
+    IdentityChange: NotAccountData(
+        "changes the identity provider still has to be told, keyed by user, not account: the purge's own "
+        "deletes of the users' identities must outlive the account's items; each is deleted once applied"
+    ),
     RetentionItem: NotAccountData("the date the kept invoices' personal data is erased (written by the purge)"),
     Campaign: NotAccountData("campaign terms and counters, no account's data"),
     InvoiceSeries: NotAccountData("one counter per numbering series"),
@@ -362,6 +369,23 @@ def _payment_customer(
         payments.provider_for(settings).delete_customer(account.payment_customer_id)
         outcome = DELETED
     return _processor_recorded(cert, {"processor": PAYMENT_PROVIDER, "record": CUSTOMER, "outcome": outcome})
+
+
+def _identities(
+    account: Account, cert: DeletionCertificate, now: datetime, settings: Settings, budget: Budget
+) -> DeletionCertificate:
+    """R-TERM-3, R-GDPR-5: every user's sign-in identity deleted (before the Users items go), then
+    listed on the certificate; a user already gone counts as done. A provider failure raises
+    ``ServiceUnavailable``: the purge stays pending, and ``identity-sync`` may finish the deletes
+    meanwhile. With no identity provider managed by the service there is nothing to list."""
+    if not identities.managed(settings) or _processor_done(cert, identities.IDENTITY_PROVIDER):
+        return cert
+    budget.check()
+    users = list(stored_users.of_account(account.id))
+    if not identities.delete_now(users, now):
+        raise ServiceUnavailable("The identity provider did not delete every user yet; the purge resumes later")
+    outcome = DELETED if users else NONE_HELD
+    return _processor_recorded(cert, {"processor": identities.IDENTITY_PROVIDER, "record": "users", "outcome": outcome})
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -567,6 +591,7 @@ def _owner_kept_from_end_of_use(account: Account, now: datetime, settings: Setti
 def purge_account(account: Account, now: datetime, settings: Settings, budget: Budget, tally: Tally) -> None:
     """R-TERM-3: the whole purge of one account; raises ``OutOfTime`` to be resumed later."""
     cert = started_certificate(certificate_id(account.id), account.id, reason_of(account), now)
+    cert = _identities(account, cert, now, settings, budget)
     cert = _purge_tables(account, cert, budget, tally)
     cert = _payment_customer(account, cert, settings, budget)
     budget.check()

@@ -17,7 +17,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import notifications
-from lifecycle.accounts import accounts, audit
+from lifecycle.accounts import accounts, audit, identities
 from lifecycle.accounts.accounts import AccountView
 from lifecycle.core import clock, errors, notices
 from lifecycle.core.notices import NoticeType
@@ -223,8 +223,11 @@ def _warn_and_change(
     else:
         facts["warning_skipped"] = "fraud" if form.reason == NOT_WARNED else "no_owner_email"
     event = audit.event(account.id, f"account_{kind.action}", staff_id, at, **facts)
+    # API.md "Sign-in": every user's sign-in ends with the access (refresh tokens revoked).
+    signed_out, rest = identities.split(identities.of_account("disable", account.id, now))
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
+        identities.put(tx, outcome, signed_out)
         if warning is not None:
             outcome.put(tx, "notice", warning, Notification.notification_key.does_not_exist())
             sent = audit.event(
@@ -236,6 +239,8 @@ def _warn_and_change(
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
     commit(build, _raise_moved)
+    identities.save_rest(rest)
+    identities.apply_now([*signed_out, *rest])
     if warning is not None:
         notifications.deliver(warning, now, notifications.sender_for(settings))
     account.status = account.access_blocked_reason = kind.action  # as ``kind.change`` wrote them
@@ -283,8 +288,11 @@ def reinstate(
         status=back,
         evidence=_evidence(form.details, []),
     )
+    # API.md "Sign-in": staff reinstatement restores every user's sign-in.
+    enabled, rest = identities.split(identities.of_account("enable", account.id, now))
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
+        identities.put(tx, outcome, enabled)
         tx.update(
             Account(account.id),
             actions=actions,
@@ -297,6 +305,8 @@ def reinstate(
 
     if try_commit(build, expected=["update:account"]):
         raise errors.Conflict("The account is not suspended by staff any more")
+    identities.save_rest(rest)
+    identities.apply_now([*enabled, *rest])
     if notice is not None:
         notifications.deliver(notice, now, notifications.sender_for(settings))
     account.status = back

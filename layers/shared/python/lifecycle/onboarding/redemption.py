@@ -17,7 +17,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from lifecycle.accounts import audit
+from lifecycle.accounts import audit, identities
 from lifecycle.accounts.accounts import AccountView
 from lifecycle.core import billing_periods, errors, secrets
 from lifecycle.core.observability import logger
@@ -71,11 +71,12 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
         event = audit.event(
             account.id, "account_created", owner.user_id, now, via="voucher", campaign_id=voucher.campaign_id
         )
-        notice = signup.welcome(account, now)
+        notice = signup.welcome(account, now, invited=form.password is None)
+        identity = signup.owner_identity(owner, now)
 
         def build(count_campaign: bool, tx: TransactWrite, outcome: Outcome) -> None:
             counted.count_in(tx, outcome)
-            signup.put_account(tx, outcome, account, owner, event, notice)
+            signup.put_account(tx, outcome, account, owner, event, notice, identity)
             _claim_voucher(tx, outcome, hashed, account.id, now)
             if count_campaign:
                 _count_redemption(tx, outcome, voucher.campaign_id)
@@ -87,6 +88,7 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
         counted.raise_if_reached(failed)
         signup.raise_if_taken(account, failed)
         _raise_if_failed(failed)
+    identities.apply_now([identity], signup.password_of(form))
     signup.send_welcome(notice, now, settings)
     return AccountView.of(account)
 

@@ -12,22 +12,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import notifications
-from lifecycle.accounts import audit, terms
+from lifecycle.accounts import audit, identities, terms
 from lifecycle.accounts.accounts import AccountView
-from lifecycle.core import clock, errors
+from lifecycle.core import clock, errors, notices
 from lifecycle.core.plans import BillingPeriod, Plan
 from lifecycle.core.settings import Settings
 from lifecycle.privacy import consents
 from lifecycle.privacy.privacy import Purpose
 from lifecycle.registration import rate_limit, registration
 from lifecycle.registration.human_check import check_human, verifier_for
-from lifecycle.storage import Account, Claim, Notification, User
+from lifecycle.storage import Account, Claim, IdentityChange, Notification, User
 from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import shard_of
 from lifecycle.storage.claims import SUBDOMAIN
@@ -50,6 +50,17 @@ class Registrant(BaseModel):
     human_token: Annotated[str, Field(min_length=1, max_length=4096, description="CAPTCHA token")]
     website: Annotated[str | None, Field(max_length=500, description="leave empty (bots fill it)")] = None
     subdomain: Annotated[str | None, Field(max_length=63, description="derived from company_name if absent")] = None
+    # API.md "Sign-in": the owner's password at the identity provider; never stored or logged
+    # (SecretStr). Without one, the welcome notice invites them to set it.
+    password: Annotated[
+        SecretStr | None,
+        Field(
+            min_length=12,
+            max_length=256,
+            description="the owner's sign-in password (12 to 256 characters); without one the welcome "
+            "notice says how to set it",
+        ),
+    ] = None
     # R-GDPR-1: only what the registrant ticked; nothing is pre-ticked, so absent means none.
     consents: list[Purpose] = Field(
         default_factory=list,
@@ -156,10 +167,17 @@ TAKEN = ("subdomain", "email")
 
 
 def put_account(
-    tx: TransactWrite, outcome: Outcome, account: Account, owner: User, event: Model, notice: Notification
+    tx: TransactWrite,
+    outcome: Outcome,
+    account: Account,
+    owner: User,
+    event: Model,
+    notice: Notification,
+    identity: IdentityChange | None = None,
 ) -> None:
     """The new account's items in the registration's transaction: the account, its subdomain
-    and owner-email claims (labels ``TAKEN``), its owner, the audit event and the welcome."""
+    and owner-email claims (labels ``TAKEN``), its owner, the audit event, the welcome and the
+    owner's sign-in identity to create (API.md "Sign-in")."""
     outcome.put(tx, "account", account, Account.id.does_not_exist())
     claim_at = account.created_at
     subdomain = Claim(SUBDOMAIN + str(account.subdomain), account_id=account.id, claimed_at=claim_at)
@@ -169,14 +187,32 @@ def put_account(
     outcome.put(tx, "owner", owner, User.user_id.does_not_exist())
     outcome.put(tx, "audit", event, None)
     outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+    identities.put(tx, outcome, [identity])
 
 
-def welcome(account: Account, now: datetime) -> Notification:
+def welcome(account: Account, now: datetime, invited: bool = True) -> Notification:
     """API.md's ``welcome`` notice to the owner: saved in the account's own transaction (no
-    account without its notice, no notice without its account), sent once it commits."""
+    account without its notice, no notice without its account), sent once it commits. An owner
+    who gave no password is told how to set one (``invited``)."""
+    sign_in = notices.INVITED if invited else notices.SIGN_IN
     return notifications.compose(
-        account.id, "welcome", str(account.owner_email), now, subdomain=account.subdomain, plan=account.plan
+        account.id,
+        "welcome",
+        str(account.owner_email),
+        now,
+        subdomain=account.subdomain,
+        plan=account.plan,
+        sign_in=sign_in.format(email=account.owner_email),
     )
+
+
+def owner_identity(owner: User, now: datetime) -> IdentityChange | None:
+    """The owner's sign-in identity to create with the account (API.md "Sign-in")."""
+    return identities.change("create", owner, now)
+
+
+def password_of(form: Registrant) -> str | None:
+    return form.password.get_secret_value() if form.password is not None else None
 
 
 def send_welcome(notice: Notification, now: datetime, settings: Settings) -> None:
@@ -223,11 +259,12 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
         # R-PAY-9: a price change of this plan notifies this owner too.
         account.price_key = f"{form.plan}#{form.billing_period}"
         event = audit.event(account.id, "account_created", owner.user_id, now, via="trial_signup", plan=form.plan)
-        notice = welcome(account, now)
+        notice = welcome(account, now, invited=form.password is None)
+        identity = owner_identity(owner, now)
 
         def build(tx: TransactWrite, outcome: Outcome) -> None:
             counted.count_in(tx, outcome)
-            put_account(tx, outcome, account, owner, event, notice)
+            put_account(tx, outcome, account, owner, event, notice, identity)
             consents.record_given(tx, outcome, form.email, form.consents, "signup", account.id, now, settings)
 
         # Any other failed condition (a random id colliding) is raised as is, or retried
@@ -236,5 +273,6 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
         if failed:
             counted.raise_if_reached(failed)
             raise_if_taken(account, failed)
+    identities.apply_now([identity], password_of(form))
     send_welcome(notice, now, settings)
     return AccountView.of(account)

@@ -20,6 +20,7 @@ from lifecycle.storage import (
     Consent,
     CustomRequest,
     DeletionCertificate,
+    IdentityChange,
     Invoice,
     InvoiceSeries,
     Notification,
@@ -117,6 +118,9 @@ INVENTORY: dict[type[Model], tuple[PersonalField, ...]] = {
     PriceChange: (),
     DeletionCertificate: (),  # by design: counts and legal bases, no personal data (R-TERM-3)
     RetentionItem: (),
+    # API.md "Sign-in": the address a change of a person's sign-in identity finds them by (and a
+    # new one), held only until the identity provider applied it, then deleted.
+    IdentityChange: _fields("contact", "service", "contract", "email", "new_email"),
     # R-GDPR-1: kept per person; the address is where marketing goes. The times, sources and
     # text versions name nobody alone; ``history`` is the evidence of each step (Art. 7(1)).
     Consent: (

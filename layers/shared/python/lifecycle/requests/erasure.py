@@ -22,6 +22,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from lifecycle.accounts import identities
 from lifecycle.billing import credit
 from lifecycle.core import clock, errors
 from lifecycle.core.observability import logger
@@ -428,12 +429,14 @@ def _remove_users(found: list[Held], cert_id: str, c: Completing, budget: Budget
         claim = registration.user_email_claim(user.account_id, str(user.email))  # users.removal deletes it
         removed.add(claim)
         budget.check()
-        _counted(cert_id, [_removing(user, claim in claims, invoices[user.account_id], c)])
+        _counted(cert_id, [_removing(user, claim in claims, invoices[user.account_id], c, cert_id)])
     return removed
 
 
-def _removing(user: User, with_claim: bool, invoices: int, c: Completing) -> Write:
-    removal = users.removal(user, c.staff_id, c.now, via=REASON)
+def _removing(user: User, with_claim: bool, invoices: int, c: Completing, cert_id: str) -> Write:
+    # R-GDPR-5: the membership's sign-in identity is deleted with it (API.md "Sign-in").
+    identity = identities.change("delete", user, c.now, settings=c.settings)
+    removal = users.removal(user, c.staff_id, c.now, identity=identity, via=REASON)
 
     def build(tx: TransactWrite, outcome: Outcome, tag: str) -> str:
         removal(tx, outcome)
@@ -441,6 +444,10 @@ def _removing(user: User, with_claim: bool, invoices: int, c: Completing) -> Wri
 
     def rebase() -> None:
         credit.rebase(user.account_id, c.now, c.settings)  # R-CREDIT-1: the seats changed
+        if identity is not None:
+            identities.apply_now([identity])
+            outcome = purge.DELETED if not identities.pending([identity]) else identities.QUEUED
+            _identity_listed(cert_id, {**_identity_entry(outcome), "account_id": user.account_id})
 
     counts = {table_of(User): 1, **({table_of(Claim): 1} if with_claim else {})}
     kept = [_member_invoices(user.account_id, invoices, c.settings)] if invoices else []
@@ -513,10 +520,33 @@ def _complete(cert_id: str, c: Completing) -> DeletionCertificate:
     raise errors.ServiceUnavailable("Too many concurrent changes during the erasure; complete the request again")
 
 
+def _identity_entry(outcome: str) -> dict[str, Any]:
+    return {"processor": identities.IDENTITY_PROVIDER, "record": "user", "outcome": outcome}
+
+
+def _identity_listed(cert_id: str, entry: dict[str, Any]) -> None:
+    """A membership's identity on the certificate's ``processors``, once (conditional on them as read)."""
+    for _ in range(RETRIES):
+        cert = DeletionCertificate.get(cert_id, consistent_read=True)
+        listed = list(cert.processors or [])
+        if cert.completed_at is not None or any(
+            one.get("processor") == entry["processor"] and one.get("account_id") == entry["account_id"]
+            for one in listed
+        ):
+            return
+        as_read = DeletionCertificate.processors == listed
+        if not listed:
+            as_read = DeletionCertificate.processors.does_not_exist() | as_read
+        if update_if(cert, [DeletionCertificate.processors.set([*listed, entry])], as_read):
+            return
+    raise errors.ServiceUnavailable("Too many concurrent changes during the erasure; complete the request again")
+
+
 def _processors(cert: DeletionCertificate) -> list[dict[str, Any]]:
-    """What each purged account's own certificate says its processors deleted (R-TERM-3 deleted
-    them there: the payment provider's customer record), per account."""
-    listed: list[dict[str, Any]] = []
+    """The memberships' identities deleted on the way, then what each purged account's own
+    certificate says its processors deleted (R-TERM-3 deleted them there: the payment
+    provider's customer record, the identity provider's users), per account."""
+    listed: list[dict[str, Any]] = list(cert.processors or [])
     for account_id in purged_accounts(cert):
         purged = _completed(certificate_id(account_id))
         if purged is not None:
@@ -590,9 +620,21 @@ def result_of(cert: DeletionCertificate) -> dict[str, Any]:
     parts = [f"{sum(deleted.values())} items of personal data were erased or masked in {len(deleted)} tables"]
     if accounts:
         parts.append(f"{len(accounts)} ended account(s) you owned were deleted")
-    customers = sum(1 for entry in cert.processors or [] if entry.get("outcome") == purge.DELETED)
+    processors = cert.processors or []
+    customers = sum(
+        1
+        for entry in processors
+        if entry.get("outcome") == purge.DELETED and entry.get("processor") == purge.PAYMENT_PROVIDER
+    )
     if customers:
         parts.append(f"the payment provider's customer record of {customers} account(s) was deleted")
+    sign_ins = sum(
+        1
+        for entry in processors
+        if entry.get("outcome") == purge.DELETED and entry.get("processor") == identities.IDENTITY_PROVIDER
+    )
+    if sign_ins:
+        parts.append(f"your sign-in at the identity provider was deleted in {sign_ins} account(s)")
     if invoices:
         parts.append(
             f"{invoices} invoice(s) naming you are kept because accounting law requires it; "

@@ -17,6 +17,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from lifecycle.accounts import identities
 from lifecycle.core import clock, errors
 from lifecycle.core.settings import Settings
 from lifecycle.privacy import data_subjects, privacy
@@ -28,6 +29,7 @@ from lifecycle.storage import (
     BillingDetailsVersion,
     Claim,
     Consent,
+    IdentityChange,
     Invoice,
     Notification,
     PrivacyRequest,
@@ -270,8 +272,10 @@ def _move_claim(
 def _move_owner(account: Account, owner: User | None, old: str, new: str, now: datetime, changed: Changed) -> None:
     """The account's owner address, the owner's User item and the owner-email claim, in one transaction."""
     old_claim = _claim_of(registration.owner_email_claim(old), account.id)
+    moved = _sign_in_moved(owner, new, now)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
+        identities.put(tx, outcome, [moved])
         _move_claim(tx, outcome, old_claim, registration.owner_email_claim(new), account.id, now)
         tx.update(
             Account(account.id),
@@ -286,10 +290,16 @@ def _move_owner(account: Account, owner: User | None, old: str, new: str, now: d
             _update_user(tx, outcome, owner, new)
 
     commit(build, _taken_failure("new_claim", "This address already owns an account"))
+    identities.apply_now([moved])
     changed.add(Account, account.id)
     changed.add(Claim, account.id, "owner-email")
     if owner is not None:
         changed.add(User, owner.account_id, owner.user_id)
+
+
+def _sign_in_moved(user: User | None, new: str, now: datetime) -> IdentityChange | None:
+    """API.md "Sign-in": the person signs in with the new address from now on."""
+    return identities.change("email", user, now, new_email=new) if user is not None else None
 
 
 def _update_user(tx: TransactWrite, outcome: Outcome, user: User, new: str) -> None:
@@ -301,8 +311,10 @@ def _update_user(tx: TransactWrite, outcome: Outcome, user: User, new: str) -> N
 def _move_member(user: User, old: str, new: str, now: datetime, changed: Changed) -> None:
     """A user's address in an account the subject does not own, and its user-email claim."""
     old_claim = _claim_of(registration.user_email_claim(user.account_id, old), user.account_id)
+    moved = _sign_in_moved(user, new, now)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
+        identities.put(tx, outcome, [moved])
         if old_claim is not None:
             _move_claim(
                 tx, outcome, old_claim, registration.user_email_claim(user.account_id, new), user.account_id, now
@@ -310,6 +322,7 @@ def _move_member(user: User, old: str, new: str, now: datetime, changed: Changed
         _update_user(tx, outcome, user, new)
 
     commit(build, _taken_failure("new_claim", "This address is already a user of that account"))
+    identities.apply_now([moved])
     changed.add(User, user.account_id, user.user_id)
     if old_claim is not None:
         changed.add(Claim, user.account_id, "user-email")

@@ -20,6 +20,7 @@ from lifecycle.storage.campaigns import Campaign
 from lifecycle.storage.cancellation_requests import CancellationRequest
 from lifecycle.storage.claims import Claim
 from lifecycle.storage.custom_requests import CustomRequest
+from lifecycle.storage.identity_changes import IdentityChange
 from lifecycle.storage.invoices import Invoice, InvoiceSeries
 from lifecycle.storage.notifications import Notification
 from lifecycle.storage.prices import PriceChange
@@ -45,6 +46,7 @@ MODELS: dict[type[Model], str] = {
     Claim: "claims_table",
     Consent: "consents_table",
     CustomRequest: "custom_requests_table",
+    IdentityChange: "identity_changes_table",
     Invoice: "invoices_table",
     InvoiceSeries: "invoice_series_table",
     Notification: "notifications_table",
@@ -105,6 +107,7 @@ __all__ = [
     "Consent",
     "CustomRequest",
     "DeletionCertificate",
+    "IdentityChange",
     "Invoice",
     "InvoiceSeries",
     "Notification",

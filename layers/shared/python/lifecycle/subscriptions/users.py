@@ -18,14 +18,14 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from lifecycle import notifications
-from lifecycle.accounts import accounts, audit
+from lifecycle.accounts import accounts, audit, identities
 from lifecycle.billing import credit
-from lifecycle.core import clock, errors
+from lifecycle.core import clock, errors, notices
 from lifecycle.core.auth import Principal, Role, require_member
 from lifecycle.core.money import Money
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.registration import registration
-from lifecycle.storage import Account, Claim, Notification, SeatInterval, User
+from lifecycle.storage import Account, Claim, IdentityChange, Notification, SeatInterval, User
 from lifecycle.storage import users as stored_users
 from lifecycle.storage.accounts import BLOCKED
 from lifecycle.storage.transactions import Outcome, commit
@@ -145,6 +145,9 @@ def _add(account: Account, actor: Principal, form: NewUser, now: datetime, setti
         account.id, "user_added", actor.user_id, now, user_id=user_id, role=form.role, billable=billable
     )
     notice = _extra_seat_warning(account, now, settings) if billable else None
+    # API.md "Sign-in": the user's identity, invited; the invitation says how to set a password.
+    identity = identities.change("create", user, now, settings=settings)
+    invitation = _invitation(account, user, now)
     credit_free = credit.none_left(account)
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
@@ -155,11 +158,16 @@ def _add(account: Account, actor: Principal, form: NewUser, now: datetime, setti
             outcome.put(tx, "interval", interval, SeatInterval.interval_key.does_not_exist())
         if notice is not None:
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
+        outcome.put(tx, "invitation", invitation, Notification.notification_key.does_not_exist())
+        identities.put(tx, outcome, [identity])
         _take_seat(tx, outcome, account.id, billable, limit, credit_free)
 
     commit(build, _add_failed(account.id, settings))
+    identities.apply_now([identity])
+    sender = notifications.sender_for(settings)
+    notifications.deliver(invitation, now, sender)
     if notice is not None:
-        notifications.deliver(notice, now, notifications.sender_for(settings))
+        notifications.deliver(notice, now, sender)
     if not credit_free:
         credit.rebase(account.id, now, settings)  # R-CREDIT-1: the seats changed
     return UserView.of(user)
@@ -195,6 +203,19 @@ def _interval(account_id: str, user_id: str, now: datetime) -> SeatInterval:
     """R-VOUCH-6: an open, billable interval from ``now``."""
     key = f"{user_id}#{now.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
     return SeatInterval(account_id, key, user_id=user_id, start=now, end=None, billable=True)
+
+
+def _invitation(account: Account, user: User, now: datetime) -> Notification:
+    """API.md "Sign-in": the added user's invitation, saved with the user (never lost)."""
+    return notifications.compose(
+        account.id,
+        "user_invited",
+        str(user.email),
+        now,
+        subdomain=account.subdomain or account.id,
+        role=str(user.role),
+        sign_in=notices.INVITED.format(email=user.email),
+    )
 
 
 def _extra_seat_warning(account: Account, now: datetime, settings: Settings) -> Notification | None:
@@ -252,8 +273,11 @@ def remove_user(account: Account, actor: Principal, user_id: str, now: datetime)
     if user.role == "owner":
         raise errors.CannotRemoveOwner("Transfer the ownership or cancel the account instead")
 
-    change = partial(removal, user, actor.user_id, now)
+    # API.md "Sign-in": a removed user's identity is deleted with it.
+    gone = identities.change("delete", user, now)
+    change = partial(removal, user, actor.user_id, now, identity=gone)
     if credit.committed_without_credit(account, lambda free: change(credit_free=free)):
+        identities.apply_now([gone])
         return
 
     def raise_for(failed: list[str]) -> None:
@@ -262,11 +286,18 @@ def remove_user(account: Account, actor: Principal, user_id: str, now: datetime)
         raise errors.Conflict("The user could not be removed; retry")
 
     commit(change(), raise_for)
+    identities.apply_now([gone])
     credit.rebase(account.id, now, get_settings())  # R-CREDIT-1: the seats changed
 
 
 def removal(
-    user: User, actor_id: str, now: datetime, *, credit_free: bool = False, **details: str
+    user: User,
+    actor_id: str,
+    now: datetime,
+    *,
+    credit_free: bool = False,
+    identity: IdentityChange | None = None,
+    **details: str,
 ) -> Callable[[TransactWrite, Outcome], None]:
     """The transaction that removes ``user`` (not the owner) and frees its seat, for
     ``remove_user`` and for the erasure of a data subject (R-GDPR-5, actor: the staff id),
@@ -274,7 +305,9 @@ def removal(
     is gone already. ``details`` go on the ``user_removed`` event (no personal data). The
     caller commits it, then rebases the account's credit (R-CREDIT-1); with
     ``credit_free`` the account update also holds only while no credit is left
-    (``credit.still_none_left``), and committed there is nothing to rebase."""
+    (``credit.still_none_left``), and committed there is nothing to rebase. ``identity``: the
+    deletion of the user's sign-in identity, recorded in the same transaction; the caller applies
+    it after the commit (``identities.apply_now``)."""
     event = audit.event(
         user.account_id,
         "user_removed",
@@ -291,6 +324,7 @@ def removal(
         outcome.delete(tx, "user", User(user.account_id, user.user_id), still_there)
         outcome.delete(tx, "email", Claim(_email_claim(user.account_id, user.email)), None)
         outcome.put(tx, "audit", event, None)
+        identities.put(tx, outcome, [identity])
         _free_seat(tx, outcome, user, now, credit_free)
 
     return build
