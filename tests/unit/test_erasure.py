@@ -463,7 +463,8 @@ def test_r_gdpr_5_the_certificate_holds_no_personal_data(monkeypatch: pytest.Mon
 
 
 # The erasure's transactions in this world with one change each (CHUNK = 1): the purge's note,
-# the eleven items (her invitation among the notices), Maria's removal from account A, the completion with her request masked.
+# the eleven items (her invitation among the notices), Maria's removal from account A, the
+# completion with her request masked.
 TRANSACTIONS = 14
 # Failures injected at these transactions (a representative of each kind of step).
 STEPS = {"purge_noted": 1, "first_item": 2, "middle_item": 7, "last_item": 12, "user_removed": 13, "completed": 14}
