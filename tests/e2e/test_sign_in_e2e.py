@@ -39,7 +39,11 @@ def _person(identity: dict[str, str], email: str, user_id: str, account_id: str 
     if account_id is not None:
         attributes.append({"Name": "custom:account_id", "Value": account_id})
     pool = identity["user_pool_id"]
-    cognito.admin_create_user(UserPoolId=pool, Username=email, UserAttributes=attributes, MessageAction="SUPPRESS")
+    try:
+        cognito.admin_create_user(UserPoolId=pool, Username=email, UserAttributes=attributes, MessageAction="SUPPRESS")
+    except cognito.exceptions.UsernameExistsException:
+        # The service made the owner at signup (invited): the test gives it its role and password.
+        cognito.admin_update_user_attributes(UserPoolId=pool, Username=email, UserAttributes=attributes[2:])
     cognito.admin_set_user_password(UserPoolId=pool, Username=email, Password=PASSWORD, Permanent=True)
 
 
@@ -149,3 +153,27 @@ def _b64encode(text: str) -> str:
     import base64
 
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def test_sign_in_an_owner_signed_up_with_a_password_signs_in_until_they_stop_the_account(runtime: Runtime) -> None:
+    """API.md "Sign-in", R-TERM-1: the service made the identity; stopping the account ends sign-in."""
+    identity = _identity(runtime)
+    tag = "signin-lifecycle"
+    answer = runtime.post(
+        "/signups", json={**registrant(tag, plan="ticket", billing_period="monthly"), "password": PASSWORD}
+    )
+    assert answer.status_code == 201, answer.text
+    account = answer.json()
+    other = _signup(runtime, "signin-lifecycle-other")
+    token = _id_token(identity, f"{tag}@example.com")
+
+    mine = runtime.get(f"/accounts/{account['id']}", token=token)
+    theirs = runtime.get(f"/accounts/{other['id']}", token=token)
+    stopped = runtime.post(f"/accounts/{account['id']}/cancel", token=token)
+    refused = _sign_in(identity, f"{tag}@example.com")
+
+    assert mine.status_code == 200, mine.text
+    assert (theirs.status_code, theirs.json()["code"]) == (404, "not_found")
+    assert stopped.status_code == 200, stopped.text
+    assert refused.status_code == 400
+    assert "User is disabled." in refused.text
