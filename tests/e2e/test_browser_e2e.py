@@ -29,7 +29,6 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from local_runtime.identity import cognito_client
 from local_runtime.template import ROOT
 from tests.conftest import worker_port
 from tests.e2e.conftest import Runtime
@@ -104,30 +103,14 @@ def identity(runtime: Runtime) -> dict[str, str]:
 
 
 def _owner(runtime: Runtime, identity: dict[str, str], prefix: str) -> tuple[dict[str, Any], str]:
-    """A signup's account and its owner's email, the owner made at the identity provider with
-    its admin API as tests/e2e/test_sign_in_e2e.py makes people (the service's attributes)."""
+    """A signup with a password (API.md "Sign-in"): the service makes its owner at the identity
+    provider, who can then sign in with the email and that password."""
     tag = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    answer = runtime.post("/signups", json=registrant(tag, plan="ticket", billing_period="monthly"))
+    body = registrant(tag, plan="ticket", billing_period="monthly", password=PASSWORD)
+    answer = runtime.post("/signups", json=body)
     assert answer.status_code == 201, answer.text
     account: dict[str, Any] = answer.json()
-    email = f"{tag}@example.com"
-    pool = identity["user_pool_id"]
-    cognito = cognito_client(identity["endpoint"], identity["region"])
-    attributes = {
-        "email": email,
-        "email_verified": "true",
-        "custom:user_id": account["owner_id"],
-        "custom:account_id": account["id"],
-        "custom:role": "owner",
-    }
-    cognito.admin_create_user(
-        UserPoolId=pool,
-        Username=email,
-        UserAttributes=[{"Name": name, "Value": value} for name, value in attributes.items()],
-        MessageAction="SUPPRESS",
-    )
-    cognito.admin_set_user_password(UserPoolId=pool, Username=email, Password=PASSWORD, Permanent=True)
-    return account, email
+    return account, f"{tag}@example.com"
 
 
 @dataclass
