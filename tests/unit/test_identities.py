@@ -16,13 +16,16 @@ from botocore.exceptions import EndpointConnectionError
 
 from lifecycle.accounts import identities
 from lifecycle.core import clock
-from lifecycle.core.settings import Settings
+from lifecycle.core.settings import Settings, get_settings
+from lifecycle.privacy.privacy import Completing
 from lifecycle.privacy.retention import certificate_id
+from lifecycle.requests import erasure, rectification
 from lifecycle.storage import DeletionCertificate, IdentityChange
 from local_runtime import template
 from local_runtime.identity import IdentityProvider, LocalIdentity
 from tests.conftest import point_service_at
 from tests.support import STAFF, Reply, call, outbox_items, owner_of, run_schedule
+from tests.unit.test_data_subjects import privacy_request
 from tests.unit.test_signup import TRIAL
 
 PASSWORD = "correct horse battery staple"  # a test owner's
@@ -280,3 +283,40 @@ def test_sign_in_without_a_user_pool_nothing_is_recorded(world: Settings) -> Non
     signed_up(password=PASSWORD)
     assert pending() == []
     assert run_schedule("identity-sync") == {"examined": 0, "changed": 0, "errors": 0, "next": None}
+
+
+# ---------------------------------------------------------------- data protection (R-GDPR-4, R-GDPR-5)
+
+
+def test_r_gdpr_4_a_rectified_email_is_the_new_sign_in(pool: LocalIdentity) -> None:
+    account = signed_up(password=PASSWORD)
+    new = "maria.new@example.com"
+    request = privacy_request(TRIAL["email"], "rectification", corrections={"email": new})
+
+    rectification.complete(Completing(request, clock.now(), get_settings(), "stf_1", corrections={"email": new}))
+
+    assert person(pool, TRIAL["email"]) is None
+    found = person(pool, new)
+    assert found is not None
+    assert attributes(found)["custom:user_id"] == account["owner_id"]
+    assert sign_in(pool, new)["AuthenticationResult"]["IdToken"]
+    assert pending() == []
+
+
+def test_r_gdpr_5_an_erased_agent_loses_their_identity_and_the_certificate_lists_the_provider(
+    pool: LocalIdentity,
+) -> None:
+    account = signed_up(password=PASSWORD)
+    add_agent(account, "agent1@example.com")
+    assert person(pool, "agent1@example.com") is not None
+    request = privacy_request("agent1@example.com", "erasure", details="Erase everything about me")
+
+    result = erasure.complete(Completing(request, clock.now(), get_settings(), "stf_1"))
+
+    assert person(pool, "agent1@example.com") is None
+    assert person(pool, TRIAL["email"]) is not None  # the owner of the account she worked in signs in still
+    assert result["processors"] == [
+        {"processor": identities.IDENTITY_PROVIDER, "record": "user", "outcome": "deleted", "account_id": account["id"]}
+    ]
+    assert "sign-in at the identity provider was deleted" in result["summary"]
+    assert pending() == []
