@@ -105,9 +105,16 @@ def test_r_gdpr_5_r_gdpr_10_erasure_request_purges_the_ended_account_deletes_its
     assert completed.json()["status"] == "completed"
     assert completed.json()["email"] != address
     assert completed.json()["result"]["certificate_id"].startswith("del_")
-    # The payment provider's customer record (her address) is deleted and the result lists it.
+    # The processors' records of her are deleted and the result lists them: her sign-in at the
+    # identity provider and the payment provider's customer record (her address).
     assert runtime.provider_object("customers", customer["id"])["deleted"] is True
     assert completed.json()["result"]["processors"] == [
+        {
+            "processor": "identity provider (Cognito)",
+            "record": "users",
+            "outcome": "deleted",
+            "account_id": account["id"],
+        },
         {
             "processor": "payment provider (Stripe)",
             "record": "customer",

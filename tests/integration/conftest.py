@@ -35,14 +35,20 @@ def dynamodb_local() -> Iterator[str]:
         server.stop()
 
 
+LOCAL_FILES = ("LOCAL_OUTBOX_PATH", "LOCAL_EXPORTS_PATH")
+
+
 @pytest.fixture
 def local_tables(dynamodb_local: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Fresh tables for one test; the models and the idempotency store point at them."""
     document = template.load()
     resolver = template.Resolver(document, stack_name=f"it-{uuid.uuid4().hex[:10]}")
     create_tables(dynamodb_local, document, resolver)
+    # The template declares the outbox and exports paths empty (AWS's value: SES, S3): here they
+    # stay the session's files (tests/conftest.py).
+    declared = template.function_environment(document, resolver)
     environment = {
-        **template.function_environment(document, resolver),
+        **{name: value for name, value in declared.items() if value or name not in LOCAL_FILES},
         "DYNAMODB_ENDPOINT": dynamodb_local,
         **payment_environment(),
     }
