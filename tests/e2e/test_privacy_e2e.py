@@ -120,7 +120,7 @@ def test_r_gdpr_5_r_gdpr_10_erasure_request_purges_the_ended_account_deletes_its
             "record": "customer",
             "outcome": "deleted",
             "account_id": account["id"],
-        }
+        },
     ]
     gone = runtime.get(f"/accounts/{account['id']}", token=owner)
     assert (gone.status_code, gone.json()["code"]) == (404, "not_found")
