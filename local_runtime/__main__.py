@@ -29,13 +29,22 @@ from lifecycle.core import clock  # noqa: E402 - needs the layer on sys.path
 from local_runtime import (  # noqa: E402
     dynamodb_local,
     server,
+    streams,
     tokens,
 )
 from local_runtime.functions import Functions  # noqa: E402
 from local_runtime.identity import IdentityProvider, LocalIdentity  # noqa: E402
 from local_runtime.payment_standin import PaymentStandIn  # noqa: E402
 from local_runtime.scheduler import Scheduler  # noqa: E402
-from local_runtime.template import LOCAL_PARAMETERS, Resolver, load, routes, schedules  # noqa: E402
+from local_runtime.template import (  # noqa: E402
+    LOCAL_PARAMETERS,
+    Resolver,
+    StreamConsumer,
+    load,
+    routes,
+    schedules,
+    stream_consumers,
+)
 
 log = logging.getLogger("local_runtime")
 READY_LINE = "local runtime ready on http://{host}:{port}"
@@ -60,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the payment provider stand-in's port (env PAYMENT_PORT; default: a free one)",
     )
     parser.add_argument("--no-schedules", action="store_true", help="do not fire schedules (run them via /_local/)")
+    parser.add_argument("--no-streams", action="store_true", help="do not run the DynamoDB stream consumers")
     parser.add_argument(
         "--allow-origin",
         action="append",
@@ -102,7 +112,13 @@ def _ignore_signals() -> None:
 
 
 def _announce(
-    host: str, port: int, dynamodb: dynamodb_local.DynamoDBLocal, payments: PaymentStandIn, identity: LocalIdentity
+    host: str,
+    port: int,
+    dynamodb: dynamodb_local.DynamoDBLocal,
+    payments: PaymentStandIn,
+    identity: LocalIdentity,
+    consumers: list[StreamConsumer],
+    dead_letters: Path,
 ) -> None:
     api = f"http://{host}:{port}"
     storage = "in memory" if dynamodb.data_dir is None else f"data in {dynamodb.data_dir}"
@@ -117,6 +133,10 @@ def _announce(
     print(
         f"Identity  {identity.endpoint} (Cognito's API; pool {identity.user_pool_id}, web client {identity.client_id})"
     )
+    for consumer in consumers:
+        print(f"Stream    {streams.describe_consumer(consumer)}", flush=True)
+    if consumers:
+        print(f"Failed    stream batches' on-failure records in {dead_letters}", flush=True)
     print(READY_LINE.format(host=host, port=port), flush=True)
 
 
@@ -175,12 +195,28 @@ def _start_and_serve(
     cleanup.callback(dynamodb.stop)
     dynamodb_local.create_tables(dynamodb.endpoint, template, resolver)
     every_schedule = schedules(template, resolver)
-    functions.preload([route.function for route in routes(template)] + [s.function for s in every_schedule])
+    consumers = [] if args.no_streams else [c for c in stream_consumers(template, resolver) if c.enabled]
+    functions.preload(
+        [route.function for route in routes(template)]
+        + [s.function for s in every_schedule]
+        + [c.function for c in consumers]
+    )
     if not args.no_schedules:
         scheduler = Scheduler(every_schedule, app.run_schedule)
         scheduler.start()
         cleanup.callback(scheduler.stop)
-    _announce(args.host, http.server_port, dynamodb, payments, identity)
+    dead_letters = data_dir / streams.DEAD_LETTERS_FILE
+    if consumers:
+        pollers = streams.StreamConsumers(
+            consumers,
+            streams.streams_client(dynamodb.endpoint),
+            dynamodb_local.client(dynamodb.endpoint),
+            functions.invoke,
+            streams.DeadLetters(dead_letters),
+        )
+        pollers.start()
+        cleanup.callback(pollers.stop)
+    _announce(args.host, http.server_port, dynamodb, payments, identity, consumers, dead_letters)
     http.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug swallows the KeyboardInterrupt
     log.info("stopping the scheduler, the HTTP server and DynamoDB Local")
 

@@ -263,6 +263,25 @@ def _enable_ttl(dynamodb: Any, name: str, attribute: str) -> None:
     dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
 
 
+def _enable_stream(dynamodb: Any, table: dict[str, Any], view_type: str | None) -> None:
+    """A table kept in --data-dir from before the template gave it a stream gets one now."""
+    current = table.get("StreamSpecification") or {}
+    if view_type is None or (current.get("StreamEnabled") and current.get("StreamViewType") == view_type):
+        return
+    if current.get("StreamEnabled"):
+        log.warning(
+            "table %s streams %s, template.yaml says %s; delete the data dir (or use --in-memory) to recreate it",
+            table["TableName"],
+            current.get("StreamViewType"),
+            view_type,
+        )
+        return
+    dynamodb.update_table(
+        TableName=table["TableName"], StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type}
+    )
+    log.info("table %s: stream (%s) enabled from template.yaml", table["TableName"], view_type)
+
+
 def create_tables(endpoint: str, template: dict[str, Any], resolver: Resolver) -> list[str]:
     """Every table of the template, created if absent (idempotent across restarts with -dbPath)."""
     dynamodb = client(endpoint)
@@ -274,6 +293,7 @@ def create_tables(endpoint: str, template: dict[str, Any], resolver: Resolver) -
             dynamodb.create_table(**spec.create_args)
         else:
             _warn_if_drifted(_add_missing_indexes(dynamodb, existing, spec.create_args), spec.create_args)
+            _enable_stream(dynamodb, existing, spec.stream_view_type)
         dynamodb.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": int(TABLE_TIMEOUT_SECONDS / 0.2)}
         )

@@ -153,6 +153,8 @@ class TableSpec:
     logical_id: str
     create_args: dict[str, Any]
     ttl_attribute: str | None
+    # The table's StreamSpecification.StreamViewType, None when it has no stream.
+    stream_view_type: str | None = None
 
 
 def tables(template: dict[str, Any], resolver: Resolver) -> list[TableSpec]:
@@ -168,9 +170,20 @@ def tables(template: dict[str, Any], resolver: Resolver) -> list[TableSpec]:
         }
         if props.get("GlobalSecondaryIndexes"):
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        view_type = stream_view_type(props)
+        if view_type is not None:
+            # CloudFormation's StreamSpecification names only the view type; the API also wants StreamEnabled.
+            args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view_type}
         ttl = props.get("TimeToLiveSpecification") or {}
-        specs.append(TableSpec(logical_id, args, ttl.get("AttributeName") if ttl.get("Enabled") else None))
+        specs.append(TableSpec(logical_id, args, ttl.get("AttributeName") if ttl.get("Enabled") else None, view_type))
     return specs
+
+
+def stream_view_type(table_properties: dict[str, Any]) -> str | None:
+    """A table's StreamViewType, or None when its template declares no stream."""
+    spec = table_properties.get("StreamSpecification") or {}
+    view_type = spec.get("StreamViewType")
+    return None if view_type is None else str(view_type)
 
 
 @dataclass(frozen=True)
@@ -237,6 +250,107 @@ def schedules(template: dict[str, Any], resolver: Resolver) -> list[Schedule]:
             name = str(resolver.resolve(props["Name"])).removeprefix(f"{resolver.stack_name}-")
             expression = str(resolver.resolve(props["Schedule"]))
             found.append(Schedule(name, expression, logical_id, code_uri, handler))
+    return found
+
+
+@dataclass(frozen=True)
+class StreamConsumer:
+    """A function's ``Type: DynamoDB`` event: Lambda's event source mapping on a table's stream.
+
+    Defaults are Lambda's own (services-ddb-params): a batch of 100, no batching window,
+    retries (-1) until the record is older than the stream keeps it (24 h), no bisection.
+    """
+
+    function: str
+    event: str
+    table: str
+    table_name: str
+    stream_view_type: str
+    starting_position: str
+    code_uri: str
+    handler: str
+    batch_size: int = 100
+    maximum_batching_window_seconds: int = 0
+    maximum_retry_attempts: int = -1
+    maximum_record_age_seconds: int = -1
+    bisect_batch_on_function_error: bool = False
+    report_batch_item_failures: bool = False
+    # DestinationConfig.OnFailure.Destination as written: an SQS queue's logical id for ``!GetAtt Q.Arn``.
+    on_failure: str | None = None
+    enabled: bool = True
+
+
+_STARTING_POSITIONS = {"TRIM_HORIZON", "LATEST"}
+
+
+def _stream_table(template: dict[str, Any], where: str, stream: Any) -> str:
+    """The logical id of the table whose ``StreamArn`` a DynamoDB event names."""
+    target = stream.get("Fn::GetAtt") if isinstance(stream, dict) else None
+    if not (isinstance(target, list) and len(target) == 2 and target[1] == "StreamArn"):
+        raise ValueError(f"{where}: Stream must be !GetAtt <Table>.StreamArn of a table in the template")
+    table = str(target[0])
+    resource = template.get("Resources", {}).get(table)
+    if resource is None or resource.get("Type") != "AWS::DynamoDB::Table":
+        raise ValueError(f"{where}: {table} is not a DynamoDB table of the template")
+    return table
+
+
+def _destination(value: Any) -> str:
+    target = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    if isinstance(target, list) and len(target) == 2:
+        return str(target[0])
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    return str(value)
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def stream_consumers(template: dict[str, Any], resolver: Resolver) -> list[StreamConsumer]:
+    """Every ``Type: DynamoDB`` event of every function, with its table's stream view type."""
+    found = []
+    for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
+        events = resource["Properties"].get("Events", {})
+        for event_name, event in events.items():
+            if event.get("Type") != "DynamoDB":
+                continue
+            where = f"{logical_id}.Events.{event_name}"
+            props = event.get("Properties", {})
+            table = _stream_table(template, where, props.get("Stream"))
+            view_type = stream_view_type(template["Resources"][table].get("Properties", {}))
+            if view_type is None:
+                raise ValueError(f"{where}: table {table} has no StreamSpecification, so no StreamArn")
+            position = str(resolver.resolve(props.get("StartingPosition", "")))
+            if position not in _STARTING_POSITIONS:
+                raise ValueError(f"{where}: StartingPosition must be TRIM_HORIZON or LATEST, not {position!r}")
+            on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            code_uri, handler = _function_code(template, logical_id)
+            found.append(
+                StreamConsumer(
+                    function=logical_id,
+                    event=event_name,
+                    table=table,
+                    table_name=resolver.table_name(table),
+                    stream_view_type=view_type,
+                    starting_position=position,
+                    code_uri=code_uri,
+                    handler=handler,
+                    batch_size=int(resolver.resolve(props.get("BatchSize", 100))),
+                    maximum_batching_window_seconds=int(
+                        resolver.resolve(props.get("MaximumBatchingWindowInSeconds", 0))
+                    ),
+                    maximum_retry_attempts=int(resolver.resolve(props.get("MaximumRetryAttempts", -1))),
+                    maximum_record_age_seconds=int(resolver.resolve(props.get("MaximumRecordAgeInSeconds", -1))),
+                    bisect_batch_on_function_error=_flag(
+                        resolver.resolve(props.get("BisectBatchOnFunctionError", False))
+                    ),
+                    report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                    on_failure=None if on_failure is None else _destination(on_failure),
+                    enabled=_flag(resolver.resolve(props.get("Enabled", True))),
+                )
+            )
     return found
 
 
