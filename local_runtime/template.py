@@ -325,6 +325,9 @@ def stream_consumers(template: dict[str, Any], resolver: Resolver) -> list[Strea
             position = str(resolver.resolve(props.get("StartingPosition", "")))
             if position not in _STARTING_POSITIONS:
                 raise ValueError(f"{where}: StartingPosition must be TRIM_HORIZON or LATEST, not {position!r}")
+            unsupported = sorted(_UNSUPPORTED_STREAM_PROPERTIES & set(props))
+            if unsupported:
+                raise ValueError(f"{where}: the local runtime does not run {', '.join(unsupported)}")
             on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
             code_uri, handler = _function_code(template, logical_id)
             found.append(
@@ -351,7 +354,40 @@ def stream_consumers(template: dict[str, Any], resolver: Resolver) -> list[Strea
                     enabled=_flag(resolver.resolve(props.get("Enabled", True))),
                 )
             )
+            _check_stream_limits(where, found[-1])
     return found
+
+
+# Settings that change what the function receives; running without them would deliver other events.
+_UNSUPPORTED_STREAM_PROPERTIES = {"FilterCriteria", "TumblingWindowInSeconds", "StartingPositionTimestamp"}
+
+
+def _check_stream_limits(where: str, consumer: StreamConsumer) -> None:
+    """Lambda's limits for a DynamoDB event source mapping (services-ddb-params)."""
+    limits = [
+        ("BatchSize", consumer.batch_size, 1 <= consumer.batch_size <= 10_000, "1 to 10000"),
+        (
+            "MaximumBatchingWindowInSeconds",
+            consumer.maximum_batching_window_seconds,
+            0 <= consumer.maximum_batching_window_seconds <= 300,
+            "0 to 300",
+        ),
+        (
+            "MaximumRetryAttempts",
+            consumer.maximum_retry_attempts,
+            -1 <= consumer.maximum_retry_attempts <= 10_000,
+            "-1 (until the record expires) or 0 to 10000",
+        ),
+        (
+            "MaximumRecordAgeInSeconds",
+            consumer.maximum_record_age_seconds,
+            consumer.maximum_record_age_seconds == -1 or 60 <= consumer.maximum_record_age_seconds <= 604_800,
+            "-1 (infinite) or 60 to 604800",
+        ),
+    ]
+    for name, value, valid, allowed in limits:
+        if not valid:
+            raise ValueError(f"{where}: {name} {value} is outside Lambda's limits ({allowed})")
 
 
 def function_environment(template: dict[str, Any], resolver: Resolver) -> dict[str, str]:

@@ -135,6 +135,13 @@ def test_a_stream_table_is_created_with_its_stream_and_a_plain_one_without() -> 
         ({"Stream": "arn:aws:dynamodb:eu-central-1:1:table/x/stream/y"}, "!GetAtt <Table>.StreamArn"),
         ({"Stream": {"Fn::GetAtt": ["FailedOrders", "StreamArn"]}}, "not a DynamoDB table"),
         ({"StartingPosition": "AT_TIMESTAMP"}, "TRIM_HORIZON or LATEST"),
+        ({"FilterCriteria": {"Filters": [{"Pattern": "{}"}]}}, "does not run FilterCriteria"),
+        ({"TumblingWindowInSeconds": 60}, "does not run TumblingWindowInSeconds"),
+        ({"BatchSize": 0}, "BatchSize 0 is outside Lambda's limits"),
+        ({"BatchSize": 10_001}, "BatchSize 10001"),
+        ({"MaximumRetryAttempts": -2}, "MaximumRetryAttempts -2"),
+        ({"MaximumRecordAgeInSeconds": 59}, "MaximumRecordAgeInSeconds 59"),
+        ({"MaximumBatchingWindowInSeconds": 301}, "MaximumBatchingWindowInSeconds 301"),
     ],
 )
 def test_an_event_the_local_runtime_cannot_run_is_refused_by_name(change: dict[str, Any], message: str) -> None:
