@@ -574,3 +574,28 @@ def test_make_run_names_each_consumer_and_its_table() -> None:
 
     assert line.startswith("OrderFunction ← OrdersTable stream (TRIM_HORIZON, batch 100, retries 2, bisect")
     assert "on failure → FailedOrders" in line
+
+
+def test_make_run_prints_one_stream_line_per_consumer_and_where_dead_letters_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from local_runtime.__main__ import _announce
+
+    dynamodb = SimpleNamespace(endpoint="http://127.0.0.1:1", data_dir=None)
+    payments = SimpleNamespace(url="http://127.0.0.1:2", state_path=None, webhook_url=None)
+    identity = SimpleNamespace(endpoint="http://127.0.0.1:3", user_pool_id="pool", client_id="client")
+    template = parse(TEMPLATE)
+    consumers = stream_consumers(template, Resolver(template))
+
+    _announce("127.0.0.1", 3000, dynamodb, payments, identity, consumers, tmp_path / "dead-letters.jsonl")  # type: ignore[arg-type]
+
+    lines = capsys.readouterr().out.splitlines()
+    stream_lines = [line for line in lines if line.startswith("Stream ")]
+    assert [line.split()[1:4] for line in stream_lines] == [
+        ["OrderFunction", "←", "OrdersTable"],
+        ["DefaultsFunction", "←", "OrdersTable"],
+    ]
+    assert any(line.startswith("Failed ") and line.endswith("dead-letters.jsonl") for line in lines)
+    assert lines[-1] == "local runtime ready on http://127.0.0.1:3000"
