@@ -158,3 +158,21 @@ def test_records_arrive_in_order_partial_failures_redeliver_and_exhausted_ones_a
     assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (a5, a5, 1)
     assert f"table/{table}/stream/" in info["streamArn"]
     assert letter["destination"] == "ItemsFailed"
+
+
+def test_a_table_kept_from_before_its_stream_gets_the_stream_the_template_now_declares(dynamodb_local: str) -> None:
+    template: dict[str, Any] = yaml.load(TEMPLATE, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    resolver = Resolver(template, stack_name=f"it-{uuid.uuid4().hex[:10]}")
+    table = template["Resources"]["ItemsTable"]["Properties"]
+    declared = table.pop("StreamSpecification")
+    create_tables(dynamodb_local, template, resolver)
+    dynamodb = client(dynamodb_local)
+    name = resolver.table_name("ItemsTable")
+    assert "LatestStreamArn" not in dynamodb.describe_table(TableName=name)["Table"]
+
+    table["StreamSpecification"] = declared
+    create_tables(dynamodb_local, template, resolver)
+
+    described = dynamodb.describe_table(TableName=name)["Table"]
+    assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert described["LatestStreamArn"]
