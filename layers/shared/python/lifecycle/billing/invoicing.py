@@ -386,13 +386,20 @@ def charge_then_issue(
             raise
         issued = issued_for(account.id, draft.purpose)
         if issued is None or issued.charge_id != charge.id:
-            provider.refund(charge.id, total, idempotency_key="refund:" + charge.id)
+            refund_unissued(provider, charge.id, total)
         if throttled:
             raise ServiceUnavailable("The database is busy; retry shortly") from exc
         raise
     if receipt is not None:
         notifications.deliver(receipt, now, notifications.sender_for(settings))
     return invoice
+
+
+def refund_unissued(provider: payments.PaymentProvider, charge_id: str, amount: Money) -> None:
+    """Refund a charge whose purpose was not issued. One key per charge, whoever refunds it (the
+    request whose issuing failed, a late payment that no longer matches, its webhook), so two of
+    them refunding the same charge refund it once."""
+    provider.refund(charge_id, amount, idempotency_key="refund:" + charge_id)
 
 
 def _settled_charge(settled: Settled, total: Money, provider: payments.PaymentProvider) -> payments.Charge:
@@ -403,7 +410,7 @@ def _settled_charge(settled: Settled, total: Money, provider: payments.PaymentPr
             "late payment does not match its purpose; refunded",
             extra={"payment_intent": settled.intent_id, "paid": settled.amount.amount, "due": total.amount},
         )
-        provider.refund(settled.intent_id, settled.amount, idempotency_key="refund:" + settled.intent_id)
+        refund_unissued(provider, settled.intent_id, settled.amount)
         raise PaymentNoLongerMatches("The payment confirmed no longer matches what it was for; it was refunded")
     return payments.Charge(settled.intent_id, total)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -246,15 +246,10 @@ class StripeProvider:
         return _text(customer.id, "id")
 
     def delete_customer(self, customer_id: str) -> None:
-        import stripe
-
         with _provider_errors("delete_customer", customer_id):
-            try:
-                self.client.v1.customers.delete(customer_id)
-            except stripe.InvalidRequestError as exc:
-                if exc.code != "resource_missing":
-                    raise
-                logger.info("payment customer deleted before", extra={"customer_id": customer_id})
+            deleted = _unless_missing(lambda: self.client.v1.customers.delete(customer_id))
+        if deleted is None:
+            logger.info("payment customer deleted before", extra={"customer_id": customer_id})
 
     def attach(self, customer_id: str, method_type: MethodType, token: str, idempotency_key: str) -> AttachedMethod:
         # Cards and PayPal alike: the client's provider token is a payment method to attach.
@@ -340,30 +335,29 @@ class StripeProvider:
         return Refund(_text(refund.id, "id"), charge_id, amount)
 
     def account_of_customer(self, customer_id: str) -> str | None:
-        import stripe
-
         with _provider_errors("retrieve_customer", customer_id):
-            try:
-                customer = self.client.v1.customers.retrieve(customer_id)
-            except stripe.InvalidRequestError as exc:
-                if exc.code != "resource_missing":
-                    raise
-                return None
-        if getattr(customer, "deleted", False):
+            customer = _unless_missing(lambda: self.client.v1.customers.retrieve(customer_id))
+        if customer is None or getattr(customer, "deleted", False):
             return None
         return _account_in(customer)
 
     def account_of_payment(self, intent_id: str) -> str | None:
-        import stripe
-
         with _provider_errors("retrieve_payment_intent"):
-            try:
-                intent = self.client.v1.payment_intents.retrieve(intent_id)
-            except stripe.InvalidRequestError as exc:
-                if exc.code != "resource_missing":
-                    raise
-                return None
-        return _account_in(intent)
+            intent = _unless_missing(lambda: self.client.v1.payment_intents.retrieve(intent_id))
+        return _account_in(intent) if intent is not None else None
+
+
+def _unless_missing[T](call: Callable[[], T]) -> T | None:
+    """``call``'s answer, or None when the provider has no such object (``resource_missing``);
+    its other refusals are raised for ``_provider_errors`` to map."""
+    import stripe
+
+    try:
+        return call()
+    except stripe.InvalidRequestError as exc:
+        if exc.code != "resource_missing":
+            raise
+        return None
 
 
 def _account_in(obj: Any) -> str | None:

@@ -215,7 +215,7 @@ def settle_intent(intent: Intent, claim: Claim | None, now: datetime, settings: 
 def _refund(intent: Intent, settings: Settings) -> None:
     """A payment nothing was issued for goes back to the payer (its key makes it once)."""
     logger.warning("late payment refunded: its purpose was not issued", extra={"payment_intent": intent.id})
-    payments.provider_for(settings).refund(intent.id, intent.amount, idempotency_key="refund:" + intent.id)
+    invoicing.refund_unissued(payments.provider_for(settings), intent.id, intent.amount)
 
 
 def _resume(intent: Intent, now: datetime, settings: Settings) -> None:
