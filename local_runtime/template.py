@@ -7,6 +7,7 @@ so they can never restate (and drift from) the template.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -59,10 +60,25 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 @lru_cache(maxsize=4)
 def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        document = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return _parsed(path.read_text(encoding="utf-8"), str(path))
+
+
+def load_at(revision: str) -> dict[str, Any]:
+    """template.yaml as committed at a git revision (a release tag, HEAD)."""
+    text = subprocess.run(
+        ["git", "show", f"{revision}:template.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return _parsed(text, f"template.yaml at {revision}")
+
+
+def _parsed(text: str, name: str) -> dict[str, Any]:
+    document = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(document, dict):
-        raise ValueError(f"{path} is not a template")
+        raise ValueError(f"{name} is not a template")
     return document
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from local_runtime.template import load, resources  # noqa: E402 - after the path is set
+from local_runtime.template import load, load_at, resources  # noqa: E402 - after the path is set
 
 TABLE = "AWS::DynamoDB::Table"
 
@@ -85,21 +84,6 @@ def last_release() -> str | None:
     return tags[0] if tags else None
 
 
-def template_at(revision: str) -> dict[str, Any]:
-    """template.yaml as committed at ``revision``."""
-    text = subprocess.run(
-        ["git", "show", f"{revision}:template.yaml"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "template.yaml"
-        path.write_text(text, encoding="utf-8")
-        return load(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--against", help="a git revision to compare with instead of the newest v* tag")
@@ -108,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if revision is None:
         print("deployable: no release yet (no v* tag): nothing to compare the tables with")
         return 0
-    found = refusals(template_at(revision), load())
+    found = refusals(load_at(revision), load())
     if found:
         print(f"not deployable in one update from {revision}:", *found, sep="\n  ")
         return 1

@@ -19,15 +19,13 @@ import copy
 import hashlib
 import json
 import os
-import subprocess
-import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
-from local_runtime.template import ROOT, load, resources
+from local_runtime.template import load, load_at, resources
 
 BASELINE = Path(__file__).with_name("template_baseline.json")
 # Settings of an AWS::Lambda::Function that, changed, change what runs.
@@ -59,21 +57,6 @@ def transformed(template: dict[str, Any]) -> dict[str, Any]:
 def deployed() -> dict[str, Any]:
     """The working tree's template.yaml through the transform, once per process."""
     return transformed(load())
-
-
-def template_at(revision: str) -> dict[str, Any]:
-    """template.yaml as committed at a git revision, read with the local runtime's loader."""
-    text = subprocess.run(  # noqa: S603 - fixed arguments
-        ["git", "show", f"{revision}:template.yaml"],  # noqa: S607 - git from PATH
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "template.yaml"
-        path.write_text(text, encoding="utf-8")
-        return load(path)
 
 
 def as_list(value: Any) -> list[Any]:
@@ -210,7 +193,7 @@ def main() -> None:
     parser.add_argument("--revision", default="HEAD", help="the git revision whose template.yaml is the baseline")
     parser.add_argument("--output", type=Path, default=BASELINE)
     args = parser.parse_args()
-    document = view(transformed(template_at(args.revision)))
+    document = view(transformed(load_at(args.revision)))
     args.output.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"{args.output}: template.yaml at {args.revision}")
 
