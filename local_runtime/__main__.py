@@ -216,6 +216,7 @@ def _start_and_serve(
         )
         pollers.start()
         cleanup.callback(pollers.stop)
+        app.stream_consumers = pollers
     _announce(args.host, http.server_port, dynamodb, payments, identity, consumers, dead_letters)
     http.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug swallows the KeyboardInterrupt
     log.info("stopping the scheduler, the HTTP server and DynamoDB Local")

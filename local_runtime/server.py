@@ -237,6 +237,10 @@ def _http_request(request: Request) -> events.HttpRequest:
     )
 
 
+# How long ``GET /_local/outbox`` waits for the stream consumers to deliver what was committed.
+OUTBOX_WAIT_SECONDS = 10.0
+
+
 class LocalApi:
     """The WSGI application."""
 
@@ -257,6 +261,8 @@ class LocalApi:
         }
         # The local identity provider, once ``__main__`` started it (API.md ``GET /_local/identity``).
         self.identity: LocalIdentity | None = None
+        # The stream consumers, once ``__main__`` started them: the outbox waits for them to catch up.
+        self.stream_consumers: Any = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -386,6 +392,10 @@ class LocalApi:
         return json_response(self.identity.as_json())
 
     def _outbox(self, _: Request) -> Response:
+        # Notices are sent by the notifier from the Notifications stream: answer once every
+        # consumer has delivered what was committed before this request (at most OUTBOX_WAIT_SECONDS).
+        if self.stream_consumers is not None and not self.stream_consumers.wait_caught_up(OUTBOX_WAIT_SECONDS):
+            log.warning("the outbox answers before the stream consumers caught up (%s s)", OUTBOX_WAIT_SECONDS)
         # API.md: oldest first. The file is in sending order, which differs when the clock was
         # set back or a notice was retried later (the sort is stable for equal times).
         items = sorted(read_outbox(self.outbox_path), key=lambda item: str(item.get("created_at") or ""))

@@ -13,6 +13,9 @@ services-dynamodb-errors):
   fails the whole batch;
 - an error (exception): with ``BisectBatchOnFunctionError`` the batch is split in two and each
   half tried on its own (splitting uses no retry), otherwise retried;
+- ``FilterCriteria``: only records an exact-value pattern matches are delivered (``passes``); the
+  others are checkpointed, never invoked (operators such as prefix or anything-but are refused
+  when the template is read);
 - after ``MaximumRetryAttempts`` retries (-1: until the record is older than
   ``MaximumRecordAgeInSeconds`` or the stream's 24 h), the batch's description goes to the
   ``OnFailure`` destination, and reading moves on. Locally that destination is a JSON-lines file
@@ -119,6 +122,44 @@ def _created(record: dict[str, Any]) -> float | None:
     if isinstance(value, datetime):
         return value.timestamp()
     return None if value is None else float(value)
+
+
+# ---------------------------------------------------------------- filtering
+
+
+def matches(pattern: dict[str, Any], value: Any) -> bool:
+    """Exact-value matching of one filter pattern (Lambda guide, "Filtering event sources"): each
+    key of the pattern must be in ``value``; a nested object matches recursively, a list of
+    allowed values matches a field equal to one of them (or, for an array field, holding one)."""
+    if not isinstance(value, dict):
+        return False
+    for key, expected in pattern.items():
+        if key not in value:
+            return False
+        found = value[key]
+        if isinstance(expected, dict):
+            if not matches(expected, found):
+                return False
+            continue
+        candidates = found if isinstance(found, list) else [found]
+        if not any(_same(candidate, allowed) for candidate in candidates for allowed in expected):
+            return False
+    return True
+
+
+def _same(candidate: Any, allowed: Any) -> bool:
+    # JSON's true is not the number 1, nor null an empty string: compare type and value.
+    if isinstance(candidate, bool) or isinstance(allowed, bool) or candidate is None or allowed is None:
+        return candidate is allowed or (type(candidate) is type(allowed) and candidate == allowed)
+    if isinstance(candidate, int | float) and isinstance(allowed, int | float):
+        return candidate == allowed
+    return type(candidate) is type(allowed) and candidate == allowed
+
+
+def passes(consumer: StreamConsumer, record: dict[str, Any]) -> bool:
+    """Whether the consumer's FilterCriteria pass a Lambda event record: any pattern matching
+    is enough; with no patterns every record passes."""
+    return not consumer.filter_patterns or any(matches(pattern, record) for pattern in consumer.filter_patterns)
 
 
 # ---------------------------------------------------------------- the function's answer
@@ -306,6 +347,7 @@ class _Shard:
     pending: list[dict[str, Any]] = field(default_factory=list)
     first_pending_at: float | None = None
     closed: bool = False  # no more records will come (no NextShardIterator)
+    last_read: str | None = None  # the last sequence number read, delivered or filtered out
 
     @property
     def finished(self) -> bool:
@@ -337,6 +379,8 @@ class StreamPoller:
         self._shards: dict[str, _Shard] = {}
         self._described_at: float | None = None
         self._stop = threading.Event()
+        self._caught_up = threading.Condition()
+        self._idle_pass_started = float("-inf")
         # Waiting between retries ends early when the runtime stops.
         self._sleep = sleep or self._stop.wait
         self._thread = threading.Thread(target=self._run, name=f"stream-{consumer.function}", daemon=True)
@@ -395,7 +439,13 @@ class StreamPoller:
                 shard.iterator, shard.checkpoint, shard.start = None, None, "TRIM_HORIZON"
                 return 0
             raise
-        records = list(answer.get("Records", []))
+        read = list(answer.get("Records", []))
+        # Records the filter drops are never delivered: checkpointed once nothing before them waits.
+        records = [record for record in read if passes(self.consumer, lambda_record(record, self.stream_arn))]
+        if read:
+            shard.last_read = _sequence(read[-1])
+            if not records and not shard.pending:
+                shard.checkpoint = shard.last_read
         if records and not shard.pending:
             shard.first_pending_at = self._monotonic()
         shard.pending.extend(records)
@@ -403,7 +453,7 @@ class StreamPoller:
         if shard.iterator is None:
             shard.closed = True
             log.info("%s: shard %s closed", self.consumer.function, shard.shard_id)
-        return len(records)
+        return len(read)
 
     def _due(self, shard: _Shard) -> bool:
         if not shard.pending:
@@ -428,12 +478,14 @@ class StreamPoller:
         delivery.deliver(batch)
         if self._stop.is_set():
             return  # stopped mid-batch: not checkpointed
-        shard.checkpoint = _sequence(batch[-1])
         shard.pending = shard.pending[len(batch) :]
+        # With nothing left waiting, what the filter dropped after the batch is checkpointed too.
+        shard.checkpoint = _sequence(batch[-1]) if shard.pending else (shard.last_read or _sequence(batch[-1]))
         shard.first_pending_at = self._monotonic() if shard.pending else None
 
     def poll_once(self) -> int:
         """Read every shard that may be read now and deliver what is due; the records read."""
+        started = self._monotonic()
         stale = self._described_at is None or self._monotonic() - self._described_at >= DESCRIBE_INTERVAL_SECONDS
         if stale or not self._all_children_known():
             self._describe()
@@ -444,7 +496,18 @@ class StreamPoller:
             read += self._read(shard)
             while self._due(shard) and not self._stop.is_set():
                 self._deliver(shard)
+        if not read and not any(shard.pending for shard in self._shards.values()):
+            with self._caught_up:
+                self._idle_pass_started = started
+                self._caught_up.notify_all()
         return read
+
+    def wait_caught_up(self, since: float, timeout: float) -> bool:
+        """Wait until a pass over the shards that began at or after ``since`` (this poller's
+        monotonic clock) read nothing new and left no batch in flight: everything committed
+        before ``since`` has been delivered. False if that took longer than ``timeout``."""
+        with self._caught_up:
+            return self._caught_up.wait_for(lambda: self._idle_pass_started >= since, timeout)
 
     def _all_children_known(self) -> bool:
         # A closed shard's children appear in DescribeStream; until one of them is known, look again.
@@ -514,6 +577,17 @@ class StreamConsumers:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
+
+    def wait_caught_up(self, timeout: float) -> bool:
+        """Wait until every running poller has delivered what was committed before this call
+        (``StreamPoller.wait_caught_up``), at most ``timeout`` seconds in all."""
+        since = time.monotonic()
+        deadline = since + timeout
+        return all(
+            poller.wait_caught_up(since, max(0.0, deadline - time.monotonic()))
+            for poller in self.pollers
+            if poller.running
+        )
 
 
 def streams_client(endpoint: str) -> Any:

@@ -6,6 +6,7 @@ so they can never restate (and drift from) the template.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -294,6 +295,8 @@ class StreamConsumer:
     # DestinationConfig.OnFailure.Destination as written: an SQS queue's logical id for ``!GetAtt Q.Arn``.
     on_failure: str | None = None
     enabled: bool = True
+    # FilterCriteria's patterns, parsed: a record is passed when any one matches; none: all are.
+    filter_patterns: tuple[dict[str, Any], ...] = ()
 
 
 _STARTING_POSITIONS = {"TRIM_HORIZON", "LATEST"}
@@ -368,6 +371,7 @@ def stream_consumers(template: dict[str, Any], resolver: Resolver) -> list[Strea
                     report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
                     on_failure=None if on_failure is None else _destination(on_failure),
                     enabled=_flag(resolver.resolve(props.get("Enabled", True))),
+                    filter_patterns=filter_patterns(where, props.get("FilterCriteria")),
                 )
             )
             _check_stream_limits(where, found[-1])
@@ -375,7 +379,55 @@ def stream_consumers(template: dict[str, Any], resolver: Resolver) -> list[Strea
 
 
 # Settings that change what the function receives; running without them would deliver other events.
-_UNSUPPORTED_STREAM_PROPERTIES = {"FilterCriteria", "TumblingWindowInSeconds", "StartingPositionTimestamp"}
+_UNSUPPORTED_STREAM_PROPERTIES = {"TumblingWindowInSeconds", "StartingPositionTimestamp"}
+
+# Lambda's filter operators (Lambda guide, "Filtering event sources"; EventBridge's content
+# filters): the local runtime matches exact values only, and refuses a pattern using any of these.
+FILTER_OPERATORS = frozenset(
+    {"prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "wildcard", "cidr", "or"}
+)
+
+
+def filter_patterns(where: str, criteria: Any) -> tuple[dict[str, Any], ...]:
+    """``FilterCriteria.Filters``' patterns (each a JSON string), checked to use exact-value
+    matching only: nested objects of keys whose leaves are lists of allowed values."""
+    if criteria is None:
+        return ()
+    filters = criteria.get("Filters") if isinstance(criteria, dict) else None
+    if not isinstance(filters, list) or not filters:
+        raise ValueError(f"{where}: FilterCriteria must have a list of Filters")
+    patterns = []
+    for entry in filters:
+        text = entry.get("Pattern") if isinstance(entry, dict) else None
+        try:
+            pattern = json.loads(text) if isinstance(text, str) else None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: a FilterCriteria Pattern is not JSON ({error})") from error
+        if not isinstance(pattern, dict):
+            raise ValueError(f"{where}: a FilterCriteria Pattern must be a JSON object")
+        _check_exact(where, pattern)
+        patterns.append(pattern)
+    return tuple(patterns)
+
+
+def _check_exact(where: str, pattern: dict[str, Any]) -> None:
+    for key, value in pattern.items():
+        if key == "$or":
+            raise ValueError(f"{where}: the local runtime does not run the filter operator $or")
+        if isinstance(value, dict):
+            _check_exact(where, value)
+            continue
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: filter key {key!r} must be a list of allowed values or an object")
+        for allowed in value:
+            if isinstance(allowed, dict):
+                names = ", ".join(sorted(allowed)) or "{}"
+                known = sorted(FILTER_OPERATORS & set(allowed))
+                raise ValueError(
+                    f"{where}: the local runtime does not run the filter operator {', '.join(known) or names}"
+                )
+            if isinstance(allowed, list):
+                raise ValueError(f"{where}: filter key {key!r} lists a list; only values are allowed")
 
 
 def _check_stream_limits(where: str, consumer: StreamConsumer) -> None:

@@ -7,12 +7,13 @@ runtime's builders, so the tests exercise exactly what AWS and `make run` would 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from local_runtime import events, template
+from local_runtime import events, streams, template
 from local_runtime.functions import Handler, function_spec, load_handler
 
 STACK = template.LOCAL_STACK_NAME
@@ -111,8 +112,78 @@ def owner_of(account: dict[str, Any]) -> dict[str, str]:
 
 
 def outbox_items(path: Path) -> list[dict[str, Any]]:
-    """The notices the local sender wrote to ``path``, oldest first."""
+    """The notices the local sender wrote to ``path``, oldest first, once the notifier has
+    delivered what the Notifications stream holds (``deliver_notices``)."""
+    deliver_notices()
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+NOTIFIER = "NotifierFunction"
+# Each stream shard's last sequence number delivered (moto's or DynamoDB Local's): the mapping's checkpoint.
+_checkpoints: dict[tuple[str, str], str] = {}
+_delivering = threading.Lock()
+
+
+@cache
+def _notifier() -> template.StreamConsumer:
+    document = template.load()
+    (consumer,) = [
+        c for c in template.stream_consumers(document, template.Resolver(document)) if c.function == NOTIFIER
+    ]
+    return consumer
+
+
+def deliver_notices() -> int:
+    """Deliver what the Notifications table's stream holds since the last call to the notifier's
+    handler, as Lambda's event source mapping would: the template's filter, its batch size, a
+    failed item retried up to its retry attempts. Works against moto and DynamoDB Local (the
+    models' endpoint). The records delivered; ``AssertionError`` when one fails past its retries."""
+    import boto3
+
+    from lifecycle.core.settings import get_settings
+    from lifecycle.storage import Notification
+
+    settings = get_settings()
+    endpoint = settings.dynamodb_endpoint or None
+    dynamodb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=endpoint)
+    stream_arn = dynamodb.describe_table(TableName=Notification.Meta.table_name)["Table"]["LatestStreamArn"]
+    client = boto3.client("dynamodbstreams", region_name=settings.region, endpoint_url=endpoint)
+    consumer = _notifier()
+    delivered = 0
+    with _delivering:
+        shards = client.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            key = (stream_arn, shard["ShardId"])
+            while True:
+                position: dict[str, Any] = (
+                    {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": _checkpoints[key]}
+                    if key in _checkpoints
+                    else {"ShardIteratorType": "TRIM_HORIZON"}
+                )
+                iterator = client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], **position)
+                answer = client.get_records(ShardIterator=iterator["ShardIterator"], Limit=consumer.batch_size)
+                read = answer.get("Records", [])
+                if not read:
+                    break
+                batch = [
+                    record for record in read if streams.passes(consumer, streams.lambda_record(record, stream_arn))
+                ]
+                if batch:
+                    _invoke_notifier(consumer, batch, stream_arn)
+                    delivered += len(batch)
+                _checkpoints[key] = str(read[-1]["dynamodb"]["SequenceNumber"])
+    return delivered
+
+
+def _invoke_notifier(consumer: template.StreamConsumer, batch: list[dict[str, Any]], stream_arn: str) -> None:
+    """One batch to the notifier, its failed items retried as the mapping retries them."""
+    for _ in range(max(consumer.maximum_retry_attempts, 0) + 1):
+        result = _handler(NOTIFIER)(streams.stream_event(batch, stream_arn), _context(NOTIFIER))
+        outcome = streams.judge(result, batch, consumer.report_batch_item_failures)
+        if outcome.ok:
+            return
+        batch = batch[outcome.failed_from or 0 :]
+    raise AssertionError(f"the notifier failed on {len(batch)} notice record(s) past its retries: {result}")
 
 
 def billing_details_body(**changes: Any) -> dict[str, Any]:

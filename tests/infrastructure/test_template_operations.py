@@ -21,6 +21,7 @@ ALARMS = resources(TEMPLATE, "AWS::CloudWatch::Alarm")
 SCHEDULES = schedules(TEMPLATE, Resolver(TEMPLATE))
 SWEEP_FUNCTIONS = sorted({schedule.function for schedule in SCHEDULES})
 QUEUE = "DeadLetterQueue"
+NOTIFIER_QUEUE = "NotifierDeadLetterQueue"
 TOPIC = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
 GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
 OPERATIONS_MD = ROOT / "docs" / "OPERATIONS.md"
@@ -39,8 +40,8 @@ def dimensions(props: dict[str, Any]) -> dict[str, Any]:
     return {dimension["Name"]: dimension["Value"] for dimension in props["Dimensions"]}
 
 
-def test_there_are_alarms_and_thirty_one_functions_to_watch() -> None:
-    assert len(FUNCTIONS) == 31
+def test_there_are_alarms_and_thirty_two_functions_to_watch() -> None:
+    assert len(FUNCTIONS) == 32
     assert len(SCHEDULES) == 9
     assert len(ALARMS) >= 2 * len(FUNCTIONS) + len(SCHEDULES) + 4
 
@@ -160,9 +161,20 @@ def test_the_sweeps_name_their_metrics_as_their_schedules_are_named() -> None:
 
 
 def test_dead_letters_alarm_on_the_first_message() -> None:
-    (props,) = alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible").values()
-    assert dimensions(props) == {"QueueName": {"Fn::GetAtt": [QUEUE, "QueueName"]}}
-    assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    watched = alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible").values()
+    queues = {dimensions(props)["QueueName"]["Fn::GetAtt"][0] for props in watched}
+    assert queues == {QUEUE, NOTIFIER_QUEUE}
+    for props in watched:
+        assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_the_notifiers_dead_letter_queue_is_encrypted_keeps_14_days_and_takes_its_stream_failures() -> None:
+    queue = TEMPLATE["Resources"][NOTIFIER_QUEUE]["Properties"]
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue.get("KmsMasterKeyId") or queue.get("SqsManagedSseEnabled")
+    (event,) = TEMPLATE["Resources"]["NotifierFunction"]["Properties"]["Events"].values()
+    on_failure = event["Properties"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": [NOTIFIER_QUEUE, "Arn"]}}
 
 
 def test_the_dead_letter_queue_is_encrypted_keeps_14_days_and_takes_only_this_stacks_rules() -> None:

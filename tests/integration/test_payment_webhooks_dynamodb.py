@@ -10,7 +10,6 @@ authenticating racing the webhook of that payment.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
@@ -32,7 +31,7 @@ from lifecycle.storage.claims import PAYMENT_EVENT
 from local_runtime.payment_standin import LOCAL_WEBHOOK_SECRET, PROCESSING_TOKEN, SignedEvent, sign
 from tests.conftest import ledger, payment_standin
 from tests.integration.conftest import NOW
-from tests.support import Reply, call, owner_of, pay, run_schedule
+from tests.support import Reply, call, outbox_items, owner_of, pay, run_schedule
 from tests.unit.test_signup import TRIAL
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
@@ -102,7 +101,7 @@ def _receipts(account_id: str, outbox: Path) -> tuple[int, int]:
 
 
 def _outbox(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    return outbox_items(path)
 
 
 def _series() -> int:

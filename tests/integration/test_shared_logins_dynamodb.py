@@ -19,7 +19,7 @@ from lifecycle.storage import Notification, SharedLoginDetection
 from local_runtime import events, template
 from local_runtime.functions import Functions
 from tests.conftest import point_service_at
-from tests.support import STACK, call, member
+from tests.support import STACK, call, member, outbox_items
 from tests.unit.test_signup import TRIAL
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_tables")]
@@ -102,5 +102,5 @@ def test_r_use_2_users_crossing_the_threshold_at_the_same_moment_mark_one_fee_an
     assert len(third_days) == USERS  # one detection day per user, however many activities found it
     notices = [item for item in Notification.query(account["id"]) if item.type == "shared_login_detected"]
     assert [notice.id for notice in notices] == [fee.notice_id]
-    sent = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
+    sent = outbox_items(outbox)
     assert [item["id"] for item in sent if item["type"] == "shared_login_detected"] == [fee.notice_id]

@@ -4,7 +4,6 @@ the function the template routes to."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from lifecycle.ending.cancellation import due_by, escalate_overdue
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account, AuditEvent, CancellationRequest, Notification
 from tests.conftest import Ledger
-from tests.support import STAFF, Reply, call, member, owner_of, pay
+from tests.support import STAFF, Reply, call, member, outbox_items, owner_of, pay
 from tests.unit.test_signup import NOW, TRIAL
 
 pytestmark = pytest.mark.usefixtures("world")
@@ -45,8 +44,7 @@ def confirm(request_id: str) -> Reply:
 
 
 def sent(outbox: Path, type_: str) -> list[dict[str, Any]]:
-    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
-    return [notice for notice in map(json.loads, lines) if notice["type"] == type_]
+    return [notice for notice in outbox_items(outbox) if notice["type"] == type_]
 
 
 def audit_types(account_id: str) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 
 from lifecycle.core import clock
 from lifecycle.storage import AuditEvent, CustomRequest, Notification
-from tests.support import STAFF, Reply, call, member, owner_of
+from tests.support import STAFF, Reply, call, deliver_notices, member, owner_of
 from tests.unit.test_signup import TRIAL
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -149,6 +149,7 @@ def test_r_custom_1_staff_approve_with_the_agreed_specification_and_price_in_cen
 
 def test_r_custom_1_the_owner_is_notified_of_the_approval_in_writing(filed: dict[str, Any]) -> None:
     approve(filed["id"])
+    deliver_notices()
     (notice,) = notices(filed["account_id"])
     assert (notice.type, notice.to) == ("custom_request_approved", "maria@example.com")
     assert REQUEST["title"] in notice.subject

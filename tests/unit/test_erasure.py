@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from pynamodb.connection import Connection
@@ -51,7 +52,7 @@ from lifecycle.storage.shared_logins import DETECTION
 from local_runtime.payment_standin import Interruption
 from tests.conftest import ledger
 from tests.faults import provider_interrupted
-from tests.support import call, member, ok, outbox_items, owner_of, pay, session
+from tests.support import call, deliver_notices, member, ok, outbox_items, owner_of, pay, session
 from tests.unit.test_signup import NOW, TRIAL, person
 
 MARIA = "maria@example.com"
@@ -165,7 +166,10 @@ def maria_world(*, cancel_b: bool = True) -> World:
     session(a["id"], member(a["id"], "agent", sub=ivan), "ivan-pc", "198.51.100.9")
     at(6)
     ok(pay(a, first_name="Maria", last_name="Ivanova", email=MARIA), 200)  # Olga's billing names Maria
-    notice_to_maria(a).save()  # unsent: a retry sweep would send it
+    deliver_notices()  # what the requests so far committed is sent
+    notice_to_maria(a).save()
+    with mock.patch.object(notifications, "sender_for", return_value=_Refusing()):
+        deliver_notices()  # the provider refused it: unsent, a retry sweep would send it
     fee(a["id"], maria_in_a)
 
     at(8)
@@ -202,6 +206,13 @@ def at_provider(customer: str) -> dict[str, Any]:
     return dict(ledger().book().customers[customer])
 
 
+class _Refusing:
+    """An email provider that refuses every message."""
+
+    def send(self, notice: notifications.NotificationView, now: datetime) -> str:
+        raise ConnectionError("the provider is down")
+
+
 def notice_to_maria(a: dict[str, Any]) -> Notification:
     """A notice addressed to her in account A, not sent yet."""
     return notifications.compose(
@@ -229,7 +240,9 @@ def _text(item: Model) -> str:
 
 
 def naming_maria() -> dict[str, list[Model]]:
-    """Every item, in every table, that still names Maria (a test-only Scan of each)."""
+    """Every item, in every table, that still names Maria (a test-only Scan of each), once the
+    notifier has sent what was committed (an ephemeral notice is deleted when sent)."""
+    deliver_notices()
     found: dict[str, list[Model]] = {}
     for model in MODELS:
         for item in model.scan(consistent_read=True):

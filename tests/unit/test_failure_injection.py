@@ -53,10 +53,10 @@ from lifecycle.storage import Notification, transactions
 from lifecycle.vouchers.campaigns import CampaignInput, create_campaign
 from local_runtime import template
 from local_runtime.payment_standin import Book
-from tests import figures
+from tests import figures, support
 from tests.conftest import Ledger, new_payment_key, payment_environment, payment_standin, point_service_at
 from tests.faults import CANCELLED, THROTTLES, Fault, FaultInjector
-from tests.support import Reply, billing_details_body, call, outbox_items, owner_of, pay, run_schedule
+from tests.support import Reply, billing_details_body, call, deliver_notices, outbox_items, owner_of, pay, run_schedule
 from tests.unit.conftest import create_tables
 from tests.unit.test_campaigns import TERMS_DEAL
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
@@ -84,8 +84,11 @@ class World:
     _now: Any = None
     _files: dict[Path, bytes | None] = field(default_factory=dict)
     _book: Book | None = None
+    _checkpoints: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def save(self) -> None:
+        deliver_notices()  # the notifier is caught up: its stream position is part of the state
+        self._checkpoints = dict(support._checkpoints)
         self._now = clock.now()
         self._tables = copy.deepcopy(_backend().tables)
         self._files = {self.outbox: self.outbox.read_bytes() if self.outbox.exists() else None}
@@ -94,6 +97,8 @@ class World:
     def restore(self) -> None:
         """Back to the state ``save`` kept: tables, the provider's account, outbox, the clock, cold caches."""
         _backend().tables = copy.deepcopy(self._tables)
+        support._checkpoints.clear()
+        support._checkpoints.update(self._checkpoints)
         assert self._book is not None
         payment_standin().restore(self.provider.api_key, self._book)
         for path, content in self._files.items():

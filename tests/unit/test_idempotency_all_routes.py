@@ -33,6 +33,7 @@ from tests.route_examples import (
     operations,
     other_body,
 )
+from tests.support import deliver_notices
 
 pytestmark = pytest.mark.hardening
 
@@ -61,6 +62,7 @@ def snapshot(settings: Settings, outbox: Path, provider: Ledger) -> dict[str, An
         for page in client.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
             items.extend(json.dumps(item, sort_keys=True) for item in page["Items"])
         state[f"table {name}"] = sorted(items)
+    deliver_notices()  # what the requests committed, sent as the notifier sends it
     state["outbox"] = outbox.read_text(encoding="utf-8") if outbox.exists() else ""
     state["payment provider"] = repr(provider.book())
     exports = Path(get_settings().local_exports_path or "")

@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from lifecycle import notifications
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings
 from lifecycle.ending import inactivity
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.storage import Account, AuditEvent, Notification
 from lifecycle.storage.base import shard_of
-from tests.support import STAFF, call, outbox_items, owner_of, run_schedule
+from tests.support import STAFF, call, deliver_notices, outbox_items, owner_of, run_schedule
 from tests.unit.test_signup import NOW, PERSON, TRIAL, add_voucher
 
 DAY = timedelta(days=1)
@@ -368,7 +367,13 @@ def test_r_term_6_a_run_stopped_after_the_claim_sends_no_second_notice(
     outbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = sign_up("claimed", users=1)
-    monkeypatch.setattr(notifications, "deliver", lambda *_: (_ for _ in ()).throw(Killed()))
+    commit = inactivity.try_commit
+
+    def commits_then_dies(*args: Any, **kwargs: Any) -> list[str]:
+        commit(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(inactivity, "try_commit", commits_then_dies)
     with pytest.raises(Killed):
         sweep(WARN_AT)
     monkeypatch.undo()
@@ -377,6 +382,8 @@ def test_r_term_6_a_run_stopped_after_the_claim_sends_no_second_notice(
     # Both notices were recorded with the claim; unsent, they wait for the retry of unsent notices.
     assert len(warnings_of(account["id"])) == 2
     assert all(notice.sent_at is None and notice.unsent_shard is not None for notice in warnings_of(account["id"]))
+    deliver_notices()  # the notifier sends each once
+    assert all(notice.sent_at is not None for notice in warnings_of(account["id"]))
 
 
 def test_r_term_6_more_users_than_a_transaction_holds_are_warned_in_batches_after_the_claim(

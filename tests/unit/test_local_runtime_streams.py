@@ -135,7 +135,20 @@ def test_a_stream_table_is_created_with_its_stream_and_a_plain_one_without() -> 
         ({"Stream": "arn:aws:dynamodb:eu-central-1:1:table/x/stream/y"}, "!GetAtt <Table>.StreamArn"),
         ({"Stream": {"Fn::GetAtt": ["FailedOrders", "StreamArn"]}}, "not a DynamoDB table"),
         ({"StartingPosition": "AT_TIMESTAMP"}, "TRIM_HORIZON or LATEST"),
-        ({"FilterCriteria": {"Filters": [{"Pattern": "{}"}]}}, "does not run FilterCriteria"),
+        (
+            {"FilterCriteria": {"Filters": [{"Pattern": '{"eventName": [{"prefix": "IN"}]}'}]}},
+            "does not run the filter operator prefix",
+        ),
+        (
+            {"FilterCriteria": {"Filters": [{"Pattern": '{"dynamodb": {"Keys": [{"anything-but": ["x"]}]}}'}]}},
+            "does not run the filter operator anything-but",
+        ),
+        (
+            {"FilterCriteria": {"Filters": [{"Pattern": '{"dynamodb": {"SizeBytes": [{"numeric": [">", 1]}]}}'}]}},
+            "does not run the filter operator numeric",
+        ),
+        ({"FilterCriteria": {"Filters": [{"Pattern": '{"x": [{"exists": true}]}'}]}}, "filter operator exists"),
+        ({"FilterCriteria": {"Filters": [{"Pattern": "not json"}]}}, "Pattern is not JSON"),
         ({"TumblingWindowInSeconds": 60}, "does not run TumblingWindowInSeconds"),
         ({"BatchSize": 0}, "BatchSize 0 is outside Lambda's limits"),
         ({"BatchSize": 10_001}, "BatchSize 10001"),
@@ -599,3 +612,80 @@ def test_make_run_prints_one_stream_line_per_consumer_and_where_dead_letters_go(
     ]
     assert any(line.startswith("Failed ") and line.endswith("dead-letters.jsonl") for line in lines)
     assert lines[-1] == "local runtime ready on http://127.0.0.1:3000"
+
+
+# ---------------------------------------------------------------- FilterCriteria ("Filtering event sources")
+
+FILTERED = {
+    "Filters": [
+        {"Pattern": '{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["order", "refund"]}}}}'},
+        {"Pattern": '{"eventName": ["REMOVE"]}'},
+    ]
+}
+
+
+def _filtered_consumer() -> StreamConsumer:
+    template = parse(TEMPLATE)
+    template["Resources"]["OrderFunction"]["Properties"]["Events"]["Orders"]["Properties"]["FilterCriteria"] = FILTERED
+    (consumer,) = [c for c in stream_consumers(template, Resolver(template)) if c.function == "OrderFunction"]
+    return consumer
+
+
+def _event(name: str, kind: str | None) -> dict[str, Any]:
+    image = {} if kind is None else {"NewImage": {"kind": {"S": kind}}}
+    return {"eventName": name, "dynamodb": image}
+
+
+def test_filter_patterns_pass_a_record_that_any_pattern_matches_exactly() -> None:
+    consumer = _filtered_consumer()
+
+    assert streams.passes(consumer, _event("INSERT", "order"))
+    assert streams.passes(consumer, _event("INSERT", "refund"))  # one of the allowed values
+    assert streams.passes(consumer, _event("REMOVE", None))  # the second pattern
+    assert not streams.passes(consumer, _event("INSERT", "invoice"))  # a nested value not allowed
+    assert not streams.passes(consumer, _event("INSERT", None))  # a key the pattern names is missing
+    assert not streams.passes(consumer, _event("MODIFY", "order"))
+    assert not streams.passes(consumer, {"eventName": "INSERT", "dynamodb": {"NewImage": {"kind": {"N": "1"}}}})
+
+
+def test_without_filter_criteria_every_record_passes() -> None:
+    template = parse(TEMPLATE)
+    (consumer,) = [c for c in stream_consumers(template, Resolver(template)) if c.function == "OrderFunction"]
+    assert consumer.filter_patterns == ()
+    assert streams.passes(consumer, _event("MODIFY", None))
+
+
+def test_filtered_out_records_are_checkpointed_and_never_invoked(tmp_path: Path) -> None:
+    consumer = replace(_filtered_consumer(), maximum_batching_window_seconds=0)
+    records = [
+        {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "1", "NewImage": {"kind": {"S": "order"}}}},
+        {"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "2", "NewImage": {"kind": {"S": "order"}}}},
+        {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "3", "NewImage": {"kind": {"S": "invoice"}}}},
+    ]
+    invoked: list[list[str]] = []
+
+    def invoke(_: str, event: dict[str, Any]) -> dict[str, Any]:
+        invoked.append([r["dynamodb"]["SequenceNumber"] for r in event["Records"]])
+        return {"batchItemFailures": []}
+
+    shard = {"ShardId": "s1", "SequenceNumberRange": {"StartingSequenceNumber": "1"}}
+
+    class Stream:
+        def describe_stream(self, **_: Any) -> dict[str, Any]:
+            return {"StreamDescription": {"Shards": [shard]}}
+
+        def get_shard_iterator(self, **_: Any) -> dict[str, Any]:
+            return {"ShardIterator": "it"}
+
+        def get_records(self, **_: Any) -> dict[str, Any]:
+            answer, records[:] = list(records), []
+            return {"Records": answer, "NextShardIterator": "it"}
+
+    poller = StreamPoller(consumer, Stream(), "arn:stream", invoke, DeadLetters(tmp_path / "dl.jsonl"))
+    poller.poll_once()
+
+    assert invoked == [["1"]]
+    assert poller._shards["s1"].checkpoint == "3"
+    assert poller.wait_caught_up(0.0, timeout=0) is False  # read something: not yet caught up
+    poller.poll_once()  # nothing new: caught up with everything before this pass
+    assert poller.wait_caught_up(0.0, timeout=0) is True

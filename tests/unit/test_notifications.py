@@ -26,7 +26,7 @@ from lifecycle.notifications import NotificationView, OutboxSender, SesSender, n
 from lifecycle.storage import AuditEvent, Notification
 from local_runtime.template import ROOT
 from tests.conftest import point_service_at
-from tests.support import STAFF, call, except_welcome, member, outbox_items, run_schedule
+from tests.support import STAFF, call, deliver_notices, except_welcome, member, outbox_items, run_schedule
 from tests.unit.test_signup import NOW, TRIAL, add_voucher, person
 
 API_MD = ROOT.parent / "shared" / "spec" / "API.md"
@@ -220,10 +220,11 @@ def test_notify_keeps_the_record_then_sends_it_to_the_outbox_and_marks_it_sent(
 
     monkeypatch.setattr(notifications, "sender_for", lambda settings: Spy(outbox))
     record = notify("acc_1", "voucher_revoked", "maria@example.com", NOW, subdomain="yasen", reason="it was shared")
+    assert seen_before_sending == []  # recorded only: the notifier sends it from the stream
 
+    (line,) = outbox_items(outbox)
     (before,) = seen_before_sending
     assert (before.sent_at, before.unsent_shard is not None, before.attempts) == (None, True, 0)
-    (line,) = outbox_items(outbox)
     assert line == {
         "id": record.id,
         "type": "voucher_revoked",
@@ -245,9 +246,11 @@ def test_a_failed_send_keeps_the_notice_unsent_and_listed_and_the_caller_goes_on
 ) -> None:
     monkeypatch.setattr(notifications, "sender_for", lambda settings: FailingSender())
     record = notify("acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    deliver_notices()
 
     stored = Notification.get("acc_1", record.notification_key)
     assert (stored.sent_at, stored.attempts, stored.last_error) == (None, 1, "ConnectionError")
+    assert stored.sending_until is None  # the claim is released for the retry sweep
     assert unsent_ids() == {record.notification_key}
     listed = call("GET", "/accounts/acc_1/notifications", claims=member("acc_1")).body["items"]
     assert [(item["id"], item["sent_at"]) for item in listed] == [(record.id, None)]
@@ -271,6 +274,7 @@ def test_in_aws_notices_go_by_ses_from_the_configured_address(in_aws: Settings) 
     boto3.client("sesv2").create_email_identity(EmailIdentity=settings.email_from)
 
     record = notify("acc_1", "welcome", "maria@example.com", NOW, subdomain="yasen", plan="ticket", sign_in="Sign in.")
+    deliver_notices()
 
     stored = Notification.get("acc_1", record.notification_key)
     assert stored.sent_at == NOW
@@ -279,7 +283,9 @@ def test_in_aws_notices_go_by_ses_from_the_configured_address(in_aws: Settings) 
 
 def test_ses_refusing_the_sender_keeps_the_notice_for_a_retry(in_aws: Settings) -> None:
     record = notify("acc_1", "welcome", "maria@example.com", NOW, subdomain="yasen", plan="ticket", sign_in="Sign in.")
-    assert (record.sent_at, record.attempts, record.last_error) == (None, 1, "MessageRejected")
+    deliver_notices()
+    stored = Notification.get("acc_1", record.notification_key)
+    assert (stored.sent_at, stored.attempts, stored.last_error) == (None, 1, "MessageRejected")
     assert unsent_ids() == {record.notification_key}
 
 
@@ -290,6 +296,7 @@ def test_the_owner_lists_the_accounts_notices_newest_first(outbox: Path) -> None
     first = notify("acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
     second = notify("acc_1", "account_deleted", "maria@example.com", NOW + timedelta(hours=1), **_deleted())
     notify("acc_2", "payment_required", "ivan@example.com", NOW, subdomain="other")
+    deliver_notices()
 
     reply = call("GET", "/accounts/acc_1/notifications", claims=member("acc_1"))
 

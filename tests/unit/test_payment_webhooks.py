@@ -66,8 +66,7 @@ def invoices_of(account: dict[str, Any]) -> list[Invoice]:
 
 
 def receipts(outbox: Path) -> list[dict[str, Any]]:
-    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
-    return [item for item in map(json.loads, lines) if item["type"] == "receipt"]
+    return [item for item in outbox_items(outbox) if item["type"] == "receipt"]
 
 
 # ---------------------------------------------------------------- signatures

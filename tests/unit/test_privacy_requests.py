@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lifecycle import notifications
 from lifecycle.core import clock, errors
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import SweepRequest
@@ -27,7 +28,7 @@ from lifecycle.privacy.privacy import Completing
 from lifecycle.requests import exports, privacy_requests
 from lifecycle.storage import Notification, PrivacyRequest
 from tests.conftest import point_service_at
-from tests.support import STAFF, Reply, call, member, run_schedule
+from tests.support import STAFF, Reply, call, member, outbox_items, run_schedule
 from tests.unit.test_signup import NOW, TRIAL
 
 EMAIL = "maria@example.com"
@@ -72,8 +73,7 @@ def asked(type_: str = "access", email: str = EMAIL, **extra: Any) -> dict[str, 
 
 
 def sent(outbox: Path, type_: str) -> list[dict[str, Any]]:
-    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
-    return [notice for notice in map(json.loads, lines) if notice["type"] == type_]
+    return [notice for notice in outbox_items(outbox) if notice["type"] == type_]
 
 
 def link_for(outbox: Path, request_id: str) -> tuple[str, str]:
@@ -421,9 +421,11 @@ def test_r_gdpr_5_r_gdpr_10_the_erasure_completion_notice_is_sent_but_not_stored
     assert notice["to"] == EMAIL
     assert "We erased your personal data." in notice["body"]
     assert person_notices() == []  # nothing kept the erased address
+    # The notifier deleted the ephemeral notice once sent, kept under the request meanwhile.
+    assert list(Notification.query(notifications.ERASED_NOTICES + request_id, consistent_read=True)) == []
     view = read(request_id)
     assert view["email"] == "erased"
-    assert view["history"][-1]["note"] == "notice sent, not stored"
+    assert view["history"][-1]["note"] == "notice committed for sending, not kept once sent"
     assert view["result"] == {"summary": "We erased your personal data.", "certificate_id": "era_1"}
 
 

@@ -18,7 +18,7 @@ from lifecycle.core import clock
 from lifecycle.storage import Account, AuditEvent, SharedLoginDetection
 from lifecycle.usage.shared_logins import fee_month
 from tests.conftest import point_service_at
-from tests.support import STAFF, Reply, call, member, owner_of
+from tests.support import STAFF, Reply, call, member, outbox_items, owner_of
 from tests.unit.test_signup import TRIAL
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # the account's creation: periods start on the 25th
@@ -64,8 +64,7 @@ def fees(account: dict[str, Any]) -> list[SharedLoginDetection]:
 
 
 def notices_in(outbox: Path) -> list[dict[str, Any]]:
-    lines = outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []
-    return [item for item in map(json.loads, lines) if item["type"] == "shared_login_detected"]
+    return [item for item in outbox_items(outbox) if item["type"] == "shared_login_detected"]
 
 
 def shared_logins(account: dict[str, Any], claims: dict[str, Any] | None = None) -> Reply:

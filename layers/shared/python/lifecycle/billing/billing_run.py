@@ -194,8 +194,6 @@ def _record(
     if try_commit(build):
         return False  # another run recorded it first
     apply_values(account, values)
-    if notice is not None:
-        notifications.deliver(notice, now, notifications.sender_for(settings))
     return True
 
 

@@ -373,7 +373,7 @@ def charge_then_issue(
     invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
     invoice.paid_with = paid_with(account)
     try:
-        receipt = issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
+        issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
     except Exception as exc:
         # Contention: a conflict past its retries (already a 503) or a DynamoDB throttle.
         throttled = not isinstance(exc, ServiceUnavailable) and is_throttle(exc)
@@ -390,8 +390,6 @@ def charge_then_issue(
         if throttled:
             raise ServiceUnavailable("The database is busy; retry shortly") from exc
         raise
-    if receipt is not None:
-        notifications.deliver(receipt, now, notifications.sender_for(settings))
     return invoice
 
 
@@ -481,8 +479,7 @@ def _ask_for_authentication(account: Account, amount: Money, url: str, now: date
         logger.warning("authentication notice not saved; a retry sends it", extra={"account_id": account.id})
         return
     if failed:
-        return  # this link's notice was sent before
-    notifications.deliver(notice, now, notifications.sender_for(settings))
+        return  # this link's notice was recorded before
 
 
 class PurposeIssued(Exception):

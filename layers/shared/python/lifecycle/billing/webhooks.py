@@ -472,9 +472,6 @@ def _disputed(event: ProviderEvent, now: datetime, settings: Settings) -> Outcom
         return "duplicate"
     if failed:
         raise ServiceUnavailable("The account changed while the dispute was recorded; deliver again")
-    sender = notifications.sender_for(settings)
-    for notice in told:
-        notifications.deliver(notice, now, sender)
     return "applied"
 
 
@@ -526,7 +523,6 @@ def _card_notice(event: ProviderEvent, now: datetime, settings: Settings) -> Out
 
     if try_commit(build):
         return "duplicate"
-    notifications.deliver(notice, now, notifications.sender_for(settings))
     return "applied"
 
 

@@ -146,8 +146,6 @@ def _cancel(
         raise errors.ServiceUnavailable("Too many concurrent changes to this account; retry shortly")
     identities.save_rest(rest)
     identities.apply_now([*signed_out, *rest])
-    if notice is not None:
-        notifications.deliver(notice, now, notifications.sender_for(settings))
     return credit.refund_owed(account.id, settings) if left is not None else None
 
 
@@ -347,10 +345,8 @@ def _escalate(now: datetime, settings: Settings) -> Callable[[CancellationReques
             outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
-        if try_commit(build, expected=["update:request"]):
-            return False  # confirmed or escalated meanwhile: nothing was written
-        notifications.deliver(notice, now, notifications.sender_for(settings))
-        return True
+        # Nothing is written when the request was confirmed or escalated meanwhile.
+        return not try_commit(build, expected=["update:request"])
 
     return act
 

@@ -264,9 +264,6 @@ def _warn(account: Account, now: datetime, settings: Settings) -> bool:
 
     if try_commit(build, expected=_MOVED_ON):
         return False
-    sender = notifications.sender_for(settings)
-    for notice in first:
-        notifications.deliver(notice, now, sender)
     if rest:
         _save_the_rest(account, now, now, settings)
     return True
@@ -284,11 +281,8 @@ def _save_the_rest(account: Account, warned_at: datetime, now: datetime, setting
     """Every user's notice of the warning claimed at ``warned_at`` that is not saved yet, in
     batches after the claim; then the account waits for its deletion date. True if that last
     step was this run's (an activity meanwhile withdrew the warning otherwise)."""
-    sender = notifications.sender_for(settings)
     for user in _users(account.id):
-        notice = warning_notice(account, user, warned_at, settings)
-        if _save_new(notice):
-            notifications.deliver(notice, now, sender)
+        _save_new(warning_notice(account, user, warned_at, settings))
     return _update_if(
         account,
         [Account.inactivity_due_at.set(delete_at(account, warned_at, settings))],

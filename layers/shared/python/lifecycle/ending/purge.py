@@ -21,12 +21,11 @@ from lifecycle import notifications
 from lifecycle.accounts import identities
 from lifecycle.billing import credit, payments
 from lifecycle.billing.credit import REFUND_CLAIM
-from lifecycle.core import clock, notices
+from lifecycle.core import clock
 from lifecycle.core.errors import ServiceUnavailable
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, due_in, run_sweep
-from lifecycle.notifications import NotificationView
 from lifecycle.privacy import privacy
 from lifecycle.privacy.retention import (
     PERSON,
@@ -445,34 +444,16 @@ def _retention(account: Account, invoices: list[Invoice], cert_id: str, settings
     return ended_customer(account.id, ended_at, latest, cert_id, settings)
 
 
-class _NoticeNotSent(Exception):
-    """The provider refused the account_deleted notice; the next run tries again."""
-
-
 def _notify(account: Account, cert: DeletionCertificate, now: datetime, settings: Settings) -> None:
-    """R-TERM-3: tell the owner, once; sent, not stored (module doc)."""
+    """R-TERM-3: tell the owner, once: an ephemeral notice, kept under the certificate (not the
+    account) until the notifier has sent it, then deleted (module doc); ``notified_at`` records
+    when it was committed for sending."""
     if cert.notified_at is not None or not account.owner_email:
         return
-    subject, body = notices.render("account_deleted", subdomain=account.subdomain or account.id, deleted_at=now)
-    notice = NotificationView(
-        id="ntf_" + cert.id.removeprefix("del_")[:20],
-        type="account_deleted",
-        to=account.owner_email,
-        account_id=account.id,
-        subject=subject,
-        body=body,
-        created_at=clock.to_iso(now),
-        sent_at=None,
+    notice = notifications.compose_ephemeral(
+        cert.id, "account_deleted", account.owner_email, now, subdomain=account.subdomain or account.id, deleted_at=now
     )
-    try:
-        notifications.sender_for(settings).send(notice, now)
-    except Exception as exc:
-        error = {"certificate_id": cert.id, "error": type(exc).__name__}
-        if now < cert.started_at + timedelta(hours=settings.purge_notice_retry_hours):
-            logger.warning("account_deleted notice not sent; retried on the next run", extra=error)
-            raise _NoticeNotSent from exc
-        logger.error("account_deleted notice not sent; the purge completes without it", extra=error)
-        return
+    notice.save(condition=Notification.notification_key.does_not_exist())
     cert.update(actions=[DeletionCertificate.notified_at.set(now)])
 
 

@@ -241,8 +241,6 @@ def _warn_and_change(
     commit(build, _raise_moved)
     identities.save_rest(rest)
     identities.apply_now([*signed_out, *rest])
-    if warning is not None:
-        notifications.deliver(warning, now, notifications.sender_for(settings))
     account.status = account.access_blocked_reason = kind.action  # as ``kind.change`` wrote them
     return _view(kind.action, form.reason, form.details, form.evidence, at, warning, account)
 
@@ -307,8 +305,6 @@ def reinstate(
         raise errors.Conflict("The account is not suspended by staff any more")
     identities.save_rest(rest)
     identities.apply_now([*enabled, *rest])
-    if notice is not None:
-        notifications.deliver(notice, now, notifications.sender_for(settings))
     account.status = back
     account.access_blocked_reason = None if back in FULL_ACCESS else back  # as ``actions`` wrote them
     return _view("reinstated", form.reason, form.details, [], now, notice, account)

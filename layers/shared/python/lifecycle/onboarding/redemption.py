@@ -89,7 +89,6 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
         signup.raise_if_taken(account, failed)
         _raise_if_failed(failed)
     identities.apply_now([identity], signup.password_of(form))
-    signup.send_welcome(notice, now, settings)
     return AccountView.of(account)
 
 

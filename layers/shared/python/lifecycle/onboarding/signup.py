@@ -215,11 +215,6 @@ def password_of(form: Registrant) -> str | None:
     return form.password.get_secret_value() if form.password is not None else None
 
 
-def send_welcome(notice: Notification, now: datetime, settings: Settings) -> None:
-    """Send the committed welcome (its "sent" mark is one more write)."""
-    notifications.deliver(notice, now, notifications.sender_for(settings))
-
-
 def raise_if_taken(account: Account, failed: list[str]) -> None:
     """After a cancelled registration: 409 if its subdomain (with a free suggestion) or its
     owner email was claimed already."""
@@ -274,5 +269,4 @@ def sign_up(form: SignupInput, meta: RequestMeta, now: datetime, settings: Setti
             counted.raise_if_reached(failed)
             raise_if_taken(account, failed)
     identities.apply_now([identity], password_of(form))
-    send_welcome(notice, now, settings)
     return AccountView.of(account)

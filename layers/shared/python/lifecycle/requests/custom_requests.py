@@ -22,7 +22,6 @@ from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.money import Money
 from lifecycle.core.notices import NoticeType
 from lifecycle.core.observability import logger
-from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, CustomRequest, Notification
 from lifecycle.storage import custom_requests as stored_requests
 from lifecycle.storage.base import apply_values, set_or_remove
@@ -241,8 +240,6 @@ def _commit_decision(
             outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
     commit(build, _moved)
-    if notice is not None:
-        notifications.deliver(notice, now, notifications.sender_for(get_settings()))
 
 
 class _Moved(Exception):

@@ -26,7 +26,6 @@ from lifecycle.core import clock, errors, notices
 from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
-from lifecycle.notifications import NotificationView
 from lifecycle.privacy import consents, privacy
 from lifecycle.privacy.privacy import OPEN_STATUSES, PURPOSES, Completing, Purpose, RequestStatus, RequestType
 from lifecycle.registration import rate_limit
@@ -367,8 +366,6 @@ def _advance(
                 _apply(item, step, now)
         except _Moved:
             continue
-        if step.notice is not None:
-            notifications.deliver(step.notice, now, notifications.sender_for(settings))
         return item, step
     raise errors.ServiceUnavailable("The request is changing; retry shortly")
 
@@ -428,7 +425,6 @@ def receive(form: RequestInput, ip: str, now: datetime, settings: Settings) -> S
     with counted.counted_if_refused():
         commit(build, refused)
     _keep_until_due(item, now, settings)
-    notifications.deliver(notice, now, notifications.sender_for(settings))
     logger.info("privacy request received", extra={"request_id": item.id, "request_type": item.type})
     return SubjectRequestView.of(item)
 
@@ -660,27 +656,16 @@ def _completion_notice(item: PrivacyRequest, result: dict[str, Any], now: dateti
 
 
 def _tell_erased(item: PrivacyRequest, address: str, result: dict[str, Any], now: datetime, settings: Settings) -> str:
-    """R-GDPR-5, R-GDPR-10: the erased subject is told, by a notice sent and not stored (a stored
-    notice would keep the erased address). Returns what the completed step's note records."""
+    """R-GDPR-5, R-GDPR-10: the erased subject is told, by an ephemeral notice kept under the
+    request (not the person) until the notifier has sent it, then deleted (a kept notice would keep
+    the erased address). Returns what the completed step's note records."""
     if not _deliverable(address):
         return "notice not sent: the address was erased by an earlier attempt"
-    subject, body = notices.render("privacy_request_completed", **_completion_facts(item, result, now))
-    notice = NotificationView(
-        id=f"ntf_{uuid.uuid4().hex[:20]}",
-        type="privacy_request_completed",
-        to=address,
-        account_id=_person_notices(item),
-        subject=subject,
-        body=body,
-        created_at=clock.to_iso(now),
-        sent_at=None,
+    notice = notifications.compose_ephemeral(
+        item.id, "privacy_request_completed", address, now, **_completion_facts(item, result, now)
     )
-    try:
-        notifications.sender_for(settings).send(notice, now)
-    except Exception as exc:  # the erasure is done; an email provider's failure cannot undo it
-        logger.warning("erasure notice not sent", extra={"request_id": item.id, "error": type(exc).__name__})
-        return f"notice not sent: {type(exc).__name__}"
-    return "notice sent, not stored"
+    notice.save(condition=Notification.notification_key.does_not_exist())
+    return "notice committed for sending, not kept once sent"
 
 
 def _record_failure(request_id: str, error: Exception, staff_id: str, now: datetime, settings: Settings) -> None:

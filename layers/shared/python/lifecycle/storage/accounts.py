@@ -10,6 +10,7 @@ from pynamodb.attributes import (
     JSONAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
@@ -232,6 +233,10 @@ class Account(Model):
     # renewal's invoice. Absent on periods renewed before the split was kept.
     credit_pays_from = UTCDateTimeAttribute(null=True)
     credit_pays_until = UTCDateTimeAttribute(null=True)
+    # R-PAY-9: price changes whose notice to this account is recorded but not yet sent (change
+    # ids), and those sent ("<change id>@<ISO instant sent>"), stamped when the notice is marked sent.
+    price_notices_unsent = UnicodeSetAttribute(null=True)
+    price_notices_sent = UnicodeSetAttribute(null=True)
 
     trial_due = TrialDueIndex()
     billing_due = BillingDueIndex()

@@ -1,14 +1,16 @@
 """The Notifications table: every notice sent to an account, kept as evidence (RULES.md "Notify").
 
-A notice is saved before it is sent. While it is unsent it carries ``unsent_shard``, so
-the sparse ``unsent`` index holds exactly the notices a retry sweep still has to send.
+A notice is saved before it is sent (the notifier sends it from the table's stream). While it
+is unsent it carries ``unsent_shard``, so the sparse ``unsent`` index holds exactly the notices
+a retry sweep still has to send. An ephemeral notice tells of an erasure: it is deleted once
+sent, so no record keeps what was erased.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -43,6 +45,14 @@ class Notification(Model):
     # The failing exception's class name only: provider messages may quote the address.
     last_error = UnicodeAttribute(null=True)
     unsent_shard = UnicodeAttribute(null=True)
+    # A sender's claim: until then one sender has it in hand, and no other sends it.
+    sending_until = UTCDateTimeAttribute(null=True)
+    # Deleted once sent instead of kept (it would keep personal data being erased).
+    ephemeral = BooleanAttribute(null=True)
+    # R-GDPR-6, R-GDPR-8: the consent reason code a marketing notice was not sent for.
+    withheld = UnicodeAttribute(null=True)
+    # R-PAY-9: the price change a notice tells of; its sent mark stamps the account.
+    price_change_id = UnicodeAttribute(null=True)
 
     unsent = UnsentIndex()
 

@@ -61,11 +61,8 @@ def _expire(now: datetime, settings: Settings) -> Callable[[Account], bool]:
             if notice is not None:
                 outcome.put(tx, "notice", notice, Notification.notification_key.does_not_exist())
 
-        if try_commit(build):
-            return False  # no longer due: a card came, or another run expired it
-        if notice is not None:
-            notifications.deliver(notice, now, notifications.sender_for(settings))
-        return True
+        # Not written when no longer due: a card came, or another run expired it.
+        return not try_commit(build)
 
     return act
 

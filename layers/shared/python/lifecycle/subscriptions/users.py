@@ -164,10 +164,6 @@ def _add(account: Account, actor: Principal, form: NewUser, now: datetime, setti
 
     commit(build, _add_failed(account.id, settings))
     identities.apply_now([identity])
-    sender = notifications.sender_for(settings)
-    notifications.deliver(invitation, now, sender)
-    if notice is not None:
-        notifications.deliver(notice, now, sender)
     if not credit_free:
         credit.rebase(account.id, now, settings)  # R-CREDIT-1: the seats changed
     return UserView.of(user)

@@ -213,8 +213,6 @@ def _mark_fee(
         Item(account.id, _fee_key(period.key)).update(actions=[Item.users.add({user_id})])
         return
     logger.info("shared-login fee marked", extra={"account_id": account.id, "period": period.key})
-    if notice is not None:
-        notifications.deliver(notice, now, notifications.sender_for(settings))
 
 
 def _notice(
