@@ -69,7 +69,12 @@ READERS: dict[str, set[str]] = {
     "VoucherPepperSecret": {"CampaignsFunction", "RedemptionFunction"},
     # Signed links made or verified: exports, verification, unsubscribe links (a resent marketing
     # notice's too).
-    "LinkSigningSecret": {"NotificationRetrySweepFunction", "PrivacyAdminFunction", "PrivacyFunction"},
+    "LinkSigningSecret": {
+        "NotificationRetrySweepFunction",
+        "NotifierFunction",
+        "PrivacyAdminFunction",
+        "PrivacyFunction",
+    },
     # Person keys (consents, requests, retention) and the keyed hashes of rate-limit counters.
     "PersonKeySecret": {
         "PrivacyAdminFunction",
@@ -83,11 +88,11 @@ READERS: dict[str, set[str]] = {
 
 # Edges of the code graph the code takes only for some data, each replaced by the callers that
 # do take it. ``notifications.view_of`` signs an unsubscribe link only for a marketing notice
-# to a person (R-GDPR-9); ``notify`` refuses marketing types, so ``deliver`` is handed such a
-# notice only by ``notify_marketing`` and by the retry sweep's ``_resend`` (any unsent notice).
+# to a person (R-GDPR-9); only the notifier (``deliver_stream_record``, any new notice) and the
+# retry sweep's ``_resend`` (any unsent notice) hand ``deliver`` a notice, marketing ones included.
 NARROWED: dict[tuple[str, str], tuple[str, ...]] = {
     ("lifecycle.notifications.deliver", "lifecycle.notifications.view_of"): (
-        "lifecycle.notifications.notify_marketing",
+        "lifecycle.notifications.deliver_stream_record",
         "lifecycle.notifications._resend",
     ),
 }

@@ -12,10 +12,10 @@ import pytest
 from lifecycle import notifications
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings, get_settings
-from lifecycle.notifications import OutboxSender, deliver, list_for, notify
+from lifecycle.notifications import OutboxSender, Sent, deliver, list_for, notify
 from lifecycle.storage import Notification
 from tests.conftest import point_service_at
-from tests.support import outbox_items
+from tests.support import deliver_notices, outbox_items
 from tests.unit.test_notifications import FailingSender, unsent_ids
 
 pytestmark = [pytest.mark.integration]
@@ -41,11 +41,13 @@ def test_notices_are_kept_listed_newest_first_and_only_unsent_ones_are_in_the_un
         notify("acc_1", "payment_required", "maria@example.com", NOW + timedelta(minutes=n), subdomain="yasen")
         for n in range(3)
     ]
+    deliver_notices()
     monkeypatch.setattr(notifications, "sender_for", lambda settings: FailingSender())
     failed = [
         notify("acc_1", "account_deleted", "maria@example.com", NOW + timedelta(hours=n), **_deleted()) for n in (1, 2)
     ]
     notify("acc_2", "account_deleted", "ivan@example.com", NOW, **_deleted())
+    deliver_notices()
 
     listed = list_for("acc_1")
     assert [item.id for item in listed] == [n.id for n in reversed(sent + failed)]
@@ -56,7 +58,7 @@ def test_notices_are_kept_listed_newest_first_and_only_unsent_ones_are_in_the_un
 
     # A retry (the job of a future sweep) sends one and takes it out of the index.
     retried = Notification.get("acc_1", failed[0].notification_key, consistent_read=True)
-    assert deliver(retried, NOW + timedelta(days=1), OutboxSender(outbox))
+    assert deliver(retried, NOW + timedelta(days=1), OutboxSender(outbox)) == Sent.SENT
     assert failed[0].notification_key not in unsent_ids()
     stored = Notification.get("acc_1", failed[0].notification_key, consistent_read=True)
     assert (stored.attempts, stored.sent_at, stored.last_error) == (2, NOW + timedelta(days=1), None)
@@ -64,10 +66,11 @@ def test_notices_are_kept_listed_newest_first_and_only_unsent_ones_are_in_the_un
 
 def test_a_notice_is_marked_sent_once_even_if_delivered_twice(outbox: Path) -> None:
     record = notify("acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    deliver_notices()
     stale = Notification.get("acc_1", record.notification_key, consistent_read=True)
     stale.sent_at = None
 
-    deliver(stale, NOW + timedelta(hours=1), OutboxSender(outbox))
+    assert deliver(stale, NOW + timedelta(hours=1), OutboxSender(outbox)) == Sent.SKIPPED
 
     stored = Notification.get("acc_1", record.notification_key, consistent_read=True)
     assert (stored.sent_at, stored.attempts) == (NOW, 1)

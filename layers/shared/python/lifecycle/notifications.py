@@ -323,8 +323,7 @@ def _marketing_refused(record: Notification) -> str | None:
     """R-GDPR-6, R-GDPR-8: the consent reason code a marketing notice may not be sent for now."""
     if not record.account_id.startswith(privacy.PERSON_NOTICES):
         return "no_person"
-    person_key = record.account_id.removeprefix(privacy.PERSON_NOTICES)
-    return consents.why_not(person_key, "marketing", get_settings())
+    return consents.why_not_person(record.account_id.removeprefix(privacy.PERSON_NOTICES), "marketing")
 
 
 def _withhold(record: Notification, reason: str) -> None:

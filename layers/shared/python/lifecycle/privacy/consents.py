@@ -243,7 +243,16 @@ def why_not(email_or_person_key: str, purpose: Purpose, settings: Settings) -> R
         raise ValueError(f"not a consent purpose: {purpose!r}")
     if purpose in NOT_STOPPABLE:
         return None  # contract: no read needed
-    return refusal(_items(_person_key(email_or_person_key, settings)), purpose)
+    return why_not_person(_person_key(email_or_person_key, settings), purpose)
+
+
+def why_not_person(person_key: str, purpose: Purpose) -> Refusal | None:
+    """``why_not`` for a person key already known (a notice's, kept under it): no secret read."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"not a consent purpose: {purpose!r}")
+    if purpose in NOT_STOPPABLE:
+        return None
+    return refusal(_items(person_key), purpose)
 
 
 def may_send(email_or_person_key: str, purpose: Purpose, settings: Settings) -> bool:
