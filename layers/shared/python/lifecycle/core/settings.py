@@ -269,7 +269,8 @@ class Settings(BaseModel):
     invoice_retention_years: int = Field(default=10, ge=1)
     # Point-in-time recovery keeps backups this many days: after that no backup holds purged data.
     backup_retention_days: int = Field(default=35, ge=0)
-    # The purge retries the owner's account_deleted notice this long, then completes without it.
+    # The retry sweep retries an ephemeral notice (account_deleted, an erasure's completion) this
+    # long, then deletes it unsent: an erasure does not keep the address waiting on the provider.
     purge_notice_retry_hours: int = Field(default=24, ge=0)
 
     # ---- data protection (R-GDPR-1, R-GDPR-3..10)
