@@ -148,12 +148,15 @@ def test_r_gdpr_6_r_gdpr_8_marketing_withdrawn_before_the_send_is_withheld(outbo
 
 
 def test_r_gdpr_5_an_ephemeral_notice_is_deleted_once_sent(outbox: Path) -> None:
-    record = notifications.compose_ephemeral("del_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    record = notifications.compose_ephemeral(
+        "del_1", "acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen"
+    )
     record.save()
 
     deliver_notices()
 
-    assert [item["id"] for item in outbox_items(outbox)] == [record.id]
+    (line,) = outbox_items(outbox)
+    assert (line["id"], line["account_id"]) == (record.id, "acc_1")  # the account it tells of
     assert stored(record) is None
     assert record.account_id == "erased#del_1"
 
@@ -161,7 +164,9 @@ def test_r_gdpr_5_an_ephemeral_notice_is_deleted_once_sent(outbox: Path) -> None
 def test_r_gdpr_5_an_ephemeral_notice_whose_send_failed_is_sent_and_deleted_by_the_retry_sweep(
     outbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = notifications.compose_ephemeral("del_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    record = notifications.compose_ephemeral(
+        "del_1", "acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen"
+    )
     record.save()
     monkeypatch.setattr(notifications, "sender_for", lambda settings: FailingSender())
     deliver_notices()
@@ -242,7 +247,9 @@ def _notifier_consumer() -> Any:
 def test_r_term_3_an_ephemeral_notice_unsent_past_the_retry_window_is_deleted_unsent(
     outbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = notifications.compose_ephemeral("del_1", "payment_required", "maria@example.com", NOW, subdomain="yasen")
+    record = notifications.compose_ephemeral(
+        "del_1", "acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen"
+    )
     record.save()
     monkeypatch.setattr(notifications, "sender_for", lambda settings: FailingSender())
     deliver_notices()

@@ -55,7 +55,7 @@ class NotificationView(BaseModel):
             id=item.id,
             type=item.type,
             to=item.to,
-            account_id=item.account_id,
+            account_id=item.tells_of or item.account_id,
             subject=item.subject,
             body=item.body,
             created_at=clock.to_iso(item.created_at),
@@ -212,12 +212,16 @@ def compose_as(
 ERASED_NOTICES = "erased#"
 
 
-def compose_ephemeral(key: str, type: NoticeType, to: str, now: datetime, **facts: object) -> Notification:
+def compose_ephemeral(
+    key: str, tells_of: str, type: NoticeType, to: str, now: datetime, **facts: object
+) -> Notification:
     """The unsaved record of a notice telling of an erasure, kept under ``erased#<key>`` (a
-    certificate's or request's id, never the erased account or person): the notifier deletes it
-    once sent, so no record keeps the address being erased."""
+    certificate's or request's id), not under ``tells_of`` (the account or person's notices being
+    erased, which the sent notice names): the notifier deletes it once sent, so no record keeps
+    the address being erased."""
     record = compose_as(f"ntf_{uuid.uuid4().hex[:20]}", ERASED_NOTICES + key, type, to, now, **facts)
     record.ephemeral = True
+    record.tells_of = tells_of
     return record
 
 

@@ -451,7 +451,13 @@ def _notify(account: Account, cert: DeletionCertificate, now: datetime, settings
     if cert.notified_at is not None or not account.owner_email:
         return
     notice = notifications.compose_ephemeral(
-        cert.id, "account_deleted", account.owner_email, now, subdomain=account.subdomain or account.id, deleted_at=now
+        cert.id,
+        account.id,
+        "account_deleted",
+        account.owner_email,
+        now,
+        subdomain=account.subdomain or account.id,
+        deleted_at=now,
     )
     notice.save(condition=Notification.notification_key.does_not_exist())
     cert.update(actions=[DeletionCertificate.notified_at.set(now)])

@@ -662,7 +662,12 @@ def _tell_erased(item: PrivacyRequest, address: str, result: dict[str, Any], now
     if not _deliverable(address):
         return "notice not sent: the address was erased by an earlier attempt"
     notice = notifications.compose_ephemeral(
-        item.id, "privacy_request_completed", address, now, **_completion_facts(item, result, now)
+        item.id,
+        _person_notices(item),
+        "privacy_request_completed",
+        address,
+        now,
+        **_completion_facts(item, result, now),
     )
     notice.save(condition=Notification.notification_key.does_not_exist())
     return "notice committed for sending, not kept once sent"

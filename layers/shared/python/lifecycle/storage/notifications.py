@@ -49,6 +49,8 @@ class Notification(Model):
     sending_until = UTCDateTimeAttribute(null=True)
     # Deleted once sent instead of kept (it would keep personal data being erased).
     ephemeral = BooleanAttribute(null=True)
+    # An ephemeral notice's account (or person's notices key) it tells of, kept under another key.
+    tells_of = UnicodeAttribute(null=True)
     # R-GDPR-6, R-GDPR-8: the consent reason code a marketing notice was not sent for.
     withheld = UnicodeAttribute(null=True)
     # R-PAY-9: the price change a notice tells of; its sent mark stamps the account.
