@@ -51,6 +51,7 @@ _tally: dict[str, int] = {"routes": 0, "identical": 0, "changes": 0, "refused": 
 def snapshot(settings: Settings, outbox: Path, provider: Ledger) -> dict[str, Any]:
     """Every table's items (but the idempotency store's), the notices sent, the charges made
     and the exports written."""
+    deliver_notices()  # what the requests committed, sent (and marked) as the notifier does
     client = boto3.client("dynamodb", region_name=settings.region)
     state: dict[str, Any] = {}
     names = client.list_tables()["TableNames"]
@@ -62,7 +63,6 @@ def snapshot(settings: Settings, outbox: Path, provider: Ledger) -> dict[str, An
         for page in client.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
             items.extend(json.dumps(item, sort_keys=True) for item in page["Items"])
         state[f"table {name}"] = sorted(items)
-    deliver_notices()  # what the requests committed, sent as the notifier sends it
     state["outbox"] = outbox.read_text(encoding="utf-8") if outbox.exists() else ""
     state["payment provider"] = repr(provider.book())
     exports = Path(get_settings().local_exports_path or "")
