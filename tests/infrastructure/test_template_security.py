@@ -36,6 +36,14 @@ CHECK_ID = re.compile(r"^CKV2?_AWS_\d+$")
 MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    # SAM attaches it to the role of a DynamoDB stream consumer: reading streams (ListStreams has
+    # no resource-level permission). A function with no ``Type: DynamoDB`` event never has it.
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+}
+STREAM_CONSUMERS = {
+    logical_id
+    for logical_id, function in resources(load(), "AWS::Serverless::Function").items()
+    if any(event["Type"] == "DynamoDB" for event in function["Properties"].get("Events", {}).values())
 }
 # $context variables of the access log that would put personal data (IP, browser, identity) in it.
 PERSONAL_CONTEXT = re.compile(r"\$context\.(identity|authorizer)\.|sourceIp|userAgent|\$context\.path\b", re.I)
@@ -123,7 +131,7 @@ def test_every_function_has_a_role_of_its_own() -> None:
 
 def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
     """In every role as deployed: no ``*`` or ``service:*`` action (nor any ``*`` in an action),
-    no ``NotAction``/``NotResource``, no bare ``*`` resource, no managed policy but the two SAM
+    no ``NotAction``/``NotResource``, no bare ``*`` resource, no managed policy but the ones SAM
     attaches and the template's own (checked with the role's statements), and only Lambda may
     assume the role."""
     roles = resources(sam_view.deployed(), "AWS::IAM::Role")
@@ -134,6 +142,8 @@ def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
         for arn in props.get("ManagedPolicyArns", []):
             ours = isinstance(arn, dict) and arn.get("Ref") in own
             assert ours or arn in MANAGED_POLICIES, f"{name}: {arn}"
+            if str(arn).endswith("/AWSLambdaDynamoDBExecutionRole"):
+                assert name.removesuffix("Role") in STREAM_CONSUMERS, f"{name} reads streams but consumes none"
         (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"Service": ["lambda.amazonaws.com"]}, name
         for statement in statements(role):

@@ -252,7 +252,8 @@ def _renewal_bill(account: Account, status: str, now: datetime, settings: Settin
         period = period_of(billing_period, anchor, boundary)
     else:
         period = following(current, billing_period, anchor)
-    line = subscriptions.period_line(plan, next_billing_period, seats, period, "R-PAY-1", settings)  # type: ignore[arg-type]
+    notices = pricing.PriceNotices.of(account)
+    line = subscriptions.period_line(plan, next_billing_period, seats, period, "R-PAY-1", settings, notices)  # type: ignore[arg-type]
     fees = _pending_fees(account, account.period_start, boundary)
     reseated = (plan, seats) != (account.plan, subscriptions.billed_seats(account))
     had_credit = int(account.credit_balance or 0) > 0
@@ -350,6 +351,7 @@ def _owed_by_credit(account: Account, ended: Period, now: datetime, settings: Se
         ended,
         "R-CREDIT-1",
         settings,
+        pricing.PriceNotices.of(account),
     )
     seconds = sum((end - start) // timedelta(seconds=1) for start, end in gaps)
     spans = " and ".join(f"from {clock.to_iso(start)} until {clock.to_iso(end)}" for start, end in gaps)
@@ -480,7 +482,7 @@ def _monthly_seat_cost(account: Account, plan: str, seats: int, now: datetime, s
     """``credit.seat_cost`` of the subscription after the renewal: its billed seats at the plan's
     monthly price now."""
     billed = max(seats, int(account.seats_used or 1))
-    return billed * pricing.seat_price(plan, "monthly", now, settings).amount  # type: ignore[arg-type]  # a stored Plan
+    return billed * pricing.seat_price(plan, "monthly", now, settings, pricing.PriceNotices.of(account)).amount  # type: ignore[arg-type]  # a stored Plan
 
 
 def _uncovered(intervals: list[metering.Interval], paid: list[credit.Window]) -> list[metering.Interval]:

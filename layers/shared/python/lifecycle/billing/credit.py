@@ -209,7 +209,7 @@ def seat_cost(account: Account, at: datetime, settings: Settings) -> SeatCost:
         included = int(account.included_seats)
         extra = int(account.seats_used) - min(int(account.included_seats_used), included)
         return SeatCost(max(extra, 0), Money(amount=settings.extra_seat_price_cents, currency=settings.currency))
-    price = pricing.seat_price(account.plan, "monthly", at, settings)  # type: ignore[arg-type]  # a stored Plan
+    price = pricing.seat_price(account.plan, "monthly", at, settings, pricing.PriceNotices.of(account))  # type: ignore[arg-type]  # a stored Plan
     return SeatCost(subscriptions.billed_seats(account), price)
 
 

@@ -25,10 +25,17 @@ PAYMENT_ACTION = "payment-action#"
 # "payment-event#<provider event id>": a payment provider's webhook event was applied, written in the
 # transaction of its effect so a redelivery changes nothing (lifecycle.billing.webhooks).
 PAYMENT_EVENT = "payment-event#"
+# "price-notice#<price change id>#<account id>": the owner's notice of a price change is recorded,
+# written in the transaction of the notice so two fan-out runs record it once (R-PAY-9).
+PRICE_NOTICE = "price-notice#"
 
 
 def payment_action_claim(account_id: str, notice_id: str) -> str:
     return f"{PAYMENT_ACTION}{account_id}#{notice_id}"
+
+
+def price_notice_claim(change_id: str, account_id: str) -> str:
+    return f"{PRICE_NOTICE}{change_id}#{account_id}"
 
 
 class Claim(Model):

@@ -43,6 +43,8 @@ class Notification(Model):
     # The failing exception's class name only: provider messages may quote the address.
     last_error = UnicodeAttribute(null=True)
     unsent_shard = UnicodeAttribute(null=True)
+    # A ``price_change_notice``'s change (R-PAY-9): its sent mark is also the owner's.
+    price_change_id = UnicodeAttribute(null=True)
 
     unsent = UnsentIndex()
 
