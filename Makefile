@@ -26,7 +26,7 @@ DYNAMODB_PORT ?= 8765
 PAYMENT_PORT ?= 8766
 
 .PHONY: help install run test lint format typecheck template openapi openapi-check rules bench simulate build hardening \
-        bench-cold-start bench-round-trips bench-latency bench-sweeps \
+        bench-cold-start bench-round-trips bench-latency bench-sweeps bench-fanout \
         unit integration e2e infrastructure pytest dynamodb-local chromium env-json clean
 
 help:
@@ -36,7 +36,7 @@ help:
 	@echo "make simulate - a scripted account lifecycle through the local runtime's clock, printed as a timeline"
 	@echo "make hardening - the hardening tests' long runs (HARDENING=1): authorization matrix, idempotency, fuzzing, concurrency, failure injection, logs"
 	@echo "make bench  - every performance measurement, one table, written to docs/PERFORMANCE.md (BENCH_ARGS=--quick)"
-	@echo "make bench-cold-start / bench-round-trips / bench-latency / bench-sweeps - one of them alone (BENCH_ARGS for its options)"
+	@echo "make bench-cold-start / bench-round-trips / bench-latency / bench-sweeps / bench-fanout - one of them alone (BENCH_ARGS for its options)"
 	@echo "make env-json - .local/env.json for sam local invoke --env-vars (DynamoDB Local of make run, DYNAMODB_PORT)"
 	@echo "make openapi / make build / make unit|integration|e2e|infrastructure / make clean"
 
@@ -133,6 +133,9 @@ bench-latency: install
 	$(BIN)/python scripts/bench_latency.py $(BENCH_ARGS)
 bench-sweeps: install
 	$(BIN)/python scripts/bench_sweeps.py $(BENCH_ARGS)
+# A price change fanned out to 10,000 owners through the local runtime (BENCH_ARGS=--owners 1000: smaller).
+bench-fanout: install
+	$(BIN)/python scripts/bench_fanout.py $(BENCH_ARGS)
 
 # pytest-xdist: PYTEST_WORKERS processes (2 on the 2-core CI machine; 0 runs in process);
 # --dist loadgroup keeps the tests of one session resource (the local runtime, DynamoDB
