@@ -208,7 +208,6 @@ def test_r_pay_9_a_fan_out_a_live_run_is_moving_is_left_to_it(monkeypatch: pytes
     [sign_up(f"owner-{n}") for n in range(3)]
     assert schedule("ticket", NOW + NOTICE).status == 201
     change = PriceChange.get("ticket#monthly", NOW + NOTICE)
-    PriceChange.get("ticket#monthly", NOW + NOTICE)
     # A run that moved one page and then stopped without handing on (a crash).
     price_fanout._moved_on(change, None, 0, NOW)
     assert fan_out_all()["changed"] == 0
