@@ -18,7 +18,7 @@ from lifecycle.core.money import Money
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Notification, PriceChange
 from tests.faults import FaultInjector
-from tests.support import STAFF, call, member, owner_of, pay, run_schedule
+from tests.support import STAFF, _context, _handler, call, member, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, PERSON, add_voucher
 
 NOTICE = timedelta(days=30)
@@ -228,6 +228,21 @@ def test_r_pay_9_the_stream_insert_starts_the_fan_out_and_its_own_updates_do_not
     event = {"Records": [{"eventName": "INSERT", "dynamodb": {"Keys": keys}}]}
     assert price_fanout.stream_keys(event) == [("ticket#monthly", NOW + NOTICE)]
     assert price_fanout.on_saved("ticket#monthly", NOW + NOTICE, lambda: 60_000, get_settings())
+    assert price_notices() == Counter({owner["id"]: 1})
+
+
+def test_r_pay_9_the_function_fans_out_a_change_its_stream_batch_inserted() -> None:
+    """PriceFanoutFunction's handler given Lambda's DynamoDB event of the Prices stream."""
+    owner = sign_up("owner")
+    assert schedule("ticket", NOW + NOTICE).status == 201
+    stored = PriceChange.effective_at.serialize(NOW + NOTICE)
+    record = {
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {"Keys": {"price_key": {"S": "ticket#monthly"}, "effective_at": {"S": stored}}},
+    }
+    answer = _handler("PriceFanoutFunction")({"Records": [record]}, _context("PriceFanoutFunction"))
+    assert answer == {"complete": 1}
     assert price_notices() == Counter({owner["id"]: 1})
 
 
