@@ -21,11 +21,17 @@ scheduled = sweep_handler(FANOUT_SWEEP, resume_stalled)
 @log_metrics
 def saved(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """A batch of the Prices stream: each change inserted is fanned out within this invocation's
-    time; what is left is the schedule's (the change keeps its cursor and stays pending)."""
+    time; what is left is the schedule's (the change keeps its cursor and stays pending). An
+    owner whose notice could not be recorded fails the batch, which Lambda retries."""
     settings = get_settings()
-    complete = 0
+    complete = failed = 0
     for price_key, effective_at in stream_keys(event):
-        complete += on_saved(price_key, effective_at, context.get_remaining_time_in_millis, settings)
+        result = on_saved(price_key, effective_at, context.get_remaining_time_in_millis, settings)
+        complete += result.complete
+        failed += result.failed
+    if failed:
+        # Lambda retries the batch (then its on-failure destination); the schedule resumes it anyway.
+        raise RuntimeError(f"{failed} owners' price notices not recorded")
     return {"complete": complete}
 
 

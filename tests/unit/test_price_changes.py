@@ -17,7 +17,7 @@ from lifecycle.core import clock
 from lifecycle.core.money import Money
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import Account, AuditEvent, Notification, PriceChange
-from tests.faults import FaultInjector
+from tests.faults import Fault, FaultInjector
 from tests.support import STAFF, _context, _handler, call, member, owner_of, pay, run_schedule
 from tests.unit.test_signup import NOW, PERSON, add_voucher
 
@@ -203,6 +203,26 @@ def test_r_pay_9_a_fan_out_cut_off_resumes_from_its_cursor(monkeypatch: pytest.M
     assert (stored.notified_accounts, stored.fanout_complete, stored.fanout_cursor) == (5, True, None)
 
 
+def test_r_pay_9_an_owner_whose_notice_failed_is_recorded_by_the_next_run_and_counted_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(price_fanout, "OWNERS_PAGE", 2)
+    owners = [sign_up(f"owner-{n}") for n in range(3)]
+    assert schedule("ticket", NOW + NOTICE).status == 201
+    throttled = Fault("ProvisionedThroughputExceededException", operation="TransactWriteItems", at=2)
+    with FaultInjector(throttled):
+        summary = fan_out_all()
+    assert (summary["changed"], summary["errors"]) == (0, 1)  # the run's errors: its alarm
+    stored = PriceChange.get("ticket#monthly", NOW + NOTICE)
+    assert (stored.notified_accounts, stored.fanout_cursor, stored.fanout_complete) == (1, None, False)
+    # Left to the run that was moving it for a while; then resumed before the failed page.
+    assert fan_out_all()["changed"] == 0
+    clock.set_now(NOW + price_fanout.STALLED_AFTER + timedelta(seconds=1))
+    assert fan_out_all() == {"examined": 1, "changed": 1, "errors": 0, "next": None}
+    assert price_notices() == Counter({o["id"]: 1 for o in owners})
+    assert PriceChange.get("ticket#monthly", NOW + NOTICE).notified_accounts == 3
+
+
 def test_r_pay_9_a_fan_out_a_live_run_is_moving_is_left_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(price_fanout, "OWNERS_PAGE", 2)
     [sign_up(f"owner-{n}") for n in range(3)]
@@ -227,7 +247,7 @@ def test_r_pay_9_the_stream_insert_starts_the_fan_out_and_its_own_updates_do_not
     assert price_fanout.stream_keys(event) == []
     event = {"Records": [{"eventName": "INSERT", "dynamodb": {"Keys": keys}}]}
     assert price_fanout.stream_keys(event) == [("ticket#monthly", NOW + NOTICE)]
-    assert price_fanout.on_saved("ticket#monthly", NOW + NOTICE, lambda: 60_000, get_settings())
+    assert price_fanout.on_saved("ticket#monthly", NOW + NOTICE, lambda: 60_000, get_settings()).complete
     assert price_notices() == Counter({owner["id"]: 1})
 
 
@@ -241,8 +261,13 @@ def test_r_pay_9_the_function_fans_out_a_change_its_stream_batch_inserted() -> N
         "eventSource": "aws:dynamodb",
         "dynamodb": {"Keys": {"price_key": {"S": "ticket#monthly"}, "effective_at": {"S": stored}}},
     }
-    answer = _handler("PriceFanoutFunction")({"Records": [record]}, _context("PriceFanoutFunction"))
-    assert answer == {"complete": 1}
+    handler, context = _handler("PriceFanoutFunction"), _context("PriceFanoutFunction")
+    # An owner's notice that cannot be recorded fails the batch: Lambda retries it.
+    throttled = Fault("ProvisionedThroughputExceededException", operation="TransactWriteItems")
+    with FaultInjector(throttled), pytest.raises(RuntimeError, match="1 owners' price notices not recorded"):
+        handler({"Records": [record]}, context)
+    assert price_notices() == Counter()
+    assert handler({"Records": [record]}, context) == {"complete": 1}
     assert price_notices() == Counter({owner["id"]: 1})
 
 

@@ -47,10 +47,12 @@ PER_PERIOD = {"monthly": "per seat a month", "annual": "per seat a year"}
 
 @dataclass(frozen=True)
 class FanoutResult:
-    """What one run did: the owners whose notice it recorded, and whether it finished."""
+    """What one run did: the owners whose notice it recorded, whether it finished, and the
+    owners whose transaction raised (the run stopped before their page)."""
 
     recorded: int
     complete: bool
+    failed: int = 0
 
 
 def fan_out(change: PriceChange, remaining_ms: Callable[[], int], settings: Settings | None = None) -> FanoutResult:
@@ -89,7 +91,7 @@ def fan_out(change: PriceChange, remaining_ms: Callable[[], int], settings: Sett
         if failed:
             # The cursor stays before this page: a later run records what failed (the rest is claimed).
             _moved_on(change, cursor, page_recorded, now)
-            return FanoutResult(recorded, False)
+            return FanoutResult(recorded, False, failed)
         if after is None:
             _completed(change, page_recorded, now)
             logger.info("price change fanned out", extra={"price_change_id": change.id, "recorded": recorded})
@@ -185,13 +187,15 @@ def _count_only(change: PriceChange, recorded: int) -> None:
 # ---------------------------------------------------------------- starting and resuming
 
 
-def on_saved(price_key: str, effective_at: datetime, remaining_ms: Callable[[], int], settings: Settings) -> bool:
-    """A change just saved (its stream INSERT): fan it out now. True once complete."""
+def on_saved(
+    price_key: str, effective_at: datetime, remaining_ms: Callable[[], int], settings: Settings
+) -> FanoutResult:
+    """A change just saved (its stream INSERT): fan it out now."""
     try:
         change = PriceChange.get(price_key, effective_at, consistent_read=True)
     except DoesNotExist:
-        return True
-    return fan_out(change, remaining_ms, settings).complete
+        return FanoutResult(0, True)
+    return fan_out(change, remaining_ms, settings)
 
 
 def resume_stalled(
@@ -210,6 +214,9 @@ def resume_stalled(
         if change.fanout_complete or (moved is not None and moved > now - STALLED_AFTER):
             return False
         result = fan_out(change, remaining_ms, settings)
+        if result.failed:
+            # Counted in the run's ``errors`` (and its alarm); the change stays pending.
+            raise RuntimeError(f"{result.failed} owners' price notices not recorded")
         return result.recorded > 0 or result.complete
 
     return run_sweep(
