@@ -11,8 +11,8 @@ The runtime is started as the e2e tier and bench_latency.py start it (``tests/e2
 start_runtime``: in memory, schedules off, stream consumers on). DynamoDB calls per owner are
 computed from the design (``lifecycle.billing.price_fanout``), not counted: the functions run
 inside the runtime's process. Per page of ``OWNERS_PAGE`` owners: one Query of the by-price
-index, one BatchGetItem, one TransactWriteItems per owner and one UpdateItem of the change;
-one GetItem of the change per run.
+index, one BatchGetItem, one TransactWriteItems per owner and one UpdateItem of the change
+(a full last page is followed by an empty one); one GetItem of the change per run.
 
     make bench-fanout                                   # 10,000 owners
     .venv/bin/python scripts/bench_fanout.py --owners 1000
@@ -122,8 +122,10 @@ def sent_notices(endpoint: str, table: str) -> int:
 
 def calls_per_owner(owners: int) -> float:
     """DynamoDB calls of one fan-out run per owner, from the design (module doc)."""
-    pages = math.ceil(owners / OWNERS_PAGE) or 1
-    return (1 + pages * 3 + owners) / owners
+    # A full last page still has a next key: one more (empty) page ends the walk.
+    queries = owners // OWNERS_PAGE + 1
+    batch_gets = math.ceil(owners / OWNERS_PAGE)
+    return (1 + queries + batch_gets + queries + owners) / owners
 
 
 def main() -> int:
