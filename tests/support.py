@@ -47,7 +47,20 @@ def _context(logical_id: str) -> events.LambdaContext:
     return events.LambdaContext(spec.function_name, spec.timeout, spec.memory_size)
 
 
-def call(
+@dataclass(frozen=True)
+class Invocation:
+    """What API Gateway would hand a function for one request: its handler, event and context."""
+
+    handler: Handler
+    event: dict[str, Any]
+    context: events.LambdaContext
+
+    def __call__(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.handler(self.event, self.context)
+        return result
+
+
+def invocation(
     method: str,
     path: str,
     *,
@@ -56,8 +69,8 @@ def call(
     claims: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     source_ip: str = "127.0.0.1",
-) -> Reply:
-    """One HTTP request through the function the template routes it to (``path`` may carry ``?query``)."""
+) -> Invocation:
+    """The invocation of the function the template routes ``method path`` to (``path`` may carry ``?query``)."""
     path, _, query_string = path.partition("?")
     route, params = _route(method, path)
     payload = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
@@ -69,7 +82,29 @@ def call(
         body=payload,
         source_ip=source_ip,
     )
-    result = _handler(route.function)(events.http_event(request, route, params, claims), _context(route.function))
+    event = events.http_event(request, route, params, claims)
+    return Invocation(_handler(route.function), event, _context(route.function))
+
+
+def call(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: bytes | None = None,
+    claims: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    source_ip: str = "127.0.0.1",
+) -> Reply:
+    """One HTTP request through the function the template routes it to (``path`` may carry ``?query``)."""
+    result = invocation(
+        method, path, body=body, raw_body=raw_body, claims=claims, headers=headers, source_ip=source_ip
+    )()
+    return reply(result)
+
+
+def reply(result: dict[str, Any]) -> Reply:
+    """A handler's API Gateway answer as a :class:`Reply` (the body parsed when it is JSON)."""
     reply_headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
     text = result.get("body") or ""
     is_json = "json" in reply_headers.get("content-type", "")
