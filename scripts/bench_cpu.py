@@ -9,20 +9,22 @@ counted in this process):
   API Gateway event the local runtime builds (``tests.support.invocation``: the template's
   route, handler and context); the event is built and the scene set up before the clock starts.
   The process's CPU, so the threads a handler starts (code generation writes on a pool) count.
-- **bare calls**: every DynamoDB call that request made, recorded by patching botocore
-  (``botocore.client.BaseClient._make_api_call``, as ``tests/faults.py`` does: it sees
-  pynamodb's, the transactions' and boto3's clients alike) as operation name and parameters,
-  then sent again by one plain boto3 client, ``time.process_time()`` around them all.
+- **bare calls**: every DynamoDB call that request made, recorded by ``tests/faults.py``'s
+  patch of botocore (``FaultInjector`` with no fault: it sees pynamodb's, the transactions'
+  and boto3's clients alike) as operation name and parameters, copied after the handler
+  returned, then sent again by one plain boto3 client, ``time.process_time()`` around them all.
 
 The bare calls are replayed right after the handler, on the same items, unchanged: a
 conditional write the handler has just made fails its condition the second time
-(``ConditionalCheckFailedException``, ``TransactionCanceledException``). Such a reply is
+(``ConditionalCheckFailedException``, ``TransactionCanceledException``), and a transaction
+sent again with its ``ClientRequestToken`` is answered as already done. Such a reply is
 taken as the same CPU shape (the request is built, signed, sent and its answer parsed alike;
 the error is a smaller body than an ``ALL_NEW`` item) and counted in the table's
 "refused" column; keys are not refreshed, as each route's items would need their own rules.
 
 Per operation: ``--repeats`` samples, medians reported. A read is repeated on one scene; a
-mutating operation gets a fresh scene per sample. Each operation's first answer is an untimed
+mutating operation gets a fresh scene per sample (so does a read that spends what it reads:
+an export downloads once). Each operation's first answer is an untimed
 warm-up (the function's cold start and its lazy imports). Only 2xx answers are samples.
 Target: handler CPU <= 1.5x the bare calls' CPU (the service's own work beside botocore's).
 
@@ -64,7 +66,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared" / "python")]
 # Production's log level (the template's is DEBUG outside prod): set before the service reads it.
 os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO"
 
-import botocore.client  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 import tests.conftest  # noqa: E402, F401 - sets the functions' environment before the service is imported
@@ -73,34 +74,10 @@ from scripts.bench_report import Row, Section  # noqa: E402
 REPEATS = 7
 TARGET_RATIO = 1.5
 PROFILE_RUNS = 20
-REFUSALS = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
+FRESH_SCENE_FAILURES = 2
 
 
 # ---------------------------------------------------------------- recording and replaying DynamoDB calls
-
-
-@dataclass
-class Recorder:
-    """While on, every DynamoDB call any botocore client makes: (operation, parameters)."""
-
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    _original: Any = None
-
-    def __enter__(self) -> Recorder:
-        original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 - private, untyped
-        self._original = original
-        calls = self.calls
-
-        def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-            if client.meta.service_model.service_name == "dynamodb":
-                calls.append((operation_name, api_params))  # copied after the handler, outside the clock
-            return original(client, operation_name, api_params)
-
-        setattr(botocore.client.BaseClient, "_make_api_call", _make_api_call)  # noqa: B010
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        setattr(botocore.client.BaseClient, "_make_api_call", self._original)  # noqa: B010
 
 
 def replay(client: Any, calls: list[tuple[str, dict[str, Any]]]) -> tuple[float, list[str]]:
@@ -273,6 +250,7 @@ def prepared(op: Any, scene: Any) -> Any:
 
 def measure(op: Any, client: Any, bare: Any, repeats: int) -> RouteCpu:
     """``repeats`` 2xx samples of ``op`` after one untimed; a read on one scene, a write on a fresh one each."""
+    from tests.faults import FaultInjector
     from tests.route_examples import EXAMPLES, build_scene
 
     result = RouteCpu(op.id)
@@ -281,23 +259,25 @@ def measure(op: Any, client: Any, bare: Any, repeats: int) -> RouteCpu:
     warm = False
     failures = 0
     while len(result.samples) < repeats:
-        if scene is None or op.mutating:
+        fresh = scene is None or op.mutating
+        if fresh:
             scene = build_scene(client, needs)
         invoke = prepared(op, scene)
-        with Recorder() as recorder:
+        with FaultInjector() as recorder:
             started = time.process_time()
             answer = invoke()
             spent = time.process_time() - started
         status = int(answer["statusCode"])
         if not 200 <= status < 300:
             result.refused_answers[status] = result.refused_answers.get(status, 0) + 1
-            failures += 1
-            if failures >= 3:
-                result.failure = f"answered {status}"
+            failures += 1 if fresh else 0
+            if failures >= FRESH_SCENE_FAILURES:  # not spent but broken: stop asking
+                result.failure = f"answered {status} on a fresh scene"
                 break
-            scene = None
+            scene = None  # a read that spends what it reads (an export downloads once): a fresh scene
             continue
-        calls = copy.deepcopy(recorder.calls)
+        failures = 0
+        calls = [(call.operation, copy.deepcopy(call.params)) for call in recorder.calls]
         replayed, refused = replay(bare, calls)
         if warm:
             result.samples.append(Sample(spent, replayed, len(calls), refused))
