@@ -304,6 +304,7 @@ def profile(op: Any, client: Any, runs: int, callers: list[str]) -> str:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("cumulative").print_stats("lifecycle|email_validator|pydantic|json", 40)
     stats.sort_stats("tottime").print_stats(30)
     for name in callers:
         stats.print_callers(name)
