@@ -33,10 +33,20 @@ account each) are redeemed by 32 client threads (``--clients``), each with its o
 taking the next code from a shared queue: (a) all codes of one campaign (each redemption's
 transaction updates the campaign's redeemed counter, so they contend), (b) codes of 32
 campaigns, interleaved. Only 201s count; every status is shown (5xx and 503 included), with
-the wall time, redemptions per second and the latency under load. Target: >= 200/s. A
+the wall time, redemptions per second and the latency under load. A
 warm-up round (one redemption per client, concurrent, untimed) first makes the runtime's function
 environments for the concurrency (``local_runtime/functions.py``: up to 16 per function,
 more requests wait for one) and the clients' connections.
+
+**The floor of throughput.** Before each run, as many bare pairs of a redemption's shape are
+sent to the same DynamoDB Local by as many threads, each with its own boto3 client: the
+voucher's GetItem and the TransactWriteItems one real redemption sent (recorded once in this
+process: the redemption handler pointed at the runtime's DynamoDB Local and identity provider,
+``tests/faults.py`` recording its calls), each pair with fresh ids, a voucher of its own (a
+copy of the recorded one, put beforehand, of the run's campaigns in turn) and a fresh request
+token; the per-IP counter stays the one item all of the run's redemptions count on, and the
+rate limits' ceilings are raised out of reach, so every condition holds. Targets: redemptions/s
+>= 0.9x the floor's pairs/s, and one campaign's rate within 10 % of 32 campaigns'.
 
 Signups and redemptions share a per-IP limit (locally 1,000 per 60 s window,
 ``local_runtime/template.py`` LOCAL_PARAMETERS), counted on the service's clock: the latency
@@ -643,7 +653,7 @@ class FloorBatch:
 
     @property
     def done(self) -> int:
-        return self.answers["ok"]
+        return sum(n for answer, n in self.answers.items() if answer.startswith("ok"))
 
     @property
     def rate(self) -> float:
@@ -666,6 +676,11 @@ def floor_batch(endpoint: str, shape: RedemptionShape, campaign_ids: list[str], 
     return batch
 
 
+def _retries(response: dict[str, Any]) -> int:
+    """How often botocore sent the call again before this answer (a throttle, a transaction conflict)."""
+    return int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+
+
 def _send_pairs(clients: list[Any], pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> tuple[list[str], float]:
     """Every pair sent by one thread per client, released together; (each pair's answer, wall seconds)."""
     work: queue.SimpleQueue[tuple[dict[str, Any], dict[str, Any]]] = queue.SimpleQueue()
@@ -684,9 +699,8 @@ def _send_pairs(clients: list[Any], pairs: list[tuple[dict[str, Any], dict[str, 
             except queue.Empty:
                 return
             try:
-                client.get_item(**get)
-                client.transact_write_items(**transaction)
-                answer = "ok"
+                retried = _retries(client.get_item(**get)) + _retries(client.transact_write_items(**transaction))
+                answer = "ok" if not retried else f"ok after {retried} retries"
             except ClientError as error:
                 answer = str(error.response.get("Error", {}).get("Code"))
             with lock:
