@@ -20,7 +20,7 @@ conditional write the handler has just made fails its condition the second time
 sent again with its ``ClientRequestToken`` is answered as already done. Such a reply is
 taken as the same CPU shape (the request is built, signed, sent and its answer parsed alike;
 the error is a smaller body than an ``ALL_NEW`` item) and counted in the table's
-"refused" column; keys are not refreshed, as each route's items would need their own rules.
+note; keys are not refreshed, as each route's items would need their own rules.
 
 Per operation: ``--repeats`` samples, medians reported. A read is repeated on one scene; a
 mutating operation gets a fresh scene per sample (so does a read that spends what it reads:
@@ -31,12 +31,16 @@ Target: handler CPU <= 1.5x the bare calls' CPU (the service's own work beside b
 Logs are written at production's level (``POWERTOOLS_LOG_LEVEL=INFO``) to ``/dev/null``;
 tracing and metrics are off (as in every local run). The payment provider's stand-in runs
 in a process of its own, so its CPU is not the handler's; the SDK's side of a charge is.
+No user pool is configured (the service manages no identities here): a signup's Cognito call
+is not measured. Every operation runs on one set of tables, so one that fans out over the
+accounts (``POST /admin/prices`` notifies every owner) grows with the scenes built before it.
 
     .venv/bin/python scripts/bench_cpu.py [--repeats 7] [--only 'POST /redemptions' ...]
         [--profile 'POST /redemptions' --profile-runs 20] [--json PATH] [--markdown PATH]
 
-``--profile OP`` runs that operation's handler ``--profile-runs`` times under cProfile (fresh
-scenes for a mutating one) and prints the functions by cumulative and own time.
+``--profile OP`` runs that operation's handler ``--profile-runs`` times under cProfile (CPU
+time as its timer; fresh scenes for a mutating one) and prints the functions by cumulative
+and own time; ``--callers NAME`` adds who called the functions matching NAME.
 
 A measurement, not a test: exit 0 whatever the ratios (misses are reported).
 """
