@@ -38,7 +38,7 @@ from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification, invoices
 from lifecycle.storage.claims import INVOICE, payment_action_claim
-from lifecycle.storage.transactions import Outcome, is_throttle, read_together, try_commit
+from lifecycle.storage.transactions import Key, Outcome, is_throttle, read_together, try_commit
 
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
@@ -250,12 +250,21 @@ def read_with_account(account_id: str, purpose: str, kind: Kind = "invoice") -> 
     """The account (404 if none, as ``accounts.load``), the claim of ``purpose`` and the
     series' last number: one TransactGetItems."""
     account, claim, counter = read_together(
-        (Account, account_id, None), (Claim, _claim(account_id, purpose), None), (InvoiceSeries, _series(kind), None)
+        (Account, account_id, None), (Claim, _claim(account_id, purpose), None), series_key(kind)
     )
     if not isinstance(account, Account):
         raise NotFound("No such account")
-    last = int(counter.last_number) if isinstance(counter, InvoiceSeries) else 0
-    return account, Known(purpose, claim if isinstance(claim, Claim) else None, last)
+    return account, Known(purpose, claim if isinstance(claim, Claim) else None, last_number_of(counter))
+
+
+def series_key(kind: str) -> Key:
+    """The counter of ``kind``'s series, for ``read_together``."""
+    return (InvoiceSeries, _series(kind), None)
+
+
+def last_number_of(counter: object) -> int:
+    """The last number a series' counter as read holds (0: none issued yet)."""
+    return int(counter.last_number) if isinstance(counter, InvoiceSeries) else 0
 
 
 def prepare(draft: Draft, now: datetime, settings: Settings, ask_vies: bool = True) -> Invoice:
