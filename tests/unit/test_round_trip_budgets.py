@@ -41,7 +41,6 @@ PENDING: dict[str, str] = {
         SENT_MARK,
     ),
     "POST /redemptions": "the welcome notice's 'sent' mark, and the campaign counters' writes",
-    "POST /admin/prices": "the announcement's fan-out: every affected owner read and notified in the request",
 }
 
 DEFAULT, OWN = load_budgets(BUDGETS)
