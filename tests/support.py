@@ -12,7 +12,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from local_runtime import events, template
+import boto3
+
+from lifecycle.core.settings import get_settings
+from local_runtime import events, streams, template
 from local_runtime.functions import Handler, function_spec, load_handler
 
 STACK = template.LOCAL_STACK_NAME
@@ -131,6 +134,42 @@ def run_schedule(name: str, detail: dict[str, Any] | None = None) -> dict[str, A
         events.scheduled_event(schedule, STACK, detail), _context(schedule.function)
     )
     return result
+
+
+def stream_events(function: str = "CampaignCountersFunction") -> list[dict[str, Any]]:
+    """Every record the stream of ``function``'s ``Type: DynamoDB`` event holds (moto's DynamoDB
+    Streams, from its start), as the Lambda events its event source mapping would make of them
+    (batches of its ``BatchSize``)."""
+    document = template.load()
+    (consumer,) = [
+        c for c in template.stream_consumers(document, template.Resolver(document)) if c.function == function
+    ]
+    region = get_settings().region
+    table = boto3.client("dynamodb", region_name=region).describe_table(TableName=consumer.table_name)["Table"]
+    arn = table["LatestStreamArn"]
+    client = boto3.client("dynamodbstreams", region_name=region)
+    found = []
+    for shard in client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+        position = iterator.get("ShardIterator")
+        while position:
+            page = client.get_records(ShardIterator=position, Limit=consumer.batch_size)
+            if not page["Records"]:
+                break
+            found.append(streams.stream_event(page["Records"], arn))
+            position = page.get("NextShardIterator")
+    return found
+
+
+def invoke(function: str, event: dict[str, Any]) -> Any:
+    """``function``'s handler called with ``event``, as Lambda would."""
+    return _handler(function)(event, _context(function))
+
+
+def deliver_stream(function: str = "CampaignCountersFunction") -> list[Any]:
+    """Deliver every record ``stream_events`` finds to ``function``; its answers. Records delivered
+    by an earlier call are delivered again: delivery is at least once, as in AWS."""
+    return [invoke(function, event) for event in stream_events(function)]
 
 
 STAFF = {"sub": "staff-1", "role": "staff"}

@@ -100,6 +100,19 @@ class Runtime:
         assert created.status_code == 201, created.text
         return campaign_id
 
+    def campaign_counts(self, campaign_id: str, codes: dict[str, int], seconds: float = 30.0) -> dict[str, Any]:
+        """``GET /admin/campaigns/{id}`` once its ``codes`` are ``codes``, polled: the redeemed count and
+        abuse signals are counted from the Vouchers table's stream, moments after the requests."""
+        staff = self.token("staff-1", None, "staff")
+        deadline = time.monotonic() + seconds
+        while True:
+            seen = self.get(f"/admin/campaigns/{campaign_id}", token=staff)
+            assert seen.status_code == 200, seen.text
+            if seen.json()["codes"] == codes:
+                return dict(seen.json())
+            assert time.monotonic() < deadline, f"counts {seen.json()['codes']} never became {codes}"
+            time.sleep(0.1)  # between polls of the counts
+
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 

@@ -39,8 +39,8 @@ def dimensions(props: dict[str, Any]) -> dict[str, Any]:
     return {dimension["Name"]: dimension["Value"] for dimension in props["Dimensions"]}
 
 
-def test_there_are_alarms_and_thirty_two_functions_to_watch() -> None:
-    assert len(FUNCTIONS) == 32
+def test_there_are_alarms_and_thirty_three_functions_to_watch() -> None:
+    assert len(FUNCTIONS) == 33
     assert len(SCHEDULES) == 10
     assert len(ALARMS) >= 2 * len(FUNCTIONS) + len(SCHEDULES) + 4
 
