@@ -18,7 +18,9 @@ from lifecycle.core import clock
 from lifecycle.core.observability import log_metrics, logger, metrics, tracer
 from lifecycle.vouchers import counters
 
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# A batch of which nothing was counted is answered as such too (not raised): Lambda then retries
+# from its first record, rather than bisecting a batch that failed for want of DynamoDB.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 class NotCounted(Exception):
