@@ -1,0 +1,347 @@
+"""The owner's portal (web/) in a real browser, served by the runtime on its own origin.
+
+Headless Chromium (tests/e2e/chromium.py) opens the portal the runtime serves (``--portal-port``),
+which reads its ``config.json``, signs in at the local identity provider and calls the API
+across origins, as in AWS. Every page the journeys visit is checked by axe-core
+(``axe-playwright-python`` ships it: nothing is downloaded) for serious or critical violations.
+Screenshots go to .local/artifacts/portal/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from local_runtime.template import ROOT
+from tests.e2e.conftest import Runtime
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+ARTIFACTS = ROOT / ".local" / "artifacts" / "portal"
+PASSWORD = "correct horse battery staple"  # a test person's
+TIMEOUT_MS = 30_000
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture
+def page(browser: Any, runtime: Runtime) -> Iterator[Any]:
+    """A fresh browser context (no stored session or language) on the portal, in English."""
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(runtime.portal_url + "/")
+    opened.wait_for_selector("body[data-ready=true]")
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
+def _shown(page: Any, name: str) -> None:
+    """The page is rendered: screenshot it as ``name`` and check it with axe-core."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.wait_for_selector("main:not([aria-busy])")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v["impact"] in SERIOUS]
+    assert serious == [], "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}" for v in serious
+    )
+
+
+def _go(page: Any, name: str) -> None:
+    page.goto(f"{page.url.split('#')[0]}#/{name}")
+    page.wait_for_selector(f'main[data-page="{name}"]:not([aria-busy])')
+
+
+def _heading(page: Any) -> str:
+    return str(page.text_content("main h1")).strip()
+
+
+def _focused_is_heading(page: Any) -> bool:
+    return bool(page.evaluate("document.activeElement === document.querySelector('main h1')"))
+
+
+def _sign_up(page: Any, tag: str, *, password: str = PASSWORD, accept: bool = True) -> str:
+    email = f"{tag}@example.com"
+    _go(page, "signup")
+    page.select_option("#signup-form [name=plan]", "ticket")
+    page.select_option("#signup-form [name=billing_period]", "monthly")
+    page.fill("#signup-form [name=full_name]", "Maria Ivanova")
+    page.fill("#signup-form [name=email]", email)
+    page.fill("#signup-form [name=birth_date]", "1990-05-17")
+    page.fill("#signup-form [name=company_name]", f"Company {tag}")
+    page.fill("#signup-form [name=password]", password)
+    page.set_checked("#signup-form [name=accept_terms]", accept)
+    page.check("#signup-form [name=authority_to_bind]")
+    page.click("#signup-form button[type=submit]")
+    return email
+
+
+def _sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
+    _go(page, "signin")
+    page.fill("#sign-in-form [name=email]", email)
+    page.fill("#sign-in-form [name=password]", password)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector('main[data-page="account"] #account-facts')
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 15.0) -> bool:
+    """Polls ``check`` (notices are delivered asynchronously)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.3)
+    return True
+
+
+def _account_of(runtime: Runtime, email: str) -> dict[str, Any] | None:
+    """The account whose owner has ``email``, through staff's view of the outbox (the welcome notice)."""
+    for notice in runtime.get("/_local/outbox").json()["items"]:
+        if notice["to"] == email and notice["type"] == "welcome":
+            token = runtime.token("staff-1", None, "staff")
+            found: dict[str, Any] = runtime.get(f"/accounts/{notice['account_id']}", token=token).json()
+            return found
+    return None
+
+
+def test_the_portal_is_served_on_its_own_origin_with_its_config(runtime: Runtime, page: Any) -> None:
+    config = page.evaluate("fetch('/config.json').then(r => r.json())")
+    identity = runtime.get("/_local/identity").json()
+
+    assert config["api"] == runtime.url
+    assert config["identity"] == {k: identity[k] for k in ("endpoint", "region", "client_id")}
+    assert config["payment"]["mode"] == "standin"
+    assert page.url.startswith(runtime.portal_url)
+    assert _heading(page) == "Sign in"
+    _shown(page, "signin")
+
+
+def test_r_reg_a_trial_owner_signs_up_in_the_portal_signs_in_and_sees_their_account(
+    runtime: Runtime, page: Any
+) -> None:
+    tag = f"portal-{uuid.uuid4().hex[:10]}"
+
+    # R-TERMS-2: the Terms unticked is refused next to the checkbox, and nothing is made.
+    email = _sign_up(page, tag, accept=False)
+    page.wait_for_selector("#signup-form .form-error:not([hidden])")
+    assert "accept the Terms" in str(page.text_content("#signup-form .form-error"))
+    assert page.get_attribute("#signup-form [name=accept_terms]", "aria-invalid") == "true"
+    _shown(page, "signup-refused")
+    assert _account_of(runtime, email) is None
+
+    page.check("#signup-form [name=accept_terms]")
+    page.click("#signup-form button[type=submit]")
+    page.wait_for_selector('main[data-page="signin"]')
+    assert email in str(page.text_content("#flash"))
+    assert page.input_value("#sign-in-form [name=email]") == email
+    assert _focused_is_heading(page)
+
+    page.fill("#sign-in-form [name=password]", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector('main[data-page="account"] #account-facts')
+    assert _focused_is_heading(page)
+    account = _account_of(runtime, email)
+    assert account is not None
+    assert page.text_content("#account-status") == "Free trial"
+    assert page.text_content("#account-plan") == "Ticket"
+    assert page.text_content("#account-access") == "Full access"
+    seats = account["seats"]
+    assert page.text_content("#account-seats") == (
+        f"{seats['included']} included, {seats['used']} used, {seats['extra']} extra"
+    )
+    assert page.text_content("#account-trial-ends")
+    _shown(page, "account")
+
+    # The welcome notice is listed (delivered asynchronously: polled by reloading the page).
+    def welcome_listed() -> bool:
+        page.reload()
+        page.wait_for_selector('main[data-page="account"]:not([aria-busy])')
+        return page.locator('#notices li[data-type="welcome"]').count() == 1
+
+    assert _eventually(welcome_listed)
+
+    # Sign out: the tokens are forgotten and revoked; the account page needs signing in again.
+    page.click("#sign-out")
+    page.wait_for_selector('main[data-page="signin"]')
+    assert page.text_content("#flash") == "You are signed out."
+    _go(page, "signin")
+    page.goto(page.url.split("#")[0] + "#/account")
+    page.wait_for_selector('main[data-page="signin"]')
+    assert page.text_content("#flash") == "Please sign in first."
+
+
+def test_adding_a_user_beyond_the_included_seats_shows_its_monthly_price_before_it_is_added(
+    runtime: Runtime, page: Any
+) -> None:
+    tag = f"portal-seats-{uuid.uuid4().hex[:10]}"
+    email = _sign_up(page, tag)
+    page.wait_for_selector('main[data-page="signin"]')
+    _sign_in(page, email)
+    account = _account_of(runtime, email)
+    assert account is not None
+    owner = runtime.token(account["owner_id"], account["id"], "owner")
+    free = account["seats"]["included"] - account["seats"]["used"]
+
+    _go(page, "users")
+    _shown(page, "users")
+    for number in range(free):
+        page.fill("#add-user-form [name=full_name]", f"Included {number}")
+        page.fill("#add-user-form [name=email]", f"{tag}-in{number}@example.com")
+        page.click("#add-user-form button[type=submit]")
+        page.wait_for_selector(f'tr[data-user="{tag}-in{number}@example.com"]')
+
+    extra = f"{tag}-extra@example.com"
+    page.fill("#add-user-form [name=full_name]", "Petar Extra")
+    page.fill("#add-user-form [name=email]", extra)
+    page.select_option("#add-user-form [name=role]", "admin")
+    page.click("#add-user-form button[type=submit]")
+    page.wait_for_selector("#seat-warning:not([hidden])")
+    price = runtime.get(f"/accounts/{account['id']}/credit", token=owner).json()["seat_price"]
+    shown_price = f"US${price['amount'] // 100}.00"
+    assert shown_price in str(page.text_content("#seat-warning"))
+    assert shown_price in str(page.text_content("#add-user-form button[type=submit]"))
+    _shown(page, "users-extra-seat-warning")
+    listed = runtime.get(f"/accounts/{account['id']}/users", token=owner).json()["items"]
+    assert extra not in [user["email"] for user in listed]  # not before it is confirmed
+
+    page.click("#add-user-form button[type=submit]")
+    page.wait_for_selector(f'tr[data-user="{extra}"]')
+    assert "Extra (billed)" in str(page.text_content(f'tr[data-user="{extra}"]'))
+    assert "extra, billed seat" in str(page.text_content("#flash"))
+    listed = runtime.get(f"/accounts/{account['id']}/users", token=owner).json()["items"]
+    (added,) = [user for user in listed if user["email"] == extra]
+    assert (added["role"], added["billable"]) == ("admin", True)
+
+    page.click(f'[data-remove="{extra}"]')
+    page.click(f'[data-confirm-remove="{extra}"]')
+    page.wait_for_selector(f'tr[data-user="{extra}"]', state="detached")
+    listed = runtime.get(f"/accounts/{account['id']}/users", token=owner).json()["items"]
+    assert extra not in [user["email"] for user in listed]
+
+
+def test_r_vouch_1_a_voucher_owner_redeems_a_code_in_the_portal_and_sees_a_lifetime_account(
+    runtime: Runtime, page: Any
+) -> None:
+    campaign = runtime.create_campaign("portal", plan="all-inclusive", included_seats=2)
+    staff = runtime.token("staff-1", None, "staff")
+    codes = runtime.post(f"/admin/campaigns/{campaign}/codes", json={"count": 1}, token=staff).json()["codes"]
+    tag = f"portal-voucher-{uuid.uuid4().hex[:10]}"
+    email = f"{tag}@example.com"
+
+    _go(page, "redeem")
+    _shown(page, "redeem")
+    page.fill("#redeem-form [name=code]", "NOPE-NOPE-NOPE-NOPE")
+    page.fill("#redeem-form [name=full_name]", "Yasen Petrov")
+    page.fill("#redeem-form [name=email]", email)
+    page.fill("#redeem-form [name=birth_date]", "1985-01-02")
+    page.fill("#redeem-form [name=company_name]", f"Yasen {tag}")
+    page.fill("#redeem-form [name=password]", PASSWORD)
+    page.check("#redeem-form [name=accept_terms]")
+    page.check("#redeem-form [name=authority_to_bind]")
+    page.click("#redeem-form button[type=submit]")
+    code_error = '#redeem-form [data-field="code"] .field-error:not([hidden])'
+    page.wait_for_selector(code_error)
+    assert page.text_content(code_error) == "This code does not exist. Check it and try again."
+
+    page.fill("#redeem-form [name=code]", codes[0])
+    page.click("#redeem-form button[type=submit]")
+    page.wait_for_selector('main[data-page="signin"]')
+    _sign_in(page, email)
+
+    assert page.text_content("#account-status") == "Active"
+    assert page.text_content("#account-plan") == "All-inclusive"
+    assert page.text_content("#account-period") == "Lifetime (voucher)"
+    assert campaign in str(page.text_content("#account-voucher"))
+    assert page.locator("#apply-code-form").count() == 0  # a voucher account takes no other code
+    _shown(page, "voucher-account")
+
+
+def test_the_bulgarian_texts_of_the_main_pages_and_the_choice_is_remembered(runtime: Runtime, page: Any) -> None:
+    page.click('[data-language="bg"]')
+    page.wait_for_selector('html[lang="bg"]')
+    assert _heading(page) == "Вход"
+    assert page.text_content("#skip-link") == "Към съдържанието"
+    _shown(page, "bg-signin")
+
+    _go(page, "signup")
+    assert _heading(page) == "Безплатен тест период"
+    assert "Общите условия" in str(page.text_content("#signup-form"))
+    assert "Имам пълномощията да обвържа фирмата си" in str(page.text_content("#signup-form"))
+    _shown(page, "bg-signup")
+
+    email = _sign_up(page, f"portal-bg-{uuid.uuid4().hex[:10]}")
+    page.wait_for_selector('main[data-page="signin"]')
+    assert "Акаунтът Ви" in str(page.text_content("#flash"))
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.get_attribute("html", "lang") == "bg"  # remembered
+    _sign_in(page, email)
+    assert _heading(page) == "Моят профил"
+    assert page.text_content("#account-status") == "Безплатен тест период"
+    assert "включени" in str(page.text_content("#account-seats"))
+    # Dates in Bulgarian (Intl, bg-BG): the year is followed by its abbreviation, "2026 g." in Cyrillic.
+    assert " г. " in str(page.text_content("#account-trial-ends"))  # noqa: RUF001 - Cyrillic on purpose
+    _shown(page, "bg-account")
+
+    _go(page, "users")
+    assert _heading(page) == "Потребители"
+    _shown(page, "bg-users")
+
+
+def test_both_languages_have_every_text(page: Any) -> None:
+    missing = page.evaluate(
+        """Promise.all([import('/i18n/en.js'), import('/i18n/bg.js')]).then(([en, bg]) => {
+             const a = Object.keys(en.default), b = Object.keys(bg.default);
+             return {bg: a.filter(k => !b.includes(k)), en: b.filter(k => !a.includes(k))};
+           })"""
+    )
+    assert missing == {"bg": [], "en": []}
+
+
+def test_a_password_reset_at_the_identity_provider_lets_the_owner_sign_in_with_the_new_one(
+    runtime: Runtime, page: Any
+) -> None:
+    email = _sign_up(page, f"portal-reset-{uuid.uuid4().hex[:10]}")
+    page.wait_for_selector('main[data-page="signin"]')
+    _go(page, "reset")
+    _shown(page, "reset")
+    page.fill("#reset-ask-form [name=email]", email)
+    page.click("#reset-ask-form button[type=submit]")
+    page.wait_for_selector("#reset-confirm-form:not([hidden])")
+    # moto's ForgotPassword sends no email: its ConfirmForgotPassword takes any code.
+    page.fill("#reset-confirm-form [name=code]", "123456")
+    page.fill("#reset-confirm-form [name=password]", "a brand new passphrase")
+    page.click("#reset-confirm-form button[type=submit]")
+    page.wait_for_selector('main[data-page="signin"]')
+    assert page.text_content("#flash") == "Your password is changed. Sign in with it."
+
+    page.fill("#sign-in-form [name=password]", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector("#sign-in-form .form-error:not([hidden])")
+    assert page.text_content("#sign-in-form .form-error") == "The email address or the password is wrong."
+    _sign_in(page, email, "a brand new passphrase")
+
+
+def test_the_keyboard_reaches_the_content_through_the_skip_link(page: Any) -> None:
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skip-link"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_r_pay_12_a_notices_link_to_the_billing_page_opens_the_portal(runtime: Runtime, page: Any) -> None:
+    page.goto(f"{runtime.portal_url}/accounts/acc_anything/billing")
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector('main[data-page="signin"]')  # signed out: sign in first
+    assert "/accounts/" not in page.url

@@ -1,0 +1,168 @@
+// The portal's shell: run-time config, a hash router (#/page), one module per page, the
+// language switch, and focus moved to each page's heading after navigation.
+import { loadConfig } from "./lib/config.js";
+import { t, language, languages, setLanguage, onLanguage } from "./lib/i18n.js";
+import { session, signOut } from "./lib/auth.js";
+import { h } from "./lib/dom.js";
+import * as signin from "./pages/signin.js";
+import * as signup from "./pages/signup.js";
+import * as reset from "./pages/reset.js";
+import * as terms from "./pages/terms.js";
+import * as account from "./pages/account.js";
+import * as users from "./pages/users.js";
+
+// name → [module, needs a session]
+const PAGES = {
+  signin: [signin, false],
+  signup: [signup, false],
+  redeem: [signup, false],
+  reset: [reset, false],
+  terms: [terms, false],
+  account: [account, true],
+  users: [users, true],
+};
+const NAV_SIGNED_IN = ["account", "users"];
+const NAV_SIGNED_OUT = ["signin", "signup", "redeem"];
+let flashText = "";
+
+export function navigate(page) {
+  if (location.hash === `#/${page}`) {
+    render();
+  } else {
+    location.hash = `#/${page}`;
+  }
+}
+
+/** A message shown (and announced) above the next page, e.g. "You are signed out." */
+export function flash(text) {
+  flashText = text;
+}
+
+function current() {
+  const name = location.hash.replace(/^#\/?/, "").split("?")[0];
+  if (name in PAGES) {
+    return name;
+  }
+  return session() ? "account" : "signin";
+}
+
+function renderChrome(page) {
+  document.getElementById("skip-link").textContent = t("shell.skip");
+  document.getElementById("brand").textContent = t("shell.brand");
+  const nav = document.getElementById("nav");
+  nav.setAttribute("aria-label", t("shell.nav"));
+  const names = session() ? NAV_SIGNED_IN : NAV_SIGNED_OUT;
+  nav.replaceChildren(
+    h(
+      "ul",
+      {},
+      names.map((name) =>
+        h("li", {}, h("a", { href: `#/${name}`, "aria-current": name === page ? "page" : null }, t(`nav.${name}`))),
+      ),
+    ),
+  );
+  const tools = document.getElementById("tools");
+  const switcher = h(
+    "div",
+    { class: "languages", role: "group", "aria-label": t("shell.language") },
+    languages().map((code) =>
+      h(
+        "button",
+        {
+          type: "button",
+          lang: code,
+          "aria-pressed": String(code === language()),
+          "data-language": code,
+          onclick: () => setLanguage(code),
+        },
+        t(`language.${code}`),
+      ),
+    ),
+  );
+  const out = session()
+    ? h(
+        "button",
+        {
+          type: "button",
+          id: "sign-out",
+          onclick: async () => {
+            await signOut();
+            flash(t("signin.signed_out"));
+            navigate("signin");
+          },
+        },
+        t("nav.sign_out"),
+      )
+    : null;
+  tools.replaceChildren(switcher, ...(out ? [out] : []));
+}
+
+let rendering = 0;
+
+async function render({ focus = true } = {}) {
+  const page = current();
+  const [module, needsSession] = PAGES[page];
+  if (needsSession && !session()) {
+    flash(t("signin.needed"));
+    navigate("signin");
+    return;
+  }
+  const turn = ++rendering;
+  renderChrome(page);
+  const main = document.getElementById("main");
+  const flashBox = document.getElementById("flash");
+  flashBox.textContent = flashText;
+  flashBox.hidden = !flashText;
+  flashText = "";
+  main.setAttribute("aria-busy", "true");
+  const content = await module.render({ page, navigate, flash, rerender: () => render({ focus: false }) });
+  if (turn !== rendering) {
+    return; // a later navigation won
+  }
+  main.replaceChildren(content);
+  main.removeAttribute("aria-busy");
+  const heading = main.querySelector("h1");
+  document.title = `${heading ? heading.textContent : ""} – ${t("shell.brand")}`;
+  if (focus && heading) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus();
+  }
+  main.dataset.page = page;
+}
+
+function fromPath() {
+  // A notice's link (…/accounts/{id}/billing) opens the app at that page.
+  const match = location.pathname.match(/^\/accounts\/[^/]+\/(\w+)\/?$/);
+  if (match) {
+    history.replaceState(null, "", `/#/${match[1] in PAGES ? match[1] : "account"}`);
+  }
+}
+
+async function start() {
+  try {
+    await loadConfig();
+  } catch (error) {
+    document.getElementById("main").replaceChildren(h("h1", {}, t("shell.no_config")), h("p", {}, String(error)));
+    return;
+  }
+  fromPath();
+  // The skip link moves focus without touching the route (its #main is not a page).
+  document.getElementById("skip-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    document.getElementById("main").focus();
+  });
+  window.addEventListener("hashchange", () => {
+    if (location.hash === "" || location.hash.startsWith("#/")) {
+      render();
+    }
+  });
+  window.addEventListener("portal:signed-out", () => {
+    flash(t("signin.expired"));
+    navigate("signin");
+  });
+  onLanguage(() => render({ focus: false }));
+  await render({ focus: false });
+  document.body.dataset.ready = "true";
+}
+
+start();

@@ -1,0 +1,51 @@
+// Sign in with email and password at the identity provider; links to a reset and to sign-up.
+import { t } from "../lib/i18n.js";
+import { signIn, SignInError } from "../lib/auth.js";
+import { h, field, formError, onSubmit, value } from "../lib/dom.js";
+
+export const LAST_EMAIL = "portal.email";
+
+export async function render({ navigate, flash }) {
+  const form = h(
+    "form",
+    { id: "sign-in-form", novalidate: true },
+    formError(),
+    field("email", t("field.email"), {
+      type: "email",
+      autocomplete: "username",
+      required: true,
+      value: sessionStorage.getItem(LAST_EMAIL) || "",
+    }),
+    field("password", t("field.password"), { type: "password", autocomplete: "current-password", required: true }),
+    h("button", { type: "submit", class: "primary" }, t("signin.submit")),
+  );
+  onSubmit(form, async () => {
+    try {
+      await signIn(value(form, "email"), form.elements.namedItem("password").value);
+    } catch (error) {
+      if (error instanceof SignInError) {
+        const known = ["NotAuthorizedException", "UserNotFoundException", "PasswordResetRequiredException"];
+        const code = known.includes(error.type) ? `signin_${error.type}` : "signin_failed";
+        throw { code, problem: {} };
+      }
+      throw error;
+    }
+    flash(t("signin.welcome"));
+    navigate("account");
+  });
+  return h(
+    "section",
+    {},
+    h("h1", {}, t("signin.title")),
+    form,
+    h(
+      "p",
+      {},
+      h("a", { href: "#/reset" }, t("signin.forgot")),
+      " · ",
+      h("a", { href: "#/signup" }, t("nav.signup")),
+      " · ",
+      h("a", { href: "#/redeem" }, t("nav.redeem")),
+    ),
+  );
+}
