@@ -10,6 +10,11 @@ import * as reset from "./pages/reset.js";
 import * as terms from "./pages/terms.js";
 import * as account from "./pages/account.js";
 import * as users from "./pages/users.js";
+import * as billing from "./pages/billing.js";
+import * as invoices from "./pages/invoices.js";
+import * as plan from "./pages/plan.js";
+import * as stop from "./pages/stop.js";
+import * as privacy from "./pages/privacy.js";
 
 // name → [module, needs a session]
 const PAGES = {
@@ -18,11 +23,17 @@ const PAGES = {
   redeem: [signup, false],
   reset: [reset, false],
   terms: [terms, false],
+  privacy: [privacy, false],
   account: [account, true],
   users: [users, true],
+  billing: [billing, true],
+  invoices: [invoices, true],
+  invoice: [invoices, true],
+  plan: [plan, true],
+  stop: [stop, true],
 };
-const NAV_SIGNED_IN = ["account", "users"];
-const NAV_SIGNED_OUT = ["signin", "signup", "redeem"];
+const NAV_SIGNED_IN = ["account", "users", "billing", "invoices", "plan", "stop", "privacy"];
+const NAV_SIGNED_OUT = ["signin", "signup", "redeem", "privacy"];
 let flashText = "";
 
 export function navigate(page) {
@@ -38,12 +49,13 @@ export function flash(text) {
   flashText = text;
 }
 
+/** The page's name and its parameter: #/invoice/inv_1 → ["invoice", "inv_1"]. */
 function current() {
-  const name = location.hash.replace(/^#\/?/, "").split("?")[0];
+  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   if (name in PAGES) {
-    return name;
+    return [name, rest.map(decodeURIComponent).join("/")];
   }
-  return session() ? "account" : "signin";
+  return [session() ? "account" : "signin", ""];
 }
 
 function renderChrome(page) {
@@ -62,6 +74,11 @@ function renderChrome(page) {
     ),
   );
   const tools = document.getElementById("tools");
+  nav.querySelectorAll("a").forEach((link) => {
+    if (page === "invoice" && link.getAttribute("href") === "#/invoices") {
+      link.setAttribute("aria-current", "page");
+    }
+  });
   const switcher = h(
     "div",
     { class: "languages", role: "group", "aria-label": t("shell.language") },
@@ -100,7 +117,7 @@ function renderChrome(page) {
 let rendering = 0;
 
 async function render({ focus = true } = {}) {
-  const page = current();
+  const [page, param] = current();
   const [module, needsSession] = PAGES[page];
   if (needsSession && !session()) {
     flash(t("signin.needed"));
@@ -115,7 +132,7 @@ async function render({ focus = true } = {}) {
   flashBox.hidden = !flashText;
   flashText = "";
   main.setAttribute("aria-busy", "true");
-  const content = await module.render({ page, navigate, flash, rerender: () => render({ focus: false }) });
+  const content = await module.render({ page, param, navigate, flash, rerender: () => render({ focus: false }) });
   if (turn !== rendering) {
     return; // a later navigation won
   }

@@ -28,8 +28,9 @@ SERIOUS = ("serious", "critical")
 
 
 @pytest.fixture
-def page(browser: Any, runtime: Runtime) -> Iterator[Any]:
-    """A fresh browser context (no stored session or language) on the portal, in English."""
+def page(browser: Any, runtime: Runtime, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context (no stored session or language) on the portal, in English; its
+    last state is screenshotted as ``last-<test>.png`` (what a failure left on screen)."""
     context = browser.new_context(locale="en-GB")
     context.set_default_timeout(TIMEOUT_MS)
     opened = context.new_page()
@@ -40,6 +41,8 @@ def page(browser: Any, runtime: Runtime) -> Iterator[Any]:
     try:
         yield opened
     finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        opened.screenshot(path=str(ARTIFACTS / f"last-{request.node.name}.png"), full_page=True)
         context.close()
     assert errors == [], errors
 
@@ -196,7 +199,7 @@ def test_adding_a_user_beyond_the_included_seats_shows_its_monthly_price_before_
     _go(page, "users")
     _shown(page, "users")
     for number in range(free):
-        page.fill("#add-user-form [name=full_name]", f"Included {number}")
+        page.fill("#add-user-form [name=full_name]", "Ivan Included")
         page.fill("#add-user-form [name=email]", f"{tag}-in{number}@example.com")
         page.click("#add-user-form button[type=submit]")
         page.wait_for_selector(f'tr[data-user="{tag}-in{number}@example.com"]')
@@ -345,3 +348,140 @@ def test_r_pay_12_a_notices_link_to_the_billing_page_opens_the_portal(runtime: R
     page.wait_for_selector("body[data-ready=true]")
     page.wait_for_selector('main[data-page="signin"]')  # signed out: sign in first
     assert "/accounts/" not in page.url
+
+
+def _fill_details(page: Any, form: str, vat_id: str) -> None:
+    page.fill(f"{form} [name=first_name]", "Maria")
+    page.fill(f"{form} [name=last_name]", "Ivanova")
+    page.fill(f"{form} [name=email]", "billing@example.com")
+    page.fill(f"{form} [name=company]", "Example Ltd")
+    page.fill(f'{form} [name="address.street"]', "1 Vitosha Blvd")
+    page.fill(f'{form} [name="address.city"]', "Sofia")
+    page.fill(f'{form} [name="address.postal_code"]', "1000")
+    page.select_option(f'{form} [name="address.country"]', "BG")
+    page.fill(f"{form} [name=vat_id]", vat_id)
+    page.fill(f"{form} [name=company_registration]", "175074752")
+
+
+def test_r_pay_12_a_trial_owners_whole_journey_in_the_portal(runtime: Runtime, page: Any) -> None:
+    """Sign up → sign in → a user past the included seats → billing details with a wrong then a
+    right VAT ID → a card needing authentication → the invoice → an upgrade previewed first →
+    stop the account → signed out, and sign-in refused."""
+    tag = f"portal-journey-{uuid.uuid4().hex[:10]}"
+    email = _sign_up(page, tag)
+    page.wait_for_selector('main[data-page="signin"]')
+    _sign_in(page, email)
+    account = _account_of(runtime, email)
+    assert account is not None
+    owner = runtime.token(account["owner_id"], account["id"], "owner")
+
+    # A user past the included seats, its price shown before it is added.
+    _go(page, "users")
+    free = account["seats"]["included"] - account["seats"]["used"]
+    for number in range(free + 1):
+        page.fill("#add-user-form [name=full_name]", f"Petar {'Georgiev' if number else 'Dimitrov'}")
+        page.fill("#add-user-form [name=email]", f"{tag}-agent{number}@example.com")
+        page.click("#add-user-form button[type=submit]")
+        if number == free:
+            page.wait_for_selector("#seat-warning:not([hidden])")
+            page.click("#add-user-form button[type=submit]")
+        page.wait_for_selector(f'tr[data-user="{tag}-agent{number}@example.com"]')
+    assert page.locator("text=Extra (billed)").count() == 1
+
+    # R-PAY-14: a VAT ID with wrong check digits is refused next to its field; nothing is saved.
+    _go(page, "billing")
+    _shown(page, "billing")
+    assert page.locator("#card-form").count() == 0  # no card before the details
+    _fill_details(page, "#billing-details-form", "BG175074753")
+    page.click("#billing-details-form button[type=submit]")
+    vat_error = '#billing-details-form [data-field="vat_id"] .field-error:not([hidden])'
+    page.wait_for_selector(vat_error)
+    assert page.text_content(vat_error) == "This VAT ID is not valid."
+    assert page.get_attribute("#billing-details-form [name=vat_id]", "aria-invalid") == "true"
+    _shown(page, "billing-wrong-vat-id")
+    assert runtime.get(f"/accounts/{account['id']}/billing-details", token=owner).status_code == 404
+
+    page.fill("#billing-details-form [name=vat_id]", "BG 175 074 752")
+    page.click("#billing-details-form button[type=submit]")
+    page.wait_for_selector("#card-form")
+    assert "billing details are saved" in str(page.text_content("#flash"))
+    saved = runtime.get(f"/accounts/{account['id']}/billing-details", token=owner).json()
+    assert saved["vat_id"] == "BG175074752"
+
+    # R-PAY-12: the card needs the holder's authentication at the bank's page, then it pays once.
+    page.check("#card-tok_threeDSecure2Required")
+    page.click("#card-form button[type=submit]")
+    page.wait_for_selector("#card-authentication:not([hidden])")
+    _shown(page, "card-authentication")
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["status"] == "trialing"
+    with page.context.expect_page() as opened:
+        page.click("#authentication-link")
+    bank = opened.value
+    bank.wait_for_load_state()
+    bank.click("text=Complete authentication")
+    bank.wait_for_selector("#outcome")
+    assert "Authentication completed" in str(bank.text_content("#outcome"))
+    bank.close()
+    page.click("#finish-authentication")
+    page.wait_for_selector('main[data-page="billing"] #billing-details-form')
+    # Saved; charged once, by the retry or by the provider's webhook, whichever came first.
+    page.wait_for_function("document.querySelector('#flash').textContent.startsWith('The card is saved')")
+    invoices = lambda: runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"]  # noqa: E731
+    assert _eventually(lambda: len(invoices()) == 1)
+    (invoice,) = invoices()
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["status"] == "active"
+
+    # The invoice: listed, shown with its lines, printable, correctable within its window.
+    _go(page, "invoices")
+    _shown(page, "invoices")
+    page.click(f'tr[data-invoice="{invoice["number"]}"] a')
+    page.wait_for_selector('main[data-page="invoice"] #invoice-lines')
+    assert page.text_content("#invoice-total") == f"US${invoice['total']['amount'] / 100:,.2f}"
+    assert "Example Ltd" in str(page.text_content("#invoice-to"))
+    assert page.locator("#correction-form").count() == 1
+    page.emulate_media(media="print")
+    assert not page.is_visible("#print")
+    assert not page.is_visible("#nav")
+    assert page.is_visible("#invoice-lines")
+    page.emulate_media(media="screen")
+    _shown(page, "invoice")
+
+    # R-PAY-6: an upgrade on monthly billing, previewed before it is confirmed.
+    _go(page, "plan")
+    page.select_option("#plan-form [name=plan]", "all-inclusive")
+    page.click("#plan-form button[type=submit]")
+    page.wait_for_selector("#plan-preview:not([hidden])")
+    preview = runtime.post(
+        f"/accounts/{account['id']}/subscription/preview", json={"plan": "all-inclusive"}, token=owner
+    ).json()
+    assert f"US${preview['amount_due_now']['amount'] / 100:,.2f}" in str(page.text_content("#due-now"))
+    assert f"US${preview['next_invoice']['total']['amount'] / 100:,.2f}" in str(page.text_content("#next-invoice"))
+    _shown(page, "plan-preview")
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["plan"] == "ticket"  # not yet
+    page.click("#plan-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#flash').textContent.includes('The plan is changed')")
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["plan"] == "all-inclusive"
+
+    # R-TERM-1: stop the account, what it deletes spelled out; then signed out and refused.
+    _go(page, "stop")
+    consequences = str(page.text_content("#stop-consequences"))
+    users = runtime.get(f"/accounts/{account['id']}/users", token=owner).json()["items"]
+    assert f"Every user (now {len(users)})" in consequences
+    assert "Invoices and credit notes (now 1) are kept" in consequences
+    _shown(page, "stop")
+    page.fill("#stop-form [name=confirm]", "not-the-address")
+    page.click("#stop-form button[type=submit]")
+    page.wait_for_selector('#stop-form [data-field="confirm"] .field-error:not([hidden])')
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["status"] == "active"
+    page.fill("#stop-form [name=confirm]", account["subdomain"])
+    page.click("#stop-form button[type=submit]")
+    page.wait_for_selector('main[data-page="signin"]')
+    assert page.text_content("#flash") == "Your account is stopped. You are signed out."
+    assert page.locator("#sign-out").count() == 0
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["status"] == "cancelled"
+
+    page.fill("#sign-in-form [name=email]", email)
+    page.fill("#sign-in-form [name=password]", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector("#sign-in-form .form-error:not([hidden])")
+    assert "Sign-in has ended" in str(page.text_content("#sign-in-form .form-error"))

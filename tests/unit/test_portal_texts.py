@@ -1,5 +1,6 @@
 """The portal's texts (web/i18n/en.js, bg.js): the same keys in both languages, each once, every
-key the pages use defined, and a plain message for every error ``code`` the API answers with."""
+key the pages use defined, a plain message for every error ``code`` the API answers with; and
+the countries and their required billing fields (web/lib/countries.js) as the API has them."""
 
 from __future__ import annotations
 
@@ -51,3 +52,18 @@ def test_every_error_code_of_the_api_has_a_plain_message() -> None:
     messages = {key.removeprefix("error.") for key in _keys("en") if key.startswith("error.")}
     codes = _domain_codes() | {"validation_error", "rate_limited", "unsupported_media_type"}
     assert codes - messages == set()
+
+
+def _js_list(name: str) -> set[str]:
+    text = (WEB / "lib" / "countries.js").read_text(encoding="utf-8")
+    match = re.search(rf"export const {name} = \[(.*?)\];", text, re.DOTALL)
+    assert match, name
+    return set(re.findall(r'"([A-Z]{2})"', match.group(1)))
+
+
+def test_r_vouch_8_the_portal_asks_for_what_each_countrys_law_requires_as_the_api_does() -> None:
+    from lifecycle.billing import billing_details
+
+    assert _js_list("COUNTRIES") == set(billing_details.COUNTRIES)
+    assert _js_list("REGION_REQUIRED") == set(billing_details.REGION_REQUIRED)
+    assert _js_list("REGISTRATION_REQUIRED") == set(billing_details.COMPANY_REGISTRATION)

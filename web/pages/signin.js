@@ -25,7 +25,10 @@ export async function render({ navigate, flash }) {
     } catch (error) {
       if (error instanceof SignInError) {
         const known = ["NotAuthorizedException", "UserNotFoundException", "PasswordResetRequiredException"];
-        const code = known.includes(error.type) ? `signin_${error.type}` : "signin_failed";
+        let code = known.includes(error.type) ? `signin_${error.type}` : "signin_failed";
+        if (error.type === "NotAuthorizedException" && /disabled/i.test(error.message)) {
+          code = "signin_disabled"; // the account was stopped, suspended or the user removed
+        }
         throw { code, problem: {} };
       }
       throw error;
