@@ -33,6 +33,8 @@ LOCAL_PARAMETERS = {
     "SignupWindowSeconds": "60",
     "EmailCheckDeliverability": "false",
     "PortalBaseUrl": "http://localhost:5173",
+    # The runtime serves the portal itself (local_runtime/portal.py): no bucket, no CloudFront.
+    "PortalHosting": "none",
     "CorsAllowedOrigins": "http://localhost:5173,http://127.0.0.1:5173",
 }
 

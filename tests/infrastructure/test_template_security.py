@@ -72,11 +72,9 @@ def test_every_table_is_recoverable_and_encrypted() -> None:
         assert props.get("SSESpecification", {}).get("SSEEnabled") is True, name
 
 
-def test_every_bucket_is_private_encrypted_and_expiring() -> None:
-    """R-GDPR-3, R-GDPR-7: exports are encrypted, never public, owner-enforced (no ACLs) and
-    expire; the bucket has no versioning, which would keep deleted exports."""
+def test_every_bucket_is_private_and_encrypted() -> None:
     buckets = resources(TEMPLATE, "AWS::S3::Bucket")
-    assert buckets
+    assert set(buckets) == {"ExportsBucket", "PortalBucket"}
     for name, bucket in buckets.items():
         props = bucket["Properties"]
         (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -86,8 +84,57 @@ def test_every_bucket_is_private_encrypted_and_expiring() -> None:
             ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
         ), name
         assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, name
-        assert all(rule.get("ExpirationInDays") for rule in props["LifecycleConfiguration"]["Rules"]), name
-        assert "VersioningConfiguration" not in props, f"{name}: versions would keep deleted exports"
+
+
+def test_the_exports_bucket_expires_its_objects_and_keeps_no_versions() -> None:
+    """R-GDPR-3, R-GDPR-7: exports expire; versioning would keep deleted exports."""
+    props = resources(TEMPLATE, "AWS::S3::Bucket")["ExportsBucket"]["Properties"]
+    assert all(rule.get("ExpirationInDays") for rule in props["LifecycleConfiguration"]["Rules"])
+    assert "VersioningConfiguration" not in props, "versions would keep deleted exports"
+
+
+def test_the_portals_bucket_is_versioned_and_read_only_by_its_distribution() -> None:
+    """The portal's files: earlier versions kept a while (a bad upload is undone), read by
+    CloudFront through Origin Access Control only, over TLS."""
+    bucket = resources(TEMPLATE, "AWS::S3::Bucket")["PortalBucket"]
+    assert bucket["Condition"] == "ServesPortal"
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(
+        rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0 for rule in props["LifecycleConfiguration"]["Rules"]
+    )
+    (policy,) = resources(TEMPLATE, "AWS::S3::BucketPolicy").values()
+    read, tls = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (read["Effect"], read["Principal"], read["Action"]) == (
+        "Allow",
+        {"Service": "cloudfront.amazonaws.com"},
+        "s3:GetObject",
+    )
+    assert "PortalDistribution" in str(read["Condition"]["StringEquals"]["AWS:SourceArn"])
+    assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+
+
+def test_the_portal_is_served_over_https_only_with_a_content_security_policy() -> None:
+    (distribution,) = resources(TEMPLATE, "AWS::CloudFront::Distribution").values()
+    config = distribution["Properties"]["DistributionConfig"]
+    assert config["DefaultRootObject"] == "index.html"
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    (origin,) = config["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["PortalOriginAccessControl", "Id"]}
+    (headers,) = resources(TEMPLATE, "AWS::CloudFront::ResponseHeadersPolicy").values()
+    security = headers["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    csp = security["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    sources = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert sources["default-src"] == "'self'"
+    assert sources["script-src"] == "'self' https://js.stripe.com"  # Stripe Elements, the card form
+    assert sources["connect-src"].split() == [
+        "'self'",
+        "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}",  # the API
+        "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}",  # the identity provider
+        "https://api.stripe.com",  # Stripe Elements makes the payment method
+    ]
+    assert sources["frame-ancestors"] == "'none'"
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
 
 
 def test_every_log_group_has_a_retention() -> None:
