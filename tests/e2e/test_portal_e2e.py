@@ -9,15 +9,18 @@ Screenshots go to .local/artifacts/portal/ (git-ignored).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_runtime.template import ROOT
 from tests.e2e.conftest import Runtime
+from tests.route_examples import billing_details, registrant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -62,8 +65,16 @@ def _shown(page: Any, name: str) -> None:
 
 
 def _go(page: Any, name: str) -> None:
+    """Opens #/``name`` (``invoice/<id>``: the invoice page of that one) and waits for it."""
     page.goto(f"{page.url.split('#')[0]}#/{name}")
-    page.wait_for_selector(f'main[data-page="{name}"]:not([aria-busy])')
+    page.wait_for_selector(f'main[data-page="{name.split("/")[0]}"]:not([aria-busy])')
+
+
+def _flashed(page: Any, text: str, *, starts: bool = False) -> None:
+    """The message above the page says ``text`` (or starts with it), and the page under it is rendered."""
+    test = "startsWith" if starts else "includes"
+    page.wait_for_function(f"document.querySelector('#flash').textContent.{test}({text!r})")
+    page.wait_for_selector("main:not([aria-busy])")
 
 
 def _heading(page: Any) -> str:
@@ -425,7 +436,7 @@ def test_r_pay_12_a_trial_owners_whole_journey_in_the_portal(runtime: Runtime, p
     page.click("#finish-authentication")
     page.wait_for_selector('main[data-page="billing"] #billing-details-form')
     # Saved; charged once, by the retry or by the provider's webhook, whichever came first.
-    page.wait_for_function("document.querySelector('#flash').textContent.startsWith('The card is saved')")
+    _flashed(page, "The card is saved", starts=True)
     invoices = lambda: runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"]  # noqa: E731
     assert _eventually(lambda: len(invoices()) == 1)
     (invoice,) = invoices()
@@ -456,10 +467,11 @@ def test_r_pay_12_a_trial_owners_whole_journey_in_the_portal(runtime: Runtime, p
     ).json()
     assert f"US${preview['amount_due_now']['amount'] / 100:,.2f}" in str(page.text_content("#due-now"))
     assert f"US${preview['next_invoice']['total']['amount'] / 100:,.2f}" in str(page.text_content("#next-invoice"))
+    assert not page.is_visible("#downgrade-confirmation")  # an upgrade loses nothing
     _shown(page, "plan-preview")
     assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["plan"] == "ticket"  # not yet
     page.click("#plan-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#flash').textContent.includes('The plan is changed')")
+    _flashed(page, "The plan is changed")
     assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["plan"] == "all-inclusive"
 
     # R-TERM-1: stop the account, what it deletes spelled out; then signed out and refused.
@@ -485,3 +497,134 @@ def test_r_pay_12_a_trial_owners_whole_journey_in_the_portal(runtime: Runtime, p
     page.click("#sign-in-form button[type=submit]")
     page.wait_for_selector("#sign-in-form .form-error:not([hidden])")
     assert "Sign-in has ended" in str(page.text_content("#sign-in-form .form-error"))
+
+
+def _paying_owner(runtime: Runtime, prefix: str, **signup: Any) -> tuple[dict[str, Any], str, str]:
+    """A subscription its card paid for (through the API), whose owner signs in with PASSWORD:
+    the account, the owner's email and an owner token."""
+    tag = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    body = {**registrant(tag, plan="ticket", billing_period="monthly", password=PASSWORD), **signup}
+    answer = runtime.post("/signups", json=body)
+    assert answer.status_code == 201, answer.text
+    account = answer.json()
+    owner = runtime.token(account["owner_id"], account["id"], "owner")
+    given = runtime.put(f"/accounts/{account['id']}/billing-details", json=billing_details(tag), token=owner)
+    assert given.status_code == 200, given.text
+    paid = runtime.put(
+        f"/accounts/{account['id']}/payment-method", json={"type": "card", "token": "tok_visa"}, token=owner
+    )
+    assert paid.status_code == 200, paid.text
+    return account, f"{tag}@example.com", owner
+
+
+def test_r_pay_13_an_invoice_is_corrected_in_the_portal_within_its_window(runtime: Runtime, page: Any) -> None:
+    account, email, owner = _paying_owner(runtime, "portal-correct")
+    (invoice,) = runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"]
+    _sign_in(page, email)
+
+    _go(page, f"invoice/{invoice['id']}")
+    page.fill("#correction-form [name=company]", "Yasen Holding OOD")
+    page.click("#correction-form button[type=submit]")
+    _flashed(page, "is reissued")
+
+    items = runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"]
+    reissued, credit_note = (
+        next(i for i in items if i["kind"] == kind and i["id"] != invoice["id"]) for kind in ("invoice", "credit_note")
+    )
+    assert credit_note["corrects"] == invoice["id"]
+    assert credit_note["number"] in str(page.text_content("#flash"))
+    page.wait_for_selector(f'main[data-page="invoice"] h1:has-text("{reissued["number"]}")')
+    assert "Yasen Holding OOD" in str(page.text_content("#invoice-to"))
+    _go(page, "invoices")
+    assert page.locator("#invoices tbody tr").count() == 3
+    assert page.locator('#invoices td:has-text("Credit note")').count() == 1
+
+
+def test_r_pay_8_a_downgrade_lists_what_it_loses_and_needs_the_owners_confirmation(runtime: Runtime, page: Any) -> None:
+    account, email, owner = _paying_owner(runtime, "portal-downgrade", plan="all-inclusive")
+    _sign_in(page, email)
+
+    _go(page, "plan")
+    page.select_option("#plan-form [name=plan]", "ticket")
+    page.click("#plan-form button[type=submit]")
+    page.wait_for_selector("#plan-preview:not([hidden])")
+    assert page.locator("#losses li").count() > 0
+    assert page.is_visible("#downgrade-confirmation")
+    _shown(page, "plan-downgrade")
+
+    page.click("#plan-form button[type=submit]")  # not ticked: the API asks for the confirmation
+    page.wait_for_selector("#plan-form .form-error:not([hidden])")
+    assert page.text_content("#plan-form .form-error") == "This change loses features; please confirm it."
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["plan"] == "all-inclusive"
+
+    page.check("#confirm-downgrade")
+    page.click("#plan-form button[type=submit]")
+    _flashed(page, "The plan is changed")
+    preview = runtime.post(f"/accounts/{account['id']}/subscription/preview", json={}, token=owner).json()
+    assert preview["subscription"]["pending"]["plan"] == "ticket"  # from the next period (R-PAY-8)
+
+
+def test_r_credit_1_prepaid_credit_is_bought_in_the_portal(runtime: Runtime, page: Any) -> None:
+    account, email, owner = _paying_owner(runtime, "portal-credit")
+    _sign_in(page, email)
+
+    _go(page, "plan")
+    assert page.text_content("#credit-balance") == "US$0.00"
+    page.fill("#credit-form [name=amount]", "0")
+    page.click("#credit-form button[type=submit]")
+    page.wait_for_selector('#credit-form [data-field="amount"] .field-error:not([hidden])')
+
+    page.fill("#credit-form [name=amount]", "228")
+    page.click("#credit-form button[type=submit]")
+    _flashed(page, "Credit bought")
+    credit = runtime.get(f"/accounts/{account['id']}/credit", token=owner).json()
+    assert credit["balance"] == {"amount": 22800, "currency": "USD"}
+    page.wait_for_selector("#credit-balance")
+    assert page.text_content("#credit-balance") == "US$228.00"
+    assert page.text_content("#credit-valid-until") != "—"
+    _shown(page, "credit")
+
+
+def test_r_gdpr_3_a_data_subject_asks_confirms_and_downloads_their_export_in_the_portal(
+    runtime: Runtime, page: Any
+) -> None:
+    tag = f"portal-dsr-{uuid.uuid4().hex[:10]}"
+    assert runtime.post("/signups", json=registrant(tag, plan="ticket")).status_code == 201
+    email = f"{tag}@example.com"
+
+    _go(page, "privacy")
+    _shown(page, "privacy")
+    page.select_option("#privacy-form [name=type]", "access")
+    page.fill("#privacy-form [name=email]", email)
+    page.click("#privacy-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#privacy-received').textContent.includes('is received')")
+
+    def link(notice_type: str) -> str:
+        (notice,) = [
+            n for n in runtime.get("/_local/outbox").json()["items"] if n["to"] == email and n["type"] == notice_type
+        ]
+        match = re.search(r"https?://\S+\?token=\S+", notice["body"])
+        assert match, notice["body"]
+        return match.group(0)
+
+    page.fill("#privacy-verify-form [name=link]", "not a link")
+    page.click("#privacy-verify-form button[type=submit]")
+    page.wait_for_selector('#privacy-verify-form [data-field="link"] .field-error:not([hidden])')
+    page.fill("#privacy-verify-form [name=link]", link("privacy_request_verification"))
+    page.click("#privacy-verify-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#privacy-verified').textContent.includes('is confirmed')")
+
+    staff = runtime.token("staff-1", None, "staff")
+    (request,) = [
+        r
+        for r in runtime.get("/admin/privacy/requests?status=verified", token=staff).json()["items"]
+        if r["email"] == email
+    ] or [None]
+    assert request is not None
+    assert runtime.post(f"/admin/privacy/requests/{request['id']}/complete", json={}, token=staff).status_code == 200
+
+    page.fill("#privacy-export-form [name=link]", link("privacy_request_completed"))
+    with page.expect_download() as downloading:
+        page.click("#privacy-export-form button[type=submit]")
+    saved = downloading.value.path()
+    assert email in Path(saved).read_text(encoding="utf-8")

@@ -91,7 +91,11 @@ export function showError(form, error, fieldOfCode = {}) {
   clearErrors(form);
   let first = null;
   const place = (name, message) => {
-    const holder = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+    // "amount.amount" goes next to "amount" when the form has no field of the whole path.
+    let holder = null;
+    for (let parts = name.split("."); parts.length && !holder; parts = parts.slice(0, -1)) {
+      holder = form.querySelector(`[data-field="${CSS.escape(parts.join("."))}"]`);
+    }
     if (!holder) {
       return false;
     }
