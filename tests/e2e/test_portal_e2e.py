@@ -279,6 +279,43 @@ def test_r_vouch_1_a_voucher_owner_redeems_a_code_in_the_portal_and_sees_a_lifet
     assert campaign in str(page.text_content("#account-voucher"))
     assert page.locator("#apply-code-form").count() == 0  # a voucher account takes no other code
     _shown(page, "voucher-account")
+    account = _account_of(runtime, email)
+    assert account is not None
+    owner = runtime.token(account["owner_id"], account["id"], "owner")
+
+    # R-VOUCH-5..7: the owner and one more are included; the third user is an extra seat at the
+    # extra seat's monthly price, shown before it is added; the owner is warned by a notice.
+    _go(page, "users")
+    page.fill("#add-user-form [name=full_name]", "Ivan Included")
+    page.fill("#add-user-form [name=email]", f"{tag}-included@example.com")
+    page.click("#add-user-form button[type=submit]")
+    page.wait_for_selector(f'tr[data-user="{tag}-included@example.com"]')
+    assert page.locator("#seat-warning:not([hidden])").count() == 0
+    page.fill("#add-user-form [name=full_name]", "Petar Extra")
+    page.fill("#add-user-form [name=email]", f"{tag}-extra@example.com")
+    page.click("#add-user-form button[type=submit]")
+    page.wait_for_selector("#seat-warning:not([hidden])")
+    seat_price = runtime.get(f"/accounts/{account['id']}/credit", token=owner).json()["seat_price"]
+    assert f"US${seat_price['amount'] / 100:,.2f}" in str(page.text_content("#seat-warning"))
+    page.click("#add-user-form button[type=submit]")
+    page.wait_for_selector(f'tr[data-user="{tag}-extra@example.com"]')
+    assert "Extra (billed)" in str(page.text_content(f'tr[data-user="{tag}-extra@example.com"]'))
+
+    def warned() -> bool:
+        page.reload()
+        page.wait_for_selector('main[data-page="users"]:not([aria-busy])')
+        _go(page, "account")
+        return page.locator('#notices li[data-type="extra_seat_warning"]').count() == 1
+
+    assert _eventually(warned)
+
+    # Its billing details (R-VOUCH-8), and the plan page says the deal's plan is for life.
+    _go(page, "billing")
+    _fill_details(page, "#billing-details-form", "BG175074752")
+    page.click("#billing-details-form button[type=submit]")
+    _flashed(page, "billing details are saved")
+    _go(page, "plan")
+    assert page.text_content("#plan-now") == "Your voucher gives All-inclusive for life; its plan does not change."
 
 
 def test_the_bulgarian_texts_of_the_main_pages_and_the_choice_is_remembered(runtime: Runtime, page: Any) -> None:
