@@ -65,6 +65,15 @@ class PortalConfig:
             "human_check": {"provider": "local", "token": "human"},
         }
 
+    def content_security_policy(self) -> str:
+        """The template's policy (``PortalSecurityHeaders``) with this runtime's addresses: the
+        pages load only their own files and call only the API and the identity provider."""
+        return (
+            "default-src 'self'; script-src 'self'; "
+            f"connect-src 'self' {self.api} {self.identity.endpoint}; img-src 'self' data:; style-src 'self'; "
+            "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+        )
+
 
 class _PortalHandler(SimpleHTTPRequestHandler):
     extensions_map = _TYPES
@@ -93,6 +102,8 @@ class _PortalHandler(SimpleHTTPRequestHandler):
         # A page never cached across restarts (the config and the app change together).
         if not self.path.startswith(CONFIG_PATH):
             self.send_header("Cache-Control", "no-cache")
+        self.send_header("Content-Security-Policy", self._config.content_security_policy())
+        self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:

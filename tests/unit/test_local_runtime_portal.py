@@ -48,6 +48,10 @@ def test_config_json_names_the_api_the_identity_provider_and_the_stand_ins_test_
 def test_files_are_served_with_types_a_browser_runs_and_a_page_link_gets_the_app(served: str) -> None:
     script = requests.get(f"{served}/app.js", timeout=10)
     assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert script.headers["X-Content-Type-Options"] == "nosniff"
+    policy = dict(part.strip().split(" ", 1) for part in script.headers["Content-Security-Policy"].split(";"))
+    assert policy["connect-src"] == f"'self' http://127.0.0.1:2222 {IDENTITY.endpoint}"
+    assert policy["script-src"] == "'self'"
     terms = requests.get(f"{served}/{portal.TERMS_PATH}", timeout=10)
     assert terms.headers["Content-Type"] == "text/plain; charset=utf-8"
 
