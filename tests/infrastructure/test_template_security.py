@@ -126,7 +126,8 @@ def test_the_portal_is_served_over_https_only_with_a_content_security_policy() -
     csp = security["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
     sources = dict(part.strip().split(" ", 1) for part in csp.split(";"))
     assert sources["default-src"] == "'self'"
-    assert sources["script-src"] == "'self' https://js.stripe.com"  # Stripe Elements, the card form
+    # Stripe Elements (the card form) and Turnstile (the human check, R-REG-2), nothing else.
+    assert sources["script-src"] == "'self' https://js.stripe.com https://challenges.cloudflare.com"
     assert sources["connect-src"].split() == [
         "'self'",
         "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}",  # the API

@@ -1,7 +1,7 @@
 // Sign up for a trial (plan, billing period) or redeem a voucher code (#/redeem): the person, the
 // company, the Terms and authority checkboxes, and the password to sign in with.
 import { t } from "../lib/i18n.js";
-import { config } from "../lib/config.js";
+import { humanCheck } from "../lib/human.js";
 import { api } from "../lib/api.js";
 import { h, field, select, checkbox, formError, onSubmit, value, checked } from "../lib/dom.js";
 import { LAST_EMAIL } from "./signin.js";
@@ -15,6 +15,7 @@ function termsLink() {
 
 export async function render({ page, navigate, flash }) {
   const redeeming = page === "redeem";
+  const human = humanCheck();
   const form = h(
     "form",
     { id: redeeming ? "redeem-form" : "signup-form", novalidate: true },
@@ -61,6 +62,7 @@ export async function render({ page, navigate, flash }) {
     ),
     checkbox("accept_terms", t("signup.accept_terms_before"), " ", termsLink()),
     checkbox("authority_to_bind", t("signup.authority"), " ", termsLink()),
+    human.element,
     h("button", { type: "submit", class: "primary" }, t(redeeming ? "redeem.submit" : "signup.submit")),
   );
   // The API names these fields in errors[]; these codes belong to one field too.
@@ -81,7 +83,7 @@ export async function render({ page, navigate, flash }) {
       birth_date: value(form, "birth_date") || null,
       accept_terms: checked(form, "accept_terms"),
       authority_to_bind: checked(form, "authority_to_bind"),
-      human_token: config().human_check.token,
+      human_token: await human.token(),
     };
     const password = form.elements.namedItem("password").value;
     if (password) {
