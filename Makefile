@@ -63,7 +63,7 @@ $(CHECKOV_INSTALLED): $(CHECKOV_VENV)/bin/python requirements-checkov.txt
 dynamodb-local: install
 	$(BIN)/python -c "from local_runtime.dynamodb_local import ensure_installed, ROOT; print(ensure_installed(ROOT))"
 
-# Headless Chromium for the browser tests (tests/e2e/test_browser_e2e.py): Debian's package, which
+# Headless Chromium for the browser tests (tests/e2e/test_browser_e2e.py, test_portal_e2e.py): Debian's package, which
 # Playwright drives (never `playwright install`, which downloads browsers of its own). apt-get
 # installs it when missing and this is root (CI); otherwise the tests skip, saying why, unless
 # CI is set: then they fail.
