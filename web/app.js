@@ -33,6 +33,8 @@ const PAGES = {
   stop: [stop, true],
 };
 const NAV_SIGNED_IN = ["account", "users", "billing", "invoices", "plan", "stop", "privacy"];
+// What only the owner may do (API.md: billing details, payment method, subscription, credit, cancel).
+const OWNER_ONLY = ["billing", "plan", "stop"];
 const NAV_SIGNED_OUT = ["signin", "signup", "redeem", "privacy"];
 let flashText = "";
 
@@ -63,7 +65,8 @@ function renderChrome(page) {
   document.getElementById("brand").textContent = t("shell.brand");
   const nav = document.getElementById("nav");
   nav.setAttribute("aria-label", t("shell.nav"));
-  const names = session() ? NAV_SIGNED_IN : NAV_SIGNED_OUT;
+  const me = session();
+  const names = !me ? NAV_SIGNED_OUT : NAV_SIGNED_IN.filter((name) => me.role === "owner" || !OWNER_ONLY.includes(name));
   nav.replaceChildren(
     h(
       "ul",

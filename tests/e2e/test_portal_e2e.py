@@ -670,3 +670,45 @@ def test_r_gdpr_3_a_data_subject_asks_confirms_and_downloads_their_export_in_the
         page.click("#privacy-export-form button[type=submit]")
     saved = downloading.value.path()
     assert email in Path(saved).read_text(encoding="utf-8")
+
+
+def test_a_retry_after_a_lost_answer_sends_the_same_idempotency_key_and_adds_the_user_once(
+    runtime: Runtime, page: Any
+) -> None:
+    """API.md: every mutating route takes an Idempotency-Key. The portal sends one per user
+    action and the same one again when the action is retried (the form unchanged): here the
+    first answer is lost on its way back, the retry gets the first answer, and one user exists."""
+    account, email, owner = _paying_owner(runtime, "portal-retry")
+    _sign_in(page, email)
+    _go(page, "users")
+    sent: list[tuple[str, str | None]] = []
+    page.on(
+        "request", lambda r: sent.append((r.method, r.headers.get("idempotency-key"))) if "/users" in r.url else None
+    )
+    lost = {"done": False}
+
+    def lose_the_first_answer(route: Any) -> None:
+        if route.request.method == "POST" and not lost["done"]:
+            lost["done"] = True
+            route.fetch()  # the API adds the user ...
+            route.abort("connectionreset")  # ... and the answer never arrives
+        else:
+            route.continue_()
+
+    page.route("**/accounts/*/users", lose_the_first_answer)
+    added = f"{account['subdomain']}-agent@example.com"
+    page.fill("#add-user-form [name=full_name]", "Petar Georgiev")
+    page.fill("#add-user-form [name=email]", added)
+    page.click("#add-user-form button[type=submit]")
+    page.wait_for_selector("#seat-warning:not([hidden])")  # the trial's one seat is the owner's
+    page.click("#add-user-form button[type=submit]")
+    page.locator("#add-user-form .form-error", has_text="could not be reached").wait_for()
+
+    page.click("#add-user-form button[type=submit]")  # the same action again
+    page.wait_for_selector(f'tr[data-user="{added}"]')
+    posts = [key for method, key in sent if method == "POST"]
+    assert len(posts) == 2
+    assert posts[0] is not None
+    assert posts[0] == posts[1]
+    listed = runtime.get(f"/accounts/{account['id']}/users", token=owner).json()["items"]
+    assert [user["email"] for user in listed].count(added) == 1
