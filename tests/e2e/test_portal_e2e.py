@@ -712,3 +712,30 @@ def test_a_retry_after_a_lost_answer_sends_the_same_idempotency_key_and_adds_the
     assert posts[0] == posts[1]
     listed = runtime.get(f"/accounts/{account['id']}/users", token=owner).json()["items"]
     assert [user["email"] for user in listed].count(added) == 1
+
+
+def test_an_invited_admin_sets_a_password_signs_in_and_sees_no_owner_only_pages(runtime: Runtime, page: Any) -> None:
+    """A user the owner added is invited without a password (API.md "Sign-in"): they set one by
+    the reset, sign in, manage users, and the owner's billing pages are not offered to them."""
+    account, _, owner = _paying_owner(runtime, "portal-admin")
+    admin = f"{account['subdomain']}-admin@example.com"
+    body = {"full_name": "Elena Admin", "email": admin, "role": "admin"}
+    assert runtime.post(f"/accounts/{account['id']}/users", json=body, token=owner).status_code == 201
+
+    _go(page, "reset")
+    page.fill("#reset-ask-form [name=email]", admin)
+    page.click("#reset-ask-form button[type=submit]")
+    page.wait_for_selector("#reset-confirm-form:not([hidden])")
+    page.fill("#reset-confirm-form [name=code]", "123456")  # moto takes any code (docs/ARCHITECTURE.md)
+    page.fill("#reset-confirm-form [name=password]", PASSWORD)
+    page.click("#reset-confirm-form button[type=submit]")
+    page.wait_for_selector('main[data-page="signin"]')
+    _sign_in(page, admin)
+
+    nav = [str(text) for text in page.locator("#nav a").all_text_contents()]
+    assert nav == ["My account", "Users", "Invoices", "Your data"]
+    assert page.locator("#notices").count() == 0  # the notices are the owner's
+    _go(page, "users")
+    assert page.locator("#add-user-form").count() == 1  # an admin adds and removes users
+    _go(page, "billing")
+    assert page.text_content("main p") == "Only the account's owner can see and change this."
