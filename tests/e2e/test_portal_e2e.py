@@ -739,3 +739,16 @@ def test_an_invited_admin_sets_a_password_signs_in_and_sees_no_owner_only_pages(
     assert page.locator("#add-user-form").count() == 1  # an admin adds and removes users
     _go(page, "billing")
     assert page.text_content("main p") == "Only the account's owner can see and change this."
+
+
+def test_r_term_2_the_owner_asks_by_email_to_stop_the_account_and_is_told_by_when(runtime: Runtime, page: Any) -> None:
+    account, email, owner = _paying_owner(runtime, "portal-by-email")
+    _sign_in(page, email)
+
+    _go(page, "stop")
+    page.click("#stop-by-email-form button[type=submit]")
+    page.locator("#stop-requested", has_text="it is handled by").wait_for()
+
+    seen = runtime.get(f"/accounts/{account['id']}", token=owner).json()
+    assert seen["status"] == "active"  # pending until staff confirm it (R-TERM-2)
+    _shown(page, "stop-by-email")
