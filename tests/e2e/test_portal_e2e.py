@@ -563,6 +563,8 @@ def test_r_pay_13_an_invoice_is_corrected_in_the_portal_within_its_window(runtim
     account, email, owner = _paying_owner(runtime, "portal-correct")
     (invoice,) = runtime.get(f"/accounts/{account['id']}/invoices", token=owner).json()["items"]
     _sign_in(page, email)
+    _go(page, "billing")  # the card paid with, as the API shows it (R-PAY-12: never its number)
+    assert page.text_content("#current-card") == "Current card: VISA ending 4242, expires 12/34. A new one replaces it."
 
     _go(page, f"invoice/{invoice['id']}")
     page.fill("#correction-form [name=company]", "Yasen Holding OOD")

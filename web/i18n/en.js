@@ -160,6 +160,9 @@ export default {
   "billing.save_details": "Save the billing details",
   "billing.details_saved": "The billing details are saved; they apply from the next invoice.",
 
+  "card.none": "No card yet.",
+  "card.current": "Current card: {brand} ending {last4}, expires {expiry}. A new one replaces it.",
+  "card.current_paypal": "Current payment method: PayPal. A card replaces it.",
   "card.title": "Card",
   "card.intro": "Giving a card ends the free trial: the first period is charged at once.",
   "card.test_cards": "Test card",

@@ -10,6 +10,18 @@ import { h, formError, onSubmit, messageOf } from "../lib/dom.js";
 import { detailsFields, detailsOf, DETAILS_CODES } from "../lib/details.js";
 import { cardElement } from "../lib/stripe.js";
 
+/** The payment method as the API shows it (R-PAY-12: brand, last four digits, expiry; never the number). */
+function shown(method) {
+  if (!method) {
+    return t("card.none");
+  }
+  if (method.type === "paypal") {
+    return t("card.current_paypal");
+  }
+  const expiry = method.exp_month ? `${String(method.exp_month).padStart(2, "0")}/${String(method.exp_year).slice(-2)}` : "—";
+  return t("card.current", { brand: (method.brand || "").toUpperCase(), last4: method.last4 || "····", expiry });
+}
+
 async function stored(accountId) {
   try {
     return await api("GET", accountPath(accountId, "/billing-details"));
@@ -123,8 +135,9 @@ export async function render({ flash, rerender }) {
     return h("section", {}, h("h1", {}, t("billing.title")), h("p", {}, t("billing.owner_only")));
   }
   let details;
+  let account;
   try {
-    details = await stored(me.accountId);
+    [details, account] = await Promise.all([stored(me.accountId), api("GET", accountPath(me.accountId))]);
   } catch (error) {
     return h("section", {}, h("h1", {}, t("billing.title")), h("p", { class: "form-error", role: "alert" }, messageOf(error)));
   }
@@ -144,7 +157,8 @@ export async function render({ flash, rerender }) {
         "section",
         { "aria-labelledby": "card-heading" },
         h("h2", { id: "card-heading" }, t("card.title")),
-        h("p", {}, t("card.intro")),
+        h("p", { id: "current-card" }, shown(account.payment_method)),
+        account.status === "trialing" ? h("p", {}, t("card.intro")) : null,
         await cardForm(me.accountId, flash, rerender),
       ),
     );
