@@ -37,6 +37,8 @@ const NAV_SIGNED_IN = ["account", "users", "billing", "invoices", "plan", "stop"
 const OWNER_ONLY = ["billing", "plan", "stop"];
 const NAV_SIGNED_OUT = ["signin", "signup", "redeem", "privacy"];
 let flashText = "";
+// The page a signed-out visitor asked for, opened after signing in (pages/signin.js reads it).
+const AFTER_SIGN_IN = "portal.after-sign-in";
 
 export function navigate(page) {
   if (location.hash === `#/${page}`) {
@@ -123,6 +125,8 @@ async function render({ focus = true } = {}) {
   const [page, param] = current();
   const [module, needsSession] = PAGES[page];
   if (needsSession && !session()) {
+    // Back to this page once signed in (a notice's link to the billing page, say).
+    sessionStorage.setItem(AFTER_SIGN_IN, param ? `${page}/${param}` : page);
     flash(t("signin.needed"));
     navigate("signin");
     return;

@@ -13,13 +13,14 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_runtime.template import ROOT
-from tests.e2e.conftest import Runtime
+from tests.e2e.conftest import Runtime, set_clock
 from tests.route_examples import billing_details, registrant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -396,11 +397,49 @@ def test_the_keyboard_reaches_the_content_through_the_skip_link(page: Any) -> No
     assert page.evaluate("document.activeElement.id") == "main"
 
 
-def test_r_pay_12_a_notices_link_to_the_billing_page_opens_the_portal(runtime: Runtime, page: Any) -> None:
-    page.goto(f"{runtime.portal_url}/accounts/acc_anything/billing")
-    page.wait_for_selector("body[data-ready=true]")
-    page.wait_for_selector('main[data-page="signin"]')  # signed out: sign in first
+def test_r_pay_12_a_blocked_owner_follows_the_notices_link_to_the_billing_page_and_pays_on_session(
+    runtime: Runtime, page: Any, real_time: None
+) -> None:
+    """A renewal on a card needing authentication blocks the account at once (payment_required,
+    sign-in kept) and the notice links the portal's billing page: opened signed out, it asks to
+    sign in and then opens that page; the account page says why access is blocked; a card given
+    there, on session, pays and access returns."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    set_clock(runtime, start)
+    account, email, owner = _paying_owner(runtime, "portal-blocked")
+    needs = {"type": "card", "token": "tok_threeDSecure2Required"}
+    assert runtime.put(f"/accounts/{account['id']}/payment-method", json=needs, token=owner).status_code == 200
+    set_clock(runtime, start + timedelta(days=32))  # the renewal is due, off session
+    assert runtime.post("/_local/schedules/billing-run", json={}).status_code == 200
+    assert runtime.get(f"/accounts/{account['id']}", token=owner).json()["access"] == "payment_required"
+    (notice,) = [
+        n
+        for n in runtime.get("/_local/outbox").json()["items"]
+        if n["account_id"] == account["id"] and n["type"] == "payment_action_required"
+    ]
+    link = f"{runtime.portal_url}/accounts/{account['id']}/billing"
+    assert link in notice["body"]
+
+    page.goto(link)
+    page.wait_for_selector('main[data-page="signin"]')
+    assert page.text_content("#flash") == "Please sign in first."
     assert "/accounts/" not in page.url
+    page.fill("#sign-in-form [name=email]", email)
+    page.fill("#sign-in-form [name=password]", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_selector('main[data-page="billing"] #card-form')
+
+    _go(page, "account")
+    assert page.text_content("#blocked") == "Blocked: a payment is due; update your card to continue"
+    assert page.text_content("#account-status") == "Payment required"
+    _shown(page, "account-blocked")
+
+    _go(page, "billing")
+    page.check("#card-tok_visa")
+    page.click("#card-form button[type=submit]")
+    _flashed(page, "The card is saved")
+    seen = runtime.get(f"/accounts/{account['id']}", token=owner).json()
+    assert (seen["status"], seen["access"]) == ("active", "full")
 
 
 def _fill_details(page: Any, form: str, vat_id: str) -> None:

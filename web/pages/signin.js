@@ -4,6 +4,8 @@ import { signIn, SignInError } from "../lib/auth.js";
 import { h, field, formError, onSubmit, value } from "../lib/dom.js";
 
 export const LAST_EMAIL = "portal.email";
+// The page a signed-out visitor asked for (app.js writes it): opened after signing in.
+const AFTER_SIGN_IN = "portal.after-sign-in";
 
 export async function render({ navigate, flash }) {
   const form = h(
@@ -34,7 +36,9 @@ export async function render({ navigate, flash }) {
       throw error;
     }
     flash(t("signin.welcome"));
-    navigate("account");
+    const after = sessionStorage.getItem(AFTER_SIGN_IN);
+    sessionStorage.removeItem(AFTER_SIGN_IN);
+    navigate(after || "account");
   });
   return h(
     "section",
