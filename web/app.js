@@ -39,6 +39,8 @@ const NAV_SIGNED_OUT = ["signin", "signup", "redeem", "privacy"];
 let flashText = "";
 // The page a signed-out visitor asked for, opened after signing in (pages/signin.js reads it).
 const AFTER_SIGN_IN = "portal.after-sign-in";
+// An emailed privacy link the portal was opened with (pages/privacy.js fills it in).
+const PRIVACY_LINK = "portal.privacy-link";
 
 export function navigate(page) {
   if (location.hash === `#/${page}`) {
@@ -159,6 +161,11 @@ function fromPath() {
   const match = location.pathname.match(/^\/accounts\/[^/]+\/(\w+)\/?$/);
   if (match) {
     history.replaceState(null, "", `/#/${match[1] in PAGES ? match[1] : "account"}`);
+  }
+  // An email's privacy link where PublicBaseUrl is the portal: its page, the link filled in.
+  if (/^\/privacy\/(requests\/[^/]+\/verification|exports\/[^/]+)$/.test(location.pathname)) {
+    sessionStorage.setItem(PRIVACY_LINK, location.href);
+    history.replaceState(null, "", "/#/privacy");
   }
 }
 

@@ -793,3 +793,18 @@ def test_r_term_2_the_owner_asks_by_email_to_stop_the_account_and_is_told_by_whe
     seen = runtime.get(f"/accounts/{account['id']}", token=owner).json()
     assert seen["status"] == "active"  # pending until staff confirm it (R-TERM-2)
     _shown(page, "stop-by-email")
+
+
+def test_r_gdpr_10_an_emailed_privacy_link_to_the_portal_opens_its_form_filled_in(runtime: Runtime, page: Any) -> None:
+    """Where PublicBaseUrl is the portal, the emails' links open it: the verification or the
+    download form with the link in it, for the person to send."""
+    page.goto(f"{runtime.portal_url}/privacy/requests/dsr_1/verification?token=abc")
+    page.wait_for_selector('main[data-page="privacy"]:not([aria-busy])')
+    assert page.input_value("#privacy-verify-form [name=link]").endswith(
+        "/privacy/requests/dsr_1/verification?token=abc"
+    )
+    assert page.input_value("#privacy-export-form [name=link]") == ""
+
+    page.goto(f"{runtime.portal_url}/privacy/exports/dsr_1?token=abc")
+    page.wait_for_selector('main[data-page="privacy"]:not([aria-busy])')
+    assert page.input_value("#privacy-export-form [name=link]").endswith("/privacy/exports/dsr_1?token=abc")

@@ -86,6 +86,13 @@ export async function render() {
     link.click();
   });
 
+  // Opened from an emailed link (app.js kept it): that link in its form.
+  const opened = sessionStorage.getItem("portal.privacy-link");
+  if (opened) {
+    sessionStorage.removeItem("portal.privacy-link");
+    const target = linkParts(opened, "export") ? download : verify;
+    target.elements.namedItem("link").value = opened;
+  }
   return h(
     "section",
     {},
