@@ -1,9 +1,9 @@
 // The portal's shell: run-time config, a hash router (#/page), one module per page, the
 // language switch, and focus moved to each page's heading after navigation.
 import { loadConfig } from "./lib/config.js";
-import { t, language, languages, setLanguage, onLanguage } from "./lib/i18n.js";
+import { t, has, language, languages, setLanguage, onLanguage } from "./lib/i18n.js";
 import { session, signOut } from "./lib/auth.js";
-import { h } from "./lib/dom.js";
+import { h, messageOf } from "./lib/dom.js";
 import * as signin from "./pages/signin.js";
 import * as signup from "./pages/signup.js";
 import * as reset from "./pages/reset.js";
@@ -141,7 +141,14 @@ async function render({ focus = true } = {}) {
   flashBox.hidden = !flashText;
   flashText = "";
   main.setAttribute("aria-busy", "true");
-  const content = await module.render({ page, param, navigate, flash, rerender: () => render({ focus: false }) });
+  let content;
+  try {
+    content = await module.render({ page, param, navigate, flash, rerender: () => render({ focus: false }) });
+  } catch (error) {
+    // A page that could not be built (the API unreachable mid-way, say) says so; nothing is left half-drawn.
+    console.error(error);
+    content = h("section", {}, h("h1", {}, has(`nav.${page}`) ? t(`nav.${page}`) : t("shell.brand")), h("p", { class: "form-error", role: "alert" }, messageOf(error)));
+  }
   if (turn !== rendering) {
     return; // a later navigation won
   }

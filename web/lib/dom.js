@@ -123,8 +123,10 @@ export function showError(form, error, fieldOfCode = {}) {
 }
 
 /**
- * Submits ``form`` through ``action(values, key)``: one idempotency key per user action, kept
- * while the form is unchanged (a retry after a failure resends it), a new one once it changes.
+ * Submits ``form`` through ``action(values, key)``: one idempotency key per user action. A retry
+ * whose first attempt got no answer (the network, or a 5xx, whose record the API drops) resends
+ * the same key, so the API does it at most once; an answered attempt (2xx, 4xx: the API keeps
+ * its answer for the key) or a changed form takes a new one.
  */
 export function onSubmit(form, action) {
   let key = newKey();
@@ -141,6 +143,9 @@ export function onSubmit(form, action) {
       await action(form, key);
       key = newKey();
     } catch (error) {
+      if (error && error.status !== undefined && error.status !== 0 && error.status < 500) {
+        key = newKey(); // answered: trying again is a new action
+      }
       if (error && error.code) {
         showError(form, error, form.fieldOfCode || {});
       } else {
