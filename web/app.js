@@ -170,7 +170,7 @@ function fromPath() {
     history.replaceState(null, "", `/#/${match[1] in PAGES ? match[1] : "account"}`);
   }
   // An email's privacy link where PublicBaseUrl is the portal: its page, the link filled in.
-  if (/^\/privacy\/(requests\/[^/]+\/verification|exports\/[^/]+)$/.test(location.pathname)) {
+  if (/^\/privacy\/(requests\/[^/]+\/verification|exports\/[^/]+|unsubscribe)$/.test(location.pathname)) {
     sessionStorage.setItem(PRIVACY_LINK, location.href);
     history.replaceState(null, "", "/#/privacy");
   }

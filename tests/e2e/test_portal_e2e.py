@@ -816,3 +816,20 @@ def test_r_gdpr_10_an_emailed_privacy_link_to_the_portal_opens_its_form_filled_i
     page.goto(f"{runtime.portal_url}/privacy/exports/dsr_1?token=abc")
     page.wait_for_selector('main[data-page="privacy"]:not([aria-busy])')
     assert page.input_value("#privacy-export-form [name=link]").endswith("/privacy/exports/dsr_1?token=abc")
+
+
+def test_r_gdpr_9_a_marketing_emails_unsubscribe_link_opened_at_the_portal_unsubscribes(
+    runtime: Runtime, page: Any
+) -> None:
+    from tests.e2e.test_email_e2e import _marketing_subscriber, _withdrawn_how
+
+    person_key, token = _marketing_subscriber(runtime)
+    assert _withdrawn_how(runtime, person_key) is None
+
+    page.goto(f"{runtime.portal_url}/privacy/unsubscribe?token={token}")
+    page.wait_for_selector("#unsubscribe-form")
+    _shown(page, "unsubscribe")
+    page.click("#unsubscribe-form button[type=submit]")
+    page.locator("#unsubscribed", has_text="You are unsubscribed").wait_for()
+
+    assert _withdrawn_how(runtime, person_key) == "unsubscribe"

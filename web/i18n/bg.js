@@ -277,6 +277,10 @@ export default {
   "privacy.export_submit": "Изтегли",
   "privacy.export_ready": "Данните Ви са изтеглени (връзката работи веднъж).",
   "privacy.export_save": "Запази ги отново",
+  "privacy.unsubscribe_title": "Маркетингови имейли",
+  "privacy.unsubscribe_intro": "Да спрем ли маркетинговите имейли? Имейлите за акаунта Ви продължават да идват.",
+  "privacy.unsubscribe": "Отпиши ме",
+  "privacy.unsubscribed": "Отписахте се от маркетинговите имейли.",
   "privacy.bad_link": "Поставете цялата връзка от имейла.",
 
   "error.field": "Невалидна стойност ({message})",

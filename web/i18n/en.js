@@ -276,6 +276,10 @@ export default {
   "privacy.export_submit": "Download",
   "privacy.export_ready": "Your data is downloaded (the link works once).",
   "privacy.export_save": "Save it again",
+  "privacy.unsubscribe_title": "Marketing emails",
+  "privacy.unsubscribe_intro": "Stop receiving our marketing emails? Emails about your account still come.",
+  "privacy.unsubscribe": "Unsubscribe",
+  "privacy.unsubscribed": "You are unsubscribed from marketing emails.",
   "privacy.bad_link": "Paste the whole link from the email.",
 
   "error.field": "{message}",

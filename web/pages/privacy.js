@@ -25,6 +25,24 @@ function badLink() {
   return { code: "validation_error", problem: { errors: [{ field: "link", message: t("privacy.bad_link") }] } };
 }
 
+/** R-GDPR-9: the marketing emails' unsubscribe link, confirmed with one button. */
+function unsubscribeForm(token) {
+  const form = h(
+    "form",
+    { id: "unsubscribe-form", novalidate: true },
+    formError(),
+    h("p", {}, t("privacy.unsubscribe_intro")),
+    h("button", { type: "submit", class: "primary" }, t("privacy.unsubscribe")),
+  );
+  const done = h("p", { id: "unsubscribed", role: "status" });
+  onSubmit(form, async (_, key) => {
+    await api("POST", `/privacy/unsubscribe?token=${encodeURIComponent(token)}`, { body: { token }, key, auth: false });
+    done.textContent = t("privacy.unsubscribed");
+    form.hidden = true;
+  });
+  return h("section", { "aria-labelledby": "unsubscribe-heading" }, h("h2", { id: "unsubscribe-heading" }, t("privacy.unsubscribe_title")), form, done);
+}
+
 export async function render() {
   const me = session();
   const ask = h(
@@ -86,17 +104,24 @@ export async function render() {
     link.click();
   });
 
-  // Opened from an emailed link (app.js kept it): that link in its form.
+  // Opened from an emailed link (app.js kept it): that link in its form, or the unsubscribe.
   const opened = sessionStorage.getItem("portal.privacy-link");
+  let unsubscribe = null;
   if (opened) {
     sessionStorage.removeItem("portal.privacy-link");
-    const target = linkParts(opened, "export") ? download : verify;
-    target.elements.namedItem("link").value = opened;
+    const url = new URL(opened);
+    if (url.pathname === "/privacy/unsubscribe") {
+      unsubscribe = unsubscribeForm(url.searchParams.get("token") || "");
+    } else {
+      const target = linkParts(opened, "export") ? download : verify;
+      target.elements.namedItem("link").value = opened;
+    }
   }
   return h(
     "section",
     {},
     h("h1", {}, t("privacy.title")),
+    unsubscribe,
     h("p", {}, t("privacy.intro")),
     ask,
     received,
