@@ -105,24 +105,48 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
         "payment_customer_id": account.payment_customer_id,
     }
     resume = {"operation": SETTLE, "actor": actor or RUN, **payments.method_metadata(account)}
-    try:
-        last, _ = bill_due(
-            account,
-            AccountStatus.PAYMENT_REQUIRED,
-            now,
-            settings,
-            resuming=True,
-            extra=method,
-            off_session=actor is None,
-            resume=resume,
-        )
-    except Moved as exc:
+    # Twice at most: the owner's retry and the payment's webhook settle the same account at once
+    # (R-PAY-12). The one that finds the other's invoice issued but access not yet restored reads
+    # the account again and finishes: nothing is due any more, so it only restores access.
+    for attempt in range(2):
+        try:
+            last, _ = bill_due(
+                account,
+                AccountStatus.PAYMENT_REQUIRED,
+                now,
+                settings,
+                resuming=True,
+                extra=method,
+                off_session=actor is None,
+                resume=resume,
+            )
+        except Moved as exc:
+            settled = _settled_by_another(account)
+            if settled is not None:
+                return settled
+            current = None if attempt else _reread_with(account.id, method)
+            if current is None:
+                raise Conflict("The account changed meanwhile; reload it") from exc
+            account = current
+            continue
+        if _restore(account, method, now, settings, actor or RUN):
+            # Restored after the other's issuing: the invoice is the one it issued.
+            return last if last is not None or not attempt else _last_invoice(account.id)
         settled = _settled_by_another(account)
         if settled is not None:
             return settled
-        raise Conflict("The account changed meanwhile; reload it") from exc
-    _restore(account, method, now, settings, actor or RUN)
-    return last
+        raise Conflict("The account changed meanwhile; reload it")
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _reread_with(account_id: str, method: dict[str, Any]) -> Account | None:
+    """The stored account, still ``payment_required``, carrying the method being settled with;
+    None when it is not blocked for payment any more (settled, ended, or another change)."""
+    current = Account.get(account_id, consistent_read=True)
+    if current.status != AccountStatus.PAYMENT_REQUIRED:
+        return None
+    apply_values(current, method)
+    return current
 
 
 def _settled_by_another(account: Account) -> Invoice | None:
@@ -131,12 +155,18 @@ def _settled_by_another(account: Account) -> Invoice | None:
     current = Account.get(account.id, consistent_read=True)
     if current.status != AccountStatus.ACTIVE or current.payment_method_ref != account.payment_method_ref:
         return None
+    return _last_invoice(account.id, current)
+
+
+def _last_invoice(account_id: str, current: Account | None = None) -> Invoice | None:
+    current = current or Account.get(account_id, consistent_read=True)
     if current.last_invoice_id is None:
         return None
-    return Invoice.get(account.id, current.last_invoice_id, consistent_read=True)
+    return Invoice.get(account_id, current.last_invoice_id, consistent_read=True)
 
 
-def _restore(account: Account, method: dict[str, Any], now: datetime, settings: Settings, actor: str) -> None:
+def _restore(account: Account, method: dict[str, Any], now: datetime, settings: Settings, actor: str) -> bool:
+    """Access back (R-VOUCH-10); False when the account is not where this settlement left it."""
     values = {
         **method,
         "status": AccountStatus.ACTIVE,
@@ -154,8 +184,9 @@ def _restore(account: Account, method: dict[str, Any], now: datetime, settings: 
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
     if try_commit(build):
-        raise Conflict("The account changed meanwhile; reload it")
+        return False
     apply_values(account, values)
+    return True
 
 
 def bill_due(
