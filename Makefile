@@ -26,7 +26,7 @@ DYNAMODB_PORT ?= 8765
 PAYMENT_PORT ?= 8766
 
 .PHONY: help install run test lint format typecheck template openapi openapi-check rules bench simulate build hardening \
-        bench-cold-start bench-round-trips bench-latency bench-sweeps \
+        bench-cold-start bench-round-trips bench-latency bench-sweeps bench-cpu bench-fanout \
         unit integration e2e infrastructure pytest dynamodb-local chromium env-json clean
 
 help:
@@ -36,7 +36,7 @@ help:
 	@echo "make simulate - a scripted account lifecycle through the local runtime's clock, printed as a timeline"
 	@echo "make hardening - the hardening tests' long runs (HARDENING=1): authorization matrix, idempotency, fuzzing, concurrency, failure injection, logs"
 	@echo "make bench  - every performance measurement, one table, written to docs/PERFORMANCE.md (BENCH_ARGS=--quick)"
-	@echo "make bench-cold-start / bench-round-trips / bench-latency / bench-sweeps - one of them alone (BENCH_ARGS for its options)"
+	@echo "make bench-cold-start / bench-round-trips / bench-latency / bench-cpu / bench-sweeps / bench-fanout - one of them alone (BENCH_ARGS for its options)"
 	@echo "make env-json - .local/env.json for sam local invoke --env-vars (DynamoDB Local of make run, DYNAMODB_PORT)"
 	@echo "make openapi / make build / make unit|integration|e2e|infrastructure / make clean"
 
@@ -63,7 +63,7 @@ $(CHECKOV_INSTALLED): $(CHECKOV_VENV)/bin/python requirements-checkov.txt
 dynamodb-local: install
 	$(BIN)/python -c "from local_runtime.dynamodb_local import ensure_installed, ROOT; print(ensure_installed(ROOT))"
 
-# Headless Chromium for the browser tests (tests/e2e/test_browser_e2e.py): Debian's package, which
+# Headless Chromium for the browser tests (tests/e2e/test_browser_e2e.py, test_portal_e2e.py): Debian's package, which
 # Playwright drives (never `playwright install`, which downloads browsers of its own). apt-get
 # installs it when missing and this is root (CI); otherwise the tests skip, saying why, unless
 # CI is set: then they fail.
@@ -122,7 +122,8 @@ rules: install
 # Not a test: loads 100,000 accounts into DynamoDB Local and prints what each sweep reads.
 # Performance measurements (not tests, not in make test): cold start, DynamoDB round trips per
 # route (fails while a route is over bench/round_trip_budgets.json), latency and throughput
-# through the local runtime, sweeps at 100,000 accounts against a Scan. One table at the end.
+# through the local runtime, CPU per request in process against its bare DynamoDB calls, sweeps
+# at 100,000 accounts against a Scan. One table at the end.
 bench: install
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 bench-cold-start: install
@@ -133,6 +134,11 @@ bench-latency: install
 	$(BIN)/python scripts/bench_latency.py $(BENCH_ARGS)
 bench-sweeps: install
 	$(BIN)/python scripts/bench_sweeps.py $(BENCH_ARGS)
+# A price change fanned out to 10,000 owners through the local runtime (BENCH_ARGS=--owners 1000: smaller).
+bench-fanout: install
+	$(BIN)/python scripts/bench_fanout.py $(BENCH_ARGS)
+bench-cpu: install
+	$(BIN)/python scripts/bench_cpu.py $(BENCH_ARGS)
 
 # pytest-xdist: PYTEST_WORKERS processes (2 on the 2-core CI machine; 0 runs in process);
 # --dist loadgroup keeps the tests of one session resource (the local runtime, DynamoDB

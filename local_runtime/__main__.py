@@ -28,6 +28,7 @@ if _LAYER not in sys.path:
 from lifecycle.core import clock  # noqa: E402 - needs the layer on sys.path
 from local_runtime import (  # noqa: E402
     dynamodb_local,
+    portal,
     server,
     streams,
     tokens,
@@ -68,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=int(os.environ.get("PAYMENT_PORT", "0")),
         help="the payment provider stand-in's port (env PAYMENT_PORT; default: a free one)",
     )
+    parser.add_argument(
+        "--portal-port",
+        type=int,
+        default=int(os.environ.get("PORTAL_PORT", str(portal.DEFAULT_PORT))),
+        help=f"the owner's portal (web/) port (env PORTAL_PORT; default {portal.DEFAULT_PORT}, API.md's local "
+        "web client origin; another port is allowed as an origin too; 0: no portal)",
+    )
     parser.add_argument("--no-schedules", action="store_true", help="do not fire schedules (run them via /_local/)")
     parser.add_argument("--no-streams", action="store_true", help="do not run the DynamoDB stream consumers")
     parser.add_argument(
@@ -89,9 +97,14 @@ def _origin(value: str) -> str:
     return value
 
 
-def local_parameters(extra_origins: list[str]) -> dict[str, str]:
-    """The local stack's parameter overrides, with ``extra_origins`` allowed beside the local web client's."""
+def local_parameters(extra_origins: list[str], portal_port: int = portal.DEFAULT_PORT) -> dict[str, str]:
+    """The local stack's parameter overrides, with ``extra_origins`` allowed beside the local web
+    client's; a portal on another port than the default is allowed too, and is where links in
+    notices point (``PortalBaseUrl``)."""
     parameters = dict(LOCAL_PARAMETERS)
+    if portal_port not in (0, portal.DEFAULT_PORT):
+        extra_origins = [*portal.origins(portal_port), *extra_origins]
+        parameters["PortalBaseUrl"] = portal.url(portal_port)
     if extra_origins:
         parameters["CorsAllowedOrigins"] = ",".join([parameters["CorsAllowedOrigins"], *extra_origins])
     return parameters
@@ -119,6 +132,7 @@ def _announce(
     identity: LocalIdentity,
     consumers: list[StreamConsumer],
     dead_letters: Path,
+    portal_url: str | None = None,
 ) -> None:
     api = f"http://{host}:{port}"
     storage = "in memory" if dynamodb.data_dir is None else f"data in {dynamodb.data_dir}"
@@ -133,6 +147,8 @@ def _announce(
     print(
         f"Identity  {identity.endpoint} (Cognito's API; pool {identity.user_pool_id}, web client {identity.client_id})"
     )
+    if portal_url is not None:
+        print(f"Portal    {portal_url} (web/, the owner's portal; its config.json names these addresses)", flush=True)
     for consumer in consumers:
         print(f"Stream    {streams.describe_consumer(consumer)}", flush=True)
     if consumers:
@@ -142,7 +158,7 @@ def _announce(
 
 def run(args: argparse.Namespace) -> None:
     template = load()
-    resolver = Resolver(template, parameters=local_parameters(args.allow_origin))
+    resolver = Resolver(template, parameters=local_parameters(args.allow_origin, args.portal_port))
     data_dir = args.data_dir if args.data_dir.is_absolute() else ROOT / args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     jar = dynamodb_local.ensure_installed(ROOT)
@@ -189,6 +205,12 @@ def _start_and_serve(
     app.identity = identity
     http = server.serve(app, args.host, args.port)
     cleanup.callback(http.server_close)
+    portal_url = None
+    if args.portal_port:
+        api_url = f"http://{loopback}:{http.server_port}"
+        web = portal.Portal(portal.PortalConfig(api_url, identity))
+        portal_url = web.start(args.host, args.portal_port)
+        cleanup.callback(web.stop)
     # The stand-in delivers its signed events to the service as Stripe would to its endpoint.
     payments.deliver_to(f"http://{loopback}:{http.server_port}/webhooks/payments")
     dynamodb.start()
@@ -217,7 +239,7 @@ def _start_and_serve(
         pollers.start()
         cleanup.callback(pollers.stop)
         app.stream_consumers = pollers
-    _announce(args.host, http.server_port, dynamodb, payments, identity, consumers, dead_letters)
+    _announce(args.host, http.server_port, dynamodb, payments, identity, consumers, dead_letters, portal_url)
     http.serve_forever()  # returns on Ctrl-C or SIGTERM: werkzeug swallows the KeyboardInterrupt
     log.info("stopping the scheduler, the HTTP server and DynamoDB Local")
 

@@ -73,8 +73,9 @@ def _sibling_imports(folder: Path) -> Iterator[None]:
     finally:
         sys.path.remove(str(folder))
         # The handler module keeps its own references; the names go back to whoever had them.
-        for name in [name for name in sys.modules if ours(name)]:
-            del sys.modules[name]
+        # A snapshot: a stream poller's thread may be importing while an HTTP request's loads.
+        for name in [name for name in list(sys.modules) if ours(name)]:
+            sys.modules.pop(name, None)
         sys.modules.update(shadowed)
 
 

@@ -9,9 +9,10 @@ a refresh token still works for a disabled user (AWS refuses), so locally a disa
 refreshing until the tokens expire; AWS does not.
 
 The pool and the client are made from the template's ``UserPool`` and ``WebClient`` properties
-(the names CloudFormation uses are the API's); the client also allows ``USER_PASSWORD_AUTH``
-locally, the unsigned password sign-in API.md names, as moto has no SRP. Users are kept in
-memory: a restart of ``make run`` forgets them.
+(the names CloudFormation uses are the API's); the client allows ``USER_PASSWORD_AUTH``, the
+unsigned password sign-in API.md names and the portal uses (moto has no SRP; the template's
+client allows it too, and it is added here should it ever not). Users are kept in memory: a
+restart of ``make run`` forgets them.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ class IdentityProvider:
             PoolName=pool_props["UserPoolName"],
             **{name: pool_props[name] for name in POOL_PROPERTIES if name in pool_props},
         )["UserPool"]
-        client_props["ExplicitAuthFlows"] = [*client_props.get("ExplicitAuthFlows", []), LOCAL_AUTH_FLOW]
+        flows = client_props.get("ExplicitAuthFlows", [])
+        client_props["ExplicitAuthFlows"] = flows if LOCAL_AUTH_FLOW in flows else [*flows, LOCAL_AUTH_FLOW]
         client = cognito.create_user_pool_client(UserPoolId=pool["Id"], **client_props)["UserPoolClient"]
         log.info("local identity provider: pool %s, client %s", pool["Id"], client["ClientId"])
         return LocalIdentity(endpoint, LOCAL_REGION, pool["Id"], client["ClientId"])

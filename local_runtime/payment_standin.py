@@ -41,6 +41,7 @@ import copy
 import hashlib
 import heapq
 import hmac
+import html
 import http.client
 import itertools
 import json
@@ -373,7 +374,10 @@ class PaymentStandIn:
         with self._lock:
             try:
                 if path.startswith(AUTHENTICATE_PATH):
-                    answer = self._authenticate(method, path.removeprefix(AUTHENTICATE_PATH), body)
+                    # A JSON body, or the page's form (a browser's card holder).
+                    form = headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+                    outcome = json.dumps(_fields(headers, body)).encode() if form else body
+                    answer = self._authenticate(method, path.removeprefix(AUTHENTICATE_PATH), outcome)
                 elif path.startswith(DASHBOARD_PATH):
                     dashboard_key = _api_key(headers)
                     fields = _fields(headers, body)
@@ -394,6 +398,8 @@ class PaymentStandIn:
                 answer = _Answer(refused.status, {"error": refused.error})
         if interruption is not None:
             return None  # carried out; the answer is lost on the way back
+        if path.startswith(AUTHENTICATE_PATH) and "text/html" in headers.get("accept", ""):
+            return _authentication_page(answer, path)
         return _encoded(answer, request_id, key, headers.get("stripe-version"))
 
     def _interruption(self, method: str, path: str, api_key: str) -> Interruption | None:
@@ -1057,6 +1063,32 @@ def _encoded(
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
     return answer.status, headers, json.dumps(answer.body).encode()
+
+
+def _authentication_page(answer: _Answer, path: str) -> tuple[int, dict[str, str], bytes]:
+    """The card holder's authentication page as a browser gets it (the bank's 3-D Secure page in
+    Stripe's place): the payment and two buttons, or what the button did."""
+    body = answer.body
+    if "error" in body:
+        text = f"<p>{html.escape(str(body['error'].get('message', '')))}</p>"
+    elif body.get("object") == "payment_intent":
+        done = "completed" if body["status"] == "succeeded" else "failed"
+        text = f"<p id='outcome'>Authentication {done}. You can close this window and return to the portal.</p>"
+    else:
+        amount = f"{body['amount'] / 100:.2f} {str(body['currency']).upper()}"
+        buttons = "".join(
+            f"<form method='post' action='{html.escape(path)}'><input type='hidden' name='outcome' value='{outcome}'>"
+            f"<button type='submit' name='do' value='{outcome}'>{label}</button></form>"
+            for outcome, label in (("succeeded", "Complete authentication"), ("failed", "Fail authentication"))
+        )
+        text = (
+            f"<p>Confirm the payment of <strong>{amount}</strong> ({html.escape(body['payment_intent'])}).</p>{buttons}"
+        )
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Payment authentication (stand-in)"
+        f"</title></head><body><main><h1>Payment authentication</h1>{text}</main></body></html>"
+    )
+    return answer.status, {"Content-Type": "text/html; charset=utf-8"}, page.encode()
 
 
 class _Handler(BaseHTTPRequestHandler):

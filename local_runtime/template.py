@@ -34,6 +34,8 @@ LOCAL_PARAMETERS = {
     "SignupWindowSeconds": "60",
     "EmailCheckDeliverability": "false",
     "PortalBaseUrl": "http://localhost:5173",
+    # The runtime serves the portal itself (local_runtime/portal.py): no bucket, no CloudFront.
+    "PortalHosting": "none",
     "CorsAllowedOrigins": "http://localhost:5173,http://127.0.0.1:5173",
 }
 
@@ -328,54 +330,83 @@ def _flag(value: Any) -> bool:
 
 
 def stream_consumers(template: dict[str, Any], resolver: Resolver) -> list[StreamConsumer]:
-    """Every ``Type: DynamoDB`` event of every function, with its table's stream view type."""
+    """Every event source mapping on a table's stream, with its table's stream view type: each
+    ``Type: DynamoDB`` event of a function, and each ``AWS::Lambda::EventSourceMapping`` (written
+    out where SAM's event would give the role AWS's managed policy on every stream of the account)."""
     found = []
     for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
         events = resource["Properties"].get("Events", {})
         for event_name, event in events.items():
             if event.get("Type") != "DynamoDB":
                 continue
-            where = f"{logical_id}.Events.{event_name}"
             props = event.get("Properties", {})
-            table = _stream_table(template, where, props.get("Stream"))
-            view_type = stream_view_type(template["Resources"][table].get("Properties", {}))
-            if view_type is None:
-                raise ValueError(f"{where}: table {table} has no StreamSpecification, so no StreamArn")
-            position = str(resolver.resolve(props.get("StartingPosition", "")))
-            if position not in _STARTING_POSITIONS:
-                raise ValueError(f"{where}: StartingPosition must be TRIM_HORIZON or LATEST, not {position!r}")
-            unsupported = sorted(_UNSUPPORTED_STREAM_PROPERTIES & set(props))
-            if unsupported:
-                raise ValueError(f"{where}: the local runtime does not run {', '.join(unsupported)}")
             on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-            code_uri, handler = _function_code(template, logical_id)
+            where = f"{logical_id}.Events.{event_name}"
             found.append(
-                StreamConsumer(
-                    function=logical_id,
-                    event=event_name,
-                    table=table,
-                    table_name=resolver.table_name(table),
-                    stream_view_type=view_type,
-                    starting_position=position,
-                    code_uri=code_uri,
-                    handler=handler,
-                    batch_size=int(resolver.resolve(props.get("BatchSize", 100))),
-                    maximum_batching_window_seconds=int(
-                        resolver.resolve(props.get("MaximumBatchingWindowInSeconds", 0))
-                    ),
-                    maximum_retry_attempts=int(resolver.resolve(props.get("MaximumRetryAttempts", -1))),
-                    maximum_record_age_seconds=int(resolver.resolve(props.get("MaximumRecordAgeInSeconds", -1))),
-                    bisect_batch_on_function_error=_flag(
-                        resolver.resolve(props.get("BisectBatchOnFunctionError", False))
-                    ),
-                    report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-                    on_failure=None if on_failure is None else _destination(on_failure),
-                    enabled=_flag(resolver.resolve(props.get("Enabled", True))),
-                    filter_patterns=filter_patterns(where, props.get("FilterCriteria")),
-                )
+                _consumer(template, resolver, where, logical_id, event_name, props, props.get("Stream"), on_failure)
             )
-            _check_stream_limits(where, found[-1])
+    for mapping_id, mapping in resources(template, "AWS::Lambda::EventSourceMapping").items():
+        props = mapping.get("Properties", {})
+        function = _mapped_function(template, mapping_id, props.get("FunctionName"))
+        on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        stream = props.get("EventSourceArn")
+        found.append(_consumer(template, resolver, mapping_id, function, mapping_id, props, stream, on_failure))
     return found
+
+
+def _mapped_function(template: dict[str, Any], mapping_id: str, name: Any) -> str:
+    """The function an event source mapping's ``FunctionName`` (``!Ref F`` or ``!GetAtt F.Arn``) names."""
+    target = name.get("Ref") if isinstance(name, dict) else None
+    if target is None and isinstance(name, dict) and isinstance(name.get("Fn::GetAtt"), list):
+        target = name["Fn::GetAtt"][0]
+    functions = resources(template, "AWS::Serverless::Function")
+    if target not in functions:
+        raise ValueError(f"{mapping_id}: FunctionName must be !Ref <Function> of a function in the template")
+    return str(target)
+
+
+def _consumer(
+    template: dict[str, Any],
+    resolver: Resolver,
+    where: str,
+    function: str,
+    event_name: str,
+    props: dict[str, Any],
+    stream: Any,
+    on_failure: Any,
+) -> StreamConsumer:
+    table = _stream_table(template, where, stream)
+    view_type = stream_view_type(template["Resources"][table].get("Properties", {}))
+    if view_type is None:
+        raise ValueError(f"{where}: table {table} has no StreamSpecification, so no StreamArn")
+    position = str(resolver.resolve(props.get("StartingPosition", "")))
+    if position not in _STARTING_POSITIONS:
+        raise ValueError(f"{where}: StartingPosition must be TRIM_HORIZON or LATEST, not {position!r}")
+    unsupported = sorted(_UNSUPPORTED_STREAM_PROPERTIES & set(props))
+    if unsupported:
+        raise ValueError(f"{where}: the local runtime does not run {', '.join(unsupported)}")
+    code_uri, handler = _function_code(template, function)
+    consumer = StreamConsumer(
+        function=function,
+        event=event_name,
+        table=table,
+        table_name=resolver.table_name(table),
+        stream_view_type=view_type,
+        starting_position=position,
+        code_uri=code_uri,
+        handler=handler,
+        batch_size=int(resolver.resolve(props.get("BatchSize", 100))),
+        maximum_batching_window_seconds=int(resolver.resolve(props.get("MaximumBatchingWindowInSeconds", 0))),
+        maximum_retry_attempts=int(resolver.resolve(props.get("MaximumRetryAttempts", -1))),
+        maximum_record_age_seconds=int(resolver.resolve(props.get("MaximumRecordAgeInSeconds", -1))),
+        bisect_batch_on_function_error=_flag(resolver.resolve(props.get("BisectBatchOnFunctionError", False))),
+        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+        on_failure=None if on_failure is None else _destination(on_failure),
+        enabled=_flag(resolver.resolve(props.get("Enabled", True))),
+        filter_patterns=filter_patterns(where, props.get("FilterCriteria")),
+    )
+    _check_stream_limits(where, consumer)
+    return consumer
 
 
 # Settings that change what the function receives; running without them would deliver other events.

@@ -1,4 +1,5 @@
-"""``make bench``: every performance measurement (cold start, round trips, latency, throughput, sweeps), then one table.
+"""``make bench``: every performance measurement (cold start, round trips, latency, throughput, CPU per request, sweeps,
+a price change's fan-out), then one table.
 
 Runs each benchmark script in its own process (each starts what it needs: fresh
 interpreters, moto, the local runtime, DynamoDB Local), collects the rows it writes with
@@ -56,7 +57,9 @@ BENCHES = (
     Bench("cold start", "bench_cold_start.py", ("--runs", "7"), ("--runs", "3")),
     Bench("round trips", "bench_round_trips.py", ("--no-fail",), ("--no-fail", "--no-keyed")),
     Bench("latency+throughput", "bench_latency.py", (), ("--samples", "10", "--redemptions", "300")),
+    Bench("CPU per request", "bench_cpu.py", ("--repeats", "7"), ("--repeats", "3")),
     Bench("sweeps", "bench_sweeps.py", ("--accounts", "100000"), ("--accounts", "10000")),
+    Bench("price fan-out", "bench_fanout.py", ("--owners", "10000"), ("--owners", "1000")),
 )
 
 

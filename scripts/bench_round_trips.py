@@ -160,8 +160,9 @@ def measure(op: Any, *, keyed: bool, budget: Budget) -> Measurement:
             scene = build_scene(client, example.needs)
             request = example.build(scene)
             claims = None if example.caller == "public" else scene.claims(example.caller)
+            sent = {**request.headers, **(headers or {})}  # the example's own (a webhook's signature) and the key
             with FaultInjector() as counter:
-                answer = client.send(op.method, request.url, body=request.body, claims=claims, headers=headers)
+                answer = client.send(op.method, request.url, body=request.body, claims=claims, headers=sent or None)
             point_service_at({}, environment)
         own, kept = _split(counter.calls, store)
         return answer.status, own, kept

@@ -35,7 +35,18 @@ class Runtime:
     def __init__(self) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_runtime", "--in-memory", "--no-schedules", "--port", str(self.port)],
+            # No portal: it drives the API only, and 5173 may be a developer's make run.
+            [
+                sys.executable,
+                "-m",
+                "local_runtime",
+                "--in-memory",
+                "--no-schedules",
+                "--port",
+                str(self.port),
+                "--portal-port",
+                "0",
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

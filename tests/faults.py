@@ -81,6 +81,8 @@ class Call:
     tables: tuple[str, ...]
     items: int  # TransactItems of a transaction, else 1
     fault: str | None = None  # the error code injected instead of making the call
+    # The parameters as the client passed them (not copied: copy them before they are reused).
+    params: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -164,7 +166,9 @@ class FaultInjector:
     def _decide(self, operation: str, params: dict[str, Any]) -> tuple[Call, Fault | None]:
         tables = tables_of(operation, params)
         with self._lock:
-            record = Call(len(self.calls) + 1, operation, tables, len(params.get("TransactItems", [])) or 1)
+            record = Call(
+                len(self.calls) + 1, operation, tables, len(params.get("TransactItems", [])) or 1, params=params
+            )
             self.calls.append(record)
             chosen = None
             for fault in self.faults:

@@ -13,6 +13,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from lifecycle.core.settings import get_settings
 from local_runtime import events, streams, template
 from local_runtime.functions import Handler, function_spec, load_handler
 
@@ -48,7 +51,20 @@ def _context(logical_id: str) -> events.LambdaContext:
     return events.LambdaContext(spec.function_name, spec.timeout, spec.memory_size)
 
 
-def call(
+@dataclass(frozen=True)
+class Invocation:
+    """What API Gateway would hand a function for one request: its handler, event and context."""
+
+    handler: Handler
+    event: dict[str, Any]
+    context: events.LambdaContext
+
+    def __call__(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.handler(self.event, self.context)
+        return result
+
+
+def invocation(
     method: str,
     path: str,
     *,
@@ -57,8 +73,8 @@ def call(
     claims: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     source_ip: str = "127.0.0.1",
-) -> Reply:
-    """One HTTP request through the function the template routes it to (``path`` may carry ``?query``)."""
+) -> Invocation:
+    """The invocation of the function the template routes ``method path`` to (``path`` may carry ``?query``)."""
     path, _, query_string = path.partition("?")
     route, params = _route(method, path)
     payload = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
@@ -70,7 +86,29 @@ def call(
         body=payload,
         source_ip=source_ip,
     )
-    result = _handler(route.function)(events.http_event(request, route, params, claims), _context(route.function))
+    event = events.http_event(request, route, params, claims)
+    return Invocation(_handler(route.function), event, _context(route.function))
+
+
+def call(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: bytes | None = None,
+    claims: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    source_ip: str = "127.0.0.1",
+) -> Reply:
+    """One HTTP request through the function the template routes it to (``path`` may carry ``?query``)."""
+    result = invocation(
+        method, path, body=body, raw_body=raw_body, claims=claims, headers=headers, source_ip=source_ip
+    )()
+    return reply(result)
+
+
+def reply(result: dict[str, Any]) -> Reply:
+    """A handler's API Gateway answer as a :class:`Reply` (the body parsed when it is JSON)."""
     reply_headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
     text = result.get("body") or ""
     is_json = "json" in reply_headers.get("content-type", "")
@@ -97,6 +135,42 @@ def run_schedule(name: str, detail: dict[str, Any] | None = None) -> dict[str, A
         events.scheduled_event(schedule, STACK, detail), _context(schedule.function)
     )
     return result
+
+
+def stream_events(function: str = "CampaignCountersFunction") -> list[dict[str, Any]]:
+    """Every record the stream of ``function``'s ``Type: DynamoDB`` event holds (moto's DynamoDB
+    Streams, from its start), as the Lambda events its event source mapping would make of them
+    (batches of its ``BatchSize``)."""
+    document = template.load()
+    (consumer,) = [
+        c for c in template.stream_consumers(document, template.Resolver(document)) if c.function == function
+    ]
+    region = get_settings().region
+    table = boto3.client("dynamodb", region_name=region).describe_table(TableName=consumer.table_name)["Table"]
+    arn = table["LatestStreamArn"]
+    client = boto3.client("dynamodbstreams", region_name=region)
+    found = []
+    for shard in client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+        position = iterator.get("ShardIterator")
+        while position:
+            page = client.get_records(ShardIterator=position, Limit=consumer.batch_size)
+            if not page["Records"]:
+                break
+            found.append(streams.stream_event(page["Records"], arn))
+            position = page.get("NextShardIterator")
+    return found
+
+
+def invoke(function: str, event: dict[str, Any]) -> Any:
+    """``function``'s handler called with ``event``, as Lambda would."""
+    return _handler(function)(event, _context(function))
+
+
+def deliver_stream(function: str = "CampaignCountersFunction") -> list[Any]:
+    """Deliver every record ``stream_events`` finds to ``function``; its answers. Records delivered
+    by an earlier call are delivered again: delivery is at least once, as in AWS."""
+    return [invoke(function, event) for event in stream_events(function)]
 
 
 STAFF = {"sub": "staff-1", "role": "staff"}

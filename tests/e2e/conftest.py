@@ -3,8 +3,9 @@
 Under xdist the tests on the session's runtime share one worker (tests/conftest.py), and
 every runtime listens, and starts its DynamoDB Local, on ports of its worker's own. Each also
 allows one more origin, on another port of its worker's (``Runtime.page_origin``), for a page
-a real browser loads (tests/e2e/test_browser_e2e.py): the local web client's port 5173 may be
-another checkout's or a developer's.
+a real browser loads (tests/e2e/test_browser_e2e.py), and serves its portal on a third
+(tests/e2e/test_portal_e2e.py): the local web client's port 5173 may be another checkout's or a
+developer's.
 
 The runtime runs in memory with its schedules off (tests fire them through
 ``/_local/schedules``); its output goes to a file, shown when it fails to start.
@@ -31,6 +32,7 @@ import requests
 from local_runtime.payment_standin import LOCAL_SECRET_KEY, iter_pages
 from local_runtime.template import ROOT
 from tests.conftest import worker_port
+from tests.e2e.chromium import browser  # noqa: F401 - the browser tests' fixture
 from tests.route_examples import billing_details, registrant
 
 START_TIMEOUT_SECONDS = 90.0
@@ -48,6 +50,8 @@ class Runtime:
     # An origin the runtime allows besides the local web client's (a port of this worker's own,
     # free for a test page to be served from; ``--allow-origin``).
     page_origin: str = ""
+    # The runtime's own portal (web/), on a port of this worker's (``--portal-port``).
+    portal_url: str = ""
 
     def request(
         self,
@@ -99,6 +103,19 @@ class Runtime:
         created = self.post("/admin/campaigns", json=deal, token=self.token("staff-1", None, "staff"))
         assert created.status_code == 201, created.text
         return campaign_id
+
+    def campaign_counts(self, campaign_id: str, codes: dict[str, int], seconds: float = 30.0) -> dict[str, Any]:
+        """``GET /admin/campaigns/{id}`` once its ``codes`` are ``codes``, polled: the redeemed count and
+        abuse signals are counted from the Vouchers table's stream, moments after the requests."""
+        staff = self.token("staff-1", None, "staff")
+        deadline = time.monotonic() + seconds
+        while True:
+            seen = self.get(f"/admin/campaigns/{campaign_id}", token=staff)
+            assert seen.status_code == 200, seen.text
+            if seen.json()["codes"] == codes:
+                return dict(seen.json())
+            assert time.monotonic() < deadline, f"counts {seen.json()['codes']} never became {codes}"
+            time.sleep(0.1)  # between polls of the counts
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -174,6 +191,7 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
     port = port or worker_port()
     payment_port = worker_port()
     page_origin = f"http://127.0.0.1:{worker_port()}"
+    portal_port = worker_port()
     log_path = data_dir / "runtime.log"
     command = [
         sys.executable,
@@ -191,6 +209,8 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
         str(payment_port),
         "--allow-origin",
         page_origin,
+        "--portal-port",
+        str(portal_port),
     ]
     # The runtime sets its own environment; PORT would only compete with --port.
     env = {name: value for name, value in os.environ.items() if name != "PORT"}
@@ -204,6 +224,7 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
             log_path=log_path,
             payments_url=f"http://127.0.0.1:{payment_port}",
             page_origin=page_origin,
+            portal_url=f"http://localhost:{portal_port}",
         )
     finally:
         _stop(process)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import threading
 import time
 import uuid
@@ -36,7 +35,6 @@ from tests.route_examples import registrant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
 PAGE_DIR = Path(__file__).parent / "browser_page"
 ARTIFACTS = ROOT / ".local" / "artifacts" / "browser"
 PASSWORD = "correct horse battery staple"  # a test person's
@@ -64,34 +62,6 @@ def _page_server(origin: str) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
-
-
-def _no_browser(reason: str) -> None:
-    """CI must have the browser (.ci/run installs it): fail there, skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must run the browser tests: .ci/run installs chromium as root)", pytrace=False)
-    pytest.skip(f"{reason}; `apt-get install chromium` (as root) runs these tests")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _no_browser(f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError as missing:
-        _no_browser(f"Playwright is not installed ({missing}; requirements-dev.txt pins it)")
-    playwright = sync_playwright().start()
-    try:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-    except Error as error:
-        playwright.stop()
-        _no_browser(f"Chromium at {CHROMIUM} does not start: {error}")
-    try:
-        yield launched
-    finally:
-        launched.close()
-        playwright.stop()
 
 
 @pytest.fixture

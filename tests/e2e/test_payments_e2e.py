@@ -200,7 +200,8 @@ def test_r_pay_12_a_renewal_needing_authentication_blocks_at_once_with_one_notic
     seen = runtime.get(made.path(), token=made.owner).json()
     assert (seen["status"], seen["access"]) == ("payment_required", "payment_required")
     (notice,) = _action_notices(runtime, made.id)
-    assert f"http://localhost:5173/accounts/{made.id}/billing" in notice["body"]
+    # The runtime's own portal (PortalBaseUrl), where the billing page completes it on session.
+    assert f"{runtime.portal_url}/accounts/{made.id}/billing" in notice["body"]
     assert notice["sent_at"] is not None
     outbox = runtime.get("/_local/outbox").json()["items"]
     told = [item["type"] for item in outbox if item["account_id"] == made.id]

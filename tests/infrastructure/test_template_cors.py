@@ -32,8 +32,17 @@ def cors(template: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def test_allowed_origins_are_the_parameter(template: dict[str, Any], cors: dict[str, Any]) -> None:
-    assert cors["AllowOrigins"] == {"Ref": PARAMETER}
+def test_allowed_origins_are_the_parameter_and_the_portals_distribution(
+    template: dict[str, Any], cors: dict[str, Any]
+) -> None:
+    condition, served, elsewhere = cors["AllowOrigins"]["Fn::If"]
+    assert condition == "ServesPortal"
+    assert elsewhere == {"Ref": PARAMETER}
+    joined = served["Fn::Split"][1]["Fn::Join"][1]
+    assert joined == [
+        {"Fn::Sub": "https://${PortalDistribution.DomainName}"},
+        {"Fn::Join": [",", {"Ref": PARAMETER}]},
+    ]
     parameter = template["Parameters"][PARAMETER]
     assert parameter["Type"] == "CommaDelimitedList"
 

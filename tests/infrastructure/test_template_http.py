@@ -99,7 +99,12 @@ def test_the_user_pool_lets_only_the_service_write_account_and_role(template: di
     assert web["GenerateSecret"] is False  # a web client keeps no secret
     assert not {f"custom:{name}" for name in custom} & set(web["WriteAttributes"])
     assert {f"custom:{name}" for name in custom} <= set(web["ReadAttributes"])
-    assert set(web["ExplicitAuthFlows"]) == {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    # The portal signs in with the password over TLS (no build step to ship SRP with), and refreshes.
+    assert set(web["ExplicitAuthFlows"]) == {
+        "ALLOW_USER_SRP_AUTH",
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    }
     assert web["EnableTokenRevocation"] is True
 
 

@@ -31,6 +31,9 @@ WRITE_ACTIONS = frozenset(
     for verb in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "PartiQLUpdate")
 )
 INDEX_ACTIONS = frozenset({"dynamodb:Query", "dynamodb:Scan"})
+# What an event source mapping reads a table's stream with (the function's role does).
+STREAM_ACTIONS = frozenset({"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"})
+STREAM = "stream"
 TABLE_ARN_SUB = re.compile(r"^\$\{(?P<table>[A-Za-z0-9]+)\.Arn\}(?:/index/(?P<index>[A-Za-z0-9_.-]+))?$")
 
 
@@ -65,10 +68,13 @@ def actions(statement: dict[str, Any]) -> list[str]:
 
 
 def table_target(resource: Any) -> tuple[str, str | None] | None:
-    """``!GetAtt T.Arn`` → (T, None); ``!Sub ${T.Arn}/index/I`` → (T, I); anything else → None."""
+    """``!GetAtt T.Arn`` → (T, None); ``!Sub ${T.Arn}/index/I`` → (T, I); ``!GetAtt T.StreamArn``
+    → (T, ``STREAM``); anything else → None."""
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         target = resource["Fn::GetAtt"]
         parts = target.split(".", 1) if isinstance(target, str) else list(target)
+        if parts[1:] == ["StreamArn"]:
+            return str(parts[0]), STREAM
         return (str(parts[0]), None) if parts[1:] == ["Arn"] else None
     if isinstance(resource, dict) and isinstance(resource.get("Fn::Sub"), str):
         match = TABLE_ARN_SUB.match(resource["Fn::Sub"])
@@ -114,8 +120,9 @@ def test_function_statements_name_actions_without_wildcards(logical_id: str) -> 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_function_statements_name_specific_resources(logical_id: str) -> None:
     """Resources are never a bare ``*``; DynamoDB statements name this template's tables
-    (``!GetAtt T.Arn``) or their existing indexes (``!Sub ${T.Arn}/index/<name>``), and
-    index ARNs carry only Query/Scan. Statements with a ``Justified…`` Sid are exempt."""
+    (``!GetAtt T.Arn``), their existing indexes (``!Sub ${T.Arn}/index/<name>``) or streams
+    (``!GetAtt T.StreamArn``); index ARNs carry only Query/Scan, stream ARNs only the stream's
+    reads. Statements with a ``Justified…`` Sid are exempt."""
     for statement in statements(logical_id):
         if is_justified(statement):
             continue
@@ -129,7 +136,11 @@ def test_function_statements_name_specific_resources(logical_id: str) -> None:
             assert target is not None, f"{logical_id}: {resource} is not a table or index ARN of this template"
             table, index = target
             assert table in TABLES, f"{logical_id}: {table} is not a table of this template"
-            if index is not None:
+            if index == STREAM:
+                assert "StreamSpecification" in TABLES[table]["Properties"], f"{logical_id}: {table} has no stream"
+                extra = set(actions(statement)) - STREAM_ACTIONS
+                assert not extra, f"{logical_id}: {sorted(extra)} on {table}'s stream grant nothing"
+            elif index is not None:
                 assert index in table_indexes(table), f"{logical_id}: {table} has no index {index}"
                 extra = set(actions(statement)) - INDEX_ACTIONS
                 assert not extra, f"{logical_id}: {sorted(extra)} on index {table}/{index} grant nothing"

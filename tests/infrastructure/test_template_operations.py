@@ -40,9 +40,9 @@ def dimensions(props: dict[str, Any]) -> dict[str, Any]:
     return {dimension["Name"]: dimension["Value"] for dimension in props["Dimensions"]}
 
 
-def test_there_are_alarms_and_thirty_two_functions_to_watch() -> None:
-    assert len(FUNCTIONS) == 32
-    assert len(SCHEDULES) == 9
+def test_there_are_alarms_and_thirty_four_functions_to_watch() -> None:
+    assert len(FUNCTIONS) == 34
+    assert len(SCHEDULES) == 10
     assert len(ALARMS) >= 2 * len(FUNCTIONS) + len(SCHEDULES) + 4
 
 

@@ -36,6 +36,14 @@ CHECK_ID = re.compile(r"^CKV2?_AWS_\d+$")
 MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    # SAM attaches it to the role of a DynamoDB stream consumer: reading streams (ListStreams has
+    # no resource-level permission). A function with no ``Type: DynamoDB`` event never has it.
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+}
+STREAM_CONSUMERS = {
+    logical_id
+    for logical_id, function in resources(load(), "AWS::Serverless::Function").items()
+    if any(event["Type"] == "DynamoDB" for event in function["Properties"].get("Events", {}).values())
 }
 # What SAM attaches to the role of a function with a ``Type: DynamoDB`` event, whatever else the
 # template says: the stream reads Lambda's event source mapping makes with the function's role
@@ -69,11 +77,9 @@ def test_every_table_is_recoverable_and_encrypted() -> None:
         assert props.get("SSESpecification", {}).get("SSEEnabled") is True, name
 
 
-def test_every_bucket_is_private_encrypted_and_expiring() -> None:
-    """R-GDPR-3, R-GDPR-7: exports are encrypted, never public, owner-enforced (no ACLs) and
-    expire; the bucket has no versioning, which would keep deleted exports."""
+def test_every_bucket_is_private_and_encrypted() -> None:
     buckets = resources(TEMPLATE, "AWS::S3::Bucket")
-    assert buckets
+    assert set(buckets) == {"ExportsBucket", "PortalBucket"}
     for name, bucket in buckets.items():
         props = bucket["Properties"]
         (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -83,8 +89,58 @@ def test_every_bucket_is_private_encrypted_and_expiring() -> None:
             ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
         ), name
         assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}, name
-        assert all(rule.get("ExpirationInDays") for rule in props["LifecycleConfiguration"]["Rules"]), name
-        assert "VersioningConfiguration" not in props, f"{name}: versions would keep deleted exports"
+
+
+def test_the_exports_bucket_expires_its_objects_and_keeps_no_versions() -> None:
+    """R-GDPR-3, R-GDPR-7: exports expire; versioning would keep deleted exports."""
+    props = resources(TEMPLATE, "AWS::S3::Bucket")["ExportsBucket"]["Properties"]
+    assert all(rule.get("ExpirationInDays") for rule in props["LifecycleConfiguration"]["Rules"])
+    assert "VersioningConfiguration" not in props, "versions would keep deleted exports"
+
+
+def test_the_portals_bucket_is_versioned_and_read_only_by_its_distribution() -> None:
+    """The portal's files: earlier versions kept a while (a bad upload is undone), read by
+    CloudFront through Origin Access Control only, over TLS."""
+    bucket = resources(TEMPLATE, "AWS::S3::Bucket")["PortalBucket"]
+    assert bucket["Condition"] == "ServesPortal"
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(
+        rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0 for rule in props["LifecycleConfiguration"]["Rules"]
+    )
+    (policy,) = resources(TEMPLATE, "AWS::S3::BucketPolicy").values()
+    read, tls = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (read["Effect"], read["Principal"], read["Action"]) == (
+        "Allow",
+        {"Service": "cloudfront.amazonaws.com"},
+        "s3:GetObject",
+    )
+    assert "PortalDistribution" in str(read["Condition"]["StringEquals"]["AWS:SourceArn"])
+    assert (tls["Effect"], tls["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+
+
+def test_the_portal_is_served_over_https_only_with_a_content_security_policy() -> None:
+    (distribution,) = resources(TEMPLATE, "AWS::CloudFront::Distribution").values()
+    config = distribution["Properties"]["DistributionConfig"]
+    assert config["DefaultRootObject"] == "index.html"
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    (origin,) = config["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["PortalOriginAccessControl", "Id"]}
+    (headers,) = resources(TEMPLATE, "AWS::CloudFront::ResponseHeadersPolicy").values()
+    security = headers["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    csp = security["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    sources = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert sources["default-src"] == "'self'"
+    # Stripe Elements (the card form) and Turnstile (the human check, R-REG-2), nothing else.
+    assert sources["script-src"] == "'self' https://js.stripe.com https://challenges.cloudflare.com"
+    assert sources["connect-src"].split() == [
+        "'self'",
+        "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}",  # the API
+        "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}",  # the identity provider
+        "https://api.stripe.com",  # Stripe Elements makes the payment method
+    ]
+    assert sources["frame-ancestors"] == "'none'"
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
 
 
 def test_every_log_group_has_a_retention() -> None:
@@ -128,7 +184,7 @@ def test_every_function_has_a_role_of_its_own() -> None:
 
 def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
     """In every role as deployed: no ``*`` or ``service:*`` action (nor any ``*`` in an action),
-    no ``NotAction``/``NotResource``, no bare ``*`` resource, no managed policy but the two SAM
+    no ``NotAction``/``NotResource``, no bare ``*`` resource, no managed policy but the ones SAM
     attaches and the template's own (checked with the role's statements), and only Lambda may
     assume the role."""
     roles = resources(sam_view.deployed(), "AWS::IAM::Role")
@@ -139,8 +195,9 @@ def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
         props = role["Properties"]
         for arn in props.get("ManagedPolicyArns", []):
             ours = isinstance(arn, dict) and arn.get("Ref") in own
-            streams = arn == STREAM_CONSUMER_POLICY and name in consumers
-            assert ours or streams or arn in MANAGED_POLICIES, f"{name}: {arn}"
+            assert ours or arn in MANAGED_POLICIES, f"{name}: {arn}"
+            if str(arn).endswith("/AWSLambdaDynamoDBExecutionRole"):
+                assert name.removesuffix("Role") in STREAM_CONSUMERS, f"{name} reads streams but consumes none"
         (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"Service": ["lambda.amazonaws.com"]}, name
         for statement in statements(role):

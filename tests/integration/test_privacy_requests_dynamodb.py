@@ -24,11 +24,12 @@ import pytest
 from lifecycle.core import errors
 from lifecycle.core.settings import get_settings
 from lifecycle.entry.sweeps import SweepRequest
-from lifecycle.privacy import privacy
+from lifecycle.privacy import consents, privacy, retention
 from lifecycle.privacy.privacy import Completing
+from lifecycle.privacy.retention import add_years
 from lifecycle.requests import privacy_requests
 from lifecycle.requests.privacy_requests import CompleteInput, RejectInput, RequestInput
-from lifecycle.storage import PrivacyRequest
+from lifecycle.storage import PrivacyRequest, RetentionItem
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("world")]
 
@@ -131,3 +132,28 @@ def test_r_gdpr_10_the_link_staff_and_the_sweep_racing_never_lose_a_step() -> No
         assert item.escalation_shard is None
     assert escalations == summary.changed
     assert privacy_requests.escalate_overdue(SweepRequest(), later, _forever, settings).examined == 0
+
+
+def test_r_gdpr_2_a_completion_keeps_the_retention_in_its_transaction_and_never_moves_a_later_one_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DynamoDB Local's own cancellation reasons: the completion's retention put, refused by a
+    later schedule, is left out and the completion commits; unrefused, it moves the schedule on."""
+    monkeypatch.setitem(privacy_requests.ACTIONS, "access", lambda completing: {"summary": "ready"})
+    settings = get_settings()
+    later, kept = _verified(1), _verified(2)
+    person = privacy.person_key("person1@example.com", settings)
+    consents.keep_for_retention(person, NOW + timedelta(days=9), settings)  # a later consent's schedule
+
+    for request_id in (later, kept):
+        completed = privacy_requests.complete(
+            request_id, CompleteInput(), "staff-1", NOW + timedelta(days=2), settings, _forever
+        )
+        assert completed.status == "completed"
+
+    def erase_at(email: str) -> datetime:
+        key = retention.PERSON + privacy.person_key(email, settings)
+        return RetentionItem.get(key, consistent_read=True).erase_at
+
+    assert erase_at("person1@example.com") == add_years(NOW + timedelta(days=9), settings.retention_years)
+    assert erase_at("person2@example.com") == add_years(NOW + timedelta(days=2), settings.retention_years)

@@ -267,7 +267,7 @@ def _with_credit(world: World) -> None:
 
 
 def _voucher(world: World) -> None:
-    """A code of a stored campaign, whose redeemed count the redemption adds to."""
+    """A code of a stored campaign (its redeemed count comes from the Vouchers stream, not the redemption)."""
     create_campaign(CampaignInput.model_validate(TERMS_DEAL), created_by="staff-1", now=NOW)
     add_voucher("FAULT-0000-0001", campaign_id=str(TERMS_DEAL["campaign_id"]))
 

@@ -24,6 +24,7 @@ from lifecycle.storage import DeletionCertificate, IdentityChange
 from local_runtime import template
 from local_runtime.identity import IdentityProvider, LocalIdentity
 from tests.conftest import point_service_at
+from tests.faults import FaultInjector
 from tests.support import STAFF, Reply, call, outbox_items, owner_of, run_schedule
 from tests.unit.test_data_subjects import privacy_request
 from tests.unit.test_signup import TRIAL
@@ -113,6 +114,21 @@ def test_sign_in_an_owner_who_signed_up_with_a_password_signs_in_with_it(pool: L
             "email_verified": "true",
         }.items()
     )
+    assert pending() == []
+
+
+def test_sign_in_a_new_users_create_is_applied_without_reading_the_pending_changes(pool: LocalIdentity) -> None:
+    """A create is its user's first change (the user id is made in the same transaction): nothing
+    older can wait, so a signup and an added user read no pending change before telling the provider."""
+    with FaultInjector() as seen:
+        account = signed_up(password=PASSWORD)
+        add_agent(account)
+
+    on_changes = [c.operation for c in seen.calls if any(t.endswith("IdentityChangesTable") for t in c.tables)]
+    # Each create recorded in its transaction and deleted once the provider took it; no Query.
+    assert on_changes == ["TransactWriteItems", "DeleteItem", "TransactWriteItems", "DeleteItem"]
+    assert person(pool, TRIAL["email"]) is not None
+    assert person(pool, "agent1@example.com") is not None
     assert pending() == []
 
 

@@ -173,6 +173,61 @@ def test_the_projects_template_parses() -> None:
         assert consumer.stream_view_type
 
 
+MAPPING = """
+  OrdersMapping:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      FunctionName: !Ref DefaultsFunction
+      EventSourceArn: !GetAtt OrdersTable.StreamArn
+      StartingPosition: TRIM_HORIZON
+      BatchSize: 25
+      MaximumBatchingWindowInSeconds: 1
+      FunctionResponseTypes: [ReportBatchItemFailures]
+      BisectBatchOnFunctionError: true
+      MaximumRetryAttempts: 10
+      DestinationConfig:
+        OnFailure: {Destination: !GetAtt FailedOrders.Arn}
+"""
+
+
+def test_an_event_source_mapping_written_out_is_run_like_a_dynamodb_event() -> None:
+    template = parse(TEMPLATE + MAPPING)
+    (mapped,) = [
+        c for c in stream_consumers(template, Resolver(template, stack_name="s")) if c.event == "OrdersMapping"
+    ]
+    assert (mapped.function, mapped.table_name, mapped.code_uri) == (
+        "DefaultsFunction",
+        "s-OrdersTable",
+        "functions/defaults/",
+    )
+    assert (mapped.starting_position, mapped.batch_size, mapped.maximum_batching_window_seconds) == (
+        "TRIM_HORIZON",
+        25,
+        1,
+    )
+    assert (mapped.maximum_retry_attempts, mapped.bisect_batch_on_function_error) == (10, True)
+    assert (mapped.report_batch_item_failures, mapped.on_failure) == (True, "FailedOrders")
+
+    template["Resources"]["OrdersMapping"]["Properties"]["FunctionName"] = {"Ref": "NoSuchFunction"}
+    with pytest.raises(ValueError, match="OrdersMapping: FunctionName"):
+        stream_consumers(template, Resolver(template))
+
+
+def test_the_campaign_counters_read_the_vouchers_stream_each_failure_reported_bisected_and_dead_lettered() -> None:
+    template = load()
+    (counters,) = [
+        c for c in stream_consumers(template, Resolver(template)) if c.function == "CampaignCountersFunction"
+    ]
+    assert (counters.table, counters.stream_view_type, counters.starting_position) == (
+        "VouchersTable",
+        "NEW_AND_OLD_IMAGES",
+        "TRIM_HORIZON",
+    )
+    assert counters.report_batch_item_failures
+    assert counters.bisect_batch_on_function_error
+    assert (counters.maximum_retry_attempts, counters.on_failure) == (10, "DeadLetterQueue")
+
+
 # ---------------------------------------------------------------- the event
 
 STREAM_ARN = "arn:aws:dynamodb:ddblocal:000000000000:table/s-OrdersTable/stream/2026-12-07T01:00:00.000"

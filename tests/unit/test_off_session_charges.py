@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from lifecycle.billing import billing_run
+from lifecycle.billing import billing_run, bills
 from lifecycle.core import clock
 from lifecycle.core.settings import get_settings
 from lifecycle.storage import AuditEvent
@@ -248,3 +248,46 @@ def test_r_pay_12_r_vouch_10_paypal_settles_a_payment_required_account_and_its_i
     (invoice,) = invoices(account)
     assert invoice["paid_with"] == {"type": "paypal"}
     assert call("GET", f"/accounts/{account['id']}", claims=owner).body["payment_method"] == {"type": "paypal"}
+
+
+def test_r_pay_12_r_vouch_10_a_settlement_arriving_after_another_issued_but_before_it_restored_access_finishes_it(
+    outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner's retry and the payment's webhook settle at once: one issues the invoice and has
+    not restored access yet when the other arrives. The other finishes the restore (nothing is due
+    any more): 200 and active, never 409, and still one charge and one invoice."""
+    account = lifetime()
+    add_user(account, 1)
+    add_user(account, 2)
+    at(FIRST_END + timedelta(hours=1))
+    assert run()["changed"] == 1
+    owner = owner_of(account)
+    given = call("PUT", f"/accounts/{account['id']}/billing-details", body=billing_details_body(), claims=owner)
+    assert given.status == 200, given.body
+    needs = replace_card(account, "tok_threeDSecure2Required")
+    assert requests.post(needs.body["next_action_url"], json={"outcome": "succeeded"}, timeout=10).status_code == 200
+    # The second settlement has read the account when the first issues its invoice; the first has
+    # not restored access yet when the second's own issuing finds the account moved.
+    real_bill_due, real_restore = bills.bill_due, bills._restore
+    first: list[Any] = []
+
+    def first_in_between(*args: Any, **kwargs: Any) -> Any:
+        if not first:
+            monkeypatch.setattr(bills, "bill_due", real_bill_due)
+            monkeypatch.setattr(bills, "_restore", lambda *_: True)
+            first.append(replace_card(account, "tok_threeDSecure2Required"))
+            monkeypatch.setattr(bills, "_restore", real_restore)
+            assert stored(account).status == "payment_required"
+        return real_bill_due(*args, **kwargs)
+
+    monkeypatch.setattr(bills, "bill_due", first_in_between)
+    second = replace_card(account, "tok_threeDSecure2Required")
+
+    assert first[0].status == 200, first[0].body
+    assert second.status == 200, second.body
+    assert (second.body["account"]["status"], second.body["account"]["access"]) == ("active", "full")
+    (invoice,) = invoices(account)
+    assert second.body["invoice"]["id"] == invoice["id"]
+    assert [item["id"] for item in invoices(account)] == [invoice["id"]]
+    assert charges() == [invoice["total"]["amount"]]
+    assert stored(account).status == "active"

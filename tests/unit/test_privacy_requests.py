@@ -25,8 +25,9 @@ from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import SweepRequest
 from lifecycle.privacy import consents, privacy
 from lifecycle.privacy.privacy import Completing
+from lifecycle.privacy.retention import add_years
 from lifecycle.requests import exports, privacy_requests
-from lifecycle.storage import Notification, PrivacyRequest
+from lifecycle.storage import Notification, PrivacyRequest, RetentionItem
 from tests.conftest import point_service_at
 from tests.support import STAFF, Reply, call, member, outbox_items, run_schedule
 from tests.unit.test_signup import NOW, TRIAL
@@ -458,6 +459,39 @@ def test_r_gdpr_10_a_step_written_on_a_stale_read_is_refused_and_decided_again(o
     rejected = staff("reject", request_id, {"reason": "duplicate"})
     assert [s for s, _ in steps(request_id)] == ["received", "escalated", "rejected"]
     assert rejected.body["status"] == "rejected"
+
+
+def _kept_until() -> Any:
+    return RetentionItem.get("person#" + privacy.person_key(EMAIL, get_settings()), consistent_read=True).erase_at
+
+
+def test_r_gdpr_2_r_gdpr_6_a_completed_or_rejected_request_keeps_the_persons_records_from_that_step(
+    outbox: Path,
+) -> None:
+    restriction = verified(outbox, "restriction")
+    assert _kept_until() == add_years(NOW, 5)  # from the request's receipt
+    clock.set_now(NOW + timedelta(days=3))
+    assert staff("complete", restriction).status == 200
+    assert _kept_until() == add_years(NOW + timedelta(days=3), 5)  # moved on with the completion
+    assert consents.why_not(EMAIL, "marketing", get_settings()) == "restricted"
+
+    clock.set_now(NOW + timedelta(days=5))
+    rejected = asked("objection")["id"]
+    clock.set_now(NOW + timedelta(days=6))
+    assert staff("reject", rejected, {"reason": "duplicate"}).status == 200
+    assert _kept_until() == add_years(NOW + timedelta(days=6), 5)
+
+
+def test_r_gdpr_2_a_later_retention_stored_stands_and_the_completion_still_commits(outbox: Path) -> None:
+    request_id = verified(outbox, "restriction")
+    consents.keep_for_retention(EMAIL, NOW + timedelta(days=9), get_settings())  # a later consent's
+
+    clock.set_now(NOW + timedelta(days=2))
+    completed = staff("complete", request_id)
+
+    assert (completed.status, completed.body["status"]) == (200, "completed")
+    assert _kept_until() == add_years(NOW + timedelta(days=9), 5)  # never moved back
+    assert len(sent(outbox, "privacy_request_completed")) == 1
 
 
 # ---------------------------------------------------------------- the escalation sweep

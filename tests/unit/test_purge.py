@@ -41,6 +41,7 @@ from lifecycle.storage import (
     table_of,
 )
 from lifecycle.storage.base import shard_of
+from lifecycle.storage.claims import price_notice_claim
 from local_runtime.payment_standin import Interruption
 from tests.conftest import Ledger
 from tests.faults import provider_interrupted
@@ -91,6 +92,16 @@ def rich_account() -> dict[str, Any]:
     ok(call("POST", f"/admin/accounts/{account['id']}/usage", body={"tickets": 12}, claims=STAFF), 200)
     ok(call("POST", f"{path}/custom-requests", body={"title": "ERP export", "description": "CSV"}, claims=owner), 201)
     ok(call("POST", f"{path}/cancellation-requests", claims=owner), 202)
+    # A price change's notice to the owner, with its claim (R-PAY-9).
+    price = {
+        "plan": account["plan"],
+        "price": {"amount": 2500, "currency": "USD"},
+        "effective_at": "2027-01-01T00:00:00Z",
+    }
+    ok(call("POST", "/admin/prices", body=price, claims=STAFF), 201)
+    run_schedule("price-fanout")
+    (change,) = PriceChange.query(f"{account['plan']}#{account['billing_period']}")
+    assert Claim.get(price_notice_claim(change.id, account["id"])).account_id == account["id"]
     add_voucher(CODE)
     ok(call("POST", f"{path}/redemptions", body={"code": CODE}, claims=owner), 200)
     ok(call("GET", path, claims=STAFF), 200)  # a staff read in the audit log (R-USE-4)

@@ -14,6 +14,7 @@ import pytest
 from lifecycle.core import clock
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, Session, User
+from tests.faults import CANCELLED, THROTTLES, Fault, FaultInjector
 from tests.support import STAFF, Reply, call, member, owner_of
 from tests.unit.test_signup import TRIAL
 
@@ -123,3 +124,23 @@ def test_a_device_id_of_1_to_200_characters_is_required(account: dict[str, Any],
     reply = post_session(account["id"], owner_of(account), device_id)
     assert (reply.status, reply.code) == (422, "validation_error")
     assert [error["field"] for error in reply.body["errors"]] == ["device_id"]
+
+
+def test_r_term_6_an_activity_read_meeting_a_transaction_is_tried_again_then_503_with_retry_after(
+    account: dict[str, Any],
+) -> None:
+    """The account and the member are one TransactGetItems: one that meets a transaction in
+    flight on either is tried again; a conflict that outlasts the retries, or a throttle, is a
+    503 with Retry-After, and nothing is stored."""
+    conflict = Fault(CANCELLED, operation="TransactGetItems", times=1)
+    with FaultInjector(conflict) as once:
+        assert post_session(account["id"], owner_of(account)).status == 201
+    assert [c.operation for c in once.calls][:2] == ["TransactGetItems", "TransactGetItems"]
+    stored = len(list(Session.query(account["id"])))
+
+    for fault in (Fault(CANCELLED, operation="TransactGetItems"), Fault(THROTTLES[0], operation="TransactGetItems")):
+        with FaultInjector(fault):
+            refused = post_session(account["id"], owner_of(account), "phone-2")
+        assert (refused.status, refused.code) == (503, "service_unavailable"), refused.body
+        assert refused.headers.get("retry-after") == "1"
+    assert len(list(Session.query(account["id"]))) == stored

@@ -31,7 +31,7 @@ from lifecycle.storage import (
 from lifecycle.vouchers.vouchers import code_hash, normalise_code
 from tests.conftest import point_service_at
 from tests.faults import FaultInjector
-from tests.support import STAFF, call, member, outbox_items
+from tests.support import STAFF, call, deliver_stream, member, outbox_items, owner_of
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PERSON = {
@@ -254,16 +254,36 @@ def test_r_vouch_1_a_company_name_of_only_emoji_is_refused_and_nothing_is_writte
     assert (chosen.status, chosen.body["subdomain"]) == (201, "smiles")
 
 
-def test_r_vouch_1_a_redemption_reads_the_voucher_then_commits_once_with_its_campaigns_count() -> None:
+def test_r_vouch_1_a_redemption_reads_the_voucher_then_commits_once_writing_no_campaign_item() -> None:
     add_campaign()
     add_voucher("LIFE-0000-AAAA")
     terms.current_version(clock.now())  # cached per container: a warm one reads it from memory
     with FaultInjector() as counted:
         reply = call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA"))
     assert reply.status == 201, reply.body
-    # Round trips: one read and one transaction (the limits, the account, the code, the count,
-    # the welcome notice, which the notifier sends from the stream).
+    # Round trips: one read and one transaction (the limits, the account, the code, the welcome
+    # notice, which the notifier sends from the stream).
     assert counted.operations() == ["GetItem", "TransactWriteItems"]
+    # Nothing the campaign's other redemptions write too: its counts come from the stream.
+    (transaction,) = [c for c in counted.calls if c.operation == "TransactWriteItems"]
+    assert get_settings().campaigns_table not in transaction.tables
+    assert transaction.tables.count(get_settings().vouchers_table) == 1
+    assert Campaign.get("deal").codes_redeemed == 0
+    deliver_stream()
+    assert Campaign.get("deal").codes_redeemed == 1
+
+
+def test_r_vouch_4_applying_a_code_writes_no_campaign_item_and_is_counted_from_the_stream() -> None:
+    add_campaign()
+    add_voucher("LIFE-0000-AAAA")
+    trial = call("POST", "/signups", body=TRIAL).body
+    with FaultInjector() as counted:
+        reply = call(
+            "POST", f"/accounts/{trial['id']}/redemptions", body={"code": "LIFE-0000-AAAA"}, claims=owner_of(trial)
+        )
+    assert reply.status == 200, reply.body
+    assert [c.tables for c in counted.calls if get_settings().campaigns_table in c.tables] == []
+    deliver_stream()
     assert Campaign.get("deal").codes_redeemed == 1
 
 
@@ -271,6 +291,7 @@ def test_r_vouch_1_a_code_whose_campaign_item_is_gone_is_still_honoured_uncounte
     add_voucher("LIFE-0000-AAAA")  # no campaign item
     reply = call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA"))
     assert (reply.status, reply.body["voucher"]["campaign_id"]) == (201, "deal")
+    assert deliver_stream() == [{"batchItemFailures": []}]
     assert Campaign.count() == 0  # test-only Scan: the count made no half campaign
 
 
@@ -284,13 +305,14 @@ def test_r_vouch_5_a_redeemed_account_is_lifetime_all_inclusive_with_2_seats() -
 
 
 def test_r_vouch_2_a_second_redemption_is_refused_and_recorded_as_abuse() -> None:
-    add_voucher("LIFE-0000-AAAA")
+    hashed = add_voucher("LIFE-0000-AAAA")
     first = call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA"))
     second = call("POST", "/redemptions", body=person(code="LIFE-0000-AAAA", email="x@example.com", subdomain="x-co"))
     assert (second.status, second.code) == (409, "voucher_already_redeemed")
     holder = Account.get(first.body["id"])
     assert holder.abuse_signals == 1
     assert sorted(events_of(holder.id)) == ["account_created", "voucher_reuse_attempt"]
+    assert Voucher.get(hashed).reuse_attempts == 1  # on the code's own item, not its campaign's
 
 
 def test_unknown_and_malformed_codes_are_404() -> None:

@@ -209,6 +209,13 @@ def save_rest(rest: list[IdentityChange]) -> None:
 # ---------------------------------------------------------------- applying
 
 
+def _may_wait(one: IdentityChange) -> bool:
+    """Whether ``one`` must wait behind an older change of its user. A create never does: it is
+    the first change of a user id made in the same transaction (``User.user_id.does_not_exist()``),
+    so no Query of the pending index is spent on it."""
+    return one.action != "create" and _older_pending(one)
+
+
 def _older_pending(one: IdentityChange) -> bool:
     """An older change of the same user still waits: this one must wait behind it."""
     older = IdentityChange.pending.query(
@@ -278,7 +285,7 @@ def apply_now(changes: Iterable[IdentityChange | None], password: str | None = N
         if one is None:
             continue
         try:
-            if one.user_id in stalled or _older_pending(one) or not apply(one, provider, password):
+            if one.user_id in stalled or _may_wait(one) or not apply(one, provider, password):
                 stalled.add(one.user_id)
         except Exception:
             logger.exception("identity change left for identity-sync", extra=_extra(one))

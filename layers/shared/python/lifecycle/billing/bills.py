@@ -105,24 +105,48 @@ def settle(account: Account, now: datetime, settings: Settings, actor: str | Non
         "payment_customer_id": account.payment_customer_id,
     }
     resume = {"operation": SETTLE, "actor": actor or RUN, **payments.method_metadata(account)}
-    try:
-        last, _ = bill_due(
-            account,
-            AccountStatus.PAYMENT_REQUIRED,
-            now,
-            settings,
-            resuming=True,
-            extra=method,
-            off_session=actor is None,
-            resume=resume,
-        )
-    except Moved as exc:
+    # Twice at most: the owner's retry and the payment's webhook settle the same account at once
+    # (R-PAY-12). The one that finds the other's invoice issued but access not yet restored reads
+    # the account again and finishes: nothing is due any more, so it only restores access.
+    for attempt in range(2):
+        try:
+            last, _ = bill_due(
+                account,
+                AccountStatus.PAYMENT_REQUIRED,
+                now,
+                settings,
+                resuming=True,
+                extra=method,
+                off_session=actor is None,
+                resume=resume,
+            )
+        except Moved as exc:
+            settled = _settled_by_another(account)
+            if settled is not None:
+                return settled
+            current = None if attempt else _reread_with(account.id, method)
+            if current is None:
+                raise Conflict("The account changed meanwhile; reload it") from exc
+            account = current
+            continue
+        if _restore(account, method, now, settings, actor or RUN):
+            # Restored after the other's issuing: the invoice is the one it issued.
+            return last if last is not None or not attempt else _last_invoice(account.id)
         settled = _settled_by_another(account)
         if settled is not None:
             return settled
-        raise Conflict("The account changed meanwhile; reload it") from exc
-    _restore(account, method, now, settings, actor or RUN)
-    return last
+        raise Conflict("The account changed meanwhile; reload it")
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _reread_with(account_id: str, method: dict[str, Any]) -> Account | None:
+    """The stored account, still ``payment_required``, carrying the method being settled with;
+    None when it is not blocked for payment any more (settled, ended, or another change)."""
+    current = Account.get(account_id, consistent_read=True)
+    if current.status != AccountStatus.PAYMENT_REQUIRED:
+        return None
+    apply_values(current, method)
+    return current
 
 
 def _settled_by_another(account: Account) -> Invoice | None:
@@ -131,12 +155,18 @@ def _settled_by_another(account: Account) -> Invoice | None:
     current = Account.get(account.id, consistent_read=True)
     if current.status != AccountStatus.ACTIVE or current.payment_method_ref != account.payment_method_ref:
         return None
+    return _last_invoice(account.id, current)
+
+
+def _last_invoice(account_id: str, current: Account | None = None) -> Invoice | None:
+    current = current or Account.get(account_id, consistent_read=True)
     if current.last_invoice_id is None:
         return None
-    return Invoice.get(account.id, current.last_invoice_id, consistent_read=True)
+    return Invoice.get(account_id, current.last_invoice_id, consistent_read=True)
 
 
-def _restore(account: Account, method: dict[str, Any], now: datetime, settings: Settings, actor: str) -> None:
+def _restore(account: Account, method: dict[str, Any], now: datetime, settings: Settings, actor: str) -> bool:
+    """Access back (R-VOUCH-10); False when the account is not where this settlement left it."""
     values = {
         **method,
         "status": AccountStatus.ACTIVE,
@@ -154,8 +184,9 @@ def _restore(account: Account, method: dict[str, Any], now: datetime, settings: 
         outcome.put(tx, "audit", event, AuditEvent.event_key.does_not_exist())
 
     if try_commit(build):
-        raise Conflict("The account changed meanwhile; reload it")
+        return False
     apply_values(account, values)
+    return True
 
 
 def bill_due(
@@ -252,7 +283,8 @@ def _renewal_bill(account: Account, status: str, now: datetime, settings: Settin
         period = period_of(billing_period, anchor, boundary)
     else:
         period = following(current, billing_period, anchor)
-    line = subscriptions.period_line(plan, next_billing_period, seats, period, "R-PAY-1", settings)  # type: ignore[arg-type]
+    notices = pricing.PriceNotices.of(account)
+    line = subscriptions.period_line(plan, next_billing_period, seats, period, "R-PAY-1", settings, notices)  # type: ignore[arg-type]
     fees = _pending_fees(account, account.period_start, boundary)
     reseated = (plan, seats) != (account.plan, subscriptions.billed_seats(account))
     had_credit = int(account.credit_balance or 0) > 0
@@ -350,6 +382,7 @@ def _owed_by_credit(account: Account, ended: Period, now: datetime, settings: Se
         ended,
         "R-CREDIT-1",
         settings,
+        pricing.PriceNotices.of(account),
     )
     seconds = sum((end - start) // timedelta(seconds=1) for start, end in gaps)
     spans = " and ".join(f"from {clock.to_iso(start)} until {clock.to_iso(end)}" for start, end in gaps)
@@ -480,7 +513,7 @@ def _monthly_seat_cost(account: Account, plan: str, seats: int, now: datetime, s
     """``credit.seat_cost`` of the subscription after the renewal: its billed seats at the plan's
     monthly price now."""
     billed = max(seats, int(account.seats_used or 1))
-    return billed * pricing.seat_price(plan, "monthly", now, settings).amount  # type: ignore[arg-type]  # a stored Plan
+    return billed * pricing.seat_price(plan, "monthly", now, settings, pricing.PriceNotices.of(account)).amount  # type: ignore[arg-type]  # a stored Plan
 
 
 def _uncovered(intervals: list[metering.Interval], paid: list[credit.Window]) -> list[metering.Interval]:

@@ -11,10 +11,9 @@ import uuid
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.transactions import TransactWrite
 
-from lifecycle.accounts import accounts, audit
+from lifecycle.accounts import audit
 from lifecycle.billing import billing_details, invoicing
 from lifecycle.billing.billing_details import BillingDetails, BillingDetailsView
 from lifecycle.billing.invoicing import CREDITED, ISSUED, PAID, AccountChange, InvoiceView, Line
@@ -24,7 +23,7 @@ from lifecycle.core.errors import AlreadyCorrected, Conflict, CorrectionWindowCl
 from lifecycle.core.money import Money
 from lifecycle.core.settings import Settings
 from lifecycle.storage import Account, AuditEvent, Invoice
-from lifecycle.storage.transactions import Outcome
+from lifecycle.storage.transactions import Outcome, read_together
 
 RULE = "R-PAY-13"
 CREDIT = "credit#"
@@ -52,15 +51,30 @@ def correct_for(
     """R-PAY-13: credit the invoice and reissue it to the new details (module doc)."""
     billing_details.require_owner(principal, account_id)
     details = _validated(form.billing_details)
-    account = accounts.load(account_id)
-    original = _load(account_id, invoice_id)
+    account, original, credit_notes, invoices = _read(account_id, invoice_id)
     if original.corrected_by is None:
         _check_window(account, original, now, settings)
-        credit_note = _credit(account, original, now)
+        credit_note = _credit(account, original, now, credit_notes)
     else:
         credit_note = _unfinished(original)
-    reissued = _reissue(principal, account, original, credit_note, details, now)
+    reissued = _reissue(principal, account, original, credit_note, details, now, invoices)
     return CorrectionView(credit_note=InvoiceView.of(credit_note), invoice=InvoiceView.of(reissued))
+
+
+def _read(account_id: str, invoice_id: str) -> tuple[Account, Invoice, int, int]:
+    """The account, the invoice and the last numbers of the credit note and invoice series
+    (first guesses for ``invoicing.issue``), in one TransactGetItems; 404 for either item."""
+    account, original, credit_notes, invoices = read_together(
+        (Account, account_id, None),
+        (Invoice, account_id, invoice_id),
+        invoicing.series_key("credit_note"),
+        invoicing.series_key("invoice"),
+    )
+    if not isinstance(account, Account):
+        raise NotFound("No such account")
+    if not isinstance(original, Invoice):
+        raise NotFound("No such invoice")
+    return account, original, invoicing.last_number_of(credit_notes), invoicing.last_number_of(invoices)
 
 
 def _validated(details: BillingDetails) -> BillingDetails:
@@ -71,13 +85,6 @@ def _validated(details: BillingDetails) -> BillingDetails:
         for item in error.extra.get("errors", []):
             item["field"] = f"billing_details.{item['field']}"
         raise
-
-
-def _load(account_id: str, invoice_id: str) -> Invoice:
-    try:
-        return Invoice.get(account_id, invoice_id, consistent_read=True)
-    except DoesNotExist as exc:
-        raise NotFound("No such invoice") from exc
 
 
 def window_closes_at(account: Account, original: Invoice, settings: Settings) -> datetime:
@@ -154,9 +161,10 @@ def credit_note_of(original: Invoice, now: datetime) -> Invoice:
     )
 
 
-def _credit(account: Account, original: Invoice, now: datetime) -> Invoice:
+def _credit(account: Account, original: Invoice, now: datetime, last: int | None = None) -> Invoice:
     """Step 1: the credit note, and the original marked credited by it, in one transaction.
-    The account's condition keeps it the latest invoice while the note is issued."""
+    The account's condition keeps it the latest invoice while the note is issued. ``last``:
+    the credit note series' last number as read."""
     note = credit_note_of(original, now)
 
     def build(tx: TransactWrite, outcome: Outcome, issued: Invoice) -> None:
@@ -174,7 +182,7 @@ def _credit(account: Account, original: Invoice, now: datetime) -> Invoice:
         outcome.labels.append("update:account")
 
     try:
-        invoicing.issue(note, now, AccountChange(build))
+        invoicing.issue(note, now, AccountChange(build), last=last)
     except invoicing.AccountMoved as exc:
         raise CorrectionWindowClosed("A newer invoice was issued meanwhile; only the latest can be corrected") from exc
     except invoicing.PurposeIssued as exc:
@@ -189,10 +197,12 @@ def _reissue(
     credit_note: Invoice,
     details: BillingDetails,
     now: datetime,
+    last: int | None = None,
 ) -> Invoice:
-    """Step 2: the reissued invoice with the new details, which become the account's too."""
+    """Step 2: the reissued invoice with the new details, which become the account's too
+    (``last``: the invoice series' last number as read)."""
     try:
-        return _issue_reissue(principal, account, original, credit_note, details, now, becomes_latest=True)
+        return _issue_reissue(principal, account, original, credit_note, details, now, becomes_latest=True, last=last)
     except invoicing.AccountMoved:
         # A newer invoice was issued between the credit note and the reissue. The credit
         # note stands, so the reissue must too; it is just not the latest invoice.
@@ -237,6 +247,7 @@ def _issue_reissue(
     now: datetime,
     *,
     becomes_latest: bool,
+    last: int | None = None,
 ) -> Invoice:
     applies_from = clock.to_iso(now)
     view = BillingDetailsView.model_validate(
@@ -278,7 +289,7 @@ def _issue_reissue(
             outcome.labels.append("update:account")
 
     try:
-        invoicing.issue(reissued, now, AccountChange(build))
+        invoicing.issue(reissued, now, AccountChange(build), last=last)
     except invoicing.PurposeIssued as exc:
         raise AlreadyCorrected("This invoice has been reissued by another request") from exc
     return reissued

@@ -22,7 +22,16 @@ from pynamodb.transactions import TransactWrite
 
 from lifecycle.accounts import accounts, audit
 from lifecycle.billing import payments, pricing, subscriptions
-from lifecycle.billing.invoicing import AccountChange, AccountMoved, Draft, InvoiceView, Line, charge_and_issue
+from lifecycle.billing.invoicing import (
+    AccountChange,
+    AccountMoved,
+    Draft,
+    InvoiceView,
+    Known,
+    Line,
+    charge_and_issue,
+    read_with_account,
+)
 from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import Conflict, Forbidden, InvalidField, ServiceUnavailable
@@ -209,7 +218,7 @@ def seat_cost(account: Account, at: datetime, settings: Settings) -> SeatCost:
         included = int(account.included_seats)
         extra = int(account.seats_used) - min(int(account.included_seats_used), included)
         return SeatCost(max(extra, 0), Money(amount=settings.extra_seat_price_cents, currency=settings.currency))
-    price = pricing.seat_price(account.plan, "monthly", at, settings)  # type: ignore[arg-type]  # a stored Plan
+    price = pricing.seat_price(account.plan, "monthly", at, settings, pricing.PriceNotices.of(account))  # type: ignore[arg-type]  # a stored Plan
     return SeatCost(subscriptions.billed_seats(account), price)
 
 
@@ -386,12 +395,14 @@ def buy(
     if principal.is_staff:
         raise Forbidden("Only the account's owner buys credit")
     _check_amount(form.amount, settings)
-    account = accounts.load(account_id)
-    if account.status in ENDED:
-        raise Conflict("The account has ended")
     # Without a key, a retry is a new purchase: an interrupted charge is refunded (not replayable).
     purpose = purchase_purpose(now, request_key)
-    return purchase(principal, account, form.amount, purpose, now, settings, replayable=request_key is not None)
+    account, known = read_with_account(account_id, purpose)
+    if account.status in ENDED:
+        raise Conflict("The account has ended")
+    return purchase(
+        principal, account, form.amount, purpose, now, settings, replayable=request_key is not None, known=known
+    )
 
 
 def purchase(
@@ -402,9 +413,11 @@ def purchase(
     now: datetime,
     settings: Settings,
     replayable: bool = True,
+    known: Known | None = None,
 ) -> CreditPurchaseView:
     """The purchase of ``price`` of credit for ``purpose`` (``buy``; a webhook finishes one whose
-    payment was confirmed after the owner's request answered, R-PAY-12)."""
+    payment was confirmed after the owner's request answered, R-PAY-12). ``known``: what
+    was read with the account (``invoicing.read_with_account``)."""
     account_id = account.id
     amount = price.amount
     line = Line(description="Prepaid credit", quantity=1, unit_price=price, amount=price, rule="R-CREDIT-1")
@@ -448,7 +461,7 @@ def purchase(
     # charge is built over once, not a failure.
     change = AccountChange(build, rebuilds=1)
     try:
-        invoice = charge_and_issue(account, draft, now, change, settings)
+        invoice = charge_and_issue(account, draft, now, change, settings, known=known)
     except AccountMoved as exc:
         raise Conflict(
             "The account changed while the credit was bought (it ended, or its seats changed); retry"

@@ -38,7 +38,7 @@ from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification, invoices
 from lifecycle.storage.claims import INVOICE, payment_action_claim
-from lifecycle.storage.transactions import Outcome, is_throttle, try_commit
+from lifecycle.storage.transactions import Key, Outcome, is_throttle, read_together, try_commit
 
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
@@ -234,6 +234,39 @@ class AccountMoved(Exception):
         self.labels = labels
 
 
+@dataclass(frozen=True)
+class Known:
+    """What a caller read with the account in one round trip (``read_with_account``), so that
+    ``charge_and_issue`` does not read it again: the claim of ``purpose`` (None: nothing was
+    issued for it) and the last number of the invoice's series, a first guess that a
+    concurrent issuer meanwhile makes the counter's condition refuse (it is then read again)."""
+
+    purpose: str
+    claim: Claim | None
+    last_number: int
+
+
+def read_with_account(account_id: str, purpose: str, kind: Kind = "invoice") -> tuple[Account, Known]:
+    """The account (404 if none, as ``accounts.load``), the claim of ``purpose`` and the
+    series' last number: one TransactGetItems."""
+    account, claim, counter = read_together(
+        (Account, account_id, None), (Claim, _claim(account_id, purpose), None), series_key(kind)
+    )
+    if not isinstance(account, Account):
+        raise NotFound("No such account")
+    return account, Known(purpose, claim if isinstance(claim, Claim) else None, last_number_of(counter))
+
+
+def series_key(kind: str) -> Key:
+    """The counter of ``kind``'s series, for ``read_together``."""
+    return (InvoiceSeries, _series(kind), None)
+
+
+def last_number_of(counter: object) -> int:
+    """The last number a series' counter as read holds (0: none issued yet)."""
+    return int(counter.last_number) if isinstance(counter, InvoiceSeries) else 0
+
+
 def prepare(draft: Draft, now: datetime, settings: Settings, ask_vies: bool = True) -> Invoice:
     """The unsaved invoice: lines, the details valid now (R-PAY-14), VAT, totals. A reverse charge
     needs VIES's confirmation of the VAT ID, kept from an earlier check or asked for now
@@ -308,17 +341,24 @@ def charge_and_issue(
     change: AccountChange,
     settings: Settings | None = None,
     off_session: bool = False,
+    known: Known | None = None,
 ) -> Invoice:
     """Charge the draft's total to the account's payment method, then issue it as paid
     with the caller's account change and the receipt, in one transaction (module doc).
     A purpose issued before answers the invoice issued for it. The owner's request charges
-    on session (the card holder can authenticate); a schedule says ``off_session``."""
+    on session (the card holder can authenticate); a schedule says ``off_session``. What
+    the caller read with the account (``known``) is not read again."""
     settings = settings or get_settings()
-    existing = issued_for(account.id, draft.purpose)
+    last: int | None = None
+    if known is not None and known.purpose == draft.purpose:
+        existing = _invoice_of(account.id, known.claim)
+        last = known.last_number
+    else:
+        existing = issued_for(account.id, draft.purpose)
     if existing is not None:
         return existing
     try:
-        return charge_then_issue(account, draft, now, change, settings, off_session=off_session)
+        return charge_then_issue(account, draft, now, change, settings, off_session=off_session, last=last)
     except PurposeIssued:
         # An earlier attempt of the same purpose committed: the provider answered its charge.
         return issued_for(account.id, draft.purpose) or prepare(draft, now, settings)
@@ -332,6 +372,7 @@ def charge_then_issue(
     settings: Settings,
     attempt: int = 0,
     off_session: bool = True,
+    last: int | None = None,
 ) -> Invoice:
     """The charge and the issuing transaction; raises ``PurposeIssued`` when another attempt
     issued the purpose first. ``off_session``: made by a schedule (the billing run), without
@@ -342,7 +383,8 @@ def charge_then_issue(
     refunded, unless a concurrent attempt issued the purpose with this very charge (it then
     stands) or the failure was contention only (a conflict past its retries or a DynamoDB
     throttle, 503) on a ``replayable`` purpose: a retry replays this charge's key and issues
-    it. Contention is always answered 503, refunded or not.
+    it. Contention is always answered 503, refunded or not. ``last``: the series' last
+    number as read before (``issue``).
     """
     invoice = prepare(draft, now, settings)
     if invoice.billing_details is None:
@@ -373,7 +415,7 @@ def charge_then_issue(
     invoice.charge_id, invoice.paid_at, invoice.charge_attempts = charge.id, now, attempt + 1
     invoice.paid_with = paid_with(account)
     try:
-        issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now))
+        issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now), last=last)
     except Exception as exc:
         # Contention: a conflict past its retries (already a 503) or a DynamoDB throttle.
         throttled = not isinstance(exc, ServiceUnavailable) and is_throttle(exc)
@@ -490,16 +532,22 @@ NoticeFor = Callable[[Invoice], Notification | None]
 
 
 def issue(
-    invoice: Invoice, now: datetime, change: AccountChange, notice_for: NoticeFor | None = None
+    invoice: Invoice,
+    now: datetime,
+    change: AccountChange,
+    notice_for: NoticeFor | None = None,
+    last: int | None = None,
 ) -> Notification | None:
     """Give ``invoice`` the next number of its series and save it with the caller's change
     and the notice ``notice_for`` composes, in one transaction; the unsent notice is
     returned for the caller to deliver. A concurrent issuer of the same series makes the
-    counter's condition fail; the number is then read again."""
-    series = INVOICE_SERIES if invoice.kind == "invoice" else CREDIT_NOTE_SERIES
+    counter's condition fail; the number is then read again. ``last``: the series' last
+    number as the caller read it (with other items), tried first instead of a read."""
+    series = _series(invoice.kind)
     account_failures = 0
-    for _ in range(SERIES_RETRIES):
-        last = _last_number(series)
+    for attempt in range(SERIES_RETRIES):
+        if attempt or last is None:
+            last = _last_number(series)
         invoice.number = f"{series}-{last + 1:06d}"
         notice = notice_for(invoice) if notice_for is not None else None
         failed = try_commit(_issuing(invoice, series, last, now, change, notice))
@@ -555,6 +603,10 @@ def _claim(account_id: str, purpose: str) -> str:
     return f"{INVOICE}{account_id}#{purpose}"
 
 
+def _series(kind: str) -> str:
+    return INVOICE_SERIES if kind == "invoice" else CREDIT_NOTE_SERIES
+
+
 def _last_number(series: str) -> int:
     try:
         return int(InvoiceSeries.get(series, consistent_read=True).last_number)
@@ -567,6 +619,13 @@ def issued_for(account_id: str, purpose: str) -> Invoice | None:
     try:
         claim = Claim.get(_claim(account_id, purpose), consistent_read=True)
     except DoesNotExist:
+        return None
+    return _invoice_of(account_id, claim)
+
+
+def _invoice_of(account_id: str, claim: Claim | None) -> Invoice | None:
+    """The invoice a purpose's claim names (None: no claim)."""
+    if claim is None:
         return None
     try:
         return Invoice.get(account_id, str(claim.ref), consistent_read=True)

@@ -21,7 +21,14 @@ from lifecycle.accounts import accounts, audit
 from lifecycle.accounts.accounts import AccountView
 from lifecycle.billing import billing_details, bills, payments, subscriptions
 from lifecycle.billing.billing_details import InForce
-from lifecycle.billing.invoicing import AccountChange, AccountMoved, InvoiceView, charge_and_issue
+from lifecycle.billing.invoicing import (
+    AccountChange,
+    AccountMoved,
+    InvoiceView,
+    Known,
+    charge_and_issue,
+    read_with_account,
+)
 from lifecycle.core.auth import Principal, require_member
 from lifecycle.core.errors import BillingDetailsRequired, Conflict, Forbidden, InvalidField
 from lifecycle.core.settings import Settings
@@ -60,7 +67,8 @@ def put_for(
     require_member(principal, account_id, roles=("owner",))
     if principal.is_staff:
         raise Forbidden("Only the account's owner gives its payment method")
-    account = accounts.load(account_id)
+    # With the account, what ending a trial would read: whether its first period was issued.
+    account, known = read_with_account(account_id, subscriptions.FIRST_PERIOD)
     if account.status in ENDED:
         raise Conflict("The account has ended")
     details = billing_details.in_force_at(account.id, now)
@@ -68,7 +76,7 @@ def put_for(
         raise BillingDetailsRequired("Give the billing details first: invoices are made out to them (R-VOUCH-8)")
     previous = account.payment_method_ref if account.has_payment_method else None
     _attach(account, form, settings)
-    invoice, as_stored = _after_attach(principal, account, now, settings, details, previous)
+    invoice, as_stored = _after_attach(principal, account, now, settings, details, previous, known)
     return PaymentMethodView(
         type=form.type,
         account=AccountView.of(account if as_stored else accounts.load(account_id)),
@@ -101,13 +109,14 @@ def _after_attach(
     settings: Settings,
     details: InForce,
     previous: str | None = None,
+    known: Known | None = None,
 ) -> tuple[Invoice | None, bool]:
     """The invoice of an immediate charge, and whether ``account`` now shows what is stored
     for the answer (its read, with what this request wrote under its condition), else it
     is read again."""
     in_trial = account.status in TRIAL and not account.lifetime
     if in_trial and not account.has_payment_method:
-        return _end_trial(principal, account, now, settings, details)
+        return _end_trial(principal, account, now, settings, details, known)
     if account.status == AccountStatus.PAYMENT_REQUIRED:
         # R-VOUCH-10: everything due is charged to the new method, then access returns at once;
         # on session (R-PAY-12), as the owner's request, so a card holder can authenticate.
@@ -122,9 +131,15 @@ def _after_attach(
 
 
 def _end_trial(
-    principal: Principal, account: Account, now: datetime, settings: Settings, details: InForce
+    principal: Principal,
+    account: Account,
+    now: datetime,
+    settings: Settings,
+    details: InForce,
+    known: Known | None = None,
 ) -> tuple[Invoice | None, bool]:
-    """R-PAY-4 (during the trial) or R-PAY-3 (after it expired): the first period, charged now."""
+    """R-PAY-4 (during the trial) or R-PAY-3 (after it expired): the first period, charged now
+    (``known``: what was read with the account, ``invoicing.read_with_account``)."""
     rule = "R-PAY-4" if account.status == AccountStatus.TRIALING else "R-PAY-3"
     period, draft = subscriptions.first_period(account, now, rule, settings)
     draft.details = details  # valid at ``now`` with their VAT ID's confirmation, read already (R-PAY-14)
@@ -143,7 +158,7 @@ def _end_trial(
         return None, True
     change = AccountChange(build)
     try:
-        invoice = charge_and_issue(account, draft, now, change, settings, off_session=False)
+        invoice = charge_and_issue(account, draft, now, change, settings, off_session=False, known=known)
     except AccountMoved as exc:
         raise moved from exc
     if change.made(invoice):

@@ -1,40 +1,33 @@
 """Scheduled price changes of the plans (R-PAY-9): refused unless ``effective_at`` is at least
-``price_notice_days`` away, then a ``price_change_notice`` to every owner in the sparse ``by-price``
-index, then the change saved; it applies to periods starting on or after ``effective_at``.
-docs/ARCHITECTURE.md "Corrections and price changes".
+``price_notice_days`` away, then the change saved with its fan-out pending; the owners'
+``price_change_notice`` records are committed after the request by ``price_fanout``. It applies
+to each owner from the first period starting on or after ``effective_at`` and the notice period
+after their own notice was sent (``pricing``). docs/ARCHITECTURE.md "Corrections and price changes".
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import get_args
+from typing import Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from pynamodb.exceptions import DoesNotExist
 
-from lifecycle import notifications
 from lifecycle.accounts import accounts, audit
 from lifecycle.billing import pricing
-from lifecycle.core import clock, notices
+from lifecycle.core import clock
 from lifecycle.core.auth import Principal, require_member, require_staff
 from lifecycle.core.errors import Conflict, InvalidField, NoticeTooShort
 from lifecycle.core.money import Money
 from lifecycle.core.observability import logger
-from lifecycle.core.plans import PLAN_NAMES, BillingPeriod, Plan
+from lifecycle.core.plans import BillingPeriod, Plan
 from lifecycle.core.settings import Settings
-from lifecycle.storage import Account, PriceChange
-from lifecycle.storage import accounts as stored_accounts
+from lifecycle.storage import PriceChange
 from lifecycle.storage import prices as price_table
-from lifecycle.storage.accounts import ENDED
-from lifecycle.storage.base import put_if
+from lifecycle.storage.base import put_if, shard_of
 
 PLANS: tuple[Plan, ...] = get_args(Plan)
 BILLING_PERIODS: tuple[BillingPeriod, ...] = get_args(BillingPeriod)
-# Keys per page of the by-price index; each owner is then read and notified.
-OWNERS_PAGE = 100
-PER_PERIOD = {"monthly": "per seat a month", "annual": "per seat a year"}
 
 
 class PriceChangeInput(BaseModel):
@@ -67,7 +60,9 @@ class PriceChangeView(BaseModel):
     price: Money
     previous_price: Money
     effective_at: str
-    notified_accounts: int
+    notified_accounts: int = Field(description="owners whose notice is recorded; grows while `fanout` is pending")
+    fanout: Literal["pending", "complete"] = Field(description="whether every owner's notice is recorded")
+    fanout_completed_at: str | None
 
     @classmethod
     def of(cls, item: PriceChange, previous: Money | None = None) -> PriceChangeView:
@@ -80,7 +75,13 @@ class PriceChangeView(BaseModel):
             previous_price=previous or Money(amount=int(item.previous_amount), currency=item.currency),
             effective_at=clock.to_iso(item.effective_at),
             notified_accounts=int(item.notified_accounts),
+            fanout="complete" if item.fanout_complete else "pending",
+            fanout_completed_at=_iso(item.fanout_completed_at or item.notices_recorded_at),
         )
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return clock.to_iso(instant) if instant is not None else None
 
 
 def _price(item: PriceChange) -> Money:
@@ -92,13 +93,19 @@ class PriceChangeList(BaseModel):
 
 
 class UpcomingPrice(BaseModel):
-    """A change of the account's plan that is not in force yet, as its members see it."""
+    """A change of the account's plan that is not in force for it yet, as its members see it."""
 
     plan: Plan
     billing_period: BillingPeriod
     price: Money
     previous_price: Money
-    effective_at: str
+    effective_at: str = Field(
+        description=(
+            "the first instant the price can apply to this account: the change's own, or the notice period "
+            "after this owner's notice was sent if later (while unsent: after now)"
+        )
+    )
+    notice_sent_at: str | None = Field(description="when this owner's notice was sent; null while unsent")
 
 
 class UpcomingPriceList(BaseModel):
@@ -109,25 +116,25 @@ class UpcomingPriceList(BaseModel):
 
 
 def schedule(principal: Principal, form: PriceChangeInput, now: datetime, settings: Settings) -> PriceChangeView:
-    """R-PAY-9: notify every affected owner, then schedule the price (module doc)."""
+    """R-PAY-9: save the change with its fan-out pending (module doc); two DynamoDB calls
+    whatever the number of owners: the Query of the plan's changes (the price it replaces)
+    and the Put, whose condition is the one change per plan, billing period and instant."""
     require_staff(principal)
     _check_price(form.price, settings)
     effective_at = form.effective_at.astimezone(UTC)
     earliest = now + timedelta(days=settings.price_notice_days)
     if effective_at < earliest:
         raise NoticeTooShort(
-            f"Owners are notified now, so the price can take effect at {clock.to_iso(earliest)} at the "
+            f"Owners are notified from now on, so the price can take effect at {clock.to_iso(earliest)} at the "
             f"earliest: {settings.price_notice_days} days' notice (R-PAY-9)"
         )
     key = pricing.price_key(form.plan, form.billing_period)
-    if _scheduled_at(key, effective_at):
-        raise Conflict("A price change of this plan and billing period takes effect at that instant already")
-    previous = pricing.seat_price(form.plan, form.billing_period, effective_at, settings)
-    notified = _notify_owners(key, form, previous, effective_at, now)
+    previous = pricing.seat_price(form.plan, form.billing_period, effective_at, settings, None)
+    change_id = f"price_{uuid.uuid4().hex[:16]}"
     change = PriceChange(
         key,
         effective_at,
-        id=f"price_{uuid.uuid4().hex[:16]}",
+        id=change_id,
         plan=form.plan,
         billing_period=form.billing_period,
         amount=form.price.amount,
@@ -135,13 +142,12 @@ def schedule(principal: Principal, form: PriceChangeInput, now: datetime, settin
         previous_amount=previous.amount,
         scheduled_at=now,
         scheduled_by=principal.user_id,
-        # Every notice above was recorded at ``now``: effective_at is the notice period after it.
-        notices_recorded_at=now,
-        notified_accounts=notified,
+        notified_accounts=0,
+        fanout_pending=shard_of(change_id, settings.sweep_shards),
     )
     if not put_if(change, PriceChange.price_key.does_not_exist()):
-        raise Conflict("A price change of this plan took effect at that instant meanwhile")
-    logger.info("price change scheduled", extra={"price_key": key, "notified_accounts": notified})
+        raise Conflict("A price change of this plan and billing period takes effect at that instant already")
+    logger.info("price change scheduled", extra={"price_key": key, "price_change_id": change_id})
     return PriceChangeView.of(change)
 
 
@@ -150,43 +156,6 @@ def _check_price(price: Money, settings: Settings) -> None:
         raise InvalidField("price.currency", f"prices are in {settings.currency}")
     if price.amount < 0:
         raise InvalidField("price.amount", "must not be negative")
-
-
-def _scheduled_at(key: str, effective_at: datetime) -> bool:
-    return price_table.scheduled_at(key, effective_at)
-
-
-def affected_owners(key: str) -> Iterator[Account]:
-    """The accounts a change of ``key`` applies to, read page by page from the sparse index.
-
-    The index is eventually consistent and keys only: each account is read again and
-    kept only if it is still a subscription of that plan that has not ended.
-    """
-    for found in stored_accounts.keys_by_price(key, OWNERS_PAGE):
-        try:
-            account = Account.get(found.id, consistent_read=True)
-        except DoesNotExist:
-            continue
-        if account.price_key == key and not account.lifetime and account.status not in ENDED:
-            yield account
-
-
-def _notify_owners(key: str, form: PriceChangeInput, previous: Money, effective_at: datetime, now: datetime) -> int:
-    per = PER_PERIOD[form.billing_period]
-    facts = {
-        "plan": PLAN_NAMES.get(form.plan, form.plan),
-        "effective_at": effective_at,
-        "new_price": f"{notices.plain(form.price)} {per}",
-        "old_price": f"{notices.plain(previous)} {per}",
-    }
-    notified = 0
-    for account in affected_owners(key):
-        if not account.owner_email:  # pragma: no cover - every subscription has an owner
-            logger.warning("affected account has no owner email", extra={"account_id": account.id})
-            continue
-        notifications.notify(account.id, "price_change_notice", account.owner_email, now, **facts)
-        notified += 1
-    return notified
 
 
 # ---------------------------------------------------------------- reading
@@ -232,7 +201,8 @@ def list_all(principal: Principal, settings: Settings) -> PriceChangeList:
 
 
 def upcoming_for(principal: Principal, account_id: str, now: datetime, settings: Settings) -> UpcomingPriceList:
-    """The changes of the account's plan not in force yet: the notices its owner received."""
+    """The changes of the account's plan not in force for it yet: the notices its owner
+    received or will receive, each at the account's own effective time (R-PAY-9 per owner)."""
     require_member(principal, account_id)
     account = accounts.load(account_id)
     audit.record_staff_access(principal, account_id, "price_changes", now)
@@ -240,16 +210,24 @@ def upcoming_for(principal: Principal, account_id: str, now: datetime, settings:
         return UpcomingPriceList(items=[])
     # The key the notices went out by: "<plan>#<billing period>".
     plan, _, billing_period = account.price_key.partition("#")
-    return UpcomingPriceList(
-        items=[
+    own = pricing.PriceNotices.of(account)
+    items = []
+    for change, previous in changes_of(plan, billing_period, settings):  # type: ignore[arg-type]
+        sent = own.sent.get(change.id)
+        # Unknown while the notice is unsent: it cannot apply before the notice period from now.
+        effective = pricing.effective_for(change, own, settings) or max(
+            change.effective_at, now + timedelta(days=settings.price_notice_days)
+        )
+        if effective <= now:
+            continue
+        items.append(
             UpcomingPrice(
                 plan=plan,  # type: ignore[arg-type]  # stored from a validated Plan
                 billing_period=billing_period,  # type: ignore[arg-type]
                 price=_price(change),
                 previous_price=previous,
-                effective_at=clock.to_iso(change.effective_at),
+                effective_at=clock.to_iso(effective),
+                notice_sent_at=_iso(sent),
             )
-            for change, previous in changes_of(plan, billing_period, settings)  # type: ignore[arg-type]
-            if change.effective_at > now
-        ]
-    )
+        )
+    return UpcomingPriceList(items=items)

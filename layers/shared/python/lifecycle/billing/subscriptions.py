@@ -34,10 +34,17 @@ def billed_seats(account: Account) -> int:
 
 
 def period_line(
-    plan: Plan, billing_period: BillingPeriod, seats: int, period: Period, rule: str, settings: Settings
+    plan: Plan,
+    billing_period: BillingPeriod,
+    seats: int,
+    period: Period,
+    rule: str,
+    settings: Settings,
+    notices: pricing.PriceNotices,
 ) -> Line:
-    """One period of the plan, in advance: seats times the price in force when it starts."""
-    unit = pricing.seat_price(plan, billing_period, period.starts_at, settings)
+    """One period of the plan, in advance: seats times the price in force for the account of
+    ``notices`` when it starts (R-PAY-9 per owner)."""
+    unit = pricing.seat_price(plan, billing_period, period.starts_at, settings, notices)
     return Line(
         description=(
             f"{PLAN_NAMES.get(plan, plan)} plan, {billing_period} subscription, {seats} seat"
@@ -60,7 +67,8 @@ def first_period(account: Account, now: datetime, rule: str, settings: Settings)
     billing_period: BillingPeriod = account.billing_period  # type: ignore[assignment]  # validated on write
     period = billing_periods.period_of(billing_period, now, now)
     seats = billed_seats(account)
-    line = period_line(account.plan, billing_period, seats, period, rule, settings)  # type: ignore[arg-type]
+    notices = pricing.PriceNotices.of(account)
+    line = period_line(account.plan, billing_period, seats, period, rule, settings, notices)  # type: ignore[arg-type]
     draft = Draft(
         account_id=account.id,
         purpose=FIRST_PERIOD,

@@ -74,7 +74,7 @@ from lifecycle.storage import invoices as stored_invoices
 from lifecycle.storage import notifications as stored_notifications
 from lifecycle.storage import users as stored_users
 from lifecycle.storage.base import count_under_hash_key, delete_if, under_hash_key, update_if
-from lifecycle.storage.claims import INVOICE, SUBDOMAIN, payment_action_claim
+from lifecycle.storage.claims import INVOICE, SUBDOMAIN, payment_action_claim, price_notice_claim
 from lifecycle.storage.transactions import Outcome, commit
 from lifecycle.vouchers.revocation import VOUCHER_REVOKED
 
@@ -164,8 +164,9 @@ def _claim_keys(account: Account) -> list[str]:
     keys |= {registration.owner_email_claim(email) for email in emails if email}
     keys |= {registration.user_email_claim(account.id, str(user.email)) for user in stored_users.of_account(account.id)}
     keys |= {f"{INVOICE}{account.id}#{invoice.purpose}" for invoice in stored_invoices.of_account(account.id)}
-    notices = stored_notifications.of_account(account.id)
+    notices = list(stored_notifications.of_account(account.id))
     keys |= {payment_action_claim(account.id, n.id) for n in notices if n.type == "payment_action_required"}
+    keys |= {price_notice_claim(n.price_change_id, account.id) for n in notices if n.price_change_id}
     return sorted(keys)
 
 

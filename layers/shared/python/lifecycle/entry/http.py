@@ -235,6 +235,7 @@ class _DoNotRemember(Exception):
         self.response = response
 
 
+IDEMPOTENCY_HEADER = "idempotency-key"  # API Gateway's HTTP API hands headers over in lower case
 # The key is the client's Idempotency-Key, scoped to the route and the caller so two
 # clients choosing the same key never collide; JMESPath ``&&`` makes it null (no
 # idempotency) when the header is absent, e.g. for every GET.
@@ -282,6 +283,10 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
         return response
 
     def remembered(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if not (event.get("headers") or {}).get(IDEMPOTENCY_HEADER):
+            # No key (every GET, most writes): Powertools would copy the event, search it for the
+            # key three times and warn, then call ``resolve`` as here; the store is never touched.
+            return resolve(event, context)
         # The store is looked up per invocation (made once per process, like Lambda's cold
         # start): a process that is pointed at other tables (the tests' tiers) uses theirs.
         wrapped: Handler = idempotent(config=config, persistence_store=_persistence())(resolve)

@@ -1,15 +1,14 @@
 """Voucher redemption: a new lifetime account from a code (R-VOUCH-1..3, R-VOUCH-5) and a
 code applied to an existing account (R-VOUCH-4). Each reads the code, checks it, then
-commits one transaction (the code's redemption, its campaign's count and the account) and
-turns the labels of its failed conditions into the client's error. Exactly once is that
-transaction's condition; the read is for clear errors (one read, one transaction).
+commits one transaction (the code's redemption and the account) and turns the labels of its
+failed conditions into the client's error. Exactly once is that transaction's condition; the
+read is for clear errors (one read, one transaction). No item shared by the campaign is
+written: its counts come from the Vouchers table's stream (lifecycle.vouchers.counters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,21 +19,19 @@ from pynamodb.transactions import TransactWrite
 from lifecycle.accounts import audit, identities
 from lifecycle.accounts.accounts import AccountView
 from lifecycle.core import billing_periods, errors, secrets
-from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings
 from lifecycle.onboarding import signup
 from lifecycle.onboarding.signup import Registrant, RequestMeta
 from lifecycle.privacy import consents
-from lifecycle.storage import Account, Campaign, Voucher
+from lifecycle.storage import Account, Voucher
 from lifecycle.storage.accounts import AccountStatus
 from lifecycle.storage.base import shard_of, update_if
 from lifecycle.storage.transactions import Outcome, try_commit
 from lifecycle.vouchers.campaigns import redeemable, still_redeemable
 from lifecycle.vouchers.vouchers import InvalidVoucherCode, code_hash, normalise_code
 
-# The labels of the code's and its campaign's updates in a redemption's transaction.
+# The labels of the code's and the account's updates in a redemption's transaction.
 VOUCHER = "update:voucher"
-CAMPAIGN = "update:campaign"
 ACCOUNT = "update:account"
 
 
@@ -74,15 +71,13 @@ def redeem(form: RedemptionInput, meta: RequestMeta, now: datetime, settings: Se
         notice = signup.welcome(account, now, invited=form.password is None)
         identity = signup.owner_identity(owner, now)
 
-        def build(count_campaign: bool, tx: TransactWrite, outcome: Outcome) -> None:
+        def build(tx: TransactWrite, outcome: Outcome) -> None:
             counted.count_in(tx, outcome)
             signup.put_account(tx, outcome, account, owner, event, notice, identity)
             _claim_voucher(tx, outcome, hashed, account.id, now)
-            if count_campaign:
-                _count_redemption(tx, outcome, voucher.campaign_id)
             consents.record_given(tx, outcome, form.email, form.consents, "redemption", account.id, now, settings)
 
-        failed = _commit_counted(build)
+        failed = try_commit(build)
         if VOUCHER in failed:
             _raise_lost(hashed, now)
         counted.raise_if_reached(failed)
@@ -109,7 +104,7 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
     upgraded = Account(account.id)
     _apply_voucher_terms(upgraded, voucher, hashed, now, settings)
 
-    def build(count_campaign: bool, tx: TransactWrite, outcome: Outcome) -> None:
+    def build(tx: TransactWrite, outcome: Outcome) -> None:
         tx.update(
             upgraded,
             actions=[
@@ -135,11 +130,9 @@ def apply_code(account: Account, form: ApplyCodeInput, actor: str, now: datetime
         )
         outcome.labels.append(ACCOUNT)
         _claim_voucher(tx, outcome, hashed, account.id, now)
-        if count_campaign:
-            _count_redemption(tx, outcome, voucher.campaign_id)
         outcome.put(tx, "audit", event, None)
 
-    failed = _commit_counted(build)
+    failed = try_commit(build)
     # A code applied concurrently to this account wins over anything the voucher says.
     if ACCOUNT in failed:
         raise errors.VoucherNotStackable("This account already has a voucher")
@@ -189,12 +182,13 @@ def record_reuse_attempt(voucher: Voucher, now: datetime) -> None:
     """R-VOUCH-2: a second attempt is an abuse signal on the account that holds the code.
 
     Plain atomic ADDs, not a transaction: many losers of a race must not conflict
-    with each other over the same two items.
+    with each other over the same two items. The code's own ``reuse_attempts`` is what
+    its campaign's abuse signals are counted from (off this path, from the table's stream).
     """
     if voucher.account_id:
         _add_if_exists(Account(voucher.account_id), Account.abuse_signals, Account.id)
         audit.event(voucher.account_id, "voucher_reuse_attempt", "anonymous", now).save()
-    _add_if_exists(Campaign(voucher.campaign_id), Campaign.abuse_signals, Campaign.id)
+    _add_if_exists(Voucher(voucher.code_hash), Voucher.reuse_attempts, Voucher.code_hash)
 
 
 def _add_if_exists(item: Model, counter: Any, key: Any) -> None:
@@ -217,27 +211,6 @@ def _claim_voucher(tx: TransactWrite, outcome: Outcome, hashed: str, account_id:
         ),
     )
     outcome.labels.append(VOUCHER)
-
-
-def _count_redemption(tx: TransactWrite, outcome: Outcome, campaign_id: str) -> None:
-    """The campaign's redeemed count, in the redemption's own transaction: counted after the
-    commit, a throttled count was lost and the request answered 503 although the code was
-    redeemed, so the client's retry read as a reuse of the code (R-VOUCH-2)."""
-    tx.update(Campaign(campaign_id), actions=[Campaign.codes_redeemed.add(1)], condition=Campaign.id.exists())
-    outcome.labels.append(CAMPAIGN)
-
-
-def _commit_counted(build: Callable[[bool, TransactWrite, Outcome], None]) -> list[str]:
-    """Commit a redemption with its campaign's count, unread: every code is made under an
-    existing campaign (``campaigns.add_codes`` reads it), so reading it again on each
-    redemption would only cost a round trip. Should the campaign item be gone all the same,
-    the code is still honoured, uncounted (logged), rather than refused for our own gap.
-    The labels of the failed conditions, none when it committed."""
-    failed = try_commit(partial(build, True))
-    if failed == [CAMPAIGN]:
-        logger.warning("redeemed a code whose campaign item is missing; not counted")
-        failed = try_commit(partial(build, False))
-    return failed
 
 
 def _raise_if_failed(failed: list[str]) -> None:

@@ -314,16 +314,18 @@ def _when(times: Iterable[datetime | None], now: datetime) -> datetime:
 
 
 def _recorded(completing: Completing) -> dict[str, Consent]:
-    """The person's items after a step, with the request's retention kept (R-GDPR-2)."""
-    keep_for_retention(completing.request.person_key, completing.now, completing.settings)
+    """The person's items after a step. Their retention (R-GDPR-2) is moved on by the
+    request's completion (lifecycle.requests.privacy_requests), in its transaction."""
     return _items(completing.request.person_key)
 
 
 def complete_restriction(completing: Completing) -> dict[str, Any]:
-    """R-GDPR-6: the person's processing is restricted: marketing and profiling stop."""
-    restrict(completing.request.person_key, _how(completing), completing.now, _email_of(completing))
-    item = _recorded(completing).get(RESTRICTION)
-    since = item.restricted_at if item is not None and item.restricted_at is not None else completing.now
+    """R-GDPR-6: the person's processing is restricted: marketing and profiling stop (from
+    now when this step restricted it, else since it was, as read)."""
+    since = completing.now
+    if not restrict(completing.request.person_key, _how(completing), completing.now, _email_of(completing)):
+        item = _recorded(completing).get(RESTRICTION)
+        since = item.restricted_at if item is not None and item.restricted_at is not None else completing.now
     summary = (
         f"The processing of your personal data is restricted from {plain(since)}: we no longer send you "
         "marketing or use your data for profiling (such as analysing usage to make offers). We keep your "

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import Field
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -199,11 +200,25 @@ def keep_non_customer(person_key: str, consent_given_at: datetime, now: datetime
     _moved_on(non_customer(person_key, consent_given_at, settings), consent_given_at, now)
 
 
+def non_customer_kept(person_key: str, at: datetime, settings: Settings) -> tuple[RetentionItem, Condition]:
+    """``keep_non_customer`` to be put in a caller's transaction: the schedule from ``at`` and
+    the condition that no later one is stored (when it fails, the stored one stands). One
+    from the same instant is this same schedule, written in this instant: it is put again
+    rather than cancel the caller's transaction."""
+    same_or_earlier: Condition = _earlier(at) | (RetentionItem.ended_at == at)
+    return non_customer(person_key, at, settings), same_or_earlier
+
+
+def _earlier(consent_given_at: datetime) -> Condition:
+    stored_earlier: Condition = RetentionItem.subject_key.does_not_exist() | (RetentionItem.ended_at < consent_given_at)
+    return stored_earlier
+
+
 def _moved_on(item: RetentionItem, consent_given_at: datetime, now: datetime) -> bool:
     """Save ``item`` unless a schedule from a later consent is stored; True if saved."""
     if consent_given_at > now:
         raise ValueError("a consent cannot be given in the future")
-    return put_if(item, RetentionItem.subject_key.does_not_exist() | (RetentionItem.ended_at < consent_given_at))
+    return put_if(item, _earlier(consent_given_at))
 
 
 # ---------------------------------------------------------------- erasers

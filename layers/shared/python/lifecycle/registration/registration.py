@@ -14,7 +14,7 @@ import string
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, Field
@@ -165,6 +165,19 @@ def _checked(address: str, check_deliverability: bool = False) -> ValidatedEmail
     local part at most 64 characters), the domain by IDNA 2008 / UTS 46 (non-transitional:
     ``faß.de`` stays ``faß.de``), special-use and reserved names refused (RFC 6761: ``.test``,
     ``.invalid``, ``.localhost``; ``.local``, ``.onion``, ``.arpa``), DNS only if asked."""
+    if check_deliverability:  # DNS answers change: never remembered
+        return _validated(address, True)
+    return _syntax_checked(address)
+
+
+# The syntax verdict depends on the address alone; a signup asks for it four times (the address,
+# its key, its canonical form, its claim). A refusal is an exception, so it is never kept.
+@lru_cache(maxsize=256)
+def _syntax_checked(address: str) -> ValidatedEmail:
+    return _validated(address, False)
+
+
+def _validated(address: str, check_deliverability: bool) -> ValidatedEmail:
     # Imported here: ~50 ms on a cold start, and only registrations and privacy routes need it.
     from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
 
@@ -274,7 +287,13 @@ def _ascii_domain(name: str) -> str:
 def disposable_domains(settings: Settings) -> frozenset[str]:
     """R-REG-3: disposable email domains, in ASCII form: the maintained ``disposable-email-domains``
     list, extended by the ``disposable_email_domains`` setting (comma-separated)."""
-    return _maintained_disposable_domains() | _setting_domains(settings.disposable_email_domains)
+    return _disposable_domains(settings.disposable_email_domains)
+
+
+@cache
+def _disposable_domains(setting: str) -> frozenset[str]:
+    # The union of some thousands of names, made once per setting rather than per request.
+    return _maintained_disposable_domains() | _setting_domains(setting)
 
 
 @cache

@@ -24,16 +24,16 @@ from pynamodb.transactions import TransactWrite
 from lifecycle import notifications
 from lifecycle.core import clock, errors, notices
 from lifecycle.core.observability import logger
-from lifecycle.core.settings import Settings
+from lifecycle.core.settings import Settings, get_settings
 from lifecycle.entry.sweeps import QueryDue, SweepRequest, SweepSummary, due_in, run_sweep
-from lifecycle.privacy import consents, privacy
+from lifecycle.privacy import consents, privacy, retention
 from lifecycle.privacy.privacy import OPEN_STATUSES, PURPOSES, Completing, Purpose, RequestStatus, RequestType
 from lifecycle.registration import rate_limit
 from lifecycle.registration.registration import normalise_email
 from lifecycle.storage import Notification, PrivacyRequest
 from lifecycle.storage import privacy as stored_privacy
 from lifecycle.storage.base import apply_values, set_or_remove, shard_of, update_if
-from lifecycle.storage.transactions import CONFLICT_RETRIES, Outcome, backoff, commit
+from lifecycle.storage.transactions import CONFLICT_RETRIES, Outcome, backoff, commit, try_commit
 
 
 def _deferred(module: str, name: str) -> privacy.Action:
@@ -268,6 +268,11 @@ class _Step:
     changes: Mapping[str, Any] = field(default_factory=dict)
     # A notice that tells of the step and commits with it (sent after the commit).
     notice: Notification | None = None
+    # R-GDPR-2: the person's retention moved on, written with the step unless a later one is stored.
+    retention: bool = False
+
+
+RETENTION = "retention"  # the label of the person's retention in a step's transaction
 
 
 class _Moved(Exception):
@@ -303,19 +308,29 @@ def _written(item: PrivacyRequest, stored: Mapping[str, Any]) -> tuple[list[Upda
     return actions, unchanged
 
 
-def _apply(item: PrivacyRequest, step: _Step, now: datetime) -> None:
-    """R-GDPR-10: the step in one conditional write with the notice that tells of it; then
-    ``item`` holds what was written (the condition held it as read)."""
+def _apply(item: PrivacyRequest, step: _Step, now: datetime, settings: Settings | None = None) -> None:
+    """R-GDPR-10: the step in one conditional write with the notice that tells of it and the
+    person's retention (R-GDPR-2; left out when a later one is stored, as ``keep_non_customer``
+    leaves it); then ``item`` holds what was written (the condition held it as read)."""
     stored = _stored(item, step, now)
     actions, unchanged = _written(item, stored)
+    keep = step.retention
 
     def build(tx: TransactWrite, outcome: Outcome) -> None:
         tx.update(PrivacyRequest(item.id), actions=actions, condition=unchanged)
         outcome.labels.append("update:request")
         if step.notice is not None:
             outcome.put(tx, "notice", step.notice, Notification.notification_key.does_not_exist())
+        if keep:
+            schedule, later = retention.non_customer_kept(item.person_key, now, settings or get_settings())
+            outcome.put(tx, RETENTION, schedule, later)
 
-    commit(build, _moved)
+    failed = try_commit(build)
+    if failed and keep and failed == [RETENTION]:
+        keep = False  # a later consent's retention is stored: it stands
+        failed = try_commit(build)
+    if failed:
+        _moved(failed)
     apply_values(item, stored)
 
 
@@ -347,24 +362,32 @@ def _update(item: PrivacyRequest, step: _Step, now: datetime) -> None:
 
 
 def _advance(
-    request_id: str, missing: errors.DomainError, plan: Plan, now: datetime, settings: Settings
+    request_id: str,
+    missing: errors.DomainError,
+    plan: Plan,
+    now: datetime,
+    settings: Settings,
+    known: PrivacyRequest | None = None,
 ) -> tuple[PrivacyRequest, _Step | None]:
-    """Read the request, let ``plan`` decide the step (raise to refuse it, None when there is
-    nothing to do), write it; read again and decide again when the request moved meanwhile.
-    Returns the request as it now is and the step written, if any; its notice is sent. A
-    step without a notice is one conditional UpdateItem, one with a notice a transaction;
-    neither is read back (one read per step)."""
+    """Read the request (unless ``known``: as this request last wrote it), let ``plan`` decide
+    the step (raise to refuse it, None when there is nothing to do), write it; read again and
+    decide again when the request moved meanwhile. Returns the request as it now is and the
+    step written, if any; its notice is sent. A step without a notice or retention is one
+    conditional UpdateItem, one with either a transaction; neither is read back (one read
+    per step, none after a step of the same request)."""
+    item = known
     for _ in range(STEP_RETRIES):
-        item = _load(request_id, missing)
+        item = item or _load(request_id, missing)
         step = plan(item)
         if step is None:
             return item, None
         try:
-            if step.notice is None:
+            if step.notice is None and not step.retention:
                 _update(item, step, now)
             else:
-                _apply(item, step, now)
+                _apply(item, step, now, settings)
         except _Moved:
+            item = None
             continue
         return item, step
     raise errors.ServiceUnavailable("The request is changing; retry shortly")
@@ -424,18 +447,18 @@ def receive(form: RequestInput, ip: str, now: datetime, settings: Settings) -> S
 
     with counted.counted_if_refused():
         commit(build, refused)
-    _keep_until_due(item, now, settings)
+    consents.keep_for_retention(item.person_key, now, settings)  # R-GDPR-2, see _kept_until_due
     logger.info("privacy request received", extra={"request_id": item.id, "request_type": item.type})
     return SubjectRequestView.of(item)
 
 
-def _keep_until_due(item: PrivacyRequest, now: datetime, settings: Settings) -> None:
+def _kept_until_due(item: PrivacyRequest, status: RequestStatus) -> bool:
     """R-GDPR-2: the request and the notices about it are the person's data too; they are kept
     ``retention_years`` from the person's latest request (or consent), then the retention
     sweep masks the answered requests and deletes the notices (lifecycle.privacy.retention). An
-    erasure has erased them already, so it schedules nothing."""
-    if not (item.type == "erasure" and item.status == "completed"):
-        consents.keep_for_retention(item.person_key, now, settings)
+    erasure has erased them already, so its completion schedules nothing. Whether the step
+    that closes ``item`` with ``status`` writes the retention (``_Step.retention``)."""
+    return not (item.type == "erasure" and status == "completed")
 
 
 def _received(form: RequestInput, now: datetime, settings: Settings) -> PrivacyRequest:
@@ -552,10 +575,18 @@ def reject(request_id: str, form: RejectInput, staff_id: str, now: datetime, set
                 reference=item.id,
                 reason=form.reason,
             )
-        return _Step("rejected", staff_id, note=form.reason, status="rejected", changes=rejected, notice=notice)
+        retention = _kept_until_due(item, "rejected")
+        return _Step(
+            "rejected",
+            staff_id,
+            note=form.reason,
+            status="rejected",
+            changes=rejected,
+            notice=notice,
+            retention=retention,
+        )
 
     item, _ = _advance(request_id, _no_such_request(), plan, now, settings)
-    _keep_until_due(item, now, settings)
     return StaffRequestView.at(item, now)
 
 
@@ -593,8 +624,8 @@ def complete(
         _record_failure(request_id, exc, staff_id, now, settings)
         raise
     told = _tell_erased(claimed, address, result, now, settings) if claimed.type == "erasure" else None
-    item, _ = _advance(request_id, _no_such_request(), _finish(result, told, staff_id, now), now, settings)
-    _keep_until_due(item, now, settings)
+    # The claim's write left ``claimed`` as stored: the completion is conditioned on it, not read again.
+    item, _ = _advance(request_id, _no_such_request(), _finish(result, told, staff_id, now), now, settings, claimed)
     return StaffRequestView.at(item, now)
 
 
@@ -632,7 +663,10 @@ def _finish(result: dict[str, Any], told: str | None, staff_id: str, now: dateti
         notice = None
         if item.type != "erasure" and _deliverable(item.email):
             notice = _completion_notice(item, result, now)
-        return _Step("completed", staff_id, note=told, status="completed", changes=done, notice=notice)
+        retention = _kept_until_due(item, "completed")
+        return _Step(
+            "completed", staff_id, note=told, status="completed", changes=done, notice=notice, retention=retention
+        )
 
     return plan
 

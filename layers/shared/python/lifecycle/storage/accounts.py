@@ -192,6 +192,12 @@ class Account(Model):
     seats = NumberAttribute(null=True)
     # "<plan>#<billing period>" while the account is a subscription that is not ended (by-price).
     price_key = UnicodeAttribute(null=True)
+    # R-PAY-9 per owner: ids of price changes whose notice to this owner is recorded but not yet
+    # sent, and "<change id>@<ISO instant>" for each sent (the notifier moves an id from one to
+    # the other in one transaction). A change applies to the owner from the notice period after
+    # its notice was sent (lifecycle.billing.pricing).
+    price_notices_unsent = UnicodeSetAttribute(null=True)
+    price_notices_sent = UnicodeSetAttribute(null=True)
     # Periods are anchored here (API.md "Billing periods"): a subscription's first paid instant,
     # a voucher account's creation.
     billing_anchor = UTCDateTimeAttribute(null=True)

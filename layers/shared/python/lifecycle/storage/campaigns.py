@@ -22,7 +22,10 @@ class Campaign(Model):
     time_zone = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     created_by = UnicodeAttribute()
-    # Maintained atomically by code import and redemption (ADD updates), never recounted.
+    # ADDs, never recounted: codes_total by code import; codes_redeemed and abuse_signals by the
+    # counter on the Vouchers table's stream (lifecycle.vouchers.counters), off the redemption's path.
     codes_total = NumberAttribute(default=0)
     codes_redeemed = NumberAttribute(default=0)
     abuse_signals = NumberAttribute(default=0)
+    # The newest stream record the counts include (its approximate creation time); None: none yet.
+    counted_through = UTCDateTimeAttribute(null=True)

@@ -8,7 +8,7 @@ for the users added to an account, and is deleted with the user.
 
 from __future__ import annotations
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
 SUBDOMAIN = "subdomain#"
@@ -25,10 +25,22 @@ PAYMENT_ACTION = "payment-action#"
 # "payment-event#<provider event id>": a payment provider's webhook event was applied, written in the
 # transaction of its effect so a redelivery changes nothing (lifecycle.billing.webhooks).
 PAYMENT_EVENT = "payment-event#"
+# "price-notice#<price change id>#<account id>": the owner's notice of a price change is recorded,
+# written in the transaction of the notice so two fan-out runs record it once (R-PAY-9).
+PRICE_NOTICE = "price-notice#"
+# "counted#<stream record's eventID>": a Vouchers stream record was counted on its campaign, written
+# in the transaction of the count so a redelivered record counts once (lifecycle.vouchers.counters).
+# Its account_id is the code's account ("" for a code the purge unlinked); it expires (TTL) after the
+# stream's 24 h, when no delivery of the record can come any more.
+COUNTED = "counted#"
 
 
 def payment_action_claim(account_id: str, notice_id: str) -> str:
     return f"{PAYMENT_ACTION}{account_id}#{notice_id}"
+
+
+def price_notice_claim(change_id: str, account_id: str) -> str:
+    return f"{PRICE_NOTICE}{change_id}#{account_id}"
 
 
 class Claim(Model):
@@ -40,3 +52,5 @@ class Claim(Model):
     claimed_at = UTCDateTimeAttribute()
     # What the claim is held for, where that is not the account itself (an invoice's id).
     ref = UnicodeAttribute(null=True)
+    # DynamoDB's TTL deletes the item after this instant; only claims that need not last have one.
+    expires_at = TTLAttribute(null=True)

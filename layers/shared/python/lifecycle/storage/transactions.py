@@ -15,9 +15,9 @@ from functools import lru_cache
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactGetError, TransactWriteError
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
+from pynamodb.transactions import TransactGet, TransactWrite
 
 from lifecycle.core.errors import ServiceUnavailable
 from lifecycle.core.settings import get_settings
@@ -49,12 +49,12 @@ def connection() -> Connection:
     return _connection(settings.dynamodb_endpoint, settings.region)
 
 
-def reason_codes(exc: TransactWriteError) -> list[str | None]:
+def reason_codes(exc: TransactWriteError | TransactGetError) -> list[str | None]:
     """The cancellation reason of each item, in the order pynamodb sent them."""
     return [reason.code if reason is not None else None for reason in exc.cancellation_reasons]
 
 
-def conflicted(exc: TransactWriteError) -> bool:
+def conflicted(exc: TransactWriteError | TransactGetError) -> bool:
     return "TransactionConflict" in reason_codes(exc)
 
 
@@ -74,6 +74,37 @@ def is_throttle(exc: BaseException) -> bool:
 
 def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter, not security
+
+
+# A model and its key (range key None for a table without one), as ``read_together`` takes them.
+Key = tuple[type[Model], Any, Any]
+
+
+def read_together(*keys: Key) -> list[Model | None]:
+    """The items at ``keys`` in one TransactGetItems: one round trip, one consistent view of
+    all of them; None for an item not stored. A read meeting a transaction in flight on one
+    of them is tried again, then a 503 with Retry-After, as a throttle is."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            with TransactGet(connection=connection()) as read:
+                futures = [read.get(model, hash_key, range_key) for model, hash_key, range_key in keys]
+        except TransactGetError as exc:
+            if is_throttle(exc):
+                raise ServiceUnavailable("The database is busy; retry shortly") from exc
+            if not conflicted(exc):
+                raise
+            if attempt == CONFLICT_RETRIES:
+                raise ServiceUnavailable("Too many concurrent changes to this account; retry shortly") from exc
+            backoff(attempt)
+            continue
+        found: list[Model | None] = []
+        for future in futures:
+            try:
+                found.append(future.get())
+            except DoesNotExist:
+                found.append(None)
+        return found
+    raise AssertionError("not reached: the last attempt returns or raises")
 
 
 class Outcome:

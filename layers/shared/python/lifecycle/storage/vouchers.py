@@ -28,3 +28,6 @@ class Voucher(Model):
     account_id = UnicodeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
     revoke_reason = UnicodeAttribute(null=True)
+    # R-VOUCH-2: attempts to redeem the code again, each an ADD on this item alone (the campaign's
+    # abuse signals are counted from the table's stream).
+    reuse_attempts = NumberAttribute(null=True)

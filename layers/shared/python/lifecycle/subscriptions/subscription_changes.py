@@ -184,8 +184,9 @@ def decide(account: Account, form: SubscriptionChange, now: datetime, settings: 
     period = None if in_trial else _paid_period(account)
     priced_at = period.starts_at if period is not None else now
     # Both priced for the current billing period: a billing-period change only waits (module doc).
-    old_amount = _per_period(current, current.billing_period, priced_at, settings)
-    new_amount = _per_period(target, current.billing_period, priced_at, settings)
+    notices = pricing.PriceNotices.of(account)
+    old_amount = _per_period(current, current.billing_period, priced_at, settings, notices)
+    new_amount = _per_period(target, current.billing_period, priced_at, settings, notices)
     downgrade = (target.plan, target.seats) != (current.plan, current.seats) and (
         _rank(target.plan) < _rank(current.plan) or target.seats < current.seats or new_amount < old_amount
     )
@@ -305,8 +306,10 @@ def _paid_period(account: Account) -> Period | None:
     return Period(account.period_start, account.period_end)
 
 
-def _per_period(terms: Terms, billing_period: BillingPeriod, priced_at: datetime, settings: Settings) -> int:
-    return terms.seats * pricing.seat_price(terms.plan, billing_period, priced_at, settings).amount
+def _per_period(
+    terms: Terms, billing_period: BillingPeriod, priced_at: datetime, settings: Settings, notices: pricing.PriceNotices
+) -> int:
+    return terms.seats * pricing.seat_price(terms.plan, billing_period, priced_at, settings, notices).amount
 
 
 def upgrade_charge(old_amount: int, new_amount: int, period: Period, now: datetime, currency: str) -> ProrationView:
@@ -389,7 +392,7 @@ def _losses(
         )
     losses += _usage_losses(account, current.plan, target.plan, settings)
     if not in_trial and current.billing_period != "monthly" and target.billing_period == "monthly":
-        monthly = pricing.seat_price(target.plan, "monthly", priced_at, settings)
+        monthly = pricing.seat_price(target.plan, "monthly", priced_at, settings, pricing.PriceNotices.of(account))
         losses.append(
             Loss(
                 kind="billing_period",
@@ -657,7 +660,8 @@ def _next_invoice(decision: Decision, settings: Settings) -> Draft:
         if terms.billing_period != decision.applied.billing_period:
             anchor = paid_end
         period, rule = billing_periods.period_of(terms.billing_period, anchor, paid_end), "R-PAY-1"
-    line = subscriptions.period_line(terms.plan, terms.billing_period, terms.seats, period, rule, settings)
+    notices = pricing.PriceNotices.of(decision.account)
+    line = subscriptions.period_line(terms.plan, terms.billing_period, terms.seats, period, rule, settings, notices)
     return Draft(
         account_id=decision.account.id,
         purpose="preview",

@@ -7,24 +7,24 @@ docs/ARCHITECTURE.md "Inactivity".
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.attributes import UTCDateTimeAttribute
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
-from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from lifecycle.accounts import accounts, audit, terms
+from lifecycle.accounts import audit, terms
 from lifecycle.core import clock, errors
 from lifecycle.core.auth import Principal, Role, require_member
 from lifecycle.core.settings import Settings
-from lifecycle.storage import Account, Session, User
+from lifecycle.storage import Account, AuditEvent, Session, User
 from lifecycle.storage.accounts import BLOCKED
-from lifecycle.storage.base import shard_of, update_if
-from lifecycle.storage.transactions import CONFLICT_RETRIES, backoff
+from lifecycle.storage.base import shard_of
+from lifecycle.storage.transactions import Build, Outcome, read_together, try_commit
 from lifecycle.usage import shared_logins
 
 # The members whose activity this is; staff access to an account is audited, not customer use.
@@ -58,20 +58,32 @@ def record(
     settings: Settings,
 ) -> ActivityView:
     """The caller's own activity on ``account_id``; R-TERMS-3: continued use accepts the
-    current terms version. A blocked account answers 403 ``account_blocked``."""
+    current terms version. A blocked account answers 403 ``account_blocked``.
+
+    The account and the member are read together; the session, the member's and the
+    account's activity (or the acceptance, with its audit event) are one transaction."""
     if principal.is_staff:
         raise errors.Forbidden("Staff access is not account activity")
     require_member(principal, account_id, MEMBER_ROLES)
-    account = accounts.load(account_id)
+    account, user = read_together((Account, account_id, None), (User, account_id, principal.user_id))
+    if not isinstance(account, Account):
+        raise errors.NotFound("No such account")
     require_access(account)
-    _save_session(account_id, principal.user_id, device_id, ip, user_agent, now, settings)
     # The account's last acceptance bounds how stale the cached current version may be.
     version = terms.current_version(now, fresh_after=account.terms_accepted_at)
     since = now - timedelta(seconds=settings.activity_write_interval_seconds)
-    _touch(User(account_id, principal.user_id), User.last_active_at, User.user_id.exists(), now, since)
-    _touch_account(
-        account, principal.user_id, version, (ip, user_agent), now, since, _clock_reset(account, now, settings)
+    activity = _Activity(
+        session=_session(account_id, principal.user_id, device_id, ip, user_agent, now, settings),
+        user=user if isinstance(user, User) and _stale(user.last_active_at, since) else None,
+        account=account,
+        accept=account.terms_version != version,
+        touch=_stale(account.last_active_at, since),
+        version=version,
+        source=(ip, user_agent),
+        reset=_clock_reset(account, now, settings),
+        event=audit.event(account_id, "terms_accepted", principal.user_id, now, version=version, how=CONTINUED_USE),
     )
+    activity.commit(now, since)
     shared_logins.observe(account, principal.user_id, now, settings)
     return ActivityView(user_id=principal.user_id, device_id=device_id, at=clock.to_iso(now), terms_version=version)
 
@@ -83,11 +95,11 @@ def require_access(account: Account) -> None:
         raise errors.AccountBlocked(f"The account's access is blocked: {reason}", access=reason)
 
 
-def _save_session(
+def _session(
     account_id: str, user_id: str, device_id: str, ip: str, user_agent: str, now: datetime, settings: Settings
-) -> None:
+) -> Session:
     """One item per activity, a user's sorted by time, expired by TTL (network data)."""
-    Session(
+    return Session(
         account_id,
         f"{user_id}#{now.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{uuid.uuid4().hex}",
         user_id=user_id,
@@ -96,37 +108,11 @@ def _save_session(
         user_agent=user_agent[:USER_AGENT_MAX],
         at=now,
         expires_at=now + timedelta(days=settings.session_retention_days),
-    ).save()
+    )
 
 
-def _update_if(item: Model, actions: list[Action], condition: Condition) -> bool:
-    """One conditional update; False when the condition did not hold.
-
-    An update meeting a transaction in flight on the same item (the inactivity sweep's
-    warning, a staff action) is refused with a conflict and tried again: the activity must
-    land, or the clock it resets (R-TERM-6) would not move.
-    """
-    for attempt in range(CONFLICT_RETRIES + 1):
-        try:
-            return update_if(item, actions, condition)
-        except UpdateError as exc:
-            if exc.cause_response_code != "TransactionConflictException" or attempt == CONFLICT_RETRIES:
-                raise
-            backoff(attempt)
-    return False  # not reached: the last attempt returns or raises
-
-
-def _touch(
-    item: Model,
-    last_active_at: UTCDateTimeAttribute,
-    exists: Condition,
-    now: datetime,
-    since: datetime,
-    also: list[Action] | None = None,
-) -> None:
-    """``last_active_at = now`` (and ``also``) unless it was written after ``since`` (or the item is gone)."""
-    stale = last_active_at.does_not_exist() | (last_active_at <= since)
-    _update_if(item, [last_active_at.set(now), *(also or [])], exists & stale)
+def _stale(last_active_at: datetime | None, since: datetime) -> bool:
+    return last_active_at is None or last_active_at <= since
 
 
 def _clock_reset(account: Account, now: datetime, settings: Settings) -> list[Action]:
@@ -140,39 +126,84 @@ def _clock_reset(account: Account, now: datetime, settings: Settings) -> list[Ac
     ]
 
 
-def _touch_account(
-    account: Account,
-    user_id: str,
-    version: str,
-    source: tuple[str, str],
-    now: datetime,
-    since: datetime,
-    reset: list[Action],
-) -> None:
-    """The acceptance by continued use when the version changed (it moves ``last_active_at``
-    too), else the throttled touch, skipped without a call when the read shows it recent.
-    Either write resets the inactivity clock (``reset``)."""
-    if account.terms_version != version and _accept_by_use(account, version, *source, now, reset):
-        audit.event(account.id, "terms_accepted", user_id, now, version=version, how=CONTINUED_USE).save()
-        return
-    if account.last_active_at is None or account.last_active_at <= since:
-        _touch(Account(account.id), Account.last_active_at, Account.id.exists(), now, since, reset)
+@dataclass
+class _Activity:
+    """One activity's writes: the session always; the member's ``last_active_at`` when the read
+    showed it stale; the acceptance by continued use when the version changed (R-TERMS-3, it
+    moves ``last_active_at`` too), else the account's throttled touch when the read showed it
+    stale. Either account write resets the inactivity clock (``reset``)."""
+
+    session: Session
+    user: User | None
+    account: Account
+    accept: bool
+    touch: bool
+    version: str
+    source: tuple[str, str]
+    reset: list[Action]
+    event: AuditEvent
+
+    def commit(self, now: datetime, since: datetime) -> None:
+        """One transaction. A write whose condition failed was made by a concurrent activity
+        meanwhile (the acceptance recorded once, a touch already recent): the transaction is
+        tried again without it, an acceptance then giving way to the touch. The session
+        carries no condition, so it is always written."""
+        failed: list[str] = []
+        for _ in range(len(_PARTS) + 1):  # each part fails at most once, then is left out
+            failed = try_commit(self._build(now, since))
+            if not failed:
+                return
+            if not set(failed) & set(_PARTS):
+                break
+            self.accept = self.accept and ACCEPT not in failed
+            self.user = None if USER in failed else self.user
+            self.touch = self.touch and ACCOUNT not in failed
+        raise RuntimeError(f"the activity's writes failed on {failed}")
+
+    def _build(self, now: datetime, since: datetime) -> Build:
+        def build(tx: TransactWrite, outcome: Outcome) -> None:
+            outcome.put(tx, "session", self.session, None)
+            if self.user is not None:
+                tx.update(
+                    User(self.user.account_id, self.user.user_id),
+                    actions=[User.last_active_at.set(now)],
+                    condition=User.user_id.exists() & _stale_condition(User.last_active_at, since),
+                )
+                outcome.labels.append(USER)
+            if self.accept:
+                ip, user_agent = self.source
+                differs = Account.terms_version.does_not_exist() | (Account.terms_version != self.version)
+                tx.update(
+                    Account(self.account.id),
+                    actions=[
+                        Account.terms_version.set(self.version),
+                        Account.terms_accepted_at.set(now),
+                        Account.terms_accepted_ip.set(ip),
+                        Account.terms_accepted_user_agent.set(user_agent[:USER_AGENT_MAX]),
+                        Account.terms_acceptance.set(CONTINUED_USE),
+                        Account.last_active_at.set(now),
+                        *self.reset,
+                    ],
+                    condition=Account.id.exists() & differs,
+                )
+                outcome.labels.append(ACCEPT)
+                outcome.put(tx, "audit", self.event, AuditEvent.event_key.does_not_exist())
+            elif self.touch:
+                tx.update(
+                    Account(self.account.id),
+                    actions=[Account.last_active_at.set(now), *self.reset],
+                    condition=Account.id.exists() & _stale_condition(Account.last_active_at, since),
+                )
+                outcome.labels.append(ACCOUNT)
+
+        return build
 
 
-def _accept_by_use(
-    account: Account, version: str, ip: str, user_agent: str, now: datetime, reset: list[Action]
-) -> bool:
-    """R-TERMS-3: the first activity after a publication accepts ``version`` by continued
-    use, with its time, IP and user agent. The condition that the account's version still
-    differs makes concurrent activities record it exactly once; False for the others."""
-    actions: list[Action] = [
-        Account.terms_version.set(version),
-        Account.terms_accepted_at.set(now),
-        Account.terms_accepted_ip.set(ip),
-        Account.terms_accepted_user_agent.set(user_agent[:USER_AGENT_MAX]),
-        Account.terms_acceptance.set(CONTINUED_USE),
-        Account.last_active_at.set(now),
-        *reset,
-    ]
-    differs = Account.terms_version.does_not_exist() | (Account.terms_version != version)
-    return _update_if(Account(account.id), actions, Account.id.exists() & differs)
+USER, ACCEPT, ACCOUNT = "update:user", "update:acceptance", "update:account"
+_PARTS = (USER, ACCEPT, ACCOUNT)
+
+
+def _stale_condition(last_active_at: UTCDateTimeAttribute, since: datetime) -> Condition:
+    """Not written after ``since``: concurrent activities within the interval write it once."""
+    stale: Condition = last_active_at.does_not_exist() | (last_active_at <= since)
+    return stale

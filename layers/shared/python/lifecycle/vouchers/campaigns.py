@@ -151,6 +151,13 @@ class CampaignView(BaseModel):
     time_zone: str
     created_at: str
     codes: CodeCounts
+    counts_as_of: str | None = Field(
+        description=(
+            "ISO 8601 UTC: redeemed and abuse_signals include every redemption and reuse attempt made up to "
+            "about this instant (they are counted from a stream, seconds behind); null when none was counted "
+            "yet. total is always current."
+        )
+    )
 
     @classmethod
     def of(cls, item: Campaign) -> CampaignView:
@@ -169,6 +176,7 @@ class CampaignView(BaseModel):
                 redeemed=int(item.codes_redeemed),
                 abuse_signals=int(item.abuse_signals),
             ),
+            counts_as_of=None if item.counted_through is None else clock.to_iso(item.counted_through),
         )
 
 
