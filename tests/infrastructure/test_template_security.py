@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from local_runtime.template import ROOT, Resolver, load, resources, stream_consumers
+from local_runtime.template import ROOT, load, resources
 from tests import figures
 from tests.infrastructure import sam_view
 from tests.infrastructure.sam_view import as_list
@@ -45,11 +45,6 @@ STREAM_CONSUMERS = {
     for logical_id, function in resources(load(), "AWS::Serverless::Function").items()
     if any(event["Type"] == "DynamoDB" for event in function["Properties"].get("Events", {}).values())
 }
-# What SAM attaches to the role of a function with a ``Type: DynamoDB`` event, whatever else the
-# template says: the stream reads Lambda's event source mapping makes with the function's role
-# (DescribeStream, GetRecords, GetShardIterator, ListStreams; on every stream, as AWS wrote it).
-# Only a stream consumer may carry it.
-STREAM_CONSUMER_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
 # $context variables of the access log that would put personal data (IP, browser, identity) in it.
 PERSONAL_CONTEXT = re.compile(r"\$context\.(identity|authorizer)\.|sourceIp|userAgent|\$context\.path\b", re.I)
 
@@ -190,7 +185,6 @@ def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
     roles = resources(sam_view.deployed(), "AWS::IAM::Role")
     own = resources(sam_view.deployed(), "AWS::IAM::ManagedPolicy")
     counted = 0
-    consumers = {f"{c.function}Role" for c in stream_consumers(load(), Resolver(load()))}
     for name, role in roles.items():
         props = role["Properties"]
         for arn in props.get("ManagedPolicyArns", []):
