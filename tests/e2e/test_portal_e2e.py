@@ -768,7 +768,7 @@ def test_an_invited_admin_sets_a_password_signs_in_and_sees_no_owner_only_pages(
     the reset, sign in, manage users, and the owner's billing pages are not offered to them."""
     account, _, owner = _paying_owner(runtime, "portal-admin")
     admin = f"{account['subdomain']}-admin@example.com"
-    body = {"full_name": "Elena Admin", "email": admin, "role": "admin"}
+    body = {"full_name": "Elena Georgieva", "email": admin, "role": "admin"}
     assert runtime.post(f"/accounts/{account['id']}/users", json=body, token=owner).status_code == 201
 
     _go(page, "reset")

@@ -31,8 +31,12 @@ WRITE_ACTIONS = frozenset(
     for verb in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "PartiQLUpdate")
 )
 INDEX_ACTIONS = frozenset({"dynamodb:Query", "dynamodb:Scan"})
-# What an event source mapping reads a table's stream with (the function's role does).
-STREAM_ACTIONS = frozenset({"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"})
+# What Lambda's event source mapping reads a stream with; ListStreams only on ``${T.Arn}/stream/*``
+# (the DynamoDB guide's Lambda policy example), since it names no single stream.
+STREAM_ACTIONS = frozenset(
+    {"dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords", "dynamodb:ListStreams"}
+)
+TABLE_STREAMS_SUB = re.compile(r"^\$\{(?P<table>[A-Za-z0-9]+)\.Arn\}/stream/\*$")
 STREAM = "stream"
 TABLE_ARN_SUB = re.compile(r"^\$\{(?P<table>[A-Za-z0-9]+)\.Arn\}(?:/index/(?P<index>[A-Za-z0-9_.-]+))?$")
 
@@ -77,6 +81,9 @@ def table_target(resource: Any) -> tuple[str, str | None] | None:
             return str(parts[0]), STREAM
         return (str(parts[0]), None) if parts[1:] == ["Arn"] else None
     if isinstance(resource, dict) and isinstance(resource.get("Fn::Sub"), str):
+        streams = TABLE_STREAMS_SUB.match(resource["Fn::Sub"])
+        if streams:
+            return streams["table"], STREAM
         match = TABLE_ARN_SUB.match(resource["Fn::Sub"])
         return (match["table"], match["index"]) if match else None
     return None

@@ -154,12 +154,15 @@ def state(world: World) -> dict[str, list[str]]:
     """Every table but the idempotency store and the rate-limit counters (both count
     attempts, not work), the payment provider's objects and the outbox."""
     settings = get_settings()
+    # The outbox first: reading it delivers what the Notifications stream holds, which marks
+    # those notices sent; the tables are then read as delivery left them.
+    outbox = sorted(_masked(notice) for notice in outbox_items(world.outbox))
     found: dict[str, list[str]] = {}
     # Read from moto's store directly (a test-only full read, much faster than Scans).
     for name, table in _backend().tables.items():
         if name not in {settings.idempotency_table, settings.rate_limits_table}:
             found[name] = sorted(_masked(item.to_json()["Attributes"]) for item in table.all_items())
-    found["outbox"] = sorted(_masked(notice) for notice in outbox_items(world.outbox))
+    found["outbox"] = outbox
     found["payments"] = sorted(_masked(item) for item in _money_kept(world.provider.book()))
     return found
 

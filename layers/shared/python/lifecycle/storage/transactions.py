@@ -23,14 +23,17 @@ from lifecycle.core.errors import ServiceUnavailable
 from lifecycle.core.settings import get_settings
 
 CONFLICT_RETRIES = 3
-# DynamoDB's answers to a request it had no capacity for (after botocore's own retries):
-# the caller's 503 with Retry-After, never a 500 and never a reason to undo finished work.
+# DynamoDB's answers to a request it could not serve now (after botocore's own retries): no
+# capacity, or its own transient failure (InternalServerError, which leaves a write's outcome
+# unknown; DynamoDB Local also gives it for a lock it waited too long for). The caller's 503 with
+# Retry-After, never a 500 and never a reason to undo finished work.
 THROTTLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
         "RequestLimitExceeded",
         "TransactionInProgressException",
+        "InternalServerError",
     }
 )
 

@@ -51,6 +51,9 @@ WRITERS = 8
 TRANSACTION_ROUNDS = 3
 # A single put racing another importer's transaction on the same code is retried briefly.
 PUT_ATTEMPTS = 4
+# A chunk's transaction DynamoDB could not serve now (throttled, or its own transient failure) is
+# tried again after a growing pause, this many times, before the import answers 503.
+BUSY_RETRIES = 5
 
 # Spaces (any whitespace), underscores, the ASCII dash and the dashes word processors substitute.
 _SEPARATORS = re.compile(r"[\s_\-\u2010-\u2015\u2212]+")
@@ -237,11 +240,19 @@ def _write_chunk(connection: Connection, items: list[Voucher]) -> _Outcome:
     """One chunk: a transaction, retried without the codes it found existing; code by code
     if the transaction keeps being cancelled (another importer racing on the same codes)."""
     pending = items
-    for _ in range(TRANSACTION_ROUNDS):
+    rounds = busy = 0
+    while rounds < TRANSACTION_ROUNDS:
         try:
             existing = _transact(connection, pending)
         except _Contended:
             break
+        except Exception as exc:
+            if not transactions.is_throttle(exc) or busy == BUSY_RETRIES:
+                raise
+            busy += 1
+            time.sleep(min(2.0, 0.1 * 2**busy))
+            continue
+        rounds += 1
         if not existing:
             return _Outcome(written=[item.code_hash for item in pending])
         # Codes are never deleted: one found existing stays a duplicate, so it is dropped for good.
