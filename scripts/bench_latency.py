@@ -625,17 +625,17 @@ def floor_pairs(
     return pairs
 
 
-def put_vouchers(endpoint: str, shape: RedemptionShape, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-    """The pairs' vouchers, each a copy of the captured one under its pair's hash and campaign."""
+def put_vouchers(
+    endpoint: str, shape: RedemptionShape, pairs: list[tuple[dict[str, Any], dict[str, Any]]], campaign_ids: list[str]
+) -> None:
+    """The pairs' vouchers, each a copy of the captured one under its pair's hash and campaign
+    (``floor_pairs`` gives pair ``i`` campaign ``i`` modulo their number; a redemption's
+    transaction names no campaign: its counts come from the Vouchers stream)."""
     client = dynamodb_local.client(endpoint)
     table = shape.get["TableName"]
     items = []
-    for get, transaction in pairs:
-        campaign = next(
-            entry["Update"]["Key"]["id"]["S"]
-            for entry in transaction["TransactItems"]
-            if "Update" in entry and entry["Update"]["TableName"].endswith("CampaignsTable")
-        )
+    for index, (get, _) in enumerate(pairs):
+        campaign = campaign_ids[index % len(campaign_ids)]
         items.append({**shape.voucher, "code_hash": get["Key"]["code_hash"], "campaign_id": {"S": campaign}})
     for first in range(0, len(items), 25):
         chunk = [{"PutRequest": {"Item": item}} for item in items[first : first + 25]]
@@ -664,7 +664,7 @@ def floor_batch(endpoint: str, shape: RedemptionShape, campaign_ids: list[str], 
     """``count`` pairs by ``load.clients`` threads, each with a boto3 client of its own; the first
     ``load.clients`` pairs (one per thread: its connection) untimed, as the redemptions' warm-up."""
     pairs = floor_pairs(shape, campaign_ids, count)
-    put_vouchers(endpoint, shape, pairs)
+    put_vouchers(endpoint, shape, pairs, campaign_ids)
     clients = [dynamodb_local.client(endpoint, max_pool_connections=1) for _ in range(load.clients)]
     batch = FloorBatch()
     _send_pairs(clients, pairs[: load.clients])
