@@ -381,7 +381,7 @@ def attempt(scenario: Scenario, world: World) -> Attempt:
     try:
         summary = run_schedule(scenario.schedule)
     except Exception as exc:  # the invocation fails: EventBridge (and the next run) try again
-        if not transactions.is_throttle(exc):
+        if not transactions.is_transient(exc):
             raise  # anything but the throttle is a bug
         return Attempt(503, "invocation_failed", None)
     return Attempt(207 if summary["errors"] else 200, None, None, summary["errors"])
@@ -671,7 +671,7 @@ def test_a_throttled_retry_sweep_leaves_the_notice_for_the_next_run(tmp_path: Pa
                 try:
                     first = _retry_notices()
                 except Exception as exc:  # a throttled index query fails the run: the next one retries
-                    if not transactions.is_throttle(exc):
+                    if not transactions.is_transient(exc):
                         raise
                     first = {"changed": 0}
             assert faults.injected

@@ -38,7 +38,7 @@ from lifecycle.core.observability import logger
 from lifecycle.core.settings import Settings, get_settings
 from lifecycle.storage import Account, Claim, Invoice, InvoiceSeries, Notification, invoices
 from lifecycle.storage.claims import INVOICE, payment_action_claim
-from lifecycle.storage.transactions import Key, Outcome, is_throttle, read_together, try_commit
+from lifecycle.storage.transactions import Key, Outcome, is_transient, read_together, try_commit
 
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
@@ -417,19 +417,19 @@ def charge_then_issue(
     try:
         issue(invoice, now, change, notice_for=lambda issued: _receipt(account, issued, now), last=last)
     except Exception as exc:
-        # Contention: a conflict past its retries (already a 503) or a DynamoDB throttle.
-        throttled = not isinstance(exc, ServiceUnavailable) and is_throttle(exc)
-        contention = throttled or isinstance(exc, ServiceUnavailable)
+        # Contention: a conflict past its retries (already a 503) or DynamoDB busy (throttled, transient).
+        busy = not isinstance(exc, ServiceUnavailable) and is_transient(exc)
+        contention = busy or isinstance(exc, ServiceUnavailable)
         if contention and draft.replayable:
             # Refunded, the charge would be replayed by the retry's same provider key and
             # its invoice issued as paid by a refunded charge.
-            if throttled:
+            if busy:
                 raise ServiceUnavailable("The database is busy; retry shortly") from exc
             raise
         issued = issued_for(account.id, draft.purpose)
         if issued is None or issued.charge_id != charge.id:
             refund_unissued(provider, charge.id, total)
-        if throttled:
+        if busy:
             raise ServiceUnavailable("The database is busy; retry shortly") from exc
         raise
     return invoice

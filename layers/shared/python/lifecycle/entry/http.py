@@ -38,7 +38,7 @@ from lifecycle.core import errors
 from lifecycle.core.auth import Principal, principal_from_claims
 from lifecycle.core.observability import log_metrics, logger, tracer
 from lifecycle.core.settings import get_settings
-from lifecycle.storage.transactions import is_throttle
+from lifecycle.storage.transactions import is_transient
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:helpdesk:problem:"
@@ -207,7 +207,7 @@ def create_app() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
-        if is_throttle(error):
+        if is_transient(error):
             return problem_for(errors.ServiceUnavailable("The database is busy; retry shortly"))
         logger.exception("unhandled error")
         return problem(500, "internal_error", "Internal error", "The service failed; the request changed nothing")

@@ -27,7 +27,7 @@ CONFLICT_RETRIES = 3
 # capacity, or its own transient failure (InternalServerError, which leaves a write's outcome
 # unknown; DynamoDB Local also gives it for a lock it waited too long for). The caller's 503 with
 # Retry-After, never a 500 and never a reason to undo finished work.
-THROTTLE_CODES = frozenset(
+TRANSIENT_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
@@ -61,13 +61,14 @@ def conflicted(exc: TransactWriteError | TransactGetError) -> bool:
     return "TransactionConflict" in reason_codes(exc)
 
 
-def is_throttle(exc: BaseException) -> bool:
-    """A DynamoDB throttle anywhere in the cause chain (pynamodb wraps botocore's errors),
-    including a transaction cancelled because an item was throttled (``ThrottlingError``)."""
+def is_transient(exc: BaseException) -> bool:
+    """DynamoDB could not serve the call now, anywhere in the cause chain (pynamodb wraps
+    botocore's errors): a throttle, its own transient failure, or a transaction cancelled
+    because an item was throttled (``ThrottlingError``). Worth a retry later, never a 500."""
     seen: BaseException | None = exc
     while seen is not None:
         response = getattr(seen, "response", None)
-        if isinstance(response, dict) and response.get("Error", {}).get("Code") in THROTTLE_CODES:
+        if isinstance(response, dict) and response.get("Error", {}).get("Code") in TRANSIENT_CODES:
             return True
         if isinstance(seen, TransactWriteError) and "ThrottlingError" in reason_codes(seen):
             return True
@@ -92,7 +93,7 @@ def read_together(*keys: Key) -> list[Model | None]:
             with TransactGet(connection=connection()) as read:
                 futures = [read.get(model, hash_key, range_key) for model, hash_key, range_key in keys]
         except TransactGetError as exc:
-            if is_throttle(exc):
+            if is_transient(exc):
                 raise ServiceUnavailable("The database is busy; retry shortly") from exc
             if not conflicted(exc):
                 raise
@@ -157,7 +158,7 @@ def _cancellations(build: Build) -> Iterator[list[str]]:
             if failed:
                 yield failed
             if not conflicted(exc):
-                if is_throttle(exc):
+                if is_transient(exc):
                     raise ServiceUnavailable("The database is busy; retry shortly") from exc
                 raise
             if attempt == CONFLICT_RETRIES:

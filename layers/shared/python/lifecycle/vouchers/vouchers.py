@@ -247,7 +247,7 @@ def _write_chunk(connection: Connection, items: list[Voucher]) -> _Outcome:
         except _Contended:
             break
         except Exception as exc:
-            if not transactions.is_throttle(exc) or busy == BUSY_RETRIES:
+            if not transactions.is_transient(exc) or busy == BUSY_RETRIES:
                 raise
             busy += 1
             time.sleep(min(2.0, 0.1 * 2**busy))
