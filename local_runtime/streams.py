@@ -1,6 +1,7 @@
 """DynamoDB stream consumers, run as Lambda's event source mapping runs them.
 
-One poller thread per ``Type: DynamoDB`` event of the template (``template.stream_consumers``):
+One poller thread per event source mapping of the template on a table's stream (an
+``AWS::Lambda::EventSourceMapping``, or SAM's ``Type: DynamoDB`` event; ``template.stream_consumers``):
 it reads the table's stream shard by shard from DynamoDB Local (DescribeStream, GetShardIterator,
 GetRecords; a parent shard is read to its end before its children), hands batches to the
 function as Lambda's DynamoDB event, and handles what the function answers as Lambda does

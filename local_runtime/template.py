@@ -274,7 +274,8 @@ def schedules(template: dict[str, Any], resolver: Resolver) -> list[Schedule]:
 
 @dataclass(frozen=True)
 class StreamConsumer:
-    """A function's ``Type: DynamoDB`` event: Lambda's event source mapping on a table's stream.
+    """Lambda's event source mapping on a table's stream: an ``AWS::Lambda::EventSourceMapping``
+    (as template.yaml writes each) or a function's ``Type: DynamoDB`` event.
 
     Defaults are Lambda's own (services-ddb-params): a batch of 100, no batching window,
     retries (-1) until the record is older than the stream keeps it (24 h), no bisection.
@@ -331,8 +332,9 @@ def _flag(value: Any) -> bool:
 
 def stream_consumers(template: dict[str, Any], resolver: Resolver) -> list[StreamConsumer]:
     """Every event source mapping on a table's stream, with its table's stream view type: each
-    ``Type: DynamoDB`` event of a function, and each ``AWS::Lambda::EventSourceMapping`` (written
-    out where SAM's event would give the role AWS's managed policy on every stream of the account)."""
+    ``AWS::Lambda::EventSourceMapping`` (how template.yaml writes every consumer: SAM's event would
+    give the role AWS's managed policy on every stream of the account), and each ``Type: DynamoDB``
+    event of a function."""
     found = []
     for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
         events = resource["Properties"].get("Events", {})

@@ -172,3 +172,71 @@ def test_functions_serving_only_get_routes_cannot_write(logical_id: str) -> None
         if isinstance(policy, dict) and "Statement" not in policy and own_managed(policy) is None:
             for name in policy:
                 assert not {"Write", "Crud"} & set(re.findall("[A-Z][a-z]+", name)), f"{logical_id} may write: {name}"
+
+
+# ---------------------------------------------------------------- stream consumers
+
+MAPPINGS = resources(TEMPLATE, "AWS::Lambda::EventSourceMapping")
+STREAM_CONSUMERS = {"CampaignCountersFunction", "NotifierFunction", "PriceFanoutFunction"}
+DYNAMODB_EXECUTION_ROLE = "AWSLambdaDynamoDBExecutionRole"
+
+
+def _getatt(value: Any, attribute: str) -> str:
+    """The logical id ``!GetAtt X.<attribute>`` names; fails on anything else."""
+    target = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    parts = target.split(".", 1) if isinstance(target, str) else target
+    assert isinstance(parts, list), f"{value} is not !GetAtt X.{attribute}"
+    assert parts[1:] == [attribute], f"{value} is not !GetAtt X.{attribute}"
+    return str(parts[0])
+
+
+def test_every_stream_consumer_is_an_explicit_event_source_mapping() -> None:
+    """No ``Type: DynamoDB`` event (SAM would attach AWSLambdaDynamoDBExecutionRole: every stream of
+    the account); each consumer is an ``AWS::Lambda::EventSourceMapping`` on one table's stream."""
+    for logical_id, function in FUNCTIONS.items():
+        kinds = {event["Type"] for event in function["Properties"].get("Events", {}).values()}
+        assert "DynamoDB" not in kinds, f"{logical_id}: a Type: DynamoDB event instead of an EventSourceMapping"
+    mapped = set()
+    for mapping_id, mapping in MAPPINGS.items():
+        props = mapping["Properties"]
+        function = props["FunctionName"].get("Ref")
+        assert function in FUNCTIONS, f"{mapping_id}: FunctionName is not !Ref of a function here"
+        table = _getatt(props["EventSourceArn"], "StreamArn")
+        assert "StreamSpecification" in TABLES[table]["Properties"], f"{mapping_id}: {table} has no stream"
+        mapped.add(function)
+    assert mapped == STREAM_CONSUMERS
+
+
+def test_each_consumers_role_reads_only_its_own_stream_and_dead_letters_to_its_own_queue() -> None:
+    """As deployed (the SAM transform): a consumer's role may DescribeStream, GetShardIterator and
+    GetRecords on its mapping's stream and ListStreams on that table's ``/stream/*``, nothing on
+    another stream, and sqs:SendMessage on the mapping's OnFailure queue; no other role reads a
+    stream, and no role has AWS's managed stream policy."""
+    from tests.infrastructure import sam_view
+
+    deployed = sam_view.deployed()
+    roles = {
+        name: function["Properties"]["Role"]["Fn::GetAtt"][0]
+        for name, function in resources(deployed, "AWS::Lambda::Function").items()
+    }
+    expected: dict[str, set[str]] = {name: set() for name in roles}
+    queues: dict[str, str] = {}
+    for mapping in MAPPINGS.values():
+        props = mapping["Properties"]
+        function, table = props["FunctionName"]["Ref"], _getatt(props["EventSourceArn"], "StreamArn")
+        expected[function] |= {
+            f"dynamodb:DescribeStream ${{{table}.StreamArn}}",
+            f"dynamodb:GetShardIterator ${{{table}.StreamArn}}",
+            f"dynamodb:GetRecords ${{{table}.StreamArn}}",
+            f"dynamodb:ListStreams ${{{table}.Arn}}/stream/*",
+        }
+        queues[function] = _getatt(props["DestinationConfig"]["OnFailure"]["Destination"], "Arn")
+    for function, role in roles.items():
+        granted = sam_view.permissions(deployed, role)
+        assert not [pair for pair in granted if pair.endswith(DYNAMODB_EXECUTION_ROLE)], f"{function}: {granted}"
+        reads = {pair for pair in granted if pair.split()[0] in STREAM_ACTIONS or "/stream" in pair}
+        reads |= {pair for pair in granted if "StreamArn" in pair}
+        assert reads == expected[function], function
+        if function in queues:
+            assert f"sqs:SendMessage ${{{queues[function]}.Arn}}" in granted, function
+    assert set(queues) == STREAM_CONSUMERS

@@ -172,9 +172,12 @@ def test_the_notifiers_dead_letter_queue_is_encrypted_keeps_14_days_and_takes_it
     queue = TEMPLATE["Resources"][NOTIFIER_QUEUE]["Properties"]
     assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert queue.get("KmsMasterKeyId") or queue.get("SqsManagedSseEnabled")
-    (event,) = TEMPLATE["Resources"]["NotifierFunction"]["Properties"]["Events"].values()
-    on_failure = event["Properties"]["DestinationConfig"]["OnFailure"]
-    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": [NOTIFIER_QUEUE, "Arn"]}}
+    (mapping,) = [
+        mapping["Properties"]
+        for mapping in resources(TEMPLATE, "AWS::Lambda::EventSourceMapping").values()
+        if mapping["Properties"]["FunctionName"] == {"Ref": "NotifierFunction"}
+    ]
+    assert mapping["DestinationConfig"]["OnFailure"] == {"Destination": {"Fn::GetAtt": [NOTIFIER_QUEUE, "Arn"]}}
 
 
 def test_the_dead_letter_queue_is_encrypted_keeps_14_days_and_takes_only_this_stacks_rules() -> None:

@@ -36,14 +36,6 @@ CHECK_ID = re.compile(r"^CKV2?_AWS_\d+$")
 MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-    # SAM attaches it to the role of a DynamoDB stream consumer: reading streams (ListStreams has
-    # no resource-level permission). A function with no ``Type: DynamoDB`` event never has it.
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
-}
-STREAM_CONSUMERS = {
-    logical_id
-    for logical_id, function in resources(load(), "AWS::Serverless::Function").items()
-    if any(event["Type"] == "DynamoDB" for event in function["Properties"].get("Events", {}).values())
 }
 # $context variables of the access log that would put personal data (IP, browser, identity) in it.
 PERSONAL_CONTEXT = re.compile(r"\$context\.(identity|authorizer)\.|sourceIp|userAgent|\$context\.path\b", re.I)
@@ -190,8 +182,6 @@ def test_no_role_allows_a_wildcard_action_or_broad_managed_policy() -> None:
         for arn in props.get("ManagedPolicyArns", []):
             ours = isinstance(arn, dict) and arn.get("Ref") in own
             assert ours or arn in MANAGED_POLICIES, f"{name}: {arn}"
-            if str(arn).endswith("/AWSLambdaDynamoDBExecutionRole"):
-                assert name.removesuffix("Role") in STREAM_CONSUMERS, f"{name} reads streams but consumes none"
         (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"Service": ["lambda.amazonaws.com"]}, name
         for statement in statements(role):

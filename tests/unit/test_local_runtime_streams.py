@@ -1,6 +1,7 @@
-"""The local runtime's DynamoDB stream consumers: the template's ``Type: DynamoDB`` events, and
-Lambda's event source mapping (batches, partial batch responses, retries, bisection, the
-on-failure destination, shards) against a fake stream, so no DynamoDB Local is needed.
+"""The local runtime's DynamoDB stream consumers: the template's ``AWS::Lambda::EventSourceMapping``
+resources (and SAM's ``Type: DynamoDB`` events, read alike), and Lambda's event source mapping
+(batches, partial batch responses, retries, bisection, the on-failure destination, shards)
+against a fake stream, so no DynamoDB Local is needed.
 
 The behaviour asserted is the AWS Lambda guide's: services-ddb-params (defaults),
 services-ddb-batchfailurereporting (partial responses, bisection at the failed record),
@@ -20,7 +21,7 @@ import yaml
 
 from local_runtime import streams
 from local_runtime.streams import DeadLetters, Delivery, StreamPoller, judge, lambda_record
-from local_runtime.template import Resolver, StreamConsumer, _CfnLoader, load, stream_consumers, tables
+from local_runtime.template import Resolver, StreamConsumer, _CfnLoader, load, resources, stream_consumers, tables
 
 TEMPLATE = """
 Resources:
@@ -226,6 +227,35 @@ def test_the_campaign_counters_read_the_vouchers_stream_each_failure_reported_bi
     assert counters.report_batch_item_failures
     assert counters.bisect_batch_on_function_error
     assert (counters.maximum_retry_attempts, counters.on_failure) == (10, "DeadLetterQueue")
+
+
+def test_the_templates_consumers_are_its_three_mappings_each_with_its_own_settings() -> None:
+    """Each consumer of template.yaml is an explicit AWS::Lambda::EventSourceMapping; the local
+    runtime reads each with the mapping's settings (what ``make run``'s Stream lines say)."""
+    template = load()
+    found = {c.function: c for c in stream_consumers(template, Resolver(template))}
+
+    assert {c.event for c in found.values()} <= set(resources(template, "AWS::Lambda::EventSourceMapping"))
+    assert {name: streams.describe_consumer(c) for name, c in found.items()} == {
+        "CampaignCountersFunction": "CampaignCountersFunction ← VouchersTable stream (TRIM_HORIZON, batch 100, "
+        "retries 10, bisect, ReportBatchItemFailures, on failure → DeadLetterQueue)",
+        "PriceFanoutFunction": "PriceFanoutFunction ← PricesTable stream (TRIM_HORIZON, batch 10, retries 2, "
+        "on failure → DeadLetterQueue)",
+        "NotifierFunction": "NotifierFunction ← NotificationsTable stream (TRIM_HORIZON, batch 25, retries 5, "
+        "bisect, ReportBatchItemFailures, on failure → NotifierDeadLetterQueue)",
+    }
+    counters, fanout, notifier = (
+        found[n] for n in ("CampaignCountersFunction", "PriceFanoutFunction", "NotifierFunction")
+    )
+    assert (counters.maximum_batching_window_seconds, counters.maximum_record_age_seconds) == (1, -1)
+    assert counters.filter_patterns == ()
+    assert (fanout.table, fanout.stream_view_type) == ("PricesTable", "KEYS_ONLY")
+    assert (fanout.maximum_batching_window_seconds, fanout.maximum_record_age_seconds) == (0, -1)
+    assert (fanout.bisect_batch_on_function_error, fanout.report_batch_item_failures) == (False, False)
+    assert fanout.filter_patterns == ()
+    assert (notifier.table, notifier.stream_view_type) == ("NotificationsTable", "NEW_IMAGE")
+    assert (notifier.maximum_batching_window_seconds, notifier.maximum_record_age_seconds) == (0, 3600)
+    assert notifier.filter_patterns == ({"eventName": ["INSERT"]},)
 
 
 # ---------------------------------------------------------------- the event
