@@ -34,7 +34,7 @@ from local_runtime import (  # noqa: E402
     tokens,
 )
 from local_runtime.functions import Functions  # noqa: E402
-from local_runtime.identity import IdentityProvider, LocalIdentity  # noqa: E402
+from local_runtime.identity import IdentityProvider, IdentityProviderError, LocalIdentity  # noqa: E402
 from local_runtime.payment_standin import PaymentStandIn  # noqa: E402
 from local_runtime.scheduler import Scheduler  # noqa: E402
 from local_runtime.template import (  # noqa: E402
@@ -78,6 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-schedules", action="store_true", help="do not fire schedules (run them via /_local/)")
     parser.add_argument("--no-streams", action="store_true", help="do not run the DynamoDB stream consumers")
+    parser.add_argument(
+        "--no-identity",
+        action="store_true",
+        help="no identity provider: the service manages no sign-ins, as a stack without a user pool "
+        "(tokens from POST /_local/token only; no portal)",
+    )
     parser.add_argument(
         "--allow-origin",
         action="append",
@@ -129,7 +135,7 @@ def _announce(
     port: int,
     dynamodb: dynamodb_local.DynamoDBLocal,
     payments: PaymentStandIn,
-    identity: LocalIdentity,
+    identity: LocalIdentity | None,
     consumers: list[StreamConsumer],
     dead_letters: Path,
     portal_url: str | None = None,
@@ -144,9 +150,14 @@ def _announce(
     print(f"Payments  {payments.url} (Stripe's API, stand-in; {kept})", flush=True)
     if payments.webhook_url is not None:
         print(f"Webhooks  {payments.webhook_url} (signed with {payments.webhook_secret})", flush=True)
-    print(
-        f"Identity  {identity.endpoint} (Cognito's API; pool {identity.user_pool_id}, web client {identity.client_id})"
-    )
+    if identity is not None:
+        print(
+            f"Identity  {identity.endpoint} (Cognito's API; pool {identity.user_pool_id}, "
+            f"web client {identity.client_id})",
+            flush=True,
+        )
+    else:
+        print("Identity  none (--no-identity: the service manages no sign-ins)", flush=True)
     if portal_url is not None:
         print(f"Portal    {portal_url} (web/, the owner's portal; its config.json names these addresses)", flush=True)
     for consumer in consumers:
@@ -193,20 +204,23 @@ def _start_and_serve(
     cleanup.callback(payments.stop)
     # The local identity provider: the template's user pool, its ID tokens trusted as in AWS;
     # started before the functions' environment, which names its pool.
-    provider = IdentityProvider(template, resolver)
-    identity = provider.start(loopback)
-    cleanup.callback(provider.stop)
+    identity = None
+    if not args.no_identity:
+        provider = IdentityProvider(template, resolver)
+        identity = provider.start(loopback)
+        cleanup.callback(provider.stop)
     server.configure_environment(
         template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE, base_url, payments.url, identity
     )
     functions = Functions(template, resolver.stack_name)
     app = server.LocalApi(template, resolver, functions, data_dir)
-    tokens.trust(tokens.Issuer(identity.issuer, identity.client_id, identity.jwks_url))
+    if identity is not None:
+        tokens.trust(tokens.Issuer(identity.issuer, identity.client_id, identity.jwks_url))
     app.identity = identity
     http = server.serve(app, args.host, args.port)
     cleanup.callback(http.server_close)
     portal_url = None
-    if args.portal_port:
+    if args.portal_port and identity is not None:
         api_url = f"http://{loopback}:{http.server_port}"
         web = portal.Portal(portal.PortalConfig(api_url, identity))
         portal_url = web.start(args.host, args.portal_port)
@@ -252,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         run(args)
     except KeyboardInterrupt:
         pass  # stopped while starting; everything started was stopped on the way out
-    except dynamodb_local.DynamoDBLocalError as error:
+    except (dynamodb_local.DynamoDBLocalError, IdentityProviderError) as error:
         log.error("%s", error)
         return 1
     log.info("stopped")

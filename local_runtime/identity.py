@@ -13,16 +13,28 @@ The pool and the client are made from the template's ``UserPool`` and ``WebClien
 unsigned password sign-in API.md names and the portal uses (moto has no SRP; the template's
 client allows it too, and it is added here should it ever not). Users are kept in memory: a
 restart of ``make run`` forgets them.
+
+moto serves from a process of its own (``python -m moto.server``), as Cognito is a service of its
+own in AWS: its work (user records, token signing) does not hold the runtime's interpreter lock,
+which the functions' requests need, and the runtime reaches it over HTTP either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import subprocess
+import sys
+import tempfile
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
+from local_runtime.dynamodb_local import free_port
 from local_runtime.template import LOCAL_REGION, Resolver
 
 log = logging.getLogger("local_runtime.identity")
@@ -60,15 +72,22 @@ CLIENT_PROPERTIES = (
 LOCAL_AUTH_FLOW = "ALLOW_USER_PASSWORD_AUTH"
 # moto checks no signature; boto3 only needs some credentials to sign with.
 ACCESS_KEY = SECRET_KEY = "local"  # noqa: S105
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 5.0
 
 
-def cognito_client(endpoint: str, region: str = LOCAL_REGION) -> Any:
+class IdentityProviderError(RuntimeError):
+    """The local identity provider did not start."""
+
+
+def cognito_client(endpoint: str, region: str = LOCAL_REGION, **config: Any) -> Any:
     return boto3.client(
         "cognito-idp",
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
+        config=Config(**config) if config else None,
     )
 
 
@@ -104,29 +123,74 @@ class LocalIdentity:
 
 
 class IdentityProvider:
-    """moto's Cognito on a thread (``start``/``stop``), with the template's pool and client."""
+    """moto's Cognito in a process of its own (``start``/``stop``), with the template's pool and client."""
 
     def __init__(self, template: dict[str, Any], resolver: Resolver) -> None:
         self._template = template
         self._resolver = resolver
-        self._server: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
         self.identity: LocalIdentity | None = None
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> LocalIdentity:
-        from moto.server import ThreadedMotoServer  # the local runtime's dependency only
+    @property
+    def pid(self) -> int | None:
+        """The server's process, while it runs."""
+        return self._process.pid if self._process is not None else None
 
-        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-        server.start()
-        self._server = server
-        bound_host, bound_port = server.get_host_and_port()
-        endpoint = f"http://{bound_host}:{bound_port}"
-        self.identity = self._provision(endpoint)
+    def command(self, host: str, port: int) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> LocalIdentity:
+        """Start moto's server, wait until it answers, and make the pool and the client."""
+        port = port or free_port()
+        endpoint = f"http://{host}:{port}"
+        # A file, not a pipe: nobody reads the server's output while it runs; a full pipe would block it.
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self._process = subprocess.Popen(self.command(host, port), stdout=self._output, stderr=subprocess.STDOUT)
+        try:
+            self._wait_until_ready(endpoint)
+            self.identity = self._provision(endpoint)
+        except BaseException:
+            self.stop()
+            raise
         return self.identity
 
+    def _wait_until_ready(self, endpoint: str) -> None:
+        probe = cognito_client(endpoint, connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise IdentityProviderError(f"moto's server exited with {self._process.returncode}:\n{self.output()}")
+            with contextlib.suppress(BotoCoreError, ClientError):
+                probe.list_user_pools(MaxResults=1)
+                return
+            if time.monotonic() > deadline:
+                raise IdentityProviderError(
+                    f"moto's server did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n{self.output()}"
+                )
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        """What moto's server has printed so far."""
+        if self._output is None:
+            return ""
+        self._output.flush()
+        self._output.seek(0)
+        return self._output.read().decode("utf-8", errors="replace")
+
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     def _provision(self, endpoint: str) -> LocalIdentity:
         resources = self._template.get("Resources", {})

@@ -30,13 +30,16 @@ the floor's p50.
 
 **Throughput.** ``--redemptions`` distinct voucher codes (``POST /redemptions``, one new
 account each) are redeemed by 32 client threads (``--clients``), each with its own Session,
-taking the next code from a shared queue: (a) all codes of one campaign (each redemption's
-transaction updates the campaign's redeemed counter, so they contend), (b) codes of 32
+taking the next code from a shared queue: (a) all codes of one campaign, (b) codes of 32
 campaigns, interleaved. Only 201s count; every status is shown (5xx and 503 included), with
 the wall time, redemptions per second and the latency under load. A
 warm-up round (one redemption per client, concurrent, untimed) first makes the runtime's function
 environments for the concurrency (``local_runtime/functions.py``: up to 16 per function,
-more requests wait for one) and the clients' connections.
+more requests wait for one) and the clients' connections. These runs go to a runtime of their
+own started ``--no-streams --no-identity`` (``THROUGHPUT_OPTIONS``): the request alone, the
+floor's exact shape. Then, for information, as many codes of 32 campaigns are redeemed through
+the runtime as ``make run`` runs it (the latency part's): its identity provider (a process of its
+own) makes each owner's sign-in, its stream consumers send each welcome and count each code.
 
 **The floor of throughput.** Before each run, as many bare pairs of a redemption's shape are
 sent to the same DynamoDB Local by as many threads, each with its own boto3 client: the
@@ -63,7 +66,7 @@ throughput batch (``/proc``, Linux only) show which of them is the bottleneck; t
         [--json PATH] [--markdown PATH]
 
 With the defaults (50 samples per GET, 25 per mutating operation) the latency part takes
-about 4 minutes on the 2-core development machine, the throughput part under 1 minute.
+about 4 minutes on the 2-core development machine, the throughput part about 3 minutes.
 
 A measurement, not a test: the exit code is 0 whatever the results (misses are reported),
 and non-zero only when the runtime fails (does not start, stops answering).
@@ -123,6 +126,12 @@ CAMPAIGNS = 32
 REDEMPTIONS = 1000
 TARGET_FLOOR_RATIO = 0.9  # redemptions/s over the floor's pairs/s
 TARGET_SPREAD = 0.10  # one campaign's rate within this of many campaigns'
+# The throughput runs measure the request against its bare calls: the runtime runs no stream
+# consumers (in AWS they run in environments of their own, on other machines; here they would take
+# the same 2 CPUs) and no identity provider (Cognito is a service of its own in AWS; moto's would
+# too), so a redemption is its GetItem and its transaction, the floor's exact shape. A run as
+# `make run` runs (both on) is reported beside them for what they cost here.
+THROUGHPUT_OPTIONS = ("--no-streams", "--no-identity")
 # A mutating example that is not 2xx even on a fresh scene is broken, not spent: give up on it.
 FRESH_SCENE_FAILURES = 2
 DYNAMODB_LINE = re.compile(r"^DynamoDB\s+(http://\S+)", re.MULTILINE)
@@ -172,8 +181,11 @@ class KeepAliveRuntime(Runtime):
 
 
 @contextmanager
-def running_runtime() -> Iterator[KeepAliveRuntime]:
-    with tempfile.TemporaryDirectory(prefix="bench-latency-") as data_dir, start_runtime(Path(data_dir)) as started:
+def running_runtime(options: tuple[str, ...] = ()) -> Iterator[KeepAliveRuntime]:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-latency-") as data_dir,
+        start_runtime(Path(data_dir), options=options) as started,
+    ):
         runtime = KeepAliveRuntime(url=started.url, log_path=started.log_path)
         try:
             yield runtime
@@ -339,15 +351,16 @@ class Batch:
     def ceiling(self) -> str:
         """The rate this CPU cost allows at best: our processes alone on every CPU, and the
         runtime alone on one (one process, one GIL)."""
-        ours = [self.cpu_ms_per_redemption(name) for name in ("runtime", "DynamoDB Local", "bench client")]
-        runtime = self.cpu_ms_per_redemption("runtime")
-        if any(math.isnan(ms) for ms in ours):
+        names = ("runtime", "DynamoDB Local", "identity provider", "bench client")
+        ours = {name: self.cpu_ms_per_redemption(name) for name in names if name in self.cpu_seconds}
+        if any(math.isnan(ms) for ms in ours.values()) or "runtime" not in ours:
             return f"{self.subject}: CPU per redemption not measured"
         cpus = os.cpu_count() or 1
+        each = ", ".join(f"{name} {ms:.1f} ms" for name, ms in ours.items())
         return (
-            f"{self.subject}: CPU per redemption: runtime {runtime:.1f} ms, DynamoDB Local {ours[1]:.1f} ms, "
-            f"client {ours[2]:.1f} ms -> at best {cpus * 1000 / sum(ours):.0f}/s on {cpus} CPUs with nothing else "
-            f"running; the runtime on its one core (GIL) at best {1000 / runtime:.0f}/s"
+            f"{self.subject}: CPU per redemption: {each} -> at best {cpus * 1000 / sum(ours.values()):.0f}/s "
+            f"on {cpus} CPUs with nothing else running; the runtime on its one core (GIL) at best "
+            f"{1000 / ours['runtime']:.0f}/s"
         )
 
 
@@ -474,19 +487,40 @@ def measure_throughput(
     shape = None
     try:
         for campaigns, spread in ((1, "one campaign"), (CAMPAIGNS, f"{CAMPAIGNS} campaigns")):
-            codes, campaign_ids = make_codes(runtime, campaigns, redemptions + clients + 1)
+            codes, campaign_ids = make_codes(runtime, campaigns, redemptions + clients + 2)
+            codes, spare = codes[:-2], codes[-2:]
             if shape is None:  # one real redemption, in this process, its calls recorded
-                shape = capture_redemption(runtime, codes.pop())
+                shape = capture_redemption(runtime, *spare)
             floor = floor_batch(dynamodb_endpoint(runtime), shape, campaign_ids, redemptions + clients, load)
             floor.subject = f"floor, {clients} clients, {spread}"
             progress(f"{floor.subject}: {floor.done} pairs in {floor.wall_seconds:.1f} s")
             floors.append(floor)
-            batch = redemption_batch(runtime, f"redemptions, {clients} clients, {spread}", codes[:-1], load)
+            batch = redemption_batch(runtime, f"redemptions, {clients} clients, {spread}", codes, load)
             progress(f"{batch.subject}: {batch.created} created in {batch.wall_seconds:.1f} s")
             batches.append(batch)
     finally:
         set_clock(runtime, None)
     return batches, floors, shape
+
+
+def measure_as_run(runtime: Runtime, clients: int, redemptions: int, progress: Callable[[str], None]) -> Batch:
+    """Codes of ``CAMPAIGNS`` campaigns redeemed through a runtime as ``make run`` runs it: the
+    identity provider makes each owner's sign-in, the stream consumers send each welcome and count
+    each code, all on this machine's CPUs."""
+    load = Load(
+        clients=clients,
+        windows=WindowClock(runtime),
+        limit=int(template.LOCAL_PARAMETERS["SignupLimitPerIp"]),
+        processes=runtime_processes(),
+    )
+    try:
+        codes, _ = make_codes(runtime, CAMPAIGNS, redemptions + clients)
+        subject = f"redemptions as make run runs them, {clients} clients, {CAMPAIGNS} campaigns"
+        batch = redemption_batch(runtime, subject, codes, load)
+    finally:
+        set_clock(runtime, None)
+    progress(f"{batch.subject}: {batch.created} created in {batch.wall_seconds:.1f} s")
+    return batch
 
 
 # ---------------------------------------------------------------- the floor of throughput: a redemption's bare calls
@@ -530,9 +564,11 @@ SHARED_KEY = "signup-ip:"
 UNLIMITED = "1000000000"  # a rate limit's ceiling in the floor's conditions: counted, never reached
 
 
-def capture_redemption(runtime: Runtime, code: str) -> RedemptionShape:
+def capture_redemption(runtime: Runtime, warm_up: str, code: str) -> RedemptionShape:
     """Redeem ``code`` through the function's handler in this process, pointed at the runtime's
-    DynamoDB Local and identity provider, every DynamoDB call recorded (``tests/faults.py``)."""
+    DynamoDB Local and identity provider, every DynamoDB call recorded (``tests/faults.py``);
+    ``warm_up`` first, unrecorded, as a warm environment's redemption is the one measured (a cold
+    one also reads the Terms version in force, which it keeps)."""
     from lifecycle.core import clock
     from scripts.bench_round_trips import _Environment
     from tests.conftest import point_service_at
@@ -547,6 +583,8 @@ def capture_redemption(runtime: Runtime, code: str) -> RedemptionShape:
     with _Environment() as saved:
         point_service_at(environment, saved)
         clock.set_now(None)
+        warmed = call("POST", "/redemptions", body=registrant(uuid.uuid4().hex[:12], code=warm_up))
+        assert warmed.status == 201, f"the warm-up redemption answered {warmed.status}: {warmed.body}"
         with FaultInjector() as recorder:
             answer = call("POST", "/redemptions", body=registrant(tag, code=code))
         point_service_at({}, saved)
@@ -728,8 +766,20 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
 
 
+# The runtime's children, by what their command line runs.
+CHILDREN = (("DynamoDB Local", "DynamoDBLocal.jar"), ("identity provider", "moto.server"))
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def runtime_processes() -> dict[str, int]:
-    """This process, the runtime (its child) and DynamoDB Local (the runtime's child), by pid."""
+    """This process, the runtime (its child) and the runtime's children (DynamoDB Local, the
+    identity provider), by pid."""
     if not Path("/proc").is_dir():
         return {}
     parents = {}
@@ -740,9 +790,11 @@ def runtime_processes() -> dict[str, int]:
     runtime = [pid for pid, parent in parents.items() if parent == os.getpid()]
     if len(runtime) == 1:
         found["runtime"] = runtime[0]
-        java = [pid for pid, parent in parents.items() if parent == runtime[0]]
-        if len(java) == 1:
-            found["DynamoDB Local"] = java[0]
+        children = [pid for pid, parent in parents.items() if parent == runtime[0]]
+        for name, marker in CHILDREN:
+            matching = [pid for pid in children if marker in _command_line(pid)]
+            if len(matching) == 1:
+                found[name] = matching[0]
     return found
 
 
@@ -791,9 +843,9 @@ def _slowest_first(result: RouteLatency) -> tuple[float, str]:
     return (-math.inf if math.isnan(p99) else -p99, result.operation)
 
 
-def throughput_rows(batches: list[Batch], floors: list[FloorBatch]) -> list[Row]:
+def throughput_rows(batches: list[Batch], floors: list[FloorBatch], as_run: Batch | None = None) -> list[Row]:
     """Per run, the redemptions' rate as a ratio to the floor's of the same campaigns; then one
-    campaign against many."""
+    campaign against many; then, for information, the rate as ``make run`` runs them."""
     rows = []
     for batch, floor in zip(batches, floors, strict=True):
         stats = Percentiles.of(batch.latencies)
@@ -815,6 +867,15 @@ def throughput_rows(batches: list[Batch], floors: list[FloorBatch]) -> list[Row]
         rows.append(
             Row("throughput", subject, measured, f"within {TARGET_SPREAD:.0%}", _verdict(apart <= TARGET_SPREAD))
         )
+    if as_run is not None and as_run.wall_seconds:
+        stats = Percentiles.of(as_run.latencies)
+        floor_rate = floors[-1].rate if floors else math.nan
+        measured = (
+            f"{as_run.rate:.0f}/s = {as_run.rate / floor_rate:.2f}x the {CAMPAIGNS}-campaign floor; identity provider "
+            f"{as_run.cpu_ms_per_redemption('identity provider'):.1f} ms and runtime "
+            f"{as_run.cpu_ms_per_redemption('runtime'):.1f} ms CPU per redemption; latency p50 {stats.p50:.0f} ms"
+        )
+        rows.append(Row("throughput", as_run.subject, measured, "reported", "info"))
     return rows
 
 
@@ -860,7 +921,7 @@ def _note(result: RouteLatency) -> str:
     return "; ".join(parts)
 
 
-def throughput_table(batches: list[Batch], floors: list[FloorBatch], markdown: bool) -> list[str]:
+def throughput_table(batches: list[Batch], floors: list[FloorBatch], as_run: Batch | None, markdown: bool) -> list[str]:
     header = ["run", "done", "wall s", "per s", "p50 ms", "p99 ms", "answers", "CPU cores used", "vs floor"]
     lines = []
     for batch, floor in zip(batches, floors, strict=True):
@@ -878,23 +939,28 @@ def throughput_table(batches: list[Batch], floors: list[FloorBatch], markdown: b
                 "",
             ]
         )
-        stats = Percentiles.of(batch.latencies)
-        cpu = ", ".join(f"{name} {batch.cores(name):.2f}" for name in batch.cpu_seconds) or "-"
-        ratio = batch.rate / floor.rate if floor.rate else math.nan
-        lines.append(
-            [
-                batch.subject,
-                str(batch.created),
-                f"{batch.wall_seconds:.2f}",
-                f"{batch.rate:.0f}",
-                f"{stats.p50:.0f}",
-                f"{stats.p99:.0f}",
-                " ".join(f"{status} x{n}" for status, n in sorted(batch.statuses.items())),
-                cpu,
-                f"{ratio:.2f}x ({_verdict(ratio >= TARGET_FLOOR_RATIO)})",
-            ]
-        )
+        lines.append(_batch_line(batch, batch.rate / floor.rate if floor.rate else math.nan, judged=True))
+    if as_run is not None and floors and floors[-1].rate:
+        lines.append(_batch_line(as_run, as_run.rate / floors[-1].rate, judged=False))
     return _table(header, lines, markdown, numeric=range(1, 6))
+
+
+def _batch_line(batch: Batch, ratio: float, judged: bool) -> list[str]:
+    """A batch's line; ``ratio``: its rate over its floor's, judged against the target or not."""
+    stats = Percentiles.of(batch.latencies)
+    cpu = ", ".join(f"{name} {batch.cores(name):.2f}" for name in batch.cpu_seconds) or "-"
+    verdict = _verdict(ratio >= TARGET_FLOOR_RATIO) if judged else "info"
+    return [
+        batch.subject,
+        str(batch.created),
+        f"{batch.wall_seconds:.2f}",
+        f"{batch.rate:.0f}",
+        f"{stats.p50:.0f}",
+        f"{stats.p99:.0f}",
+        " ".join(f"{status} x{n}" for status, n in sorted(batch.statuses.items())),
+        cpu,
+        f"{ratio:.2f}x ({verdict})",
+    ]
 
 
 def _cores(cpu: dict[str, float], wall: float) -> list[tuple[str, float]]:
@@ -937,6 +1003,7 @@ class Outcome:
     batches: list[Batch] = field(default_factory=list)
     floors: list[FloorBatch] = field(default_factory=list)
     shape: RedemptionShape | None = None
+    as_run: Batch | None = None  # redemptions through a runtime as `make run` runs it
     seconds: dict[str, float] = field(default_factory=dict)
 
     def report(self, markdown: bool) -> list[str]:
@@ -947,15 +1014,16 @@ class Outcome:
             lines += [f"## {heading}" if markdown else heading, "", *table]
         if self.batches:
             heading = "Redemption throughput (concurrent clients, distinct codes)"
-            table = throughput_table(self.batches, self.floors, markdown)
+            table = throughput_table(self.batches, self.floors, self.as_run, markdown)
             lines += ["", f"## {heading}" if markdown else heading, "", *table, "", floor_note(self.shape)]
-            lines += ["", *(batch.ceiling() for batch in self.batches), "", pool_note()]
+            every = [*self.batches, *([self.as_run] if self.as_run is not None else [])]
+            lines += ["", *(batch.ceiling() for batch in every), "", pool_note()]
         timing = ", ".join(f"{part} {seconds:.0f} s" for part, seconds in self.seconds.items())
         return [*lines, "", f"run time: {timing}"]
 
     def rows(self) -> list[Row]:
         found = latency_rows(self.routes, self.floor) if self.floor is not None else []
-        return found + throughput_rows(self.batches, self.floors)
+        return found + throughput_rows(self.batches, self.floors, self.as_run)
 
 
 def pool_note() -> str:
@@ -996,6 +1064,13 @@ def progress(message: str) -> None:
 def run(args: argparse.Namespace) -> Outcome:
     ops = selected(args.only)
     outcome = Outcome()
+    if args.part in ("both", "throughput"):
+        started = time.monotonic()
+        with running_runtime(THROUGHPUT_OPTIONS) as runtime:
+            outcome.batches, outcome.floors, outcome.shape = measure_throughput(
+                runtime, WindowClock(runtime), args.clients, args.redemptions, progress
+            )
+        outcome.seconds["throughput"] = time.monotonic() - started
     with running_runtime() as runtime:
         if args.part in ("both", "latency"):
             started = time.monotonic()
@@ -1012,11 +1087,8 @@ def run(args: argparse.Namespace) -> Outcome:
             outcome.seconds["latency"] = time.monotonic() - started
         if args.part in ("both", "throughput"):
             started = time.monotonic()
-            windows = WindowClock(runtime)
-            outcome.batches, outcome.floors, outcome.shape = measure_throughput(
-                runtime, windows, args.clients, args.redemptions, progress
-            )
-            outcome.seconds["throughput"] = time.monotonic() - started
+            outcome.as_run = measure_as_run(runtime, args.clients, args.redemptions, progress)
+            outcome.seconds["throughput as make run"] = time.monotonic() - started
     return outcome
 
 

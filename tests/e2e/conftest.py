@@ -182,8 +182,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
-    """A ``python -m local_runtime`` of its own (in memory, schedules off), stopped on exit.
+def start_runtime(data_dir: Path, port: int | None = None, options: tuple[str, ...] = ()) -> Iterator[Runtime]:
+    """A ``python -m local_runtime`` of its own (in memory, schedules off, more ``options`` of its
+    command line), stopped on exit.
 
     The session's ``runtime`` is one; a module whose traffic, rate limits or clock must
     not reach other tests (the fuzzer) starts another with its own ``data_dir``.
@@ -211,6 +212,7 @@ def start_runtime(data_dir: Path, port: int | None = None) -> Iterator[Runtime]:
         page_origin,
         "--portal-port",
         str(portal_port),
+        *options,
     ]
     # The runtime sets its own environment; PORT would only compete with --port.
     env = {name: value for name, value in os.environ.items() if name != "PORT"}
