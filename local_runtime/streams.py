@@ -34,7 +34,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -356,7 +356,10 @@ class _Shard:
 
 
 class StreamPoller:
-    """Reads one consumer's stream and delivers its batches; ``poll_once`` is one pass over the shards."""
+    """Reads one consumer's stream and delivers its batches; ``poll_once`` is one pass over the shards.
+
+    ``checkpoints`` (shard id → the last sequence number done, as ``checkpoints`` reads them
+    from an earlier poller) carry a mapping on: those shards are read after them."""
 
     def __init__(
         self,
@@ -369,6 +372,7 @@ class StreamPoller:
         sleep: Callable[[float], object] | None = None,
         now: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        checkpoints: Mapping[str, str] | None = None,
     ) -> None:
         self.consumer = consumer
         self.stream_arn = stream_arn
@@ -378,6 +382,7 @@ class StreamPoller:
         self._now = now
         self._monotonic = monotonic
         self._shards: dict[str, _Shard] = {}
+        self._resume_from = dict(checkpoints or {})
         self._described_at: float | None = None
         self._stop = threading.Event()
         self._caught_up = threading.Condition()
@@ -401,7 +406,9 @@ class StreamPoller:
                 # The mapping's starting position applies to the shards there when it starts;
                 # shards opened later are read from their beginning, so nothing is skipped.
                 start = self.consumer.starting_position if first_time else "TRIM_HORIZON"
-                self._shards[shard_id] = _Shard(shard_id, shard.get("ParentShardId"), start)
+                self._shards[shard_id] = _Shard(
+                    shard_id, shard.get("ParentShardId"), start, checkpoint=self._resume_from.get(shard_id)
+                )
             last = description.get("LastEvaluatedShardId")
             if not last:
                 return
@@ -509,6 +516,11 @@ class StreamPoller:
         before ``since`` has been delivered. False if that took longer than ``timeout``."""
         with self._caught_up:
             return self._caught_up.wait_for(lambda: self._idle_pass_started >= since, timeout)
+
+    @property
+    def checkpoints(self) -> dict[str, str]:
+        """Each shard's checkpoint: the last sequence number delivered or filtered out."""
+        return {shard.shard_id: shard.checkpoint for shard in self._shards.values() if shard.checkpoint}
 
     def _all_children_known(self) -> bool:
         # A closed shard's children appear in DescribeStream; until one of them is known, look again.

@@ -6,9 +6,11 @@ runtime's builders, so the tests exercise exactly what AWS and `make run` would 
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -137,40 +139,9 @@ def run_schedule(name: str, detail: dict[str, Any] | None = None) -> dict[str, A
     return result
 
 
-def stream_events(function: str = "CampaignCountersFunction") -> list[dict[str, Any]]:
-    """Every record the stream of ``function``'s ``Type: DynamoDB`` event holds (moto's DynamoDB
-    Streams, from its start), as the Lambda events its event source mapping would make of them
-    (batches of its ``BatchSize``)."""
-    document = template.load()
-    (consumer,) = [
-        c for c in template.stream_consumers(document, template.Resolver(document)) if c.function == function
-    ]
-    region = get_settings().region
-    table = boto3.client("dynamodb", region_name=region).describe_table(TableName=consumer.table_name)["Table"]
-    arn = table["LatestStreamArn"]
-    client = boto3.client("dynamodbstreams", region_name=region)
-    found = []
-    for shard in client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
-        position = iterator.get("ShardIterator")
-        while position:
-            page = client.get_records(ShardIterator=position, Limit=consumer.batch_size)
-            if not page["Records"]:
-                break
-            found.append(streams.stream_event(page["Records"], arn))
-            position = page.get("NextShardIterator")
-    return found
-
-
 def invoke(function: str, event: dict[str, Any]) -> Any:
     """``function``'s handler called with ``event``, as Lambda would."""
     return _handler(function)(event, _context(function))
-
-
-def deliver_stream(function: str = "CampaignCountersFunction") -> list[Any]:
-    """Deliver every record ``stream_events`` finds to ``function``; its answers. Records delivered
-    by an earlier call are delivered again: delivery is at least once, as in AWS."""
-    return [invoke(function, event) for event in stream_events(function)]
 
 
 STAFF = {"sub": "staff-1", "role": "staff"}
@@ -192,72 +163,124 @@ def outbox_items(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
+# ---------------------------------------------------------------- stream consumers
+
 NOTIFIER = "NotifierFunction"
-# Each stream shard's last sequence number delivered (moto's or DynamoDB Local's): the mapping's checkpoint.
-_checkpoints: dict[tuple[str, str], str] = {}
-_delivering = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Invoked:
+    """One invocation a stream's event source mapping made: Lambda's event and the function's answer."""
+
+    event: dict[str, Any]
+    answer: Any
 
 
 @cache
-def _notifier() -> template.StreamConsumer:
+def stream_consumer(function: str) -> template.StreamConsumer:
+    """The template's event source mapping on a table's stream that invokes ``function``
+    (a ``Type: DynamoDB`` event or an ``AWS::Lambda::EventSourceMapping``)."""
     document = template.load()
     (consumer,) = [
-        c for c in template.stream_consumers(document, template.Resolver(document)) if c.function == NOTIFIER
+        c for c in template.stream_consumers(document, template.Resolver(document)) if c.function == function
     ]
     return consumer
 
 
-def deliver_notices() -> int:
-    """Deliver what the Notifications table's stream holds since the last call to the notifier's
-    handler, as Lambda's event source mapping would: the template's filter, its batch size, a
-    failed item retried up to its retry attempts. Works against moto and DynamoDB Local (the
-    models' endpoint). The records delivered; ``AssertionError`` when one fails past its retries."""
-    import boto3
+def _table_name(consumer: template.StreamConsumer) -> str:
+    """The consumer's table as the models name it now: the local stack's on moto, a test's own
+    stack on DynamoDB Local (the setting ``Globals`` passes as ``!Ref`` of that table)."""
+    variables = template.load()["Globals"]["Function"]["Environment"]["Variables"]
+    (name,) = [name for name, value in variables.items() if value == {"Ref": consumer.table}]
+    return str(getattr(get_settings(), name.lower()))
 
-    from lifecycle.core.settings import get_settings
-    from lifecycle.storage import Notification
 
+class _GivenUp(streams.DeadLetters):
+    """The on-failure destination in tests: a batch the mapping gives up on fails the test."""
+
+    def __init__(self, function: str, invoked: list[Invoked]) -> None:
+        super().__init__(Path(os.devnull))
+        self.function = function
+        self.invoked = invoked
+
+    def send(self, entry: dict[str, Any]) -> None:
+        last = self.invoked[-1].answer if self.invoked else None
+        raise AssertionError(
+            f"{self.function} gave up on {entry['DDBStreamBatchInfo']['batchSize']} stream record(s) "
+            f"({entry['requestContext']['condition']}); its last answer: {last!r}"
+        )
+
+
+# Each mapping's checkpoints, by function and stream ARN (moto's or DynamoDB Local's): shard id →
+# the last sequence number done. A test that restores the tables restores these with them.
+_checkpoints: dict[tuple[str, str], dict[str, str]] = {}
+_delivering = threading.Lock()
+
+
+def _poll(function: str, handle: streams.Invoke, replay: bool, invoked: list[Invoked]) -> None:
+    consumer = stream_consumer(function)
     settings = get_settings()
     endpoint = settings.dynamodb_endpoint or None
     dynamodb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=endpoint)
-    stream_arn = dynamodb.describe_table(TableName=Notification.Meta.table_name)["Table"]["LatestStreamArn"]
+    arn = dynamodb.describe_table(TableName=_table_name(consumer))["Table"]["LatestStreamArn"]
     client = boto3.client("dynamodbstreams", region_name=settings.region, endpoint_url=endpoint)
-    consumer = _notifier()
-    delivered = 0
+    key = (function, arn)
+    poller = streams.StreamPoller(
+        # The stack makes the mapping with the table, so it starts from the stream's start; a
+        # mapping without an on-failure destination drops what it gives up on: here that fails too.
+        replace(consumer, starting_position="TRIM_HORIZON", on_failure=consumer.on_failure or "(none)"),
+        client,
+        arn,
+        handle,
+        _GivenUp(function, invoked),
+        sleep=lambda _: None,  # no backoff between retries
+        # Each reading of the poller's clock is a batching window later: what is read is due at once.
+        monotonic=itertools.count(0.0, float(consumer.maximum_batching_window_seconds)).__next__,
+        checkpoints=None if replay else _checkpoints.get(key),
+    )
+    while poller.poll_once():
+        pass  # until a pass over the shards reads nothing new
+    _checkpoints[key] = poller.checkpoints
+
+
+def deliver(function: str, *, replay: bool = False) -> list[Invoked]:
+    """Deliver what the stream ``function``'s mapping reads holds since the last call to its
+    handler, in process, as Lambda's event source mapping does (``local_runtime.streams``: the
+    template's filter, batch size, retries, bisection, partial batch responses), until the stream
+    is caught up; its invocations. ``replay`` reads the stream again from its start: delivery is
+    at least once. Against moto or DynamoDB Local (the models' endpoint). A batch the mapping
+    gives up on (past its retries or its record age) raises ``AssertionError``."""
+    invoked: list[Invoked] = []
+
+    def handle(logical_id: str, event: dict[str, Any]) -> Any:
+        answer = invoke(logical_id, event)
+        invoked.append(Invoked(event, answer))
+        return answer
+
     with _delivering:
-        shards = client.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
-        for shard in shards:
-            key = (stream_arn, shard["ShardId"])
-            while True:
-                position: dict[str, Any] = (
-                    {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": _checkpoints[key]}
-                    if key in _checkpoints
-                    else {"ShardIteratorType": "TRIM_HORIZON"}
-                )
-                iterator = client.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], **position)
-                answer = client.get_records(ShardIterator=iterator["ShardIterator"], Limit=consumer.batch_size)
-                read = answer.get("Records", [])
-                if not read:
-                    break
-                batch = [
-                    record for record in read if streams.passes(consumer, streams.lambda_record(record, stream_arn))
-                ]
-                if batch:
-                    _invoke_notifier(consumer, batch, stream_arn)
-                    delivered += len(batch)
-                _checkpoints[key] = str(read[-1]["dynamodb"]["SequenceNumber"])
-    return delivered
+        _poll(function, handle, replay, invoked)
+    return invoked
 
 
-def _invoke_notifier(consumer: template.StreamConsumer, batch: list[dict[str, Any]], stream_arn: str) -> None:
-    """One batch to the notifier, its failed items retried as the mapping retries them."""
-    for _ in range(max(consumer.maximum_retry_attempts, 0) + 1):
-        result = _handler(NOTIFIER)(streams.stream_event(batch, stream_arn), _context(NOTIFIER))
-        outcome = streams.judge(result, batch, consumer.report_batch_item_failures)
-        if outcome.ok:
-            return
-        batch = batch[outcome.failed_from or 0 :]
-    raise AssertionError(f"the notifier failed on {len(batch)} notice record(s) past its retries: {result}")
+def deliver_notices() -> list[Invoked]:
+    """The notifier sends what the Notifications table's stream holds since the last call."""
+    return deliver(NOTIFIER)
+
+
+def stream_batches(function: str) -> list[dict[str, Any]]:
+    """The Lambda events ``function``'s mapping makes of all its stream holds, from its start,
+    handed to no function: for a test that gives a batch to the handler itself."""
+    events: list[dict[str, Any]] = []
+
+    def keep(_: str, event: dict[str, Any]) -> None:
+        events.append(event)
+
+    with _delivering:
+        saved = dict(_checkpoints)
+        _poll(function, keep, True, [])
+        _checkpoints.clear()
+        _checkpoints.update(saved)
+    return events
 
 
 def billing_details_body(**changes: Any) -> dict[str, Any]:

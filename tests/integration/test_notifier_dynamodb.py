@@ -21,7 +21,7 @@ from local_runtime import streams
 from local_runtime.dynamodb_local import LOCAL_AWS_ENV
 from tests.conftest import point_service_at
 from tests.integration.conftest import NOW
-from tests.support import NOTIFIER, _context, _handler, _notifier, call, run_schedule
+from tests.support import NOTIFIER, _context, _handler, call, run_schedule, stream_consumer
 from tests.unit.test_notifications import FailingSender
 from tests.unit.test_signup import TRIAL
 
@@ -56,7 +56,9 @@ def poller(tmp_path: Path, name: str = "a") -> streams.StreamPoller:
         return _handler(NOTIFIER)(event, _context(NOTIFIER))
 
     client = streams.streams_client(str(settings.dynamodb_endpoint))
-    return streams.StreamPoller(_notifier(), client, arn, invoke, streams.DeadLetters(tmp_path / f"dl-{name}.jsonl"))
+    return streams.StreamPoller(
+        stream_consumer(NOTIFIER), client, arn, invoke, streams.DeadLetters(tmp_path / f"dl-{name}.jsonl")
+    )
 
 
 def sent(outbox: Path) -> list[dict[str, Any]]:

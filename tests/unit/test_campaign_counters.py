@@ -16,7 +16,7 @@ from lifecycle.storage import Campaign, Claim, Voucher
 from lifecycle.storage.claims import COUNTED
 from lifecycle.vouchers import counters
 from tests.faults import Fault, FaultInjector
-from tests.support import STAFF, call, deliver_stream, invoke, ok, stream_events
+from tests.support import STAFF, call, deliver, invoke, ok, stream_batches
 
 pytestmark = pytest.mark.usefixtures("world")
 
@@ -79,7 +79,12 @@ def counts(campaign_id: str = "deal") -> dict[str, Any]:
 
 
 def records() -> list[dict[str, Any]]:
-    return [record for event in stream_events(FUNCTION) for record in event["Records"]]
+    return [record for event in stream_batches(FUNCTION) for record in event["Records"]]
+
+
+def answers() -> list[Any]:
+    """The counters' answers to what the stream holds that they have not been given yet."""
+    return [invoked.answer for invoked in deliver(FUNCTION)]
 
 
 def test_r_vouch_1_a_redemption_delivered_twice_is_counted_once() -> None:
@@ -89,10 +94,11 @@ def test_r_vouch_1_a_redemption_delivered_twice_is_counted_once() -> None:
     assert counts()["codes"] == {"total": 1, "redeemed": 0, "abuse_signals": 0}
     assert counts()["counts_as_of"] is None  # nothing counted yet
 
-    (event,) = stream_events(FUNCTION)
-    assert invoke(FUNCTION, event) == {"batchItemFailures": []}
+    (delivered,) = deliver(FUNCTION)
+    assert delivered.answer == {"batchItemFailures": []}
+    event = delivered.event
     assert invoke(FUNCTION, copy.deepcopy(event)) == {"batchItemFailures": []}  # the same eventIDs again
-    deliver_stream()  # and the whole stream once more
+    deliver(FUNCTION, replay=True)  # and the whole stream once more
 
     seen = counts()
     assert seen["codes"] == {"total": 1, "redeemed": 1, "abuse_signals": 0}
@@ -111,8 +117,8 @@ def test_r_vouch_2_reuse_attempts_are_counted_as_abuse_signals_once_each() -> No
     assert redeem(code, "holder-co") == 201
     assert [redeem(code, f"again-{n}") for n in range(3)] == [409, 409, 409]
     assert counts()["codes"]["abuse_signals"] == 0  # the attempts wrote no campaign item
-    deliver_stream()
-    deliver_stream()
+    deliver(FUNCTION)
+    deliver(FUNCTION, replay=True)
     assert counts()["codes"] == {"total": 1, "redeemed": 1, "abuse_signals": 3}
 
 
@@ -122,7 +128,7 @@ def test_r_vouch_2_a_reuse_attempts_increase_counts_by_how_much_it_rose() -> Non
     assert redeem(code, "holder-co") == 201
     (voucher,) = Voucher.scan()  # test-only Scan
     voucher.update(actions=[Voucher.reuse_attempts.add(2)])
-    deliver_stream()
+    deliver(FUNCTION)
     assert counts()["codes"]["abuse_signals"] == 2
 
 
@@ -139,7 +145,7 @@ def test_r_vouch_1_records_that_change_no_count_are_passed_over() -> None:
         ),
         200,
     )
-    assert deliver_stream() == [{"batchItemFailures": []}]
+    assert answers() == [{"batchItemFailures": []}]
     assert counts()["codes"] == {"total": 1, "redeemed": 0, "abuse_signals": 0}
     assert Claim.count() == 0  # test-only Scan: no marker for what was not counted
 
@@ -147,7 +153,7 @@ def test_r_vouch_1_records_that_change_no_count_are_passed_over() -> None:
 def test_r_vouch_1_one_unreadable_record_fails_alone_and_the_rest_are_counted() -> None:
     campaign()
     mark_redeemed(3)
-    (event,) = stream_events(FUNCTION)
+    (event,) = stream_batches(FUNCTION)
     modifies = [r for r in event["Records"] if r["eventName"] == "MODIFY"]
     assert len(modifies) == 3
     bad = modifies[1]
@@ -160,7 +166,7 @@ def test_r_vouch_1_one_unreadable_record_fails_alone_and_the_rest_are_counted() 
     failed = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
     assert failed == [bad["dynamodb"]["SequenceNumber"], broken["dynamodb"]["SequenceNumber"]]
     assert counts()["codes"]["redeemed"] == 1
-    deliver_stream()  # the records as the table really streamed them
+    deliver(FUNCTION)  # the records as the table really streamed them
     assert counts()["codes"]["redeemed"] == 3
 
 
@@ -170,7 +176,7 @@ def test_r_vouch_1_a_batch_is_counted_per_campaign_in_transactions_of_at_most_10
     mark_redeemed(150, "deal")
     mark_redeemed(2, "other")
     with FaultInjector() as seen:
-        deliver_stream()
+        deliver(FUNCTION)
     transactions = [c for c in seen.calls if c.operation == "TransactWriteItems"]
     settings = get_settings()
     assert all(c.items <= 100 for c in transactions)
@@ -197,13 +203,25 @@ def test_r_vouch_1_a_batch_whose_records_were_partly_counted_counts_only_the_res
 def test_r_vouch_1_a_throttled_count_fails_its_records_and_their_redelivery_counts_them() -> None:
     campaign()
     mark_redeemed(2)
-    throttled = Fault("ProvisionedThroughputExceededException", operation="TransactWriteItems")
+    throttled = Fault("ProvisionedThroughputExceededException", operation="TransactWriteItems", at=1)
     with FaultInjector(throttled):
-        (answer,) = deliver_stream()
+        failed, retried = deliver(FUNCTION)
     modifies = [r["dynamodb"]["SequenceNumber"] for r in records() if r["eventName"] == "MODIFY"]
-    assert [item["itemIdentifier"] for item in answer["batchItemFailures"]] == modifies
+    assert [item["itemIdentifier"] for item in failed.answer["batchItemFailures"]] == modifies
+    # Retried from the first failed record on, which the redelivery counts.
+    assert [r["dynamodb"]["SequenceNumber"] for r in retried.event["Records"]] == modifies
+    assert retried.answer == {"batchItemFailures": []}
+    assert counts()["codes"]["redeemed"] == 2
+
+
+def test_r_vouch_1_a_count_throttled_past_every_retry_fails_loudly_and_is_counted_when_delivered_again() -> None:
+    campaign()
+    mark_redeemed(2)
+    throttled = Fault("ProvisionedThroughputExceededException", operation="TransactWriteItems")
+    with FaultInjector(throttled), pytest.raises(AssertionError, match="RetryAttemptsExhausted"):
+        deliver(FUNCTION)
     assert counts()["codes"]["redeemed"] == 0
-    deliver_stream()
+    deliver(FUNCTION, replay=True)
     assert counts()["codes"]["redeemed"] == 2
 
 
@@ -224,7 +242,7 @@ def test_r_vouch_2_a_reuse_attempt_on_a_code_the_purge_unlinked_still_counts() -
     (voucher,) = Voucher.scan()  # test-only Scan
     voucher.update(actions=[Voucher.account_id.remove()])  # as the purge unlinks an ended account
     assert redeem(code, "late-co") == 409
-    assert deliver_stream() == [{"batchItemFailures": []}]
+    assert answers() == [{"batchItemFailures": []}]
     assert counts()["codes"] == {"total": 1, "redeemed": 1, "abuse_signals": 1}
 
 
@@ -232,7 +250,7 @@ def test_r_vouch_1_counts_for_a_campaign_whose_item_is_gone_are_dropped_not_retr
     campaign()
     mark_redeemed(1)
     Campaign("deal").delete()
-    assert deliver_stream() == [{"batchItemFailures": []}]
+    assert answers() == [{"batchItemFailures": []}]
     assert Campaign.count() == 0  # test-only Scan: no half campaign made by an ADD
 
 

@@ -84,7 +84,7 @@ class World:
     _now: Any = None
     _files: dict[Path, bytes | None] = field(default_factory=dict)
     _book: Book | None = None
-    _checkpoints: dict[tuple[str, str], str] = field(default_factory=dict)
+    _checkpoints: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     def save(self) -> None:
         # The notifier's stream position is part of the state (a restored stream is read again).

@@ -667,6 +667,33 @@ def test_a_failed_batch_is_not_read_again_after_its_dead_letter(tmp_path: Path) 
     assert len(DeadLetters(tmp_path / "dead-letters.jsonl").read()) == 1
 
 
+def test_a_poller_given_anothers_checkpoints_goes_on_after_them(tmp_path: Path) -> None:
+    fake = FakeStreams()
+    fake.add_shard("shard-a")
+    fake.shards["shard-a"]["records"] = [record(1), record(2)]
+    function = Function()
+    first = poller(fake, function, tmp_path)
+    first.poll_once()
+    fake.shards["shard-a"]["records"].append(record(3))
+
+    resumed = StreamPoller(
+        consumer(),
+        fake,
+        STREAM_ARN,
+        function,
+        DeadLetters(tmp_path / "dead-letters.jsonl"),
+        sleep=lambda _: None,
+        now=lambda: NOW,
+        checkpoints=first.checkpoints,
+    )
+    resumed.poll_once()
+
+    assert first.checkpoints == {"shard-a": seq(2)}
+    assert fake.iterator_requests[-1] == ("shard-a", "AFTER_SEQUENCE_NUMBER")
+    assert function.calls == [[seq(1), seq(2)], [seq(3)]]
+    assert resumed.checkpoints == {"shard-a": seq(3)}
+
+
 def test_make_run_names_each_consumer_and_its_table() -> None:
     line = streams.describe_consumer(consumer(bisect_batch_on_function_error=True, report_batch_item_failures=True))
 

@@ -21,7 +21,7 @@ from lifecycle.notifications import NotificationView, OutboxSender, notify
 from lifecycle.privacy import consents
 from lifecycle.storage import Account, Notification
 from local_runtime import streams
-from tests.support import NOTIFIER, _context, _handler, deliver_notices, outbox_items, run_schedule
+from tests.support import NOTIFIER, _context, _handler, deliver_notices, outbox_items, run_schedule, stream_consumer
 from tests.unit.test_consents import EMAIL, NEWS, key, signed_up, unsubscribe_token
 from tests.unit.test_signup import NOW
 
@@ -231,17 +231,11 @@ def test_notify_r_changes_other_than_an_insert_are_not_notices(outbox: Path) -> 
 
 
 def test_notify_r_the_templates_filter_passes_only_inserts() -> None:
-    consumer = _notifier_consumer()
+    consumer = stream_consumer(NOTIFIER)
     record = {"eventName": "INSERT", "dynamodb": {}}
     assert streams.passes(consumer, record)
     assert not streams.passes(consumer, {**record, "eventName": "MODIFY"})
     assert not streams.passes(consumer, {**record, "eventName": "REMOVE"})
-
-
-def _notifier_consumer() -> Any:
-    from tests.support import _notifier
-
-    return _notifier()
 
 
 def test_r_term_3_an_ephemeral_notice_unsent_past_the_retry_window_is_deleted_unsent(
