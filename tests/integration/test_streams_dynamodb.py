@@ -13,43 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from local_runtime import streams
 from local_runtime.dynamodb_local import client, create_tables
 from local_runtime.functions import Functions
-from local_runtime.template import Resolver, _CfnLoader, stream_consumers
+from local_runtime.template import Resolver, stream_consumers
+from tests.streams_fixtures import stream_template
 
 pytestmark = pytest.mark.integration
 
-TEMPLATE = """
-Resources:
-  ItemsTable:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
-      KeySchema: [{AttributeName: pk, KeyType: HASH}]
-      BillingMode: PAY_PER_REQUEST
-      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
-  ItemsFailed:
-    Type: AWS::SQS::Queue
-  ItemsConsumer:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: consumer/
-      Handler: app.handler
-      Events:
-        Items:
-          Type: DynamoDB
-          Properties:
-            Stream: !GetAtt ItemsTable.StreamArn
-            StartingPosition: TRIM_HORIZON
-            BatchSize: 10
-            MaximumRetryAttempts: 2
-            FunctionResponseTypes: [ReportBatchItemFailures]
-            DestinationConfig:
-              OnFailure: {Type: SQS, Destination: !GetAtt ItemsFailed.Arn}
-"""
+
+def items_template() -> dict[str, Any]:
+    return stream_template(
+        table="ItemsTable",
+        queue="ItemsFailed",
+        function="ItemsConsumer",
+        event="Items",
+        code_uri="consumer/",
+        BatchSize=10,
+        MaximumRetryAttempts=2,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
+
 
 # The consumer: logs every batch it gets; reports the keys listed in fail_once.json as failed the
 # first time it sees them, and those in fail_always.json every time.
@@ -85,7 +70,7 @@ def world(dynamodb_local: str, tmp_path: Path) -> dict[str, Any]:
     (folder / "app.py").write_text(textwrap.dedent(HANDLER))
     (folder / "fail_once.json").write_text(json.dumps(["a3"]))
     (folder / "fail_always.json").write_text(json.dumps(["a5"]))
-    template: dict[str, Any] = yaml.load(TEMPLATE, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    template = items_template()
     resolver = Resolver(template, stack_name=f"it-{uuid.uuid4().hex[:10]}")
     create_tables(dynamodb_local, template, resolver)
     return {
@@ -161,7 +146,7 @@ def test_records_arrive_in_order_partial_failures_redeliver_and_exhausted_ones_a
 
 
 def test_a_table_kept_from_before_its_stream_gets_the_stream_the_template_now_declares(dynamodb_local: str) -> None:
-    template: dict[str, Any] = yaml.load(TEMPLATE, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    template = items_template()
     resolver = Resolver(template, stack_name=f"it-{uuid.uuid4().hex[:10]}")
     table = template["Resources"]["ItemsTable"]["Properties"]
     declared = table.pop("StreamSpecification")

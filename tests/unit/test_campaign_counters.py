@@ -15,7 +15,9 @@ from lifecycle.core.settings import get_settings
 from lifecycle.storage import Campaign, Claim, Voucher
 from lifecycle.storage.claims import COUNTED
 from lifecycle.vouchers import counters
+from tests import streams_fixtures
 from tests.faults import Fault, FaultInjector
+from tests.streams_fixtures import campaign_counts, new_campaign, new_codes
 from tests.support import STAFF, call, deliver, invoke, ok, stream_batches
 
 pytestmark = pytest.mark.usefixtures("world")
@@ -24,45 +26,17 @@ FUNCTION = "CampaignCountersFunction"
 
 
 def campaign(campaign_id: str = "deal") -> None:
-    ok(
-        call(
-            "POST",
-            "/admin/campaigns",
-            body={
-                "campaign_id": campaign_id,
-                "name": "Deal",
-                "price": {"amount": 5900, "currency": "USD"},
-                "redeem_by": "2027-01-31",
-            },
-            claims=STAFF,
-        ),
-        201,
-    )
+    new_campaign(campaign_id)
 
 
 def codes(count: int, campaign_id: str = "deal") -> list[str]:
     """``count`` new codes, at most 100 a request: the import writes larger ones from threads,
     which moto does not make safe (tests/unit/test_no_thread_races_on_moto.py)."""
-    made: list[str] = []
-    while len(made) < count:
-        body = {"count": min(100, count - len(made))}
-        made += ok(call("POST", f"/admin/campaigns/{campaign_id}/codes", body=body, claims=STAFF), 201)["codes"]
-    return made
+    return new_codes(count, campaign_id, per_request=100)
 
 
 def redeem(code: str, tag: str) -> int:
-    body = {
-        "full_name": "Maria Ivanova",
-        "email": f"{tag}@example.com",
-        "company_name": f"{tag} Ltd",
-        "subdomain": tag,
-        "birth_date": "1990-05-17",
-        "accept_terms": True,
-        "authority_to_bind": True,
-        "human_token": "human",
-        "code": code,
-    }
-    return call("POST", "/redemptions", body=body, source_ip=f"10.1.0.{sum(map(ord, tag)) % 250}").status
+    return streams_fixtures.redeem(code, tag, source_ip=f"10.1.0.{sum(map(ord, tag)) % 250}")
 
 
 def mark_redeemed(count: int, campaign_id: str = "deal") -> None:
@@ -75,7 +49,7 @@ def mark_redeemed(count: int, campaign_id: str = "deal") -> None:
 
 
 def counts(campaign_id: str = "deal") -> dict[str, Any]:
-    return dict(ok(call("GET", f"/admin/campaigns/{campaign_id}", claims=STAFF), 200))
+    return campaign_counts(campaign_id)
 
 
 def records() -> list[dict[str, Any]]:

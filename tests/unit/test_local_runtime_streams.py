@@ -17,74 +17,62 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from local_runtime import streams
 from local_runtime.streams import DeadLetters, Delivery, StreamPoller, judge, lambda_record
-from local_runtime.template import Resolver, StreamConsumer, _CfnLoader, load, resources, stream_consumers, tables
+from local_runtime.template import Resolver, StreamConsumer, load, resources, stream_consumers, tables
+from tests.streams_fixtures import parse_template, stream_template
 
-TEMPLATE = """
-Resources:
-  OrdersTable:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
-      KeySchema: [{AttributeName: pk, KeyType: HASH}]
-      BillingMode: PAY_PER_REQUEST
-      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
-  PlainTable:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
-      KeySchema: [{AttributeName: pk, KeyType: HASH}]
-  FailedOrders:
-    Type: AWS::SQS::Queue
-  OrderFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: functions/order/
-      Handler: app.handler
-      Events:
-        Orders:
-          Type: DynamoDB
-          Properties:
-            Stream: !GetAtt OrdersTable.StreamArn
-            StartingPosition: TRIM_HORIZON
-            BatchSize: 10
-            MaximumBatchingWindowInSeconds: 2
-            MaximumRetryAttempts: 3
-            MaximumRecordAgeInSeconds: 600
-            BisectBatchOnFunctionError: true
-            FunctionResponseTypes: [ReportBatchItemFailures]
-            DestinationConfig:
-              OnFailure: {Type: SQS, Destination: !GetAtt FailedOrders.Arn}
-        Api:
-          Type: HttpApi
-          Properties: {Method: GET, Path: /orders}
-  DefaultsFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: functions/defaults/
-      Handler: app.handler
-      Events:
-        Orders:
-          Type: DynamoDB
-          Properties:
-            Stream: !GetAtt OrdersTable.StreamArn
-            StartingPosition: LATEST
+# OrderFunction consumes the Orders table's stream with every setting given; DefaultsFunction,
+# from LATEST, with Lambda's defaults; PlainTable has no stream.
+MORE = """
+PlainTable:
+  Type: AWS::DynamoDB::Table
+  Properties:
+    AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+    KeySchema: [{AttributeName: pk, KeyType: HASH}]
+DefaultsFunction:
+  Type: AWS::Serverless::Function
+  Properties:
+    CodeUri: functions/defaults/
+    Handler: app.handler
+    Events:
+      Orders:
+        Type: DynamoDB
+        Properties:
+          Stream: !GetAtt OrdersTable.StreamArn
+          StartingPosition: LATEST
 """
 
 
-def parse(text: str) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
-    return document
+def orders_template() -> dict[str, Any]:
+    template = stream_template(
+        table="OrdersTable",
+        queue="FailedOrders",
+        function="OrderFunction",
+        event="Orders",
+        code_uri="functions/order/",
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=2,
+        MaximumRetryAttempts=3,
+        MaximumRecordAgeInSeconds=600,
+        BisectBatchOnFunctionError=True,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
+    resources = template["Resources"]
+    resources["OrderFunction"]["Properties"]["Events"]["Api"] = {
+        "Type": "HttpApi",
+        "Properties": {"Method": "GET", "Path": "/orders"},
+    }
+    resources.update(parse_template(MORE))
+    return template
 
 
 # ---------------------------------------------------------------- the template
 
 
 def test_dynamodb_events_are_read_with_their_settings_and_the_tables_stream_view() -> None:
-    template = parse(TEMPLATE)
+    template = orders_template()
     found = {c.function: c for c in stream_consumers(template, Resolver(template, stack_name="s"))}
 
     assert set(found) == {"OrderFunction", "DefaultsFunction"}
@@ -104,7 +92,7 @@ def test_dynamodb_events_are_read_with_their_settings_and_the_tables_stream_view
 
 
 def test_lambdas_defaults_apply_where_the_event_sets_nothing() -> None:
-    template = parse(TEMPLATE)
+    template = orders_template()
     found = {c.function: c for c in stream_consumers(template, Resolver(template))}
 
     defaults = found["DefaultsFunction"]
@@ -118,7 +106,7 @@ def test_lambdas_defaults_apply_where_the_event_sets_nothing() -> None:
 
 
 def test_a_stream_table_is_created_with_its_stream_and_a_plain_one_without() -> None:
-    template = parse(TEMPLATE)
+    template = orders_template()
     created = {spec.logical_id: spec for spec in tables(template, Resolver(template))}
 
     assert created["OrdersTable"].create_args["StreamSpecification"] == {
@@ -159,7 +147,7 @@ def test_a_stream_table_is_created_with_its_stream_and_a_plain_one_without() -> 
     ],
 )
 def test_an_event_the_local_runtime_cannot_run_is_refused_by_name(change: dict[str, Any], message: str) -> None:
-    template = parse(TEMPLATE)
+    template = orders_template()
     template["Resources"]["OrderFunction"]["Properties"]["Events"]["Orders"]["Properties"].update(change)
 
     with pytest.raises(ValueError, match=r"OrderFunction\.Events\.Orders") as raised:
@@ -192,7 +180,8 @@ MAPPING = """
 
 
 def test_an_event_source_mapping_written_out_is_run_like_a_dynamodb_event() -> None:
-    template = parse(TEMPLATE + MAPPING)
+    template = orders_template()
+    template["Resources"].update(parse_template(MAPPING))
     (mapped,) = [
         c for c in stream_consumers(template, Resolver(template, stack_name="s")) if c.event == "OrdersMapping"
     ]
@@ -711,7 +700,7 @@ def test_make_run_prints_one_stream_line_per_consumer_and_where_dead_letters_go(
     dynamodb = SimpleNamespace(endpoint="http://127.0.0.1:1", data_dir=None)
     payments = SimpleNamespace(url="http://127.0.0.1:2", state_path=None, webhook_url=None)
     identity = SimpleNamespace(endpoint="http://127.0.0.1:3", user_pool_id="pool", client_id="client")
-    template = parse(TEMPLATE)
+    template = orders_template()
     consumers = stream_consumers(template, Resolver(template))
 
     _announce("127.0.0.1", 3000, dynamodb, payments, identity, consumers, tmp_path / "dead-letters.jsonl")  # type: ignore[arg-type]
@@ -737,7 +726,7 @@ FILTERED = {
 
 
 def _filtered_consumer() -> StreamConsumer:
-    template = parse(TEMPLATE)
+    template = orders_template()
     template["Resources"]["OrderFunction"]["Properties"]["Events"]["Orders"]["Properties"]["FilterCriteria"] = FILTERED
     (consumer,) = [c for c in stream_consumers(template, Resolver(template)) if c.function == "OrderFunction"]
     return consumer
@@ -761,7 +750,7 @@ def test_filter_patterns_pass_a_record_that_any_pattern_matches_exactly() -> Non
 
 
 def test_without_filter_criteria_every_record_passes() -> None:
-    template = parse(TEMPLATE)
+    template = orders_template()
     (consumer,) = [c for c in stream_consumers(template, Resolver(template)) if c.function == "OrderFunction"]
     assert consumer.filter_patterns == ()
     assert streams.passes(consumer, _event("MODIFY", None))
