@@ -147,6 +147,26 @@ def test_r_gdpr_6_r_gdpr_8_marketing_withdrawn_before_the_send_is_withheld(outbo
     assert run_schedule(notifications.RETRY_SWEEP)["changed"] == 0  # never sent later either
 
 
+def test_notify_r_a_notice_the_notifier_fails_on_past_its_retries_fails_the_test_and_is_sent_when_redelivered(
+    outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never silently dropped: a record failing past the mapping's retries is no dead letter the
+    tests would miss; read again from its checkpoint, it is sent."""
+    record = recorded()
+    working = notifications.deliver_stream_record
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(notifications, "deliver_stream_record", broken)
+    with pytest.raises(AssertionError, match="NotifierFunction gave up on 1 stream record"):
+        deliver_notices()
+    assert kept(record).sent_at is None
+    monkeypatch.setattr(notifications, "deliver_stream_record", working)
+
+    assert [item["id"] for item in outbox_items(outbox)] == [record.id]
+
+
 def test_r_gdpr_5_an_ephemeral_notice_is_deleted_once_sent(outbox: Path) -> None:
     record = notifications.compose_ephemeral(
         "del_1", "acc_1", "payment_required", "maria@example.com", NOW, subdomain="yasen"
