@@ -2,7 +2,7 @@
 user pool and web client (API.md "Sign-in", ``GET /_local/identity``).
 
 Why moto and not the npm ``cognito-local`` (shared/TOOLING.md compares both): it is Python, in
-the dev requirements already, starts in-process in milliseconds, takes the pool's own settings
+the dev requirements already, starts in about a second, takes the pool's own settings
 (custom attributes, email usernames), and signs ID tokens with RS256 under a JWKS it serves, which the local authorizer
 verifies exactly as API Gateway's JWT authorizer does (issuer, audience, expiry). Its gap:
 a refresh token still works for a disabled user (AWS refuses), so locally a disabled user keeps
