@@ -14,12 +14,19 @@ from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+    _get_multi_value_query_params,
+    _normalize_multi_params,
+    _request_body_to_args,
+    _request_params_to_args,
+)
+from aws_lambda_powertools.event_handler.openapi.compat import _normalize_errors
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -36,7 +43,7 @@ from pydantic import BaseModel, Field
 
 from lifecycle.core import errors
 from lifecycle.core.auth import Principal, principal_from_claims
-from lifecycle.core.observability import log_metrics, logger, tracer
+from lifecycle.core.observability import log_metrics, logger, traced
 from lifecycle.core.settings import get_settings
 from lifecycle.storage.transactions import is_transient
 
@@ -125,6 +132,17 @@ def _not_json(event: dict[str, Any]) -> bool:
     return str(content_type).split(";", 1)[0].strip().lower() != "application/json"
 
 
+class _RequestState(threading.local):
+    """One thread's invocation: its event, context, Powertools' route context, and the event
+    already wrapped for Powertools (see ``_Resolver._to_proxy_event``)."""
+
+    def __init__(self) -> None:
+        self.event: Any = None
+        self.context: Any = None
+        self.app_context: dict[str, Any] = {}
+        self.wrapped: Any = None
+
+
 class _Resolver(APIGatewayHttpResolver):
     """Powertools keeps the request it resolves on its ``BaseRouter`` class: one per process.
 
@@ -134,7 +152,7 @@ class _Resolver(APIGatewayHttpResolver):
     thread here.
     """
 
-    _request = threading.local()
+    _request = _RequestState()
 
     @property  # type: ignore[override]
     def current_event(self) -> APIGatewayProxyEventV2:
@@ -158,8 +176,6 @@ class _Resolver(APIGatewayHttpResolver):
     # per thread too, or concurrent requests read each other's route.
     @property
     def context(self) -> dict[str, Any]:
-        if not hasattr(self._request, "app_context"):
-            self._request.app_context = {}
         values: dict[str, Any] = self._request.app_context
         return values
 
@@ -168,14 +184,61 @@ class _Resolver(APIGatewayHttpResolver):
         self._request.app_context = value
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        self.current_event = self._to_proxy_event(dict(event))  # type: ignore[assignment]
-        self.lambda_context = context
+        request = self._request
+        request.event = request.wrapped = super()._to_proxy_event(dict(event))
+        request.context = context
         return super().resolve(event, context)
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> Any:
+        """The event ``resolve`` wrapped, once: Powertools' ``resolve`` wraps it again (its
+        headers lower-cased into a new dict) only to store it on the class, unread here."""
+        wrapped, self._request.wrapped = self._request.wrapped, None
+        return wrapped if wrapped is not None else super()._to_proxy_event(event)
+
+
+class _RequestValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, without its work for the parameters a route does not
+    declare: it lower-cases every header into new dicts, parses the query string twice and reads
+    the cookies for each request, whether or not the route has a header, query or cookie
+    parameter. None of the service's routes reads a header or cookie as a parameter; one that did
+    is validated by Powertools' own code. Path, query and body are validated by the same
+    Powertools functions, in the same order, with the same errors."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def handler(self, app: Any, next_middleware: Any) -> Any:
+        route = app.context["_route"]
+        dependant = route.dependant
+        if dependant.header_params or dependant.cookie_params:
+            return super().handler(app, next_middleware)
+        values, errors = _request_params_to_args(dependant.path_params, app.context["_route_args"])
+        if dependant.query_params:
+            event = app.current_event
+            query = _normalize_multi_params(
+                event.resolved_query_string_parameters,
+                dependant.query_params,
+                multi_value_params=_get_multi_value_query_params(event),
+            )
+            query_values, query_errors = _request_params_to_args(dependant.query_params, query)
+            values.update(query_values)
+            errors += query_errors
+        if dependant.body_params:
+            body_values, body_errors = _request_body_to_args(
+                required_params=dependant.body_params, received_body=self._get_body(app)
+            )
+            values.update(body_values)
+            errors.extend(body_errors)
+        if errors:
+            raise RequestValidationError(_normalize_errors(errors))
+        app.context["_route_args"] = values
+        return next_middleware(app)
 
 
 def create_app() -> APIGatewayHttpResolver:
     """A resolver with validation on and every error mapped to problem+json."""
     app = _Resolver(enable_validation=True)
+    app._request_validation_middleware = _RequestValidation()  # read by each route's middleware stack
 
     @app.exception_handler(errors.DomainError)
     def _domain_error(error: errors.DomainError) -> Response[str]:
@@ -292,10 +355,10 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
         wrapped: Handler = idempotent(config=config, persistence_store=_persistence())(resolve)
         return wrapped(event, context)
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-    @tracer.capture_lambda_handler
-    @log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # The correlation id Powertools' ``correlation_paths.API_GATEWAY_HTTP`` names, read
+        # directly rather than by a JMESPath search per invocation.
+        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         finished.response = None
         try:
             return remembered(event, context)
@@ -316,4 +379,5 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Handler:
             logger.exception("idempotency store unavailable")
             return _plain_problem(errors.ServiceUnavailable("The idempotency store is unavailable"))
 
-    return handler
+    entry: Handler = logger.inject_lambda_context(traced(log_metrics(handler)))
+    return entry
