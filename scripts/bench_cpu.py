@@ -14,6 +14,14 @@ counted in this process):
   and boto3's clients alike) as operation name and parameters, copied after the handler
   returned, then sent again by one plain boto3 client, ``time.process_time()`` around them all.
 
+- **bare provider calls**: a route that reaches the payment provider (``PUT
+  /accounts/{id}/payment-method``, a charge) makes HTTP requests through the provider's SDK;
+  each is recorded at the SDK's transport (``stripe.RequestsClient``: method, URL, headers,
+  body) and sent again by one plain ``requests`` session, its JSON answer parsed, inside the
+  same bare clock. As for DynamoDB, what a plain client must spend to make the call is the
+  floor; what the SDK spends beyond it (its parameters, retries logic, typed objects) is the
+  request's, counted in the handler.
+
 The bare calls are replayed right after the handler, on the same items, unchanged: a
 conditional write the handler has just made fails its condition the second time
 (``ConditionalCheckFailedException``, ``TransactionCanceledException``), and a transaction
@@ -30,7 +38,9 @@ Target: handler CPU <= 1.5x the bare calls' CPU (the service's own work beside b
 
 Logs are written at production's level (``POWERTOOLS_LOG_LEVEL=INFO``) to ``/dev/null``;
 tracing and metrics are off (as in every local run). The payment provider's stand-in runs
-in a process of its own, so its CPU is not the handler's; the SDK's side of a charge is.
+in a process of its own, so its CPU is not the handler's; the SDK's side of a charge is, and
+its POSTs replay under their idempotency keys (answered with the first outcome, as a retried
+DynamoDB transaction is).
 No user pool is configured (the service manages no identities here): a signup's Cognito call
 is not measured. Every operation runs on one set of tables, so one that fans out over the
 accounts (``POST /admin/prices`` notifies every owner) grows with the scenes built before it.
@@ -97,6 +107,40 @@ def replay(client: Any, calls: list[tuple[str, dict[str, Any]]]) -> tuple[float,
         except ClientError as error:
             refused.append(str(error.response.get("Error", {}).get("Code")))
     return time.process_time() - started, refused
+
+
+ProviderCall = tuple[str, str, dict[str, str], Any]  # method, URL, headers, body
+
+
+def replay_provider(session: Any, calls: list[ProviderCall]) -> float:
+    """CPU seconds of the payment provider's ``calls`` sent again by a plain ``requests``
+    session, each answer's JSON parsed (what the SDK must do at least)."""
+    import json
+
+    started = time.process_time()
+    for method, url, headers, body in calls:
+        json.loads(session.request(method, url, headers=headers, data=body, timeout=30).content)
+    return time.process_time() - started
+
+
+@contextlib.contextmanager
+def provider_recorder() -> Iterator[list[ProviderCall]]:
+    """The payment provider's HTTP requests made while on, as the SDK's transport sent them."""
+    import stripe
+
+    transport = stripe.RequestsClient
+    original: Any = transport._request_internal
+    calls: list[ProviderCall] = []
+
+    def recording(self: Any, method: str, url: str, headers: Any, post_data: Any, is_streaming: bool) -> Any:
+        calls.append((method, url, dict(headers or {}), post_data))
+        return original(self, method, url, headers, post_data, is_streaming)
+
+    transport._request_internal = recording  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        transport._request_internal = original  # type: ignore[method-assign]
 
 
 # ---------------------------------------------------------------- the world: DynamoDB Local and the payment stand-in
@@ -199,9 +243,10 @@ class RealTimeClient:
 @dataclass
 class Sample:
     handler: float  # CPU seconds
-    bare: float
+    bare: float  # the DynamoDB calls and the payment provider's, replayed
     calls: int
     refused: list[str]
+    provider_calls: int = 0
 
 
 @dataclass
@@ -229,6 +274,10 @@ class RouteCpu:
         return self.handler_ms / bare if bare > 0 else float("inf")
 
     @property
+    def provider_calls(self) -> int:
+        return max((s.provider_calls for s in self.samples), default=0)
+
+    @property
     def refused_calls(self) -> int:
         return max((len(s.refused) for s in self.samples), default=0)
 
@@ -252,7 +301,7 @@ def prepared(op: Any, scene: Any) -> Any:
     return invocation(op.method, request.url, body=request.body, claims=claims, headers=request.headers or None)
 
 
-def measure(op: Any, client: Any, bare: Any, repeats: int) -> RouteCpu:
+def measure(op: Any, client: Any, bare: Any, provider: Any, repeats: int) -> RouteCpu:
     """``repeats`` 2xx samples of ``op`` after one untimed; a read on one scene, a write on a fresh one each."""
     from tests.faults import FaultInjector
     from tests.route_examples import EXAMPLES, build_scene
@@ -267,7 +316,7 @@ def measure(op: Any, client: Any, bare: Any, repeats: int) -> RouteCpu:
         if fresh:
             scene = build_scene(client, needs)
         invoke = prepared(op, scene)
-        with FaultInjector() as recorder:
+        with FaultInjector() as recorder, provider_recorder() as provider_calls:
             started = time.process_time()
             answer = invoke()
             spent = time.process_time() - started
@@ -283,8 +332,9 @@ def measure(op: Any, client: Any, bare: Any, repeats: int) -> RouteCpu:
         failures = 0
         calls = [(call.operation, copy.deepcopy(call.params)) for call in recorder.calls]
         replayed, refused = replay(bare, calls)
+        replayed += replay_provider(provider, provider_calls)
         if warm:
-            result.samples.append(Sample(spent, replayed, len(calls), refused))
+            result.samples.append(Sample(spent, replayed, len(calls), refused, len(provider_calls)))
         warm = True
     return result
 
@@ -324,6 +374,8 @@ def _ordered(results: list[RouteCpu]) -> list[RouteCpu]:
 
 def _note(result: RouteCpu) -> str:
     parts = []
+    if result.provider_calls:
+        parts.append(f"+{result.provider_calls} payment provider calls, replayed by plain requests")
     if result.refused_calls:
         codes = sorted({code for s in result.samples for code in s.refused})
         parts.append(f"{result.refused_calls} of {result.calls} replayed refused ({', '.join(codes)})")
@@ -377,7 +429,8 @@ def section(results: list[RouteCpu], repeats: int, seconds: float) -> Section:
             "CPU per request",
             r.operation,
             (
-                f"handler {r.handler_ms:.2f} ms, bare calls {r.bare_ms:.2f} ms ({r.calls} calls) = {r.ratio:.2f}x"
+                f"handler {r.handler_ms:.2f} ms, bare calls {r.bare_ms:.2f} ms ({r.calls} calls"
+                f"{f' + {r.provider_calls} to the payment provider' if r.provider_calls else ''}) = {r.ratio:.2f}x"
                 if r.samples and r.calls
                 else (f"handler {r.handler_ms:.2f} ms, no DynamoDB call" if r.samples else f"no sample: {_note(r)}")
             ),
@@ -405,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the table as markdown here")
     args = parser.parse_args(argv)
 
+    import requests
+
     from local_runtime.dynamodb_local import client as dynamodb_client
     from tests.route_examples import assert_catalogued, operations
 
@@ -428,13 +483,14 @@ def main(argv: list[str] | None = None) -> int:
         client = RealTimeClient()
         bare = dynamodb_client(endpoint)
         bare.list_tables(Limit=1)  # its connection and endpoint resolution, outside any clock
+        provider = requests.Session()  # the payment provider's plain client, its connection kept
         for op in chosen:
             if args.profile:
                 profiles.append(f"=== {op.id}\n{profile(op, client, args.profile_runs, args.callers)}")
                 continue
             op_started = time.monotonic()
             try:
-                result = measure(op, client, bare, args.repeats)
+                result = measure(op, client, bare, provider, args.repeats)
             except AssertionError as error:  # a scene step refused: report the route, go on
                 result = RouteCpu(op.id, failure=f"scene not built: {error}")
             results.append(result)
