@@ -229,22 +229,32 @@ class StaffRequestView(SubjectRequestView):
 
     @classmethod
     def at(cls, item: PrivacyRequest, now: datetime) -> StaffRequestView:
+        # Staff's list builds up to LIST_LIMIT of these per request: the item's values are read
+        # from pynamodb's ``attribute_values`` (keyed by attribute name, as the model declares
+        # them), not through its descriptors, which cost half of this view each.
+        values: dict[str, Any] = item.attribute_values
+        value = values.get
+        status, due_at, purposes = values["status"], values["due_at"], value("purposes")
         return cls(
-            **SubjectRequestView.of(item).model_dump(),
-            email=item.email,
-            details=item.details,
-            purposes=[str(one) for one in item.purposes] if item.purposes is not None else None,
-            corrections=item.corrections,
-            verified_at=_iso(item.verified_at),
-            verified_by=item.verified_by,
-            started_at=_iso(item.started_at),
-            completed_at=_iso(item.completed_at),
-            rejected_at=_iso(item.rejected_at),
-            reject_reason=item.reject_reason,
-            escalated_at=_iso(item.escalated_at),
-            result=item.result,
-            history=[HistoryEntry.model_validate(entry) for entry in item.history or []],
-            overdue=item.status in OPEN_STATUSES and item.due_at <= now,
+            id=values["id"],
+            type=values["type"],
+            status=status,
+            received_at=clock.to_iso(values["received_at"]),
+            due_at=clock.to_iso(due_at),
+            email=values["email"],
+            details=value("details"),
+            purposes=[str(one) for one in purposes] if purposes is not None else None,
+            corrections=value("corrections"),
+            verified_at=_iso(value("verified_at")),
+            verified_by=value("verified_by"),
+            started_at=_iso(value("started_at")),
+            completed_at=_iso(value("completed_at")),
+            rejected_at=_iso(value("rejected_at")),
+            reject_reason=value("reject_reason"),
+            escalated_at=_iso(value("escalated_at")),
+            result=value("result"),
+            history=[HistoryEntry.model_validate(entry) for entry in value("history") or []],
+            overdue=status in OPEN_STATUSES and due_at <= now,
         )
 
 
