@@ -15,6 +15,7 @@ from lifecycle.core.settings import Settings
 from lifecycle.ending import purge
 from lifecycle.privacy import personal_data
 from lifecycle.storage import MODELS, table_of
+from lifecycle.storage.base import LeanModel
 
 
 def _defined_models() -> set[type[Model]]:
@@ -24,7 +25,10 @@ def _defined_models() -> set[type[Model]]:
         found |= {
             value
             for value in vars(module).values()
-            if inspect.isclass(value) and issubclass(value, Model) and value.__module__ == module.__name__
+            if inspect.isclass(value)
+            and issubclass(value, Model)
+            and value.__module__ == module.__name__
+            and value is not LeanModel  # the models' base class, of no table
         }
     return found
 

@@ -14,7 +14,8 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
 class AccountStatus(StrEnum):
@@ -126,7 +127,7 @@ class PurgeDueIndex(GlobalSecondaryIndex["Account"]):  # type: ignore[no-untyped
     purge_after = UTCDateTimeAttribute(range_key=True)
 
 
-class Account(Model):
+class Account(LeanModel):
     class Meta:
         table_name = "accounts"
 

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
 
-from lifecycle.storage.base import update_if
+from lifecycle.storage.base import LeanModel, update_if
 
 
-class BillingDetailsVersion(Model):
+class BillingDetailsVersion(LeanModel):
     class Meta:
         table_name = "billing-details"
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
-class Campaign(Model):
+class Campaign(LeanModel):
     class Meta:
         table_name = "campaigns"
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 PENDING = "pending"
 CONFIRMED = "confirmed"
@@ -27,7 +28,7 @@ class SlaDueIndex(GlobalSecondaryIndex["CancellationRequest"]):  # type: ignore[
     due_by = UTCDateTimeAttribute(range_key=True)
 
 
-class CancellationRequest(Model):
+class CancellationRequest(LeanModel):
     class Meta:
         table_name = "cancellation-requests"
 

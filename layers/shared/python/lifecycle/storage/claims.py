@@ -9,7 +9,8 @@ for the users added to an account, and is deleted with the user.
 from __future__ import annotations
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 SUBDOMAIN = "subdomain#"
 OWNER_EMAIL = "owner-email#"
@@ -43,7 +44,7 @@ def price_notice_claim(change_id: str, account_id: str) -> str:
     return f"{PRICE_NOTICE}{change_id}#{account_id}"
 
 
-class Claim(Model):
+class Claim(LeanModel):
     class Meta:
         table_name = "claims"
 

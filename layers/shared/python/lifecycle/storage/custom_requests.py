@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 REQUESTED = "requested"
 
@@ -39,7 +40,7 @@ class AwaitingDecisionIndex(GlobalSecondaryIndex["CustomRequest"]):  # type: ign
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class CustomRequest(Model):
+class CustomRequest(LeanModel):
     class Meta:
         table_name = "custom-requests"
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
 class PendingIndex(GlobalSecondaryIndex["IdentityChange"]):  # type: ignore[no-untyped-call]  # pynamodb
@@ -27,7 +28,7 @@ class PendingIndex(GlobalSecondaryIndex["IdentityChange"]):  # type: ignore[no-u
     due_at = UTCDateTimeAttribute(range_key=True)
 
 
-class IdentityChange(Model):
+class IdentityChange(LeanModel):
     class Meta:
         table_name = "identity-changes"
 

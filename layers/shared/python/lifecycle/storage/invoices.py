@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
-class Invoice(Model):
+class Invoice(LeanModel):
     class Meta:
         table_name = "invoices"
 
@@ -54,7 +55,7 @@ class Invoice(Model):
     refund_id = UnicodeAttribute(null=True)
 
 
-class InvoiceSeries(Model):
+class InvoiceSeries(LeanModel):
     """One counter per numbering series; advanced only in the transaction that issues a number."""
 
     class Meta:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
 class UnsentIndex(GlobalSecondaryIndex["Notification"]):  # type: ignore[no-untyped-call]  # pynamodb
@@ -26,7 +27,7 @@ class UnsentIndex(GlobalSecondaryIndex["Notification"]):  # type: ignore[no-unty
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class Notification(Model):
+class Notification(LeanModel):
     class Meta:
         table_name = "notifications"
 

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
 class FanoutPendingIndex(GlobalSecondaryIndex["PriceChange"]):  # type: ignore[no-untyped-call]  # pynamodb
@@ -28,7 +29,7 @@ class FanoutPendingIndex(GlobalSecondaryIndex["PriceChange"]):  # type: ignore[n
     scheduled_at = UTCDateTimeAttribute(range_key=True)
 
 
-class PriceChange(Model):
+class PriceChange(LeanModel):
     class Meta:
         table_name = "prices"
 

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
-class Consent(Model):
+class Consent(LeanModel):
     """One item per person and purpose (``marketing``, ``customer_service``, ``profiling``),
     plus one ``restriction`` item per person (R-GDPR-6). The current state is in the
     attributes; ``history`` keeps every given / withdrawn / objected step as evidence."""
@@ -76,7 +77,7 @@ class RequestsOverdueIndex(GlobalSecondaryIndex["PrivacyRequest"]):  # type: ign
     due_at = UTCDateTimeAttribute(range_key=True)
 
 
-class PrivacyRequest(Model):
+class PrivacyRequest(LeanModel):
     """A data subject request (R-GDPR-10): received → verified → in_progress → completed |
     rejected, due 30 days after receipt; every step is appended to ``history``."""
 

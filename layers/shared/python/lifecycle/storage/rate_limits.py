@@ -7,10 +7,11 @@ an atomic ADD and gone by TTL once the window is over.
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
-class RateCounter(Model):
+class RateCounter(LeanModel):
     class Meta:
         table_name = "rate-limits"
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
-class DeletionCertificate(Model):
+class DeletionCertificate(LeanModel):
     class Meta:
         table_name = "deletion-certificates"
 
@@ -42,7 +43,7 @@ class RetentionDueIndex(GlobalSecondaryIndex["RetentionItem"]):  # type: ignore[
     erase_at = UTCDateTimeAttribute(range_key=True)
 
 
-class RetentionItem(Model):
+class RetentionItem(LeanModel):
     class Meta:
         table_name = "retention"
 

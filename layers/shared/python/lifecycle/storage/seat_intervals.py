@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
-class SeatInterval(Model):
+class SeatInterval(LeanModel):
     class Meta:
         table_name = "seat-intervals"
 

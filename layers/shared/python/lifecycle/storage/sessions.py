@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
-class Session(Model):
+class Session(LeanModel):
     class Meta:
         table_name = "sessions"
 

@@ -10,13 +10,14 @@ from collections.abc import Iterator
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 DETECTION = "detection"
 FEE = "fee"
 
 
-class SharedLoginDetection(Model):
+class SharedLoginDetection(LeanModel):
     class Meta:
         table_name = "shared-login-detections"
 

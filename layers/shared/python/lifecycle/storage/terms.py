@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 TERMS_OF_SERVICE = "terms-of-service"
 
 
-class TermsVersion(Model):
+class TermsVersion(LeanModel):
     """One item per publication; the newest ``published_at`` is the current version."""
 
     class Meta:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
 class UserEmailIndex(GlobalSecondaryIndex["User"]):  # type: ignore[no-untyped-call]  # pynamodb
@@ -20,7 +21,7 @@ class UserEmailIndex(GlobalSecondaryIndex["User"]):  # type: ignore[no-untyped-c
     email = UnicodeAttribute(hash_key=True)
 
 
-class User(Model):
+class User(LeanModel):
     class Meta:
         table_name = "users"
 

@@ -8,10 +8,11 @@ is a condition of the redemption transaction itself (R-VOUCH-2, R-VOUCH-3).
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.models import Model
+
+from lifecycle.storage.base import LeanModel
 
 
-class Voucher(Model):
+class Voucher(LeanModel):
     class Meta:
         table_name = "vouchers"
 
