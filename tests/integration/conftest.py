@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,8 +25,9 @@ from tests.conftest import new_payment_key, payment_environment, point_service_a
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
-def dynamodb_local() -> Iterator[str]:
+@contextmanager
+def started_dynamodb_local() -> Iterator[str]:
+    """A DynamoDB Local of its own, in memory, on a port of this worker's; its endpoint."""
     ensure_installed(ROOT)
     server = DynamoDBLocal(port=worker_port(), data_dir=None)
     server.start()
@@ -33,6 +35,12 @@ def dynamodb_local() -> Iterator[str]:
         yield server.endpoint
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[str]:
+    with started_dynamodb_local() as endpoint:
+        yield endpoint
 
 
 LOCAL_FILES = ("LOCAL_OUTBOX_PATH", "LOCAL_EXPORTS_PATH")
