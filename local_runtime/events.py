@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -44,6 +45,7 @@ def _segment_pattern(segment: str) -> str:
     return re.escape(segment)
 
 
+@cache
 def route_pattern(route_path: str) -> re.Pattern[str]:
     """A route template (``/admin/campaigns/{id}``, ``/files/{proxy+}``) as a regex over paths."""
     return re.compile("/".join(_segment_pattern(segment) for segment in route_path.split("/")) + r"\Z")

@@ -154,18 +154,20 @@ class Router:
     """template.yaml's routes, tried most specific first, as HTTP API chooses among them."""
 
     def __init__(self, table: Iterable[Route]) -> None:
-        self._routes = sorted(table, key=lambda route: events.route_specificity(route.path))
+        ordered = sorted(table, key=lambda route: events.route_specificity(route.path))
+        # Compiled once: every request tries them in turn, twice (the answer, then its log line).
+        self._routes = [(route, events.route_pattern(route.path)) for route in ordered]
 
     def match(self, method: str, path: str) -> tuple[Match | None, set[str]]:
         """The route for ``method path``, and the methods the path answers (for a 405)."""
         allowed: set[str] = set()
-        for route in self._routes:
-            params = events.path_parameters(route.path, path)
-            if params is None:
+        for route, pattern in self._routes:
+            found = pattern.match(path)
+            if found is None:
                 continue
             allowed.add(route.method)
             if route.method in {method, "ANY"}:
-                return Match(route, params), allowed
+                return Match(route, found.groupdict()), allowed
         return None, allowed
 
 

@@ -21,6 +21,7 @@ import json
 import re
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -632,7 +633,9 @@ EXAMPLES: dict[tuple[str, str], Example] = {
                 "plan": "ticket",
                 "billing_period": "monthly",
                 "price": {"amount": 4900, "currency": "USD"},
-                "effective_at": _iso(s.now + timedelta(days=40)),
+                # One change of a plan per instant: each scene its own second of the day, so
+                # scenes made within one second (a benchmark's) do not take each other's.
+                "effective_at": _iso(s.now + timedelta(days=40, seconds=zlib.crc32(s.tag.encode()) % 86400)),
             },
         ),
     ),
