@@ -44,12 +44,15 @@ own) makes each owner's sign-in, its stream consumers send each welcome and coun
 **The floor of throughput.** Before each run, as many bare pairs of a redemption's shape are
 sent to the same DynamoDB Local by as many threads, each with its own boto3 client: the
 voucher's GetItem and the TransactWriteItems one real redemption sent (recorded once in this
-process: the redemption handler pointed at the runtime's DynamoDB Local and identity provider,
+process, after one unrecorded: the redemption handler pointed at the runtime's DynamoDB Local,
 ``tests/faults.py`` recording its calls), each pair with fresh ids, a voucher of its own (a
 copy of the recorded one, put beforehand, of the run's campaigns in turn) and a fresh request
 token; the per-IP counter stays the one item all of the run's redemptions count on, and the
-rate limits' ceilings are raised out of reach, so every condition holds. Targets: redemptions/s
->= 0.9x the floor's pairs/s, and one campaign's rate within 10 % of 32 campaigns'.
+rate limits' ceilings are raised out of reach, so every condition holds. An untimed floor run
+first warms DynamoDB Local's JVM; then each run and its floor are measured in two parts,
+interleaved with the other run's (floor and redemptions of one campaign, of 32, then again), so
+a drift of the machine over the minutes weighs on both alike. Targets: redemptions/s >= 0.9x
+the floor's pairs/s, and one campaign's rate within 10 % of 32 campaigns'.
 
 Signups and redemptions share a per-IP limit (locally 1,000 per 60 s window,
 ``local_runtime/template.py`` LOCAL_PARAMETERS), counted on the service's clock: the latency
@@ -126,6 +129,7 @@ CAMPAIGNS = 32
 REDEMPTIONS = 1000
 TARGET_FLOOR_RATIO = 0.9  # redemptions/s over the floor's pairs/s
 TARGET_SPREAD = 0.10  # one campaign's rate within this of many campaigns'
+HALVES = 2  # parts of each throughput run, interleaved with the other's
 # The throughput runs measure the request against its bare calls: the runtime runs no stream
 # consumers (in AWS they run in environments of their own, on other machines; here they would take
 # the same 2 CPUs) and no identity provider (Cognito is a service of its own in AWS; moto's would
@@ -338,6 +342,13 @@ class Batch:
     def created(self) -> int:
         return self.statuses["201"]
 
+    def add(self, other: Batch) -> None:
+        """``other``'s answers, time and CPU added to these (one run measured in parts)."""
+        self.statuses.update(other.statuses)
+        self.latencies += other.latencies
+        self.wall_seconds += other.wall_seconds
+        self.cpu_seconds = _summed(self.cpu_seconds, other.cpu_seconds)
+
     @property
     def rate(self) -> float:
         return self.created / self.wall_seconds if self.wall_seconds else 0.0
@@ -362,6 +373,13 @@ class Batch:
             f"on {cpus} CPUs with nothing else running; the runtime on its one core (GIL) at best "
             f"{1000 / ours['runtime']:.0f}/s"
         )
+
+
+def _summed(one: dict[str, float], other: dict[str, float]) -> dict[str, float]:
+    """CPU seconds of two parts of a run: each process measured in both (a part starting empty)."""
+    if not one:
+        return dict(other)
+    return {name: one[name] + other[name] for name in one if name in other}
 
 
 class WindowClock:
@@ -474,34 +492,36 @@ def redemption_batch(runtime: Runtime, subject: str, codes: list[str], load: Loa
 def measure_throughput(
     runtime: Runtime, windows: WindowClock, clients: int, redemptions: int, progress: Callable[[str], None]
 ) -> tuple[list[Batch], list[FloorBatch], RedemptionShape | None]:
-    """(a) every code from one campaign, (b) codes from ``CAMPAIGNS`` campaigns; before each, the
-    floor: the same number of bare redemption-shaped call pairs over the same campaigns."""
+    """(a) every code from one campaign, (b) codes from ``CAMPAIGNS`` campaigns; each with its
+    floor: as many bare redemption-shaped call pairs over the same campaigns. Measured in
+    ``HALVES`` interleaved (floor a, redemptions a, floor b, redemptions b, then again), so a
+    drift of the machine over the run (DynamoDB Local's JVM still compiling, its heap growing)
+    weighs on both sides alike."""
     load = Load(
         clients=clients,
         windows=windows,
         limit=int(template.LOCAL_PARAMETERS["SignupLimitPerIp"]),
         processes=runtime_processes(),
     )
-    batches: list[Batch] = []
-    floors: list[FloorBatch] = []
-    shape = None
+    spreads = ((1, "one campaign"), (CAMPAIGNS, f"{CAMPAIGNS} campaigns"))
+    part = math.ceil(redemptions / HALVES)
+    batches = [Batch(f"redemptions, {clients} clients, {spread}") for _, spread in spreads]
+    floors = [FloorBatch(f"floor, {clients} clients, {spread}") for _, spread in spreads]
     try:
-        for campaigns, spread in ((1, "one campaign"), (CAMPAIGNS, f"{CAMPAIGNS} campaigns")):
-            codes, campaign_ids = make_codes(runtime, campaigns, redemptions + clients + 2)
-            codes, spare = codes[:-2], codes[-2:]
-            if shape is None:  # one real redemption, in this process, its calls recorded
-                shape = capture_redemption(runtime, *spare)
-                # DynamoDB Local's JVM compiles its hot paths under the first load: the first
-                # measured run would be slower for that alone. An untimed floor run takes it.
-                floor_batch(dynamodb_endpoint(runtime), shape, campaign_ids, redemptions + clients, load)
-                progress("DynamoDB Local warmed up")
-            floor = floor_batch(dynamodb_endpoint(runtime), shape, campaign_ids, redemptions + clients, load)
-            floor.subject = f"floor, {clients} clients, {spread}"
-            progress(f"{floor.subject}: {floor.done} pairs in {floor.wall_seconds:.1f} s")
-            floors.append(floor)
-            batch = redemption_batch(runtime, f"redemptions, {clients} clients, {spread}", codes, load)
-            progress(f"{batch.subject}: {batch.created} created in {batch.wall_seconds:.1f} s")
-            batches.append(batch)
+        # Each part redeems ``clients`` codes more, untimed: its warm-up (see redemption_batch).
+        made = [make_codes(runtime, campaigns, HALVES * (part + clients) + 2) for campaigns, _ in spreads]
+        (first_codes, first_campaigns), _ = made
+        shape = capture_redemption(runtime, *first_codes[-2:])  # one real redemption, its calls recorded
+        # DynamoDB Local's JVM compiles its hot paths under the first load: the first measured
+        # part would be slower for that alone. An untimed floor run takes it.
+        floor_batch(dynamodb_endpoint(runtime), shape, first_campaigns, part + clients, load)
+        progress("DynamoDB Local warmed up")
+        for half in range(HALVES):
+            for (codes, campaign_ids), floor, batch in zip(made, floors, batches, strict=True):
+                floor.add(floor_batch(dynamodb_endpoint(runtime), shape, campaign_ids, part + clients, load))
+                mine = codes[half * (part + clients) : (half + 1) * (part + clients)]
+                batch.add(redemption_batch(runtime, batch.subject, mine, load))
+                progress(f"{batch.subject}, part {half + 1} of {HALVES}: {batch.created} created so far")
     finally:
         set_clock(runtime, None)
     return batches, floors, shape
@@ -696,6 +716,12 @@ class FloorBatch:
     @property
     def done(self) -> int:
         return sum(n for answer, n in self.answers.items() if answer.startswith("ok"))
+
+    def add(self, other: FloorBatch) -> None:
+        """``other``'s answers, time and CPU added to these (one run measured in parts)."""
+        self.answers.update(other.answers)
+        self.wall_seconds += other.wall_seconds
+        self.cpu_seconds = _summed(self.cpu_seconds, other.cpu_seconds)
 
     @property
     def rate(self) -> float:
