@@ -79,6 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-schedules", action="store_true", help="do not fire schedules (run them via /_local/)")
     parser.add_argument("--no-streams", action="store_true", help="do not run the DynamoDB stream consumers")
     parser.add_argument(
+        "--max-concurrency",
+        type=_positive,
+        default=16,
+        metavar="N",
+        help="environments per function at most, as Lambda's concurrency (default 16); more requests wait for one",
+    )
+    parser.add_argument(
         "--no-identity",
         action="store_true",
         help="no identity provider: the service manages no sign-ins, as a stack without a user pool "
@@ -94,6 +101,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "on another port: http://127.0.0.1:5174; repeatable",
     )
     return parser.parse_args(argv)
+
+
+def _positive(value: str) -> int:
+    """A count of environments: a whole number of at least one."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return int(value)
 
 
 def _origin(value: str) -> str:
@@ -212,7 +226,7 @@ def _start_and_serve(
     server.configure_environment(
         template, resolver, dynamodb.endpoint, data_dir / server.OUTBOX_FILE, base_url, payments.url, identity
     )
-    functions = Functions(template, resolver.stack_name)
+    functions = Functions(template, resolver.stack_name, max_concurrency=args.max_concurrency)
     app = server.LocalApi(template, resolver, functions, data_dir)
     if identity is not None:
         tokens.trust(tokens.Issuer(identity.issuer, identity.client_id, identity.jwks_url))

@@ -34,8 +34,8 @@ taking the next code from a shared queue: (a) all codes of one campaign, (b) cod
 campaigns, interleaved. Only 201s count; every status is shown (5xx and 503 included), with
 the wall time, redemptions per second and the latency under load. A
 warm-up round (one redemption per client, concurrent, untimed) first makes the runtime's function
-environments for the concurrency (``local_runtime/functions.py``: up to 16 per function,
-more requests wait for one) and the clients' connections. These runs go to a runtime of their
+environments for the concurrency (``local_runtime/functions.py``: up to ``--max-concurrency`` per
+function, 32 here, more requests wait for one) and the clients' connections. These runs go to a runtime of their
 own started ``--no-streams --no-identity`` (``THROUGHPUT_OPTIONS``): the request alone, the
 floor's exact shape. Then, for information, as many codes of 32 campaigns are redeemed through
 the runtime as ``make run`` runs it (the latency part's): its identity provider (a process of its
@@ -49,8 +49,8 @@ process, after one unrecorded: the redemption handler pointed at the runtime's D
 copy of the recorded one, put beforehand, of the run's campaigns in turn) and a fresh request
 token; the per-IP counter stays the one item all of the run's redemptions count on, and the
 rate limits' ceilings are raised out of reach, so every condition holds. An untimed floor run
-first warms DynamoDB Local's JVM; then each run and its floor are measured in two parts,
-interleaved with the other run's (floor and redemptions of one campaign, of 32, then again), so
+first warms DynamoDB Local's JVM; then each run and its floor are measured in ``PARTS`` parts,
+interleaved with the other run's (floor and redemptions of one campaign, of 32, and again), so
 a drift of the machine over the minutes weighs on both alike. Targets: redemptions/s >= 0.9x
 the floor's pairs/s, and one campaign's rate within 10 % of 32 campaigns'.
 
@@ -65,7 +65,7 @@ throughput batch (``/proc``, Linux only) show which of them is the bottleneck; t
 (all its work, other people's included) shows whether the CPUs were to be had at all.
 
     .venv/bin/python scripts/bench_latency.py [--samples 50] [--only 'GET /accounts/{id}' ...]
-        [--redemptions 1000] [--clients 32] [--part both|latency|throughput]
+        [--redemptions 2000] [--clients 32] [--part both|latency|throughput]
         [--json PATH] [--markdown PATH]
 
 With the defaults (50 samples per GET, 25 per mutating operation) the latency part takes
@@ -126,16 +126,18 @@ FLOOR_SAMPLES = 200  # of each floor, before the routes and again after
 TARGET_RATIO = 3.0
 CLIENTS = 32
 CAMPAIGNS = 32
-REDEMPTIONS = 1000
+REDEMPTIONS = 2000
 TARGET_FLOOR_RATIO = 0.9  # redemptions/s over the floor's pairs/s
 TARGET_SPREAD = 0.10  # one campaign's rate within this of many campaigns'
-HALVES = 2  # parts of each throughput run, interleaved with the other's
+PARTS = 4  # parts of each throughput run, interleaved with the other run's
 # The throughput runs measure the request against its bare calls: the runtime runs no stream
 # consumers (in AWS they run in environments of their own, on other machines; here they would take
 # the same 2 CPUs) and no identity provider (Cognito is a service of its own in AWS; moto's would
 # too), so a redemption is its GetItem and its transaction, the floor's exact shape. A run as
-# `make run` runs (both on) is reported beside them for what they cost here.
-THROUGHPUT_OPTIONS = ("--no-streams", "--no-identity")
+# `make run` runs (both on) is reported beside them for what they cost here. As many environments
+# of the function as clients, as Lambda would run (the runtime's default is 16; the floor's 32
+# threads never wait for one either).
+THROUGHPUT_OPTIONS = ("--no-streams", "--no-identity", "--max-concurrency", str(CLIENTS))
 # A mutating example that is not 2xx even on a fresh scene is broken, not spent: give up on it.
 FRESH_SCENE_FAILURES = 2
 DYNAMODB_LINE = re.compile(r"^DynamoDB\s+(http://\S+)", re.MULTILINE)
@@ -494,7 +496,7 @@ def measure_throughput(
 ) -> tuple[list[Batch], list[FloorBatch], RedemptionShape | None]:
     """(a) every code from one campaign, (b) codes from ``CAMPAIGNS`` campaigns; each with its
     floor: as many bare redemption-shaped call pairs over the same campaigns. Measured in
-    ``HALVES`` interleaved (floor a, redemptions a, floor b, redemptions b, then again), so a
+    ``PARTS`` interleaved (floor a, redemptions a, floor b, redemptions b, and again), so a
     drift of the machine over the run (DynamoDB Local's JVM still compiling, its heap growing)
     weighs on both sides alike."""
     load = Load(
@@ -504,24 +506,24 @@ def measure_throughput(
         processes=runtime_processes(),
     )
     spreads = ((1, "one campaign"), (CAMPAIGNS, f"{CAMPAIGNS} campaigns"))
-    part = math.ceil(redemptions / HALVES)
+    part = math.ceil(redemptions / PARTS)
     batches = [Batch(f"redemptions, {clients} clients, {spread}") for _, spread in spreads]
     floors = [FloorBatch(f"floor, {clients} clients, {spread}") for _, spread in spreads]
     try:
         # Each part redeems ``clients`` codes more, untimed: its warm-up (see redemption_batch).
-        made = [make_codes(runtime, campaigns, HALVES * (part + clients) + 2) for campaigns, _ in spreads]
+        made = [make_codes(runtime, campaigns, PARTS * (part + clients) + 2) for campaigns, _ in spreads]
         (first_codes, first_campaigns), _ = made
         shape = capture_redemption(runtime, *first_codes[-2:])  # one real redemption, its calls recorded
         # DynamoDB Local's JVM compiles its hot paths under the first load: the first measured
         # part would be slower for that alone. An untimed floor run takes it.
         floor_batch(dynamodb_endpoint(runtime), shape, first_campaigns, part + clients, load)
         progress("DynamoDB Local warmed up")
-        for half in range(HALVES):
+        for number in range(PARTS):
             for (codes, campaign_ids), floor, batch in zip(made, floors, batches, strict=True):
                 floor.add(floor_batch(dynamodb_endpoint(runtime), shape, campaign_ids, part + clients, load))
-                mine = codes[half * (part + clients) : (half + 1) * (part + clients)]
+                mine = codes[number * (part + clients) : (number + 1) * (part + clients)]
                 batch.add(redemption_batch(runtime, batch.subject, mine, load))
-                progress(f"{batch.subject}, part {half + 1} of {HALVES}: {batch.created} created so far")
+                progress(f"{batch.subject}, part {number + 1} of {PARTS}: {batch.created} created so far")
     finally:
         set_clock(runtime, None)
     return batches, floors, shape
@@ -1059,9 +1061,10 @@ class Outcome:
 def pool_note() -> str:
     limit = inspect.signature(Functions).parameters["max_concurrency"].default
     return (
-        f"The runtime is one Python process (one GIL) with up to {limit} environments "
-        f"per function; requests beyond that wait. CPU cores used = CPU seconds / wall time of the timed "
-        f"batches, of {os.cpu_count()} on this machine."
+        f"The runtime is one Python process (one GIL); the throughput runs' runtime keeps up to {CLIENTS} "
+        f"environments per function (`--max-concurrency`), the one as make run runs it {limit}; requests "
+        f"beyond that wait. CPU cores used = CPU seconds / wall time of the timed batches, of "
+        f"{os.cpu_count()} on this machine."
     )
 
 

@@ -92,3 +92,13 @@ def test_concurrent_invocations_run_at_once_each_in_its_own_environment(tmp_path
     assert len(set(environments)) == 4
     # A later request reuses a warm environment instead of starting a fifth.
     assert functions.invoke("FiveFunction", {"barrier": threading.Barrier(1)}) in environments
+
+
+def test_the_runtimes_concurrency_is_an_option_of_at_least_one_environment() -> None:
+    from local_runtime.__main__ import parse_args
+
+    assert parse_args([]).max_concurrency == 16
+    assert parse_args(["--max-concurrency", "32"]).max_concurrency == 32
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(SystemExit):
+            parse_args(["--max-concurrency", bad])
