@@ -10,7 +10,7 @@ part's latest results, each with its machine and date, and each benchmark's own 
 tables, between its ``bench:start`` and ``bench:end`` markers (the explanations around
 them are written by hand). ``--only`` re-measures some parts and keeps the others' results.
 
-    make bench                         # everything, full size (about 15 minutes on 2 cores)
+    make bench                         # everything, full size (about 25 minutes on 2 cores)
     make bench BENCH_ARGS=--quick      # smaller runs of each (a few minutes)
     .venv/bin/python scripts/bench.py --only sweeps --only "round trips" --no-doc
 

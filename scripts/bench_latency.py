@@ -272,7 +272,7 @@ def timed_example(client: HttpClient, op: Operation, scene: Scene) -> tuple[int,
     request = example.build(scene)
     token = None if example.caller == "public" else client.token(scene.claims(example.caller))
     started = time.perf_counter()
-    response = client.runtime.request(op.method, request.url, json=request.body, token=token)
+    response = client.runtime.request(op.method, request.url, json=request.body, token=token, headers=request.headers)
     return response.status_code, elapsed_ms(started)
 
 
