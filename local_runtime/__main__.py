@@ -33,7 +33,7 @@ from local_runtime import (  # noqa: E402
     streams,
     tokens,
 )
-from local_runtime.functions import Functions  # noqa: E402
+from local_runtime.functions import MAX_CONCURRENCY, Functions  # noqa: E402
 from local_runtime.identity import IdentityProvider, IdentityProviderError, LocalIdentity  # noqa: E402
 from local_runtime.payment_standin import PaymentStandIn  # noqa: E402
 from local_runtime.scheduler import Scheduler  # noqa: E402
@@ -81,9 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-concurrency",
         type=_positive,
-        default=16,
+        default=MAX_CONCURRENCY,
         metavar="N",
-        help="environments per function at most, as Lambda's concurrency (default 16); more requests wait for one",
+        help=f"environments per function at most, as Lambda's concurrency (default {MAX_CONCURRENCY}); "
+        "more requests wait for one",
     )
     parser.add_argument(
         "--no-identity",

@@ -162,6 +162,10 @@ class _Pool:
 _IMPORT_LOCK = threading.Lock()
 
 
+# Environments per function at most, as Lambda's concurrency limit: more requests wait for one.
+MAX_CONCURRENCY = 16
+
+
 class Functions:
     """Loads and invokes the template's functions as Lambda would, concurrency included.
 
@@ -171,7 +175,9 @@ class Functions:
     is never flushed by the wrong invocation.
     """
 
-    def __init__(self, template: dict[str, Any], stack_name: str, root: Path = ROOT, max_concurrency: int = 16) -> None:
+    def __init__(
+        self, template: dict[str, Any], stack_name: str, root: Path = ROOT, max_concurrency: int = MAX_CONCURRENCY
+    ) -> None:
         self._template = template
         self._stack_name = stack_name
         self._root = root

@@ -35,9 +35,9 @@ campaigns, interleaved. Only 201s count; every status is shown (5xx and 503 incl
 the wall time, redemptions per second and the latency under load. A
 warm-up round (one redemption per client, concurrent, untimed) first makes the runtime's function
 environments for the concurrency (``local_runtime/functions.py``: up to ``--max-concurrency`` per
-function, 32 here, more requests wait for one) and the clients' connections. These runs go to a runtime of their
-own started ``--no-streams --no-identity`` (``THROUGHPUT_OPTIONS``): the request alone, the
-floor's exact shape. Then, for information, as many codes of 32 campaigns are redeemed through
+function, more requests wait for one) and the clients' connections. These runs go to a runtime of
+their own started ``--no-streams --no-identity`` (``THROUGHPUT_OPTIONS``) with as many environments
+as clients: the request alone, the floor's exact shape. Then, for information, as many codes of 32 campaigns are redeemed through
 the runtime as ``make run`` runs it (the latency part's): its identity provider (a process of its
 own) makes each owner's sign-in, its stream consumers send each welcome and count each code.
 
@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import inspect
 import math
 import os
 import queue
@@ -107,7 +106,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared" / "python")]
 # The scene's `unsubscribe` step signs a link in process, with the template's link secret.
 import tests.conftest  # noqa: E402, F401 - sets the functions' environment before the service is imported
 from local_runtime import dynamodb_local, template  # noqa: E402
-from local_runtime.functions import Functions  # noqa: E402
+from local_runtime.functions import MAX_CONCURRENCY  # noqa: E402
 from scripts.bench_report import Result, Row, Section  # noqa: E402
 from tests.e2e.conftest import Runtime, start_runtime  # noqa: E402
 from tests.e2e.test_authorization_matrix_e2e import SHARED_NEEDS, HttpClient  # noqa: E402
@@ -134,10 +133,8 @@ PARTS = 4  # parts of each throughput run, interleaved with the other run's
 # consumers (in AWS they run in environments of their own, on other machines; here they would take
 # the same 2 CPUs) and no identity provider (Cognito is a service of its own in AWS; moto's would
 # too), so a redemption is its GetItem and its transaction, the floor's exact shape. A run as
-# `make run` runs (both on) is reported beside them for what they cost here. As many environments
-# of the function as clients, as Lambda would run (the runtime's default is 16; the floor's 32
-# threads never wait for one either).
-THROUGHPUT_OPTIONS = ("--no-streams", "--no-identity", "--max-concurrency", str(CLIENTS))
+# `make run` runs (both on) is reported beside them for what they cost here.
+THROUGHPUT_OPTIONS = ("--no-streams", "--no-identity")
 # Operations that notify every owner of a plan (PriceFanoutFunction, then the notifier).
 FANS_OUT = frozenset({"POST /admin/prices"})
 # A mutating example that is not 2xx even on a fresh scene is broken, not spent: give up on it.
@@ -1042,6 +1039,7 @@ class Outcome:
     floors: list[FloorBatch] = field(default_factory=list)
     shape: RedemptionShape | None = None
     as_run: Batch | None = None  # redemptions through a runtime as `make run` runs it
+    clients: int = CLIENTS  # of the throughput runs, and so their runtime's environments per function
     seconds: dict[str, float] = field(default_factory=dict)
 
     def report(self, markdown: bool) -> list[str]:
@@ -1055,7 +1053,7 @@ class Outcome:
             table = throughput_table(self.batches, self.floors, self.as_run, markdown)
             lines += ["", f"## {heading}" if markdown else heading, "", *table, "", floor_note(self.shape)]
             every = [*self.batches, *([self.as_run] if self.as_run is not None else [])]
-            lines += ["", *(batch.ceiling() for batch in every), "", pool_note()]
+            lines += ["", *(batch.ceiling() for batch in every), "", pool_note(self.clients)]
         timing = ", ".join(f"{part} {seconds:.0f} s" for part, seconds in self.seconds.items())
         return [*lines, "", f"run time: {timing}"]
 
@@ -1064,11 +1062,10 @@ class Outcome:
         return found + throughput_rows(self.batches, self.floors, self.as_run)
 
 
-def pool_note() -> str:
-    limit = inspect.signature(Functions).parameters["max_concurrency"].default
+def pool_note(clients: int) -> str:
     return (
-        f"The runtime is one Python process (one GIL); the throughput runs' runtime keeps up to {CLIENTS} "
-        f"environments per function (`--max-concurrency`), the one as make run runs it {limit}; requests "
+        f"The runtime is one Python process (one GIL); the throughput runs' runtime keeps up to {clients} "
+        f"environments per function (`--max-concurrency`), the one as make run runs it {MAX_CONCURRENCY}; requests "
         f"beyond that wait. CPU cores used = CPU seconds / wall time of the timed batches, of "
         f"{os.cpu_count()} on this machine."
     )
@@ -1102,10 +1099,12 @@ def progress(message: str) -> None:
 
 def run(args: argparse.Namespace) -> Outcome:
     ops = selected(args.only)
-    outcome = Outcome()
+    outcome = Outcome(clients=args.clients)
     if args.part in ("both", "throughput"):
         started = time.monotonic()
-        with running_runtime(THROUGHPUT_OPTIONS) as runtime:
+        # As many environments of the function as clients, as Lambda would run (the runtime's
+        # default is MAX_CONCURRENCY): the floor's threads never wait for one either.
+        with running_runtime((*THROUGHPUT_OPTIONS, "--max-concurrency", str(args.clients))) as runtime:
             outcome.batches, outcome.floors, outcome.shape = measure_throughput(
                 runtime, WindowClock(runtime), args.clients, args.redemptions, progress
             )
