@@ -37,9 +37,10 @@ warm-up round (one redemption per client, concurrent, untimed) first makes the r
 environments for the concurrency (``local_runtime/functions.py``: up to ``--max-concurrency`` per
 function, more requests wait for one) and the clients' connections. These runs go to a runtime of
 their own started ``--no-streams --no-identity`` (``THROUGHPUT_OPTIONS``) with as many environments
-as clients: the request alone, the floor's exact shape. Then, for information, as many codes of 32 campaigns are redeemed through
-the runtime as ``make run`` runs it (the latency part's): its identity provider (a process of its
-own) makes each owner's sign-in, its stream consumers send each welcome and count each code.
+as clients: the request alone, the floor's exact shape. Then, for information, as many codes of 32
+campaigns are redeemed through the runtime as ``make run`` runs it (the latency part's): its
+identity provider (a process of its own) makes each owner's sign-in, its stream consumers send
+each welcome and count each code.
 
 **The floor of throughput.** Before each run, as many bare pairs of a redemption's shape are
 sent to the same DynamoDB Local by as many threads, each with its own boto3 client: the
