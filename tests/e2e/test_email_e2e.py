@@ -43,7 +43,10 @@ def _dynamodb(runtime: Runtime) -> Any:
 def snapshot(runtime: Runtime) -> dict[str, list[str]]:
     """Every table of the runtime's stack but the idempotency store and the rate-limit counters
     (test-only Scans): a public route counts every request, refused ones too, by design, and
-    other tests on the same runtime count theirs meanwhile."""
+    other tests on the same runtime count theirs meanwhile. Taken once the stream consumers have
+    delivered what earlier tests committed (the outbox waits for them): the notifier marking an
+    earlier notice sent between two snapshots is not a change made by the request between them."""
+    runtime.get("/_local/outbox").raise_for_status()
     client = _dynamodb(runtime)
     state = {}
     for name in client.list_tables()["TableNames"]:
